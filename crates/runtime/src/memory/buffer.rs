@@ -1,0 +1,242 @@
+//! `DemiBuffer`: a view `[start, end)` over shared, reference-counted storage.
+//!
+//! Cloning, splitting and trimming only adjust views and counts; bytes are never copied. Writing needs
+//! unique ownership of the storage (checked at run time), so a buffer handed to a device or a peer can never
+//! be modified under it. Space before `start` is headroom for protocol headers (`prepend`).
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::storage::Storage;
+use crate::Fail;
+
+pub struct DemiBuffer {
+    storage: Rc<Storage>,
+    start: usize,
+    end: usize,
+}
+
+impl DemiBuffer {
+    /// A zeroed buffer of `len` bytes with no headroom.
+    pub fn new(len: usize) -> Result<Self, Fail> {
+        Self::with_headroom(0, len)
+    }
+
+    /// A zeroed buffer of `len` bytes preceded by `headroom` bytes for headers.
+    pub fn with_headroom(headroom: usize, len: usize) -> Result<Self, Fail> {
+        let capacity = headroom
+            .checked_add(len)
+            .ok_or_else(|| Fail::new(libc::ENOMEM, "buffer size overflows"))?;
+        Ok(Self::from_storage(Rc::new(Storage::allocate(capacity, None)?), headroom, len))
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, Fail> {
+        let mut buf = Self::new(bytes.len())?;
+        buf.as_mut_slice()
+            .expect("a new buffer is uniquely owned")
+            .copy_from_slice(bytes);
+        Ok(buf)
+    }
+
+    pub(crate) fn from_storage(storage: Rc<Storage>, start: usize, len: usize) -> Self {
+        debug_assert!(start + len <= storage.capacity());
+        Self { storage, start, end: start + len }
+    }
+
+    /// Number of bytes in view.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Bytes available in front of the view for `prepend`.
+    pub fn headroom(&self) -> usize {
+        self.start
+    }
+
+    /// Whether this view is the only reference to its storage (so it may write).
+    pub fn is_unique(&self) -> bool {
+        Rc::strong_count(&self.storage) == 1
+    }
+
+    /// The bytes in view.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `[start, end)` lies inside the allocation (constructors and every adjustment check it);
+        // the bytes are initialised (zeroed at allocation); writers need `&mut self` on the *only* view
+        // (`as_mut_slice`) or go through `as_mut_ptr`, whose contract forbids overlapping a live borrow.
+        unsafe { std::slice::from_raw_parts(self.storage.ptr_at(self.start), self.len()) }
+    }
+
+    /// The bytes in view, writable, if no other view shares the storage.
+    pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
+        if !self.is_unique() {
+            return None;
+        }
+        // SAFETY: as in `as_slice`, and this view is the only one, borrowed mutably, so nothing else can
+        // read or write the bytes while the returned borrow lives.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.storage.ptr_at(self.start), self.len()) })
+    }
+
+    /// A raw pointer to the first byte in view, for foreign writers (the Python buffer protocol, devices).
+    /// Writing through it is sound only while no Rust borrow of these bytes (`as_slice`) is alive.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.storage.ptr_at(self.start)
+    }
+
+    /// Drops `n` bytes from the front of the view (they become headroom).
+    pub fn adjust(&mut self, n: usize) -> Result<(), Fail> {
+        if n > self.len() {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot adjust {n} bytes off a {}-byte buffer", self.len())));
+        }
+        self.start += n;
+        Ok(())
+    }
+
+    /// Drops `n` bytes from the back of the view.
+    pub fn trim(&mut self, n: usize) -> Result<(), Fail> {
+        if n > self.len() {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot trim {n} bytes off a {}-byte buffer", self.len())));
+        }
+        self.end -= n;
+        Ok(())
+    }
+
+    /// Grows the view `n` bytes into its headroom and returns them for a header. Needs unique ownership,
+    /// since the headroom of a shared buffer may be claimed by another view.
+    pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], Fail> {
+        if n > self.start {
+            return Err(Fail::with_context(libc::ENOSPC, format!("{n}-byte header needs more than {} bytes of headroom", self.start)));
+        }
+        if !self.is_unique() {
+            return Err(Fail::new(libc::EBUSY, "cannot prepend to a shared buffer"));
+        }
+        self.start -= n;
+        Ok(&mut self.as_mut_slice().expect("checked unique")[..n])
+    }
+
+    /// Splits the view at `at`: `self` keeps `[0, at)` and the returned buffer holds `[at, len)`. No copy.
+    pub fn split_off(&mut self, at: usize) -> Result<Self, Fail> {
+        if at > self.len() {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot split a {}-byte buffer at {at}", self.len())));
+        }
+        let tail = Self { storage: Rc::clone(&self.storage), start: self.start + at, end: self.end };
+        self.end = self.start + at;
+        Ok(tail)
+    }
+
+    /// Splits the view at `at`: the returned buffer holds `[0, at)` and `self` keeps `[at, len)`. No copy.
+    pub fn split_front(&mut self, at: usize) -> Result<Self, Fail> {
+        let tail = self.split_off(at)?;
+        Ok(std::mem::replace(self, tail))
+    }
+}
+
+impl Clone for DemiBuffer {
+    /// Another view of the same bytes: a reference count, no copy.
+    fn clone(&self) -> Self {
+        Self { storage: Rc::clone(&self.storage), start: self.start, end: self.end }
+    }
+}
+
+impl Drop for DemiBuffer {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.storage) == 1
+            && let Some(pool) = self.storage.pool.as_ref().and_then(|weak| weak.upgrade())
+        {
+            pool.recycle(Rc::clone(&self.storage));
+        }
+    }
+}
+
+impl std::ops::Deref for DemiBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for DemiBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemiBuffer")
+            .field("len", &self.len())
+            .field("headroom", &self.headroom())
+            .field("refs", &Rc::strong_count(&self.storage))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_buffers_are_zeroed_and_writable() {
+        let mut buf = DemiBuffer::new(100).unwrap();
+        assert_eq!(buf.len(), 100);
+        assert!(buf.iter().all(|&b| b == 0));
+        buf.as_mut_slice().unwrap()[0] = 7;
+        assert_eq!(buf[0], 7);
+    }
+
+    #[test]
+    fn clone_shares_bytes_and_blocks_writes() {
+        let mut a = DemiBuffer::from_slice(b"hello").unwrap();
+        let b = a.clone();
+        assert!(a.as_mut_slice().is_none(), "shared storage must not be writable");
+        assert_eq!(&b[..], b"hello");
+        drop(b);
+        assert!(a.as_mut_slice().is_some());
+    }
+
+    #[test]
+    fn split_and_trim_are_views() {
+        let mut a = DemiBuffer::from_slice(b"headerpayload!").unwrap();
+        let mut tail = a.split_off(6).unwrap();
+        assert_eq!(&a[..], b"header");
+        tail.trim(1).unwrap();
+        assert_eq!(&tail[..], b"payload");
+        let front = tail.split_front(3).unwrap();
+        assert_eq!(&front[..], b"pay");
+        assert_eq!(&tail[..], b"load");
+        assert_eq!(a.split_off(7).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(tail.trim(5).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(tail.adjust(5).unwrap_err().errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn prepend_uses_headroom_only_when_unique() {
+        let mut a = DemiBuffer::with_headroom(8, 4).unwrap();
+        a.as_mut_slice().unwrap().copy_from_slice(b"data");
+        a.prepend(4).unwrap().copy_from_slice(b"hdr:");
+        assert_eq!(&a[..], b"hdr:data");
+        assert_eq!(a.prepend(5).unwrap_err().errno(), libc::ENOSPC);
+        let shared = a.clone();
+        assert_eq!(a.prepend(1).unwrap_err().errno(), libc::EBUSY);
+        drop(shared);
+    }
+
+    #[test]
+    fn adjust_turns_bytes_into_headroom() {
+        let mut a = DemiBuffer::from_slice(b"0123456789").unwrap();
+        a.adjust(4).unwrap();
+        assert_eq!(&a[..], b"456789");
+        assert_eq!(a.headroom(), 4);
+    }
+
+    #[test]
+    fn zero_length_buffers_are_fine() {
+        let a = DemiBuffer::new(0).unwrap();
+        assert!(a.is_empty());
+        assert_eq!(a.as_slice(), b"");
+    }
+
+    #[test]
+    fn absurd_sizes_fail_cleanly() {
+        assert_eq!(DemiBuffer::with_headroom(usize::MAX, 2).unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(DemiBuffer::new(isize::MAX as usize).unwrap_err().errno(), libc::ENOMEM);
+    }
+}

@@ -1,0 +1,14 @@
+//! Memory: `DemiBuffer` (reference-counted, zero-copy views with header headroom), `BufferPool` (recycles
+//! buffers so the datapath does not call the general allocator per operation) and `Sga` (a scatter-gather
+//! array of buffers, the unit every push and pop carries).
+//!
+//! This is one of the few places in the tree that holds `unsafe` code: the raw storage behind a buffer.
+
+mod buffer;
+mod pool;
+mod sga;
+mod storage;
+
+pub use buffer::DemiBuffer;
+pub use pool::BufferPool;
+pub use sga::{MAX_SGA_LEN, Sga};

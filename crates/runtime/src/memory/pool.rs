@@ -1,0 +1,141 @@
+//! `BufferPool`: fixed-size buffers recycled through a bounded free list.
+//!
+//! A buffer taken from the pool goes back to it when its last view is dropped, wherever that happens (in the
+//! application, a socket, a retransmission queue). After warm-up, allocating and freeing a pooled buffer calls
+//! no allocator. The free list is bounded (`max_cached`); beyond it, storage is returned to the heap.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use super::buffer::DemiBuffer;
+use super::storage::Storage;
+use crate::Fail;
+
+pub(crate) struct PoolShared {
+    free: RefCell<Vec<Rc<Storage>>>,
+    max_cached: usize,
+}
+
+impl PoolShared {
+    /// Takes back storage whose last view is being dropped (the caller's clone is the only other reference).
+    pub(crate) fn recycle(&self, storage: Rc<Storage>) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.max_cached {
+            free.push(storage);
+        }
+    }
+}
+
+/// A pool of buffers of `headroom + segment_size` bytes each.
+#[derive(Clone)]
+pub struct BufferPool {
+    shared: Rc<PoolShared>,
+    headroom: usize,
+    segment_size: usize,
+}
+
+impl BufferPool {
+    /// A pool of buffers that each hold up to `segment_size` bytes after `headroom` bytes for headers.
+    /// At most `max_cached` free buffers are kept for reuse.
+    pub fn new(headroom: usize, segment_size: usize, max_cached: usize) -> Result<Self, Fail> {
+        if segment_size == 0 {
+            return Err(Fail::new(libc::EINVAL, "pool segment size must be positive"));
+        }
+        headroom
+            .checked_add(segment_size)
+            .ok_or_else(|| Fail::new(libc::EINVAL, "pool buffer size overflows"))?;
+        let shared = Rc::new(PoolShared { free: RefCell::new(Vec::new()), max_cached });
+        Ok(Self { shared, headroom, segment_size })
+    }
+
+    /// Largest buffer the pool hands out.
+    pub fn segment_size(&self) -> usize {
+        self.segment_size
+    }
+
+    /// Headroom in front of every buffer.
+    pub fn headroom(&self) -> usize {
+        self.headroom
+    }
+
+    /// Free buffers currently cached.
+    pub fn cached(&self) -> usize {
+        self.shared.free.borrow().len()
+    }
+
+    /// A buffer of `len <= segment_size` bytes. Recycled buffers keep their old contents: callers that hand
+    /// the bytes to someone else overwrite them first.
+    pub fn alloc(&self, len: usize) -> Result<DemiBuffer, Fail> {
+        if len > self.segment_size {
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("{len} bytes exceed the pool's {}-byte segments", self.segment_size),
+            ));
+        }
+        let recycled = self.shared.free.borrow_mut().pop();
+        let storage = match recycled {
+            Some(storage) => storage,
+            None => Rc::new(Storage::allocate(
+                self.headroom + self.segment_size,
+                Some(Rc::downgrade(&self.shared)),
+            )?),
+        };
+        Ok(DemiBuffer::from_storage(storage, self.headroom, len))
+    }
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("headroom", &self.headroom)
+            .field("segment_size", &self.segment_size)
+            .field("cached", &self.cached())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_return_to_the_pool_when_the_last_view_drops() {
+        let pool = BufferPool::new(64, 2048, 8).unwrap();
+        let buf = pool.alloc(100).unwrap();
+        assert_eq!(buf.len(), 100);
+        assert_eq!(buf.headroom(), 64);
+        let view = buf.clone();
+        drop(buf);
+        assert_eq!(pool.cached(), 0, "a view is still alive");
+        drop(view);
+        assert_eq!(pool.cached(), 1);
+        let again = pool.alloc(2048).unwrap();
+        assert_eq!(pool.cached(), 0, "the cached buffer was reused");
+        assert_eq!(again.len(), 2048);
+    }
+
+    #[test]
+    fn free_list_is_bounded() {
+        let pool = BufferPool::new(0, 16, 2).unwrap();
+        let bufs: Vec<_> = (0..5).map(|_| pool.alloc(16).unwrap()).collect();
+        drop(bufs);
+        assert_eq!(pool.cached(), 2);
+    }
+
+    #[test]
+    fn oversized_requests_and_bad_pools_are_errors() {
+        let pool = BufferPool::new(0, 16, 2).unwrap();
+        assert_eq!(pool.alloc(17).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(BufferPool::new(0, 0, 1).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(BufferPool::new(usize::MAX, 1, 1).unwrap_err().errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn buffers_outliving_their_pool_are_freed_normally() {
+        let pool = BufferPool::new(0, 16, 2).unwrap();
+        let buf = pool.alloc(8).unwrap();
+        drop(pool);
+        drop(buf);
+    }
+}

@@ -1,0 +1,143 @@
+//! `Sga`: a scatter-gather array, the data of one push or one pop, as a list of `DemiBuffer` segments.
+//!
+//! Neither the number of segments nor their sizes are capped below `MAX_SGA_LEN` bytes in total.
+
+use smallvec::SmallVec;
+
+use super::buffer::DemiBuffer;
+use crate::Fail;
+
+/// Largest total size of one scatter-gather array (1 GiB): bigger pushes are EINVAL, bigger sgaalloc ENOMEM.
+pub const MAX_SGA_LEN: usize = 1 << 30;
+
+/// A scatter-gather array. Cloning it clones segment views (reference counts), never bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Sga {
+    segments: SmallVec<[DemiBuffer; 1]>,
+}
+
+impl Sga {
+    /// An empty array (as returned by a pop at end of stream).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An array of one segment.
+    pub fn from_buffer(buffer: DemiBuffer) -> Self {
+        let mut segments = SmallVec::new();
+        segments.push(buffer);
+        Self { segments }
+    }
+
+    /// An array of one segment holding a copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, Fail> {
+        Ok(Self::from_buffer(DemiBuffer::from_slice(bytes)?))
+    }
+
+    /// Appends a segment.
+    pub fn push_segment(&mut self, buffer: DemiBuffer) {
+        self.segments.push(buffer);
+    }
+
+    pub fn segments(&self) -> &[DemiBuffer] {
+        &self.segments
+    }
+
+    pub fn segments_mut(&mut self) -> &mut [DemiBuffer] {
+        &mut self.segments
+    }
+
+    pub fn into_segments(self) -> impl Iterator<Item = DemiBuffer> {
+        self.segments.into_iter()
+    }
+
+    pub fn num_segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Total bytes over all segments.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(DemiBuffer::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.iter().all(DemiBuffer::is_empty)
+    }
+
+    /// Copies all segments into one vector (for tests and slow paths).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        for segment in &self.segments {
+            out.extend_from_slice(segment);
+        }
+        out
+    }
+
+    /// Checks that this array may be pushed: not empty and at most `MAX_SGA_LEN` bytes.
+    pub fn check_pushable(&self) -> Result<usize, Fail> {
+        let len = self.len();
+        if len == 0 {
+            return Err(Fail::new(libc::EINVAL, "cannot push an empty scatter-gather array"));
+        }
+        if len > MAX_SGA_LEN {
+            return Err(Fail::with_context(libc::EINVAL, format!("{len}-byte push exceeds the {MAX_SGA_LEN}-byte limit")));
+        }
+        Ok(len)
+    }
+
+    /// Zeroed heap buffers totalling `len` bytes, in segments of at most `segment_size` bytes.
+    pub fn alloc(len: usize, segment_size: usize) -> Result<Self, Fail> {
+        if len == 0 {
+            return Err(Fail::new(libc::EINVAL, "cannot allocate an empty scatter-gather array"));
+        }
+        if len > MAX_SGA_LEN {
+            return Err(Fail::with_context(libc::ENOMEM, format!("{len} bytes exceed the {MAX_SGA_LEN}-byte limit")));
+        }
+        if segment_size == 0 {
+            return Err(Fail::new(libc::EINVAL, "segment size must be positive"));
+        }
+        let mut sga = Self::new();
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(segment_size);
+            sga.push_segment(DemiBuffer::new(n)?);
+            left -= n;
+        }
+        Ok(sga)
+    }
+}
+
+impl From<DemiBuffer> for Sga {
+    fn from(buffer: DemiBuffer) -> Self {
+        Self::from_buffer(buffer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_segment_arrays_are_not_capped() {
+        let sga = Sga::alloc(200_000, 65_536).unwrap();
+        assert_eq!(sga.num_segments(), 4);
+        assert_eq!(sga.len(), 200_000);
+        assert_eq!(sga.check_pushable().unwrap(), 200_000);
+    }
+
+    #[test]
+    fn empty_and_oversized_arrays_are_rejected() {
+        assert_eq!(Sga::new().check_pushable().unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(Sga::alloc(0, 10).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(Sga::alloc(MAX_SGA_LEN + 1, 10).unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(Sga::alloc(1, 0).unwrap_err().errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn to_vec_concatenates_segments() {
+        let mut sga = Sga::from_slice(b"ab").unwrap();
+        sga.push_segment(DemiBuffer::from_slice(b"cd").unwrap());
+        assert_eq!(sga.to_vec(), b"abcd");
+        assert!(!sga.is_empty());
+    }
+}
