@@ -24,18 +24,14 @@ impl DemiBuffer {
 
     /// A zeroed buffer of `len` bytes preceded by `headroom` bytes for headers.
     pub fn with_headroom(headroom: usize, len: usize) -> Result<Self, Fail> {
-        let capacity = headroom
-            .checked_add(len)
-            .ok_or_else(|| Fail::new(libc::ENOMEM, "buffer size overflows"))?;
+        let capacity = headroom.checked_add(len).ok_or_else(|| Fail::new(libc::ENOMEM, "buffer size overflows"))?;
         Ok(Self::from_storage(Rc::new(Storage::allocate(capacity, None)?), headroom, len))
     }
 
     /// A buffer holding a copy of `bytes`.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, Fail> {
         let mut buf = Self::new(bytes.len())?;
-        buf.as_mut_slice()
-            .expect("a new buffer is uniquely owned")
-            .copy_from_slice(bytes);
+        buf.as_mut_slice().expect("a new buffer is uniquely owned").copy_from_slice(bytes);
         Ok(buf)
     }
 
@@ -90,7 +86,10 @@ impl DemiBuffer {
     /// Drops `n` bytes from the front of the view (they become headroom).
     pub fn adjust(&mut self, n: usize) -> Result<(), Fail> {
         if n > self.len() {
-            return Err(Fail::with_context(libc::EINVAL, format!("cannot adjust {n} bytes off a {}-byte buffer", self.len())));
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("cannot adjust {n} bytes off a {}-byte buffer", self.len()),
+            ));
         }
         self.start += n;
         Ok(())
@@ -99,7 +98,10 @@ impl DemiBuffer {
     /// Drops `n` bytes from the back of the view.
     pub fn trim(&mut self, n: usize) -> Result<(), Fail> {
         if n > self.len() {
-            return Err(Fail::with_context(libc::EINVAL, format!("cannot trim {n} bytes off a {}-byte buffer", self.len())));
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("cannot trim {n} bytes off a {}-byte buffer", self.len()),
+            ));
         }
         self.end -= n;
         Ok(())
@@ -109,7 +111,10 @@ impl DemiBuffer {
     /// since the headroom of a shared buffer may be claimed by another view.
     pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], Fail> {
         if n > self.start {
-            return Err(Fail::with_context(libc::ENOSPC, format!("{n}-byte header needs more than {} bytes of headroom", self.start)));
+            return Err(Fail::with_context(
+                libc::ENOSPC,
+                format!("{n}-byte header needs more than {} bytes of headroom", self.start),
+            ));
         }
         if !self.is_unique() {
             return Err(Fail::new(libc::EBUSY, "cannot prepend to a shared buffer"));

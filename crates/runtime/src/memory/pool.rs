@@ -42,9 +42,7 @@ impl BufferPool {
         if segment_size == 0 {
             return Err(Fail::new(libc::EINVAL, "pool segment size must be positive"));
         }
-        headroom
-            .checked_add(segment_size)
-            .ok_or_else(|| Fail::new(libc::EINVAL, "pool buffer size overflows"))?;
+        headroom.checked_add(segment_size).ok_or_else(|| Fail::new(libc::EINVAL, "pool buffer size overflows"))?;
         let shared = Rc::new(PoolShared { free: RefCell::new(Vec::new()), max_cached });
         Ok(Self { shared, headroom, segment_size })
     }
@@ -76,10 +74,7 @@ impl BufferPool {
         let recycled = self.shared.free.borrow_mut().pop();
         let storage = match recycled {
             Some(storage) => storage,
-            None => Rc::new(Storage::allocate(
-                self.headroom + self.segment_size,
-                Some(Rc::downgrade(&self.shared)),
-            )?),
+            None => Rc::new(Storage::allocate(self.headroom + self.segment_size, Some(Rc::downgrade(&self.shared)))?),
         };
         Ok(DemiBuffer::from_storage(storage, self.headroom, len))
     }

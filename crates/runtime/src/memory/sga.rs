@@ -73,6 +73,29 @@ impl Sga {
         out
     }
 
+    /// Removes and returns the first `n` bytes (`n <= len`), splitting a segment if needed. No copy.
+    pub fn split_front(&mut self, n: usize) -> Result<Self, Fail> {
+        if n > self.len() {
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("cannot take {n} bytes from a {}-byte array", self.len()),
+            ));
+        }
+        let mut front = Self::new();
+        let mut left = n;
+        while left > 0 {
+            let first = &mut self.segments[0];
+            if first.len() <= left {
+                left -= first.len();
+                front.push_segment(self.segments.remove(0));
+            } else {
+                front.push_segment(first.split_front(left)?);
+                left = 0;
+            }
+        }
+        Ok(front)
+    }
+
     /// Checks that this array may be pushed: not empty and at most `MAX_SGA_LEN` bytes.
     pub fn check_pushable(&self) -> Result<usize, Fail> {
         let len = self.len();
@@ -80,7 +103,10 @@ impl Sga {
             return Err(Fail::new(libc::EINVAL, "cannot push an empty scatter-gather array"));
         }
         if len > MAX_SGA_LEN {
-            return Err(Fail::with_context(libc::EINVAL, format!("{len}-byte push exceeds the {MAX_SGA_LEN}-byte limit")));
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("{len}-byte push exceeds the {MAX_SGA_LEN}-byte limit"),
+            ));
         }
         Ok(len)
     }
@@ -131,6 +157,17 @@ mod tests {
         assert_eq!(Sga::alloc(0, 10).unwrap_err().errno(), libc::EINVAL);
         assert_eq!(Sga::alloc(MAX_SGA_LEN + 1, 10).unwrap_err().errno(), libc::ENOMEM);
         assert_eq!(Sga::alloc(1, 0).unwrap_err().errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn split_front_takes_whole_and_partial_segments() {
+        let mut sga = Sga::from_slice(b"abc").unwrap();
+        sga.push_segment(DemiBuffer::from_slice(b"defg").unwrap());
+        let front = sga.split_front(5).unwrap();
+        assert_eq!(front.to_vec(), b"abcde");
+        assert_eq!(sga.to_vec(), b"fg");
+        assert_eq!(sga.split_front(3).unwrap_err().errno(), libc::EINVAL);
+        assert!(sga.split_front(0).unwrap().is_empty());
     }
 
     #[test]

@@ -170,7 +170,8 @@ impl Scheduler {
             let next = slot.next;
             if matches!(slot.state, State::Running(_)) {
                 // Dropping the coroutine here runs its destructors (deregistering from devices).
-                let old = std::mem::replace(&mut slot.state, State::Done(Err(Fail::new(libc::ECANCELED, "queue closed"))));
+                let old =
+                    std::mem::replace(&mut slot.state, State::Done(Err(Fail::new(libc::ECANCELED, "queue closed"))));
                 drop(old);
                 self.note_completed(index);
             }
@@ -201,7 +202,15 @@ impl Scheduler {
                 let index = self.slots.len();
                 self.ready.reserve(index);
                 let waker = Waker::from(Arc::new(SlotWaker { ready: Arc::clone(&self.ready), index }));
-                self.slots.push(Slot { generation: 0, qd: None, operation, state: State::Free, waker, prev: NIL, next: NIL });
+                self.slots.push(Slot {
+                    generation: 0,
+                    qd: None,
+                    operation,
+                    state: State::Free,
+                    waker,
+                    prev: NIL,
+                    next: NIL,
+                });
                 index as u32
             }
         };
