@@ -1,1 +1,82 @@
+//! demikernel: a datapath OS for microsecond-scale systems. This crate picks a library OS by name or
+//! configuration and hands it out behind the one PDPIX trait, `LibOs`, which it re-exports with its types.
+//!
+//! ```no_run
+//! let mut libos = demikernel::new_libos("catnap").unwrap();
+//! let qd = libos.queue().unwrap();
+//! let qt = libos.push(qd, &demikernel::Sga::from_slice(b"hello").unwrap()).unwrap();
+//! libos.wait(qt, None).unwrap();
+//! ```
 
+pub mod config;
+
+pub use config::Config;
+pub use pdpix::*;
+
+/// One library OS this build knows of.
+#[derive(Clone, Copy, Debug)]
+pub struct LibOsInfo {
+    pub name: &'static str,
+    /// Whether this build contains it (Cargo feature).
+    pub compiled: bool,
+    pub description: &'static str,
+}
+
+/// Every libOS of the project, compiled into this build or not.
+pub const LIBOSES: &[LibOsInfo] = &[
+    LibOsInfo { name: "catnap", compiled: true, description: "POSIX sockets and epoll (runs anywhere)" },
+    LibOsInfo {
+        name: "catnip",
+        compiled: false,
+        description: "DPDK and demikernel's own TCP/IP stack (not built yet)",
+    },
+    LibOsInfo { name: "catmint", compiled: false, description: "RDMA verbs (not built yet)" },
+    LibOsInfo { name: "cattree", compiled: false, description: "log-structured storage queues (not built yet)" },
+];
+
+/// The libOS used when neither the caller, the file nor `DEMI_LIBOS` names one.
+pub const DEFAULT_LIBOS: &str = "catnap";
+
+/// A libOS by name, with default settings.
+pub fn new_libos(name: &str) -> Result<Box<dyn LibOs>, Fail> {
+    from_config(&Config { libos: Some(name.to_owned()), ..Config::default() })
+}
+
+/// A libOS as `config` describes it.
+pub fn from_config(config: &Config) -> Result<Box<dyn LibOs>, Fail> {
+    let name = config.libos.as_deref().unwrap_or(DEFAULT_LIBOS);
+    match name {
+        "catnap" => Ok(Box::new(catnap::Catnap::new(config.catnap.to_config()?)?)),
+        other => match LIBOSES.iter().find(|l| l.name == other) {
+            Some(info) => Err(Fail::with_context(
+                libc::ENOTSUP,
+                format!("libOS {other:?} is not in this build: {}", info.description),
+            )),
+            None => {
+                let known: Vec<_> = LIBOSES.iter().map(|l| l.name).collect();
+                Err(Fail::with_context(libc::EINVAL, format!("unknown libOS {other:?} (known: {})", known.join(", "))))
+            }
+        },
+    }
+}
+
+/// A libOS as the environment describes it (`DEMI_CONFIG`, `DEMI_LIBOS`; see [`config`]).
+pub fn from_env() -> Result<Box<dyn LibOs>, Fail> {
+    from_config(&Config::from_env()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_catnap_and_names_what_it_cannot_build() {
+        assert_eq!(new_libos("catnap").unwrap().name(), "catnap");
+        let e = new_libos("catnip").err().unwrap();
+        assert_eq!(e.errno(), libc::ENOTSUP);
+        assert!(e.cause().contains("catnip"));
+        let e = new_libos("catnop").err().unwrap();
+        assert_eq!(e.errno(), libc::EINVAL);
+        assert!(e.cause().contains("catnop") && e.cause().contains("catnap"));
+    }
+}
