@@ -16,7 +16,7 @@ use demikernel::{Fail, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketTy
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        None | Some("both") => both(&args.get(1..).unwrap_or_default()),
+        None | Some("both") => both(args.get(1..).unwrap_or_default()),
         Some("server") => parse_addr(args.get(1)).and_then(|addr| server(addr, None)),
         Some("client") => parse_addr(args.get(1)).and_then(|addr| client(addr, &args[2..])),
         Some(other) => Err(usage(&format!("unknown mode {other:?}"))),
