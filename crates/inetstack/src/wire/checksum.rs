@@ -1,0 +1,162 @@
+//! The Internet checksum (RFC 1071), the IPv4 pseudo-header (RFC 768, RFC 9293), and [`ChecksumCapabilities`],
+//! the switch that lets a device with checksum offload skip verifying or generating them in software.
+//!
+//! Not for CRCs (the Ethernet FCS is the device's business) nor for incremental checksum updates (RFC 1624).
+
+use std::net::Ipv4Addr;
+
+use super::IpProtocol;
+
+/// Whether software verifies a protocol's checksum on receive and generates it on transmit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ChecksumMode {
+    /// Verify on receive and generate on transmit (no offload).
+    #[default]
+    Software,
+    /// Verify on receive; the device fills checksums on transmit (the field is written as zero).
+    VerifyOnly,
+    /// Generate on transmit; the device has already verified received checksums.
+    GenerateOnly,
+    /// The device does both.
+    Offloaded,
+}
+
+impl ChecksumMode {
+    /// Whether a received checksum must be checked in software.
+    pub fn verify_on_rx(self) -> bool {
+        matches!(self, ChecksumMode::Software | ChecksumMode::VerifyOnly)
+    }
+
+    /// Whether a transmitted checksum must be computed in software.
+    pub fn generate_on_tx(self) -> bool {
+        matches!(self, ChecksumMode::Software | ChecksumMode::GenerateOnly)
+    }
+}
+
+/// What the device does for each checksum; the default is everything in software.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ChecksumCapabilities {
+    pub ipv4: ChecksumMode,
+    pub icmpv4: ChecksumMode,
+    pub udp: ChecksumMode,
+    pub tcp: ChecksumMode,
+}
+
+impl ChecksumCapabilities {
+    /// Every checksum in software.
+    pub fn software() -> Self {
+        Self::default()
+    }
+
+    /// Every checksum left to the device (also handy for tests that craft packets with arbitrary checksums).
+    pub fn offloaded() -> Self {
+        let mode = ChecksumMode::Offloaded;
+        Self { ipv4: mode, icmpv4: mode, udp: mode, tcp: mode }
+    }
+}
+
+/// The one's-complement sum of `data` as 16-bit big-endian words, folded to 16 bits (not complemented).
+///
+/// An odd trailing byte is padded with a zero byte. Sums of several pieces can be combined with [`combine`]
+/// as long as every piece but the last has even length.
+pub fn ones_complement_sum(data: &[u8]) -> u16 {
+    // Adding 64-bit words with end-around carry gives the same folded result as adding 16-bit words (RFC 1071 §2).
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(8);
+    for word in &mut words {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(word);
+        let (sum, carry) = acc.overflowing_add(u64::from_be_bytes(be));
+        acc = sum + u64::from(carry);
+    }
+    let mut pairs = words.remainder().chunks_exact(2);
+    for pair in &mut pairs {
+        let (sum, carry) = acc.overflowing_add(u64::from(u16::from_be_bytes([pair[0], pair[1]])));
+        acc = sum + u64::from(carry);
+    }
+    if let [last] = pairs.remainder() {
+        let (sum, carry) = acc.overflowing_add(u64::from(*last) << 8);
+        acc = sum + u64::from(carry);
+    }
+    fold(acc)
+}
+
+/// The one's-complement sum of several partial sums.
+pub fn combine(sums: &[u16]) -> u16 {
+    fold(sums.iter().map(|&sum| u64::from(sum)).sum())
+}
+
+/// The one's-complement sum of the IPv4 pseudo-header that the UDP and TCP checksums cover.
+pub fn ipv4_pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, length: u16) -> u16 {
+    let [s0, s1, s2, s3] = src.octets();
+    let [d0, d1, d2, d3] = dst.octets();
+    let [l0, l1] = length.to_be_bytes();
+    ones_complement_sum(&[s0, s1, s2, s3, d0, d1, d2, d3, 0, u8::from(protocol), l0, l1])
+}
+
+/// The checksum to store for data whose one's-complement sum (with the checksum field zero) is `sum`.
+pub fn checksum_from_sum(sum: u16) -> u16 {
+    !sum
+}
+
+/// Whether data including its stored checksum field is intact, given its one's-complement sum.
+pub fn sum_is_valid(sum: u16) -> bool {
+    sum == 0xffff
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain definition: add 16-bit words, fold carries.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for pair in data.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            acc += u32::from(word);
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: the sum of 00 01 f2 03 f4 f5 f6 f7 is ddf2.
+        assert_eq!(ones_complement_sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+    }
+
+    #[test]
+    fn agrees_with_reference_for_all_lengths_and_alignments() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80).collect();
+        for start in 0..9 {
+            for end in start..data.len() {
+                assert_eq!(ones_complement_sum(&data[start..end]), reference_sum(&data[start..end]));
+            }
+        }
+        let ones = [0xffu8; 1500];
+        assert_eq!(ones_complement_sum(&ones), reference_sum(&ones));
+    }
+
+    #[test]
+    fn partial_sums_combine() {
+        let data: Vec<u8> = (0..101u8).collect();
+        let (head, tail) = data.split_at(40);
+        assert_eq!(combine(&[ones_complement_sum(head), ones_complement_sum(tail)]), ones_complement_sum(&data));
+    }
+
+    #[test]
+    fn capabilities_switches() {
+        assert!(ChecksumMode::Software.verify_on_rx() && ChecksumMode::Software.generate_on_tx());
+        assert!(ChecksumMode::VerifyOnly.verify_on_rx() && !ChecksumMode::VerifyOnly.generate_on_tx());
+        assert!(!ChecksumMode::GenerateOnly.verify_on_rx() && ChecksumMode::GenerateOnly.generate_on_tx());
+        assert!(!ChecksumMode::Offloaded.verify_on_rx() && !ChecksumMode::Offloaded.generate_on_tx());
+        assert_eq!(ChecksumCapabilities::software().tcp, ChecksumMode::Software);
+    }
+}
