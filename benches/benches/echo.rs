@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use demikernel_benches::catnap_echo::{CatnapEchoClient, CatnapEchoServer};
 use demikernel_benches::raw_echo::{RawEchoClient, RawEchoServer};
 
@@ -20,6 +20,8 @@ const MODES: [(&str, Duration); 2] = [("spin", Duration::from_micros(50)), ("blo
 fn echo(c: &mut Criterion) {
     for size in SIZES {
         let mut group = c.benchmark_group(format!("echo/{size}"));
+        // Round trips take microseconds: flat sampling keeps short (CI) runs within their time.
+        group.sampling_mode(SamplingMode::Flat);
         for (mode, spin) in MODES {
             let server = CatnapEchoServer::start(spin).expect("catnap server");
             let mut client = CatnapEchoClient::connect(server.addr(), size, spin).expect("catnap client");
