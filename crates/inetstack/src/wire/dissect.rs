@@ -5,8 +5,8 @@
 //! stack parses layer by layer instead, so it can stop early and count drops per layer.
 
 use super::{
-    ArpPacket, ArpRepr, ChecksumCapabilities, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
-    IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr, WireError,
+    ArpPacket, ArpRepr, ChecksumCapabilities, EtherType, EthernetFrame, EthernetRepr, IPV4_MAX_DATAGRAM_LEN,
+    Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket, UdpRepr, WireError,
 };
 
 /// What an IPv4 datagram carries.
@@ -173,6 +173,11 @@ impl<'a> Frame<'a> {
 pub fn check_frame_round_trip(bytes: &[u8], rx_caps: &ChecksumCapabilities) -> Result<(), WireError> {
     let caps = ChecksumCapabilities::software();
     let frame = Frame::parse(bytes, rx_caps)?.normalized();
+    if let FrameContents::Ipv4(datagram) = frame.contents
+        && exceeds_ipv4_limit(&datagram)
+    {
+        return Ok(());
+    }
     let mut out = vec![0u8; frame.buffer_len()];
     if let Err(error) = frame.emit(&mut out, &caps) {
         panic!("a parsed frame failed to emit ({error}): {frame:?}");
@@ -187,10 +192,19 @@ pub fn check_frame_round_trip(bytes: &[u8], rx_caps: &ChecksumCapabilities) -> R
 pub fn check_ipv4_round_trip(bytes: &[u8], rx_caps: &ChecksumCapabilities) -> Result<(), WireError> {
     let caps = ChecksumCapabilities::software();
     let datagram = Ipv4Datagram::parse(bytes, rx_caps)?.normalized();
+    if exceeds_ipv4_limit(&datagram) {
+        return Ok(());
+    }
     let mut out = vec![0u8; datagram.buffer_len()];
     if let Err(error) = datagram.emit(&mut out, &caps) {
         panic!("a parsed datagram failed to emit ({error}): {datagram:?}");
     }
     assert_eq!(Ipv4Datagram::parse(&out, &caps), Ok(datagram), "emit then parse changed the datagram");
     Ok(())
+}
+
+/// Whether re-encoding made a datagram too long for IPv4 (TCP options re-laid out with NOPs can take a few more
+/// bytes than a tightly packed original), so emitting it must fail with `TooLarge` and there is nothing to compare.
+fn exceeds_ipv4_limit(datagram: &Ipv4Datagram<'_>) -> bool {
+    datagram.buffer_len() > IPV4_MAX_DATAGRAM_LEN
 }

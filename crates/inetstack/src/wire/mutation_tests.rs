@@ -156,3 +156,21 @@ fn random_bytes_never_panic() {
         exercise(&input);
     }
 }
+
+#[test]
+fn largest_datagram_whose_options_grow_when_reencoded_is_not_a_failure() {
+    // A 65535-byte TCP/IPv4 datagram whose options (SACK-permitted, one SACK block) are packed into 12 bytes;
+    // our aligned layout takes 16, so the re-emitted datagram cannot fit and emit says so.
+    let options = [4u8, 2, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    let mut datagram = vec![0u8; IPV4_MAX_DATAGRAM_LEN];
+    datagram[..20].copy_from_slice(&samples::TCP_SYN[..20]);
+    datagram[2..4].copy_from_slice(&u16::MAX.to_be_bytes());
+    datagram[20..40].copy_from_slice(&samples::TCP_SYN[20..40]);
+    datagram[32] = 8 << 4;
+    datagram[40..52].copy_from_slice(&options);
+    let offloaded = ChecksumCapabilities::offloaded();
+    let parsed = Ipv4Datagram::parse(&datagram, &offloaded).expect("valid with checksums offloaded");
+    let mut out = vec![0u8; parsed.buffer_len()];
+    assert_eq!(parsed.emit(&mut out, &offloaded), Err(WireError::TooLarge));
+    assert_eq!(check_ipv4_round_trip(&datagram, &offloaded), Ok(()));
+}
