@@ -5,9 +5,16 @@
 //!
 //! - [`wire`]: packet formats (Ethernet II, ARP, IPv4, ICMPv4, UDP, TCP): zero-copy views over byte slices and
 //!   validated representations that parse and emit.
+//! - [`device`] and [`phy`]: the `Device` trait frames go through; loopback, fault-injecting and pcap devices.
+//! - [`stack`]: one host's stack: ARP, IPv4, ICMP, UDP sockets and the TCP demultiplexer.
+//! - [`sim`]: a deterministic simulator of hosts on one Ethernet segment, with faults.
 //!
 //! This crate contains no `unsafe` code.
 
 #![forbid(unsafe_code)]
 
+pub mod device;
+pub mod phy;
+pub mod sim;
+pub mod stack;
 pub mod wire;

@@ -1,0 +1,171 @@
+//! A deterministic network simulator: hosts (each a `Stack`) on one shared Ethernet segment (a hub), a
+//! virtual clock, propagation delay, and seeded faults (drop, duplicate, corrupt, reorder by jitter). No
+//! threads and no real time: the same seed gives the same run, so any failure replays exactly.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use runtime::{DemiBuffer, Sga};
+
+use crate::device::{Device, DeviceCapabilities, flatten};
+use crate::phy::{FaultConfig, Rng};
+use crate::stack::Stack;
+
+/// A frame in flight: delivered to every host but its sender at `at`.
+#[derive(Debug)]
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    from: usize,
+    frame: DemiBuffer,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Collects what a stack transmits during one step.
+#[derive(Default)]
+struct Capture(Vec<Sga>);
+
+impl Device for Capture {
+    fn capabilities(&self) -> DeviceCapabilities {
+        DeviceCapabilities::default()
+    }
+    fn receive(&mut self) -> Option<DemiBuffer> {
+        None
+    }
+    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        self.0.push(frame);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Simulation {
+    pub hosts: Vec<Stack>,
+    now: Instant,
+    latency: Duration,
+    /// Extra random delay (up to this much) per frame: frames overtake each other.
+    jitter: Duration,
+    faults: FaultConfig,
+    rng: Rng,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    /// Frames put on the wire, and lost to faults.
+    pub frames_sent: u64,
+    pub frames_lost: u64,
+}
+
+impl Simulation {
+    pub fn new(hosts: Vec<Stack>, start: Instant, latency: Duration, faults: FaultConfig, seed: u64) -> Self {
+        Self {
+            hosts,
+            now: start,
+            latency,
+            jitter: Duration::ZERO,
+            faults,
+            rng: Rng::new(seed),
+            in_flight: BinaryHeap::new(),
+            seq: 0,
+            frames_sent: 0,
+            frames_lost: 0,
+        }
+    }
+
+    /// Makes `reorder` of the fault rate mean "delay by up to `jitter`", so frames overtake each other.
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Runs one event: collects every host's output, delivers the next due frames, runs due timers.
+    /// Returns false when nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.collect_output();
+        let next_frame = self.in_flight.peek().map(|Reverse(f)| f.at);
+        let next_timer = self.hosts.iter().filter_map(Stack::next_deadline).min();
+        let Some(next) = [next_frame, next_timer].into_iter().flatten().min() else { return false };
+        self.now = self.now.max(next);
+        while self.in_flight.peek().is_some_and(|Reverse(f)| f.at <= self.now) {
+            let Reverse(flight) = self.in_flight.pop().expect("peeked");
+            for (i, host) in self.hosts.iter_mut().enumerate() {
+                if i != flight.from {
+                    host.receive(self.now, flight.frame.clone());
+                }
+            }
+        }
+        for host in &mut self.hosts {
+            if host.next_deadline().is_some_and(|t| t <= self.now) {
+                host.poll(self.now);
+            }
+        }
+        self.collect_output();
+        true
+    }
+
+    /// Steps until `done` holds (true) or virtual time passes `limit` / nothing is left (false).
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now > end || !self.step() {
+                return done(self);
+            }
+        }
+    }
+
+    fn collect_output(&mut self) {
+        for from in 0..self.hosts.len() {
+            let mut capture = Capture::default();
+            self.hosts[from].transmit(&mut capture);
+            for frame in capture.0 {
+                self.put_on_wire(from, flatten(&frame));
+            }
+        }
+    }
+
+    fn put_on_wire(&mut self, from: usize, frame: DemiBuffer) {
+        self.frames_sent += 1;
+        if self.rng.chance(self.faults.drop) {
+            self.frames_lost += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.faults.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut frame = frame.clone();
+            if self.rng.chance(self.faults.corrupt) && frame.len() > 14 {
+                let mut bytes = frame.to_vec();
+                let at = 14 + self.rng.below(bytes.len() - 14);
+                bytes[at] ^= 1 << self.rng.below(8);
+                frame = DemiBuffer::from_slice(&bytes).unwrap_or(frame);
+            }
+            let mut at = self.now + self.latency;
+            if !self.jitter.is_zero() && self.rng.chance(self.faults.reorder) {
+                at += self.jitter.mul_f64((self.rng.below(1000) as f64) / 1000.0);
+            }
+            self.seq += 1;
+            self.in_flight.push(Reverse(InFlight { at, seq: self.seq, from, frame }));
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! ARP on the wire (RFC 826): answer requests for our address, learn from requests and replies addressed
+//! to us and from gratuitous announcements about hosts we already know, and send requests.
+
+use std::net::Ipv4Addr;
+
+use runtime::Sga;
+
+use super::Stack;
+use crate::wire::{
+    ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, MacAddress,
+    WireError,
+};
+
+impl Stack {
+    pub(super) fn receive_arp(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        let arp = ArpRepr::parse(&ArpPacket::new_checked(bytes)?)?;
+        if !arp.sender_mac.is_unicast() || arp.sender_ip.is_unspecified() {
+            return Err(WireError::Malformed);
+        }
+        let for_us = arp.target_ip == self.config.ipv4;
+        // Learn from anything addressed to us; refresh (never add) from other traffic, so a chatty network
+        // cannot fill the cache (RFC 826's merge rule).
+        if for_us || self.arp.knows(arp.sender_ip) {
+            let waiting = self.arp.insert(self.now, arp.sender_ip, arp.sender_mac);
+            self.release_pending(arp.sender_mac, waiting);
+        }
+        if for_us && arp.operation == ArpOperation::Request {
+            let reply = ArpRepr {
+                operation: ArpOperation::Reply,
+                sender_mac: self.config.mac,
+                sender_ip: self.config.ipv4,
+                target_mac: arp.sender_mac,
+                target_ip: arp.sender_ip,
+            };
+            self.send_arp(arp.sender_mac, &reply);
+            self.counters.arp_replies_out += 1;
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_arp_request(&mut self, ip: Ipv4Addr) {
+        let request = ArpRepr {
+            operation: ArpOperation::Request,
+            sender_mac: self.config.mac,
+            sender_ip: self.config.ipv4,
+            target_mac: MacAddress::ZERO,
+            target_ip: ip,
+        };
+        self.send_arp(MacAddress::BROADCAST, &request);
+        self.counters.arp_requests_out += 1;
+    }
+
+    fn send_arp(&mut self, dst: MacAddress, arp: &ArpRepr) {
+        // Header buffers are sized for Ethernet + IPv4 + 60 bytes: an ARP packet (28) always fits.
+        let Ok(mut buffer) = self.headers.alloc(ETHERNET_HEADER_LEN + ARP_PACKET_LEN) else { return };
+        let Some(bytes) = buffer.as_mut_slice() else { return };
+        let ethernet = EthernetRepr { src_addr: self.config.mac, dst_addr: dst, ethertype: EtherType::Arp };
+        if ethernet.emit(bytes).is_ok() && arp.emit(&mut bytes[ETHERNET_HEADER_LEN..]).is_ok() {
+            self.outbox.push_back(Sga::from_buffer(buffer));
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `ArpCache`: IPv4 → MAC resolution state (RFC 826). Learned entries expire; static entries (from the
+//! configuration) never do. Frames for an unresolved address wait in a bounded queue while requests are
+//! retried with exponential backoff; when retries run out, the waiting frames are dropped and counted.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use runtime::Sga;
+
+use crate::wire::MacAddress;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArpConfig {
+    /// How long a learned entry stays valid.
+    pub entry_ttl: Duration,
+    /// Wait before the first retry; doubled on each further retry.
+    pub retry_interval: Duration,
+    /// Requests sent before giving up on an address.
+    pub max_requests: u32,
+    /// Frames that may wait for one address (older ones are dropped first).
+    pub max_pending: usize,
+    /// Entries that never expire and are never overwritten by what the network says.
+    pub static_entries: Vec<(Ipv4Addr, MacAddress)>,
+}
+
+impl Default for ArpConfig {
+    fn default() -> Self {
+        Self {
+            entry_ttl: Duration::from_secs(60),
+            retry_interval: Duration::from_millis(250),
+            max_requests: 5,
+            max_pending: 64,
+            static_entries: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    mac: MacAddress,
+    /// `None` for static entries.
+    expires: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    frames: VecDeque<Sga>,
+    requests_sent: u32,
+    next_request: Instant,
+}
+
+/// What `poll` asks of the stack.
+#[derive(Debug, Default)]
+pub struct ArpWork {
+    /// Addresses to send (another) request for.
+    pub requests: Vec<Ipv4Addr>,
+    /// Frames given up on.
+    pub dropped: usize,
+}
+
+#[derive(Debug)]
+pub struct ArpCache {
+    config: ArpConfig,
+    entries: HashMap<Ipv4Addr, Entry>,
+    pending: HashMap<Ipv4Addr, Pending>,
+}
+
+impl ArpCache {
+    pub fn new(config: ArpConfig) -> Self {
+        let entries = config
+            .static_entries
+            .iter()
+            .map(|&(ip, mac)| (ip, Entry { mac, expires: None }))
+            .collect::<HashMap<_, _>>();
+        Self { config, entries, pending: HashMap::new() }
+    }
+
+    pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddress> {
+        self.entries.get(&ip).filter(|e| e.expires.is_none_or(|t| now < t)).map(|e| e.mac)
+    }
+
+    /// Learns (or refreshes) a mapping; returns the frames that were waiting for it.
+    pub fn insert(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddress) -> VecDeque<Sga> {
+        match self.entries.get_mut(&ip) {
+            Some(Entry { expires: None, .. }) => {} // static: the configuration wins
+            _ => {
+                self.entries.insert(ip, Entry { mac, expires: Some(now + self.config.entry_ttl) });
+            }
+        }
+        self.pending.remove(&ip).map(|p| p.frames).unwrap_or_default()
+    }
+
+    /// Whether `ip` is already in the cache (valid or not), so a request about it may refresh it.
+    pub fn knows(&self, ip: Ipv4Addr) -> bool {
+        self.entries.contains_key(&ip)
+    }
+
+    /// Queues a frame for `ip`. Returns `(request_now, dropped)`: whether to send the first request, and
+    /// whether an older frame was dropped to stay within `max_pending`.
+    pub fn enqueue(&mut self, now: Instant, ip: Ipv4Addr, frame: Sga) -> (bool, bool) {
+        let first = !self.pending.contains_key(&ip);
+        let pending = self.pending.entry(ip).or_insert_with(|| Pending {
+            frames: VecDeque::new(),
+            requests_sent: 1,
+            next_request: now + self.config.retry_interval,
+        });
+        pending.frames.push_back(frame);
+        let dropped = pending.frames.len() > self.config.max_pending.max(1);
+        if dropped {
+            pending.frames.pop_front();
+        }
+        (first, dropped)
+    }
+
+    /// Retries due requests, drops what waited too long, forgets expired entries.
+    pub fn poll(&mut self, now: Instant) -> ArpWork {
+        let mut work = ArpWork::default();
+        let max = self.config.max_requests.max(1);
+        let base = self.config.retry_interval;
+        self.pending.retain(|&ip, p| {
+            if now < p.next_request {
+                return true;
+            }
+            if p.requests_sent >= max {
+                work.dropped += p.frames.len();
+                return false;
+            }
+            p.requests_sent += 1;
+            p.next_request = now + base * 2u32.saturating_pow(p.requests_sent - 1);
+            work.requests.push(ip);
+            true
+        });
+        self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t));
+        work
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.next_request).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const MAC: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn learned_entries_expire_static_ones_do_not() {
+        let t0 = Instant::now();
+        let stat = (Ipv4Addr::new(10, 0, 0, 9), MacAddress([2, 0, 0, 0, 0, 9]));
+        let mut cache = ArpCache::new(ArpConfig { static_entries: vec![stat], ..ArpConfig::default() });
+        cache.insert(t0, IP, MAC);
+        assert_eq!(cache.lookup(t0, IP), Some(MAC));
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(cache.lookup(later, IP), None);
+        assert_eq!(cache.lookup(later, stat.0), Some(stat.1));
+        cache.insert(later, stat.0, MAC);
+        assert_eq!(cache.lookup(later, stat.0), Some(stat.1), "the network cannot override a static entry");
+        cache.poll(later);
+        assert!(!cache.knows(IP));
+    }
+
+    #[test]
+    fn pending_frames_are_bounded_retried_with_backoff_and_released() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig { max_pending: 2, ..ArpConfig::default() });
+        assert_eq!(cache.enqueue(t0, IP, Sga::from_slice(b"1").unwrap()), (true, false));
+        assert_eq!(cache.enqueue(t0, IP, Sga::from_slice(b"2").unwrap()), (false, false));
+        assert_eq!(cache.enqueue(t0, IP, Sga::from_slice(b"3").unwrap()), (false, true));
+        assert!(cache.poll(t0).requests.is_empty());
+        let first_retry = cache.next_deadline().unwrap();
+        assert_eq!(first_retry - t0, Duration::from_millis(250));
+        assert_eq!(cache.poll(first_retry).requests, [IP]);
+        assert_eq!(cache.next_deadline().unwrap() - first_retry, Duration::from_millis(500), "backoff doubles");
+        let frames = cache.insert(first_retry, IP, MAC);
+        assert_eq!(frames.iter().map(Sga::to_vec).collect::<Vec<_>>(), [b"2".to_vec(), b"3".to_vec()]);
+        assert_eq!(cache.next_deadline(), None);
+    }
+
+    #[test]
+    fn unanswered_addresses_are_given_up() {
+        let mut now = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        cache.enqueue(now, IP, Sga::from_slice(b"x").unwrap());
+        let mut requests = 1;
+        let mut dropped = 0;
+        while let Some(t) = cache.next_deadline() {
+            now = t;
+            let work = cache.poll(now);
+            requests += work.requests.len();
+            dropped += work.dropped;
+        }
+        assert_eq!(requests, 5);
+        assert_eq!(dropped, 1);
+    }
+}

@@ -1,0 +1,107 @@
+//! `StackConfig`: the addresses and knobs of one stack instance.
+
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+
+use runtime::Fail;
+
+use super::arp_cache::ArpConfig;
+use crate::wire::{ChecksumCapabilities, MacAddress};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackConfig {
+    pub mac: MacAddress,
+    pub ipv4: Ipv4Addr,
+    /// Length of the local network's prefix (24 for a /24).
+    pub prefix_len: u8,
+    /// Next hop for addresses outside the local network; without one they are unreachable.
+    pub gateway: Option<Ipv4Addr>,
+    /// Largest IP datagram per frame.
+    pub mtu: usize,
+    /// Checksums the device handles itself (the stack skips them).
+    pub checksums: ChecksumCapabilities,
+    pub arp: ArpConfig,
+    /// Datagrams a UDP socket holds before dropping new ones.
+    pub udp_queue_len: usize,
+    /// Ports handed out for port-0 binds and connects.
+    pub ephemeral_ports: RangeInclusive<u16>,
+    pub ttl: u8,
+}
+
+impl StackConfig {
+    /// A configuration with defaults for everything but the addresses.
+    pub fn new(mac: MacAddress, ipv4: Ipv4Addr, prefix_len: u8) -> Self {
+        Self {
+            mac,
+            ipv4,
+            prefix_len,
+            gateway: None,
+            mtu: 1500,
+            checksums: ChecksumCapabilities::software(),
+            arp: ArpConfig::default(),
+            udp_queue_len: 1024,
+            ephemeral_ports: 49152..=65535,
+            ttl: 64,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Fail> {
+        let bad = |what: String| Err(Fail::with_context(libc::EINVAL, what));
+        if !self.mac.is_unicast() {
+            return bad(format!("mac {:?} is not a unicast address", self.mac));
+        }
+        if self.ipv4.is_unspecified() || self.ipv4.is_broadcast() || self.ipv4.is_multicast() {
+            return bad(format!("ipv4 {} cannot be a host address", self.ipv4));
+        }
+        if self.prefix_len == 0 || self.prefix_len > 32 {
+            return bad(format!("prefix_len {} is not in 1..=32", self.prefix_len));
+        }
+        if !(576..=9216).contains(&self.mtu) {
+            return bad(format!("mtu {} is not in 576..=9216", self.mtu));
+        }
+        if self.ephemeral_ports.is_empty() || *self.ephemeral_ports.start() == 0 {
+            return bad(format!("ephemeral_ports {:?} is empty or includes 0", self.ephemeral_ports));
+        }
+        if self.ttl == 0 {
+            return bad("ttl must be positive".to_owned());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn netmask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0)
+    }
+
+    /// Whether `ip` is on the local network.
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.netmask() == u32::from(self.ipv4) & self.netmask()
+    }
+
+    /// The local network's broadcast address.
+    pub fn subnet_broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.ipv4) | !self.netmask())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_and_computes_the_subnet() {
+        let config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 0, 0, 1), 24);
+        config.validate().unwrap();
+        assert!(config.is_local(Ipv4Addr::new(10, 0, 0, 200)));
+        assert!(!config.is_local(Ipv4Addr::new(10, 0, 1, 1)));
+        assert_eq!(config.subnet_broadcast(), Ipv4Addr::new(10, 0, 0, 255));
+        let mut bad = config.clone();
+        bad.mac = MacAddress::BROADCAST;
+        assert!(bad.validate().unwrap_err().cause().contains("mac"));
+        let mut bad = config.clone();
+        bad.prefix_len = 33;
+        assert!(bad.validate().unwrap_err().cause().contains("prefix_len"));
+        let mut bad = config;
+        bad.mtu = 100;
+        assert_eq!(bad.validate().unwrap_err().errno(), libc::EINVAL);
+    }
+}

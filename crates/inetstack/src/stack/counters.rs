@@ -1,0 +1,28 @@
+//! `StackCounters`: what the stack saw and did, by reason, for tests, tooling and the libOS.
+
+/// Per-stack counters. Every dropped frame is counted under exactly one reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackCounters {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Frames the device could not take yet (retried, not lost).
+    pub tx_retries: u64,
+    pub drop_malformed: u64,
+    pub drop_checksum: u64,
+    pub drop_not_for_us: u64,
+    pub drop_unsupported: u64,
+    pub drop_fragment: u64,
+    pub drop_no_route: u64,
+    pub drop_arp_unresolved: u64,
+    pub drop_udp_queue_full: u64,
+    pub arp_requests_out: u64,
+    pub arp_replies_out: u64,
+    pub icmp_echo_replies_out: u64,
+    pub icmp_unreachable_out: u64,
+    pub udp_in: u64,
+    pub udp_out: u64,
+    pub tcp_in: u64,
+    pub tcp_out: u64,
+    pub tcp_rst_out: u64,
+    pub tcp_syn_queue_full: u64,
+}

@@ -1,0 +1,283 @@
+//! `Stack`: one host's TCP/IP stack. Sans-I/O: it is handed received frames and the current time, and it
+//! queues frames for a device; it never blocks, sleeps, spawns or reads a clock.
+//!
+//! Driving it: `receive(now, frame)` for each received frame, `poll(now)` when `next_deadline()` passes (ARP
+//! retries, TCP timers), `transmit(device)` to hand queued frames to the device. Socket calls (`udp_*`,
+//! `tcp_*`) queue work the same way. Sockets whose readiness may have changed are listed by
+//! `take_touched()`, so a libOS wakes only the coroutines that care.
+//!
+//! The layers, in files: ARP (`arp.rs`, `arp_cache.rs`), IPv4 output and routing (`output.rs`), ICMP
+//! (`icmp.rs`), UDP (`udp.rs`), the TCP demultiplexer (`tcp.rs`; the connection state machine is `crate::tcp`).
+
+mod arp;
+pub mod arp_cache;
+mod config;
+mod counters;
+mod icmp;
+mod output;
+mod ports;
+mod udp;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+pub use arp_cache::ArpConfig;
+pub use config::StackConfig;
+pub use counters::StackCounters;
+pub use icmp::EchoReply;
+use runtime::{BufferPool, DemiBuffer, Fail, Sga};
+
+use crate::device::Device;
+use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
+use arp_cache::ArpCache;
+use ports::PortAllocator;
+use udp::UdpSocket;
+
+/// Names a socket of one stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(u32);
+
+#[derive(Debug)]
+enum Socket {
+    Udp(UdpSocket),
+}
+
+/// Headroom-free buffers for headers: Ethernet + IPv4 + the largest transport header.
+const HEADER_BUFFER: usize = 14 + 20 + 60;
+
+#[derive(Debug)]
+pub struct Stack {
+    config: StackConfig,
+    now: Instant,
+    arp: ArpCache,
+    headers: BufferPool,
+    /// Frames ready for the device, oldest first.
+    outbox: VecDeque<Sga>,
+    /// Frames addressed to ourselves, processed on the next poll.
+    loopback: VecDeque<DemiBuffer>,
+    sockets: Vec<Option<Socket>>,
+    free_sockets: Vec<u32>,
+    udp_ports: HashMap<u16, SocketId>,
+    udp_ephemeral: PortAllocator,
+    touched: Vec<SocketId>,
+    echo_replies: VecDeque<EchoReply>,
+    ip_ident: u16,
+    counters: StackCounters,
+}
+
+impl Stack {
+    pub fn new(config: StackConfig, now: Instant) -> Result<Self, Fail> {
+        config.validate()?;
+        Ok(Self {
+            arp: ArpCache::new(config.arp.clone()),
+            udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
+            config,
+            now,
+            headers: BufferPool::new(0, HEADER_BUFFER, 1024)?,
+            outbox: VecDeque::new(),
+            loopback: VecDeque::new(),
+            sockets: Vec::new(),
+            free_sockets: Vec::new(),
+            udp_ports: HashMap::new(),
+            touched: Vec::new(),
+            echo_replies: VecDeque::new(),
+            ip_ident: 0,
+            counters: StackCounters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &StackCounters {
+        &self.counters
+    }
+
+    /// Frames waiting for the device.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Sockets whose readiness may have changed since the last call.
+    pub fn take_touched(&mut self, out: &mut Vec<SocketId>) {
+        out.append(&mut self.touched);
+    }
+
+    /// When `poll` must next run, if any timer is armed (or frames wait on the internal loopback: now).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.loopback.is_empty() {
+            return Some(self.now);
+        }
+        self.arp.next_deadline()
+    }
+
+    /// Processes one received Ethernet frame.
+    pub fn receive(&mut self, now: Instant, frame: DemiBuffer) {
+        self.advance(now);
+        self.counters.frames_in += 1;
+        if let Err(reason) = self.dispatch(frame) {
+            self.count_drop(reason);
+        }
+    }
+
+    /// Runs due timers and frames looped back to ourselves.
+    pub fn poll(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some(frame) = self.loopback.pop_front() {
+            if let Err(reason) = self.dispatch(frame) {
+                self.count_drop(reason);
+            }
+        }
+        let work = self.arp.poll(self.now);
+        self.counters.drop_arp_unresolved += work.dropped as u64;
+        for ip in work.requests {
+            self.send_arp_request(ip);
+        }
+    }
+
+    /// Hands queued frames to `device` until it is full or nothing is left. Returns how many went out.
+    pub fn transmit(&mut self, device: &mut dyn Device) -> usize {
+        let mut sent = 0;
+        while let Some(frame) = self.outbox.pop_front() {
+            match device.transmit(frame) {
+                Ok(()) => sent += 1,
+                Err(frame) => {
+                    self.counters.tx_retries += 1;
+                    self.outbox.push_front(frame);
+                    break;
+                }
+            }
+        }
+        self.counters.frames_out += sent as u64;
+        sent
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn count_drop(&mut self, reason: WireError) {
+        let c = &mut self.counters;
+        match reason {
+            WireError::Checksum => c.drop_checksum += 1,
+            WireError::Fragmented => c.drop_fragment += 1,
+            WireError::Unsupported => c.drop_unsupported += 1,
+            WireError::Truncated | WireError::Malformed | WireError::BufferTooSmall | WireError::TooLarge => {
+                c.drop_malformed += 1
+            }
+        }
+    }
+
+    fn dispatch(&mut self, frame: DemiBuffer) -> Result<(), WireError> {
+        let view = EthernetFrame::new_checked(&frame[..])?;
+        let ethernet = EthernetRepr::parse(&view)?;
+        if ethernet.dst_addr != self.config.mac && !ethernet.dst_addr.is_broadcast() {
+            self.counters.drop_not_for_us += 1;
+            return Ok(());
+        }
+        match ethernet.ethertype {
+            EtherType::Arp => self.receive_arp(view.payload()),
+            EtherType::Ipv4 => {
+                let mut payload = frame.clone();
+                payload.adjust(crate::wire::ETHERNET_HEADER_LEN).map_err(|_| WireError::Truncated)?;
+                self.receive_ipv4(payload)
+            }
+            _ => Err(WireError::Unsupported),
+        }
+    }
+
+    fn receive_ipv4(&mut self, mut datagram: DemiBuffer) -> Result<(), WireError> {
+        let (ip, header_len) = {
+            let view = Ipv4Packet::new_checked(&datagram[..])?;
+            (Ipv4Repr::parse(&view, &self.config.checksums)?, view.header_len())
+        };
+        let for_us = ip.dst_addr == self.config.ipv4
+            || ip.dst_addr.is_broadcast()
+            || ip.dst_addr == self.config.subnet_broadcast();
+        if !for_us {
+            self.counters.drop_not_for_us += 1;
+            return Ok(());
+        }
+        // Keep exactly the IP payload (Ethernet padding and IP options cut off), as a view of the frame.
+        datagram.adjust(header_len).map_err(|_| WireError::Truncated)?;
+        let extra = datagram.len().checked_sub(ip.payload_len).ok_or(WireError::Truncated)?;
+        datagram.trim(extra).map_err(|_| WireError::Truncated)?;
+        match ip.protocol {
+            IpProtocol::Icmp => self.receive_icmp(&ip, &datagram),
+            IpProtocol::Udp => self.receive_udp(&ip, datagram),
+            _ => {
+                if !ip.dst_addr.is_broadcast() {
+                    self.send_unreachable(&ip, &datagram, crate::wire::DstUnreachable::ProtocolUnreachable);
+                }
+                Err(WireError::Unsupported)
+            }
+        }
+    }
+
+    fn insert_socket(&mut self, socket: Socket) -> SocketId {
+        match self.free_sockets.pop() {
+            Some(index) => {
+                self.sockets[index as usize] = Some(socket);
+                SocketId(index)
+            }
+            None => {
+                self.sockets.push(Some(socket));
+                SocketId((self.sockets.len() - 1) as u32)
+            }
+        }
+    }
+
+    fn socket_mut(&mut self, id: SocketId) -> Result<&mut Socket, Fail> {
+        self.sockets
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| Fail::with_context(libc::EBADF, format!("no socket {id:?}")))
+    }
+
+    fn socket(&self, id: SocketId) -> Result<&Socket, Fail> {
+        self.sockets
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Fail::with_context(libc::EBADF, format!("no socket {id:?}")))
+    }
+
+    /// Closes a socket and frees its port.
+    pub fn close(&mut self, id: SocketId) -> Result<(), Fail> {
+        let socket = self.sockets.get_mut(id.0 as usize).and_then(Option::take);
+        match socket {
+            Some(Socket::Udp(udp)) => {
+                if let Some(local) = udp.local {
+                    self.udp_ports.remove(&local.port());
+                }
+            }
+            None => return Err(Fail::with_context(libc::EBADF, format!("no socket {id:?}"))),
+        }
+        self.free_sockets.push(id.0);
+        Ok(())
+    }
+
+    /// Whether a socket has something to read (or an error) and room to write.
+    pub fn readiness(&self, id: SocketId) -> Result<(bool, bool), Fail> {
+        match self.socket(id)? {
+            Socket::Udp(udp) => Ok((!udp.queue.is_empty() || udp.error.is_some(), true)),
+        }
+    }
+
+    /// The local address of a bound socket.
+    pub fn local_addr(&self, id: SocketId) -> Result<Option<SocketAddrV4>, Fail> {
+        match self.socket(id)? {
+            Socket::Udp(udp) => Ok(udp.local),
+        }
+    }
+
+    fn our_addr(&self, ip: Ipv4Addr) -> bool {
+        ip.is_unspecified() || ip == self.config.ipv4
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! IPv4 output: routing to a next hop, building the Ethernet + IPv4 (+ transport) header in one small
+//! buffer, appending the payload as a zero-copy segment, and resolving the next hop's MAC address (frames
+//! wait in the ARP cache while it is unknown). No fragmentation: datagrams larger than the MTU are EMSGSIZE.
+
+use std::net::Ipv4Addr;
+
+use runtime::{DemiBuffer, Fail, Sga};
+
+use super::Stack;
+use crate::device::flatten;
+use crate::wire::{
+    ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, MacAddress,
+};
+
+/// Where a datagram goes on the local link.
+enum NextHop {
+    Broadcast,
+    Host(Ipv4Addr),
+    Ourselves,
+}
+
+impl Stack {
+    fn route(&self, dst: Ipv4Addr) -> Result<NextHop, Fail> {
+        if dst == self.config.ipv4 || dst.is_loopback() {
+            return Ok(NextHop::Ourselves);
+        }
+        if dst.is_broadcast() || dst == self.config.subnet_broadcast() {
+            return Ok(NextHop::Broadcast);
+        }
+        if dst.is_unspecified() || dst.is_multicast() {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot send to {dst}")));
+        }
+        if self.config.is_local(dst) {
+            return Ok(NextHop::Host(dst));
+        }
+        match self.config.gateway {
+            Some(gateway) => Ok(NextHop::Host(gateway)),
+            None => Err(Fail::with_context(libc::ENETUNREACH, format!("no route to {dst} (no gateway configured)"))),
+        }
+    }
+
+    /// Builds and queues one datagram to `dst`. `write_transport` fills the transport header (of
+    /// `transport_len` bytes) and gets the source address for checksums; `payload` follows it unchanged.
+    pub(super) fn send_ipv4(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        transport_len: usize,
+        payload: Option<DemiBuffer>,
+        write_transport: impl FnOnce(&mut [u8], Ipv4Addr) -> Result<(), crate::wire::WireError>,
+    ) -> Result<(), Fail> {
+        let next_hop = self.route(dst)?;
+        let payload_len = transport_len + payload.as_ref().map_or(0, DemiBuffer::len);
+        if IPV4_MIN_HEADER_LEN + payload_len > self.config.mtu {
+            return Err(Fail::with_context(
+                libc::EMSGSIZE,
+                format!(
+                    "{} bytes exceed the {}-byte MTU (no fragmentation)",
+                    IPV4_MIN_HEADER_LEN + payload_len,
+                    self.config.mtu
+                ),
+            ));
+        }
+        let src = self.config.ipv4;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol,
+            payload_len,
+            ttl: self.config.ttl,
+            tos: 0,
+            ident: self.ip_ident,
+            dont_fragment: true,
+        };
+        let dst_mac = match next_hop {
+            NextHop::Broadcast => Some(MacAddress::BROADCAST),
+            NextHop::Ourselves => Some(self.config.mac),
+            NextHop::Host(hop) => self.arp.lookup(self.now, hop),
+        };
+        let mut header = self.headers.alloc(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + transport_len)?;
+        {
+            let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
+            let ethernet = EthernetRepr {
+                src_addr: self.config.mac,
+                dst_addr: dst_mac.unwrap_or(MacAddress::ZERO),
+                ethertype: EtherType::Ipv4,
+            };
+            ethernet.emit(bytes)?;
+            ip.emit(&mut bytes[ETHERNET_HEADER_LEN..], &self.config.checksums)?;
+            write_transport(&mut bytes[ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN..], src)?;
+        }
+        let mut frame = Sga::from_buffer(header);
+        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
+            frame.push_segment(payload);
+        }
+        match (next_hop, dst_mac) {
+            (NextHop::Ourselves, _) => self.loopback.push_back(flatten(&frame)),
+            (_, Some(_)) => self.outbox.push_back(frame),
+            (NextHop::Host(hop), None) => {
+                let (request, dropped) = self.arp.enqueue(self.now, hop, frame);
+                if dropped {
+                    self.counters.drop_arp_unresolved += 1;
+                }
+                if request {
+                    self.send_arp_request(hop);
+                }
+            }
+            (NextHop::Broadcast, None) => unreachable!("broadcast always has a MAC"),
+        }
+        Ok(())
+    }
+
+    /// Frames that waited for `mac`: fill in the destination and queue them.
+    pub(super) fn release_pending(&mut self, mac: MacAddress, frames: impl IntoIterator<Item = Sga>) {
+        for mut frame in frames {
+            if let Some(header) = frame.segments_mut().first_mut().and_then(DemiBuffer::as_mut_slice) {
+                header[..6].copy_from_slice(&mac.octets());
+                self.outbox.push_back(frame);
+            }
+        }
+    }
+}

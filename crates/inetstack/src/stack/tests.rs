@@ -1,0 +1,194 @@
+//! Stack behaviour in the simulator: ARP, ICMP, UDP, routing and the drop counters.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use runtime::{DemiBuffer, Sga};
+
+use super::*;
+use crate::phy::FaultConfig;
+use crate::sim::Simulation;
+use crate::wire::MacAddress;
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const MAC_A: MacAddress = MacAddress([2, 0, 0, 0, 0, 1]);
+const MAC_B: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
+
+fn pair(faults: FaultConfig, seed: u64) -> Simulation {
+    let t0 = Instant::now();
+    let a = Stack::new(StackConfig::new(MAC_A, A, 24), t0).unwrap();
+    let b = Stack::new(StackConfig::new(MAC_B, B, 24), t0).unwrap();
+    Simulation::new(vec![a, b], t0, Duration::from_micros(10), faults, seed)
+}
+
+fn bound_udp(stack: &mut Stack, port: u16) -> SocketId {
+    let id = stack.udp_open();
+    stack.udp_bind(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+    id
+}
+
+#[test]
+fn arp_resolves_then_ping_is_answered() {
+    let mut sim = pair(FaultConfig::default(), 1);
+    let now = sim.now();
+    sim.hosts[0].ping(now, B, 7, 1, b"hello").unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].echo_replies.len() == 1));
+    let reply = sim.hosts[0].take_echo_reply().unwrap();
+    assert_eq!((reply.from, reply.ident, reply.seq_no, &reply.data[..]), (B, 7, 1, &b"hello"[..]));
+    assert_eq!(sim.hosts[0].counters().arp_requests_out, 1);
+    assert_eq!(sim.hosts[1].counters().arp_replies_out, 1);
+    assert_eq!(sim.hosts[1].counters().icmp_echo_replies_out, 1);
+    // B learned A from A's request: its reply needed no request of its own.
+    assert_eq!(sim.hosts[1].counters().arp_requests_out, 0);
+}
+
+#[test]
+fn udp_datagrams_carry_data_and_sender() {
+    let mut sim = pair(FaultConfig::default(), 2);
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let client_port = sim.hosts[0].local_addr(client).unwrap().unwrap().port();
+    assert!(sim.hosts[0].config().ephemeral_ports.contains(&client_port));
+    let now = sim.now();
+    let mut sga = Sga::from_slice(b"multi").unwrap();
+    sga.push_segment(DemiBuffer::from_slice(b"-segment").unwrap());
+    sim.hosts[0].udp_send(now, client, &sga, Some(SocketAddrV4::new(B, 7000))).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    let mut touched = Vec::new();
+    sim.hosts[1].take_touched(&mut touched);
+    assert!(touched.contains(&server));
+    let (data, from) = sim.hosts[1].udp_recv(server, 65536).unwrap().unwrap();
+    assert_eq!(data.to_vec(), b"multi-segment");
+    assert_eq!(from, SocketAddrV4::new(A, client_port));
+    assert!(sim.hosts[1].udp_recv(server, 100).unwrap().is_none());
+}
+
+#[test]
+fn closed_ports_answer_with_port_unreachable() {
+    let mut sim = pair(FaultConfig::default(), 3);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    sim.hosts[0].udp_send(now, client, &Sga::from_slice(b"anyone?").unwrap(), Some(SocketAddrV4::new(B, 9))).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].readiness(client).unwrap().0));
+    let error = sim.hosts[0].udp_recv(client, 100).unwrap_err();
+    assert_eq!(error.errno(), libc::ECONNREFUSED);
+    assert_eq!(sim.hosts[1].counters().icmp_unreachable_out, 1);
+}
+
+#[test]
+fn arp_retries_through_loss() {
+    // Half the frames are lost: ARP must retry until the datagram gets through (or give up cleanly).
+    let mut sim = pair(FaultConfig { drop: 0.5, ..FaultConfig::default() }, 4);
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    sim.hosts[0].udp_send(now, client, &Sga::from_slice(b"x").unwrap(), Some(SocketAddrV4::new(B, 7000))).unwrap();
+    let delivered = sim.run_until(Duration::from_secs(30), |s| s.hosts[1].readiness(server).unwrap().0);
+    let c = *sim.hosts[0].counters();
+    assert!(delivered || c.drop_arp_unresolved == 1, "{c:?}");
+    assert!(c.arp_requests_out >= 1 && c.arp_requests_out <= 5, "{c:?}");
+    assert_eq!(sim.hosts[0].next_deadline(), None, "nothing left pending");
+}
+
+#[test]
+fn unresolvable_hosts_are_given_up_and_counted() {
+    let mut sim = pair(FaultConfig::default(), 5);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    for _ in 0..3 {
+        sim.hosts[0]
+            .udp_send(
+                now,
+                client,
+                &Sga::from_slice(b"x").unwrap(),
+                Some(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 99), 1)),
+            )
+            .unwrap();
+    }
+    sim.run_until(Duration::from_secs(60), |_| false);
+    let c = sim.hosts[0].counters();
+    assert_eq!(c.arp_requests_out, 5);
+    assert_eq!(c.drop_arp_unresolved, 3);
+}
+
+#[test]
+fn static_arp_entries_need_no_request() {
+    let t0 = Instant::now();
+    let mut config = StackConfig::new(MAC_A, A, 24);
+    config.arp.static_entries = vec![(B, MAC_B)];
+    let a = Stack::new(config, t0).unwrap();
+    let b = Stack::new(StackConfig::new(MAC_B, B, 24), t0).unwrap();
+    let mut sim = Simulation::new(vec![a, b], t0, Duration::from_micros(10), FaultConfig::default(), 6);
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    sim.hosts[0].udp_send(t0, client, &Sga::from_slice(b"x").unwrap(), Some(SocketAddrV4::new(B, 7000))).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    assert_eq!(sim.hosts[0].counters().arp_requests_out, 0);
+}
+
+#[test]
+fn routing_errors_and_limits() {
+    let mut sim = pair(FaultConfig::default(), 7);
+    let id = bound_udp(&mut sim.hosts[0], 5000);
+    let now = sim.now();
+    let far = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 1), 9);
+    let e = sim.hosts[0].udp_send(now, id, &Sga::from_slice(b"x").unwrap(), Some(far)).unwrap_err();
+    assert_eq!(e.errno(), libc::ENETUNREACH);
+    let big = Sga::from_buffer(DemiBuffer::new(1500).unwrap());
+    let e = sim.hosts[0].udp_send(now, id, &big, Some(SocketAddrV4::new(B, 9))).unwrap_err();
+    assert_eq!(e.errno(), libc::EMSGSIZE);
+    let e = sim.hosts[0].udp_send(now, id, &Sga::from_slice(b"x").unwrap(), None).unwrap_err();
+    assert_eq!(e.errno(), libc::EDESTADDRREQ);
+    let other = sim.hosts[0].udp_open();
+    let e = sim.hosts[0].udp_bind(other, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap_err();
+    assert_eq!(e.errno(), libc::EADDRINUSE);
+    let e = sim.hosts[0].udp_bind(other, SocketAddrV4::new(B, 1)).unwrap_err();
+    assert_eq!(e.errno(), libc::EADDRNOTAVAIL);
+    sim.hosts[0].close(id).unwrap();
+    assert_eq!(sim.hosts[0].close(id).unwrap_err().errno(), libc::EBADF);
+    sim.hosts[0].udp_bind(other, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
+}
+
+#[test]
+fn sending_to_ourselves_loops_back() {
+    let mut sim = pair(FaultConfig::default(), 8);
+    let server = bound_udp(&mut sim.hosts[0], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    sim.hosts[0].udp_send(now, client, &Sga::from_slice(b"me").unwrap(), Some(SocketAddrV4::new(A, 7000))).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].readiness(server).unwrap().0));
+    assert_eq!(sim.frames_sent, 0, "nothing went on the wire");
+}
+
+#[test]
+fn garbage_frames_are_counted_never_fatal() {
+    let t0 = Instant::now();
+    let mut stack = Stack::new(StackConfig::new(MAC_A, A, 24), t0).unwrap();
+    let mut rng = crate::phy::Rng::new(99);
+    for len in 0..2000 {
+        let mut bytes: Vec<u8> = (0..len % 200).map(|_| rng.next_u64() as u8).collect();
+        if bytes.len() >= 14 && len % 2 == 0 {
+            bytes[..6].copy_from_slice(&MAC_A.octets());
+            bytes[12..14].copy_from_slice(&[0x08, if len % 4 == 0 { 0x00 } else { 0x06 }]);
+        }
+        stack.receive(t0, DemiBuffer::from_slice(&bytes).unwrap());
+    }
+    let c = stack.counters();
+    assert_eq!(c.frames_in, 2000);
+    assert!(c.drop_malformed + c.drop_not_for_us + c.drop_unsupported + c.drop_checksum > 1500, "{c:?}");
+}
+
+#[test]
+fn corrupted_frames_fail_their_checksums() {
+    let mut sim = pair(FaultConfig { corrupt: 1.0, ..FaultConfig::default() }, 9);
+    let _server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    let mut s = sim;
+    s.hosts[0].udp_send(now, client, &Sga::from_slice(&[7; 200]).unwrap(), Some(SocketAddrV4::new(B, 7000))).unwrap();
+    s.run_until(Duration::from_secs(5), |_| false);
+    let c = s.hosts[1].counters();
+    assert_eq!(c.udp_in, 0, "no corrupted datagram is delivered");
+    assert!(c.drop_checksum + c.drop_malformed + c.drop_not_for_us + c.drop_unsupported >= 1, "{c:?}");
+}
