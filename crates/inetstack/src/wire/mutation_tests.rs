@@ -174,3 +174,22 @@ fn largest_datagram_whose_options_grow_when_reencoded_is_not_a_failure() {
     assert_eq!(parsed.emit(&mut out, &offloaded), Err(WireError::TooLarge));
     assert_eq!(check_ipv4_round_trip(&datagram, &offloaded), Ok(()));
 }
+
+#[test]
+fn fuzz_seed_corpus_is_valid_and_round_trips() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let read_dir = |target: &str| {
+        let dir = std::fs::read_dir(seeds.join(target)).expect("seed directory exists");
+        dir.map(|entry| std::fs::read(entry.expect("readable entry").path()).expect("readable seed"))
+            .collect::<Vec<_>>()
+    };
+    let software = ChecksumCapabilities::software();
+    let frames = read_dir("ethernet_frame");
+    assert!(frames.len() >= 6);
+    for frame in frames {
+        check_frame_round_trip(&frame, &software).expect("an Ethernet seed parses with checksums");
+    }
+    for datagram in read_dir("ipv4_datagram") {
+        check_ipv4_round_trip(&datagram, &software).expect("an IPv4 seed parses with checksums");
+    }
+}
