@@ -141,6 +141,11 @@ impl LibOS {
     fn block(&self, py: Python<'_>, qts: &[RawQToken], timeout: Option<Duration>, all: bool) -> PyResult<()> {
         let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
         let id = self.id;
+        // Tokens dropped unwaited would otherwise hold their slots until an event loop reaps them.
+        with_libos(id, |slot| {
+            reap_orphans(slot);
+            Ok(())
+        })?;
         loop {
             let slice = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
