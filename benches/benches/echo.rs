@@ -23,7 +23,7 @@ fn echo(c: &mut Criterion) {
         // Round trips take microseconds: flat sampling keeps short (CI) runs within their time.
         group.sampling_mode(SamplingMode::Flat);
         for (mode, spin) in MODES {
-            let server = CatnapEchoServer::start(spin).expect("catnap server");
+            let server = CatnapEchoServer::start(spin, None).expect("catnap server");
             let mut client = CatnapEchoClient::connect(server.addr(), size, spin).expect("catnap client");
             group.bench_function(BenchmarkId::new("catnap", mode), |b| {
                 b.iter(|| client.round_trip().expect("catnap round trip"))
@@ -31,7 +31,7 @@ fn echo(c: &mut Criterion) {
             drop(client);
             server.join().expect("catnap server");
 
-            let server = RawEchoServer::start(spin).expect("raw server");
+            let server = RawEchoServer::start(spin, None).expect("raw server");
             let mut client = RawEchoClient::connect(server.addr(), size, spin).expect("raw client");
             group.bench_function(BenchmarkId::new("raw_epoll", mode), |b| {
                 b.iter(|| client.round_trip().expect("raw round trip"))

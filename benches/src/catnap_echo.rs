@@ -30,12 +30,16 @@ pub struct CatnapEchoServer {
 }
 
 impl CatnapEchoServer {
-    /// Starts a catnap instance on a new thread, listening on an ephemeral loopback port.
-    pub fn start(spin: Duration) -> Result<Self, Fail> {
+    /// Starts a catnap instance on a new thread (on CPU `cpu`, if given), listening on an ephemeral loopback
+    /// port.
+    pub fn start(spin: Duration, cpu: Option<usize>) -> Result<Self, Fail> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("catnap-echo-server".into())
             .spawn(move || {
+                crate::pin_current_thread(cpu).map_err(|e| {
+                    Fail::with_context(e.raw_os_error().unwrap_or(libc::EINVAL), format!("pinning: {e}"))
+                })?;
                 let mut libos = catnap(spin)?;
                 let listener = libos.socket(SocketDomain::Inet, SocketType::Stream, 0)?;
                 libos.bind(listener, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;

@@ -124,14 +124,16 @@ pub struct RawEchoServer {
 }
 
 impl RawEchoServer {
-    /// Listens on an ephemeral loopback port and serves the first connection on a new thread.
-    pub fn start(spin: Duration) -> io::Result<Self> {
+    /// Listens on an ephemeral loopback port and serves the first connection on a new thread (on CPU
+    /// `cpu`, if given).
+    pub fn start(spin: Duration, cpu: Option<usize>) -> io::Result<Self> {
         let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
         let addr = match listener.local_addr()? {
             std::net::SocketAddr::V4(addr) => addr,
             std::net::SocketAddr::V6(_) => unreachable!("bound to an IPv4 address"),
         };
         let thread = std::thread::Builder::new().name("raw-echo-server".into()).spawn(move || {
+            crate::pin_current_thread(cpu)?;
             let (stream, _) = listener.accept()?;
             let mut conn = RawConnection::new(stream, spin)?;
             let mut buf = vec![0u8; 64 * 1024];

@@ -2,13 +2,15 @@
 //! ratio of their p50s. Criterion reports means and medians; this program gives the tails.
 //!
 //! The two pairs take turns in blocks of round trips (catnap, raw, catnap, ...) so that both see the same
-//! background load. The client runs on the main thread, each server on a thread of its own; nothing is pinned.
+//! background load. The client runs on the main thread, each server on a thread of its own (pinned with `--pin`).
 //!
 //! ```text
 //! cargo run --release -p demikernel-benches --bin echo_latency -- [--size BYTES]... [--spin-us US]...
-//!     [--round-trips N] [--block N]
+//!     [--round-trips N] [--block N] [--pin CLIENT_CPU,SERVER_CPU]
 //! ```
-//! Defaults: sizes 64 and 4096, spin 50 us (catnap's default) and 0 (block at once), 20 000 round trips each.
+//! Defaults: sizes 64 and 4096, spin 50 us (catnap's default) and 0 (block at once), 20 000 round trips each,
+//! in blocks of 1 000, unpinned. Unpinned, whether a server thread lands on the client's CPU or the other
+//! one changes a blocking round trip several-fold on a VM; `--pin 0,0` or `--pin 0,1` fixes the placement.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,16 +19,20 @@ use demikernel_benches::Percentiles;
 use demikernel_benches::catnap_echo::{CatnapEchoClient, CatnapEchoServer};
 use demikernel_benches::raw_echo::{RawEchoClient, RawEchoServer};
 
+const USAGE: &str = "usage: echo_latency [--size BYTES]... [--spin-us US]... [--round-trips N] [--block N] [--pin CLIENT_CPU,SERVER_CPU]";
+
 #[derive(Debug)]
 struct Options {
     sizes: Vec<usize>,
     spins: Vec<Duration>,
     round_trips: usize,
     block: usize,
+    /// CPUs of the client (this thread) and of the server threads.
+    pin: Option<(usize, usize)>,
 }
 
 fn parse() -> Result<Options, String> {
-    let mut options = Options { sizes: Vec::new(), spins: Vec::new(), round_trips: 20_000, block: 1_000 };
+    let mut options = Options { sizes: Vec::new(), spins: Vec::new(), round_trips: 20_000, block: 1_000, pin: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || -> Result<usize, String> {
@@ -38,10 +44,14 @@ fn parse() -> Result<Options, String> {
             "--spin-us" => options.spins.push(Duration::from_micros(value()? as u64)),
             "--round-trips" => options.round_trips = value()?,
             "--block" => options.block = value()?.max(1),
+            "--pin" => {
+                let v = args.next().ok_or("--pin needs CLIENT_CPU,SERVER_CPU")?;
+                let (c, s) = v.split_once(',').ok_or("--pin needs CLIENT_CPU,SERVER_CPU")?;
+                let cpu = |x: &str| x.parse::<usize>().map_err(|_| format!("--pin: not a CPU number: {x}"));
+                options.pin = Some((cpu(c)?, cpu(s)?));
+            }
             "-h" | "--help" => {
-                return Err(
-                    "usage: echo_latency [--size BYTES]... [--spin-us US]... [--round-trips N] [--block N]".into()
-                );
+                return Err(USAGE.into());
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
         }
@@ -68,9 +78,10 @@ fn run_block(samples: &mut Vec<Duration>, block: usize, mut round_trip: impl FnM
 }
 
 fn measure(size: usize, spin: Duration, options: &Options) -> Result<(Percentiles, Percentiles), String> {
-    let catnap_server = CatnapEchoServer::start(spin).map_err(|e| format!("catnap server: {e}"))?;
+    let server_cpu = options.pin.map(|(_, server)| server);
+    let catnap_server = CatnapEchoServer::start(spin, server_cpu).map_err(|e| format!("catnap server: {e}"))?;
     let mut catnap = CatnapEchoClient::connect(catnap_server.addr(), size, spin).map_err(|e| format!("catnap: {e}"))?;
-    let raw_server = RawEchoServer::start(spin).map_err(|e| format!("raw server: {e}"))?;
+    let raw_server = RawEchoServer::start(spin, server_cpu).map_err(|e| format!("raw server: {e}"))?;
     let mut raw = RawEchoClient::connect(raw_server.addr(), size, spin).map_err(|e| format!("raw client: {e}"))?;
 
     // Warm-up: connections, buffers, caches.
@@ -102,7 +113,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("TCP echo over loopback, one connection, client on the main thread, server on its own thread.");
+    if let Err(e) = demikernel_benches::pin_current_thread(options.pin.map(|(client, _)| client)) {
+        eprintln!("pinning the client: {e}");
+        return ExitCode::FAILURE;
+    }
+    match options.pin {
+        Some((client, server)) => {
+            println!("TCP echo over loopback, one connection; client on CPU {client}, server threads on CPU {server}.")
+        }
+        None => println!("TCP echo over loopback, one connection; client and server threads unpinned."),
+    }
     for &spin in &options.spins {
         for &size in &options.sizes {
             match measure(size, spin, &options) {
