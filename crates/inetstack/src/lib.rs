@@ -17,4 +17,5 @@ pub mod device;
 pub mod phy;
 pub mod sim;
 pub mod stack;
+pub mod tcp;
 pub mod wire;

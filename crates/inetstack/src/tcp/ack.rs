@@ -1,0 +1,108 @@
+//! The ACK field of an arriving segment (RFC 9293 §3.10.7.4 fifth step): validation against blind injection
+//! (RFC 5961 §5), dropping acknowledged data, RTT samples (RFC 7323 §4, or Karn's timed segment of RFC 6298),
+//! duplicate-ACK detection (RFC 5681 §2; answers to zero-window probes are not duplicates) and recovery (via [`super::recovery`]), the send window update (SND.WL1/WL2), and
+//! the close states that an acknowledged FIN advances.
+
+use std::time::Instant;
+
+use super::{TcpConnection, TcpState};
+use crate::wire::{SeqNumber, TcpRepr};
+
+impl TcpConnection {
+    /// Processes the ACK of `segment`; `false` if the segment must be dropped.
+    pub(super) fn process_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) -> bool {
+        if ack > self.snd_max {
+            // Acknowledges something never sent: answer with an ACK and drop (RFC 9293, RFC 5961 §5.2).
+            self.counters.drops.bad_ack += 1;
+            self.ack_out_of_window(now);
+            return false;
+        }
+        if ack < self.snd_una && self.snd_una.distance_from(ack) as u32 > self.max_snd_wnd.max(1) {
+            self.counters.drops.bad_ack += 1;
+            self.challenge_ack(now);
+            return false;
+        }
+        self.timers.persist_unanswered = 0;
+        let window = u32::from(segment.window_len) << self.snd_shift;
+        let blocks = segment.options.sack_blocks;
+        let new_sack = self.sack_enabled
+            && !blocks.is_empty()
+            && self.scoreboard.update(self.snd_una, self.snd_max, blocks.as_slice());
+        if ack > self.snd_una {
+            self.on_new_ack(now, segment, ack);
+            if new_sack {
+                self.check_sack_loss(now);
+            }
+        } else if ack == self.snd_una
+            && self.snd_max > self.snd_una
+            && window > 0
+            && segment.payload.is_empty()
+            && !segment.flags.fin()
+            && (window == self.snd_wnd || new_sack)
+        {
+            self.on_duplicate_ack(now, new_sack);
+        }
+        if self.snd_wl1 < segment.seq_number || (self.snd_wl1 == segment.seq_number && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.snd_wl1 = segment.seq_number;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+        }
+        if self.fin_acked() {
+            match self.state {
+                TcpState::FinWait1 => {
+                    self.state = TcpState::FinWait2;
+                    self.timers.close = Some(now + self.config.fin_wait2_timeout);
+                }
+                TcpState::Closing => self.enter_time_wait(now),
+                TcpState::LastAck => self.enter_closed(),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn on_new_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
+        let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+        let base = self.send_base();
+        let data_acked = if ack > base { (ack.distance_from(base) as usize).min(self.send_buffer.len()) } else { 0 };
+        self.send_buffer.discard_front(data_acked);
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.scoreboard.advance(ack);
+        self.retries = 0;
+        self.sample_rtt(now, segment, ack);
+        self.on_ack_advance(now, data_acked, flight);
+        // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it.
+        self.timers.retransmit = (self.snd_una != self.snd_max).then(|| now + self.rtt.rto());
+    }
+
+    /// Takes an RTT sample if this ACK allows one: from the echoed timestamp, or for the timed segment.
+    pub(super) fn sample_rtt(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
+        if let Some(timestamps) = &self.timestamps {
+            if let Some(theirs) = segment.options.timestamps
+                && let Some(rtt) = timestamps.rtt(now, theirs.echo_reply)
+            {
+                self.rtt.sample(rtt);
+                self.counters.rtt_samples += 1;
+            }
+            return;
+        }
+        if let Some((end, sent_at)) = self.timed_segment
+            && ack >= end
+        {
+            self.rtt.sample(now.saturating_duration_since(sent_at));
+            self.counters.rtt_samples += 1;
+            self.timed_segment = None;
+        }
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = TcpState::TimeWait;
+        self.timers.retransmit = None;
+        self.timers.persist = None;
+        self.timers.close = Some(now + self.config.time_wait);
+    }
+}

@@ -1,0 +1,132 @@
+//! [`TcpConfig`]: the per-connection parameters of the TCP state machine, with defaults close to what common
+//! stacks use, and [`CongestionAlgorithm`], the choice of congestion controller.
+//!
+//! Not for per-stack settings (ephemeral port range, SYN queue length): those belong to the demultiplexer.
+
+use std::time::Duration;
+
+/// Which congestion controller a connection runs (see [`super::congestion`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CongestionAlgorithm {
+    /// CUBIC (RFC 9438): the default, as on Linux.
+    #[default]
+    Cubic,
+    /// NewReno (RFC 5681 slow start and congestion avoidance, RFC 6582 fast recovery).
+    NewReno,
+}
+
+/// Parameters of one TCP connection. Every field has a sensible default ([`TcpConfig::default`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// The MSS we advertise and the largest payload we ever send (RFC 9293 §3.7.1, RFC 6691). For Ethernet with
+    /// a 1500-byte MTU, 1460.
+    pub mss: u16,
+    /// Receive buffer in bytes: the most in-order data held for the application, and so the largest window we
+    /// advertise.
+    pub recv_buffer: usize,
+    /// Send buffer in bytes: unacknowledged plus unsent data.
+    pub send_buffer: usize,
+    /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
+    pub nodelay: bool,
+    /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
+    pub delayed_ack: Duration,
+    /// How long TIME-WAIT lasts (2 MSL, RFC 9293 §3.6.1).
+    pub time_wait: Duration,
+    /// Retransmissions of a SYN (or SYN-ACK) before the open fails with ETIMEDOUT.
+    pub syn_retries: u32,
+    /// Retransmissions of data or FIN (or unanswered probes) before the connection fails with ETIMEDOUT.
+    pub max_retransmits: u32,
+    /// Floor of the retransmission timeout (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
+    pub min_rto: Duration,
+    /// Ceiling of the retransmission timeout after backoff (RFC 6298 §2.5: at least 60 s).
+    pub max_rto: Duration,
+    /// Retransmission timeout before the first RTT measurement (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Idle time before keepalive probes start (SO_KEEPALIVE, RFC 1122 §4.2.3.6); `None` disables keepalive.
+    pub keepalive: Option<Duration>,
+    /// Time between unanswered keepalive probes.
+    pub keepalive_interval: Duration,
+    /// Unanswered keepalive probes before the connection fails with ETIMEDOUT.
+    pub keepalive_probes: u32,
+    /// How long FIN-WAIT-2 waits for the peer's FIN after our FIN was acknowledged, before giving up.
+    pub fin_wait2_timeout: Duration,
+    /// Offer the window scale option (RFC 7323 §2).
+    pub window_scale: bool,
+    /// Offer the timestamps option (RFC 7323 §3-5: RTT measurement and PAWS).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018) and use SACK-based loss recovery (RFC 6675) when the peer agrees.
+    pub sack: bool,
+    /// The congestion controller.
+    pub congestion: CongestionAlgorithm,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_window_segments: u32,
+    /// Most out-of-order fragments held for reassembly; beyond it, new out-of-order segments are dropped (their
+    /// bytes are bounded by the receive window anyway; this bounds the bookkeeping of many tiny segments).
+    pub max_out_of_order_fragments: usize,
+    /// Most challenge ACKs sent per second (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            mss: 1460,
+            recv_buffer: 256 * 1024,
+            send_buffer: 256 * 1024,
+            nodelay: false,
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            syn_retries: 6,
+            max_retransmits: 15,
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            initial_rto: Duration::from_secs(1),
+            keepalive: None,
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_probes: 9,
+            fin_wait2_timeout: Duration::from_secs(60),
+            window_scale: true,
+            timestamps: true,
+            sack: true,
+            congestion: CongestionAlgorithm::Cubic,
+            initial_window_segments: 10,
+            max_out_of_order_fragments: 256,
+            challenge_ack_limit: 100,
+        }
+    }
+}
+
+impl TcpConfig {
+    /// The MSS to advertise and use: at least 64 bytes, so that options always leave room for data.
+    pub(crate) fn effective_mss(&self) -> u16 {
+        self.mss.max(64)
+    }
+
+    /// The window scale shift we offer: the smallest that lets the receive buffer be advertised whole.
+    pub(crate) fn receive_window_shift(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < crate::wire::TCP_MAX_WINDOW_SCALE && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_shift_covers_the_receive_buffer() {
+        let mut config = TcpConfig { recv_buffer: 65535, ..TcpConfig::default() };
+        assert_eq!(config.receive_window_shift(), 0);
+        config.recv_buffer = 65536;
+        assert_eq!(config.receive_window_shift(), 1);
+        config.recv_buffer = 256 * 1024;
+        assert_eq!(config.receive_window_shift(), 3);
+        config.recv_buffer = usize::MAX;
+        assert_eq!(config.receive_window_shift(), 14);
+        assert_eq!(TcpConfig { mss: 1, ..TcpConfig::default() }.effective_mss(), 64);
+        assert_eq!(TcpConfig::default().congestion, CongestionAlgorithm::Cubic);
+    }
+}

@@ -1,0 +1,189 @@
+//! [`Cubic`]: CUBIC congestion control (RFC 9438). After a loss, the window follows the cubic
+//! `W(t) = C (t - K)^3 + W_max` in segments: fast towards the window where loss happened, flat around it, then
+//! probing beyond; never slower than standard TCP would grow (the Reno-friendly region, §4.3).
+//!
+//! Implemented: slow start (shared with NewReno), the concave and convex regions (§4.2, §4.4-4.5), the
+//! Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast convergence (§4.7) and
+//! the timeout response (§4.8). Not implemented: HyStart++ (RFC 9406) and undoing spurious reductions (§4.9).
+
+use std::time::{Duration, Instant};
+
+use super::{CongestionControl, slow_start_increase};
+
+/// The cubic scaling constant C (segments / s^3).
+const C: f64 = 0.4;
+/// Multiplicative decrease factor.
+const BETA: f64 = 0.7;
+
+/// The state of one CUBIC congestion-avoidance epoch (the time since the last window reduction).
+#[derive(Clone, Copy, Debug)]
+struct Epoch {
+    start: Instant,
+    /// Time for the cubic to climb back to `w_max`, in seconds.
+    k: f64,
+    /// The Reno-friendly window estimate, in segments.
+    w_est: f64,
+}
+
+/// The CUBIC controller; windows are kept in segments internally and reported in bytes.
+#[derive(Clone, Debug)]
+pub struct Cubic {
+    mss: usize,
+    /// cwnd in segments (fractional, so that small per-ACK increases accumulate).
+    cwnd: f64,
+    ssthresh: usize,
+    /// The window just before the last reduction, in segments.
+    w_max: f64,
+    epoch: Option<Epoch>,
+}
+
+impl Cubic {
+    pub fn new(mss: usize, initial_window: usize) -> Self {
+        let mss = mss.max(1);
+        let cwnd = (initial_window.max(mss) / mss) as f64;
+        Self { mss, cwnd, ssthresh: usize::MAX, w_max: 0.0, epoch: None }
+    }
+
+    /// W_max, in bytes: the window at the last congestion event.
+    pub fn w_max(&self) -> usize {
+        (self.w_max * self.mss as f64) as usize
+    }
+
+    /// K of the current epoch in seconds (when in congestion avoidance).
+    pub fn k(&self) -> Option<f64> {
+        self.epoch.map(|epoch| epoch.k)
+    }
+
+    /// W_cubic(t) in segments (RFC 9438 eq. 1).
+    fn w_cubic(&self, seconds: f64, k: f64) -> f64 {
+        C * (seconds - k).powi(3) + self.w_max
+    }
+
+    /// Multiplicative decrease with fast convergence (§4.6-4.7).
+    fn reduce(&mut self) {
+        let cwnd = self.cwnd;
+        self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
+        let reduced = (cwnd * BETA).max(2.0);
+        self.ssthresh = (reduced * self.mss as f64) as usize;
+        self.epoch = None;
+    }
+
+    fn congestion_avoidance(&mut self, now: Instant, acked: usize, rtt: Option<Duration>) {
+        let cwnd = self.cwnd;
+        let epoch = *self.epoch.get_or_insert_with(|| {
+            let k = if cwnd < self.w_max { ((self.w_max - cwnd) / C).cbrt() } else { 0.0 };
+            Epoch { start: now, k, w_est: cwnd }
+        });
+        if epoch.k == 0.0 && self.w_max < cwnd {
+            self.w_max = cwnd;
+        }
+        let acked_segments = acked as f64 / self.mss as f64;
+        let elapsed = now.saturating_duration_since(epoch.start).as_secs_f64();
+        let rtt = rtt.map_or(0.1, |rtt| rtt.as_secs_f64());
+        let target = self.w_cubic(elapsed + rtt, epoch.k).clamp(cwnd, 1.5 * cwnd);
+        // Reno-friendly estimate: alpha = 3 (1 - beta) / (1 + beta) until W_max is reached, then 1 (§4.3).
+        let alpha = if epoch.w_est < self.w_max { 3.0 * (1.0 - BETA) / (1.0 + BETA) } else { 1.0 };
+        let w_est = epoch.w_est + alpha * acked_segments / cwnd;
+        if let Some(current) = self.epoch.as_mut() {
+            current.w_est = w_est;
+        }
+        if self.w_cubic(elapsed, epoch.k) < w_est {
+            self.cwnd = w_est.max(cwnd);
+        } else {
+            self.cwnd = cwnd + (target - cwnd) / cwnd * acked_segments;
+        }
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn window(&self) -> usize {
+        (self.cwnd * self.mss as f64) as usize
+    }
+
+    fn slow_start_threshold(&self) -> usize {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, rtt: Option<Duration>) {
+        if self.window() < self.ssthresh {
+            self.cwnd += slow_start_increase(acked, self.mss) as f64 / self.mss as f64;
+            return;
+        }
+        self.congestion_avoidance(now, acked, rtt);
+    }
+
+    fn on_loss(&mut self, _now: Instant, _flight: usize) {
+        self.reduce();
+        self.cwnd = (self.ssthresh / self.mss) as f64;
+    }
+
+    fn on_recovery_end(&mut self, _now: Instant) {
+        self.cwnd = self.cwnd.max(2.0);
+    }
+
+    fn on_timeout(&mut self, _now: Instant, _flight: usize, first: bool) {
+        if first {
+            self.reduce();
+        }
+        self.epoch = None;
+        self.cwnd = 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_the_cubic_curve_after_a_loss() {
+        let start = Instant::now();
+        let mss = 1000;
+        let mut cubic = Cubic::new(mss, 100 * mss);
+        cubic.on_loss(start, 100 * mss);
+        assert_eq!(cubic.window(), 70 * mss, "beta = 0.7");
+        assert_eq!(cubic.w_max(), 100 * mss);
+        let rtt = Some(Duration::from_millis(100));
+        // One window of ACKs per RTT for 10 s; record the window each second.
+        let mut per_second = Vec::new();
+        let mut now = start;
+        for step in 1..=100 {
+            now = start + Duration::from_millis(100 * step);
+            let segments = cubic.window() / mss;
+            for _ in 0..segments {
+                cubic.on_ack(now, mss, cubic.window(), rtt);
+            }
+            if step % 10 == 0 {
+                per_second.push(cubic.window() / mss);
+            }
+        }
+        // K = cbrt(30 / 0.4) ~ 4.2 s: concave growth up to W_max, a plateau, then convex growth beyond it.
+        let k = cubic.k().expect("in congestion avoidance");
+        assert!((k - 4.217).abs() < 0.01, "K = {k}");
+        assert!(per_second[0] > 70 && per_second[0] < 100, "{per_second:?}");
+        let near_k = per_second[3..6].iter().all(|&w| (95..=106).contains(&w));
+        assert!(near_k, "plateau around W_max: {per_second:?}");
+        let early_growth = per_second[1] - per_second[0];
+        let late_growth = per_second[9] - per_second[8];
+        assert!(late_growth > early_growth, "convex beyond W_max: {per_second:?}");
+        assert!(per_second[9] > 140, "{per_second:?}");
+        let _ = now;
+    }
+
+    #[test]
+    fn fast_convergence_and_timeout() {
+        let now = Instant::now();
+        let mut cubic = Cubic::new(1000, 50_000);
+        cubic.on_loss(now, 50_000);
+        assert_eq!(cubic.w_max(), 50_000);
+        cubic.on_loss(now, 35_000);
+        // A loss below the previous W_max releases bandwidth: W_max = 35 * (1 + 0.7) / 2.
+        assert_eq!(cubic.w_max(), 29_750);
+        cubic.on_timeout(now, 24_000, true);
+        assert_eq!(cubic.window(), 1000);
+        let threshold = cubic.slow_start_threshold();
+        cubic.on_timeout(now, 1000, false);
+        assert_eq!(cubic.slow_start_threshold(), threshold);
+        cubic.on_ack(now, 1000, 1000, None);
+        assert_eq!(cubic.window(), 2000, "slow start after a timeout");
+    }
+}

@@ -1,0 +1,60 @@
+//! Congestion control behind one trait, [`CongestionControl`]: the connection reports acknowledgments, loss
+//! and timeouts; the controller answers with a congestion window and slow-start threshold.
+//!
+//! Two controllers: [`Cubic`] (RFC 9438, the default) and [`NewReno`] (RFC 5681). Both share slow start with
+//! byte counting (RFC 3465) without the L = 2 SMSS cap per ACK: a polled stack handles received segments in
+//! batches and acknowledges a batch with one stretch ACK, so (as Linux does) every acknowledged byte counts. Fast recovery itself (which segment to resend, window inflation,
+//! the SACK pipe) is the connection's job (see [`super::recovery`]); a controller only decides window sizes.
+
+mod cubic;
+mod newreno;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use cubic::Cubic;
+pub use newreno::NewReno;
+
+use super::CongestionAlgorithm;
+
+/// A congestion controller. Windows are in bytes; `mss` is fixed at construction.
+pub trait CongestionControl: fmt::Debug {
+    /// The congestion window, cwnd.
+    fn window(&self) -> usize;
+    /// The slow-start threshold, ssthresh.
+    fn slow_start_threshold(&self) -> usize;
+    /// `acked` bytes of new data were acknowledged outside loss recovery. `flight` is what was outstanding
+    /// before this ACK; `rtt` the smoothed round-trip time (if measured).
+    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, rtt: Option<Duration>);
+    /// Loss was detected by duplicate ACKs or SACK (entry into fast recovery): reduce ssthresh and cwnd once.
+    fn on_loss(&mut self, now: Instant, flight: usize);
+    /// Fast recovery ended (a full ACK, RFC 6582 §3.2 step 3).
+    fn on_recovery_end(&mut self, now: Instant);
+    /// The retransmission timer expired. `first` is false for further expiries of the same segment, which must
+    /// not lower ssthresh again (RFC 5681 §3.1 eq. 4).
+    fn on_timeout(&mut self, now: Instant, flight: usize, first: bool);
+}
+
+/// The initial window (RFC 6928 with `segments` = 10; never under 2 segments).
+pub(crate) fn initial_window(mss: usize, segments: u32) -> usize {
+    mss.saturating_mul(segments.max(2) as usize)
+}
+
+/// A controller of the given kind for a connection with this MSS and initial window.
+pub fn new_controller(
+    algorithm: CongestionAlgorithm,
+    mss: usize,
+    initial_window_segments: u32,
+) -> Box<dyn CongestionControl> {
+    let initial = initial_window(mss, initial_window_segments);
+    match algorithm {
+        CongestionAlgorithm::Cubic => Box::new(Cubic::new(mss, initial)),
+        CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss, initial)),
+    }
+}
+
+/// Slow start growth with byte counting (RFC 3465 §2.1): how much cwnd grows for an ACK of `acked` bytes.
+/// Capped at one initial window per ACK, so a single huge stretch ACK cannot release a burst.
+pub(crate) fn slow_start_increase(acked: usize, mss: usize) -> usize {
+    acked.min(10 * mss)
+}

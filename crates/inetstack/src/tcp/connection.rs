@@ -1,0 +1,428 @@
+//! [`TcpConnection`]: one TCP connection's state machine (RFC 9293), sans-I/O. This file holds the state and
+//! the application-facing calls (send, recv, close, abort, readiness); the segment paths are split by concern:
+//! [`super::input`] (acceptance, RST, SYN, state changes), [`super::ack`] (acknowledgments, windows, loss
+//! recovery), [`super::receive`] (data, FIN, delayed ACKs, the advertised window), [`super::output`] (what to
+//! send) and [`super::timers`] (RTO, persist, keepalive, delayed ACK, TIME-WAIT).
+//!
+//! Not here: 4-tuple lookup, listening sockets, ISN choice and RSTs for unknown connections (the demultiplexer),
+//! and IP/checksums (the stack emits [`OutgoingSegment`]s).
+
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+use runtime::{Fail, Sga};
+
+use super::congestion::{CongestionControl, new_controller};
+use super::counters::TcpCounters;
+use super::rate_limit::RateLimiter;
+use super::reassembly::Reassembly;
+use super::receive_queue::ReceiveQueue;
+use super::recovery::LossRecovery;
+use super::rtt::RttEstimator;
+use super::scoreboard::SackScoreboard;
+use super::send_buffer::SendBuffer;
+use super::timers::TimerDeadlines;
+use super::timestamps::Timestamps;
+use super::{OutgoingSegment, TcpConfig, TcpState};
+use crate::wire::{SeqNumber, TcpOptions, TcpRepr};
+
+/// The default MSS when the peer sends no MSS option (RFC 9293 §3.7.1).
+pub(crate) const DEFAULT_PEER_MSS: u16 = 536;
+/// Bytes a timestamps option takes on every segment (10, padded to 12).
+pub(crate) const TIMESTAMPS_OPTION_LEN: usize = 12;
+
+/// How urgently an ACK is owed to the peer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AckState {
+    /// Send an ACK at the next `poll_transmit`.
+    pub(crate) now: bool,
+    /// Full-sized segments received since the last ACK (RFC 5681 §4.2: ACK at least every second one).
+    pub(crate) full_segments: u32,
+    /// The largest payload received so far: segments this large count as full-sized.
+    pub(crate) largest_segment: usize,
+    /// Out-of-order segments received since the last ACK: each is owed its own duplicate ACK (RFC 5681 §4.2),
+    /// even when a batch of them is handled before the next transmit, so the sender can count them.
+    pub(crate) duplicates_owed: u32,
+    /// The acknowledgment number of the last segment sent (RFC 7323 `Last.ACK.sent`).
+    pub(crate) last_ack_sent: SeqNumber,
+}
+
+/// One TCP connection. Driven by [`TcpConnection::on_segment`], [`TcpConnection::poll_transmit`] and the
+/// application calls; reads no clock and performs no I/O.
+pub struct TcpConnection {
+    pub(super) config: TcpConfig,
+    pub(super) local: SocketAddrV4,
+    pub(super) remote: SocketAddrV4,
+    pub(super) state: TcpState,
+    pub(super) error: Option<Fail>,
+    /// Opened by `accept` (a RST in SYN-RECEIVED then means the peer gave up, not a refusal).
+    pub(super) passive: bool,
+    /// `close` or `abort` was called: further sends fail with EPIPE.
+    pub(super) user_closed: bool,
+
+    // Send sequence space (RFC 9293 §3.3.1). SND.NXT is rewound to SND.UNA after a timeout (go-back-N), so
+    // SND.MAX keeps the highest sequence number sent.
+    pub(super) iss: SeqNumber,
+    pub(super) snd_una: SeqNumber,
+    pub(super) snd_nxt: SeqNumber,
+    pub(super) snd_max: SeqNumber,
+    /// The peer's window, scaled.
+    pub(super) snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
+    pub(super) snd_wl1: SeqNumber,
+    pub(super) snd_wl2: SeqNumber,
+    /// The peer's window scale shift (applied to windows it advertises).
+    pub(super) snd_shift: u8,
+    /// Largest payload we send per segment: the negotiated MSS less the timestamps option.
+    pub(super) send_mss: usize,
+    pub(super) send_buffer: SendBuffer,
+    /// The sequence number of our FIN, once `close` fixed it (after all queued data).
+    pub(super) fin_seq: Option<SeqNumber>,
+
+    // Receive sequence space.
+    pub(super) irs: SeqNumber,
+    pub(super) rcv_nxt: SeqNumber,
+    /// The right edge of the window we last advertised; never moves left (RFC 9293 §3.8.6.2.2).
+    pub(super) rcv_adv: SeqNumber,
+    /// Our window scale shift (applied to windows we advertise).
+    pub(super) rcv_shift: u8,
+    pub(super) receive_queue: ReceiveQueue,
+    pub(super) reassembly: Reassembly,
+    /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
+    pub(super) peer_fin: Option<SeqNumber>,
+    /// The peer's FIN has been reached: end of stream.
+    pub(super) eof: bool,
+
+    // Options (RFC 7323, RFC 2018), as negotiated.
+    pub(super) timestamps: Option<Timestamps>,
+    pub(super) sack_enabled: bool,
+    /// Both ends sent the window scale option (so the shifts apply and our SYN-ACK carries it).
+    pub(super) window_scaling: bool,
+
+    pub(super) ack: AckState,
+    pub(super) timers: TimerDeadlines,
+    pub(super) rtt: RttEstimator,
+    /// Without timestamps: the segment being timed (its end and when it was sent), per Karn's rule.
+    pub(super) timed_segment: Option<(SeqNumber, Instant)>,
+    /// Consecutive retransmission timeouts.
+    pub(super) retries: u32,
+    pub(super) congestion: Box<dyn CongestionControl>,
+    pub(super) recovery: LossRecovery,
+    pub(super) scoreboard: SackScoreboard,
+    /// Segments built outside `poll_transmit` (RSTs, challenge ACKs), sent at the next call.
+    pub(super) control: Vec<OutgoingSegment>,
+    pub(super) challenge_limiter: RateLimiter,
+    pub(super) out_of_window_limiter: RateLimiter,
+    pub(super) counters: TcpCounters,
+    /// When the last segment arrived (keepalive idle time).
+    pub(super) last_received: Instant,
+}
+
+impl std::fmt::Debug for TcpConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpConnection")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("state", &self.state)
+            .field("snd_una", &self.snd_una)
+            .field("snd_nxt", &self.snd_nxt)
+            .field("rcv_nxt", &self.rcv_nxt)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpConnection {
+    fn new(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Instant) -> Self {
+        let mss = usize::from(config.effective_mss());
+        Self {
+            config: config.clone(),
+            local,
+            remote,
+            state: TcpState::Closed,
+            error: None,
+            passive: false,
+            user_closed: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            snd_shift: 0,
+            send_mss: mss,
+            send_buffer: SendBuffer::new(config.send_buffer),
+            fin_seq: None,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_adv: SeqNumber(0),
+            rcv_shift: if config.window_scale { config.receive_window_shift() } else { 0 },
+            receive_queue: ReceiveQueue::default(),
+            reassembly: Reassembly::new(config.max_out_of_order_fragments),
+            peer_fin: None,
+            eof: false,
+            timestamps: config.timestamps.then(|| Timestamps::new(now, iss.0.rotate_left(13))),
+            sack_enabled: config.sack,
+            window_scaling: config.window_scale,
+            ack: AckState::default(),
+            timers: TimerDeadlines::default(),
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            timed_segment: None,
+            retries: 0,
+            congestion: new_controller(config.congestion, mss, config.initial_window_segments),
+            recovery: LossRecovery::new(iss),
+            scoreboard: SackScoreboard::default(),
+            control: Vec::new(),
+            challenge_limiter: RateLimiter::new(config.challenge_ack_limit),
+            out_of_window_limiter: RateLimiter::new(config.challenge_ack_limit),
+            counters: TcpCounters::default(),
+            last_received: now,
+        }
+    }
+
+    /// Active open: state SYN-SENT; the first `poll_transmit` emits the SYN.
+    pub fn connect(
+        config: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
+        let mut connection = Self::new(config, local, remote, iss, now);
+        connection.state = TcpState::SynSent;
+        connection
+    }
+
+    /// Passive open from a listener that received `syn` (already validated as a SYN without ACK): state
+    /// SYN-RECEIVED; the first `poll_transmit` emits the SYN-ACK.
+    pub fn accept(
+        config: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+        iss: SeqNumber,
+        now: Instant,
+    ) -> Self {
+        let mut connection = Self::new(config, local, remote, iss, now);
+        connection.state = TcpState::SynReceived;
+        connection.passive = true;
+        connection.on_peer_syn(now, syn);
+        connection.counters.segments_in += 1;
+        connection
+    }
+
+    /// Records the peer's SYN: its sequence number, window and options (RFC 9293 §3.10.7.2-3).
+    pub(super) fn on_peer_syn(&mut self, now: Instant, syn: &TcpRepr<'_>) {
+        self.irs = syn.seq_number;
+        self.rcv_nxt = syn.seq_number + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.ack.last_ack_sent = self.rcv_nxt;
+        self.negotiate(&syn.options);
+        // The window of a SYN is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = u32::from(syn.window_len);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq_number;
+        if let (Some(timestamps), Some(theirs)) = (self.timestamps.as_mut(), syn.options.timestamps) {
+            timestamps.update_recent(theirs.value);
+        }
+        self.last_received = now;
+    }
+
+    /// Settles the options both ends offered (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018 §2).
+    fn negotiate(&mut self, theirs: &TcpOptions) {
+        let peer_mss = theirs.mss.unwrap_or(DEFAULT_PEER_MSS).max(64);
+        let mss = usize::from(peer_mss.min(self.config.effective_mss()));
+        match (self.config.window_scale, theirs.window_scale) {
+            (true, Some(shift)) => {
+                self.snd_shift = shift;
+                self.window_scaling = true;
+            }
+            _ => {
+                self.window_scaling = false;
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+            }
+        }
+        if theirs.timestamps.is_none() {
+            self.timestamps = None;
+        }
+        self.sack_enabled = self.config.sack && theirs.sack_permitted;
+        self.send_mss = if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss };
+    }
+
+    /// The handshake completed: enter ESTABLISHED (or FIN-WAIT-1 if `close` came first) and size the
+    /// congestion window for the negotiated MSS.
+    pub(super) fn establish(&mut self) {
+        self.congestion = new_controller(self.config.congestion, self.send_mss, self.config.initial_window_segments);
+        self.retries = 0;
+        self.state = if self.fin_seq.is_some() { TcpState::FinWait1 } else { TcpState::Established };
+    }
+
+    /// The connection failed: record why and stop.
+    pub(super) fn fail(&mut self, error: Fail) {
+        self.error = Some(error);
+        self.enter_closed();
+    }
+
+    pub(super) fn enter_closed(&mut self) {
+        self.state = TcpState::Closed;
+        self.timers = TimerDeadlines::default();
+        self.ack.now = false;
+    }
+
+    /// The first sequence number in the send buffer (after our SYN).
+    pub(super) fn send_base(&self) -> SeqNumber {
+        if self.snd_una == self.iss { self.iss + 1 } else { self.snd_una }
+    }
+
+    /// The sequence number just after the last queued byte.
+    pub(super) fn data_end(&self) -> SeqNumber {
+        self.send_base() + self.send_buffer.len() as u32
+    }
+
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|fin| self.snd_una > fin)
+    }
+
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// The largest payload this connection puts in one segment (the negotiated MSS less options).
+    pub fn send_mss(&self) -> usize {
+        self.send_mss
+    }
+
+    /// The smoothed round-trip time (RFC 6298 SRTT), once measured.
+    pub fn smoothed_rtt(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The current retransmission timeout, backoff included.
+    pub fn retransmission_timeout(&self) -> std::time::Duration {
+        self.rtt.rto()
+    }
+
+    /// The peer's window (scaled) as last advertised.
+    pub fn send_window(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// The congestion window in bytes.
+    pub fn congestion_window(&self) -> usize {
+        self.congestion.window()
+    }
+
+    /// Queues data; returns how many bytes were accepted (fewer than `sga.len()` when the send buffer is full;
+    /// 0 means try again later). Errors: the connection's error if it failed, ENOTCONN before the handshake
+    /// completes, EPIPE after `close`/`abort` or once closed.
+    pub fn send(&mut self, sga: &Sga) -> Result<usize, Fail> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if self.user_closed || self.fin_seq.is_some() {
+            return Err(Fail::new(libc::EPIPE, "connection closed for sending"));
+        }
+        match self.state {
+            TcpState::Established | TcpState::CloseWait => Ok(self.send_buffer.push(sga)),
+            TcpState::SynSent | TcpState::SynReceived => Err(Fail::new(libc::ENOTCONN, "connection not established")),
+            _ => Err(Fail::new(libc::EPIPE, "connection closed")),
+        }
+    }
+
+    pub fn send_buffer_free(&self) -> usize {
+        self.send_buffer.free()
+    }
+
+    /// Received in-order data, at most `max_len` bytes: `Ok(None)` if nothing yet, `Ok(Some(empty))` at end of
+    /// stream. Data received before a reset is delivered before the error.
+    pub fn recv(&mut self, max_len: usize) -> Result<Option<Sga>, Fail> {
+        if !self.receive_queue.is_empty() && max_len > 0 {
+            let data = self.receive_queue.pop(max_len);
+            self.on_application_read();
+            return Ok(Some(data));
+        }
+        if self.eof && self.receive_queue.is_empty() {
+            return Ok(Some(Sga::new()));
+        }
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if self.state == TcpState::Closed {
+            return Err(Fail::new(libc::ENOTCONN, "connection closed"));
+        }
+        Ok(None)
+    }
+
+    /// Orderly close: a FIN follows the queued data. The receive side stays open until the peer's FIN.
+    pub fn close(&mut self) {
+        self.user_closed = true;
+        match self.state {
+            TcpState::SynSent | TcpState::Listen => self.enter_closed(),
+            TcpState::SynReceived | TcpState::Established | TcpState::CloseWait => {
+                if self.fin_seq.is_none() {
+                    self.fin_seq = Some(self.data_end());
+                }
+                self.state = match self.state {
+                    TcpState::Established => TcpState::FinWait1,
+                    TcpState::CloseWait => TcpState::LastAck,
+                    other => other,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// Abortive close: a RST now (if the peer knows of us), then CLOSED.
+    pub fn abort(&mut self) {
+        self.user_closed = true;
+        let peer_knows_us = self.state.is_synchronized() || self.state == TcpState::SynReceived;
+        if peer_knows_us && self.state != TcpState::TimeWait {
+            let rst = self.reset_segment(self.snd_max, Some(self.rcv_nxt));
+            self.control.push(rst);
+        }
+        self.enter_closed();
+    }
+
+    /// Why the connection failed: ECONNREFUSED, ECONNRESET or ETIMEDOUT.
+    pub fn error(&self) -> Option<Fail> {
+        self.error.clone()
+    }
+
+    /// CLOSED with nothing left to send: the demultiplexer may drop the connection.
+    pub fn is_closed(&self) -> bool {
+        self.state == TcpState::Closed && self.control.is_empty()
+    }
+
+    pub fn counters(&self) -> &TcpCounters {
+        &self.counters
+    }
+
+    /// (readable: data, end of stream or an error; writable: send buffer space, or an error to report).
+    pub fn readiness(&self) -> (bool, bool) {
+        let failed = self.error.is_some();
+        let readable = !self.receive_queue.is_empty() || self.eof || failed;
+        let can_queue = self.state.can_send() && self.fin_seq.is_none() && self.send_buffer.free() > 0;
+        (readable, failed || self.user_closed || can_queue)
+    }
+
+    /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end), if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.earliest(self.keepalive_deadline())
+    }
+
+    /// Bytes waiting in the receive queue, bytes and fragments held for reassembly (memory accounting).
+    pub fn buffered_receive(&self) -> (usize, usize, usize) {
+        (self.receive_queue.len(), self.reassembly.bytes(), self.reassembly.fragment_count())
+    }
+}

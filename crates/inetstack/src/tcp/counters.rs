@@ -1,0 +1,59 @@
+//! [`TcpCounters`]: what one connection has done, for the libOS to expose (like `ss -i` or `nstat`) and for
+//! tests to assert on. Plain integers, updated on the datapath without allocation.
+
+/// Why an incoming segment was dropped (all or in part).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpDropCounters {
+    /// Outside the receive window (RFC 9293 §3.10.7.4); answered with an ACK.
+    pub out_of_window: u64,
+    /// Failed the PAWS test (RFC 7323 §5): an old timestamp.
+    pub paws: u64,
+    /// Acknowledged data never sent, or data too old (RFC 5961 §5).
+    pub bad_ack: u64,
+    /// A RST that failed the sequence checks (RFC 5961 §3).
+    pub bad_rst: u64,
+    /// A SYN in a synchronized state (RFC 5961 §4), answered with a challenge ACK.
+    pub unexpected_syn: u64,
+    /// Out-of-order data refused because the reassembly queue was full.
+    pub reassembly_full: u64,
+    /// Inconsistent input (payload length disagreeing with the header, a segment without ACK after the handshake).
+    pub malformed: u64,
+    /// Arrived when the connection was closed.
+    pub closed: u64,
+}
+
+/// Counters of one connection. Segment counts include pure ACKs and control segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    pub segments_in: u64,
+    pub segments_out: u64,
+    /// Payload bytes accepted in order (delivered or waiting for the application).
+    pub bytes_in: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_out: u64,
+    /// Segments sent again (after a timeout, fast retransmit or SACK recovery).
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Entries into fast recovery (RFC 6582 / RFC 6675).
+    pub fast_retransmits: u64,
+    /// Duplicate ACKs received (RFC 5681 §2).
+    pub dup_acks_in: u64,
+    /// Segments that arrived ahead of `RCV.NXT` and were queued for reassembly.
+    pub out_of_order: u64,
+    /// Pure ACKs sent.
+    pub acks_out: u64,
+    /// ACKs that acknowledged two or more full segments at once (delayed ACK coalescing).
+    pub delayed_acks_coalesced: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Zero-window probes sent (RFC 9293 §3.8.6.1).
+    pub window_probes: u64,
+    /// Keepalive probes sent (RFC 1122 §4.2.3.6).
+    pub keepalive_probes: u64,
+    /// RST segments sent.
+    pub resets_out: u64,
+    /// RTT samples taken (timestamps or a timed segment).
+    pub rtt_samples: u64,
+    pub drops: TcpDropCounters,
+}

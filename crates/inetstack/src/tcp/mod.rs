@@ -1,0 +1,51 @@
+//! TCP: the per-connection state machine (RFC 9293), sans-I/O.
+//!
+//! A [`TcpConnection`] is created by an active open ([`TcpConnection::connect`]) or by a listener that
+//! received a SYN ([`TcpConnection::accept`]), and is then driven by three kinds of calls: segments that
+//! arrive for its 4-tuple ([`TcpConnection::on_segment`]), the passage of time ([`TcpConnection::poll_transmit`]
+//! at or after [`TcpConnection::next_deadline`]), and the application (`send`, `recv`, `close`, `abort`).
+//! It reads no clock and performs no I/O: what it wants sent comes out of `poll_transmit` as
+//! [`OutgoingSegment`]s whose payloads are views of the application's buffers.
+//!
+//! What is implemented, with the RFCs, is listed in `docs/inetstack.md` (section "TCP"). Layout:
+//! - [`config`], [`state`], [`counters`], [`segment`]: the public types;
+//! - `connection` (state and application calls), `input`, `ack`, `recovery`, `receive`, `output`, `timers`:
+//!   the state machine, one concern per file;
+//! - `send_buffer`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
+//!   structures it uses; [`congestion`]: the congestion controllers behind a trait;
+//! - `harness` and `tests` (test builds only): two connections over a simulated, faulty link.
+//!
+//! Not here: the demultiplexer (4-tuple lookup, listeners, SYN and accept queues, RSTs for unknown
+//! connections, ISNs, ephemeral ports), which owns connections and calls into them.
+
+mod ack;
+pub mod config;
+pub mod congestion;
+mod connection;
+pub mod counters;
+mod input;
+mod output;
+mod rate_limit;
+mod reassembly;
+mod receive;
+mod receive_queue;
+mod recovery;
+mod rtt;
+mod scoreboard;
+pub mod segment;
+mod send_buffer;
+pub mod state;
+mod timers;
+mod timestamps;
+
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod tests;
+
+pub use config::{CongestionAlgorithm, TcpConfig};
+pub use congestion::{CongestionControl, Cubic, NewReno};
+pub use connection::TcpConnection;
+pub use counters::{TcpCounters, TcpDropCounters};
+pub use segment::OutgoingSegment;
+pub use state::TcpState;

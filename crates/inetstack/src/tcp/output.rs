@@ -1,0 +1,281 @@
+//! What to send: [`TcpConnection::poll_transmit`] runs due timers, then emits, in order, queued control
+//! segments, the SYN or SYN-ACK, retransmissions (head of line after a timeout or fast retransmit; SACK holes
+//! per RFC 6675 `NextSeg`), new data within the peer's window and the congestion window (segmented to the MSS;
+//! Nagle's algorithm, RFC 896 / RFC 1122 §4.2.3.4; sender-side silly window avoidance), the FIN, and a pure
+//! ACK when one is owed and nothing else carried it.
+//!
+//! Payloads are views of the send buffer. Every segment built here goes through `build_segment`, which fills
+//! the window, timestamps and SACK options and clears the pending-ACK state.
+
+use std::time::Instant;
+
+use runtime::Sga;
+
+use super::{OutgoingSegment, TcpConnection, TcpState};
+use crate::wire::{SackBlocks, SeqNumber, TCP_MAX_OPTIONS_LEN, TcpFlags, TcpOptions};
+
+/// Bytes a SACK option with `blocks` blocks takes, with its two aligning NOPs.
+fn sack_option_len(blocks: usize) -> usize {
+    if blocks == 0 { 0 } else { 4 + 8 * blocks }
+}
+
+impl TcpConnection {
+    /// Segments to send now (data, ACKs, SYN/FIN, retransmissions, probes), in order; appended to `out`.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        self.run_timers(now);
+        let first = out.len();
+        out.append(&mut self.control);
+        match self.state {
+            TcpState::Closed | TcpState::Listen => {}
+            TcpState::SynSent => {
+                if self.snd_nxt == self.iss {
+                    self.send_syn(now, out);
+                }
+            }
+            TcpState::SynReceived => {
+                if self.snd_nxt == self.iss || self.ack.now {
+                    self.send_syn(now, out);
+                }
+            }
+            TcpState::TimeWait => {
+                if self.ack.now {
+                    out.push(self.ack_segment(now, self.snd_max));
+                }
+            }
+            _ => {
+                self.transmit_data(now, out);
+                if self.ack.now {
+                    // One ACK, or one per out-of-order segment received since the last (duplicate ACKs).
+                    let count = self.ack.duplicates_owed.max(1);
+                    for _ in 0..count {
+                        out.push(self.ack_segment(now, self.snd_max));
+                    }
+                }
+            }
+        }
+        self.update_persist_timer(now);
+        for segment in &out[first..] {
+            self.counters.segments_out += 1;
+            self.counters.bytes_out += segment.payload.len() as u64;
+            if segment.flags.rst() {
+                self.counters.resets_out += 1;
+            } else if segment.segment_len() == 0 {
+                self.counters.acks_out += 1;
+            }
+        }
+    }
+
+    /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), with the options we offer or accepted.
+    fn send_syn(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        let syn_ack = self.state == TcpState::SynReceived;
+        let retransmission = self.snd_max != self.iss;
+        let window = self.config.recv_buffer.min(usize::from(u16::MAX));
+        let options = TcpOptions {
+            mss: Some(self.config.effective_mss()),
+            window_scale: (if syn_ack { self.window_scaling } else { self.config.window_scale })
+                .then_some(self.rcv_shift),
+            sack_permitted: if syn_ack { self.sack_enabled } else { self.config.sack },
+            timestamps: self.timestamps.map(|timestamps| timestamps.option(now)),
+            ..TcpOptions::default()
+        };
+        let ack_number = syn_ack.then_some(self.rcv_nxt);
+        if syn_ack {
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + window as u32);
+            self.ack.last_ack_sent = self.rcv_nxt;
+        }
+        self.ack.now = false;
+        out.push(OutgoingSegment {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: self.iss,
+            ack_number,
+            flags: TcpFlags::SYN,
+            window_len: window as u16,
+            options,
+            payload: Sga::new(),
+        });
+        if retransmission {
+            self.counters.retransmits += 1;
+        } else if self.timestamps.is_none() {
+            self.timed_segment = Some((self.iss + 1, now));
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if self.timers.retransmit.is_none() {
+            self.timers.retransmit = Some(now + self.rtt.rto());
+        }
+    }
+
+    /// Retransmissions, then new data and the FIN, as windows allow.
+    fn transmit_data(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        if self.recovery.retransmit_head {
+            self.recovery.retransmit_head = false;
+            if self.snd_una < self.snd_max {
+                let end = self.send_range(now, out, self.snd_una, self.send_mss, false);
+                self.recovery.high_rxt = self.recovery.high_rxt.max(end);
+            }
+        }
+        if self.recovery.in_recovery && self.sack_enabled {
+            self.retransmit_sack_holes(now, out);
+        }
+        loop {
+            if self.snd_nxt < self.snd_max
+                && let Some(sacked_end) = self.scoreboard.sacked_until(self.snd_nxt)
+            {
+                self.snd_nxt = sacked_end.min(self.snd_max);
+                continue;
+            }
+            let unsent = self.data_end().distance_from(self.snd_nxt).max(0) as usize;
+            if unsent == 0 {
+                if self.fin_seq == Some(self.snd_nxt) {
+                    self.send_range(now, out, self.snd_nxt, 0, false);
+                }
+                return;
+            }
+            let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
+            let congestion_room = self.congestion_allowance();
+            let len = unsent.min(self.send_mss).min(window_room).min(congestion_room);
+            if len == 0 {
+                return;
+            }
+            let in_flight = self.snd_nxt.distance_from(self.snd_una).max(0) as usize;
+            let resending = self.snd_nxt < self.snd_max;
+            if len < self.send_mss && len < unsent {
+                // Limited by a window. Wait for ACKs rather than send a runt, unless nothing is in flight or
+                // the peer's window is small anyway (sender SWS avoidance, RFC 1122 §4.2.3.4).
+                let congestion_limited = congestion_room <= window_room;
+                if congestion_limited || (in_flight > 0 && len < (self.max_snd_wnd / 2) as usize) {
+                    return;
+                }
+            } else if len < self.send_mss
+                && !self.config.nodelay
+                && in_flight > 0
+                && self.fin_seq.is_none()
+                && !resending
+            {
+                // Nagle: one small segment in flight at a time.
+                return;
+            }
+            self.send_range(now, out, self.snd_nxt, len, false);
+        }
+    }
+
+    /// RFC 6675 `NextSeg` rule 1: resend holes below the loss boundary while the pipe leaves room.
+    fn retransmit_sack_holes(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        while let Some(boundary) = self.scoreboard.loss_boundary(self.send_mss) {
+            let from = self.recovery.high_rxt.max(self.snd_una);
+            let Some((start, end)) = self.scoreboard.next_hole(from, boundary.min(self.snd_max)) else { return };
+            let hole = end.distance_from(start) as usize;
+            if self.congestion_allowance() < hole.min(self.send_mss) {
+                return;
+            }
+            let sent_end = self.send_range(now, out, start, hole.min(self.send_mss), false);
+            if sent_end <= start {
+                return;
+            }
+            self.recovery.high_rxt = sent_end;
+        }
+    }
+
+    /// Sends up to `max_len` bytes starting at `seq` (a FIN rides along if it is next) and returns the
+    /// sequence number after the segment. Updates SND.NXT/SND.MAX, the retransmission timer (unless this is a
+    /// window probe) and the Karn-safe RTT timing.
+    fn send_range(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<OutgoingSegment>,
+        seq: SeqNumber,
+        max_len: usize,
+        probe: bool,
+    ) -> SeqNumber {
+        let offset = seq.distance_from(self.send_base()).max(0) as usize;
+        let available = self.send_buffer.len().saturating_sub(offset);
+        let len = max_len.min(self.send_mss).min(available);
+        let payload = self.send_buffer.slice(offset, len);
+        let data_end = seq + len as u32;
+        let mut flags = TcpFlags::empty();
+        if self.fin_seq == Some(data_end) {
+            flags = flags | TcpFlags::FIN;
+        }
+        if len > 0 && data_end == self.data_end() {
+            flags = flags | TcpFlags::PSH;
+        }
+        let end = data_end + u32::from(flags.fin());
+        if end == seq {
+            return seq;
+        }
+        if seq < self.snd_max {
+            self.counters.retransmits += 1;
+            self.timed_segment = None;
+        } else if self.timestamps.is_none() && self.timed_segment.is_none() {
+            self.timed_segment = Some((end, now));
+        }
+        let segment = self.build_segment(now, seq, flags, payload);
+        out.push(segment);
+        self.snd_nxt = self.snd_nxt.max(end);
+        self.snd_max = self.snd_max.max(end);
+        if !probe && self.timers.retransmit.is_none() {
+            self.timers.retransmit = Some(now + self.rtt.rto());
+        }
+        end
+    }
+
+    /// A zero-window probe (RFC 9293 §3.8.6.1): one byte beyond the closed window, resent until answered.
+    pub(super) fn send_window_probe(&mut self, now: Instant) {
+        let mut probe = Vec::new();
+        let seq = if self.snd_max > self.snd_una { self.snd_una } else { self.snd_nxt };
+        self.send_range(now, &mut probe, seq, 1, true);
+        self.counters.window_probes += probe.len() as u64;
+        self.control.append(&mut probe);
+    }
+
+    /// A pure ACK with the given sequence number.
+    pub(super) fn ack_segment(&mut self, now: Instant, seq: SeqNumber) -> OutgoingSegment {
+        self.build_segment(now, seq, TcpFlags::empty(), Sga::new())
+    }
+
+    /// A RST (no options, window 0).
+    pub(super) fn reset_segment(&self, seq: SeqNumber, ack_number: Option<SeqNumber>) -> OutgoingSegment {
+        OutgoingSegment {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: seq,
+            ack_number,
+            flags: TcpFlags::RST,
+            window_len: 0,
+            options: TcpOptions::default(),
+            payload: Sga::new(),
+        }
+    }
+
+    /// A segment of a synchronized connection: acknowledges RCV.NXT with our window, timestamps and SACK
+    /// blocks (as many as fit beside the payload), and settles the pending ACK.
+    fn build_segment(&mut self, now: Instant, seq: SeqNumber, flags: TcpFlags, payload: Sga) -> OutgoingSegment {
+        let window_len = self.advertised_window();
+        let mut options = TcpOptions { timestamps: self.timestamps.map(|ts| ts.option(now)), ..TcpOptions::default() };
+        if self.sack_enabled && !self.reassembly.is_empty() {
+            let used = if options.timestamps.is_some() { 12 } else { 0 };
+            let most = (TCP_MAX_OPTIONS_LEN - used - 4) / 8;
+            let mut blocks = self.reassembly.sack_blocks(most);
+            while !blocks.is_empty() && payload.len() + sack_option_len(blocks.len()) > self.send_mss {
+                blocks.pop();
+            }
+            options.sack_blocks = SackBlocks::from_slice(&blocks).unwrap_or_default();
+        }
+        self.ack.last_ack_sent = self.rcv_nxt;
+        self.ack.now = false;
+        self.ack.duplicates_owed = 0;
+        self.ack.full_segments = 0;
+        self.timers.delayed_ack = None;
+        OutgoingSegment {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq_number: seq,
+            ack_number: Some(self.rcv_nxt),
+            flags,
+            window_len,
+            options,
+            payload,
+        }
+    }
+}

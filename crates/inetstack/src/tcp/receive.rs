@@ -1,0 +1,140 @@
+//! The receive side: accepting segment text into the in-order queue or the reassembly queue (RFC 9293
+//! §3.10.7.4 seventh step), the peer's FIN (eighth step), when to acknowledge (delayed ACKs, RFC 1122 §4.2.3.2
+//! and RFC 5681 §4.2: at least every second full-sized segment, at once for out-of-order data or a filled
+//! gap), and the window we advertise (never moving its right edge left, RFC 9293 §3.8.6.2.2; receiver-side
+//! silly window avoidance, RFC 1122 §4.2.3.3; scaled per RFC 7323 §2.3).
+
+use std::time::Instant;
+
+use runtime::DemiBuffer;
+
+use super::reassembly::InsertOutcome;
+use super::{TcpConnection, TcpState};
+use crate::wire::SeqNumber;
+
+/// Most duplicate ACKs sent in one transmit for a batch of out-of-order segments (enough for DupThresh).
+const MAX_DUPLICATE_ACKS_PER_POLL: u32 = 8;
+
+impl TcpConnection {
+    /// Takes the data (starting at `seq`) and FIN of an acceptable segment.
+    pub(super) fn receive_text(&mut self, now: Instant, seq: SeqNumber, mut payload: DemiBuffer, mut fin: bool) {
+        if !self.state.can_receive() || self.eof {
+            // The peer's FIN already arrived: nothing more can follow it.
+            return;
+        }
+        let mut seq = seq;
+        if seq < self.rcv_nxt {
+            let duplicate = self.rcv_nxt.distance_from(seq) as usize;
+            if duplicate > payload.len() {
+                return;
+            }
+            // In range: `duplicate <= payload.len()`.
+            if payload.adjust(duplicate).is_err() {
+                return;
+            }
+            seq = self.rcv_nxt;
+        }
+        let room = self.rcv_adv.distance_from(seq).max(0) as usize;
+        if payload.len() > room {
+            let excess = payload.len() - room;
+            if payload.trim(excess).is_err() {
+                return;
+            }
+            fin = false;
+        }
+        if fin {
+            self.peer_fin = Some(seq + payload.len() as u32);
+        }
+        if !payload.is_empty() {
+            if seq == self.rcv_nxt {
+                self.deliver_in_order(now, payload);
+            } else {
+                self.counters.out_of_order += 1;
+                if self.reassembly.insert(seq, payload) == InsertOutcome::Full {
+                    self.counters.drops.reassembly_full += 1;
+                }
+                // A duplicate ACK at once tells the sender about the gap (RFC 5681 §4.2).
+                self.ack.now = true;
+                self.ack.duplicates_owed = (self.ack.duplicates_owed + 1).min(MAX_DUPLICATE_ACKS_PER_POLL);
+            }
+        }
+        if self.peer_fin == Some(self.rcv_nxt) && !self.eof {
+            self.rcv_nxt += 1;
+            self.eof = true;
+            self.ack.now = true;
+            match self.state {
+                TcpState::SynReceived | TcpState::Established => self.state = TcpState::CloseWait,
+                TcpState::FinWait1 if self.fin_acked() => self.enter_time_wait(now),
+                TcpState::FinWait1 => self.state = TcpState::Closing,
+                TcpState::FinWait2 => self.enter_time_wait(now),
+                _ => {}
+            }
+        }
+    }
+
+    fn deliver_in_order(&mut self, now: Instant, payload: DemiBuffer) {
+        let len = payload.len();
+        self.rcv_nxt += len as u32;
+        self.counters.bytes_in += len as u64;
+        self.receive_queue.push(payload);
+        if !self.reassembly.is_empty() {
+            for ready in self.reassembly.pop_ready(self.rcv_nxt) {
+                self.rcv_nxt += ready.len() as u32;
+                self.counters.bytes_in += ready.len() as u64;
+                self.receive_queue.push(ready);
+            }
+            // Filling a gap is acknowledged at once (RFC 5681 §4.2).
+            self.ack.now = true;
+            return;
+        }
+        self.ack.largest_segment = self.ack.largest_segment.max(len);
+        if len >= self.ack.largest_segment {
+            self.ack.full_segments += 1;
+        }
+        if self.ack.full_segments >= 2 {
+            self.counters.delayed_acks_coalesced += 1;
+            self.ack.now = true;
+        } else if self.config.delayed_ack.is_zero() {
+            self.ack.now = true;
+        } else if self.timers.delayed_ack.is_none() {
+            self.timers.delayed_ack = Some(now + self.config.delayed_ack);
+        }
+    }
+
+    /// The window we could offer now, before the never-shrink rule.
+    fn free_receive_space(&self) -> usize {
+        self.config.recv_buffer.saturating_sub(self.receive_queue.len())
+    }
+
+    /// What remains of the window last advertised.
+    fn advertised_remaining(&self) -> usize {
+        self.rcv_adv.distance_from(self.rcv_nxt).max(0) as usize
+    }
+
+    /// The window field for a segment sent now (not a SYN), moving RCV.ADV forward if the window grows.
+    pub(super) fn advertised_window(&mut self) -> u16 {
+        let free = self.free_receive_space();
+        let current = self.advertised_remaining();
+        // Move the right edge only by a useful amount (RFC 1122 §4.2.3.3), and never back.
+        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.effective_mss()));
+        let window = if free >= current + threshold { free } else { current };
+        let unit = 1usize << self.rcv_shift;
+        let value = window.div_ceil(unit).min(usize::from(u16::MAX));
+        let edge = self.rcv_nxt + (value << self.rcv_shift) as u32;
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        value as u16
+    }
+
+    /// The application read data: send a window update if the window grew usefully (or reopened).
+    pub(super) fn on_application_read(&mut self) {
+        if !self.state.can_receive() {
+            return;
+        }
+        let threshold = (self.config.recv_buffer / 2).min(2 * usize::from(self.config.effective_mss()));
+        if self.free_receive_space() >= self.advertised_remaining() + threshold {
+            self.ack.now = true;
+        }
+    }
+}

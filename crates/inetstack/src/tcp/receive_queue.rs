@@ -1,0 +1,77 @@
+//! [`ReceiveQueue`]: in-order received bytes waiting for the application, as views of the received packets.
+//!
+//! Not for out-of-order data (see [`super::reassembly`]) or window arithmetic (the connection owns that).
+
+use std::collections::VecDeque;
+
+use runtime::{DemiBuffer, Sga};
+
+/// In-order received data, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiveQueue {
+    buffers: VecDeque<DemiBuffer>,
+    len: usize,
+}
+
+impl ReceiveQueue {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn push(&mut self, buffer: DemiBuffer) {
+        if !buffer.is_empty() {
+            self.len += buffer.len();
+            self.buffers.push_back(buffer);
+        }
+    }
+
+    /// Removes and returns up to `max_len` bytes from the front.
+    pub(crate) fn pop(&mut self, max_len: usize) -> Sga {
+        let mut out = Sga::new();
+        let mut left = max_len;
+        while left > 0 {
+            let Some(front) = self.buffers.front_mut() else { break };
+            if front.len() <= left {
+                left -= front.len();
+                self.len -= front.len();
+                if let Some(buffer) = self.buffers.pop_front() {
+                    out.push_segment(buffer);
+                }
+            } else {
+                // `left < front.len()`: the split is in range.
+                match front.split_front(left) {
+                    Ok(head) => {
+                        self.len -= head.len();
+                        out.push_segment(head);
+                    }
+                    Err(_) => break,
+                }
+                left = 0;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_whole_and_partial_buffers() {
+        let mut queue = ReceiveQueue::default();
+        queue.push(DemiBuffer::from_slice(b"abc").expect("alloc"));
+        queue.push(DemiBuffer::from_slice(b"").expect("alloc"));
+        queue.push(DemiBuffer::from_slice(b"defgh").expect("alloc"));
+        assert_eq!(queue.len(), 8);
+        assert_eq!(queue.pop(5).to_vec(), b"abcde");
+        assert_eq!(queue.len(), 3);
+        assert_eq!(queue.pop(100).to_vec(), b"fgh");
+        assert!(queue.is_empty());
+        assert!(queue.pop(10).is_empty());
+    }
+}

@@ -1,0 +1,178 @@
+//! [`SendBuffer`]: the bytes from `SND.UNA` on (sent but unacknowledged, then not yet sent), held as views of the
+//! application's buffers. Queuing, slicing out a segment's payload and dropping acknowledged bytes adjust
+//! reference counts and views; no byte is copied.
+//!
+//! Knows nothing of sequence numbers: callers speak in offsets from the first unacknowledged byte.
+
+use std::collections::VecDeque;
+
+use runtime::{DemiBuffer, Sga};
+
+/// A bounded queue of outgoing bytes.
+#[derive(Debug)]
+pub(crate) struct SendBuffer {
+    segments: VecDeque<DemiBuffer>,
+    len: usize,
+    capacity: usize,
+    /// Where the last lookup ended (segment index, offset of that segment's first byte), so that sending a
+    /// buffer made of many small writes walks it once rather than once per segment.
+    cursor: (usize, usize),
+}
+
+impl SendBuffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { segments: VecDeque::new(), len: 0, capacity, cursor: (0, 0) }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.len)
+    }
+
+    /// Queues as much of `sga` as fits and returns how many bytes that is.
+    pub(crate) fn push(&mut self, sga: &Sga) -> usize {
+        let mut accepted = 0;
+        for segment in sga.segments() {
+            let room = self.free();
+            if room == 0 {
+                break;
+            }
+            if segment.is_empty() {
+                continue;
+            }
+            let mut view = segment.clone();
+            if view.len() > room {
+                // `room < view.len()`, so the split is in range and cannot fail.
+                if view.split_off(room).is_err() {
+                    break;
+                }
+            }
+            accepted += view.len();
+            self.len += view.len();
+            self.segments.push_back(view);
+        }
+        accepted
+    }
+
+    /// The segment index holding byte `offset` and the offset of that segment's first byte.
+    fn locate(&mut self, offset: usize) -> (usize, usize) {
+        let (mut index, mut start) = if offset >= self.cursor.1 { self.cursor } else { (0, 0) };
+        while let Some(segment) = self.segments.get(index) {
+            if start + segment.len() > offset {
+                break;
+            }
+            start += segment.len();
+            index += 1;
+        }
+        self.cursor = (index, start);
+        (index, start)
+    }
+
+    /// Views of the bytes `[offset, offset + len)`, clamped to what is queued.
+    pub(crate) fn slice(&mut self, offset: usize, len: usize) -> Sga {
+        let mut out = Sga::new();
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return out;
+        }
+        let (mut index, mut start) = self.locate(offset);
+        let mut at = offset;
+        while at < end {
+            let Some(segment) = self.segments.get(index) else { break };
+            let skip = at - start;
+            let take = (segment.len() - skip).min(end - at);
+            let mut view = segment.clone();
+            // `skip + take <= view.len()` by construction, so neither adjustment can fail.
+            if view.adjust(skip).is_err() || view.trim(view.len() - take).is_err() {
+                break;
+            }
+            out.push_segment(view);
+            at += take;
+            start += segment.len();
+            index += 1;
+        }
+        out
+    }
+
+    /// Drops the first `n` bytes (acknowledged by the peer), clamped to what is queued.
+    pub(crate) fn discard_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let mut left = n;
+        let mut popped = 0;
+        while left > 0 {
+            let Some(front) = self.segments.front_mut() else { break };
+            if front.len() <= left {
+                left -= front.len();
+                self.segments.pop_front();
+                popped += 1;
+            } else {
+                // `left < front.len()`: in range.
+                let _ = front.adjust(left);
+                left = 0;
+            }
+        }
+        self.len -= n;
+        let (index, start) = self.cursor;
+        self.cursor = if start >= n && index >= popped { (index - popped, start - n) } else { (0, 0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sga(parts: &[&[u8]]) -> Sga {
+        let mut sga = Sga::new();
+        for part in parts {
+            sga.push_segment(DemiBuffer::from_slice(part).expect("alloc"));
+        }
+        sga
+    }
+
+    #[test]
+    fn slices_across_segments_without_copying() {
+        let mut buffer = SendBuffer::new(100);
+        let input = sga(&[b"hello ", b"", b"world", b"!"]);
+        assert_eq!(buffer.push(&input), 12);
+        assert_eq!(buffer.slice(3, 6).to_vec(), b"lo wor");
+        assert_eq!(buffer.slice(0, 100).to_vec(), b"hello world!");
+        assert_eq!(buffer.slice(11, 5).to_vec(), b"!");
+        assert!(buffer.slice(12, 5).is_empty());
+        // The views share storage with the caller's buffers.
+        assert!(!input.segments()[0].is_unique());
+        buffer.discard_front(4);
+        assert_eq!(buffer.len(), 8);
+        assert_eq!(buffer.slice(0, 3).to_vec(), b"o w");
+        buffer.discard_front(100);
+        assert_eq!(buffer.len(), 0);
+        assert!(input.segments()[0].is_unique());
+    }
+
+    #[test]
+    fn push_stops_at_capacity() {
+        let mut buffer = SendBuffer::new(5);
+        assert_eq!(buffer.push(&sga(&[b"abc", b"defg"])), 5);
+        assert_eq!(buffer.free(), 0);
+        assert_eq!(buffer.push(&sga(&[b"x"])), 0);
+        assert_eq!(buffer.slice(0, 10).to_vec(), b"abcde");
+    }
+
+    #[test]
+    fn cursor_survives_discards_and_backward_lookups() {
+        let mut buffer = SendBuffer::new(1000);
+        let parts: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 3]).collect();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        buffer.push(&sga(&refs));
+        for offset in (0..150).step_by(7) {
+            assert_eq!(buffer.slice(offset, 1).to_vec(), [(offset / 3) as u8]);
+        }
+        assert_eq!(buffer.slice(4, 1).to_vec(), [1]);
+        buffer.slice(100, 1);
+        buffer.discard_front(10);
+        assert_eq!(buffer.slice(0, 3).to_vec(), [3, 3, 4]);
+        assert_eq!(buffer.slice(89, 2).to_vec(), [33, 33]);
+    }
+}

@@ -1,0 +1,189 @@
+//! Bulk transfers under loss, duplication, reordering and corruption, for both congestion controllers; loss
+//! recovery observed segment by segment (SACK resends only what was lost; NewReno's partial ACKs); slow start
+//! observed; determinism.
+
+use std::time::Duration;
+
+use super::util::{config, data_segments, established, sent_by, sga};
+use crate::tcp::harness::{BulkTransfer, Harness, LinkFaults, Side};
+use crate::tcp::{CongestionAlgorithm, TcpConfig};
+
+const MIB: usize = 1 << 20;
+
+/// The outcome of one transfer, for assertions and the report.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    virtual_time: Duration,
+    retransmits: u64,
+    timeouts: u64,
+    fast_retransmits: u64,
+    segments: usize,
+}
+
+fn transfer(config_both: &TcpConfig, faults: LinkFaults, len: usize, seed: u64) -> Outcome {
+    let mut harness = Harness::new(config_both, config_both, faults, seed);
+    let mut bulk = BulkTransfer::new(len, seed);
+    let done = harness.run_until(Duration::from_secs(3600), |h| bulk.pump(h));
+    assert!(
+        done,
+        "seed {seed}: {:?} after {:?}, {} of {len} bytes, A {:?}, B error {:?}",
+        harness.states(),
+        harness.elapsed(),
+        bulk.received.len(),
+        harness.a.error(),
+        harness.b.as_ref().and_then(|b| b.error())
+    );
+    assert!(bulk.received == bulk.data, "seed {seed}: data corrupted or reordered");
+    let counters = harness.a.counters();
+    Outcome {
+        virtual_time: harness.elapsed(),
+        retransmits: counters.retransmits,
+        timeouts: counters.timeouts,
+        fast_retransmits: counters.fast_retransmits,
+        segments: harness.trace.len(),
+    }
+}
+
+fn loss_matrix(algorithm: CongestionAlgorithm, sack: bool) {
+    let tcp = TcpConfig { congestion: algorithm, sack, ..config() };
+    for (loss, seed) in [(0.0, 100), (0.01, 101), (0.05, 102), (0.20, 103)] {
+        let outcome = transfer(&tcp, LinkFaults::lossy(loss), MIB + 12_345, seed);
+        eprintln!("{algorithm:?} sack={sack} loss={:>4.0}%: {outcome:?}", loss * 100.0);
+        if loss == 0.0 {
+            assert_eq!(outcome.retransmits, 0);
+        } else {
+            assert!(outcome.retransmits > 0);
+        }
+    }
+}
+
+#[test]
+fn cubic_with_sack_survives_0_1_5_and_20_percent_loss() {
+    loss_matrix(CongestionAlgorithm::Cubic, true);
+}
+
+#[test]
+fn newreno_with_sack_survives_0_1_5_and_20_percent_loss() {
+    loss_matrix(CongestionAlgorithm::NewReno, true);
+}
+
+#[test]
+fn cubic_without_sack_survives_0_1_5_and_20_percent_loss() {
+    loss_matrix(CongestionAlgorithm::Cubic, false);
+}
+
+#[test]
+fn newreno_without_sack_survives_0_1_5_and_20_percent_loss() {
+    loss_matrix(CongestionAlgorithm::NewReno, false);
+}
+
+#[test]
+fn survives_duplication_reordering_and_corruption() {
+    let faults = LinkFaults {
+        loss: 0.02,
+        duplicate: 0.05,
+        reorder: 0.1,
+        reorder_delay: Duration::from_millis(20),
+        corrupt: 0.02,
+        ..LinkFaults::default()
+    };
+    for algorithm in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
+        let tcp = TcpConfig { congestion: algorithm, ..config() };
+        let outcome = transfer(&tcp, faults.clone(), MIB, 110);
+        eprintln!("{algorithm:?} dup/reorder/corrupt: {outcome:?}");
+    }
+}
+
+#[test]
+fn tiny_mss_and_small_buffers() {
+    let tcp = TcpConfig { mss: 64, recv_buffer: 2000, send_buffer: 3000, ..config() };
+    transfer(&tcp, LinkFaults { loss: 0.05, reorder: 0.1, ..LinkFaults::default() }, 100_000, 111);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let faults = LinkFaults { loss: 0.05, duplicate: 0.02, reorder: 0.05, corrupt: 0.01, ..LinkFaults::default() };
+    let first = transfer(&config(), faults.clone(), 300_000, 120);
+    let second = transfer(&config(), faults.clone(), 300_000, 120);
+    assert_eq!(first, second);
+    let other = transfer(&config(), faults, 300_000, 121);
+    assert_ne!(first, other, "a different seed, a different fault schedule");
+}
+
+#[test]
+fn bottleneck_link_with_a_drop_tail_queue() {
+    // 10 Mbit/s, a 20-packet queue: losses come from congestion, not from the injector.
+    let faults = LinkFaults { bandwidth: Some(10_000_000), queue_limit: 20, ..LinkFaults::default() };
+    for algorithm in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
+        let tcp = TcpConfig { congestion: algorithm, ..config() };
+        let outcome = transfer(&tcp, faults.clone(), 2 * MIB, 130);
+        eprintln!("{algorithm:?} bottleneck: {outcome:?}");
+        // 2 MiB at 10 Mbit/s is 1.7 s; recovery must keep the link mostly busy.
+        assert!(outcome.virtual_time < Duration::from_secs(4), "{outcome:?}");
+    }
+}
+
+/// Established pair with 20 full segments of cwnd room, A sends 20 segments of which `lost` are dropped once.
+fn recover_from_losses(sack: bool, lost: &'static [usize]) -> Harness {
+    let tcp = TcpConfig { sack, initial_window_segments: 20, ..config() };
+    let mut harness = established(&tcp, &tcp, LinkFaults::default(), 140);
+    let since = harness.trace.len();
+    let mut data_index = 0;
+    harness.filter = Some(Box::new(move |entry| {
+        if entry.from != Side::A || entry.len == 0 || entry.at.is_zero() {
+            return false;
+        }
+        data_index += 1;
+        lost.contains(&(data_index - 1))
+    }));
+    let _ = since;
+    let mss = harness.a.send_mss();
+    harness.a.send(&sga(&vec![0u8; 20 * mss])).expect("send");
+    let mut got = 0;
+    let done = harness.run_until(Duration::from_secs(30), |h| {
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            got += data.len();
+        }
+        got == 20 * mss
+    });
+    assert!(done);
+    harness
+}
+
+#[test]
+fn sack_recovery_resends_only_the_lost_segments() {
+    let harness = recover_from_losses(true, &[3, 8, 12]);
+    let counters = harness.a.counters();
+    assert_eq!(counters.timeouts, 0);
+    assert_eq!(counters.fast_retransmits, 1, "one recovery episode for the whole window");
+    assert_eq!(counters.retransmits, 3, "exactly the three lost segments");
+    let data = data_segments(&sent_by(&harness, Side::A, 0)).len();
+    assert_eq!(data, 23);
+}
+
+#[test]
+fn newreno_partial_acks_resend_each_hole_without_a_timeout() {
+    let harness = recover_from_losses(false, &[3, 8, 12]);
+    let counters = harness.a.counters();
+    assert_eq!(counters.timeouts, 0);
+    assert_eq!(counters.fast_retransmits, 1, "RFC 6582: partial ACKs stay in the same recovery");
+    assert_eq!(counters.retransmits, 3);
+}
+
+#[test]
+fn slow_start_doubles_the_window_each_round_trip() {
+    let tcp = TcpConfig { recv_buffer: 8 << 20, send_buffer: 8 << 20, delayed_ack: Duration::ZERO, ..config() };
+    let link = LinkFaults { bandwidth: Some(10_000_000_000), queue_limit: 1000, ..LinkFaults::default() };
+    let mut harness = established(&tcp, &tcp, link, 150);
+    let mss = harness.a.send_mss();
+    let initial = harness.a.congestion_window();
+    assert_eq!(initial, 10 * mss);
+    harness.a.send(&sga(&vec![0u8; 4 << 20])).expect("send");
+    let mut windows = Vec::new();
+    for _ in 0..4 {
+        harness.run_for(Duration::from_millis(10));
+        windows.push(harness.a.congestion_window() / mss);
+    }
+    // ACK per segment, +1 MSS per ACK: the window doubles every 10 ms round trip.
+    assert_eq!(windows, [10, 20, 40, 80]);
+}

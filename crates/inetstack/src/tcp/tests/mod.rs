@@ -1,0 +1,9 @@
+//! Scenario tests of the TCP state machine over the two-endpoint harness, one file per theme.
+
+mod close;
+mod handshake;
+mod loss;
+mod robustness;
+mod timers;
+mod transfer;
+pub(crate) mod util;

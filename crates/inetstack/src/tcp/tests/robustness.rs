@@ -1,0 +1,166 @@
+//! Hostile and odd input: RFC 5961 challenge ACKs for in-window RST and SYN, out-of-window RSTs, bad ACKs,
+//! PAWS, bounded reassembly, and random segments that must never panic.
+
+use std::time::Duration;
+
+use super::util::{buffer, config, established, segment, sga};
+use crate::tcp::harness::{Harness, LinkFaults, Rng, Side};
+use crate::tcp::{TcpConfig, TcpState};
+use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
+
+/// An established pair and the next sequence numbers each side expects from A (B's RCV.NXT) and from B.
+fn pair(seed: u64) -> (Harness, SeqNumber, SeqNumber) {
+    let harness = established(&config(), &config(), LinkFaults::default(), seed);
+    let from_a = harness.a.snd_nxt;
+    let from_b = harness.b().snd_nxt;
+    (harness, from_a, from_b)
+}
+
+fn with_timestamps<'a>(mut repr: TcpRepr<'a>, harness: &Harness, value: u32) -> TcpRepr<'a> {
+    let echo = harness.b().timestamps.map(|ts| ts.value(harness.now)).unwrap_or(0);
+    repr.options = TcpOptions { timestamps: Some(TcpTimestamps { value, echo_reply: echo }), ..TcpOptions::default() };
+    repr.src_port = 40000;
+    repr.dst_port = 80;
+    repr
+}
+
+#[test]
+fn rst_with_exact_sequence_resets() {
+    let (mut harness, from_a, _) = pair(60);
+    harness.inject(Side::B, &segment(from_a, None, TcpFlags::RST, &[]));
+    assert_eq!(harness.b().state(), TcpState::Closed);
+    assert_eq!(harness.b().error().map(|e| e.errno()), Some(libc::ECONNRESET));
+}
+
+#[test]
+fn rst_in_window_but_not_exact_gets_a_challenge_ack() {
+    let (mut harness, from_a, from_b) = pair(61);
+    let since = harness.trace.len();
+    harness.inject(Side::B, &segment(from_a + 1000, None, TcpFlags::RST, &[]));
+    assert_eq!(harness.b().state(), TcpState::Established);
+    assert_eq!(harness.b().counters().challenge_acks, 1);
+    harness.flush();
+    let challenge = harness.trace[since..].iter().find(|e| e.from == Side::B).expect("challenge ACK sent");
+    assert_eq!((challenge.seq, challenge.ack, challenge.len), (from_b, Some(from_a), 0));
+    // Out of window: silently dropped.
+    harness.inject(Side::B, &segment(from_a + 10_000_000, None, TcpFlags::RST, &[]));
+    assert_eq!(harness.b().state(), TcpState::Established);
+    assert_eq!(harness.b().counters().challenge_acks, 1);
+    assert_eq!(harness.b().counters().drops.out_of_window, 1);
+    // The real peer, answering the challenge, is unaffected.
+    harness.a.send(&sga(b"still here")).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    assert_eq!(harness.b_mut().recv(100).expect("ok").expect("data").to_vec(), b"still here");
+}
+
+#[test]
+fn syn_on_an_established_connection_gets_a_challenge_ack() {
+    let (mut harness, from_a, _) = pair(62);
+    harness.inject(Side::B, &segment(from_a, None, TcpFlags::SYN, &[]));
+    harness.inject(Side::B, &segment(from_a + 5, Some(SeqNumber(1)), TcpFlags::SYN, &[]));
+    assert_eq!(harness.b().state(), TcpState::Established);
+    assert_eq!(harness.b().counters().challenge_acks, 2);
+    assert_eq!(harness.b().counters().drops.unexpected_syn, 2);
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let config_b = TcpConfig { challenge_ack_limit: 5, ..config() };
+    let mut harness = established(&config(), &config_b, LinkFaults::default(), 63);
+    let from_a = harness.a.snd_nxt;
+    for i in 0..50 {
+        harness.inject(Side::B, &segment(from_a + 100 + i, None, TcpFlags::RST, &[]));
+    }
+    assert_eq!(harness.b().counters().challenge_acks, 5);
+    harness.run_for(Duration::from_secs(2));
+    harness.inject(Side::B, &segment(from_a + 100, None, TcpFlags::RST, &[]));
+    assert_eq!(harness.b().counters().challenge_acks, 6, "a new second, a new budget");
+}
+
+#[test]
+fn ack_of_unsent_data_is_dropped() {
+    let (mut harness, from_a, from_b) = pair(64);
+    harness.inject(Side::B, &segment(from_a, Some(from_b + 5000), TcpFlags::empty(), b"evil"));
+    assert_eq!(harness.b().counters().drops.bad_ack, 1);
+    assert_eq!(harness.b_mut().recv(100).expect("ok").map(|d| d.len()), None, "its data was not taken");
+}
+
+#[test]
+fn paws_drops_segments_with_old_timestamps() {
+    let (mut harness, from_a, from_b) = pair(65);
+    harness.a.send(&sga(b"fresh")).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    let recent = harness.b().timestamps.and_then(|ts| ts.option(harness.now).echo_reply.checked_sub(0));
+    let old = recent.expect("TS.Recent").wrapping_sub(1000);
+    let stale = with_timestamps(segment(from_a + 5, Some(from_b), TcpFlags::empty(), b"stale"), &harness, old);
+    harness.inject(Side::B, &stale);
+    assert_eq!(harness.b().counters().drops.paws, 1);
+    assert_eq!(harness.b_mut().recv(100).expect("ok").expect("data").to_vec(), b"fresh");
+}
+
+#[test]
+fn reassembly_memory_is_bounded() {
+    let config_b = TcpConfig { max_out_of_order_fragments: 16, ..config() };
+    let mut harness = established(&config(), &config_b, LinkFaults::default(), 66);
+    let (from_a, from_b) = (harness.a.snd_nxt, harness.b().snd_nxt);
+    // One-byte segments with gaps between them, far more than the fragment limit, all inside the window.
+    for i in 0..1000u32 {
+        harness.inject(Side::B, &segment(from_a + 2 + 2 * i, Some(from_b), TcpFlags::empty(), b"x"));
+    }
+    let (queued, held_bytes, fragments) = harness.b().buffered_receive();
+    assert_eq!((queued, fragments, held_bytes), (0, 16, 16));
+    assert_eq!(harness.b().counters().drops.reassembly_full, 1000 - 16);
+    assert_eq!(harness.b().counters().out_of_order, 1000);
+    // Beyond the window: refused outright.
+    harness.inject(Side::B, &segment(from_a + 10_000_000, Some(from_b), TcpFlags::empty(), b"far"));
+    assert_eq!(harness.b().counters().drops.out_of_window, 1);
+    // Filling the first gap delivers the held run.
+    harness.inject(Side::B, &segment(from_a, Some(from_b), TcpFlags::empty(), b"ab"));
+    assert_eq!(harness.b().buffered_receive().0, 3, "ab and x; then a gap at +3");
+}
+
+#[test]
+fn sack_blocks_describe_the_holes() {
+    let (mut harness, from_a, from_b) = pair(67);
+    let since = harness.trace.len();
+    harness.inject(Side::B, &segment(from_a + 100, Some(from_b), TcpFlags::empty(), &[1; 100]));
+    harness.inject(Side::B, &segment(from_a + 300, Some(from_b), TcpFlags::empty(), &[1; 100]));
+    harness.flush();
+    let acks: Vec<_> = harness.trace[since..].iter().filter(|e| e.from == Side::B).cloned().collect();
+    assert_eq!(acks.len(), 2, "each out-of-order segment is acknowledged at once");
+    assert!(acks.iter().all(|ack| ack.ack == Some(from_a) && ack.sack_blocks == 2));
+}
+
+#[test]
+fn random_segments_never_panic() {
+    for seed in 0..4u64 {
+        let (mut harness, from_a, from_b) = pair(70 + seed);
+        let mut rng = Rng::new(seed);
+        let payload = [0xabu8; 64];
+        for _ in 0..3000 {
+            let near = |rng: &mut Rng, base: SeqNumber| match rng.next_u64() % 3 {
+                0 => base + (rng.next_u64() % 70_000) as u32,
+                1 => base - (rng.next_u64() % 70_000) as u32,
+                _ => SeqNumber(rng.next_u64() as u32),
+            };
+            let seq = near(&mut rng, from_a);
+            let ack = (rng.next_u64() % 4 != 0).then(|| near(&mut rng, from_b));
+            let flags = TcpFlags::from_bits((rng.next_u64() as u8) & !TcpFlags::ACK.bits());
+            let len = (rng.next_u64() % 65) as usize;
+            let mut repr = segment(seq, ack, flags, &payload[..len]);
+            repr.window_len = rng.next_u64() as u16;
+            if rng.next_u64() % 2 == 0 {
+                repr.options.timestamps = Some(TcpTimestamps { value: rng.next_u64() as u32, echo_reply: 0 });
+            }
+            let target = if rng.next_u64() % 2 == 0 { Side::A } else { Side::B };
+            harness.inject(target, &repr);
+            if rng.next_u64() % 16 == 0 {
+                harness.step();
+            }
+        }
+        // Mismatched payload views are refused, not trusted.
+        harness.a.on_segment(harness.now, &segment(from_b, Some(from_a), TcpFlags::empty(), b"ab"), buffer(b"a"));
+        assert!(harness.a.counters().drops.malformed >= 1);
+        harness.run_for(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the scenario tests: configurations, an established harness, segment builders.
+
+use std::time::Duration;
+
+use runtime::{DemiBuffer, Sga};
+
+use crate::tcp::harness::{Harness, LinkFaults, Side, TraceEntry};
+use crate::tcp::{TcpConfig, TcpState};
+use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+
+pub(crate) fn config() -> TcpConfig {
+    TcpConfig::default()
+}
+
+/// A harness whose handshake has completed.
+pub(crate) fn established(config_a: &TcpConfig, config_b: &TcpConfig, faults: LinkFaults, seed: u64) -> Harness {
+    let mut harness = Harness::new(config_a, config_b, faults, seed);
+    let done = harness.run_until(Duration::from_secs(60), |h| {
+        h.a.state() == TcpState::Established && h.b.as_ref().is_some_and(|b| b.state() == TcpState::Established)
+    });
+    assert!(done, "handshake did not complete: {:?}", harness.states());
+    harness
+}
+
+pub(crate) fn sga(bytes: &[u8]) -> Sga {
+    Sga::from_slice(bytes).expect("alloc")
+}
+
+/// A segment to inject.
+pub(crate) fn segment<'a>(seq: SeqNumber, ack: Option<SeqNumber>, flags: TcpFlags, payload: &'a [u8]) -> TcpRepr<'a> {
+    TcpRepr {
+        src_port: 0,
+        dst_port: 0,
+        seq_number: seq,
+        ack_number: ack,
+        flags,
+        window_len: 1000,
+        urgent_pointer: 0,
+        options: TcpOptions::default(),
+        payload,
+    }
+}
+
+pub(crate) fn buffer(bytes: &[u8]) -> DemiBuffer {
+    DemiBuffer::from_slice(bytes).expect("alloc")
+}
+
+/// Segments `from` sent since trace index `since`.
+pub(crate) fn sent_by(harness: &Harness, from: Side, since: usize) -> Vec<TraceEntry> {
+    harness.trace[since..].iter().filter(|entry| entry.from == from).cloned().collect()
+}
+
+pub(crate) fn data_segments(entries: &[TraceEntry]) -> Vec<&TraceEntry> {
+    entries.iter().filter(|entry| entry.len > 0).collect()
+}
+
+pub(crate) fn pure_acks(entries: &[TraceEntry]) -> Vec<&TraceEntry> {
+    entries
+        .iter()
+        .filter(|entry| entry.len == 0 && !entry.flags.syn() && !entry.flags.fin() && !entry.flags.rst())
+        .collect()
+}

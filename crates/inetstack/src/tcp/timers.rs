@@ -1,0 +1,153 @@
+//! The connection's timers as plain deadlines ([`TimerDeadlines`]), and what happens when each expires:
+//! retransmission (RFC 6298 §5, with Karn's backoff and give-up after `max_retransmits`), zero-window probes
+//! (persist timer, RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), the delayed ACK (RFC 1122 §4.2.3.2),
+//! and the end of TIME-WAIT / FIN-WAIT-2.
+//!
+//! No timer wheel here: the demultiplexer asks [`super::TcpConnection::next_deadline`] and keeps its own
+//! structure; a connection has at most five deadlines.
+
+use std::time::Instant;
+
+use runtime::Fail;
+
+use super::{TcpConnection, TcpState};
+
+/// Pending deadlines; `None` when a timer is not running.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerDeadlines {
+    pub(crate) retransmit: Option<Instant>,
+    pub(crate) delayed_ack: Option<Instant>,
+    pub(crate) persist: Option<Instant>,
+    /// Zero-window probes sent without the window opening; doubles the probe interval.
+    pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last acknowledged anything; too many fail the connection.
+    pub(crate) persist_unanswered: u32,
+    /// TIME-WAIT or FIN-WAIT-2 ends.
+    pub(crate) close: Option<Instant>,
+    /// Keepalive probes sent without an answer, and when the last one went.
+    pub(crate) keepalive_sent: u32,
+    pub(crate) keepalive_last_probe: Option<Instant>,
+}
+
+impl TimerDeadlines {
+    /// The earliest deadline, `keepalive` included.
+    pub(crate) fn earliest(&self, keepalive: Option<Instant>) -> Option<Instant> {
+        [self.retransmit, self.delayed_ack, self.persist, self.close, keepalive].into_iter().flatten().min()
+    }
+}
+
+fn due(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_some_and(|at| at <= now)
+}
+
+impl TcpConnection {
+    /// Runs every timer that is due at `now`.
+    pub(super) fn run_timers(&mut self, now: Instant) {
+        if due(self.timers.close, now) {
+            self.timers.close = None;
+            self.enter_closed();
+            return;
+        }
+        if due(self.timers.retransmit, now) {
+            self.on_retransmit_timeout(now);
+        }
+        if due(self.timers.persist, now) {
+            self.on_persist_timeout(now);
+        }
+        if due(self.keepalive_deadline(), now) {
+            self.on_keepalive_timeout(now);
+        }
+        if due(self.timers.delayed_ack, now) {
+            self.timers.delayed_ack = None;
+            self.ack.now = true;
+        }
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        self.counters.timeouts += 1;
+        self.retries += 1;
+        let synchronized = self.state.is_synchronized();
+        let limit = if synchronized { self.config.max_retransmits } else { self.config.syn_retries };
+        if self.retries > limit {
+            self.fail(Fail::new(libc::ETIMEDOUT, "retransmission limit reached"));
+            return;
+        }
+        if synchronized {
+            let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+            self.congestion.on_timeout(now, flight, self.retries == 1);
+        }
+        self.reset_recovery_on_timeout();
+        if let Some(timestamps) = self.timestamps.as_mut() {
+            timestamps.on_timeout(now);
+        }
+        // Go back N (RFC 5681 §3.1, RFC 6298 §5.4): resend from SND.UNA; SACKed ranges are skipped.
+        self.snd_nxt = self.snd_una;
+        self.timed_segment = None;
+        self.rtt.back_off();
+        self.timers.retransmit = Some(now + self.rtt.rto());
+    }
+
+    /// The interval before the next zero-window probe: the RTO, doubled per unanswered probe.
+    pub(super) fn persist_interval(&self) -> std::time::Duration {
+        let factor = 1u32.checked_shl(self.timers.persist_backoff.min(16)).unwrap_or(u32::MAX);
+        self.rtt.rto().saturating_mul(factor).min(self.config.max_rto).max(self.config.min_rto)
+    }
+
+    fn on_persist_timeout(&mut self, now: Instant) {
+        self.timers.persist = None;
+        if self.timers.persist_unanswered >= self.config.max_retransmits {
+            self.fail(Fail::new(libc::ETIMEDOUT, "zero-window probes unanswered"));
+            return;
+        }
+        self.send_window_probe(now);
+        self.timers.persist_backoff += 1;
+        self.timers.persist_unanswered += 1;
+        self.timers.persist = Some(now + self.persist_interval());
+    }
+
+    /// When the next keepalive probe is due, if keepalive is on and the connection is idle.
+    pub(super) fn keepalive_deadline(&self) -> Option<Instant> {
+        let idle = self.config.keepalive?;
+        let idle_state = matches!(self.state, TcpState::Established | TcpState::CloseWait);
+        if !idle_state || self.snd_max != self.snd_una || self.send_buffer.len() > 0 {
+            return None;
+        }
+        match self.timers.keepalive_last_probe {
+            Some(last) if self.timers.keepalive_sent > 0 => Some(last + self.config.keepalive_interval),
+            _ => Some(self.last_received + idle),
+        }
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        if self.timers.keepalive_sent >= self.config.keepalive_probes {
+            self.fail(Fail::new(libc::ETIMEDOUT, "keepalive probes unanswered"));
+            return;
+        }
+        self.timers.keepalive_sent += 1;
+        self.timers.keepalive_last_probe = Some(now);
+        self.counters.keepalive_probes += 1;
+        // SEG.SEQ = SND.NXT - 1, no data: outside the peer's window, so it must answer with an ACK.
+        let probe = self.ack_segment(now, self.snd_max - 1);
+        self.control.push(probe);
+    }
+
+    /// Any segment arrived: the peer is alive.
+    pub(super) fn note_peer_alive(&mut self, now: Instant) {
+        self.last_received = now;
+        self.timers.keepalive_sent = 0;
+        self.timers.keepalive_last_probe = None;
+    }
+
+    /// Starts or stops the persist timer after a transmit: it runs when the peer's window is zero, data waits,
+    /// and nothing else (the retransmission timer) will elicit an ACK.
+    pub(super) fn update_persist_timer(&mut self, now: Instant) {
+        let waiting = self.data_end() > self.snd_una;
+        let stalled = self.state.is_synchronized() && self.snd_wnd == 0 && waiting && self.timers.retransmit.is_none();
+        if !stalled {
+            self.timers.persist = None;
+            self.timers.persist_backoff = 0;
+        } else if self.timers.persist.is_none() {
+            self.timers.persist = Some(now + self.persist_interval());
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! [`Timestamps`]: the RFC 7323 timestamps option once both ends agreed on it: our millisecond clock (TSval),
+//! `TS.Recent` (what we echo), the PAWS test (§5) and RTT measurement from echoed values (§4).
+//!
+//! Not implemented: the 24-day idle invalidation of `TS.Recent` (§5.5); connections idle that long are rare and
+//! the effect is only a dropped segment answered by an ACK.
+
+use std::time::{Duration, Instant};
+
+use crate::wire::TcpTimestamps;
+
+/// Echoed timestamps older than this are not trusted as RTT samples.
+const MAX_RTT_SAMPLE_MS: u32 = 10 * 60 * 1000;
+
+/// The timestamp clock and echo state of one connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timestamps {
+    /// When the clock read `offset`.
+    base: Instant,
+    /// A per-connection starting value, so that TSval does not reveal uptime (RFC 7323 §7.1).
+    offset: u32,
+    /// TS.Recent: the TSval to echo; `None` until the peer sent one.
+    recent: Option<u32>,
+    /// Our TSval when the retransmission timer last fired. Echoes older than this come from ACKs of
+    /// transmissions before the timeout (often answers to duplicates, echoing a stale TS.Recent) and would
+    /// inflate the RTT by the whole outage; they are not sampled (the idea of RFC 3522's Eifel detection).
+    timed_out_at: Option<u32>,
+}
+
+impl Timestamps {
+    pub(crate) fn new(now: Instant, offset: u32) -> Self {
+        Self { base: now, offset, recent: None, timed_out_at: None }
+    }
+
+    /// Our TSval now (one tick per millisecond).
+    pub(crate) fn value(&self, now: Instant) -> u32 {
+        let millis = now.saturating_duration_since(self.base).as_millis() as u32;
+        self.offset.wrapping_add(millis)
+    }
+
+    /// The option to put on a segment sent now.
+    pub(crate) fn option(&self, now: Instant) -> TcpTimestamps {
+        TcpTimestamps { value: self.value(now), echo_reply: self.recent.unwrap_or(0) }
+    }
+
+    /// PAWS (RFC 7323 §5.3 R1): whether `tsval` is older than TS.Recent, so the segment is a stale duplicate.
+    pub(crate) fn is_stale(&self, tsval: u32) -> bool {
+        self.recent.is_some_and(|recent| (tsval.wrapping_sub(recent) as i32) < 0)
+    }
+
+    /// Records a TSval to echo (RFC 7323 §4.3: the caller checks the segment covers `Last.ACK.sent`).
+    pub(crate) fn update_recent(&mut self, tsval: u32) {
+        if !self.is_stale(tsval) {
+            self.recent = Some(tsval);
+        }
+    }
+
+    /// Notes a retransmission timeout (see `timed_out_at`).
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        self.timed_out_at = Some(self.value(now));
+    }
+
+    /// The round trip implied by an echoed value of ours, if plausible.
+    pub(crate) fn rtt(&self, now: Instant, echo_reply: u32) -> Option<Duration> {
+        if self.timed_out_at.is_some_and(|at| (echo_reply.wrapping_sub(at) as i32) < 0) {
+            return None;
+        }
+        let elapsed = self.value(now).wrapping_sub(echo_reply);
+        (elapsed <= MAX_RTT_SAMPLE_MS).then(|| Duration::from_millis(u64::from(elapsed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_paws_and_rtt() {
+        let start = Instant::now();
+        let mut ts = Timestamps::new(start, u32::MAX - 5);
+        assert_eq!(ts.value(start + Duration::from_millis(10)), 4, "wraps");
+        assert!(!ts.is_stale(0), "nothing recorded yet");
+        ts.update_recent(1000);
+        assert!(ts.is_stale(999));
+        assert!(!ts.is_stale(1000) && !ts.is_stale(u32::MAX / 2));
+        ts.update_recent(999);
+        assert_eq!(ts.option(start).echo_reply, 1000, "older values never replace TS.Recent");
+        let sent = ts.value(start + Duration::from_millis(20));
+        assert_eq!(ts.rtt(start + Duration::from_millis(55), sent), Some(Duration::from_millis(35)));
+        assert_eq!(ts.rtt(start, sent), None, "an echo from the future");
+        ts.on_timeout(start + Duration::from_millis(40));
+        assert_eq!(ts.rtt(start + Duration::from_millis(55), sent), None, "sent before the timeout");
+        let resent = ts.value(start + Duration::from_millis(40));
+        assert_eq!(ts.rtt(start + Duration::from_millis(55), resent), Some(Duration::from_millis(15)));
+    }
+}
