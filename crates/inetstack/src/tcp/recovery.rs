@@ -6,7 +6,8 @@
 //! - with SACK, the conservative recovery of RFC 6675: the pipe estimate replaces inflation, and holes the
 //!   scoreboard marks lost are resent in order (`NextSeg` rule 1) before new data (rule 2).
 //!
-//! Also holds what a retransmission timeout resets (`recover` = SND.MAX, RFC 6582 §4). Which bytes to put in
+//! Limited transmit (RFC 3042) lets a new segment out on each of the first two duplicate ACKs. Also holds what
+//! a retransmission timeout resets (`recover` = SND.MAX, RFC 6582 §4). Which bytes to put in
 //! a segment is [`super::output`]'s job; this file keeps the bookkeeping and the window arithmetic.
 
 use std::time::Instant;
@@ -60,7 +61,11 @@ impl TcpConnection {
         if self.recovery.in_recovery && self.sack_enabled {
             return cwnd.saturating_sub(self.pipe());
         }
-        let inflated = (cwnd as i64 + self.recovery.inflation).max(self.send_mss as i64) as usize;
+        // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment out, so that a
+        // small window still produces the duplicates fast retransmit needs.
+        let limited_transmit = if self.recovery.in_recovery { 0 } else { self.recovery.dupacks.min(2) as i64 };
+        let inflated = (cwnd as i64 + self.recovery.inflation + limited_transmit * self.send_mss as i64)
+            .max(self.send_mss as i64) as usize;
         let flight = if self.recovery.in_recovery {
             self.snd_max.distance_from(self.snd_una).max(0) as usize
         } else {

@@ -187,3 +187,29 @@ fn slow_start_doubles_the_window_each_round_trip() {
     // ACK per segment, +1 MSS per ACK: the window doubles every 10 ms round trip.
     assert_eq!(windows, [10, 20, 40, 80]);
 }
+
+#[test]
+fn limited_transmit_sends_a_new_segment_per_early_duplicate_ack() {
+    let tcp = TcpConfig { initial_window_segments: 4, ..config() };
+    let mut harness = established(&tcp, &tcp, LinkFaults::default(), 160);
+    // One exchange first, so A holds B's scaled window (a SYN-ACK's is unscaled).
+    harness.a.send(&sga(b"x")).expect("send");
+    harness.run_for(Duration::from_millis(100));
+    harness.filter = Some(Box::new(|entry| entry.from == Side::A));
+    let mss = harness.a.send_mss();
+    harness.a.send(&sga(&vec![0u8; 10 * mss])).expect("send");
+    harness.flush();
+    let since = harness.trace.len();
+    let (una, from_b) = (harness.a.snd_una, harness.b().snd_nxt);
+    let window = (harness.a.send_window() >> harness.a.snd_shift) as u16;
+    for expected_new in 1..=3 {
+        let mut dupack = super::util::segment(from_b, Some(una), crate::wire::TcpFlags::empty(), &[]);
+        dupack.window_len = window;
+        harness.inject(Side::A, &dupack);
+        harness.flush();
+        let new_data = data_segments(&sent_by(&harness, Side::A, since)).len();
+        // Two duplicates each release one new segment (RFC 3042); the third triggers fast retransmit.
+        assert_eq!(new_data, expected_new.min(2) + usize::from(expected_new == 3), "after {expected_new} dupacks");
+    }
+    assert_eq!(harness.a.counters().fast_retransmits, 1);
+}
