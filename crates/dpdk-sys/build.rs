@@ -37,10 +37,16 @@ fn main() {
 
     // The shim first: cc prints `rustc-link-lib=static=dpdk_shim` and the linker must see it before the DPDK
     // shared libraries whose symbols it uses (rustc passes `--as-needed`, so order matters).
+    // DPDK's include directories are passed as system directories (`-isystem`) so that warnings stay on for the
+    // shim itself (and are errors) without reporting DPDK's own headers.
     let mut shim = cc::Build::new();
-    shim.file(csrc.join("shim.c")).include(&csrc).opt_level(2).warnings(false);
+    shim.file(csrc.join("shim.c")).include(&csrc).opt_level(2).warnings(true).extra_warnings(true);
+    shim.warnings_into_errors(true);
     for flag in &cflags {
-        shim.flag(flag);
+        match flag.strip_prefix("-I") {
+            Some(dir) => shim.flag("-isystem").flag(dir),
+            None => shim.flag(flag),
+        };
     }
     shim.compile("dpdk_shim");
 

@@ -282,8 +282,9 @@ fn start_port(port: u16, pool: *mut ffi::rte_mempool) {
     let conf = ffi::rte_eth_conf::default();
     // SAFETY: valid port, stopped, and a valid configuration (all defaults).
     check("rte_eth_dev_configure", unsafe { ffi::rte_eth_dev_configure(port, 1, 1, &conf) });
-    // SAFETY: valid port; the socket id is read only.
-    let socket = u32::try_from(unsafe { ffi::rte_eth_dev_socket_id(port) }).unwrap_or(0);
+    // SAFETY: valid port; the socket id is read only. -1 (unknown) becomes SOCKET_ID_ANY, as DPDK expects.
+    // (`as` keeps the bit pattern: -1 is 0xffff_ffff, SOCKET_ID_ANY in the `unsigned` parameters below.)
+    let socket = unsafe { ffi::rte_eth_dev_socket_id(port) } as u32;
     // SAFETY: configured port with one RX queue; NULL rxconf means the driver's defaults; the pool outlives the port.
     check("rte_eth_rx_queue_setup", unsafe {
         ffi::rte_eth_rx_queue_setup(port, 0, RING_SIZE, socket, ptr::null(), pool)
