@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -40,8 +41,12 @@ def parser() -> argparse.ArgumentParser:
     server.add_argument("--libos", help="libOS name (default: DEMI_LIBOS or catnap)")
     server.add_argument("--addr", type=_addr, required=True, help="HOST:PORT to listen on (port 0: any)")
     server.add_argument("--config", help="configuration file (TOML or YAML)")
-    server.add_argument("--loop", choices=["demikernel", "asyncio", "uvloop"], default="demikernel",
-                        help="event loop and streams to serve with (asyncio/uvloop: no demikernel, for comparison)")
+    server.add_argument(
+        "--loop",
+        choices=["demikernel", "asyncio", "uvloop"],
+        default="demikernel",
+        help="event loop and streams to serve with (asyncio/uvloop: no demikernel, for comparison)",
+    )
 
     client = sub.add_parser("echo-client", help="closed-loop echo client; prints latency percentiles")
     client.add_argument("--libos", help="libOS name (default: DEMI_LIBOS or catnap)")
@@ -88,9 +93,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {info.name:8} {'compiled' if info.compiled else 'not compiled':12} {state}")
             print(f"  {'':8} {info.description}")
         try:
-            import uvloop
+            import uvloop  # noqa: F401
 
-            print(f"uvloop {uvloop.__version__} available for comparison")
+            print(f"uvloop {importlib.metadata.version('uvloop')} available for comparison")
         except ImportError:
             print("uvloop not installed (bench compares with it when it is)")
         return 0
@@ -121,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":
         if args.plot:
             try:
-                import matplotlib  # noqa: F401
+                import matplotlib  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
             except ImportError:
                 print("demikernel: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
                 return 2
