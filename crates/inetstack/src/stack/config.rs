@@ -6,6 +6,7 @@ use std::ops::RangeInclusive;
 use runtime::Fail;
 
 use super::arp_cache::ArpConfig;
+use crate::tcp::TcpConfig;
 use crate::wire::{ChecksumCapabilities, MacAddress};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +27,9 @@ pub struct StackConfig {
     /// Ports handed out for port-0 binds and connects.
     pub ephemeral_ports: RangeInclusive<u16>,
     pub ttl: u8,
+    pub tcp: TcpConfig,
+    /// Key of the RFC 6528 initial-sequence-number hash. Random by default; fixed in tests for replay.
+    pub isn_secret: u64,
 }
 
 impl StackConfig {
@@ -42,6 +46,8 @@ impl StackConfig {
             udp_queue_len: 1024,
             ephemeral_ports: 49152..=65535,
             ttl: 64,
+            tcp: TcpConfig::default(),
+            isn_secret: random_secret(),
         }
     }
 
@@ -81,6 +87,14 @@ impl StackConfig {
     pub fn subnet_broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.ipv4) | !self.netmask())
     }
+}
+
+/// A random 64-bit value from the standard library's randomly keyed hasher (no extra dependency).
+fn random_secret() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x6528);
+    hasher.finish()
 }
 
 #[cfg(test)]

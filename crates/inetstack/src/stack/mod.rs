@@ -16,6 +16,7 @@ mod counters;
 mod icmp;
 mod output;
 mod ports;
+mod tcp;
 mod udp;
 
 use std::collections::{HashMap, VecDeque};
@@ -32,6 +33,7 @@ use crate::device::Device;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
 use ports::PortAllocator;
+use tcp::{TcpSocket, TcpTables};
 use udp::UdpSocket;
 
 /// Names a socket of one stack.
@@ -41,6 +43,7 @@ pub struct SocketId(u32);
 #[derive(Debug)]
 enum Socket {
     Udp(UdpSocket),
+    Tcp(TcpSocket),
 }
 
 /// Headroom-free buffers for headers: Ethernet + IPv4 + the largest transport header.
@@ -50,6 +53,8 @@ const HEADER_BUFFER: usize = 14 + 20 + 60;
 pub struct Stack {
     config: StackConfig,
     now: Instant,
+    /// When the stack started (the origin of the ISN clock).
+    epoch: Instant,
     arp: ArpCache,
     headers: BufferPool,
     /// Frames ready for the device, oldest first.
@@ -60,6 +65,8 @@ pub struct Stack {
     free_sockets: Vec<u32>,
     udp_ports: HashMap<u16, SocketId>,
     udp_ephemeral: PortAllocator,
+    tcp: TcpTables,
+    tcp_ephemeral: PortAllocator,
     touched: Vec<SocketId>,
     echo_replies: VecDeque<EchoReply>,
     ip_ident: u16,
@@ -72,8 +79,11 @@ impl Stack {
         Ok(Self {
             arp: ArpCache::new(config.arp.clone()),
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
+            tcp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
+            tcp: TcpTables::new(config.isn_secret),
             config,
             now,
+            epoch: now,
             headers: BufferPool::new(0, HEADER_BUFFER, 1024)?,
             outbox: VecDeque::new(),
             loopback: VecDeque::new(),
@@ -110,7 +120,7 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        self.arp.next_deadline()
+        [self.arp.next_deadline(), self.tcp.next_deadline(self.now)].into_iter().flatten().min()
     }
 
     /// Processes one received Ethernet frame.
@@ -135,6 +145,7 @@ impl Stack {
         for ip in work.requests {
             self.send_arp_request(ip);
         }
+        self.poll_tcp();
     }
 
     /// Hands queued frames to `device` until it is full or nothing is left. Returns how many went out.
@@ -209,6 +220,7 @@ impl Stack {
         match ip.protocol {
             IpProtocol::Icmp => self.receive_icmp(&ip, &datagram),
             IpProtocol::Udp => self.receive_udp(&ip, datagram),
+            IpProtocol::Tcp => self.receive_tcp(&ip, datagram),
             _ => {
                 if !ip.dst_addr.is_broadcast() {
                     self.send_unreachable(&ip, &datagram, crate::wire::DstUnreachable::ProtocolUnreachable);
@@ -245,25 +257,35 @@ impl Stack {
             .ok_or_else(|| Fail::with_context(libc::EBADF, format!("no socket {id:?}")))
     }
 
-    /// Closes a socket and frees its port.
+    /// Closes a socket: a UDP socket at once; a TCP connection in order (it lives on in the stack until its
+    /// FIN handshake is over); a listener resets the connections nobody accepted.
     pub fn close(&mut self, id: SocketId) -> Result<(), Fail> {
-        let socket = self.sockets.get_mut(id.0 as usize).and_then(Option::take);
-        match socket {
-            Some(Socket::Udp(udp)) => {
+        match self.socket(id)? {
+            Socket::Udp(udp) => {
                 if let Some(local) = udp.local {
                     self.udp_ports.remove(&local.port());
                 }
+                self.remove_socket(id);
+                Ok(())
             }
-            None => return Err(Fail::with_context(libc::EBADF, format!("no socket {id:?}"))),
+            Socket::Tcp(_) => self.tcp_release(id),
         }
-        self.free_sockets.push(id.0);
-        Ok(())
     }
 
-    /// Whether a socket has something to read (or an error) and room to write.
+    fn remove_socket(&mut self, id: SocketId) {
+        if let Some(slot) = self.sockets.get_mut(id.0 as usize)
+            && slot.take().is_some()
+        {
+            self.free_sockets.push(id.0);
+        }
+    }
+
+    /// Whether a socket has something to read (data, a connection, end of stream or an error) and room to
+    /// write.
     pub fn readiness(&self, id: SocketId) -> Result<(bool, bool), Fail> {
         match self.socket(id)? {
             Socket::Udp(udp) => Ok((!udp.queue.is_empty() || udp.error.is_some(), true)),
+            Socket::Tcp(tcp) => Ok(self.tcp_readiness(tcp)),
         }
     }
 
@@ -271,6 +293,7 @@ impl Stack {
     pub fn local_addr(&self, id: SocketId) -> Result<Option<SocketAddrV4>, Fail> {
         match self.socket(id)? {
             Socket::Udp(udp) => Ok(udp.local),
+            Socket::Tcp(tcp) => Ok(self.tcp_local(tcp)),
         }
     }
 

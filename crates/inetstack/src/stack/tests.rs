@@ -192,3 +192,134 @@ fn corrupted_frames_fail_their_checksums() {
     assert_eq!(c.udp_in, 0, "no corrupted datagram is delivered");
     assert!(c.drop_checksum + c.drop_malformed + c.drop_not_for_us + c.drop_unsupported >= 1, "{c:?}");
 }
+
+/// A TCP server on B and a client on A; returns (sim, listener, client).
+fn tcp_pair(faults: FaultConfig, seed: u64) -> (Simulation, SocketId, SocketId) {
+    let mut sim = pair(faults, seed);
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 8).unwrap();
+    let client = sim.hosts[0].tcp_open();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(B, 80)).unwrap();
+    (sim, listener, client)
+}
+
+fn transfer(faults: FaultConfig, seed: u64, total: usize) -> (Duration, StackCounters) {
+    let (mut sim, listener, client) = tcp_pair(faults, seed);
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        if server.is_none() {
+            server = s.hosts[1].tcp_accept(listener).unwrap();
+        }
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    }));
+    let (server, peer) = server.unwrap();
+    assert_eq!(*peer.ip(), A);
+    let data: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
+    let mut sent = 0;
+    let mut received = Vec::with_capacity(total);
+    let start = sim.now();
+    let done = sim.run_until(Duration::from_secs(600), |s| {
+        if sent < total {
+            let chunk = Sga::from_slice(&data[sent..(sent + 65536).min(total)]).unwrap();
+            let now = s.now();
+            sent += s.hosts[0].tcp_send(now, client, &chunk).unwrap();
+        }
+        while let Some(sga) = s.hosts[1].tcp_recv(server, usize::MAX).unwrap() {
+            assert!(!sga.is_empty(), "no early end of stream");
+            received.extend_from_slice(&sga.to_vec());
+        }
+        received.len() == total
+    });
+    assert!(done, "only {} of {total} bytes arrived", received.len());
+    assert!(received == data, "bytes differ");
+    let took = sim.now() - start;
+    // Orderly close both ways; both ends must finish.
+    sim.hosts[0].close(client).unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.hosts[1].tcp_recv(server, 10).unwrap().is_some_and(|d| d.is_empty())
+    }));
+    sim.hosts[1].close(server).unwrap();
+    sim.run_until(Duration::from_secs(300), |_| false);
+    (took, *sim.hosts[0].counters())
+}
+
+#[test]
+fn tcp_handshake_transfer_and_close_through_the_demultiplexer() {
+    let (took, counters) = transfer(FaultConfig::default(), 11, 1 << 20);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(counters.tcp_out > 700, "{counters:?}");
+}
+
+#[test]
+fn tcp_survives_loss_duplication_reordering_and_corruption() {
+    for (seed, faults) in [
+        (12, FaultConfig { drop: 0.02, ..FaultConfig::default() }),
+        (13, FaultConfig { drop: 0.05, duplicate: 0.05, reorder: 0.05, corrupt: 0.02 }),
+    ] {
+        transfer(faults, seed, 256 * 1024);
+    }
+}
+
+#[test]
+fn tcp_to_a_closed_port_is_reset_and_refused() {
+    let mut sim = pair(FaultConfig::default(), 14);
+    let client = sim.hosts[0].tcp_open();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(B, 81)).unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNREFUSED);
+    assert_eq!(sim.hosts[1].counters().tcp_rst_out, 1);
+}
+
+#[test]
+fn tcp_backlog_bounds_the_syn_queue() {
+    let mut sim = pair(FaultConfig::default(), 15);
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 2).unwrap();
+    let now = sim.now();
+    let clients: Vec<_> = (0..5)
+        .map(|_| {
+            let c = sim.hosts[0].tcp_open();
+            sim.hosts[0].tcp_connect(now, c, SocketAddrV4::new(B, 80)).unwrap();
+            c
+        })
+        .collect();
+    sim.run_until(Duration::from_millis(100), |_| false);
+    assert_eq!(sim.hosts[1].counters().tcp_syn_queue_full, 3);
+    let established =
+        clients.iter().filter(|&&c| sim.hosts[0].tcp_state(c).unwrap() == crate::tcp::TcpState::Established).count();
+    assert_eq!(established, 2);
+    // Accepting makes room: the others get in on their SYN retries.
+    let mut accepted = 0;
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        while s.hosts[1].tcp_accept(listener).unwrap().is_some() {
+            accepted += 1;
+        }
+        accepted == 5
+    }));
+}
+
+#[test]
+fn tcp_ports_and_misuse() {
+    let mut sim = pair(FaultConfig::default(), 16);
+    let h = &mut sim.hosts[0];
+    let a = h.tcp_open();
+    h.tcp_bind(a, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    let b = h.tcp_open();
+    assert_eq!(h.tcp_bind(b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap_err().errno(), libc::EADDRINUSE);
+    assert_eq!(h.tcp_bind(a, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 81)).unwrap_err().errno(), libc::EINVAL);
+    assert_eq!(h.tcp_listen(b, 1).unwrap_err().errno(), libc::EDESTADDRREQ);
+    assert_eq!(h.tcp_accept(a).unwrap_err().errno(), libc::EINVAL);
+    let now = Instant::now();
+    assert_eq!(h.tcp_send(now, a, &Sga::from_slice(b"x").unwrap()).unwrap_err().errno(), libc::ENOTCONN);
+    h.tcp_listen(a, 1).unwrap();
+    assert_eq!(h.tcp_send(now, a, &Sga::from_slice(b"x").unwrap()).unwrap_err().errno(), libc::EOPNOTSUPP);
+    assert_eq!(h.tcp_connect(now, a, SocketAddrV4::new(B, 1)).unwrap_err().errno(), libc::EOPNOTSUPP);
+    let u = h.udp_open();
+    assert_eq!(h.tcp_listen(u, 1).unwrap_err().errno(), libc::EPROTOTYPE);
+    h.close(a).unwrap();
+    h.tcp_bind(b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+}

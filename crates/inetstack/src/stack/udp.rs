@@ -28,6 +28,7 @@ impl Stack {
     fn udp(&mut self, id: SocketId) -> Result<&mut UdpSocket, Fail> {
         match self.socket_mut(id)? {
             Socket::Udp(udp) => Ok(udp),
+            Socket::Tcp(_) => Err(Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a UDP socket"))),
         }
     }
 

@@ -1,0 +1,467 @@
+//! The TCP demultiplexer: which connection, listener or nobody a segment is for.
+//!
+//! - Connections are found by their 4-tuple; a SYN for a listening port creates a connection in
+//!   SYN-RECEIVED if the listener's backlog has room (the SYN queue and the accept queue together are bounded
+//!   by the backlog, so a SYN flood cannot exhaust memory); once established it moves to the accept queue.
+//! - Segments for nobody get a RST (RFC 9293 §3.10.7.1), never a RST for a RST.
+//! - Initial sequence numbers follow RFC 6528: a keyed hash of the 4-tuple plus a 4 µs clock.
+//! - Connections are polled for output only when something happened to them or their timer is due; closed
+//!   connections the application has let go of are reaped.
+//!
+//! The per-connection state machine is `crate::tcp::TcpConnection`.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use runtime::{DemiBuffer, Fail, Sga};
+
+use super::{Socket, SocketId, Stack};
+use crate::device::flatten;
+use crate::tcp::{OutgoingSegment, TcpConnection, TcpState};
+use crate::wire::{IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
+
+/// A TCP socket as the application sees it.
+#[derive(Debug)]
+pub(super) enum TcpSocket {
+    /// Created, maybe bound, neither listening nor connected.
+    Idle {
+        local: Option<SocketAddrV4>,
+    },
+    Listener(Listener),
+    Connection(Box<Connection>),
+}
+
+#[derive(Debug)]
+pub(super) struct Listener {
+    local: SocketAddrV4,
+    backlog: usize,
+    /// Handshakes in progress (SYN-RECEIVED).
+    embryonic: usize,
+    accept_queue: VecDeque<(SocketId, SocketAddrV4)>,
+}
+
+#[derive(Debug)]
+pub(super) struct Connection {
+    pub(super) tcb: TcpConnection,
+    /// The listener whose backlog this connection counts against until accepted.
+    listener: Option<SocketId>,
+    /// Whether the application still holds the socket (else it is reaped once closed).
+    app_holds: bool,
+    /// The earliest deadline this connection has in the timer heap.
+    scheduled: Option<Instant>,
+}
+
+/// Everything the demultiplexer keeps beside the socket table.
+#[derive(Debug, Default)]
+pub(super) struct TcpTables {
+    connections: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
+    listeners: HashMap<u16, SocketId>,
+    /// Ports bound by sockets that are not (yet) listening or connected.
+    bound: HashMap<u16, SocketId>,
+    /// Connections to poll for output at the next opportunity.
+    active: Vec<SocketId>,
+    timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
+    isn_secret: u64,
+}
+
+impl TcpTables {
+    pub(super) fn new(isn_secret: u64) -> Self {
+        Self { isn_secret, ..Self::default() }
+    }
+
+    pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        if !self.active.is_empty() {
+            return Some(now);
+        }
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    fn port_in_use(&self, port: u16) -> bool {
+        self.listeners.contains_key(&port)
+            || self.bound.contains_key(&port)
+            || self.connections.keys().any(|(local, _)| local.port() == port)
+    }
+}
+
+impl Stack {
+    pub fn tcp_open(&mut self) -> SocketId {
+        self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None }))
+    }
+
+    fn tcp_socket(&mut self, id: SocketId) -> Result<&mut TcpSocket, Fail> {
+        match self.socket_mut(id)? {
+            Socket::Tcp(tcp) => Ok(tcp),
+            _ => Err(Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a TCP socket"))),
+        }
+    }
+
+    fn connection(&mut self, id: SocketId) -> Result<&mut Connection, Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Connection(c) => Ok(c),
+            TcpSocket::Listener(_) => Err(Fail::new(libc::EOPNOTSUPP, "operation on a listening socket")),
+            TcpSocket::Idle { .. } => Err(Fail::new(libc::ENOTCONN, "socket is not connected")),
+        }
+    }
+
+    fn allocate_tcp_port(&mut self) -> Result<u16, Fail> {
+        let tables = &self.tcp;
+        self.tcp_ephemeral
+            .allocate(|p| tables.port_in_use(p))
+            .ok_or_else(|| Fail::new(libc::EADDRINUSE, "no ephemeral TCP port left"))
+    }
+
+    /// Binds to `local` (our address or 0.0.0.0; port 0 for an ephemeral port).
+    pub fn tcp_bind(&mut self, id: SocketId, local: SocketAddrV4) -> Result<SocketAddrV4, Fail> {
+        if !self.our_addr(*local.ip()) {
+            return Err(Fail::with_context(libc::EADDRNOTAVAIL, format!("{} is not our address", local.ip())));
+        }
+        match self.tcp_socket(id)? {
+            TcpSocket::Idle { local: None } => {}
+            _ => return Err(Fail::new(libc::EINVAL, "socket is already bound")),
+        }
+        let port = match local.port() {
+            0 => self.allocate_tcp_port()?,
+            port if self.tcp.port_in_use(port) => {
+                return Err(Fail::with_context(libc::EADDRINUSE, format!("TCP port {port} is in use")));
+            }
+            port => port,
+        };
+        let bound = SocketAddrV4::new(*local.ip(), port);
+        *self.tcp_socket(id)? = TcpSocket::Idle { local: Some(bound) };
+        self.tcp.bound.insert(port, id);
+        Ok(bound)
+    }
+
+    /// Accepts connections on a bound socket; at most `backlog` may be in the handshake or waiting for accept.
+    pub fn tcp_listen(&mut self, id: SocketId, backlog: usize) -> Result<(), Fail> {
+        let local = match self.tcp_socket(id)? {
+            TcpSocket::Idle { local: Some(local) } => *local,
+            TcpSocket::Idle { local: None } => return Err(Fail::new(libc::EDESTADDRREQ, "listen before bind")),
+            TcpSocket::Listener(listener) => {
+                listener.backlog = backlog.max(1);
+                return Ok(());
+            }
+            TcpSocket::Connection(_) => return Err(Fail::new(libc::EINVAL, "listen on a connected socket")),
+        };
+        self.tcp.bound.remove(&local.port());
+        self.tcp.listeners.insert(local.port(), id);
+        let listener = Listener { local, backlog: backlog.max(1), embryonic: 0, accept_queue: VecDeque::new() };
+        *self.tcp_socket(id)? = TcpSocket::Listener(listener);
+        Ok(())
+    }
+
+    /// The next established connection, if one is waiting.
+    pub fn tcp_accept(&mut self, id: SocketId) -> Result<Option<(SocketId, SocketAddrV4)>, Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Listener(listener) => Ok(listener.accept_queue.pop_front()),
+            _ => Err(Fail::new(libc::EINVAL, "accept on a socket that is not listening")),
+        }
+    }
+
+    /// Starts an active open to `remote`.
+    pub fn tcp_connect(&mut self, now: Instant, id: SocketId, remote: SocketAddrV4) -> Result<(), Fail> {
+        self.advance(now);
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot connect to {remote}")));
+        }
+        let local = match self.tcp_socket(id)? {
+            TcpSocket::Idle { local } => *local,
+            TcpSocket::Listener(_) => return Err(Fail::new(libc::EOPNOTSUPP, "connect on a listening socket")),
+            TcpSocket::Connection(c) if c.tcb.state() == TcpState::SynSent => {
+                return Err(Fail::new(libc::EALREADY, "connect already in progress"));
+            }
+            TcpSocket::Connection(_) => return Err(Fail::new(libc::EISCONN, "socket is already connected")),
+        };
+        let port = match local {
+            Some(local) => {
+                self.tcp.bound.remove(&local.port());
+                local.port()
+            }
+            None => self.allocate_tcp_port()?,
+        };
+        let local = SocketAddrV4::new(self.config.ipv4, port);
+        let iss = self.initial_sequence_number(local, remote);
+        let tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
+        *self.tcp_socket(id)? =
+            TcpSocket::Connection(Box::new(Connection { tcb, listener: None, app_holds: true, scheduled: None }));
+        self.tcp.connections.insert((local, remote), id);
+        self.tcp.active.push(id);
+        Ok(())
+    }
+
+    /// Queues data; returns how many bytes the send buffer took.
+    pub fn tcp_send(&mut self, now: Instant, id: SocketId, sga: &Sga) -> Result<usize, Fail> {
+        self.advance(now);
+        let n = self.connection(id)?.tcb.send(sga)?;
+        if n > 0 {
+            self.tcp.active.push(id);
+        }
+        Ok(n)
+    }
+
+    /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
+    pub fn tcp_recv(&mut self, id: SocketId, max_len: usize) -> Result<Option<Sga>, Fail> {
+        let data = self.connection(id)?.tcb.recv(max_len)?;
+        if data.as_ref().is_some_and(|d| !d.is_empty()) {
+            // Reading opened the receive window: the connection may want to send a window update.
+            self.tcp.active.push(id);
+        }
+        Ok(data)
+    }
+
+    pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Connection(c) => Ok(c.tcb.state()),
+            TcpSocket::Listener(_) => Ok(TcpState::Listen),
+            TcpSocket::Idle { .. } => Ok(TcpState::Closed),
+        }
+    }
+
+    /// The connection's error (refused, reset, timed out), if it failed.
+    pub fn tcp_error(&mut self, id: SocketId) -> Result<Option<Fail>, Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Connection(c) => Ok(c.tcb.error()),
+            _ => Ok(None),
+        }
+    }
+
+    /// The connected peer.
+    pub fn tcp_peer(&mut self, id: SocketId) -> Result<SocketAddrV4, Fail> {
+        Ok(self.connection(id)?.tcb.remote())
+    }
+
+    /// Sends a RST and forgets the connection at once (SO_LINGER with a zero timeout).
+    pub fn tcp_abort(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {
+        self.advance(now);
+        self.connection(id)?.tcb.abort();
+        self.tcp.active.push(id);
+        Ok(())
+    }
+
+    /// Closes a TCP socket: listeners reset their pending connections; connections close in order (FIN after
+    /// queued data) and live on in the stack until the close completes.
+    pub(super) fn tcp_release(&mut self, id: SocketId) -> Result<(), Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Idle { local } => {
+                if let Some(local) = *local {
+                    self.tcp.bound.remove(&local.port());
+                }
+                self.remove_socket(id);
+            }
+            TcpSocket::Listener(listener) => {
+                let port = listener.local.port();
+                let queued: Vec<SocketId> = listener.accept_queue.drain(..).map(|(c, _)| c).collect();
+                self.tcp.listeners.remove(&port);
+                // Connections still in the handshake or never accepted are reset.
+                let orphans: Vec<SocketId> = self
+                    .tcp
+                    .connections
+                    .values()
+                    .copied()
+                    .filter(|&c| matches!(self.socket(c), Ok(Socket::Tcp(TcpSocket::Connection(conn))) if conn.listener == Some(id)))
+                    .chain(queued)
+                    .collect();
+                for c in orphans {
+                    if let Ok(conn) = self.connection(c) {
+                        conn.tcb.abort();
+                        conn.app_holds = false;
+                        conn.listener = None;
+                        self.tcp.active.push(c);
+                    }
+                }
+                self.remove_socket(id);
+            }
+            TcpSocket::Connection(conn) => {
+                conn.tcb.close();
+                conn.app_holds = false;
+                self.tcp.active.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn tcp_readiness(&self, tcp: &TcpSocket) -> (bool, bool) {
+        match tcp {
+            TcpSocket::Idle { .. } => (false, false),
+            TcpSocket::Listener(listener) => (!listener.accept_queue.is_empty(), false),
+            TcpSocket::Connection(c) => c.tcb.readiness(),
+        }
+    }
+
+    pub(super) fn tcp_local(&self, tcp: &TcpSocket) -> Option<SocketAddrV4> {
+        match tcp {
+            TcpSocket::Idle { local } => *local,
+            TcpSocket::Listener(listener) => Some(listener.local),
+            TcpSocket::Connection(c) => Some(c.tcb.local()),
+        }
+    }
+
+    fn initial_sequence_number(&self, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
+        let mut hasher = DefaultHasher::new();
+        (self.tcp.isn_secret, local, remote).hash(&mut hasher);
+        let clock = (self.now.saturating_duration_since(self.epoch).as_micros() / 4) as u32;
+        SeqNumber((hasher.finish() as u32).wrapping_add(clock))
+    }
+
+    pub(super) fn receive_tcp(&mut self, ip: &Ipv4Repr, datagram: DemiBuffer) -> Result<(), WireError> {
+        let packet = TcpPacket::new_checked(&datagram[..])?;
+        let header_len = packet.header_len();
+        let repr = TcpRepr::parse(&packet, ip.src_addr, ip.dst_addr, &self.config.checksums)?;
+        self.counters.tcp_in += 1;
+        if ip.dst_addr != self.config.ipv4 {
+            return Ok(()); // no TCP to broadcast addresses
+        }
+        let local = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
+        let remote = SocketAddrV4::new(ip.src_addr, repr.src_port);
+        let mut payload = datagram.clone();
+        payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
+        if let Some(&id) = self.tcp.connections.get(&(local, remote)) {
+            let now = self.now;
+            if let Ok(conn) = self.connection(id) {
+                conn.tcb.on_segment(now, &repr, payload);
+            }
+            self.tcp.active.push(id);
+            self.touched.push(id);
+            self.settle_handshake(id);
+            return Ok(());
+        }
+        let listener = self.tcp.listeners.get(&repr.dst_port).copied();
+        match listener {
+            Some(lid) if repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst() => {
+                self.passive_open(lid, local, remote, &repr);
+                Ok(())
+            }
+            // A segment for no connection (or a non-SYN for a listening port): RST, unless it is a RST.
+            _ => {
+                self.send_reset(ip, &repr);
+                Ok(())
+            }
+        }
+    }
+
+    fn passive_open(&mut self, lid: SocketId, local: SocketAddrV4, remote: SocketAddrV4, syn: &TcpRepr<'_>) {
+        let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return };
+        if listener.embryonic + listener.accept_queue.len() >= listener.backlog {
+            self.counters.tcp_syn_queue_full += 1;
+            return; // the peer retries its SYN; nothing is allocated
+        }
+        listener.embryonic += 1;
+        let iss = self.initial_sequence_number(local, remote);
+        let tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
+        let conn = Connection { tcb, listener: Some(lid), app_holds: false, scheduled: None };
+        let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
+        self.tcp.connections.insert((local, remote), id);
+        self.tcp.active.push(id);
+    }
+
+    /// Moves a passively opened connection whose handshake completed to its listener's accept queue, or
+    /// releases its place in the backlog if the handshake failed.
+    fn settle_handshake(&mut self, id: SocketId) {
+        let Ok(conn) = self.connection(id) else { return };
+        let Some(lid) = conn.listener else { return };
+        let state = conn.tcb.state();
+        let remote = conn.tcb.remote();
+        let established = state.is_synchronized();
+        let failed = conn.tcb.is_closed() || conn.tcb.error().is_some();
+        if !established && !failed {
+            return;
+        }
+        conn.listener = None;
+        if established && !failed {
+            conn.app_holds = true;
+        }
+        if let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) {
+            listener.embryonic = listener.embryonic.saturating_sub(1);
+            if established && !failed {
+                listener.accept_queue.push_back((id, remote));
+                self.touched.push(lid);
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: the reset for a segment that belongs to no connection.
+    fn send_reset(&mut self, ip: &Ipv4Repr, segment: &TcpRepr<'_>) {
+        if segment.flags.rst() {
+            return;
+        }
+        let (seq_number, ack_number) = match segment.ack_number {
+            Some(ack) => (ack, None),
+            None => (SeqNumber(0), Some(segment.seq_number + segment.segment_len() as u32)),
+        };
+        let rst = OutgoingSegment {
+            src_port: segment.dst_port,
+            dst_port: segment.src_port,
+            seq_number,
+            ack_number,
+            flags: TcpFlags::RST,
+            window_len: 0,
+            options: TcpOptions::default(),
+            payload: Sga::new(),
+        };
+        if self.emit_segment(ip.src_addr, &rst).is_ok() {
+            self.counters.tcp_rst_out += 1;
+        }
+    }
+
+    fn emit_segment(&mut self, dst: Ipv4Addr, segment: &OutgoingSegment) -> Result<(), Fail> {
+        let payload = (!segment.payload.is_empty()).then(|| flatten(&segment.payload));
+        let bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
+        let repr = segment.repr(bytes);
+        let header_len = repr.header_len();
+        let checksums = self.config.checksums;
+        self.send_ipv4(dst, IpProtocol::Tcp, header_len, payload.clone(), |header, src| {
+            repr.emit_header(header, src, dst, &checksums)
+        })?;
+        self.counters.tcp_out += 1;
+        Ok(())
+    }
+
+    /// Polls active and due connections for output, and reaps the finished ones the application let go.
+    pub(super) fn poll_tcp(&mut self) {
+        let now = self.now;
+        while self.tcp.timers.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            let Reverse((at, id)) = self.tcp.timers.pop().expect("peeked");
+            if let Ok(conn) = self.connection(id)
+                && conn.scheduled == Some(at)
+            {
+                conn.scheduled = None;
+            }
+            self.tcp.active.push(id);
+        }
+        let mut active = std::mem::take(&mut self.tcp.active);
+        active.sort_unstable();
+        active.dedup();
+        let mut out = Vec::new();
+        for id in active.drain(..) {
+            let Ok(conn) = self.connection(id) else { continue };
+            conn.tcb.poll_transmit(now, &mut out);
+            let remote = conn.tcb.remote();
+            for segment in out.drain(..) {
+                // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
+                let _ = self.emit_segment(*remote.ip(), &segment);
+            }
+            self.touched.push(id);
+            self.settle_handshake(id);
+            let Ok(conn) = self.connection(id) else { continue };
+            if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
+                let key = (conn.tcb.local(), conn.tcb.remote());
+                self.tcp.connections.remove(&key);
+                self.remove_socket(id);
+                continue;
+            }
+            // One heap entry per connection at most (two while a deadline moves earlier): a deadline that
+            // moved later is found when the earlier entry fires, and re-armed then.
+            if let Some(at) = conn.tcb.next_deadline()
+                && conn.scheduled.is_none_or(|scheduled| at < scheduled)
+            {
+                conn.scheduled = Some(at);
+                self.tcp.timers.push(Reverse((at, id)));
+            }
+        }
+        self.tcp.active = active;
+    }
+}
