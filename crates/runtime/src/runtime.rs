@@ -105,30 +105,35 @@ impl Runtime {
     /// Runs one poll round without blocking. Returns whether anything happened (a timer fired, a
     /// coroutine ran, or the device reported an event).
     pub fn poll_once(&mut self) -> Result<bool, Fail> {
+        self.round(None, false)
+    }
+
+    /// One round: fire due timers, poll woken coroutines, then collect device events (when no coroutine
+    /// ran, or every `DEVICE_POLL_INTERVAL` rounds). With `block`, an idle round waits in the device until
+    /// an event, the next timer or `deadline`: one device call, whether it blocks or not.
+    fn round(&mut self, deadline: Option<Instant>, block: bool) -> Result<bool, Fail> {
         let fired = self.timers.refresh();
         let polled = self.scheduler.poll_round();
         self.rounds = self.rounds.wrapping_add(1);
-        let events = if polled == 0 || self.rounds % DEVICE_POLL_INTERVAL == 0 {
-            let events = self.poller.poll(Some(Duration::ZERO))?;
-            if events > 0 {
-                self.scheduler.poll_round();
-            }
-            events
-        } else {
-            0
-        };
-        Ok(fired + polled + events > 0)
+        let idle = fired + polled == 0 && !self.scheduler.has_ready();
+        if !idle && self.rounds % DEVICE_POLL_INTERVAL != 0 {
+            return Ok(true);
+        }
+        let timeout = if idle && block { self.park_timeout(deadline) } else { Some(Duration::ZERO) };
+        let events = self.poller.poll(timeout)?;
+        if events > 0 {
+            self.scheduler.poll_round();
+        }
+        Ok(!idle || events > 0)
     }
 
-    /// Blocks in the device until an event, the next timer, or `deadline`, whichever comes first.
-    pub fn park(&mut self, deadline: Option<Instant>) -> Result<(), Fail> {
+    /// How long an idle wait may block: until the next timer or `deadline` (`None`: until an event).
+    fn park_timeout(&self, deadline: Option<Instant>) -> Option<Duration> {
         let until = match (self.timers.next_deadline(), deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
-        self.poller.poll(timeout)?;
-        Ok(())
+        until.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     /// Waits for `qt` and returns its result. `None` waits forever; on expiry the error is ETIMEDOUT and the
@@ -175,7 +180,8 @@ impl Runtime {
         timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future))
     }
 
-    /// The wait loop: runs rounds until `check` yields a value, spinning then parking when idle.
+    /// The wait loop: runs rounds until `check` yields a value. While idle it spins (non-blocking device
+    /// polls) for the spin budget, then blocks in the device.
     fn wait_until<T>(
         &mut self,
         deadline: Option<Instant>,
@@ -186,7 +192,9 @@ impl Runtime {
             if let Some(value) = check(&mut self.scheduler)? {
                 return Ok(value);
             }
-            let busy = self.poll_once()?;
+            let spinning =
+                !self.idle.spin.is_zero() && idle_since.is_none_or(|since| self.timers.now() - since < self.idle.spin);
+            let busy = self.round(deadline, !spinning)?;
             if let Some(value) = check(&mut self.scheduler)? {
                 return Ok(value);
             }
@@ -194,17 +202,12 @@ impl Runtime {
             if deadline.is_some_and(|d| now >= d) {
                 return Err(Fail::new(libc::ETIMEDOUT, "wait timed out"));
             }
-            if busy || self.scheduler.has_ready() {
+            if busy {
                 idle_since = None;
-                continue;
-            }
-            let since = *idle_since.get_or_insert(now);
-            if now.duration_since(since) < self.idle.spin {
+            } else if spinning {
+                idle_since.get_or_insert(now);
                 std::hint::spin_loop();
-                continue;
             }
-            self.park(deadline)?;
-            idle_since = None;
         }
     }
 }
