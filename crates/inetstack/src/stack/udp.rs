@@ -70,6 +70,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The default peer set by `udp_connect`.
+    pub fn udp_peer(&mut self, id: SocketId) -> Result<Option<SocketAddrV4>, Fail> {
+        Ok(self.udp(id)?.remote)
+    }
+
     /// Sends one datagram to `to`, or to the default peer.
     pub fn udp_send(&mut self, now: Instant, id: SocketId, sga: &Sga, to: Option<SocketAddrV4>) -> Result<(), Fail> {
         self.advance(now);

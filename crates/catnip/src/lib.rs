@@ -1,0 +1,261 @@
+//! catnip: the libOS over demikernel's own TCP/IP stack (`inetstack`). The stack runs in the application's
+//! thread on raw Ethernet frames from a device: DPDK (feature `dpdk`, kernel bypass) or an in-memory link
+//! (`MemoryLink`, two instances in one process, for tests and for measuring the stack alone).
+//!
+//! The same PDPIX calls as catnap, with the same errors for the same misuse. Each operation is a coroutine
+//! that asks the stack and parks on its socket; the runtime's poller pumps frames between device and stack.
+
+mod link;
+mod network;
+mod ops;
+
+use std::cell::RefCell;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use inetstack::stack::{SocketId, Stack, StackConfig};
+pub use link::MemoryLink;
+pub use network::NetDevice;
+use network::Network;
+use pdpix::{
+    Fail, LibOs, Opcode, QDesc, QToken, QValue, Runtime, Sga, SocketDomain, SocketOption, SocketOptionName, SocketType,
+};
+use runtime::{IdlePolicy, MemoryQueue, Operation, QueueTable, Timers};
+
+/// A socket queue: the stack's socket and its kind.
+#[derive(Debug)]
+pub(crate) struct SocketInfo {
+    id: SocketId,
+    kind: SocketType,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Queue {
+    Socket(Rc<SocketInfo>),
+    Memory(MemoryQueue),
+}
+
+/// The catnip libOS over device `D`.
+pub struct Catnip<D: NetDevice + 'static> {
+    runtime: Runtime,
+    net: Rc<Network<D>>,
+    table: Rc<RefCell<QueueTable<Queue>>>,
+}
+
+impl<D: NetDevice + 'static> std::fmt::Debug for Catnip<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catnip").field("queues", &self.table.borrow().len()).finish()
+    }
+}
+
+impl<D: NetDevice + 'static> Catnip<D> {
+    /// A catnip instance with the stack configured by `config`, on `device`. `spin` is how long an idle wait
+    /// polls before sleeping in the device (poll-mode devices never sleep).
+    pub fn new(config: StackConfig, device: D, spin: Duration) -> Result<Self, Fail> {
+        let stack = Stack::new(config, Instant::now())?;
+        let net = Rc::new(Network::new(stack, device));
+        let runtime = Runtime::new(net.clone(), Timers::system(), IdlePolicy { spin });
+        Ok(Self { runtime, net, table: Rc::default() })
+    }
+
+    fn queue_of(&self, qd: QDesc) -> Result<Queue, Fail> {
+        self.table.borrow().get(qd).cloned()
+    }
+
+    fn socket_of(&self, qd: QDesc) -> Result<Rc<SocketInfo>, Fail> {
+        match self.queue_of(qd)? {
+            Queue::Socket(info) => Ok(info),
+            Queue::Memory(_) => Err(Fail::with_context(libc::ENOTSOCK, format!("queue {qd} is not a socket"))),
+        }
+    }
+
+    fn stream_of(&self, qd: QDesc, what: &'static str) -> Result<Rc<SocketInfo>, Fail> {
+        let info = self.socket_of(qd)?;
+        match info.kind {
+            SocketType::Stream => Ok(info),
+            SocketType::Datagram => Err(Fail::with_context(libc::EOPNOTSUPP, format!("{what} on a datagram socket"))),
+        }
+    }
+
+    fn spawn(&mut self, qd: QDesc, op: Opcode, coroutine: Operation) -> Result<QToken, Fail> {
+        self.runtime.spawn(qd, op, coroutine)
+    }
+}
+
+impl<D: NetDevice + 'static> LibOs for Catnip<D> {
+    fn name(&self) -> &'static str {
+        "catnip"
+    }
+
+    fn runtime(&mut self) -> &mut Runtime {
+        &mut self.runtime
+    }
+
+    fn socket(&mut self, domain: SocketDomain, socket_type: SocketType, protocol: i32) -> Result<QDesc, Fail> {
+        let SocketDomain::Inet = domain;
+        socket_type.check_protocol(protocol)?;
+        let id = self.net.with_stack(|stack, _| match socket_type {
+            SocketType::Stream => stack.tcp_open(),
+            SocketType::Datagram => stack.udp_open(),
+        });
+        let queue = Queue::Socket(Rc::new(SocketInfo { id, kind: socket_type }));
+        match self.table.borrow_mut().insert(queue) {
+            Ok(qd) => Ok(qd),
+            Err(e) => {
+                let _ = self.net.with_stack(|stack, _| stack.close(id));
+                Err(e)
+            }
+        }
+    }
+
+    fn bind(&mut self, qd: QDesc, local: SocketAddrV4) -> Result<(), Fail> {
+        let info = self.socket_of(qd)?;
+        self.net.with_stack(|stack, _| match info.kind {
+            SocketType::Stream => stack.tcp_bind(info.id, local),
+            SocketType::Datagram => stack.udp_bind(info.id, local),
+        })?;
+        Ok(())
+    }
+
+    fn listen(&mut self, qd: QDesc, backlog: usize) -> Result<(), Fail> {
+        let info = self.stream_of(qd, "listen")?;
+        self.net.with_stack(|stack, _| stack.tcp_listen(info.id, backlog))
+    }
+
+    fn accept(&mut self, qd: QDesc) -> Result<QToken, Fail> {
+        let info = self.stream_of(qd, "accept")?;
+        // Validate now (EINVAL on a socket that is not listening), not when the coroutine first runs.
+        self.net.with_stack(|stack, _| match stack.tcp_state(info.id)? {
+            inetstack::tcp::TcpState::Listen => Ok(()),
+            _ => Err(Fail::new(libc::EINVAL, "accept on a socket that is not listening")),
+        })?;
+        let coroutine = ops::accept(Rc::clone(&self.net), info.id, Rc::clone(&self.table));
+        self.spawn(qd, Opcode::Accept, Box::pin(coroutine))
+    }
+
+    fn connect(&mut self, qd: QDesc, remote: SocketAddrV4) -> Result<QToken, Fail> {
+        let info = self.socket_of(qd)?;
+        match info.kind {
+            SocketType::Datagram => {
+                self.net.with_stack(|stack, _| stack.udp_connect(info.id, remote))?;
+                self.spawn(qd, Opcode::Connect, Box::pin(async { Ok(QValue::Connected) }))
+            }
+            SocketType::Stream => {
+                self.net.with_stack(|stack, now| stack.tcp_connect(now, info.id, remote))?;
+                self.spawn(qd, Opcode::Connect, Box::pin(ops::connect(Rc::clone(&self.net), info.id)))
+            }
+        }
+    }
+
+    fn getsockname(&mut self, qd: QDesc) -> Result<SocketAddrV4, Fail> {
+        let info = self.socket_of(qd)?;
+        let local = self.net.with_stack(|stack, _| stack.local_addr(info.id))?;
+        Ok(local.unwrap_or_else(|| SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)))
+    }
+
+    fn getpeername(&mut self, qd: QDesc) -> Result<SocketAddrV4, Fail> {
+        let info = self.stream_of(qd, "getpeername")?;
+        self.net.with_stack(|stack, _| stack.tcp_peer(info.id))
+    }
+
+    fn setsockopt(&mut self, qd: QDesc, option: SocketOption) -> Result<(), Fail> {
+        self.socket_of(qd)?;
+        // FIXME: the stack takes TCP_NODELAY, SO_KEEPALIVE and SO_LINGER per connection at creation only;
+        // per-socket options need a stack API first.
+        Err(Fail::with_context(libc::ENOTSUP, format!("catnip does not support {option:?} yet")))
+    }
+
+    fn getsockopt(&mut self, qd: QDesc, name: SocketOptionName) -> Result<SocketOption, Fail> {
+        self.socket_of(qd)?;
+        Err(Fail::with_context(libc::ENOTSUP, format!("catnip does not support {name:?} yet")))
+    }
+
+    fn push(&mut self, qd: QDesc, sga: &Sga) -> Result<QToken, Fail> {
+        match self.queue_of(qd)? {
+            Queue::Memory(queue) => {
+                let coroutine = queue.push(sga)?;
+                self.spawn(qd, Opcode::Push, Box::pin(coroutine))
+            }
+            Queue::Socket(info) => {
+                sga.check_pushable()?;
+                let coroutine: Operation = match info.kind {
+                    SocketType::Stream => {
+                        // Validate the state now: ENOTCONN / EOPNOTSUPP as catnap gives them.
+                        self.net.with_stack(|stack, now| stack.tcp_send(now, info.id, &Sga::new()))?;
+                        Box::pin(ops::push_stream(Rc::clone(&self.net), info.id, sga.clone()))
+                    }
+                    SocketType::Datagram => {
+                        if self.net.with_stack(|stack, _| stack.udp_peer(info.id))?.is_none() {
+                            return Err(Fail::new(
+                                libc::EDESTADDRREQ,
+                                "push on an unconnected datagram socket: use pushto",
+                            ));
+                        }
+                        Box::pin(ops::push_datagram(Rc::clone(&self.net), info.id, sga.clone(), None))
+                    }
+                };
+                self.spawn(qd, Opcode::Push, coroutine)
+            }
+        }
+    }
+
+    fn pushto(&mut self, qd: QDesc, sga: &Sga, remote: SocketAddrV4) -> Result<QToken, Fail> {
+        let info = self.socket_of(qd)?;
+        if info.kind == SocketType::Stream {
+            return Err(Fail::new(libc::EOPNOTSUPP, "pushto on a stream socket: use push"));
+        }
+        sga.check_pushable()?;
+        if remote.port() == 0 {
+            return Err(Fail::with_context(libc::EINVAL, format!("cannot send to port 0 ({remote})")));
+        }
+        let coroutine = ops::push_datagram(Rc::clone(&self.net), info.id, sga.clone(), Some(remote));
+        self.spawn(qd, Opcode::Push, Box::pin(coroutine))
+    }
+
+    fn pop(&mut self, qd: QDesc, max_len: Option<usize>) -> Result<QToken, Fail> {
+        if max_len == Some(0) {
+            return Err(Fail::new(libc::EINVAL, "pop of at most 0 bytes"));
+        }
+        match self.queue_of(qd)? {
+            Queue::Memory(queue) => {
+                let coroutine = queue.pop(max_len)?;
+                self.spawn(qd, Opcode::Pop, Box::pin(coroutine))
+            }
+            Queue::Socket(info) => {
+                let max_len = max_len.unwrap_or(64 * 1024);
+                match info.kind {
+                    SocketType::Stream => {
+                        self.net.with_stack(|stack, _| stack.tcp_recv(info.id, 0))?;
+                    }
+                    SocketType::Datagram => {
+                        let bound = self.net.with_stack(|stack, _| stack.local_addr(info.id))?;
+                        if bound.is_none() {
+                            return Err(Fail::new(libc::EDESTADDRREQ, "pop on an unbound datagram socket: bind first"));
+                        }
+                    }
+                }
+                self.spawn(qd, Opcode::Pop, Box::pin(ops::pop(Rc::clone(&self.net), info, max_len)))
+            }
+        }
+    }
+
+    fn close(&mut self, qd: QDesc) -> Result<(), Fail> {
+        let queue = self.table.borrow_mut().remove(qd)?;
+        self.runtime.scheduler_mut().cancel_queue(qd);
+        if let Queue::Socket(info) = queue {
+            self.net.forget(info.id);
+            self.net.with_stack(|stack, _| stack.close(info.id))?;
+        }
+        Ok(())
+    }
+
+    fn async_close(&mut self, qd: QDesc) -> Result<QToken, Fail> {
+        self.close(qd)?;
+        self.spawn(qd, Opcode::Close, Box::pin(async { Ok(QValue::Closed) }))
+    }
+
+    fn queue(&mut self) -> Result<QDesc, Fail> {
+        self.table.borrow_mut().insert(Queue::Memory(MemoryQueue::default()))
+    }
+}
