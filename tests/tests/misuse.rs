@@ -18,6 +18,21 @@ fn tcp(libos: &mut dyn LibOs) -> QDesc {
     libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap()
 }
 
+/// A connection within one libOS: (client side, server side).
+fn connected_pair(libos: &mut dyn LibOs) -> (QDesc, QDesc) {
+    let listener = tcp(libos);
+    libos.bind(listener, any_port()).unwrap();
+    libos.listen(listener, 8).unwrap();
+    let addr = libos.getsockname(listener).unwrap();
+    let client = tcp(libos);
+    let connect_qt = libos.connect(client, addr).unwrap();
+    let accept_qt = libos.accept(listener).unwrap();
+    let results = libos.wait_all(&[connect_qt, accept_qt], Some(Duration::from_secs(5))).unwrap();
+    assert!(matches!(results[0].value, Ok(QValue::Connected)), "{results:?}");
+    let Ok(QValue::Accepted { qd: server_side, .. }) = results[1].value else { panic!("{results:?}") };
+    (client, server_side)
+}
+
 /// A bystander connection that must keep working whatever the other calls do.
 struct Bystander {
     _server: EchoServer,
@@ -210,15 +225,7 @@ fn closing_cancels_pending_operations() {
 #[test]
 fn a_push_too_big_for_the_socket_buffer_is_cancelled_by_close() {
     let mut libos = new_libos();
-    let listener = tcp(libos.as_mut());
-    libos.bind(listener, any_port()).unwrap();
-    libos.listen(listener, 8).unwrap();
-    let addr = libos.getsockname(listener).unwrap();
-    let client = tcp(libos.as_mut());
-    let connect_qt = libos.connect(client, addr).unwrap();
-    let accept_qt = libos.accept(listener).unwrap();
-    let results = libos.wait_all(&[connect_qt, accept_qt], Some(Duration::from_secs(5))).unwrap();
-    assert!(results.iter().all(|r| r.value.is_ok()));
+    let (client, _server_side) = connected_pair(libos.as_mut());
     // Nobody reads: 256 MiB cannot fit in the socket buffers, so the push stays pending.
     let push = libos.push(client, &Sga::from_buffer(demikernel::DemiBuffer::new(256 << 20).unwrap())).unwrap();
     assert_eq!(errno(libos.wait(push, Some(Duration::from_millis(50)))), libc::ETIMEDOUT);
@@ -247,15 +254,7 @@ fn socket_options_round_trip() {
 #[test]
 fn peer_reset_is_reported_not_fatal() {
     let mut libos = new_libos();
-    let listener = tcp(libos.as_mut());
-    libos.bind(listener, any_port()).unwrap();
-    libos.listen(listener, 8).unwrap();
-    let addr = libos.getsockname(listener).unwrap();
-    let client = tcp(libos.as_mut());
-    let connect_qt = libos.connect(client, addr).unwrap();
-    let accept_qt = libos.accept(listener).unwrap();
-    let results = libos.wait_all(&[connect_qt, accept_qt], Some(Duration::from_secs(5))).unwrap();
-    let Ok(QValue::Accepted { qd: server_side, .. }) = results[1].value else { panic!("{results:?}") };
+    let (client, server_side) = connected_pair(libos.as_mut());
     // Linger 0 makes close send a RST.
     libos.setsockopt(client, SocketOption::Linger(Some(Duration::ZERO))).unwrap();
     libos.close(client).unwrap();
