@@ -5,6 +5,8 @@
 //! The same PDPIX calls as catnap, with the same errors for the same misuse. Each operation is a coroutine
 //! that asks the stack and parks on its socket; the runtime's poller pumps frames between device and stack.
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 mod link;
 mod network;
 mod ops;

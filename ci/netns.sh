@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The veth pair catnip's Linux-interoperability tests run over:
+#
+#   root namespace: dk0 (no IP address; catnip owns it through DPDK's --vdev=net_af_packet0,iface=dk0)
+#        |  veth
+#   namespace demipeer: dk1, 10.99.0.2/24 (the Linux kernel's TCP/IP stack, the test's peer)
+#
+# Usage: ci/netns.sh up|down|status
+#
+# `up` replaces whatever an earlier run left behind, then creates the pair. `down` removes it and never fails
+# when there is nothing to remove. Needs root, iproute2 and ethtool (installed with apt-get if missing).
+#
+# Offloads, and why: veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL), and af_packet hands DPDK
+# the frame as it is, with an unfinished checksum; and with TSO/GSO on, the kernel would pass catnip 64 KiB
+# super-frames. So in demipeer, dk1 computes its checksums and segments in software (`tx off tso off gso off`),
+# and dk0 does not coalesce what it receives (`gro off`). IPv6 is off on both ends, to keep the link quiet.
+set -euo pipefail
+
+NS=demipeer
+HOST_IF=dk0
+PEER_IF=dk1
+PEER_ADDR=10.99.0.2/24
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "netns: must run as root" >&2
+    exit 1
+fi
+
+need() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "netns: installing $2 (for $1)"
+        apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+    fi
+}
+
+down() {
+    ip link del "$HOST_IF" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+}
+
+case "${1:-}" in
+up)
+    need ip iproute2
+    need ethtool ethtool
+    need ping iputils-ping
+    down
+    ip netns add "$NS"
+    ip link add "$HOST_IF" type veth peer name "$PEER_IF"
+    ip link set "$PEER_IF" netns "$NS"
+    sysctl -qw "net.ipv6.conf.$HOST_IF.disable_ipv6=1" || true
+    ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$PEER_IF.disable_ipv6=1" || true
+    ip netns exec "$NS" ethtool -K "$PEER_IF" tx off tso off gso off >/dev/null
+    ethtool -K "$HOST_IF" gro off >/dev/null 2>&1 || true
+    ip netns exec "$NS" ip addr add "$PEER_ADDR" dev "$PEER_IF"
+    ip netns exec "$NS" ip link set lo up
+    ip netns exec "$NS" ip link set "$PEER_IF" up
+    ip link set "$HOST_IF" up
+    echo "netns: $HOST_IF (root namespace, no address) <-> $PEER_IF in $NS ($PEER_ADDR)"
+    ;;
+down)
+    down
+    echo "netns: removed $HOST_IF and namespace $NS"
+    ;;
+status)
+    ip link show "$HOST_IF" 2>/dev/null || echo "no $HOST_IF"
+    ip netns exec "$NS" ip addr show "$PEER_IF" 2>/dev/null || echo "no namespace $NS"
+    ;;
+*)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,410 @@
+//! `DpdkDevice`: one DPDK port (one RX and one TX queue) as an inetstack [`Device`], in poll mode.
+//!
+//! It owns EAL for the life of the process's one DPDK catnip: [`DpdkDevice::new`] initialises EAL, creates the
+//! mbuf pool, configures and starts the port and waits for its link; `Drop` stops and closes the port, frees the
+//! pool and cleans EAL up. RX takes mbufs in bursts into a small local queue and copies each frame into a heap
+//! `DemiBuffer`; TX copies a frame's segments into one fresh mbuf and hands it to `tx_burst`. A full TX ring or an
+//! empty pool hands the frame back to the stack, which retries it on its next flush: nothing is dropped silently.
+//!
+//! Not here: zero-copy (mbuf-backed `DemiBuffer`s, a new storage kind in `runtime`'s memory layer), TX batching
+//! across frames (the `Device` trait has no end-of-batch call), checksum offload, multiple queues.
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use dpdk_sys::{DpdkError, ffi};
+use inetstack::device::{Device, DeviceCapabilities};
+use inetstack::wire::{ChecksumCapabilities, MacAddress};
+use pdpix::{Fail, Sga};
+use runtime::DemiBuffer;
+
+use crate::network::NetDevice;
+
+/// Frames taken from the RX ring per `rx_burst`.
+const RX_BURST: usize = 32;
+/// The IP MTU catnip uses on a DPDK port.
+const MTU: usize = 1500;
+/// Ethernet header bytes on top of the MTU (no VLAN tag).
+const ETHERNET_HEADER: usize = 14;
+
+/// Set once EAL has been initialised in this process: it never can be again.
+static EAL_CLAIMED: AtomicBool = AtomicBool::new(false);
+
+/// How to bring up EAL and the port.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DpdkDeviceConfig {
+    /// EAL's command line without the program name, e.g. `["-l", "0", "--no-pci", "--in-memory",
+    /// "--file-prefix=catnip1", "--vdev=net_af_packet0,iface=dk0"]` (see `docs/catnip.md`).
+    pub eal_args: Vec<String>,
+    /// The port's DPDK name (e.g. `net_af_packet0`); `None` takes the first available port.
+    pub port: Option<String>,
+    /// Mbufs in the pool (2^q - 1 is DPDK's optimum); must cover both rings plus frames in flight.
+    pub mbufs: u32,
+    /// RX and TX ring sizes, in descriptors (the driver may adjust them).
+    pub rx_descriptors: u16,
+    pub tx_descriptors: u16,
+    /// How long to wait for the link to come up.
+    pub link_timeout: Duration,
+}
+
+impl DpdkDeviceConfig {
+    /// `eal_args` with defaults for the rest: first port, 8191 mbufs, 1024-descriptor rings, 5 s link wait.
+    pub fn new(eal_args: Vec<String>) -> Self {
+        Self {
+            eal_args,
+            port: None,
+            mbufs: 8191,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            link_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the device did, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DpdkStats {
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// Transmissions handed back to the stack because the TX ring was full.
+    pub tx_ring_full: u64,
+    /// Transmissions handed back to the stack because the mbuf pool was empty.
+    pub tx_no_mbuf: u64,
+    /// Frames longer than an mbuf can hold (MTU plus Ethernet header): dropped, as a NIC drops them.
+    pub tx_oversize: u64,
+    /// Received frames dropped because no `DemiBuffer` could be allocated for them.
+    pub rx_no_memory: u64,
+}
+
+/// One DPDK port driven in poll mode. Not `Send`: DPDK's per-lcore state belongs to the thread that created it.
+#[derive(Debug)]
+pub struct DpdkDevice {
+    port: u16,
+    name: String,
+    pool: NonNull<ffi::rte_mempool>,
+    mac: MacAddress,
+    /// Received mbufs not yet handed to the stack: `rx[rx_next..rx_len]`, owned by us.
+    rx: [*mut ffi::rte_mbuf; RX_BURST],
+    rx_next: usize,
+    rx_len: usize,
+    /// Largest frame one mbuf holds.
+    max_frame: usize,
+    started: bool,
+    stats: DpdkStats,
+}
+
+/// A control-path call's negative return as a `Fail` naming the call and the port.
+fn check(function: &'static str, port: &str, ret: i32) -> Result<(), Fail> {
+    if ret < 0 {
+        let e = DpdkError::new(function, -ret);
+        return Err(Fail::with_context(-ret, format!("DPDK port {port}: {e}")));
+    }
+    Ok(())
+}
+
+impl DpdkDevice {
+    /// Initialises EAL with `config.eal_args`, then opens, configures and starts the port and waits for its
+    /// link. Fails with `EALREADY` if this process already initialised EAL (see the module docs), `ENODEV`
+    /// without a port, `ETIMEDOUT` if the link stays down, or the errno of the DPDK call that failed.
+    pub fn new(config: &DpdkDeviceConfig) -> Result<Self, Fail> {
+        if EAL_CLAIMED.swap(true, Ordering::SeqCst) {
+            return Err(Fail::new(
+                libc::EALREADY,
+                "DPDK's EAL was already initialised in this process: one process hosts one DPDK catnip",
+            ));
+        }
+        let mut argv: Vec<&str> = vec!["catnip"];
+        argv.extend(config.eal_args.iter().map(String::as_str));
+        dpdk_sys::eal_init(&argv)
+            .map_err(|e| Fail::with_context(e.errno, format!("{e} (EAL arguments: {})", config.eal_args.join(" "))))?;
+
+        let port = match &config.port {
+            Some(name) => {
+                let c_name = CString::new(name.as_str())
+                    .map_err(|_| Fail::with_context(libc::EINVAL, format!("port name {name:?} contains NUL")))?;
+                let mut port = 0u16;
+                // SAFETY: EAL is initialised; a valid C string and out-pointer.
+                let ret = unsafe { ffi::rte_eth_dev_get_port_by_name(c_name.as_ptr(), &mut port) };
+                if ret < 0 {
+                    return Err(Fail::with_context(
+                        libc::ENODEV,
+                        format!("no DPDK port named {name:?} (did the EAL arguments include --vdev={name},...?)"),
+                    ));
+                }
+                port
+            }
+            None => {
+                // SAFETY: EAL is initialised; this only reads the port table.
+                let port = unsafe { ffi::rte_eth_find_next(0) };
+                if u32::from(port) >= ffi::RTE_MAX_ETHPORTS {
+                    return Err(Fail::new(
+                        libc::ENODEV,
+                        "no DPDK port: pass a device in the EAL arguments (--vdev=...)",
+                    ));
+                }
+                port
+            }
+        };
+        let name = port_name(port);
+
+        let pool_name =
+            CString::new(format!("catnip_pool_{port}")).map_err(|_| Fail::new(libc::EINVAL, "pool name"))?;
+        let data_room = u16::try_from(ffi::RTE_MBUF_DEFAULT_BUF_SIZE).unwrap_or(u16::MAX);
+        // SAFETY: EAL is initialised; the name is a valid C string that DPDK copies. The socket id is only read.
+        let pool = unsafe {
+            ffi::rte_pktmbuf_pool_create(
+                pool_name.as_ptr(),
+                config.mbufs,
+                256,
+                0,
+                data_room,
+                ffi::rte_socket_id() as i32,
+            )
+        };
+        let Some(pool) = NonNull::new(pool) else {
+            let e = DpdkError::from_rte_errno("rte_pktmbuf_pool_create");
+            return Err(Fail::with_context(e.errno, format!("{e} ({} mbufs)", config.mbufs)));
+        };
+        // From here on, Drop releases what was set up (port, pool, EAL) if a later step fails.
+        let mut device = Self {
+            port,
+            name,
+            pool,
+            mac: MacAddress([0; 6]),
+            rx: [ptr::null_mut(); RX_BURST],
+            rx_next: 0,
+            rx_len: 0,
+            max_frame: usize::from(data_room).saturating_sub(ffi::RTE_PKTMBUF_HEADROOM as usize),
+            started: false,
+            stats: DpdkStats::default(),
+        };
+        device.start(config)?;
+        Ok(device)
+    }
+
+    /// Configures one RX and one TX queue, starts the port, reads its MAC and waits for the link.
+    fn start(&mut self, config: &DpdkDeviceConfig) -> Result<(), Fail> {
+        let (port, name) = (self.port, self.name.clone());
+        let conf = ffi::rte_eth_conf::default();
+        // SAFETY: a valid, stopped port and a valid configuration (all defaults: no offloads, no RSS).
+        check("rte_eth_dev_configure", &name, unsafe { ffi::rte_eth_dev_configure(port, 1, 1, &conf) })?;
+        let (mut rx_desc, mut tx_desc) = (config.rx_descriptors, config.tx_descriptors);
+        // SAFETY: a configured port and valid out-pointers; the driver clamps the counts to what it supports.
+        check("rte_eth_dev_adjust_nb_rx_tx_desc", &name, unsafe {
+            ffi::rte_eth_dev_adjust_nb_rx_tx_desc(port, &mut rx_desc, &mut tx_desc)
+        })?;
+        // SAFETY: a valid port. -1 (unknown socket) becomes SOCKET_ID_ANY (0xffff_ffff), as DPDK expects.
+        let socket = unsafe { ffi::rte_eth_dev_socket_id(port) } as u32;
+        // SAFETY: a configured port with one RX queue; NULL means the driver's default rxconf; the pool outlives
+        // the port (Drop closes the port before freeing the pool).
+        check("rte_eth_rx_queue_setup", &name, unsafe {
+            ffi::rte_eth_rx_queue_setup(port, 0, rx_desc, socket, ptr::null(), self.pool.as_ptr())
+        })?;
+        // SAFETY: a configured port with one TX queue; NULL means the driver's default txconf.
+        check("rte_eth_tx_queue_setup", &name, unsafe {
+            ffi::rte_eth_tx_queue_setup(port, 0, tx_desc, socket, ptr::null())
+        })?;
+        // SAFETY: every queue is set up.
+        check("rte_eth_dev_start", &name, unsafe { ffi::rte_eth_dev_start(port) })?;
+        self.started = true;
+
+        let mut mac = ffi::rte_ether_addr::default();
+        // SAFETY: a valid port and out-pointer.
+        check("rte_eth_macaddr_get", &name, unsafe { ffi::rte_eth_macaddr_get(port, &mut mac) })?;
+        self.mac = MacAddress(mac.addr_bytes);
+        if !self.mac.is_unicast() {
+            return Err(Fail::with_context(
+                libc::EADDRNOTAVAIL,
+                format!("DPDK port {name} has MAC {}, which cannot be a host address", self.mac),
+            ));
+        }
+
+        let deadline = Instant::now() + config.link_timeout;
+        loop {
+            let mut link = ffi::rte_eth_link::default();
+            // SAFETY: a valid, started port and out-pointer.
+            check("rte_eth_link_get_nowait", &name, unsafe { ffi::rte_eth_link_get_nowait(port, &mut link) })?;
+            if link.link_status() != 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Fail::with_context(
+                    libc::ETIMEDOUT,
+                    format!("DPDK port {name}: link still down after {:?}", config.link_timeout),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> MacAddress {
+        self.mac
+    }
+
+    /// The port's DPDK name (e.g. `net_af_packet0`).
+    pub fn port_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn stats(&self) -> DpdkStats {
+        self.stats
+    }
+
+    /// Copies a received frame (all its segments) into a heap buffer.
+    ///
+    /// # Safety
+    ///
+    /// `m` must be a live mbuf chain owned by the caller, which nobody writes to during the call.
+    unsafe fn copy_out(m: *mut ffi::rte_mbuf) -> Result<DemiBuffer, Fail> {
+        // SAFETY: `m` is a live mbuf (caller's promise).
+        let (nb_segs, data_len) = unsafe { ((*m).nb_segs, usize::from((*m).data_len)) };
+        if nb_segs == 1 {
+            // SAFETY: mtod points at `data_len` initialised bytes of the (only) segment, live for this call.
+            let bytes = unsafe { std::slice::from_raw_parts(ffi::dpdk_shim_pktmbuf_mtod(m).cast::<u8>(), data_len) };
+            return DemiBuffer::from_slice(bytes);
+        }
+        // SAFETY: as above.
+        let mut frame = Vec::with_capacity(unsafe { (*m).pkt_len } as usize);
+        let mut segment = m;
+        while !segment.is_null() {
+            // SAFETY: every segment of a live chain is live; mtod and data_len describe its initialised bytes.
+            unsafe {
+                let len = usize::from((*segment).data_len);
+                frame.extend_from_slice(std::slice::from_raw_parts(
+                    ffi::dpdk_shim_pktmbuf_mtod(segment).cast::<u8>(),
+                    len,
+                ));
+                segment = (*segment).next;
+            }
+        }
+        DemiBuffer::from_slice(&frame)
+    }
+}
+
+/// The port's DPDK name, or its number if DPDK cannot say.
+fn port_name(port: u16) -> String {
+    // RTE_ETH_NAME_MAX_LEN is 64.
+    let mut buf = [0 as c_char; 64];
+    // SAFETY: a valid port and a buffer of RTE_ETH_NAME_MAX_LEN bytes, as the function requires.
+    if unsafe { ffi::rte_eth_dev_get_name_by_port(port, buf.as_mut_ptr()) } < 0 {
+        return format!("port{port}");
+    }
+    // SAFETY: the function NUL-terminated the buffer.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+impl Device for DpdkDevice {
+    fn capabilities(&self) -> DeviceCapabilities {
+        // FIXME: the ports used here (af_packet, tap on veth) either lack checksum offload or would need
+        // per-mbuf offload flags (l2/l3 lengths, pseudo-header sums) that the copy path does not set: software.
+        DeviceCapabilities { mtu: MTU, checksums: ChecksumCapabilities::software() }
+    }
+
+    fn receive(&mut self) -> Option<DemiBuffer> {
+        loop {
+            if self.rx_next == self.rx_len {
+                // SAFETY: a started port with RX queue 0; `rx` has room for RX_BURST pointers, which the driver
+                // fills with mbufs that become ours.
+                let n = unsafe { ffi::dpdk_shim_eth_rx_burst(self.port, 0, self.rx.as_mut_ptr(), RX_BURST as u16) };
+                self.rx_next = 0;
+                self.rx_len = usize::from(n);
+                if n == 0 {
+                    return None;
+                }
+            }
+            let m = self.rx[self.rx_next];
+            self.rx_next += 1;
+            // SAFETY: `m` came from rx_burst and is ours; nothing else refers to it.
+            let frame = unsafe { Self::copy_out(m) };
+            // SAFETY: we own `m` and never use it again (the copy above holds the bytes).
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+            match frame {
+                Ok(frame) => {
+                    self.stats.rx_frames += 1;
+                    return Some(frame);
+                }
+                Err(_) => self.stats.rx_no_memory += 1,
+            }
+        }
+    }
+
+    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        let len = frame.len();
+        if len > self.max_frame || len > MTU + ETHERNET_HEADER {
+            self.stats.tx_oversize += 1;
+            return Ok(());
+        }
+        // SAFETY: the pool is a live pktmbuf pool.
+        let m = unsafe { ffi::dpdk_shim_pktmbuf_alloc(self.pool.as_ptr()) };
+        if m.is_null() {
+            self.stats.tx_no_mbuf += 1;
+            return Err(frame);
+        }
+        // `len` fits u16: it is at most max_frame, below 64 KiB.
+        // SAFETY: `m` is a fresh mbuf we own, with max_frame >= len bytes of tailroom.
+        let dst = unsafe { ffi::dpdk_shim_pktmbuf_append(m, len as u16) }.cast::<u8>();
+        if dst.is_null() {
+            // SAFETY: we own `m` and drop it here.
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+            self.stats.tx_oversize += 1;
+            return Ok(());
+        }
+        let mut offset = 0;
+        for segment in frame.segments() {
+            // SAFETY: append reserved `len` writable bytes at `dst`, and the segments add up to `len`; the mbuf's
+            // buffer and the segments' heap memory do not overlap.
+            unsafe { ptr::copy_nonoverlapping(segment.as_ptr(), dst.add(offset), segment.len()) };
+            offset += segment.len();
+        }
+        let mut burst = [m];
+        // SAFETY: a started port with TX queue 0 and one live mbuf, which the driver takes if it returns 1.
+        let sent = unsafe { ffi::dpdk_shim_eth_tx_burst(self.port, 0, burst.as_mut_ptr(), 1) };
+        if sent == 0 {
+            // SAFETY: the driver did not take `m`: it is still ours, and unused from here on.
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+            self.stats.tx_ring_full += 1;
+            return Err(frame);
+        }
+        self.stats.tx_frames += 1;
+        Ok(())
+    }
+}
+
+impl NetDevice for DpdkDevice {
+    /// Poll mode: nothing to block on, so return at once and let the runtime poll again.
+    fn wait(&self, _timeout: Option<Duration>) {}
+}
+
+impl Drop for DpdkDevice {
+    fn drop(&mut self) {
+        for &m in &self.rx[self.rx_next..self.rx_len] {
+            // SAFETY: received mbufs not yet handed on are ours; each is freed once.
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+        }
+        self.rx_len = 0;
+        if self.started {
+            // SAFETY: a started port, and no burst call in flight (this thread is here).
+            let ret = unsafe { ffi::rte_eth_dev_stop(self.port) };
+            if ret < 0 {
+                eprintln!("catnip: {}", DpdkError::new("rte_eth_dev_stop", -ret));
+            }
+        }
+        // SAFETY: the port is stopped (or was never started); close releases its queues and the mbufs in them.
+        let ret = unsafe { ffi::rte_eth_dev_close(self.port) };
+        if ret < 0 {
+            eprintln!("catnip: {}", DpdkError::new("rte_eth_dev_close", -ret));
+        }
+        // SAFETY: every mbuf is back in the pool (ours freed above, the driver's freed by close, transmitted
+        // ones freed by the driver) and no port refers to the pool any more.
+        unsafe { ffi::rte_mempool_free(self.pool.as_ptr()) };
+        // SAFETY: this device initialised EAL (EAL_CLAIMED) and is the only DPDK user in the process; its port is
+        // closed and its pool freed, it is !Send so no other thread holds DPDK state of ours, and EAL_CLAIMED
+        // stays set so nothing in this process calls into DPDK through catnip again.
+        if let Err(e) = unsafe { dpdk_sys::eal_cleanup() } {
+            eprintln!("catnip: {e}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! catnip on DPDK (feature `dpdk`): a [`DpdkDevice`] that moves Ethernet frames through one DPDK port, and
+//! [`new_libos`], which initialises EAL, opens the port and runs catnip's stack on it.
+//!
+//! One process hosts at most one DPDK catnip: DPDK's EAL initialises once per process and cannot start again
+//! after `rte_eal_cleanup`, so a second [`DpdkDevice::new`] in the same process fails with `EALREADY`, even after
+//! the first device was dropped.
+//!
+//! This module is the device adapter only. It copies frames between mbufs and heap `DemiBuffer`s in both
+//! directions; zero-copy (mbuf-backed `DemiBuffer`s) needs a new storage kind in `runtime`'s memory layer and is
+//! the next step (see `docs/catnip.md`). Checksums are computed in software.
+
+mod device;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats};
+use inetstack::stack::StackConfig;
+use inetstack::wire::MacAddress;
+use pdpix::Fail;
+
+use crate::Catnip;
+
+/// What [`new_libos`] needs: EAL arguments and the port, and the stack's addresses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DpdkConfig {
+    /// EAL and port settings.
+    pub device: DpdkDeviceConfig,
+    /// This host's address.
+    pub ipv4: Ipv4Addr,
+    /// Length of the local network's prefix (24 for a /24).
+    pub prefix_len: u8,
+    /// Next hop for addresses outside the local network.
+    pub gateway: Option<Ipv4Addr>,
+    /// ARP entries that never expire and are never overwritten by what the network says.
+    pub static_arp: Vec<(Ipv4Addr, MacAddress)>,
+}
+
+impl DpdkConfig {
+    /// A configuration with `eal_args` (without a program name) and the address `ipv4/prefix_len`; everything
+    /// else at its default.
+    pub fn new(eal_args: Vec<String>, ipv4: Ipv4Addr, prefix_len: u8) -> Self {
+        Self { device: DpdkDeviceConfig::new(eal_args), ipv4, prefix_len, gateway: None, static_arp: Vec::new() }
+    }
+}
+
+/// Initialises EAL, opens and starts the port, and returns catnip running on it. The MAC address is the port's;
+/// checksums and MTU follow the device's capabilities.
+pub fn new_libos(config: &DpdkConfig) -> Result<Catnip<DpdkDevice>, Fail> {
+    let device = DpdkDevice::new(&config.device)?;
+    let caps = inetstack::device::Device::capabilities(&device);
+    let mut stack = StackConfig::new(device.mac(), config.ipv4, config.prefix_len);
+    stack.gateway = config.gateway;
+    stack.mtu = caps.mtu;
+    stack.checksums = caps.checksums;
+    stack.arp.static_entries = config.static_arp.clone();
+    stack.validate()?;
+    // Poll mode: an idle wait spins in the device anyway, so there is nothing to gain from a spin budget.
+    Catnip::new(stack, device, Duration::ZERO)
+}

@@ -1,0 +1,554 @@
+//! catnip on real DPDK talking to the Linux kernel's TCP/IP stack, over a veth pair (`ci/netns.sh`):
+//!
+//! ```text
+//! catnip 10.99.0.1 -- DPDK net_af_packet on dk0 == veth == dk1 10.99.0.2 in namespace demipeer (Linux)
+//! ```
+//!
+//! One test function, because DPDK's EAL initialises once per process: it brings the namespace up, starts one
+//! catnip, and runs the scenarios in order against Linux processes started in the namespace (`ip netns exec`):
+//! catnip as a TCP client of a Linux server (16 MiB each way, checked by SHA-256; ARP resolved by catnip), the
+//! kernel pinging catnip (ARP resolved by the kernel), a Linux TCP client against a catnip echo server (several
+//! sizes, ten concurrent connections, 64-byte round trips timed), and UDP both ways. Then catnip shuts down and
+//! the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
+//! removed even when a scenario fails (a guard's `Drop`).
+//!
+//! Needs root (EAL, namespaces). When not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`
+//! (`ci/dpdk-tests.sh`). Memory: hugepages if mounted with 256 free pages, else `--no-huge -m 512`.
+#![cfg(feature = "dpdk")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use catnip::Catnip;
+use catnip::dpdk::{DpdkConfig, DpdkDevice};
+use pdpix::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
+use sha2::{Digest, Sha256};
+
+const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const NAMESPACE: &str = "demipeer";
+const PYTHON: &str = "/usr/bin/python3";
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+/// How long any one scenario may take.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+/// Bytes each way in the bulk transfer.
+const BULK: usize = 16 << 20;
+
+type Libos = Catnip<DpdkDevice>;
+
+#[test]
+fn catnip_on_dpdk_interoperates_with_linux() {
+    if let Some(reason) = skip_reason() {
+        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
+            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
+        }
+        println!("SKIPPED catnip Linux interoperability test: {reason}");
+        return;
+    }
+    let _namespace = Namespace::up();
+    let prefix = format!("catnip-linux-{}", std::process::id());
+    let mut config = DpdkConfig::new(eal_args(&prefix), CATNIP, 24);
+    config.device.port = Some("net_af_packet0".to_owned());
+    let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
+    println!("catnip up at {CATNIP} on net_af_packet0 (dk0)");
+    // A second DPDK catnip in this process is refused: EAL initialises once.
+    let again = catnip::dpdk::new_libos(&config).expect_err("a second DPDK catnip fails");
+    assert_eq!(again.errno(), libc::EALREADY, "{again}");
+
+    tcp_client_to_linux_server(&mut libos);
+    let catnip_ping = linux_pings(&mut libos, 3, "0.2");
+    let catnip_ping_rtt = linux_pings(&mut libos, 50, "0.01");
+    let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
+    udp_both_ways(&mut libos);
+    println!("catnip: ping avg {catnip_ping:.3} ms (3 pings), {catnip_ping_rtt:.3} ms (50 pings)");
+    drop(libos);
+    let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
+    println!("catnip shut down (port closed, pool freed, EAL cleaned up)");
+
+    // The same measurements against the Linux stack on the same veth: dk0 gets catnip's address.
+    sh(&["ip", "link", "set", "dk0", "up"]);
+    sh(&["ip", "addr", "add", "10.99.0.1/24", "dev", "dk0"]);
+    sh(&["ip", "netns", "exec", NAMESPACE, "ip", "neigh", "flush", "dev", "dk1"]);
+    let linux_ping = linux_pings_linux(50, "0.01");
+    let linux_rtt = linux_tcp_client_to_linux_echo_server();
+    println!("MEASURED same run, same veth, client in {NAMESPACE}:");
+    println!(
+        "  ping RTT avg: catnip {catnip_ping_rtt:.3} ms, Linux {linux_ping:.3} ms, ratio catnip/Linux {:.2}",
+        catnip_ping_rtt / linux_ping
+    );
+    println!(
+        "  TCP 64 B echo RTT p50: catnip {:.1} us, Linux (Python echo server) {:.1} us, ratio {:.2}",
+        catnip_rtt,
+        linux_rtt,
+        catnip_rtt / linux_rtt
+    );
+}
+
+/// Why the test cannot run here, if it cannot.
+fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Some(format!("needs root (euid is {euid}): EAL, network namespaces and veth pairs need it"));
+    }
+    if !std::path::Path::new(PYTHON).exists() {
+        return Some(format!("{PYTHON} is missing (the Linux side of the test is Python)"));
+    }
+    None
+}
+
+fn eal_args(prefix: &str) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
+    args.push(format!("--file-prefix={prefix}"));
+    if hugepages_usable() {
+        args.push("--in-memory".to_owned());
+    } else {
+        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
+    }
+    args.push("--vdev=net_af_packet0,iface=dk0".to_owned());
+    println!("EAL args: {}", args.join(" "));
+    args
+}
+
+fn hugepages_usable() -> bool {
+    if std::env::var("DPDK_SYS_NO_HUGE").as_deref() == Ok("1") {
+        return false;
+    }
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/hugepages") && l.contains("hugetlbfs"))
+    });
+    let free = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").and_then(|v| v.trim().parse::<u64>().ok()))
+    });
+    mounted && free.is_some_and(|f| f >= 256)
+}
+
+/// The veth pair and namespace, removed when dropped (also when a scenario panics).
+struct Namespace;
+
+impl Namespace {
+    fn up() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
+        let status = Command::new(script).arg("up").status().expect("run ci/netns.sh up");
+        assert!(status.success(), "ci/netns.sh up failed: {status}");
+        Self
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
+        let _ = Command::new(script).arg("down").status();
+    }
+}
+
+/// Runs a command to completion, panicking if it fails.
+fn sh(args: &[&str]) {
+    let status = Command::new(args[0]).args(&args[1..]).status().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(status.success(), "{args:?}: {status}");
+}
+
+/// A process in the namespace, with its stdout piped.
+fn in_namespace(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", NAMESPACE])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    (child, stdout)
+}
+
+/// A Python program in the namespace.
+fn python(script: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut argv = vec![PYTHON, "-c", script];
+    argv.extend_from_slice(args);
+    in_namespace(&argv)
+}
+
+/// Reads the child's "ready" line (its socket is bound).
+fn wait_ready(stdout: &mut BufReader<ChildStdout>) {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read the peer's stdout");
+    assert_eq!(line.trim(), "ready", "the Linux peer did not start");
+}
+
+fn rest_of(mut stdout: BufReader<ChildStdout>) -> String {
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).expect("read the peer's stdout");
+    text
+}
+
+/// Keeps catnip running (answering ARP, ICMP, TCP) until `child` exits.
+fn serve_until_exit(libos: &mut Libos, child: &mut Child, mut step: impl FnMut(&mut Libos)) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > SCENARIO_LIMIT {
+            let _ = child.kill();
+            panic!("the Linux peer did not finish within {SCENARIO_LIMIT:?}");
+        }
+        step(libos);
+    }
+}
+
+/// Polls catnip for about a millisecond.
+fn idle(libos: &mut Libos, queue: QDesc) {
+    let qt = libos.pop(queue, None).expect("pop on a memory queue");
+    let _ = libos.wait(qt, Some(Duration::from_millis(1)));
+    // The pop stays pending; it is cancelled when the queue closes.
+}
+
+// ---- (a) the kernel pings catnip ----
+
+/// `ip netns exec demipeer ping` catnip `count` times at `interval`; returns the average RTT in ms. The
+/// kernel's neighbour cache is flushed first, so it must resolve catnip's MAC by ARP.
+fn linux_pings(libos: &mut Libos, count: usize, interval: &str) -> f64 {
+    sh(&["ip", "netns", "exec", NAMESPACE, "ip", "neigh", "flush", "dev", "dk1"]);
+    let count = count.to_string();
+    let (mut child, stdout) = in_namespace(&["ping", "-c", &count, "-i", interval, "-W", "2", "10.99.0.1"]);
+    let queue = libos.queue().unwrap();
+    let status = serve_until_exit(libos, &mut child, |libos| idle(libos, queue));
+    libos.close(queue).unwrap();
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "ping catnip failed: {status}");
+    assert!(output.contains(&format!("{count} packets transmitted, {count} received")), "{output}");
+    ping_average(&output)
+}
+
+fn linux_pings_linux(count: usize, interval: &str) -> f64 {
+    let count = count.to_string();
+    let (mut child, stdout) = in_namespace(&["ping", "-c", &count, "-i", interval, "-W", "2", "10.99.0.1"]);
+    let status = child.wait().expect("ping");
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "ping Linux on dk0 failed");
+    ping_average(&output)
+}
+
+/// The average of "rtt min/avg/max/mdev = 0.051/0.062/0.090/0.010 ms".
+fn ping_average(output: &str) -> f64 {
+    output
+        .lines()
+        .find_map(|l| l.split(" = ").nth(1).filter(|_| l.starts_with("rtt")))
+        .and_then(|v| v.split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt line in {output}"))
+}
+
+// ---- (b) a Linux TCP client against a catnip echo server ----
+
+/// Echoes several sizes on one connection, then one message on each of ten concurrent connections, then times
+/// 2000 round trips of 64 bytes; prints "p50_us <value>".
+const ECHO_CLIENT: &str = r#"
+import socket, sys, time
+addr = (sys.argv[1], int(sys.argv[2]))
+def recv_exactly(s, n):
+    got = bytearray()
+    while len(got) < n:
+        chunk = s.recv(n - len(got))
+        if not chunk:
+            raise SystemExit(f"echo ended after {len(got)} of {n} bytes")
+        got += chunk
+    return bytes(got)
+s = socket.create_connection(addr, timeout=20)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for size in (1, 100, 1460, 5000, 70000, 1 << 20):
+    data = bytes((i * 7 + size) % 251 for i in range(size))
+    s.sendall(data)
+    assert recv_exactly(s, size) == data, f"{size}-byte echo differs"
+    print(f"echo {size} bytes ok", flush=True)
+conns = [socket.create_connection(addr, timeout=20) for _ in range(10)]
+for i, c in enumerate(conns):
+    c.sendall(f"connection {i}".encode())
+for i, c in enumerate(conns):
+    assert recv_exactly(c, len(f"connection {i}")) == f"connection {i}".encode()
+    c.close()
+print("10 concurrent connections ok", flush=True)
+msg = b"x" * 64
+times = []
+for _ in range(2000):
+    t = time.perf_counter()
+    s.sendall(msg)
+    recv_exactly(s, 64)
+    times.append(time.perf_counter() - t)
+s.close()
+times.sort()
+print(f"p50_us {times[len(times) // 2] * 1e6:.1f}", flush=True)
+print(f"p99_us {times[len(times) * 99 // 100] * 1e6:.1f}", flush=True)
+"#;
+
+/// A catnip TCP echo server on port 7, any number of connections, driven a step at a time.
+struct EchoServer {
+    listener: QDesc,
+    accept: QToken,
+    pops: Vec<(QDesc, QToken)>,
+    connections: usize,
+}
+
+impl EchoServer {
+    fn new(libos: &mut Libos) -> Self {
+        let listener = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+        libos.bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).unwrap();
+        libos.listen(listener, 32).unwrap();
+        let accept = libos.accept(listener).unwrap();
+        Self { listener, accept, pops: Vec::new(), connections: 0 }
+    }
+
+    fn step(&mut self, libos: &mut Libos) {
+        let mut tokens = vec![self.accept];
+        tokens.extend(self.pops.iter().map(|&(_, qt)| qt));
+        let Ok((i, result)) = libos.wait_any(&tokens, Some(Duration::from_millis(1))) else { return };
+        if i == 0 {
+            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
+            self.connections += 1;
+            self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            self.accept = libos.accept(self.listener).unwrap();
+            return;
+        }
+        let (qd, _) = self.pops.remove(i - 1);
+        match result.value {
+            Ok(QValue::Popped { sga, .. }) if !sga.is_empty() => {
+                let qt = libos.push(qd, &sga).unwrap();
+                libos.wait(qt, TIMEOUT).unwrap().value.expect("echo push");
+                self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            }
+            Ok(QValue::Popped { .. }) => libos.close(qd).unwrap(),
+            other => panic!("echo pop: {other:?}"),
+        }
+    }
+
+    fn close(self, libos: &mut Libos) {
+        for (qd, _) in self.pops {
+            libos.close(qd).unwrap();
+        }
+        libos.close(self.listener).unwrap();
+    }
+}
+
+fn p50_of(output: &str) -> f64 {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("p50_us "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no p50 in {output}"))
+}
+
+/// Returns the p50 round trip in microseconds.
+fn linux_tcp_client_to_echo_server(libos: &mut Libos) -> f64 {
+    let mut server = EchoServer::new(libos);
+    let (mut child, stdout) = python(ECHO_CLIENT, &["10.99.0.1", "7"]);
+    let status = serve_until_exit(libos, &mut child, |libos| server.step(libos));
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "Linux TCP client against the catnip echo server failed: {status}");
+    assert_eq!(server.connections, 11, "one connection for the sizes, ten concurrent ones");
+    server.close(libos);
+    p50_of(&output)
+}
+
+/// The same client against a Python echo server on Linux's dk0 (after catnip is gone).
+fn linux_tcp_client_to_linux_echo_server() -> f64 {
+    const SERVER: &str = r#"
+import socket, threading
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.1", 7))
+l.listen(32)
+print("ready", flush=True)
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while data := c.recv(1 << 20):
+        c.sendall(data)
+    c.close()
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+    let mut server = Command::new(PYTHON).args(["-c", SERVER]).stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut server_out = BufReader::new(server.stdout.take().expect("piped"));
+    wait_ready(&mut server_out);
+    let (mut child, stdout) = python(ECHO_CLIENT, &["10.99.0.1", "7"]);
+    let status = child.wait().expect("client");
+    let _ = server.kill();
+    let _ = server.wait();
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "Linux TCP client against the Linux echo server failed");
+    p50_of(&output)
+}
+
+// ---- (c) catnip as a TCP client of a Linux server: 16 MiB each way ----
+
+/// Receives N bytes and answers their SHA-256 (32 bytes), then sends N bytes of its own and prints their
+/// SHA-256 in hex, then closes.
+const BULK_SERVER: &str = r#"
+import hashlib, random, socket, sys
+n = int(sys.argv[1])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 5001))
+l.listen(1)
+print("ready", flush=True)
+c, peer = l.accept()
+c.settimeout(60)
+h, got = hashlib.sha256(), 0
+while got < n:
+    chunk = c.recv(min(1 << 20, n - got))
+    if not chunk:
+        raise SystemExit(f"stream ended after {got} of {n} bytes")
+    h.update(chunk)
+    got += len(chunk)
+c.sendall(h.digest())
+data = random.Random(7).randbytes(n)
+c.sendall(data)
+print(hashlib.sha256(data).hexdigest(), flush=True)
+c.close()
+print(f"received {got} bytes from {peer[0]}:{peer[1]}", flush=True)
+"#;
+
+fn tcp_client_to_linux_server(libos: &mut Libos) {
+    let size = BULK.to_string();
+    let (mut child, mut stdout) = python(BULK_SERVER, &[&size]);
+    wait_ready(&mut stdout);
+    let started = Instant::now();
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    let qt = libos.connect(qd, SocketAddrV4::new(LINUX, 5001)).unwrap();
+    let result = libos.wait(qt, TIMEOUT).unwrap();
+    assert!(matches!(result.value, Ok(QValue::Connected)), "connect to Linux: {result:?}");
+    println!("catnip connected to Linux at {LINUX}:5001 (ARP resolved by catnip)");
+
+    let mut sent_hash = Sha256::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..BULK / (256 << 10) {
+        let mut block = vec![0u8; 256 << 10];
+        for chunk in block.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        sent_hash.update(&block);
+        let qt = libos.push(qd, &Sga::from_slice(&block).unwrap()).unwrap();
+        libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
+    }
+    let sent_digest = sent_hash.finalize();
+    let mut received = Vec::new();
+    let mut received_hash = Sha256::new();
+    let mut received_len = 0;
+    loop {
+        let qt = libos.pop(qd, None).unwrap();
+        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
+        if sga.is_empty() {
+            break;
+        }
+        for segment in sga.segments() {
+            let mut bytes = &segment[..];
+            if received.len() < 32 {
+                let take = bytes.len().min(32 - received.len());
+                received.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+            }
+            received_hash.update(bytes);
+            received_len += bytes.len();
+        }
+    }
+    let elapsed = started.elapsed();
+    libos.close(qd).unwrap();
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        let q = libos.queue().unwrap();
+        idle(libos, q);
+        libos.close(q).unwrap();
+    });
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "the Linux bulk server failed: {status}");
+    assert_eq!(received.as_slice(), sent_digest.as_slice(), "Linux received exactly the 16 MiB catnip sent");
+    assert_eq!(received_len, BULK, "catnip received all of Linux's bytes");
+    let linux_digest = output.lines().next().unwrap_or_default().trim().to_owned();
+    assert_eq!(hex(&received_hash.finalize()), linux_digest, "catnip received exactly the 16 MiB Linux sent");
+    println!(
+        "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways)",
+        BULK >> 20,
+        elapsed.as_secs_f64(),
+        (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---- (d) UDP both ways ----
+
+const UDP_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+for size in (1, 512, 1472):
+    data = bytes((i + size) % 256 for i in range(size))
+    s.sendto(data, ("10.99.0.1", 9))
+    got, peer = s.recvfrom(4096)
+    assert got == data and peer == ("10.99.0.1", 9), (len(got), peer)
+    print(f"udp echo {size} bytes from catnip ok", flush=True)
+"#;
+
+const UDP_SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.99.0.2", 9999))
+s.settimeout(20)
+print("ready", flush=True)
+for _ in range(3):
+    data, peer = s.recvfrom(4096)
+    s.sendto(data, peer)
+    print(f"udp echo {len(data)} bytes to {peer[0]}:{peer[1]}", flush=True)
+"#;
+
+fn udp_both_ways(libos: &mut Libos) {
+    // Linux client -> catnip server.
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Datagram, 0).unwrap();
+    libos.bind(qd, SocketAddrV4::new(CATNIP, 9)).unwrap();
+    let mut pop = libos.pop(qd, None).unwrap();
+    let (mut child, stdout) = python(UDP_CLIENT, &[]);
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        let Ok(result) = libos.wait(pop, Some(Duration::from_millis(1))) else { return };
+        let Ok(QValue::Popped { sga, from: Some(from) }) = result.value else { panic!("udp pop: {result:?}") };
+        let qt = libos.pushto(qd, &sga, from).unwrap();
+        libos.wait(qt, TIMEOUT).unwrap().value.expect("udp pushto");
+        pop = libos.pop(qd, None).unwrap();
+    });
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "Linux UDP client against catnip failed: {status}");
+
+    // catnip client -> Linux server.
+    let (mut child, mut stdout) = python(UDP_SERVER, &[]);
+    wait_ready(&mut stdout);
+    let server = SocketAddrV4::new(LINUX, 9999);
+    for size in [1, 512, 1472] {
+        let message: Vec<u8> = (0..size).map(|i| (i * 3 + size) as u8).collect();
+        let qt = libos.pushto(qd, &Sga::from_slice(&message).unwrap(), server).unwrap();
+        libos.wait(qt, TIMEOUT).unwrap().value.expect("pushto Linux");
+        let result = libos.wait(pop, TIMEOUT).unwrap();
+        match result.value {
+            Ok(QValue::Popped { sga, from }) => {
+                assert_eq!(sga.to_vec(), message, "{size}-byte UDP echo from Linux");
+                assert_eq!(from, Some(server));
+            }
+            other => panic!("udp pop: {other:?}"),
+        }
+        pop = libos.pop(qd, None).unwrap();
+        println!("udp echo {size} bytes from Linux ok");
+    }
+    let status = child.wait().expect("udp server");
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "the Linux UDP echo server failed: {status}");
+    libos.close(qd).unwrap();
+}
