@@ -5,9 +5,18 @@
 //! [catnap]
 //! spin_us = 50              # how long an idle wait spins before blocking in epoll_wait
 //! recv_buffer_size = 65536  # largest pop, bytes
+//!
+//! [catnip]                  # used when built with the `catnip` feature (DPDK)
+//! eal_args = ["-l", "0", "--no-pci", "--in-memory", "--file-prefix=demi1", "--vdev=net_af_packet0,iface=dk0"]
+//! port = "net_af_packet0"   # DPDK port name; the first available port if absent
+//! ipv4 = "10.99.0.1"        # required
+//! prefix_len = 24           # default 24
+//! gateway = "10.99.0.254"   # optional
+//! arp = [{ ipv4 = "10.99.0.2", mac = "02:00:00:00:00:02" }]   # static ARP entries, optional
 //! ```
 //! Unknown keys and bad values are errors (EINVAL) that name the key; nothing here panics.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,6 +35,8 @@ pub struct Config {
     pub libos: Option<String>,
     #[serde(default)]
     pub catnap: CatnapSection,
+    #[serde(default)]
+    pub catnip: CatnipSection,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -65,6 +76,106 @@ impl CatnapSection {
             recv_buffer_size: self.recv_buffer_size,
             ..catnap::CatnapConfig::default()
         })
+    }
+}
+
+/// The `[catnip]` section as written; [`CatnipSection::validate`] checks it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatnipSection {
+    /// DPDK EAL's command line, without a program name.
+    pub eal_args: Vec<String>,
+    /// The DPDK port's name; the first available port when absent.
+    pub port: Option<String>,
+    pub ipv4: Option<String>,
+    pub prefix_len: Option<i64>,
+    pub gateway: Option<String>,
+    /// Static ARP entries.
+    pub arp: Vec<ArpEntry>,
+}
+
+/// One static ARP entry of the `[catnip]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ArpEntry {
+    pub ipv4: String,
+    pub mac: String,
+}
+
+/// The `[catnip]` section, checked: what catnip on DPDK is built from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatnipSettings {
+    pub eal_args: Vec<String>,
+    pub port: Option<String>,
+    pub ipv4: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub arp: Vec<(Ipv4Addr, [u8; 6])>,
+}
+
+fn bad(what: String) -> Fail {
+    Fail::with_context(libc::EINVAL, what)
+}
+
+fn parse_ipv4(key: &str, text: &str) -> Result<Ipv4Addr, Fail> {
+    text.parse().map_err(|_| bad(format!("{key} = {text:?} is not an IPv4 address")))
+}
+
+fn parse_mac(key: &str, text: &str) -> Result<[u8; 6], Fail> {
+    let error = || bad(format!("{key} = {text:?} is not a MAC address (like 02:00:00:00:00:01)"));
+    let mut mac = [0u8; 6];
+    let mut parts = text.split([':', '-']);
+    for byte in &mut mac {
+        let part = parts.next().filter(|p| p.len() == 2).ok_or_else(error)?;
+        *byte = u8::from_str_radix(part, 16).map_err(|_| error())?;
+    }
+    if parts.next().is_some() {
+        return Err(error());
+    }
+    Ok(mac)
+}
+
+impl CatnipSection {
+    /// Checks every value, naming the key of the first bad one.
+    pub fn validate(&self) -> Result<CatnipSettings, Fail> {
+        if self.eal_args.is_empty() {
+            return Err(bad(
+                "catnip.eal_args is empty: catnip needs DPDK's EAL arguments, including a device (--vdev=...)".into(),
+            ));
+        }
+        let ipv4 = self.ipv4.as_deref().ok_or_else(|| bad("catnip.ipv4 is missing: catnip needs an address".into()))?;
+        let ipv4 = parse_ipv4("catnip.ipv4", ipv4)?;
+        if ipv4.is_unspecified() || ipv4.is_broadcast() || ipv4.is_multicast() {
+            return Err(bad(format!("catnip.ipv4 = \"{ipv4}\" cannot be a host address")));
+        }
+        let prefix_len = match self.prefix_len {
+            None => 24,
+            Some(n @ 1..=32) => n as u8,
+            Some(n) => return Err(bad(format!("catnip.prefix_len = {n} is not in 1..=32"))),
+        };
+        let gateway = self.gateway.as_deref().map(|g| parse_ipv4("catnip.gateway", g)).transpose()?;
+        let arp = self
+            .arp
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let ipv4 = parse_ipv4(&format!("catnip.arp[{i}].ipv4"), &entry.ipv4)?;
+                let mac = parse_mac(&format!("catnip.arp[{i}].mac"), &entry.mac)?;
+                Ok((ipv4, mac))
+            })
+            .collect::<Result<_, Fail>>()?;
+        Ok(CatnipSettings { eal_args: self.eal_args.clone(), port: self.port.clone(), ipv4, prefix_len, gateway, arp })
+    }
+
+    /// The checked section as catnip's DPDK configuration.
+    #[cfg(feature = "catnip")]
+    pub(crate) fn to_config(&self) -> Result<catnip::dpdk::DpdkConfig, Fail> {
+        let settings = self.validate()?;
+        let mut config = catnip::dpdk::DpdkConfig::new(settings.eal_args, settings.ipv4, settings.prefix_len);
+        config.device.port = settings.port;
+        config.gateway = settings.gateway;
+        config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
+        Ok(config)
     }
 }
 
@@ -128,6 +239,38 @@ mod tests {
         assert!(e.cause().contains("recv_bufer_size"), "{e}");
         let e = Config::from_toml("[catnap]\nrecv_buffer_size = 0").unwrap().catnap.to_config().unwrap_err();
         assert!(e.cause().contains("catnap.recv_buffer_size"), "{e}");
+    }
+
+    #[test]
+    fn catnip_section_is_checked_key_by_key() {
+        let text = "[catnip]\neal_args = [\"--no-pci\", \"--vdev=net_tap0\"]\nipv4 = \"10.99.0.1\"\n\
+                    gateway = \"10.99.0.254\"\narp = [{ ipv4 = \"10.99.0.2\", mac = \"02:00:00:00:00:02\" }]\n";
+        let settings = Config::from_toml(text).unwrap().catnip.validate().unwrap();
+        assert_eq!(settings.ipv4, Ipv4Addr::new(10, 99, 0, 1));
+        assert_eq!(settings.prefix_len, 24);
+        assert_eq!(settings.gateway, Some(Ipv4Addr::new(10, 99, 0, 254)));
+        assert_eq!(settings.arp, vec![(Ipv4Addr::new(10, 99, 0, 2), [2, 0, 0, 0, 0, 2])]);
+        let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
+                    arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
+        assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
+
+        let error = |text: &str| Config::from_toml(text).and_then(|c| c.catnip.validate().map(|_| ())).unwrap_err();
+        let base = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\n";
+        for (extra, key) in [
+            ("prefix_len = 33", "catnip.prefix_len"),
+            ("gateway = \"10.99.0\"", "catnip.gateway"),
+            ("arp = [{ ipv4 = \"10.99.0.2\", mac = \"02:00:00:00:00\" }]", "catnip.arp[0].mac"),
+            ("arp = [{ ipv4 = \"x\", mac = \"02:00:00:00:00:02\" }]", "catnip.arp[0].ipv4"),
+            ("arp = [{ ipv4 = \"10.99.0.2\", mak = \"02:00:00:00:00:02\" }]", "mak"),
+            ("eal_arg = []", "eal_arg"),
+        ] {
+            let e = error(&format!("{base}{extra}"));
+            assert_eq!(e.errno(), libc::EINVAL);
+            assert!(e.cause().contains(key), "{extra}: {e}");
+        }
+        assert!(error("[catnip]\nipv4 = \"10.99.0.1\"").cause().contains("catnip.eal_args"));
+        assert!(error("[catnip]\neal_args = [\"-l\"]").cause().contains("catnip.ipv4"));
+        assert!(error("[catnip]\neal_args = [\"-l\"]\nipv4 = \"255.255.255.255\"").cause().contains("catnip.ipv4"));
     }
 
     #[test]
