@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats};
 use inetstack::stack::StackConfig;
-use inetstack::wire::MacAddress;
+pub use inetstack::wire::MacAddress;
 use pdpix::Fail;
 
 use crate::Catnip;
