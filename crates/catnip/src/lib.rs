@@ -10,13 +10,14 @@ pub mod dpdk;
 mod link;
 mod network;
 mod ops;
+mod options;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use inetstack::stack::{SocketId, Stack, StackConfig};
+use inetstack::stack::{SocketId, Stack, StackConfig, TcpSocketOptions};
 pub use link::MemoryLink;
 pub use network::NetDevice;
 use network::Network;
@@ -30,6 +31,14 @@ use runtime::{IdlePolicy, MemoryQueue, Operation, QueueTable, Timers};
 pub(crate) struct SocketInfo {
     id: SocketId,
     kind: SocketType,
+    /// Options of a datagram socket (the stack keeps a TCP socket's own).
+    datagram_options: Cell<TcpSocketOptions>,
+}
+
+impl SocketInfo {
+    pub(crate) fn new(id: SocketId, kind: SocketType) -> Self {
+        Self { id, kind, datagram_options: Cell::default() }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -101,7 +110,7 @@ impl<D: NetDevice + 'static> LibOs for Catnip<D> {
             SocketType::Stream => stack.tcp_open(),
             SocketType::Datagram => stack.udp_open(),
         });
-        let queue = Queue::Socket(Rc::new(SocketInfo { id, kind: socket_type }));
+        let queue = Queue::Socket(Rc::new(SocketInfo::new(id, socket_type)));
         match self.table.borrow_mut().insert(queue) {
             Ok(qd) => Ok(qd),
             Err(e) => {
@@ -162,15 +171,29 @@ impl<D: NetDevice + 'static> LibOs for Catnip<D> {
     }
 
     fn setsockopt(&mut self, qd: QDesc, option: SocketOption) -> Result<(), Fail> {
-        self.socket_of(qd)?;
-        // FIXME: the stack takes TCP_NODELAY, SO_KEEPALIVE and SO_LINGER per connection at creation only;
-        // per-socket options need a stack API first.
-        Err(Fail::with_context(libc::ENOTSUP, format!("catnip does not support {option:?} yet")))
+        let info = self.socket_of(qd)?;
+        match info.kind {
+            SocketType::Stream => self.net.with_stack(|stack, _| {
+                let mut current = stack.tcp_options(info.id)?;
+                options::apply(&mut current, option, info.kind)?;
+                stack.tcp_set_options(info.id, current)
+            }),
+            SocketType::Datagram => {
+                let mut current = info.datagram_options.get();
+                options::apply(&mut current, option, info.kind)?;
+                info.datagram_options.set(current);
+                Ok(())
+            }
+        }
     }
 
     fn getsockopt(&mut self, qd: QDesc, name: SocketOptionName) -> Result<SocketOption, Fail> {
-        self.socket_of(qd)?;
-        Err(Fail::with_context(libc::ENOTSUP, format!("catnip does not support {name:?} yet")))
+        let info = self.socket_of(qd)?;
+        let current = match info.kind {
+            SocketType::Stream => self.net.with_stack(|stack, _| stack.tcp_options(info.id))?,
+            SocketType::Datagram => info.datagram_options.get(),
+        };
+        options::read(&current, name, info.kind)
     }
 
     fn push(&mut self, qd: QDesc, sga: &Sga) -> Result<QToken, Fail> {

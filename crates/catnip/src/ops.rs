@@ -29,7 +29,7 @@ pub(crate) async fn accept<D: NetDevice>(
         Err(e) => Poll::Ready(Err(e)),
     })
     .await?;
-    let info = SocketInfo { id: accepted, kind: SocketType::Stream };
+    let info = SocketInfo::new(accepted, SocketType::Stream);
     let qd = table.borrow_mut().insert(Queue::Socket(Rc::new(info)))?;
     Ok(QValue::Accepted { qd, addr })
 }

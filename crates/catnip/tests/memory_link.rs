@@ -9,7 +9,7 @@ use std::time::Duration;
 use catnip::{Catnip, MemoryLink};
 use inetstack::stack::StackConfig;
 use inetstack::wire::MacAddress;
-use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
+use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketOption, SocketOptionName, SocketType};
 use sha2::{Digest, Sha256};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 1);
@@ -185,6 +185,21 @@ fn misuse_gets_the_errors_catnap_gives() {
     assert_eq!(libos.push(udp, &Sga::from_slice(b"x").unwrap()).unwrap_err().errno(), libc::EDESTADDRREQ);
     assert_eq!(libos.pop(udp, None).unwrap_err().errno(), libc::EDESTADDRREQ);
     assert_eq!(libos.push(udp, &Sga::new()).unwrap_err().errno(), libc::EINVAL);
+    // Socket options round-trip as on catnap; TCP_NODELAY on UDP is ENOPROTOOPT.
+    let fresh = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    for option in [
+        SocketOption::NoDelay(true),
+        SocketOption::KeepAlive(true),
+        SocketOption::ReuseAddr(true),
+        SocketOption::Linger(Some(Duration::from_secs(3))),
+        SocketOption::Linger(None),
+    ] {
+        libos.setsockopt(fresh, option).unwrap();
+        assert_eq!(libos.getsockopt(fresh, option.name()).unwrap(), option);
+    }
+    assert_eq!(errno(libos.setsockopt(udp, SocketOption::NoDelay(true))), libc::ENOPROTOOPT);
+    libos.setsockopt(udp, SocketOption::ReuseAddr(true)).unwrap();
+    assert_eq!(libos.getsockopt(udp, SocketOptionName::ReuseAddr).unwrap(), SocketOption::ReuseAddr(true));
     // A closed port refuses.
     let refused = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
     let qt = libos.connect(refused, SocketAddrV4::new(SERVER, 4444)).unwrap();

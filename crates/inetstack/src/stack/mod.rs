@@ -33,6 +33,7 @@ use crate::device::Device;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
 use ports::PortAllocator;
+pub use tcp::TcpSocketOptions;
 use tcp::{TcpSocket, TcpTables};
 use udp::UdpSocket;
 

@@ -15,7 +15,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Fail, Sga};
 
@@ -24,12 +24,27 @@ use crate::device::flatten;
 use crate::tcp::{OutgoingSegment, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
+/// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpSocketOptions {
+    /// TCP_NODELAY.
+    pub nodelay: bool,
+    /// SO_KEEPALIVE: idle time before probes (`None`: off).
+    pub keepalive: Option<Duration>,
+    /// SO_LINGER: `Some(ZERO)` makes close reset the connection; other values close in order (the close
+    /// never blocks: PDPIX's close returns at once and the stack finishes the handshake).
+    pub linger: Option<Duration>,
+    /// SO_REUSEADDR: bind may take a port held only by connections in TIME-WAIT.
+    pub reuse_addr: bool,
+}
+
 /// A TCP socket as the application sees it.
 #[derive(Debug)]
 pub(super) enum TcpSocket {
     /// Created, maybe bound, neither listening nor connected.
     Idle {
         local: Option<SocketAddrV4>,
+        options: TcpSocketOptions,
     },
     Listener(Listener),
     Connection(Box<Connection>),
@@ -38,6 +53,7 @@ pub(super) enum TcpSocket {
 #[derive(Debug)]
 pub(super) struct Listener {
     local: SocketAddrV4,
+    options: TcpSocketOptions,
     backlog: usize,
     /// Handshakes in progress (SYN-RECEIVED).
     embryonic: usize,
@@ -47,6 +63,7 @@ pub(super) struct Listener {
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) tcb: TcpConnection,
+    options: TcpSocketOptions,
     /// The listener whose backlog this connection counts against until accepted.
     listener: Option<SocketId>,
     /// Whether the application still holds the socket (else it is reaped once closed).
@@ -85,11 +102,16 @@ impl TcpTables {
             || self.bound.contains_key(&port)
             || self.connections.keys().any(|(local, _)| local.port() == port)
     }
+
+    /// Connections holding `port`, for SO_REUSEADDR's check.
+    fn connections_on(&self, port: u16) -> impl Iterator<Item = SocketId> + '_ {
+        self.connections.iter().filter(move |((local, _), _)| local.port() == port).map(|(_, &id)| id)
+    }
 }
 
 impl Stack {
     pub fn tcp_open(&mut self) -> SocketId {
-        self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None }))
+        self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None, options: TcpSocketOptions::default() }))
     }
 
     fn tcp_socket(&mut self, id: SocketId) -> Result<&mut TcpSocket, Fail> {
@@ -119,28 +141,62 @@ impl Stack {
         if !self.our_addr(*local.ip()) {
             return Err(Fail::with_context(libc::EADDRNOTAVAIL, format!("{} is not our address", local.ip())));
         }
-        match self.tcp_socket(id)? {
-            TcpSocket::Idle { local: None } => {}
+        let options = match self.tcp_socket(id)? {
+            TcpSocket::Idle { local: None, options } => *options,
             _ => return Err(Fail::new(libc::EINVAL, "socket is already bound")),
-        }
+        };
         let port = match local.port() {
             0 => self.allocate_tcp_port()?,
-            port if self.tcp.port_in_use(port) => {
+            port if self.tcp_port_taken(port, options.reuse_addr) => {
                 return Err(Fail::with_context(libc::EADDRINUSE, format!("TCP port {port} is in use")));
             }
             port => port,
         };
         let bound = SocketAddrV4::new(*local.ip(), port);
-        *self.tcp_socket(id)? = TcpSocket::Idle { local: Some(bound) };
+        *self.tcp_socket(id)? = TcpSocket::Idle { local: Some(bound), options };
         self.tcp.bound.insert(port, id);
         Ok(bound)
     }
 
+    /// Whether bind may not take `port`: in use, unless `reuse_addr` and only TIME-WAIT connections hold it.
+    fn tcp_port_taken(&self, port: u16, reuse_addr: bool) -> bool {
+        if self.tcp.listeners.contains_key(&port) || self.tcp.bound.contains_key(&port) {
+            return true;
+        }
+        self.tcp.connections_on(port).any(|id| {
+            let time_wait = matches!(self.socket(id), Ok(Socket::Tcp(TcpSocket::Connection(c))) if c.tcb.state() == TcpState::TimeWait);
+            !(reuse_addr && time_wait)
+        })
+    }
+
+    /// Sets a TCP socket's options (on a connection at once; on a listener for the connections it accepts).
+    pub fn tcp_set_options(&mut self, id: SocketId, options: TcpSocketOptions) -> Result<(), Fail> {
+        match self.tcp_socket(id)? {
+            TcpSocket::Idle { options: o, .. } => *o = options,
+            TcpSocket::Listener(listener) => listener.options = options,
+            TcpSocket::Connection(conn) => {
+                conn.options = options;
+                conn.tcb.set_nodelay(options.nodelay);
+                conn.tcb.set_keepalive(options.keepalive);
+                self.tcp.active.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tcp_options(&mut self, id: SocketId) -> Result<TcpSocketOptions, Fail> {
+        Ok(match self.tcp_socket(id)? {
+            TcpSocket::Idle { options, .. } => *options,
+            TcpSocket::Listener(listener) => listener.options,
+            TcpSocket::Connection(conn) => conn.options,
+        })
+    }
+
     /// Accepts connections on a bound socket; at most `backlog` may be in the handshake or waiting for accept.
     pub fn tcp_listen(&mut self, id: SocketId, backlog: usize) -> Result<(), Fail> {
-        let local = match self.tcp_socket(id)? {
-            TcpSocket::Idle { local: Some(local) } => *local,
-            TcpSocket::Idle { local: None } => return Err(Fail::new(libc::EDESTADDRREQ, "listen before bind")),
+        let (local, options) = match self.tcp_socket(id)? {
+            TcpSocket::Idle { local: Some(local), options } => (*local, *options),
+            TcpSocket::Idle { local: None, .. } => return Err(Fail::new(libc::EDESTADDRREQ, "listen before bind")),
             TcpSocket::Listener(listener) => {
                 listener.backlog = backlog.max(1);
                 return Ok(());
@@ -149,7 +205,8 @@ impl Stack {
         };
         self.tcp.bound.remove(&local.port());
         self.tcp.listeners.insert(local.port(), id);
-        let listener = Listener { local, backlog: backlog.max(1), embryonic: 0, accept_queue: VecDeque::new() };
+        let listener =
+            Listener { local, options, backlog: backlog.max(1), embryonic: 0, accept_queue: VecDeque::new() };
         *self.tcp_socket(id)? = TcpSocket::Listener(listener);
         Ok(())
     }
@@ -168,8 +225,8 @@ impl Stack {
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
             return Err(Fail::with_context(libc::EINVAL, format!("cannot connect to {remote}")));
         }
-        let local = match self.tcp_socket(id)? {
-            TcpSocket::Idle { local } => *local,
+        let (local, options) = match self.tcp_socket(id)? {
+            TcpSocket::Idle { local, options } => (*local, *options),
             TcpSocket::Listener(_) => return Err(Fail::new(libc::EOPNOTSUPP, "connect on a listening socket")),
             TcpSocket::Connection(c) if c.tcb.state() == TcpState::SynSent => {
                 return Err(Fail::new(libc::EALREADY, "connect already in progress"));
@@ -185,9 +242,11 @@ impl Stack {
         };
         let local = SocketAddrV4::new(self.config.ipv4, port);
         let iss = self.initial_sequence_number(local, remote);
-        let tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
-        *self.tcp_socket(id)? =
-            TcpSocket::Connection(Box::new(Connection { tcb, listener: None, app_holds: true, scheduled: None }));
+        let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
+        tcb.set_nodelay(options.nodelay);
+        tcb.set_keepalive(options.keepalive);
+        let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None };
+        *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
         self.tcp.connections.insert((local, remote), id);
         self.tcp.active.push(id);
         Ok(())
@@ -246,7 +305,7 @@ impl Stack {
     /// queued data) and live on in the stack until the close completes.
     pub(super) fn tcp_release(&mut self, id: SocketId) -> Result<(), Fail> {
         match self.tcp_socket(id)? {
-            TcpSocket::Idle { local } => {
+            TcpSocket::Idle { local, .. } => {
                 if let Some(local) = *local {
                     self.tcp.bound.remove(&local.port());
                 }
@@ -276,7 +335,11 @@ impl Stack {
                 self.remove_socket(id);
             }
             TcpSocket::Connection(conn) => {
-                conn.tcb.close();
+                if conn.options.linger == Some(Duration::ZERO) {
+                    conn.tcb.abort();
+                } else {
+                    conn.tcb.close();
+                }
                 conn.app_holds = false;
                 self.tcp.active.push(id);
             }
@@ -294,7 +357,7 @@ impl Stack {
 
     pub(super) fn tcp_local(&self, tcp: &TcpSocket) -> Option<SocketAddrV4> {
         match tcp {
-            TcpSocket::Idle { local } => *local,
+            TcpSocket::Idle { local, .. } => *local,
             TcpSocket::Listener(listener) => Some(listener.local),
             TcpSocket::Connection(c) => Some(c.tcb.local()),
         }
@@ -350,9 +413,12 @@ impl Stack {
             return; // the peer retries its SYN; nothing is allocated
         }
         listener.embryonic += 1;
+        let options = listener.options;
         let iss = self.initial_sequence_number(local, remote);
-        let tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
-        let conn = Connection { tcb, listener: Some(lid), app_holds: false, scheduled: None };
+        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
+        tcb.set_nodelay(options.nodelay);
+        tcb.set_keepalive(options.keepalive);
+        let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
         self.tcp.connections.insert((local, remote), id);
         self.tcp.active.push(id);

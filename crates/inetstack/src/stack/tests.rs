@@ -323,3 +323,58 @@ fn tcp_ports_and_misuse() {
     h.close(a).unwrap();
     h.tcp_bind(b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
 }
+
+#[test]
+fn tcp_socket_options_apply_inherit_and_shape_close() {
+    let mut sim = pair(FaultConfig::default(), 17);
+    let listener = sim.hosts[1].tcp_open();
+    let options = TcpSocketOptions { nodelay: true, keepalive: Some(Duration::from_secs(30)), ..Default::default() };
+    sim.hosts[1].tcp_set_options(listener, options).unwrap();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 4).unwrap();
+    assert_eq!(sim.hosts[1].tcp_options(listener).unwrap(), options, "bind and listen keep the options");
+    let client = sim.hosts[0].tcp_open();
+    let linger0 = TcpSocketOptions { linger: Some(Duration::ZERO), ..Default::default() };
+    sim.hosts[0].tcp_set_options(client, linger0).unwrap();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(B, 80)).unwrap();
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some()
+    }));
+    let (server, _) = server.unwrap();
+    assert_eq!(sim.hosts[1].tcp_options(server).unwrap(), options, "accepted connections inherit");
+    // SO_LINGER 0: close resets instead of the FIN handshake.
+    sim.hosts[0].close(client).unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.hosts[1].tcp_error(server).unwrap().is_some()));
+    assert_eq!(sim.hosts[1].tcp_error(server).unwrap().unwrap().errno(), libc::ECONNRESET);
+}
+
+#[test]
+fn so_reuseaddr_takes_a_port_held_in_time_wait() {
+    let (mut sim, listener, client) = tcp_pair(FaultConfig::default(), 18);
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some()
+    }));
+    let (server, _) = server.unwrap();
+    // The server closes first, so its side ends in TIME-WAIT holding port 80.
+    sim.hosts[1].close(server).unwrap();
+    sim.hosts[1].close(listener).unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+    sim.hosts[0].close(client).unwrap();
+    // Stop in TIME-WAIT (running on would reach its 2 MSL end, when the connection is reaped).
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.hosts[1].tcp_state(server).is_ok_and(|st| st == crate::tcp::TcpState::TimeWait)
+    }));
+    let again = sim.hosts[1].tcp_open();
+    let e = sim.hosts[1].tcp_bind(again, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap_err();
+    assert_eq!(e.errno(), libc::EADDRINUSE, "TIME-WAIT holds the port");
+    sim.hosts[1].tcp_set_options(again, TcpSocketOptions { reuse_addr: true, ..Default::default() }).unwrap();
+    sim.hosts[1].tcp_bind(again, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    // After 2 MSL the connection is reaped and the port is free for anyone.
+    sim.run_until(Duration::from_secs(120), |_| false);
+    assert!(sim.hosts[1].tcp_state(server).is_err(), "reaped");
+}

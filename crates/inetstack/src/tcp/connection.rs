@@ -340,6 +340,24 @@ impl TcpConnection {
         }
     }
 
+    /// TCP_NODELAY: send small segments at once instead of coalescing them (Nagle).
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.config.nodelay = on;
+    }
+
+    pub fn nodelay(&self) -> bool {
+        self.config.nodelay
+    }
+
+    /// SO_KEEPALIVE: idle time before keepalive probes start; `None` turns them off.
+    pub fn set_keepalive(&mut self, idle: Option<std::time::Duration>) {
+        self.config.keepalive = idle;
+    }
+
+    pub fn keepalive(&self) -> Option<std::time::Duration> {
+        self.config.keepalive
+    }
+
     pub fn send_buffer_free(&self) -> usize {
         self.send_buffer.free()
     }
