@@ -39,11 +39,7 @@ impl Default for CatnapConfig {
 }
 
 /// What a catnap queue descriptor names.
-#[derive(Clone, Debug)]
-pub(crate) enum Queue {
-    Socket(Rc<Socket>),
-    Memory(MemoryQueue),
-}
+pub(crate) type Queue = runtime::Queue<Rc<Socket>>;
 
 /// The catnap libOS. Single-threaded: one instance per thread.
 pub struct Catnap {
@@ -71,14 +67,11 @@ impl Catnap {
     }
 
     fn queue_of(&self, qd: QDesc) -> Result<Queue, Fail> {
-        self.table.borrow().get(qd).cloned()
+        self.table.borrow().queue(qd)
     }
 
     fn socket_of(&self, qd: QDesc) -> Result<Rc<Socket>, Fail> {
-        match self.queue_of(qd)? {
-            Queue::Socket(socket) => Ok(socket),
-            Queue::Memory(_) => Err(Fail::with_context(libc::ENOTSOCK, format!("queue {qd} is not a socket"))),
-        }
+        self.table.borrow().socket(qd)
     }
 
     fn spawn(&mut self, qd: QDesc, op: Opcode, coroutine: Operation) -> Result<QToken, Fail> {

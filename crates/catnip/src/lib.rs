@@ -41,11 +41,8 @@ impl SocketInfo {
     }
 }
 
-#[derive(Clone, Debug)]
-pub(crate) enum Queue {
-    Socket(Rc<SocketInfo>),
-    Memory(MemoryQueue),
-}
+/// What a catnip queue descriptor names.
+pub(crate) type Queue = runtime::Queue<Rc<SocketInfo>>;
 
 /// The catnip libOS over device `D`.
 pub struct Catnip<D: NetDevice + 'static> {
@@ -71,14 +68,11 @@ impl<D: NetDevice + 'static> Catnip<D> {
     }
 
     fn queue_of(&self, qd: QDesc) -> Result<Queue, Fail> {
-        self.table.borrow().get(qd).cloned()
+        self.table.borrow().queue(qd)
     }
 
     fn socket_of(&self, qd: QDesc) -> Result<Rc<SocketInfo>, Fail> {
-        match self.queue_of(qd)? {
-            Queue::Socket(info) => Ok(info),
-            Queue::Memory(_) => Err(Fail::with_context(libc::ENOTSOCK, format!("queue {qd} is not a socket"))),
-        }
+        self.table.borrow().socket(qd)
     }
 
     fn stream_of(&self, qd: QDesc, what: &'static str) -> Result<Rc<SocketInfo>, Fail> {

@@ -3,7 +3,7 @@
 //! A descriptor is a small integer, as a file descriptor is; freed numbers are reused. Unknown descriptors
 //! are EBADF.
 
-use crate::{Fail, QDesc};
+use crate::{Fail, MemoryQueue, QDesc};
 
 /// Descriptors can be at most this many at once (as `RLIMIT_NOFILE` bounds file descriptors).
 pub const MAX_QUEUES: usize = 1 << 20;
@@ -67,6 +67,29 @@ impl<Q> QueueTable<Q> {
     }
 }
 
+/// What a libOS's queue descriptor names: one of its sockets, or an in-memory queue (which every libOS
+/// offers the same way).
+#[derive(Clone, Debug)]
+pub enum Queue<S> {
+    Socket(S),
+    Memory(MemoryQueue),
+}
+
+impl<S: Clone> QueueTable<Queue<S>> {
+    /// The queue `qd` names (a cheap clone: sockets and memory queues are shared handles).
+    pub fn queue(&self, qd: QDesc) -> Result<Queue<S>, Fail> {
+        self.get(qd).cloned()
+    }
+
+    /// The socket `qd` names: ENOTSOCK for an in-memory queue.
+    pub fn socket(&self, qd: QDesc) -> Result<S, Fail> {
+        match self.get(qd)? {
+            Queue::Socket(socket) => Ok(socket.clone()),
+            Queue::Memory(_) => Err(Fail::with_context(libc::ENOTSOCK, format!("queue {qd} is not a socket"))),
+        }
+    }
+}
+
 fn bad_qd(qd: QDesc) -> Fail {
     Fail::with_context(libc::EBADF, format!("bad queue descriptor {qd}"))
 }
@@ -89,5 +112,16 @@ mod tests {
         assert_eq!(table.len(), 2);
         assert_eq!(table.get_mut(QDesc::new(1000)).unwrap_err().errno(), libc::EBADF);
         assert_eq!(table.iter().count(), 2);
+    }
+
+    #[test]
+    fn sockets_and_memory_queues_are_told_apart() {
+        let mut table = QueueTable::default();
+        let socket = table.insert(Queue::Socket(7)).unwrap();
+        let memory = table.insert(Queue::Memory(MemoryQueue::default())).unwrap();
+        assert_eq!(table.socket(socket).unwrap(), 7);
+        assert_eq!(table.socket(memory).unwrap_err().errno(), libc::ENOTSOCK);
+        assert!(matches!(table.queue(memory).unwrap(), Queue::Memory(_)));
+        assert_eq!(table.socket(QDesc::new(9)).unwrap_err().errno(), libc::EBADF);
     }
 }
