@@ -107,6 +107,7 @@ impl LibOS {
                 qd,
                 op: op.into(),
                 state: State::Pending,
+                bytes: false,
             },
         )
     }
@@ -415,7 +416,7 @@ impl LibOS {
         self.block(py, &raw, timeout, false)?;
         token.state = State::Consumed;
         match self.take_stash(&raw)? {
-            Some(StashedResults::One(_, result)) => Outcome::from_raw(py, result)?.into_result(),
+            Some(StashedResults::One(_, result)) => Outcome::from_raw_as(py, result, token.bytes)?.into_result(),
             _ => Err(consumed()),
         }
     }
@@ -450,7 +451,7 @@ impl LibOS {
             Some(StashedResults::One(i, result)) => {
                 let mut token = qts[i].try_borrow_mut()?;
                 token.state = State::Consumed;
-                Ok((i, Outcome::from_raw(py, result)?.into_qresult(py, &token)?))
+                Ok((i, Outcome::from_raw_as(py, result, token.bytes)?.into_qresult(py, &token)?))
             }
             _ => Err(consumed()),
         }
@@ -493,7 +494,7 @@ impl LibOS {
             let outcome = if next_pending.peek() == Some(&&i) {
                 next_pending.next();
                 let result = fresh.next().ok_or_else(consumed)?;
-                Outcome::from_raw(py, result)?
+                Outcome::from_raw_as(py, result, token.bytes)?
             } else {
                 match std::mem::replace(&mut token.state, State::Consumed) {
                     State::Ready(outcome) => outcome,
@@ -504,6 +505,61 @@ impl LibOS {
             out.push(outcome.into_qresult(py, token)?);
         }
         Ok(PyList::new(py, out)?.unbind())
+    }
+
+    /// Streams' write: starts a push of `data` (copied, or an `Sga` shared). Returns None when it finished at
+    /// once, the `OSError` (not raised) when it failed at once, else its `QToken`. Internal.
+    fn _stream_push(slf: &Bound<'_, Self>, qd: i64, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let py = slf.py();
+        let sga = sga_to_push(data)?;
+        let qdesc = qd_of(qd)?;
+        let this = slf.get();
+        this.check_thread()?;
+        let (qt, finished) = with_libos(this.id, |slot| {
+            let qt = slot.libos.push(qdesc, &sga)?;
+            let scheduler = slot.libos.runtime().scheduler_mut();
+            let finished = if scheduler.is_done(qt)? { Some(scheduler.take(qt)?) } else { None };
+            Ok((qt, finished))
+        })?;
+        match finished {
+            Some(result) => match result.value {
+                Ok(_) => Ok(None),
+                Err(fail) => Ok(Some(os_error(fail).into_value(py).into_any())),
+            },
+            None => Ok(Some(Self::token(slf, qdesc.raw(), qt, demikernel::Opcode::Push)?.into_any())),
+        }
+    }
+
+    /// Streams' read: starts a pop of at most `max_len` bytes. Returns the bytes (empty at the end of the
+    /// stream) when it finished at once, raises its `OSError` when it failed at once, else returns its
+    /// `QToken`, whose result's `value` is `bytes`. Internal.
+    fn _stream_pop(slf: &Bound<'_, Self>, qd: i64, max_len: i64) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let qdesc = qd_of(qd)?;
+        let max_len =
+            usize::try_from(max_len).ok().filter(|&n| n >= 1).ok_or_else(|| value_error("max_len must be >= 1"))?;
+        let this = slf.get();
+        this.check_thread()?;
+        let (qt, finished) = with_libos(this.id, |slot| {
+            let qt = slot.libos.pop(qdesc, Some(max_len))?;
+            let scheduler = slot.libos.runtime().scheduler_mut();
+            let finished = if scheduler.is_done(qt)? { Some(scheduler.take(qt)?) } else { None };
+            Ok((qt, finished))
+        })?;
+        match finished {
+            Some(result) => match result.value {
+                Ok(demikernel::QValue::Popped { sga, .. }) => {
+                    Ok(crate::qtoken::sga_bytes(py, &sga).into_any().unbind())
+                }
+                Ok(other) => Err(os_error(Fail::with_context(libc::EIO, format!("pop finished with {other:?}")))),
+                Err(fail) => Err(os_error(fail)),
+            },
+            None => {
+                let token = Self::token(slf, qdesc.raw(), qt, demikernel::Opcode::Pop)?;
+                token.bind(py).borrow_mut().bytes = true;
+                Ok(token.into_any())
+            }
+        }
     }
 
     /// Runs one non-blocking poll round; returns whether anything happened.
@@ -563,7 +619,10 @@ impl LibOS {
         let mut first_error = None;
         for (token, result) in finished {
             let outcome = match result {
-                Ok(result) => Outcome::from_raw(py, result)?,
+                Ok(result) => {
+                    let bytes = token.bind(py).try_borrow().map(|t| t.bytes).unwrap_or(false);
+                    Outcome::from_raw_as(py, result, bytes)?
+                }
                 Err(fail) => Outcome::Failed(os_error(fail)),
             };
             if let Err(e) = resolve(py, &token, outcome) {

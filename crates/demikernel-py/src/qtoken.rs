@@ -8,6 +8,7 @@ use demikernel::{Fail, Opcode as RawOpcode, QToken as RawQToken, QValue};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyBytes;
 
 use crate::errors::{os_error, wrong_thread};
 use crate::libos::LibOS;
@@ -95,14 +96,19 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    /// Converts a runtime result (call without holding any table borrow).
-    pub(crate) fn from_raw(py: Python<'_>, result: demikernel::QResult) -> PyResult<Self> {
+    /// Converts a runtime result (call without holding any table borrow). With `bytes`, a popped array
+    /// becomes `bytes` (copied) rather than an `Sga`.
+    pub(crate) fn from_raw_as(py: Python<'_>, result: demikernel::QResult, bytes: bool) -> PyResult<Self> {
         let opcode = Opcode::from(result.operation);
         let (qd, qt) = (result.qd.raw(), result.qt.raw());
         let (value, addr) = match result.value {
             Err(fail) => return Ok(Self::Failed(os_error(fail))),
             Ok(QValue::Popped { sga, from }) => {
-                let sga = Py::new(py, Sga::new(sga)?)?.into_any();
+                let sga = if bytes {
+                    sga_bytes(py, &sga).into_any().unbind()
+                } else {
+                    Py::new(py, Sga::new(sga)?)?.into_any()
+                };
                 let from = match from {
                     Some(a) => crate::addr::to_tuple(py, a)?.into_any().unbind(),
                     None => py.None(),
@@ -169,6 +175,8 @@ pub struct QToken {
     pub(crate) qd: u32,
     pub(crate) op: Opcode,
     pub(crate) state: State,
+    /// A pop whose result's `value` is `bytes` rather than an `Sga` (the streams' reads).
+    pub(crate) bytes: bool,
 }
 
 impl QToken {
@@ -193,7 +201,7 @@ impl QToken {
                     }
                 });
                 match taken {
-                    Ok(Some(result)) => Ok(Some(Outcome::from_raw(py, result)?)),
+                    Ok(Some(result)) => Ok(Some(Outcome::from_raw_as(py, result, self.bytes)?)),
                     Ok(None) => {
                         self.state = state;
                         Ok(None)
@@ -205,6 +213,15 @@ impl QToken {
                 }
             }
         }
+    }
+}
+
+/// A copy of an array's bytes.
+pub(crate) fn sga_bytes<'py>(py: Python<'py>, sga: &demikernel::Sga) -> Bound<'py, PyBytes> {
+    match sga.segments() {
+        [] => PyBytes::new(py, b""),
+        [one] => PyBytes::new(py, one),
+        _ => PyBytes::new(py, &sga.to_vec()),
     }
 }
 
@@ -287,7 +304,7 @@ impl QToken {
     /// the awaiting machinery in `demikernel._aio`.
     fn _watch(slf: Bound<'_, Self>, future: Py<PyAny>) -> PyResult<()> {
         let py = slf.py();
-        let (id, qt) = {
+        let (id, qt, bytes) = {
             let mut this = slf.try_borrow_mut()?;
             this.check_thread()?;
             match &this.state {
@@ -297,7 +314,7 @@ impl QToken {
                 }
             }
             this.state = State::Awaiting(future.clone_ref(py));
-            (this.libos_id, this.qt)
+            (this.libos_id, this.qt, this.bytes)
         };
         let me = slf.clone().unbind();
         let done = with_libos(id, |slot| {
@@ -317,7 +334,7 @@ impl QToken {
         });
         match done {
             Ok(Some(result)) => {
-                let outcome = Outcome::from_raw(py, result)?;
+                let outcome = Outcome::from_raw_as(py, result, bytes)?;
                 resolve(py, slf.as_unbound(), outcome)
             }
             Ok(None) => Ok(()),
