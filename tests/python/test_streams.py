@@ -161,6 +161,65 @@ def test_cancelled_read_loses_no_data(libos: demi.LibOS, run: Run) -> None:
     run(main())
 
 
+def test_short_reads_and_partial_pops(libos: demi.LibOS, run: Run) -> None:
+    """read(n) with nothing buffered pops at most n bytes; the rest comes with the next reads, in order."""
+
+    async def handler(reader: demi_asyncio.StreamReader, writer: demi_asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"abcdefghij")
+        await writer.drain()
+        await reader.read(1)
+        writer.close()
+
+    async def main() -> None:
+        server, port = await _with_server(libos, handler)
+        async with server:
+            reader, writer = await demi_asyncio.open_connection("127.0.0.1", port, libos=libos)
+            writer.write(b"!")
+            await writer.drain()
+            got = await reader.read(3)
+            assert got == b"abc"
+            rest = b""
+            while len(rest) < 7:
+                chunk = await reader.read(100)
+                assert chunk
+                rest += chunk
+            assert rest == b"defghij"
+            writer.write(b"!")
+            assert await reader.read(5) == b""
+            assert reader.at_eof()
+            writer.close()
+            await writer.wait_closed()
+
+    run(main())
+
+
+def test_write_errors_surface_in_drain(libos: demi.LibOS, run: Run) -> None:
+    """A push that fails (the peer reset the connection) is reported by drain, not by write."""
+
+    async def handler(reader: demi_asyncio.StreamReader, writer: demi_asyncio.StreamWriter) -> None:
+        libos.setsockopt(writer.qd, socket.SOL_SOCKET, socket.SO_LINGER, 0)
+        writer.close()  # with SO_LINGER 0: a reset
+
+    async def main() -> None:
+        server, port = await _with_server(libos, handler)
+        async with server:
+            reader, writer = await demi_asyncio.open_connection("127.0.0.1", port, libos=libos)
+            try:
+                assert await reader.read(10) == b""
+            except ConnectionResetError:
+                pass
+            with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                for _ in range(100):
+                    writer.write(b"x" * 1000)
+                    await writer.drain()
+                    await asyncio.sleep(0.001)
+            writer.close()
+            await writer.wait_closed()
+
+    run(main())
+
+
 def test_many_concurrent_streams(libos: demi.LibOS, run: Run) -> None:
     async def handler(reader: demi_asyncio.StreamReader, writer: demi_asyncio.StreamWriter) -> None:
         while data := await reader.read(65536):
