@@ -11,7 +11,7 @@
 
 use std::ffi::{CStr, CString, c_char};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dpdk_sys::{DpdkError, ffi};
@@ -74,7 +74,7 @@ pub struct DpdkStats {
     pub tx_no_mbuf: u64,
     /// Frames longer than an mbuf can hold (MTU plus Ethernet header): dropped, as a NIC drops them.
     pub tx_oversize: u64,
-    /// Received frames dropped because no `DemiBuffer` could be allocated for them.
+    /// Received frames dropped because no `DemiBuffer` could be made for them.
     pub rx_no_memory: u64,
 }
 
@@ -253,18 +253,30 @@ impl DpdkDevice {
         self.stats
     }
 
-    /// Copies a received frame (all its segments) into a heap buffer.
+    /// The frame in received mbuf `m` as a `DemiBuffer`, taking `m` over. A single-segment mbuf (every frame
+    /// up to the MTU) is wrapped without a copy: the stack hands views of it up to the application's pop,
+    /// and the mbuf goes back to its pool when the last view is dropped. A chained mbuf is copied and freed.
     ///
     /// # Safety
     ///
-    /// `m` must be a live mbuf chain owned by the caller, which nobody writes to during the call.
-    unsafe fn copy_out(m: *mut ffi::rte_mbuf) -> Result<DemiBuffer, Fail> {
+    /// `m` must be a live mbuf chain owned by the caller, which gives it up (it must not be used again).
+    unsafe fn into_buffer(m: *mut ffi::rte_mbuf) -> Result<DemiBuffer, Fail> {
         // SAFETY: `m` is a live mbuf (caller's promise).
         let (nb_segs, data_len) = unsafe { ((*m).nb_segs, usize::from((*m).data_len)) };
         if nb_segs == 1 {
-            // SAFETY: mtod points at `data_len` initialised bytes of the (only) segment, live for this call.
-            let bytes = unsafe { std::slice::from_raw_parts(ffi::dpdk_shim_pktmbuf_mtod(m).cast::<u8>(), data_len) };
-            return DemiBuffer::from_slice(bytes);
+            // SAFETY: mtod points at `data_len` initialised bytes of the mbuf's only segment, which stays valid
+            // and ours until `free_mbuf(m)`, called once by the last view; the views are the only writers.
+            let wrapped = unsafe {
+                DemiBuffer::from_device(ffi::dpdk_shim_pktmbuf_mtod(m).cast::<u8>(), data_len, free_mbuf, m.cast())
+            };
+            match wrapped {
+                Ok(_) => {
+                    LENT_MBUFS.fetch_add(1, Ordering::AcqRel);
+                }
+                // SAFETY: not wrapped, so still ours to free, once.
+                Err(_) => unsafe { ffi::dpdk_shim_pktmbuf_free(m) },
+            }
+            return wrapped;
         }
         // SAFETY: as above.
         let mut frame = Vec::with_capacity(unsafe { (*m).pkt_len } as usize);
@@ -280,8 +292,25 @@ impl DpdkDevice {
                 segment = (*segment).next;
             }
         }
+        // SAFETY: we own the chain and have copied it; it is freed once and never used again.
+        unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
         DemiBuffer::from_slice(&frame)
     }
+}
+
+/// Received mbufs wrapped in `DemiBuffer`s and not yet given back (one DPDK device per process, so one
+/// counter): the device frees its pool at shutdown only when this is zero.
+static LENT_MBUFS: AtomicUsize = AtomicUsize::new(0);
+
+/// Gives a received mbuf back to its pool: the release hook of zero-copy receive buffers.
+///
+/// # Safety
+///
+/// `context` must be an mbuf this process owns, released exactly once.
+unsafe fn free_mbuf(context: *mut std::ffi::c_void) {
+    // SAFETY: the caller's promise; `DemiBuffer` calls this once, when the last view of the mbuf is dropped.
+    unsafe { ffi::dpdk_shim_pktmbuf_free(context.cast::<ffi::rte_mbuf>()) };
+    LENT_MBUFS.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The port's DPDK name, or its number if DPDK cannot say.
@@ -317,10 +346,8 @@ impl Device for DpdkDevice {
             }
             let m = self.rx[self.rx_next];
             self.rx_next += 1;
-            // SAFETY: `m` came from rx_burst and is ours; nothing else refers to it.
-            let frame = unsafe { Self::copy_out(m) };
-            // SAFETY: we own `m` and never use it again (the copy above holds the bytes).
-            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+            // SAFETY: `m` came from rx_burst and is ours; `into_buffer` takes it over (or frees it).
+            let frame = unsafe { Self::into_buffer(m) };
             match frame {
                 Ok(frame) => {
                     self.stats.rx_frames += 1;
@@ -397,8 +424,16 @@ impl Drop for DpdkDevice {
         if ret < 0 {
             eprintln!("catnip: {}", DpdkError::new("rte_eth_dev_close", -ret));
         }
+        let lent = LENT_MBUFS.load(Ordering::Acquire);
+        if lent > 0 {
+            // Received buffers still alive in the application would return their mbufs to a freed pool: keep
+            // the pool and EAL (a leak at shutdown, never a use after free).
+            eprintln!("catnip: {lent} received buffers are still alive: the mbuf pool and EAL are left in place");
+            return;
+        }
         // SAFETY: every mbuf is back in the pool (ours freed above, the driver's freed by close, transmitted
-        // ones freed by the driver) and no port refers to the pool any more.
+        // ones freed by the driver, received ones lent to `DemiBuffer`s returned: LENT_MBUFS is 0) and no port
+        // refers to the pool any more.
         unsafe { ffi::rte_mempool_free(self.pool.as_ptr()) };
         // SAFETY: this device initialised EAL (EAL_CLAIMED) and is the only DPDK user in the process; its port is
         // closed and its pool freed, it is !Send so no other thread holds DPDK state of ours, and EAL_CLAIMED

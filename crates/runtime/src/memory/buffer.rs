@@ -7,7 +7,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use super::storage::Storage;
+use super::storage::{ReleaseFn, Storage};
 use crate::Fail;
 
 pub struct DemiBuffer {
@@ -33,6 +33,25 @@ impl DemiBuffer {
         let mut buf = Self::new(bytes.len())?;
         buf.as_mut_slice().expect("a new buffer is uniquely owned").copy_from_slice(bytes);
         Ok(buf)
+    }
+
+    /// A view of `len` bytes at `ptr` that a device owns (a received DPDK mbuf, say): no copy. When the last
+    /// view (clone or split) is dropped, `release(context)` gives the memory back.
+    ///
+    /// # Safety
+    /// `ptr` must be non-null and valid for reads and writes of `len` initialised bytes until
+    /// `release(context)` runs; nothing but these views may write the bytes meanwhile; and calling
+    /// `release(context)` once must be sound.
+    pub unsafe fn from_device(
+        ptr: *mut u8,
+        len: usize,
+        release: ReleaseFn,
+        context: *mut std::ffi::c_void,
+    ) -> Result<Self, Fail> {
+        let ptr = std::ptr::NonNull::new(ptr).ok_or_else(|| Fail::new(libc::EFAULT, "null device buffer"))?;
+        // SAFETY: forwarded from this function's contract.
+        let storage = unsafe { Storage::device(ptr, len, release, context) };
+        Ok(Self::from_storage(Rc::new(storage), 0, len))
     }
 
     pub(crate) fn from_storage(storage: Rc<Storage>, start: usize, len: usize) -> Self {
@@ -230,6 +249,33 @@ mod tests {
         a.adjust(4).unwrap();
         assert_eq!(&a[..], b"456789");
         assert_eq!(a.headroom(), 4);
+    }
+
+    #[test]
+    fn device_memory_is_released_once_when_the_last_view_drops() {
+        use std::cell::Cell;
+        thread_local! { static RELEASED: Cell<usize> = const { Cell::new(0) }; }
+        // SAFETY (of the test's release hook): it only frees the Box it was given, once.
+        unsafe fn release(context: *mut std::ffi::c_void) {
+            // SAFETY: `context` is the Box leaked below, released exactly once.
+            drop(unsafe { Box::from_raw(context.cast::<[u8; 16]>()) });
+            RELEASED.with(|r| r.set(r.get() + 1));
+        }
+        let memory = Box::into_raw(Box::new(*b"device-owned-mem"));
+        // SAFETY: the box is valid for 16 bytes until `release` frees it, and only these views touch it.
+        let mut buf = unsafe { DemiBuffer::from_device(memory.cast::<u8>(), 16, release, memory.cast()) }.unwrap();
+        assert_eq!(&buf[..], b"device-owned-mem");
+        let tail = buf.split_off(7).unwrap();
+        let copy = tail.clone();
+        drop(buf);
+        drop(tail);
+        assert_eq!(RELEASED.with(Cell::get), 0, "a view is still alive");
+        assert_eq!(&copy[..], b"owned-mem");
+        drop(copy);
+        assert_eq!(RELEASED.with(Cell::get), 1);
+        // SAFETY: a null pointer is refused before anything is wrapped.
+        let null = unsafe { DemiBuffer::from_device(std::ptr::null_mut(), 1, release, std::ptr::null_mut()) };
+        assert_eq!(null.unwrap_err().errno(), libc::EFAULT);
     }
 
     #[test]

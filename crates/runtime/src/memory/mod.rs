@@ -12,3 +12,4 @@ mod storage;
 pub use buffer::DemiBuffer;
 pub use pool::BufferPool;
 pub use sga::{MAX_SGA_LEN, Sga};
+pub use storage::ReleaseFn;

@@ -1,4 +1,6 @@
-//! The raw bytes behind a `DemiBuffer`: one zeroed heap allocation, shared through `Rc`.
+//! The raw bytes behind a `DemiBuffer`, shared through `Rc`: either one zeroed heap allocation of ours, or
+//! memory a device owns (a DPDK mbuf, registered RDMA memory) that goes back to it through a release hook
+//! when the last view is dropped, so received data reaches the application without a copy.
 //!
 //! Bytes are reached through a raw pointer, never through an owned `Box<[u8]>`, so that several views
 //! (clones of one buffer) may exist while one of them writes to a region it uniquely owns, and so that a
@@ -15,10 +17,23 @@ use crate::Fail;
 /// Alignment of every buffer: one cache line, which also suits DMA engines and SIMD copies.
 const ALIGN: usize = 64;
 
+/// Gives device memory back: called once, with the context given at creation, when the last view drops.
+pub type ReleaseFn = unsafe fn(context: *mut std::ffi::c_void);
+
+/// Who owns the bytes.
+#[derive(Debug)]
+enum Owner {
+    /// Our allocator (`alloc_zeroed` with the capacity and `ALIGN`).
+    Heap,
+    /// A device: `release(context)` hands the memory back.
+    Device { release: ReleaseFn, context: *mut std::ffi::c_void },
+}
+
 #[derive(Debug)]
 pub(crate) struct Storage {
     ptr: NonNull<u8>,
     capacity: usize,
+    owner: Owner,
     /// The pool this storage returns to when its last view is dropped (none for one-off buffers).
     pub(crate) pool: Option<Weak<PoolShared>>,
 }
@@ -32,7 +47,21 @@ impl Storage {
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw)
             .ok_or_else(|| Fail::with_context(libc::ENOMEM, format!("out of memory for {capacity} bytes")))?;
-        Ok(Self { ptr, capacity, pool })
+        Ok(Self { ptr, capacity, owner: Owner::Heap, pool })
+    }
+
+    /// Wraps `capacity` bytes at `ptr` that a device owns.
+    ///
+    /// # Safety
+    /// `ptr` must be valid for reads and writes of `capacity` initialised bytes until `release(context)` is
+    /// called, nothing else may write them meanwhile, and `release(context)` must be sound to call once.
+    pub(crate) unsafe fn device(
+        ptr: NonNull<u8>,
+        capacity: usize,
+        release: ReleaseFn,
+        context: *mut std::ffi::c_void,
+    ) -> Self {
+        Self { ptr, capacity, owner: Owner::Device { release, context }, pool: None }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -49,8 +78,15 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.capacity.max(1), ALIGN).expect("layout was valid at allocation");
-        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed exactly once, here.
-        unsafe { dealloc(self.ptr.as_ptr(), layout) };
+        match self.owner {
+            Owner::Heap => {
+                let layout =
+                    Layout::from_size_align(self.capacity.max(1), ALIGN).expect("layout was valid at allocation");
+                // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and is freed exactly once, here.
+                unsafe { dealloc(self.ptr.as_ptr(), layout) };
+            }
+            // SAFETY: `Storage::device`'s contract: releasing once, when the last view is gone, is sound.
+            Owner::Device { release, context } => unsafe { release(context) },
+        }
     }
 }
