@@ -28,15 +28,32 @@ enum Direction {
     Write,
 }
 
-/// Completes once the socket reports readiness in `direction` after the caller met EAGAIN (edge-triggered:
-/// the first poll parks the waker, the next wake-up completes).
+/// Completes once the socket may be ready in `direction` (at once if its flag is set; otherwise when epoll
+/// sets it). Also wakes on a turn change, then re-checks.
 async fn ready(readiness: &Readiness, direction: Direction) {
-    let mut parked = false;
     poll_fn(|cx| {
-        if parked {
+        let set = match direction {
+            Direction::Read => readiness.is_readable(),
+            Direction::Write => readiness.is_writable(),
+        };
+        if set {
             return Poll::Ready(());
         }
-        parked = true;
+        match direction {
+            Direction::Read => readiness.wait_readable(cx.waker()),
+            Direction::Write => readiness.wait_writable(cx.waker()),
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Waits for the next turn of a queue of operations on one socket (woken when the turn passes).
+async fn turn(line: &Line, ticket: u64, readiness: &Readiness, direction: Direction) {
+    poll_fn(|cx| {
+        if line.is_turn(ticket) {
+            return Poll::Ready(());
+        }
         match direction {
             Direction::Read => readiness.wait_readable(cx.waker()),
             Direction::Write => readiness.wait_writable(cx.waker()),
@@ -55,9 +72,7 @@ struct Turn<'a> {
 
 impl<'a> Turn<'a> {
     async fn take(line: &'a Line, ticket: u64, readiness: &'a Readiness, direction: Direction) -> Self {
-        while !line.is_turn(ticket) {
-            ready(readiness, direction).await;
-        }
+        turn(line, ticket, readiness, direction).await;
         Self { line, readiness, direction }
     }
 }
@@ -79,6 +94,7 @@ pub(crate) async fn push(socket: Rc<Socket>, ticket: u64, sga: Sga, to: Option<S
     let mut sent = 0;
     let mut iovecs = [IoSlice::new(&[]); MAX_IOVECS];
     while sent < total {
+        ready(&socket.readiness, Direction::Write).await;
         let mut count = 0;
         let mut skip = sent;
         for segment in sga.segments() {
@@ -111,7 +127,7 @@ pub(crate) async fn push(socket: Rc<Socket>, ticket: u64, sga: Sga, to: Option<S
                     break;
                 }
             }
-            Err(Errno::AGAIN) => ready(&socket.readiness, Direction::Write).await,
+            Err(Errno::AGAIN) => socket.readiness.clear_writable(),
             Err(Errno::INTR) => {}
             Err(e) => return Err(os_fail(e, "sendmsg")),
         }
@@ -124,6 +140,7 @@ pub(crate) async fn pop(socket: Rc<Socket>, ticket: u64, pool: BufferPool, max_l
     let _turn = Turn::take(&socket.recv_line, ticket, &socket.readiness, Direction::Read).await;
     let mut buffer = pool.alloc(max_len.min(pool.segment_size()))?;
     loop {
+        ready(&socket.readiness, Direction::Read).await;
         let slice = buffer.as_mut_slice().expect("a fresh pool buffer is unique");
         let result = match socket.kind {
             SocketType::Stream => rustix::net::recv(&socket.fd, slice, RecvFlags::empty()).map(|(_, n)| (n, None)),
@@ -132,13 +149,17 @@ pub(crate) async fn pop(socket: Rc<Socket>, ticket: u64, pool: BufferPool, max_l
         };
         match result {
             Ok((n, from)) => {
+                if socket.kind == SocketType::Stream && n > 0 && n < buffer.len() {
+                    // A short read drained the stream's receive queue; new data will raise a new epoll edge.
+                    socket.readiness.clear_readable();
+                }
                 let n = n.min(buffer.len());
                 buffer.trim(buffer.len() - n)?;
                 let sga =
                     if n == 0 && socket.kind == SocketType::Stream { Sga::new() } else { Sga::from_buffer(buffer) };
                 return Ok(QValue::Popped { sga, from });
             }
-            Err(Errno::AGAIN) => ready(&socket.readiness, Direction::Read).await,
+            Err(Errno::AGAIN) => socket.readiness.clear_readable(),
             Err(Errno::INTR) => {}
             Err(e) => return Err(os_fail(e, "recv")),
         }
@@ -152,6 +173,7 @@ pub(crate) async fn accept(
     table: Rc<RefCell<QueueTable<Queue>>>,
 ) -> Result<QValue, Fail> {
     loop {
+        ready(&socket.readiness, Direction::Read).await;
         match rustix::net::acceptfrom_with(&socket.fd, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
             Ok((fd, addr)) => {
                 let addr = addr
@@ -161,7 +183,7 @@ pub(crate) async fn accept(
                 let qd = table.borrow_mut().insert(Queue::Socket(Rc::new(accepted)))?;
                 return Ok(QValue::Accepted { qd, addr });
             }
-            Err(Errno::AGAIN) => ready(&socket.readiness, Direction::Read).await,
+            Err(Errno::AGAIN) => socket.readiness.clear_readable(),
             Err(Errno::INTR | Errno::CONNABORTED) => {}
             Err(e) => return Err(os_fail(e, "accept4")),
         }
@@ -178,7 +200,7 @@ pub(crate) async fn connect(socket: Rc<Socket>, remote: SocketAddrV4, before: St
 async fn connect_stream(socket: &Socket, remote: SocketAddrV4) -> Result<(), Fail> {
     match rustix::net::connect(&socket.fd, &remote) {
         Ok(()) => return Ok(()),
-        Err(Errno::INPROGRESS | Errno::INTR) => {}
+        Err(Errno::INPROGRESS | Errno::INTR) => socket.readiness.clear_writable(),
         Err(e) => return Err(os_fail(e, "connect")),
     }
     loop {
@@ -190,7 +212,8 @@ async fn connect_stream(socket: &Socket, remote: SocketAddrV4) -> Result<(), Fai
         }
         match rustix::net::getpeername(socket.fd.as_fd()) {
             Ok(Some(_)) => return Ok(()),
-            Ok(None) | Err(Errno::NOTCONN) => {} // still in progress: a wake-up for someone else
+            // Still in progress: the wake-up was not the connection's completion.
+            Ok(None) | Err(Errno::NOTCONN) => socket.readiness.clear_writable(),
             Err(e) => return Err(os_fail(e, "getpeername")),
         }
     }

@@ -1,9 +1,11 @@
-//! `EpollReactor`: catnap's device. Sockets register once (edge-triggered, read and write interest); an
-//! operation that meets EAGAIN parks its waker on the socket's `Readiness`; `poll` turns epoll events into
-//! wake-ups. It is the runtime's `Poller`, so an idle `wait` blocks in `epoll_wait`, and its epoll fd is what
+//! `EpollReactor`: catnap's device. Sockets register once (edge-triggered, read and write interest). Each
+//! socket's `Readiness` remembers whether it may be readable / writable: an operation that meets EAGAIN clears
+//! the flag and parks its waker; an epoll event sets the flag and wakes the parked operations. An operation
+//! whose flag is clear does not try the system call at all (in an echo server the next request is never there
+//! yet: trying anyway costs a failed `recv` per request). It is the runtime's `Poller`, so an idle `wait` blocks in `epoll_wait`, and its epoll fd is what
 //! an embedding event loop (Python's asyncio) watches.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::task::Waker;
@@ -16,13 +18,45 @@ use rustix::event::{Timespec, epoll};
 const EVENT_BATCH: usize = 256;
 
 /// Tasks waiting for one socket to become readable or writable.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Readiness {
     readers: RefCell<Vec<Waker>>,
     writers: RefCell<Vec<Waker>>,
+    /// Whether the socket may be readable (data, a connection, end of stream or an error); unknown is true.
+    readable: Cell<bool>,
+    writable: Cell<bool>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self {
+            readers: RefCell::default(),
+            writers: RefCell::default(),
+            readable: Cell::new(true),
+            writable: Cell::new(true),
+        }
+    }
 }
 
 impl Readiness {
+    pub(crate) fn is_readable(&self) -> bool {
+        self.readable.get()
+    }
+
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable.get()
+    }
+
+    /// The last read met EAGAIN: wait for epoll before trying again.
+    pub(crate) fn clear_readable(&self) {
+        self.readable.set(false);
+    }
+
+    /// The last write (or a connect in progress) met EAGAIN / EINPROGRESS.
+    pub(crate) fn clear_writable(&self) {
+        self.writable.set(false);
+    }
+
     pub(crate) fn wait_readable(&self, waker: &Waker) {
         park(&self.readers, waker);
     }
@@ -120,9 +154,11 @@ impl Poller for EpollReactor {
             let flags = event.flags;
             let broken = flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP);
             if broken || flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::RDHUP) {
+                readiness.readable.set(true);
                 readiness.wake_readers();
             }
             if broken || flags.contains(epoll::EventFlags::OUT) {
+                readiness.writable.set(true);
                 readiness.wake_writers();
             }
         }
