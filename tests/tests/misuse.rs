@@ -262,3 +262,24 @@ fn peer_reset_is_reported_not_fatal() {
     let result = libos.wait(qt, Some(Duration::from_secs(5))).unwrap();
     assert_eq!(result.error().map(|e| e.errno()), Some(libc::ECONNRESET), "{result:?}");
 }
+
+#[test]
+fn end_of_stream_after_a_short_read_is_seen() {
+    // Regression: a short read used to mark a socket "drained, wait for epoll" even when epoll had already
+    // reported the peer's FIN, so the pop after it waited forever for an edge that never comes.
+    let mut libos = new_libos();
+    let (client, server_side) = connected_pair(libos.as_mut());
+    let qt = libos.push(client, &Sga::from_slice(b"abcdef").unwrap()).unwrap();
+    expect_ok(libos.as_mut(), qt);
+    libos.close(client).unwrap();
+    // Let epoll report the data and the FIN before anything reads.
+    let idle = libos.queue().unwrap();
+    let never = libos.pop(idle, None).unwrap();
+    assert_eq!(errno(libos.wait(never, Some(Duration::from_millis(20)))), libc::ETIMEDOUT);
+    assert_eq!(pop_exactly(libos.as_mut(), server_side, 1), b"a");
+    let qt = libos.pop(server_side, Some(100)).unwrap();
+    assert!(matches!(expect_ok(libos.as_mut(), qt), QValue::Popped { sga, .. } if sga.to_vec() == b"bcdef"));
+    let qt = libos.pop(server_side, None).unwrap();
+    let result = libos.wait(qt, Some(Duration::from_secs(2))).expect("end of stream, not a hang");
+    assert!(matches!(&result.value, Ok(QValue::Popped { sga, .. }) if sga.is_empty()), "{result:?}");
+}

@@ -150,8 +150,7 @@ pub(crate) async fn pop(socket: Rc<Socket>, ticket: u64, pool: BufferPool, max_l
         match result {
             Ok((n, from)) => {
                 if socket.kind == SocketType::Stream && n > 0 && n < buffer.len() {
-                    // A short read drained the stream's receive queue; new data will raise a new epoll edge.
-                    socket.readiness.clear_readable();
+                    socket.readiness.clear_readable_after_short_read();
                 }
                 let n = n.min(buffer.len());
                 buffer.trim(buffer.len() - n)?;

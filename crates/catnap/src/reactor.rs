@@ -25,6 +25,8 @@ pub(crate) struct Readiness {
     /// Whether the socket may be readable (data, a connection, end of stream or an error); unknown is true.
     readable: Cell<bool>,
     writable: Cell<bool>,
+    /// Whether epoll reported the peer's end of stream (or an error): reads will never block again.
+    read_closed: Cell<bool>,
 }
 
 impl Default for Readiness {
@@ -34,6 +36,7 @@ impl Default for Readiness {
             writers: RefCell::default(),
             readable: Cell::new(true),
             writable: Cell::new(true),
+            read_closed: Cell::new(false),
         }
     }
 }
@@ -50,6 +53,15 @@ impl Readiness {
     /// The last read met EAGAIN: wait for epoll before trying again.
     pub(crate) fn clear_readable(&self) {
         self.readable.set(false);
+    }
+
+    /// A stream read returned less than asked: the receive queue was drained, and new data will raise a new
+    /// epoll edge. Unless the peer's FIN (or an error) was already reported: then the next read returns at
+    /// once (end of stream) and no edge will come, so the flag stays set.
+    pub(crate) fn clear_readable_after_short_read(&self) {
+        if !self.read_closed.get() {
+            self.readable.set(false);
+        }
     }
 
     /// The last write (or a connect in progress) met EAGAIN / EINPROGRESS.
@@ -153,6 +165,9 @@ impl Poller for EpollReactor {
             let Some(Some(readiness)) = registered.get(event.data.u64() as usize) else { continue };
             let flags = event.flags;
             let broken = flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP);
+            if broken || flags.contains(epoll::EventFlags::RDHUP) {
+                readiness.read_closed.set(true);
+            }
             if broken || flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::RDHUP) {
                 readiness.readable.set(true);
                 readiness.wake_readers();
