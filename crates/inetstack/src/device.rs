@@ -29,8 +29,13 @@ pub trait Device {
     fn receive(&mut self) -> Option<DemiBuffer>;
 
     /// Queues a frame (its segments, in order, form one Ethernet frame). When the device cannot take it now,
-    /// the frame comes back as the error, to be retried after the device drains.
+    /// the frame comes back as the error, to be retried after the device drains. A device may hold accepted
+    /// frames back to send them in a batch: it must then send them (or keep them for the next flush) on
+    /// `flush`, never drop them.
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga>;
+
+    /// Sends frames `transmit` held back for batching. The stack calls it at the end of each transmit pass.
+    fn flush(&mut self) {}
 }
 
 impl<D: Device + ?Sized> Device for &mut D {
@@ -42,6 +47,9 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
         (**self).transmit(frame)
+    }
+    fn flush(&mut self) {
+        (**self).flush()
     }
 }
 

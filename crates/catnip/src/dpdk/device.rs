@@ -2,12 +2,14 @@
 //!
 //! It owns EAL for the life of the process's one DPDK catnip: [`DpdkDevice::new`] initialises EAL, creates the
 //! mbuf pool, configures and starts the port and waits for its link; `Drop` stops and closes the port, frees the
-//! pool and cleans EAL up. RX takes mbufs in bursts into a small local queue and copies each frame into a heap
-//! `DemiBuffer`; TX copies a frame's segments into one fresh mbuf and hands it to `tx_burst`. A full TX ring or an
-//! empty pool hands the frame back to the stack, which retries it on its next flush: nothing is dropped silently.
+//! pool and cleans EAL up (unless received buffers are still alive). RX takes mbufs in bursts into a small local
+//! queue and wraps each single-segment frame in a `DemiBuffer` without copying (the mbuf returns to its pool
+//! when the last view is dropped). TX copies a frame's segments into one fresh mbuf and holds it back; `flush`
+//! (called by the stack after each transmit pass) hands the batch to one `tx_burst`. Frames the ring does not
+//! take stay for the next flush; when the batch is full too, transmit hands the frame back to the stack, which
+//! retries it: nothing is dropped silently.
 //!
-//! Not here: zero-copy (mbuf-backed `DemiBuffer`s, a new storage kind in `runtime`'s memory layer), TX batching
-//! across frames (the `Device` trait has no end-of-batch call), checksum offload, multiple queues.
+//! Not here: zero-copy transmit (`sgaalloc` buffers as mbufs), checksum offload, multiple queues.
 
 use std::ffi::{CStr, CString, c_char};
 use std::ptr::{self, NonNull};
@@ -24,6 +26,8 @@ use crate::network::NetDevice;
 
 /// Frames taken from the RX ring per `rx_burst`.
 const RX_BURST: usize = 32;
+/// Frames held back for one `tx_burst` (sent on `flush`, or when this many wait).
+const TX_BURST: usize = 32;
 /// The IP MTU catnip uses on a DPDK port.
 const MTU: usize = 1500;
 /// Ethernet header bytes on top of the MTU (no VLAN tag).
@@ -89,6 +93,9 @@ pub struct DpdkDevice {
     rx: [*mut ffi::rte_mbuf; RX_BURST],
     rx_next: usize,
     rx_len: usize,
+    /// Frames accepted by `transmit` and not yet taken by the driver: `tx[..tx_len]`, owned by us.
+    tx: [*mut ffi::rte_mbuf; TX_BURST],
+    tx_len: usize,
     /// Largest frame one mbuf holds.
     max_frame: usize,
     started: bool,
@@ -176,6 +183,8 @@ impl DpdkDevice {
             rx: [ptr::null_mut(); RX_BURST],
             rx_next: 0,
             rx_len: 0,
+            tx: [ptr::null_mut(); TX_BURST],
+            tx_len: 0,
             max_frame: usize::from(data_room).saturating_sub(ffi::RTE_PKTMBUF_HEADROOM as usize),
             started: false,
             stats: DpdkStats::default(),
@@ -247,6 +256,20 @@ impl DpdkDevice {
     /// The port's DPDK name (e.g. `net_af_packet0`).
     pub fn port_name(&self) -> &str {
         &self.name
+    }
+
+    /// Hands the held-back frames to the driver in one `tx_burst`; what it does not take stays for the next.
+    fn flush_tx(&mut self) {
+        if self.tx_len == 0 {
+            return;
+        }
+        // SAFETY: a started port with TX queue 0; `tx[..tx_len]` are live mbufs we own; the driver takes the
+        // first `sent` of them.
+        let sent = unsafe { ffi::dpdk_shim_eth_tx_burst(self.port, 0, self.tx.as_mut_ptr(), self.tx_len as u16) };
+        let sent = usize::from(sent);
+        self.tx.copy_within(sent..self.tx_len, 0);
+        self.tx_len -= sent;
+        self.stats.tx_frames += sent as u64;
     }
 
     pub fn stats(&self) -> DpdkStats {
@@ -359,6 +382,14 @@ impl Device for DpdkDevice {
     }
 
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        if self.tx_len == TX_BURST {
+            self.flush_tx();
+            if self.tx_len == TX_BURST {
+                // The ring is full and so is our batch: the stack keeps the frame and retries.
+                self.stats.tx_ring_full += 1;
+                return Err(frame);
+            }
+        }
         let len = frame.len();
         if len > self.max_frame || len > MTU + ETHERNET_HEADER {
             self.stats.tx_oversize += 1;
@@ -386,17 +417,13 @@ impl Device for DpdkDevice {
             unsafe { ptr::copy_nonoverlapping(segment.as_ptr(), dst.add(offset), segment.len()) };
             offset += segment.len();
         }
-        let mut burst = [m];
-        // SAFETY: a started port with TX queue 0 and one live mbuf, which the driver takes if it returns 1.
-        let sent = unsafe { ffi::dpdk_shim_eth_tx_burst(self.port, 0, burst.as_mut_ptr(), 1) };
-        if sent == 0 {
-            // SAFETY: the driver did not take `m`: it is still ours, and unused from here on.
-            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
-            self.stats.tx_ring_full += 1;
-            return Err(frame);
-        }
-        self.stats.tx_frames += 1;
+        self.tx[self.tx_len] = m;
+        self.tx_len += 1;
         Ok(())
+    }
+
+    fn flush(&mut self) {
+        self.flush_tx();
     }
 }
 
@@ -412,6 +439,12 @@ impl Drop for DpdkDevice {
             unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
         }
         self.rx_len = 0;
+        self.flush_tx();
+        for &m in &self.tx[..self.tx_len] {
+            // SAFETY: frames the driver never took are still ours; each is freed once.
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+        }
+        self.tx_len = 0;
         if self.started {
             // SAFETY: a started port, and no burst call in flight (this thread is here).
             let ret = unsafe { ffi::rte_eth_dev_stop(self.port) };

@@ -167,6 +167,10 @@ impl<D: Device> Device for FaultInjector<D> {
         }
         Ok(())
     }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,10 @@ impl<D: Device> Device for PcapWriter<D> {
         self.sink.record(&segments);
         self.inner.transmit(frame)
     }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
 }
 
 #[cfg(test)]

@@ -162,6 +162,7 @@ impl Stack {
                 }
             }
         }
+        device.flush();
         self.counters.frames_out += sent as u64;
         sent
     }
