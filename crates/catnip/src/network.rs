@@ -24,6 +24,15 @@ impl NetDevice for crate::MemoryLink {
     }
 }
 
+/// Fault injection on catnip's side of any device (inetstack's seeded drop, duplicate, corrupt, reorder).
+/// Waiting is the wrapped device's: a pump calls `receive` until it returns `None`, which the injector only does
+/// once it holds no duplicate or reordered frame back, so nothing is left ready when the network waits.
+impl<D: NetDevice> NetDevice for inetstack::phy::FaultInjector<D> {
+    fn wait(&self, timeout: Option<Duration>) {
+        self.inner().wait(timeout);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner<D> {
     pub(crate) stack: Stack,

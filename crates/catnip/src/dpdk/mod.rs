@@ -19,7 +19,7 @@ use inetstack::stack::StackConfig;
 pub use inetstack::wire::MacAddress;
 use pdpix::Fail;
 
-use crate::Catnip;
+use crate::{Catnip, NetDevice};
 
 /// What [`new_libos`] needs: EAL arguments and the port, and the stack's addresses.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,9 +47,21 @@ impl DpdkConfig {
 /// Initialises EAL, opens and starts the port, and returns catnip running on it. The MAC address is the port's;
 /// checksums and MTU follow the device's capabilities.
 pub fn new_libos(config: &DpdkConfig) -> Result<Catnip<DpdkDevice>, Fail> {
-    let device = DpdkDevice::new(&config.device)?;
+    new_libos_with(config, |device| device)
+}
+
+/// As [`new_libos`], with the port's device wrapped by `wrap` before the stack runs on it: for instance in
+/// inetstack's `FaultInjector`, to drop, duplicate, corrupt and reorder frames on catnip's side of a real port
+/// (`FaultInjector::new(device, rx_faults, tx_faults, seed)`). The MAC address is read from the port first.
+pub fn new_libos_with<D: NetDevice + 'static>(
+    config: &DpdkConfig,
+    wrap: impl FnOnce(DpdkDevice) -> D,
+) -> Result<Catnip<D>, Fail> {
+    let port = DpdkDevice::new(&config.device)?;
+    let mac = port.mac();
+    let device = wrap(port);
     let caps = inetstack::device::Device::capabilities(&device);
-    let mut stack = StackConfig::new(device.mac(), config.ipv4, config.prefix_len);
+    let mut stack = StackConfig::new(mac, config.ipv4, config.prefix_len);
     stack.gateway = config.gateway;
     stack.mtu = caps.mtu;
     stack.checksums = caps.checksums;
