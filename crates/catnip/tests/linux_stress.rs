@@ -1,0 +1,783 @@
+//! catnip on DPDK against the Linux kernel's TCP/IP stack over the veth pair of `ci/netns.sh`, beyond
+//! `linux_interop.rs`: under injected faults, at scale, and on every way a connection ends.
+//!
+//! ```text
+//! catnip 10.99.0.1 -- DPDK net_af_packet on dk0 == veth == dk1 10.99.0.2 in namespace demipeer (Linux)
+//! ```
+//!
+//! DPDK's EAL initialises once per process and the two parts need different devices, so the test function brings
+//! the namespace up and spawns this test binary once per part, each running only the `role` test with
+//! `CATNIP_STRESS_ROLE` naming it:
+//! - `faults`: catnip's port wrapped in inetstack's `FaultInjector` (2% drop, 1% duplicate, 1% reorder, 0.5%
+//!   corrupt, on receive and on transmit, seeded), catnip client -> Linux server: 32 MiB (`CATNIP_FAULTS_BULK_MIB`) each way on one connection,
+//!   both checked by SHA-256; then a Linux client -> catnip server transfer (passive open under faults). The fault
+//!   counters are printed and must be non-zero.
+//! - `scale`: 100 concurrent connections each way (Linux clients -> catnip echo server, catnip clients -> Linux
+//!   echo server); a bulk transfer each way checked by SHA-256 (`CATNIP_LINUX_BULK_MIB`, default 256 MiB; about
+//!   10 s here in a release build); the peer closing first (catnip sees EOF, still sends, then closes); catnip
+//!   closing first, as client and as server (Linux sees all data then EOF, and its socket does not stay in
+//!   CLOSE-WAIT or LAST-ACK); and a RST from a Linux client (SO_LINGER 0) seen by catnip as ECONNRESET.
+//!
+//! The namespace is removed and the children killed when the test ends, also on a panic. Needs root; when not root
+//! it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
+#![cfg(feature = "dpdk")]
+
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use catnip::NetDevice;
+use catnip::dpdk::{DpdkConfig, DpdkDevice};
+use inetstack::device::{Device, DeviceCapabilities};
+use inetstack::phy::{FaultConfig, FaultInjector};
+use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
+use sha2::{Digest, Sha256};
+
+const ROLE: &str = "CATNIP_STRESS_ROLE";
+const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const NAMESPACE: &str = "demipeer";
+const PYTHON: &str = "/usr/bin/python3";
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(60));
+/// How long any one scenario may take.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(240);
+const FAULTS: FaultConfig = FaultConfig { drop: 0.02, duplicate: 0.01, corrupt: 0.005, reorder: 0.01 };
+const CONNECTIONS: usize = 100;
+
+fn mib_var(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(default) << 20
+}
+
+// ---- the parent ----
+
+#[test]
+fn catnip_against_linux_under_faults_at_scale_and_on_close() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let reason = if euid != 0 {
+        Some(format!("needs root (euid is {euid}): EAL, network namespaces and veth pairs need it"))
+    } else if !std::path::Path::new(PYTHON).exists() {
+        Some(format!("{PYTHON} is missing (the Linux side of the test is Python)"))
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
+            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
+        }
+        println!("SKIPPED catnip Linux stress test: {reason}");
+        return;
+    }
+    let _namespace = Namespace::up();
+    for role in ["faults", "scale"] {
+        let prefix = format!("catnip-stress-{role}-{}", std::process::id());
+        let exe = std::env::current_exe().expect("current_exe");
+        let started = Instant::now();
+        let child = Command::new(exe)
+            .args(["role", "--exact", "--nocapture", "--test-threads=1"])
+            .env(ROLE, role)
+            .env("CATNIP_STRESS_PREFIX", &prefix)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {role}: {e}"));
+        let mut child = KillOnDrop(child);
+        let status = wait_limited(&mut child.0, Duration::from_secs(400));
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+        assert!(status.is_some_and(|s| s.success()), "the {role} part failed: {status:?}");
+        println!("part {role}: passed in {:.1} s", started.elapsed().as_secs_f64());
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_limited(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The veth pair and namespace, removed when dropped (also when a part panics).
+struct Namespace;
+
+impl Namespace {
+    fn up() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
+        let status = Command::new(script).arg("up").status().expect("run ci/netns.sh up");
+        assert!(status.success(), "ci/netns.sh up failed: {status}");
+        Self
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
+        let _ = Command::new(script).arg("down").status();
+    }
+}
+
+// ---- the children ----
+
+#[test]
+fn role() {
+    let Ok(role) = std::env::var(ROLE) else { return };
+    let prefix = std::env::var("CATNIP_STRESS_PREFIX").expect("CATNIP_STRESS_PREFIX");
+    match role.as_str() {
+        "faults" => faults(&prefix),
+        "scale" => scale(&prefix),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn config(prefix: &str) -> DpdkConfig {
+    let mut args: Vec<String> =
+        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
+    args.push(format!("--file-prefix={prefix}"));
+    if hugepages_usable() {
+        args.push("--in-memory".to_owned());
+    } else {
+        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
+    }
+    args.push("--vdev=net_af_packet0,iface=dk0".to_owned());
+    println!("EAL args: {}", args.join(" "));
+    let mut config = DpdkConfig::new(args, CATNIP, 24);
+    config.device.port = Some("net_af_packet0".to_owned());
+    config
+}
+
+fn hugepages_usable() -> bool {
+    if std::env::var("DPDK_SYS_NO_HUGE").as_deref() == Ok("1") {
+        return false;
+    }
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/hugepages") && l.contains("hugetlbfs"))
+    });
+    let free = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").and_then(|v| v.trim().parse::<u64>().ok()))
+    });
+    mounted && free.is_some_and(|f| f >= 256)
+}
+
+/// inetstack's `FaultInjector` on catnip's port, with its counters copied out where the test can read them
+/// (the stack owns the device).
+#[derive(Debug)]
+struct Faulty {
+    inner: FaultInjector<DpdkDevice>,
+    /// dropped, duplicated, corrupted, reordered.
+    counters: Rc<Cell<[u64; 4]>>,
+}
+
+impl Faulty {
+    fn publish(&self) {
+        let c = &self.inner.counters;
+        self.counters.set([c.dropped, c.duplicated, c.corrupted, c.reordered]);
+    }
+}
+
+impl Device for Faulty {
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+
+    fn receive(&mut self) -> Option<DemiBuffer> {
+        let frame = self.inner.receive();
+        self.publish();
+        frame
+    }
+
+    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        let result = self.inner.transmit(frame);
+        self.publish();
+        result
+    }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+}
+
+impl NetDevice for Faulty {
+    fn wait(&self, timeout: Option<Duration>) {
+        self.inner.wait(timeout);
+    }
+}
+
+fn faults(prefix: &str) {
+    let counters = Rc::new(Cell::new([0u64; 4]));
+    let shared = Rc::clone(&counters);
+    let mut libos = catnip::dpdk::new_libos_with(&config(prefix), |device| Faulty {
+        inner: FaultInjector::new(device, FAULTS, FAULTS, 0x5eed),
+        counters: shared,
+    })
+    .unwrap_or_else(|e| panic!("catnip on DPDK with faults: {e}"));
+    println!("catnip up at {CATNIP} on net_af_packet0 with faults on RX and TX: {FAULTS:?}");
+    let n = mib_var("CATNIP_FAULTS_BULK_MIB", 32);
+    let started = Instant::now();
+    bulk_with_linux_server(&mut libos, n);
+    let [dropped, duplicated, corrupted, reordered] = counters.get();
+    println!(
+        "faults so far: {dropped} dropped, {duplicated} duplicated, {corrupted} corrupted, {reordered} reordered \
+         ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    linux_client_bulk_to_catnip(&mut libos, n);
+    let [dropped, duplicated, corrupted, reordered] = counters.get();
+    println!(
+        "FAULTS injected by catnip's FaultInjector (RX and TX together): {dropped} dropped, {duplicated} duplicated, \
+         {corrupted} corrupted, {reordered} reordered; all transfers byte-exact; {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(dropped > 0 && duplicated > 0 && corrupted > 0 && reordered > 0, "every kind of fault happened");
+}
+
+fn scale(prefix: &str) {
+    let mut libos = catnip::dpdk::new_libos(&config(prefix)).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
+    println!("catnip up at {CATNIP} on net_af_packet0");
+    linux_clients_to_catnip(&mut libos);
+    catnip_clients_to_linux(&mut libos);
+    let n = mib_var("CATNIP_LINUX_BULK_MIB", 256);
+    bulk_with_linux_server(&mut libos, n);
+    linux_client_bulk_to_catnip(&mut libos, n);
+    peer_closes_first(&mut libos);
+    catnip_closes_first(&mut libos);
+    reset_by_peer(&mut libos);
+}
+
+// ---- helpers ----
+
+fn in_namespace(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", NAMESPACE])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    (child, stdout)
+}
+
+fn python(script: &str, args: &[&str]) -> (KillOnDrop, BufReader<ChildStdout>) {
+    let mut argv = vec![PYTHON, "-c", script];
+    argv.extend_from_slice(args);
+    let (child, stdout) = in_namespace(&argv);
+    (KillOnDrop(child), stdout)
+}
+
+fn wait_ready(stdout: &mut BufReader<ChildStdout>) {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read the peer's stdout");
+    assert_eq!(line.trim(), "ready", "the Linux peer did not start");
+}
+
+fn rest_of(mut stdout: BufReader<ChildStdout>) -> String {
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).expect("read the peer's stdout");
+    text
+}
+
+/// Keeps catnip running until `child` exits.
+fn serve_until_exit<L: LibOs>(libos: &mut L, child: &mut KillOnDrop, mut step: impl FnMut(&mut L)) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(start.elapsed() < SCENARIO_LIMIT, "the Linux peer did not finish within {SCENARIO_LIMIT:?}");
+        step(libos);
+    }
+}
+
+/// Polls catnip for about a millisecond.
+fn idle<L: LibOs>(libos: &mut L) {
+    let queue = libos.queue().unwrap();
+    let qt = libos.pop(queue, None).expect("pop on a memory queue");
+    let _ = libos.wait(qt, Some(Duration::from_millis(1)));
+    libos.close(queue).unwrap();
+}
+
+fn finish<L: LibOs>(libos: &mut L, mut child: KillOnDrop, stdout: BufReader<ChildStdout>, what: &str) -> String {
+    let status = serve_until_exit(libos, &mut child, idle);
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "{what}: the Linux side failed: {status}");
+    output
+}
+
+fn pop<L: LibOs>(libos: &mut L, qd: QDesc) -> Result<Sga, pdpix::Fail> {
+    let qt = libos.pop(qd, None).unwrap();
+    match libos.wait(qt, TIMEOUT).unwrap().value {
+        Ok(QValue::Popped { sga, .. }) => Ok(sga),
+        Ok(other) => panic!("pop: {other:?}"),
+        Err(e) => Err(e),
+    }
+}
+
+fn push<L: LibOs>(libos: &mut L, qd: QDesc, data: &[u8]) {
+    let qt = libos.push(qd, &Sga::from_slice(data).unwrap()).unwrap();
+    libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
+}
+
+fn listen<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> QDesc {
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+    libos.listen(qd, backlog).unwrap();
+    qd
+}
+
+fn accept<L: LibOs>(libos: &mut L, listener: QDesc) -> QDesc {
+    let qt = libos.accept(listener).unwrap();
+    match libos.wait(qt, TIMEOUT).unwrap().value {
+        Ok(QValue::Accepted { qd, .. }) => qd,
+        other => panic!("accept: {other:?}"),
+    }
+}
+
+fn connect<L: LibOs>(libos: &mut L, port: u16) -> QDesc {
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    let qt = libos.connect(qd, SocketAddrV4::new(LINUX, port)).unwrap();
+    let result = libos.wait(qt, TIMEOUT).unwrap();
+    assert!(matches!(result.value, Ok(QValue::Connected)), "connect to Linux port {port}: {result:?}");
+    qd
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pattern_block(state: &mut u64, len: usize) -> Vec<u8> {
+    let mut block = vec![0u8; len];
+    for chunk in block.chunks_mut(8) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    block
+}
+
+// ---- bulk each way, checked by SHA-256 ----
+
+/// Receives N bytes and answers their SHA-256, then sends N bytes of its own and prints their SHA-256 in hex.
+const BULK_SERVER: &str = r#"
+import hashlib, random, socket, sys
+n = int(sys.argv[1])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 5001))
+l.listen(1)
+print("ready", flush=True)
+c, peer = l.accept()
+c.settimeout(120)
+h, got = hashlib.sha256(), 0
+while got < n:
+    chunk = c.recv(min(1 << 20, n - got))
+    if not chunk:
+        raise SystemExit(f"stream ended after {got} of {n} bytes")
+    h.update(chunk)
+    got += len(chunk)
+c.sendall(h.digest())
+r = random.Random(7)
+data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
+c.sendall(data)
+print(hashlib.sha256(data).hexdigest(), flush=True)
+c.close()
+"#;
+
+/// catnip connects to Linux, sends `n` bytes (Linux answers their SHA-256), then receives `n` bytes (their
+/// SHA-256 must be what Linux prints).
+fn bulk_with_linux_server<L: LibOs>(libos: &mut L, n: usize) {
+    let size = n.to_string();
+    let (child, mut stdout) = python(BULK_SERVER, &[&size]);
+    wait_ready(&mut stdout);
+    let started = Instant::now();
+    let qd = connect(libos, 5001);
+    let mut sent_hash = Sha256::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut left = n;
+    while left > 0 {
+        let block = pattern_block(&mut state, left.min(256 << 10));
+        left -= block.len();
+        sent_hash.update(&block);
+        push(libos, qd, &block);
+    }
+    let sent_digest = sent_hash.finalize();
+    let up = started.elapsed();
+    let mut reply = Vec::new();
+    let mut received_hash = Sha256::new();
+    let mut received_len = 0;
+    loop {
+        let sga = pop(libos, qd).expect("pop");
+        if sga.is_empty() {
+            break;
+        }
+        for segment in sga.segments() {
+            let mut bytes = &segment[..];
+            if reply.len() < 32 {
+                let take = bytes.len().min(32 - reply.len());
+                reply.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+            }
+            received_hash.update(bytes);
+            received_len += bytes.len();
+        }
+    }
+    let elapsed = started.elapsed();
+    libos.close(qd).unwrap();
+    let output = finish(libos, child, stdout, "bulk with a Linux server");
+    assert_eq!(reply.as_slice(), sent_digest.as_slice(), "Linux received exactly the bytes catnip sent");
+    assert_eq!(received_len, n, "catnip received all of Linux's bytes");
+    assert_eq!(hex(&received_hash.finalize()), output.trim(), "catnip received exactly the bytes Linux sent");
+    println!(
+        "TCP catnip client -> Linux server and back: {} MiB each way, SHA-256 equal both ways, {:.2} s \
+         (catnip -> Linux {:.2} s, Linux -> catnip {:.2} s)",
+        n >> 20,
+        elapsed.as_secs_f64(),
+        up.as_secs_f64(),
+        (elapsed - up).as_secs_f64()
+    );
+}
+
+/// Connects to catnip's port 5002 and sends N bytes, then reads catnip's 32-byte SHA-256 of them.
+const BULK_CLIENT: &str = r#"
+import hashlib, random, socket, sys
+n = int(sys.argv[1])
+r = random.Random(11)
+data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
+s = socket.create_connection(("10.99.0.1", 5002), timeout=120)
+s.sendall(data)
+got = b""
+while len(got) < 32:
+    chunk = s.recv(32 - len(got))
+    if not chunk:
+        raise SystemExit("catnip closed before answering")
+    got += chunk
+assert got == hashlib.sha256(data).digest(), "catnip's SHA-256 differs"
+s.close()
+print(f"Linux client -> catnip server: {n} bytes, catnip's SHA-256 equal", flush=True)
+"#;
+
+fn linux_client_bulk_to_catnip<L: LibOs>(libos: &mut L, n: usize) {
+    let listener = listen(libos, 5002, 4);
+    let size = n.to_string();
+    let (child, stdout) = python(BULK_CLIENT, &[&size]);
+    let started = Instant::now();
+    let qd = accept(libos, listener);
+    let mut hash = Sha256::new();
+    let mut got = 0;
+    while got < n {
+        let sga = pop(libos, qd).expect("pop");
+        assert!(!sga.is_empty(), "the Linux client closed after {got} of {n} bytes");
+        for segment in sga.segments() {
+            hash.update(&segment[..]);
+            got += segment.len();
+        }
+    }
+    push(libos, qd, &hash.finalize());
+    let elapsed = started.elapsed();
+    finish(libos, child, stdout, "bulk from a Linux client");
+    libos.close(qd).unwrap();
+    libos.close(listener).unwrap();
+    println!("  ({} MiB in {:.2} s)", n >> 20, elapsed.as_secs_f64());
+}
+
+// ---- 100 concurrent connections each way ----
+
+/// Opens N connections to catnip's echo server at once, sends 1000 bytes on each, then reads every echo.
+const MANY_CLIENTS: &str = r#"
+import socket, sys
+n = int(sys.argv[1])
+conns = [socket.create_connection(("10.99.0.1", 7), timeout=60) for _ in range(n)]
+msgs = [bytes((i + j) % 251 for j in range(1000)) for i in range(n)]
+for c, m in zip(conns, msgs):
+    c.sendall(m)
+for i, (c, m) in enumerate(zip(conns, msgs)):
+    got = b""
+    while len(got) < len(m):
+        chunk = c.recv(len(m) - len(got))
+        if not chunk:
+            raise SystemExit(f"connection {i}: echo ended after {len(got)} bytes")
+        got += chunk
+    assert got == m, f"connection {i}: echo differs"
+for c in conns:
+    c.close()
+print(f"{n} concurrent Linux connections to catnip: every echo exact", flush=True)
+"#;
+
+/// A catnip TCP echo server driven a step at a time.
+struct EchoServer {
+    listener: QDesc,
+    accept: QToken,
+    pops: Vec<(QDesc, QToken)>,
+    connections: usize,
+    most_open: usize,
+}
+
+impl EchoServer {
+    fn new<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> Self {
+        let listener = listen(libos, port, backlog);
+        let accept = libos.accept(listener).unwrap();
+        Self { listener, accept, pops: Vec::new(), connections: 0, most_open: 0 }
+    }
+
+    fn step<L: LibOs>(&mut self, libos: &mut L) {
+        let mut tokens = vec![self.accept];
+        tokens.extend(self.pops.iter().map(|&(_, qt)| qt));
+        let Ok((i, result)) = libos.wait_any(&tokens, Some(Duration::from_millis(1))) else { return };
+        if i == 0 {
+            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
+            self.connections += 1;
+            self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            self.most_open = self.most_open.max(self.pops.len());
+            self.accept = libos.accept(self.listener).unwrap();
+            return;
+        }
+        let (qd, _) = self.pops.remove(i - 1);
+        match result.value {
+            Ok(QValue::Popped { sga, .. }) if !sga.is_empty() => {
+                let qt = libos.push(qd, &sga).unwrap();
+                libos.wait(qt, TIMEOUT).unwrap().value.expect("echo push");
+                self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            }
+            Ok(QValue::Popped { .. }) => libos.close(qd).unwrap(),
+            other => panic!("echo pop: {other:?}"),
+        }
+    }
+
+    fn close<L: LibOs>(self, libos: &mut L) {
+        for (qd, _) in self.pops {
+            libos.close(qd).unwrap();
+        }
+        libos.close(self.listener).unwrap();
+    }
+}
+
+fn linux_clients_to_catnip<L: LibOs>(libos: &mut L) {
+    let started = Instant::now();
+    let mut server = EchoServer::new(libos, 7, 128);
+    let count = CONNECTIONS.to_string();
+    let (mut child, stdout) = python(MANY_CLIENTS, &[&count]);
+    let status = serve_until_exit(libos, &mut child, |libos| server.step(libos));
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "{CONNECTIONS} Linux clients against catnip failed: {status}");
+    assert_eq!(server.connections, CONNECTIONS, "catnip accepted every connection");
+    println!(
+        "catnip echo server: {} connections accepted, {} open at once at most, {:.2} s",
+        server.connections,
+        server.most_open,
+        started.elapsed().as_secs_f64()
+    );
+    server.close(libos);
+}
+
+/// A threaded Linux echo server on 10.99.0.2:7007 that exits after N connections have ended.
+const MANY_SERVER: &str = r#"
+import socket, sys, threading
+n = int(sys.argv[1])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 7007))
+l.listen(n)
+print("ready", flush=True)
+def serve(c):
+    while data := c.recv(65536):
+        c.sendall(data)
+    c.close()
+threads = []
+for _ in range(n):
+    c, _ = l.accept()
+    t = threading.Thread(target=serve, args=(c,))
+    t.start()
+    threads.append(t)
+for t in threads:
+    t.join()
+print(f"Linux echo server: {n} connections served", flush=True)
+"#;
+
+fn catnip_clients_to_linux<L: LibOs>(libos: &mut L) {
+    let started = Instant::now();
+    let count = CONNECTIONS.to_string();
+    let (child, mut stdout) = python(MANY_SERVER, &[&count]);
+    wait_ready(&mut stdout);
+    let mut qds = Vec::new();
+    let mut connects = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+        connects.push(libos.connect(qd, SocketAddrV4::new(LINUX, 7007)).unwrap());
+        qds.push(qd);
+    }
+    for result in libos.wait_all(&connects, TIMEOUT).unwrap() {
+        assert!(matches!(result.value, Ok(QValue::Connected)), "connect: {result:?}");
+    }
+    let messages: Vec<Vec<u8>> = (0..CONNECTIONS).map(|i| pattern_block(&mut (i as u64 + 1), 1000)).collect();
+    let pushes: Vec<QToken> =
+        qds.iter().zip(&messages).map(|(&qd, m)| libos.push(qd, &Sga::from_slice(m).unwrap()).unwrap()).collect();
+    for result in libos.wait_all(&pushes, TIMEOUT).unwrap() {
+        result.value.expect("push");
+    }
+    for (i, (&qd, message)) in qds.iter().zip(&messages).enumerate() {
+        let mut got = Vec::new();
+        while got.len() < message.len() {
+            let sga = pop(libos, qd).expect("pop");
+            assert!(!sga.is_empty(), "connection {i}: the Linux echo ended early");
+            got.extend_from_slice(&sga.to_vec());
+        }
+        assert_eq!(&got, message, "connection {i}: echo differs");
+    }
+    for qd in qds {
+        libos.close(qd).unwrap();
+    }
+    finish(libos, child, stdout, "catnip clients against a Linux echo server");
+    println!(
+        "{CONNECTIONS} concurrent catnip connections to a Linux echo server: every echo exact, {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+// ---- how connections end ----
+
+/// Linux connects, sends "hello", shuts its sending side (FIN first), then must read "bye" and EOF.
+const PEER_CLOSES: &str = r#"
+import socket
+s = socket.create_connection(("10.99.0.1", 8), timeout=20)
+s.sendall(b"hello")
+s.shutdown(socket.SHUT_WR)
+got = b""
+while chunk := s.recv(100):
+    got += chunk
+assert got == b"bye", got
+s.close()
+print("peer closed first: catnip saw EOF, still sent 'bye', then closed; Linux read 'bye' and EOF", flush=True)
+"#;
+
+fn peer_closes_first<L: LibOs>(libos: &mut L) {
+    let listener = listen(libos, 8, 4);
+    let (child, stdout) = python(PEER_CLOSES, &[]);
+    let qd = accept(libos, listener);
+    let mut got = Vec::new();
+    loop {
+        let sga = pop(libos, qd).expect("pop");
+        if sga.is_empty() {
+            break;
+        }
+        got.extend_from_slice(&sga.to_vec());
+    }
+    assert_eq!(got, b"hello");
+    // Half-closed by the peer (CLOSE-WAIT): catnip may still send.
+    push(libos, qd, b"bye");
+    libos.close(qd).unwrap();
+    finish(libos, child, stdout, "peer closes first");
+    libos.close(listener).unwrap();
+}
+
+/// Linux server on 5003: reads until EOF (must be 'from catnip'), closes; then checks that no socket of
+/// port 5003 is left in CLOSE-WAIT (08) or LAST-ACK (09), i.e. catnip acknowledged Linux's FIN.
+const CATNIP_CLOSES_SERVER: &str = r#"
+import socket, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 5003))
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+c.settimeout(20)
+got = b""
+while chunk := c.recv(100):
+    got += chunk
+assert got == b"from catnip", got
+c.close()
+l.close()
+def stuck():
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return [r for r in rows if r[1].endswith(":138B") and r[3] in ("08", "09")]
+deadline = time.time() + 5
+while stuck() and time.time() < deadline:
+    time.sleep(0.05)
+assert not stuck(), stuck()
+print("catnip (client) closed first: Linux read all and EOF, closed, and its socket finished (no LAST-ACK)", flush=True)
+"#;
+
+/// Linux client on catnip's port 10: reads 100000 bytes and EOF (catnip, the server, closes first), closes, then
+/// checks its socket is not stuck in LAST-ACK.
+const CATNIP_CLOSES_CLIENT: &str = r#"
+import socket, time
+s = socket.create_connection(("10.99.0.1", 10), timeout=20)
+port = s.getsockname()[1]
+got = b""
+while chunk := s.recv(65536):
+    got += chunk
+assert got == bytes(i % 256 for i in range(100000)), len(got)
+s.close()
+def stuck():
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return [r for r in rows if r[1].endswith(f":{port:04X}") and r[3] in ("08", "09")]
+deadline = time.time() + 5
+while stuck() and time.time() < deadline:
+    time.sleep(0.05)
+assert not stuck(), stuck()
+print("catnip (server) closed first: Linux read 100000 bytes and EOF, closed, and its socket finished", flush=True)
+"#;
+
+fn catnip_closes_first<L: LibOs>(libos: &mut L) {
+    // catnip as the client.
+    let (child, mut stdout) = python(CATNIP_CLOSES_SERVER, &[]);
+    wait_ready(&mut stdout);
+    let qd = connect(libos, 5003);
+    push(libos, qd, b"from catnip");
+    libos.close(qd).unwrap();
+    finish(libos, child, stdout, "catnip client closes first");
+
+    // catnip as the server (a port of its own: port 8's last connection is in TIME-WAIT on catnip's side).
+    let listener = listen(libos, 10, 4);
+    let (child, stdout) = python(CATNIP_CLOSES_CLIENT, &[]);
+    let qd = accept(libos, listener);
+    let data: Vec<u8> = (0..100_000).map(|i| (i % 256) as u8).collect();
+    push(libos, qd, &data);
+    libos.close(qd).unwrap();
+    finish(libos, child, stdout, "catnip server closes first");
+    libos.close(listener).unwrap();
+}
+
+/// Linux connects, sends "x", waits for catnip's "k", then closes with SO_LINGER 0: a RST.
+const RESETS: &str = r#"
+import socket, struct
+s = socket.create_connection(("10.99.0.1", 11), timeout=20)
+s.sendall(b"x")
+assert s.recv(1) == b"k"
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+print("Linux closed with SO_LINGER 0 (RST)", flush=True)
+"#;
+
+fn reset_by_peer<L: LibOs>(libos: &mut L) {
+    let listener = listen(libos, 11, 4);
+    let (child, stdout) = python(RESETS, &[]);
+    let qd = accept(libos, listener);
+    assert_eq!(pop(libos, qd).expect("pop").to_vec(), b"x");
+    push(libos, qd, b"k");
+    let error = pop(libos, qd).expect_err("a pop after the peer's RST fails");
+    assert_eq!(error.errno(), libc::ECONNRESET, "{error}");
+    println!("catnip saw the RST as ECONNRESET: {error}");
+    libos.close(qd).unwrap();
+    finish(libos, child, stdout, "reset by peer");
+    libos.close(listener).unwrap();
+}
