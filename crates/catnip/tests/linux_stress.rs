@@ -139,6 +139,9 @@ impl Drop for Namespace {
 #[test]
 fn role() {
     let Ok(role) = std::env::var(ROLE) else { return };
+    // Die with the test process, even if it is killed outright (its guards cannot run then).
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let prefix = std::env::var("CATNIP_STRESS_PREFIX").expect("CATNIP_STRESS_PREFIX");
     match role.as_str() {
         "faults" => faults(&prefix),

@@ -257,6 +257,9 @@ impl Drop for Cleanup {
 #[test]
 fn role() {
     let Ok(role) = std::env::var(ROLE) else { return };
+    // Die with the test process, even if it is killed outright (its guards cannot run then).
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let var = |k: &str| std::env::var(format!("CATNIP_MEMIF_{k}")).unwrap_or_default();
     match role.as_str() {
         "catnip-server" => catnip_server(&var("SOCK"), &var("PREFIX"), &var("CPU")),
