@@ -16,7 +16,8 @@
 //!   echo server); a bulk transfer each way checked by SHA-256 (`CATNIP_LINUX_BULK_MIB`, default 256 MiB; about
 //!   10 s here in a release build); the peer closing first (catnip sees EOF, still sends, then closes); catnip
 //!   closing first, as client and as server (Linux sees all data then EOF, and its socket does not stay in
-//!   CLOSE-WAIT or LAST-ACK); and a RST from a Linux client (SO_LINGER 0) seen by catnip as ECONNRESET.
+//!   CLOSE-WAIT or LAST-ACK); a RST from a Linux client (SO_LINGER 0) seen by catnip as ECONNRESET; and catnip
+//!   closing with SO_LINGER 0, seen by a Linux server as ECONNRESET.
 //!
 //! The namespace is removed and the children killed when the test ends, also on a panic. Needs root; when not root
 //! it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
@@ -33,7 +34,7 @@ use catnip::NetDevice;
 use catnip::dpdk::{DpdkConfig, DpdkDevice};
 use inetstack::device::{Device, DeviceCapabilities};
 use inetstack::phy::{FaultConfig, FaultInjector};
-use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
+use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
 use sha2::{Digest, Sha256};
 
 const ROLE: &str = "CATNIP_STRESS_ROLE";
@@ -262,6 +263,7 @@ fn scale(prefix: &str) {
     peer_closes_first(&mut libos);
     catnip_closes_first(&mut libos);
     reset_by_peer(&mut libos);
+    reset_by_catnip(&mut libos);
 }
 
 // ---- helpers ----
@@ -783,4 +785,32 @@ fn reset_by_peer<L: LibOs>(libos: &mut L) {
     libos.close(qd).unwrap();
     finish(libos, child, stdout, "reset by peer");
     libos.close(listener).unwrap();
+}
+
+/// Linux server on 5004: sends "hi", then reads until catnip's RST: the read must fail with ECONNRESET.
+const RESET_BY_CATNIP: &str = r#"
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 5004))
+l.listen(1)
+print("ready", flush=True)
+c, _ = l.accept()
+c.settimeout(20)
+c.sendall(b"hi")
+try:
+    data = c.recv(100)
+    raise SystemExit(f"expected ECONNRESET, read {data!r}")
+except ConnectionResetError:
+    print("catnip closed with SO_LINGER 0: Linux's read failed with ECONNRESET", flush=True)
+"#;
+
+fn reset_by_catnip<L: LibOs>(libos: &mut L) {
+    let (child, mut stdout) = python(RESET_BY_CATNIP, &[]);
+    wait_ready(&mut stdout);
+    let qd = connect(libos, 5004);
+    assert_eq!(pop(libos, qd).expect("pop").to_vec(), b"hi");
+    libos.setsockopt(qd, SocketOption::Linger(Some(Duration::ZERO))).unwrap();
+    libos.close(qd).unwrap();
+    finish(libos, child, stdout, "reset by catnip");
 }
