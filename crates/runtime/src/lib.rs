@@ -22,6 +22,6 @@ pub use memory::{BufferPool, DemiBuffer, MAX_SGA_LEN, ReleaseFn, Sga};
 pub use memory_queue::{DEFAULT_MEMORY_QUEUE_CAPACITY, MemoryQueue};
 pub use queue_table::{MAX_QUEUES, Queue, QueueTable};
 pub use runtime::{IdlePolicy, NoDevice, Poller, Runtime};
-pub use scheduler::{Background, Operation, Scheduler};
+pub use scheduler::{Operation, Scheduler};
 pub use timer::{Sleep, Timers};
 pub use types::{Opcode, QDesc, QResult, QToken, QValue};

@@ -23,8 +23,6 @@ use crate::{Fail, Opcode, QDesc, QResult, QToken, QValue};
 
 /// The coroutine behind one qtoken.
 pub type Operation = Pin<Box<dyn Future<Output = Result<QValue, Fail>>>>;
-/// A coroutine that runs until the scheduler is dropped (device polling, protocol timers).
-pub type Background = Pin<Box<dyn Future<Output = ()>>>;
 
 const NIL: u32 = u32::MAX;
 
@@ -46,7 +44,6 @@ impl Wake for SlotWaker {
 enum State {
     Free,
     Running(Operation),
-    Background(Background),
     Done(Result<QValue, Fail>),
 }
 
@@ -112,18 +109,11 @@ impl Scheduler {
 
     /// Starts `operation` on queue `qd`, polls it once, and returns its qtoken.
     pub fn spawn(&mut self, qd: QDesc, operation: Opcode, coroutine: Operation) -> Result<QToken, Fail> {
-        let index = self.allocate(Some(qd), operation, State::Running(coroutine))?;
+        let index = self.allocate(qd, operation, State::Running(coroutine))?;
         self.link(qd, index);
         let qt = self.token(index);
         self.poll_slot(index);
         Ok(qt)
-    }
-
-    /// Starts a background coroutine, which runs until it returns or the scheduler is dropped.
-    pub fn spawn_background(&mut self, coroutine: Background) -> Result<(), Fail> {
-        let index = self.allocate(None, Opcode::Push, State::Background(coroutine))?;
-        self.poll_slot(index);
-        Ok(())
     }
 
     /// Polls every task woken since the last round once. Returns how many were polled.
@@ -192,7 +182,7 @@ impl Scheduler {
         }
     }
 
-    fn allocate(&mut self, qd: Option<QDesc>, operation: Opcode, state: State) -> Result<u32, Fail> {
+    fn allocate(&mut self, qd: QDesc, operation: Opcode, state: State) -> Result<u32, Fail> {
         if self.live >= self.max_live {
             return Err(Fail::with_context(libc::ENOMEM, format!("{} operations in flight (the limit)", self.live)));
         }
@@ -215,7 +205,7 @@ impl Scheduler {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.qd = qd;
+        slot.qd = Some(qd);
         slot.operation = operation;
         slot.state = state;
         self.live += 1;
@@ -252,11 +242,6 @@ impl Scheduler {
                 if let Poll::Ready(value) = coroutine.as_mut().poll(&mut cx) {
                     slot.state = State::Done(value);
                     self.note_completed(index);
-                }
-            }
-            State::Background(coroutine) => {
-                if coroutine.as_mut().poll(&mut cx).is_ready() {
-                    self.release(index);
                 }
             }
             // A stale wake-up for a finished or reused slot.

@@ -110,25 +110,6 @@ fn live_tasks_are_bounded() {
 }
 
 #[test]
-fn background_tasks_run_and_are_not_waitable() {
-    let mut s = Scheduler::default();
-    let (g, op) = gate();
-    let flag = Rc::new(RefCell::new(false));
-    let f = Rc::clone(&flag);
-    s.spawn_background(Box::pin(async move {
-        let _ = op.await;
-        *f.borrow_mut() = true;
-    }))
-    .unwrap();
-    assert_eq!(s.live(), 1);
-    open(&g);
-    s.poll_round();
-    assert!(*flag.borrow());
-    assert_eq!(s.live(), 0);
-    assert_eq!(s.is_done(QToken::from_raw(0)).unwrap_err().errno(), libc::EINVAL);
-}
-
-#[test]
 fn completions_are_reported_once_when_tracked() {
     let mut s = Scheduler::default();
     s.track_completions(true);
