@@ -16,7 +16,9 @@
 //! (`ci/dpdk-tests.sh`). Memory: hugepages if mounted with 256 free pages, else `--no-huge -m 512`.
 #![cfg(feature = "dpdk")]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::BufReader;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -26,10 +28,8 @@ use catnip::dpdk::{DpdkConfig, DpdkDevice};
 use pdpix::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
 
-const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
-const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-const NAMESPACE: &str = "demipeer";
-const PYTHON: &str = "/usr/bin/python3";
+use common::{CATNIP, LINUX, NAMESPACE, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of, wait_ready};
+
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 /// How long any one scenario may take.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
@@ -113,54 +113,10 @@ fn eal_args(prefix: &str) -> Vec<String> {
     args
 }
 
-fn hugepages_usable() -> bool {
-    if std::env::var("DPDK_SYS_NO_HUGE").as_deref() == Ok("1") {
-        return false;
-    }
-    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/hugepages") && l.contains("hugetlbfs"))
-    });
-    let free = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").and_then(|v| v.trim().parse::<u64>().ok()))
-    });
-    mounted && free.is_some_and(|f| f >= 256)
-}
-
-/// The veth pair and namespace, removed when dropped (also when a scenario panics).
-struct Namespace;
-
-impl Namespace {
-    fn up() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
-        let status = Command::new(script).arg("up").status().expect("run ci/netns.sh up");
-        assert!(status.success(), "ci/netns.sh up failed: {status}");
-        Self
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
-        let _ = Command::new(script).arg("down").status();
-    }
-}
-
 /// Runs a command to completion, panicking if it fails.
 fn sh(args: &[&str]) {
     let status = Command::new(args[0]).args(&args[1..]).status().unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert!(status.success(), "{args:?}: {status}");
-}
-
-/// A process in the namespace, with its stdout piped.
-fn in_namespace(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", NAMESPACE])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    (child, stdout)
 }
 
 /// A Python program in the namespace.
@@ -168,19 +124,6 @@ fn python(script: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     let mut argv = vec![PYTHON, "-c", script];
     argv.extend_from_slice(args);
     in_namespace(&argv)
-}
-
-/// Reads the child's "ready" line (its socket is bound).
-fn wait_ready(stdout: &mut BufReader<ChildStdout>) {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read the peer's stdout");
-    assert_eq!(line.trim(), "ready", "the Linux peer did not start");
-}
-
-fn rest_of(mut stdout: BufReader<ChildStdout>) -> String {
-    let mut text = String::new();
-    stdout.read_to_string(&mut text).expect("read the peer's stdout");
-    text
 }
 
 /// Keeps catnip running (answering ARP, ICMP, TCP) until `child` exits.
@@ -480,10 +423,6 @@ fn tcp_client_to_linux_server(libos: &mut Libos) {
         elapsed.as_secs_f64(),
         (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---- (d) UDP both ways ----

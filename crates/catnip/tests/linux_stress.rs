@@ -23,10 +23,12 @@
 //! it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
 #![cfg(feature = "dpdk")]
 
+mod common;
+
 use std::cell::Cell;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -37,11 +39,9 @@ use inetstack::phy::{FaultConfig, FaultInjector};
 use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
 use sha2::{Digest, Sha256};
 
+use common::{CATNIP, LINUX, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of, wait_ready};
+
 const ROLE: &str = "CATNIP_STRESS_ROLE";
-const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
-const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-const NAMESPACE: &str = "demipeer";
-const PYTHON: &str = "/usr/bin/python3";
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(60));
 /// How long any one scenario may take.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(240);
@@ -116,25 +116,6 @@ fn wait_limited(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// The veth pair and namespace, removed when dropped (also when a part panics).
-struct Namespace;
-
-impl Namespace {
-    fn up() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
-        let status = Command::new(script).arg("up").status().expect("run ci/netns.sh up");
-        assert!(status.success(), "ci/netns.sh up failed: {status}");
-        Self
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ci/netns.sh");
-        let _ = Command::new(script).arg("down").status();
-    }
-}
-
 // ---- the children ----
 
 #[test]
@@ -165,19 +146,6 @@ fn config(prefix: &str) -> DpdkConfig {
     let mut config = DpdkConfig::new(args, CATNIP, 24);
     config.device.port = Some("net_af_packet0".to_owned());
     config
-}
-
-fn hugepages_usable() -> bool {
-    if std::env::var("DPDK_SYS_NO_HUGE").as_deref() == Ok("1") {
-        return false;
-    }
-    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/hugepages") && l.contains("hugetlbfs"))
-    });
-    let free = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").and_then(|v| v.trim().parse::<u64>().ok()))
-    });
-    mounted && free.is_some_and(|f| f >= 256)
 }
 
 /// inetstack's `FaultInjector` on catnip's port, with its counters copied out where the test can read them
@@ -268,34 +236,11 @@ fn scale(prefix: &str) {
 
 // ---- helpers ----
 
-fn in_namespace(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", NAMESPACE])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    (child, stdout)
-}
-
 fn python(script: &str, args: &[&str]) -> (KillOnDrop, BufReader<ChildStdout>) {
     let mut argv = vec![PYTHON, "-c", script];
     argv.extend_from_slice(args);
     let (child, stdout) = in_namespace(&argv);
     (KillOnDrop(child), stdout)
-}
-
-fn wait_ready(stdout: &mut BufReader<ChildStdout>) {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read the peer's stdout");
-    assert_eq!(line.trim(), "ready", "the Linux peer did not start");
-}
-
-fn rest_of(mut stdout: BufReader<ChildStdout>) -> String {
-    let mut text = String::new();
-    stdout.read_to_string(&mut text).expect("read the peer's stdout");
-    text
 }
 
 /// Keeps catnip running until `child` exits.
@@ -361,10 +306,6 @@ fn connect<L: LibOs>(libos: &mut L, port: u16) -> QDesc {
     let result = libos.wait(qt, TIMEOUT).unwrap();
     assert!(matches!(result.value, Ok(QValue::Connected)), "connect to Linux port {port}: {result:?}");
     qd
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn pattern_block(state: &mut u64, len: usize) -> Vec<u8> {
