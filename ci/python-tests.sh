@@ -22,7 +22,7 @@ fi
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
 
-tools=(maturin pytest mypy ruff uvloop)
+tools=(maturin pytest mypy ruff uvloop matplotlib)
 missing=()
 for tool in "${tools[@]}"; do
     python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('$tool') else 1)" \

@@ -80,11 +80,13 @@ def test_echo_server_and_client(tmp_path: pathlib.Path, loop: str) -> None:
 
 def test_bench_quick(tmp_path: pathlib.Path) -> None:
     report = tmp_path / "bench.json"
+    plot = tmp_path / "cdf.png"
     out = run(
         "bench", "--count", "300", "--concurrency", "2", "--overhead-count", "200", "--idle-seconds", "0.2",
-        "--json", str(report),
+        "--json", str(report), "--plot", str(plot),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "a PNG latency CDF was written"
     assert "demikernel/catnap" in out.stdout and "asyncio" in out.stdout
     figures = json.loads(report.read_text())
     assert set(figures["echo"]) >= {"demikernel/catnap", "asyncio"}
