@@ -28,7 +28,8 @@ impl TcpConnection {
         let new_sack = self.sack_enabled
             && !blocks.is_empty()
             && self.scoreboard.update(self.snd_una, self.snd_max, blocks.as_slice());
-        if ack > self.snd_una {
+        let advanced = ack > self.snd_una;
+        if advanced {
             self.on_new_ack(now, segment, ack);
             if new_sack {
                 self.check_sack_loss(now);
@@ -41,6 +42,9 @@ impl TcpConnection {
             && (window == self.snd_wnd || new_sack)
         {
             self.on_duplicate_ack(now, new_sack);
+        }
+        if new_sack || advanced {
+            self.detect_lost_retransmissions();
         }
         if self.snd_wl1 < segment.seq_number || (self.snd_wl1 == segment.seq_number && self.snd_wl2 <= ack) {
             self.snd_wnd = window;

@@ -37,6 +37,9 @@ pub struct TcpCounters {
     pub timeouts: u64,
     /// Entries into fast recovery (RFC 6582 / RFC 6675).
     pub fast_retransmits: u64,
+    /// Retransmissions found lost again from SACKs of data sent after them, and resent without waiting for the
+    /// retransmission timeout.
+    pub lost_retransmits: u64,
     /// Duplicate ACKs received (RFC 5681 §2).
     pub dup_acks_in: u64,
     /// Segments that arrived ahead of `RCV.NXT` and were queued for reassembly.

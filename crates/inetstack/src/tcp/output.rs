@@ -115,6 +115,7 @@ impl TcpConnection {
                 self.recovery.high_rxt = self.recovery.high_rxt.max(end);
             }
         }
+        self.resend_lost_retransmissions(now, out);
         if self.recovery.in_recovery && self.sack_enabled {
             self.retransmit_sack_holes(now, out);
         }
@@ -157,6 +158,23 @@ impl TcpConnection {
                 return;
             }
             self.send_range(now, out, self.snd_nxt, len, false);
+        }
+    }
+
+    /// Resends the retransmissions [`Self::detect_lost_retransmissions`] found lost (each replaced what the
+    /// pipe already counted as in flight, so the windows are not consulted), skipping what got SACKed since.
+    fn resend_lost_retransmissions(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        let lost = std::mem::take(&mut self.recovery.lost_retransmissions);
+        for (start, end) in lost {
+            let mut at = start.max(self.snd_una);
+            while let Some((hole_start, hole_end)) = self.scoreboard.next_hole(at, end.min(self.snd_max)) {
+                let len = hole_end.distance_from(hole_start) as usize;
+                let sent_end = self.send_range(now, out, hole_start, len.min(self.send_mss), false);
+                if sent_end <= hole_start {
+                    break;
+                }
+                at = sent_end;
+            }
         }
     }
 
@@ -207,6 +225,9 @@ impl TcpConnection {
         if seq < self.snd_max {
             self.counters.retransmits += 1;
             self.timed_segment = None;
+            if !probe {
+                self.note_retransmission(seq, end);
+            }
         } else if self.timestamps.is_none() && self.timed_segment.is_none() {
             self.timed_segment = Some((end, now));
         }

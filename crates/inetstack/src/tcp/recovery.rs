@@ -9,11 +9,20 @@
 //! Limited transmit (RFC 3042) lets a new segment out on each of the first two duplicate ACKs. Also holds what
 //! a retransmission timeout resets (`recover` = SND.MAX, RFC 6582 §4). Which bytes to put in
 //! a segment is [`super::output`]'s job; this file keeps the bookkeeping and the window arithmetic.
+//!
+//! Lost retransmissions (with SACK): RFC 6675 resends a hole once per recovery, so a lost retransmission used to
+//! wait for the retransmission timeout (`min_rto`, 200 ms: a thousand round trips on a LAN), during which
+//! recovery went on SACKing new data until the peer's reassembly queue filled. Each retransmission is remembered
+//! with SND.MAX at the time it was sent (its `mark`, as Linux's `tcp_mark_lost_retrans` did before RACK): once
+//! more than (DupThresh − 1) × MSS of data above the mark — data sent after the retransmission — is SACKed while
+//! the retransmitted range is still neither acknowledged nor SACKed, the retransmission is deemed lost and the
+//! range is resent at once (the same `IsLost` test RFC 6675 applies to original transmissions, and the time
+//! ordering RFC 8985 RACK generalizes). No further window reduction: it is the same loss episode.
 
 use std::time::Instant;
 
 use super::TcpConnection;
-use super::scoreboard::DUP_THRESH;
+use super::scoreboard::{DUP_THRESH, MAX_SCOREBOARD_RANGES};
 use crate::wire::SeqNumber;
 
 /// Loss recovery state of one connection.
@@ -32,11 +41,33 @@ pub(crate) struct LossRecovery {
     pub(crate) retransmit_head: bool,
     /// RFC 6675 HighRxt: the end of the highest range retransmitted in this recovery.
     pub(crate) high_rxt: SeqNumber,
+    /// Retransmissions not yet known to have arrived (with SACK), oldest first, at most
+    /// [`MAX_SCOREBOARD_RANGES`]; beyond that the oldest are forgotten (their loss then waits for the RTO).
+    pub(crate) retransmissions: Vec<Retransmission>,
+    /// Retransmitted ranges found lost again, to resend at the next transmit.
+    pub(crate) lost_retransmissions: Vec<(SeqNumber, SeqNumber)>,
+}
+
+/// One retransmitted range `[start, end)` and SND.MAX when it was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Retransmission {
+    pub(crate) start: SeqNumber,
+    pub(crate) end: SeqNumber,
+    pub(crate) mark: SeqNumber,
 }
 
 impl LossRecovery {
     pub(crate) fn new(iss: SeqNumber) -> Self {
-        Self { dupacks: 0, recover: iss, in_recovery: false, inflation: 0, retransmit_head: false, high_rxt: iss }
+        Self {
+            dupacks: 0,
+            recover: iss,
+            in_recovery: false,
+            inflation: 0,
+            retransmit_head: false,
+            high_rxt: iss,
+            retransmissions: Vec::new(),
+            lost_retransmissions: Vec::new(),
+        }
     }
 }
 
@@ -151,5 +182,49 @@ impl TcpConnection {
         self.recovery.recover = self.snd_max;
         self.recovery.high_rxt = self.snd_una;
         self.recovery.retransmit_head = true;
+        // Go-back-N resends everything not SACKed (and remembers those retransmissions afresh).
+        self.recovery.retransmissions.clear();
+        self.recovery.lost_retransmissions.clear();
+    }
+
+    /// Remembers a retransmission of `[start, end)` sent now (SND.MAX not yet moved by it), for
+    /// [`Self::detect_lost_retransmissions`].
+    pub(super) fn note_retransmission(&mut self, start: SeqNumber, end: SeqNumber) {
+        if !self.sack_enabled {
+            return;
+        }
+        let list = &mut self.recovery.retransmissions;
+        list.retain(|r| r.start != start);
+        if list.len() >= MAX_SCOREBOARD_RANGES {
+            list.remove(0);
+        }
+        list.push(Retransmission { start, end, mark: self.snd_max });
+    }
+
+    /// After an ACK: forgets retransmissions that arrived (acknowledged or SACKed) and moves those that data
+    /// sent after them overtook by more than (DupThresh − 1) × MSS of SACKed bytes to the resend list.
+    pub(super) fn detect_lost_retransmissions(&mut self) {
+        if self.recovery.retransmissions.is_empty() {
+            return;
+        }
+        let (snd_una, snd_max, mss) = (self.snd_una, self.snd_max, self.send_mss);
+        let threshold = (DUP_THRESH - 1) * mss;
+        let mut lost = 0u64;
+        let scoreboard = &self.scoreboard;
+        let resend = &mut self.recovery.lost_retransmissions;
+        self.recovery.retransmissions.retain(|r| {
+            if r.end <= snd_una || scoreboard.sacked_until(r.start.max(snd_una)).is_some_and(|end| end >= r.end) {
+                return false;
+            }
+            if r.mark < snd_max && scoreboard.sacked_bytes_in(r.mark, snd_max) > threshold {
+                lost += 1;
+                if resend.len() < MAX_SCOREBOARD_RANGES {
+                    resend.push((r.start.max(snd_una), r.end));
+                }
+                return false;
+            }
+            true
+        });
+        self.counters.lost_retransmits += lost;
     }
 }

@@ -95,6 +95,14 @@ impl SackScoreboard {
         None
     }
 
+    /// SACKed bytes in `[start, end)`.
+    pub(crate) fn sacked_bytes_in(&self, start: SeqNumber, end: SeqNumber) -> usize {
+        if end <= start {
+            return 0;
+        }
+        (end.distance_from(start) as usize).saturating_sub(self.unsacked_bytes_in(start, end))
+    }
+
     /// Un-SACKed bytes in `[start, end)`.
     pub(crate) fn unsacked_bytes_in(&self, start: SeqNumber, end: SeqNumber) -> usize {
         if end <= start {
