@@ -489,17 +489,28 @@ impl Host {
         result
     }
 
-    /// `shutdown`: SHUT_RD only (the stack has no half-close call: SHUT_WR and SHUT_RDWR are EOPNOTSUPP).
+    /// `shutdown`: SHUT_RD stops reads here; SHUT_WR sends a FIN after the queued data (TCP; the socket stays
+    /// readable); SHUT_RDWR does both.
     pub fn shutdown(&mut self, fd: i32, how: i32) -> Res<()> {
-        let f = self.fd_mut(fd)?;
-        match how {
-            libc::SHUT_RD => {
-                f.read_shut = true;
-                Ok(())
-            }
-            libc::SHUT_WR | libc::SHUT_RDWR => Err(libc::EOPNOTSUPP),
-            _ => Err(libc::EINVAL),
+        if !matches!(how, libc::SHUT_RD | libc::SHUT_WR | libc::SHUT_RDWR) {
+            return Err(libc::EINVAL);
         }
+        let (id, kind) = {
+            let f = self.fd(fd)?;
+            (f.id, f.kind)
+        };
+        if how != libc::SHUT_RD {
+            if kind != Kind::Tcp {
+                return Err(libc::EOPNOTSUPP);
+            }
+            let now = self.now();
+            self.stack.tcp_shutdown_write(now, id).map_err(errno)?;
+            self.pump();
+        }
+        if how != libc::SHUT_WR {
+            self.fd_mut(fd)?.read_shut = true;
+        }
+        Ok(())
     }
 
     pub fn readiness(&mut self, fd: i32) -> Res<Ready> {

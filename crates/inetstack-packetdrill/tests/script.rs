@@ -35,9 +35,10 @@ fn errno() -> i32 {
 }
 
 fn library_path() -> Option<PathBuf> {
-    // tests run from <target>/<profile>/deps/; the cdylib is in <target>/<profile>/.
+    // Tests run from <target>/<profile>/deps/, where `cargo test` builds this crate's cdylib. (The copy in
+    // <target>/<profile>/ is refreshed only by `cargo build`: loading it could test a stale library.)
     let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("libinetstack_packetdrill.so");
+    let path = exe.parent()?.join("libinetstack_packetdrill.so");
     path.exists().then_some(path)
 }
 
@@ -128,6 +129,11 @@ impl Pd {
     fn close(&self, fd: c_int) -> c_int {
         // SAFETY: plain integer arguments.
         unsafe { self.ifc.close.unwrap()(self.ud(), fd) }
+    }
+
+    fn shutdown(&self, fd: c_int, how: c_int) -> c_int {
+        // SAFETY: plain integer arguments.
+        unsafe { self.ifc.shutdown.unwrap()(self.ud(), fd, how) }
     }
 
     fn fcntl(&self, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
@@ -398,6 +404,28 @@ fn nonblocking_active_open() {
     assert_eq!(pd.getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE), Ok(1));
     pd.setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 65536).unwrap();
     assert_eq!(pd.setsockopt_int(fd, libc::SOL_SOCKET, 0x7777, 1), Err(libc::ENOPROTOOPT));
+}
+
+#[test]
+fn shutdown_write_sends_a_fin_and_keeps_reading() {
+    let pd = Pd::new("--local_ip=192.168.0.1");
+    let (fd, iss, _) = active_open(&pd, 8080);
+    assert_eq!(pd.shutdown(fd, libc::SHUT_WR), 0);
+    let (packet, _) = pd.sniff().expect("our FIN");
+    let fin = parse(&packet);
+    assert!(fin.flags.fin(), "SHUT_WR sends a FIN");
+    assert_eq!(fin.seq, iss + 1);
+    // The peer still sends, and we still read.
+    let data = Seg {
+        options: ts(8, tsval(&fin)),
+        payload: b"after",
+        ..seg(8080, fin.sport, 5001, Some(iss + 2), TcpFlags::PSH)
+    };
+    pd.inject(&build(&data));
+    assert_eq!(pd.read(fd, 100), Ok(b"after".to_vec()));
+    assert_eq!(pd.write(fd, b"x"), -1, "no writing after SHUT_WR");
+    assert_eq!(pd.shutdown(fd, 42), -1);
+    assert_eq!(errno(), libc::EINVAL);
 }
 
 #[test]

@@ -293,6 +293,15 @@ impl Stack {
         Ok(self.connection(id)?.tcb.remote())
     }
 
+    /// Half-close (`shutdown(SHUT_WR)`): a FIN after the queued data; the socket stays readable and held by
+    /// the application. ENOTCONN unless connected.
+    pub fn tcp_shutdown_write(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {
+        self.advance(now);
+        self.connection(id)?.tcb.close();
+        self.tcp.active.push(id);
+        Ok(())
+    }
+
     /// Sends a RST and forgets the connection at once (SO_LINGER with a zero timeout).
     pub fn tcp_abort(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {
         self.advance(now);
