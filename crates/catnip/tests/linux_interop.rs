@@ -19,16 +19,19 @@
 mod common;
 
 use std::io::BufReader;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use catnip::Catnip;
 use catnip::dpdk::{DpdkConfig, DpdkDevice};
-use pdpix::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
+use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
 
-use common::{CATNIP, LINUX, NAMESPACE, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of, wait_ready};
+use common::{
+    BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of,
+    wait_ready,
+};
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 /// How long any one scenario may take.
@@ -228,54 +231,6 @@ print(f"p50_us {times[len(times) // 2] * 1e6:.1f}", flush=True)
 print(f"p99_us {times[len(times) * 99 // 100] * 1e6:.1f}", flush=True)
 "#;
 
-/// A catnip TCP echo server on port 7, any number of connections, driven a step at a time.
-struct EchoServer {
-    listener: QDesc,
-    accept: QToken,
-    pops: Vec<(QDesc, QToken)>,
-    connections: usize,
-}
-
-impl EchoServer {
-    fn new(libos: &mut Libos) -> Self {
-        let listener = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-        libos.bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).unwrap();
-        libos.listen(listener, 32).unwrap();
-        let accept = libos.accept(listener).unwrap();
-        Self { listener, accept, pops: Vec::new(), connections: 0 }
-    }
-
-    fn step(&mut self, libos: &mut Libos) {
-        let mut tokens = vec![self.accept];
-        tokens.extend(self.pops.iter().map(|&(_, qt)| qt));
-        let Ok((i, result)) = libos.wait_any(&tokens, Some(Duration::from_millis(1))) else { return };
-        if i == 0 {
-            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
-            self.connections += 1;
-            self.pops.push((qd, libos.pop(qd, None).unwrap()));
-            self.accept = libos.accept(self.listener).unwrap();
-            return;
-        }
-        let (qd, _) = self.pops.remove(i - 1);
-        match result.value {
-            Ok(QValue::Popped { sga, .. }) if !sga.is_empty() => {
-                let qt = libos.push(qd, &sga).unwrap();
-                libos.wait(qt, TIMEOUT).unwrap().value.expect("echo push");
-                self.pops.push((qd, libos.pop(qd, None).unwrap()));
-            }
-            Ok(QValue::Popped { .. }) => libos.close(qd).unwrap(),
-            other => panic!("echo pop: {other:?}"),
-        }
-    }
-
-    fn close(self, libos: &mut Libos) {
-        for (qd, _) in self.pops {
-            libos.close(qd).unwrap();
-        }
-        libos.close(self.listener).unwrap();
-    }
-}
-
 fn p50_of(output: &str) -> f64 {
     output
         .lines()
@@ -286,7 +241,7 @@ fn p50_of(output: &str) -> f64 {
 
 /// Returns the p50 round trip in microseconds.
 fn linux_tcp_client_to_echo_server(libos: &mut Libos) -> f64 {
-    let mut server = EchoServer::new(libos);
+    let mut server = EchoServer::new(libos, 7, 32);
     let (mut child, stdout) = python(ECHO_CLIENT, &["10.99.0.1", "7"]);
     let status = serve_until_exit(libos, &mut child, |libos| server.step(libos));
     let output = rest_of(stdout);
@@ -329,33 +284,6 @@ while True:
 }
 
 // ---- (c) catnip as a TCP client of a Linux server: 16 MiB each way ----
-
-/// Receives N bytes and answers their SHA-256 (32 bytes), then sends N bytes of its own and prints their
-/// SHA-256 in hex, then closes.
-const BULK_SERVER: &str = r#"
-import hashlib, random, socket, sys
-n = int(sys.argv[1])
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.99.0.2", 5001))
-l.listen(1)
-print("ready", flush=True)
-c, peer = l.accept()
-c.settimeout(60)
-h, got = hashlib.sha256(), 0
-while got < n:
-    chunk = c.recv(min(1 << 20, n - got))
-    if not chunk:
-        raise SystemExit(f"stream ended after {got} of {n} bytes")
-    h.update(chunk)
-    got += len(chunk)
-c.sendall(h.digest())
-data = random.Random(7).randbytes(n)
-c.sendall(data)
-print(hashlib.sha256(data).hexdigest(), flush=True)
-c.close()
-print(f"received {got} bytes from {peer[0]}:{peer[1]}", flush=True)
-"#;
 
 fn tcp_client_to_linux_server(libos: &mut Libos) {
     let size = BULK.to_string();

@@ -27,7 +27,7 @@ mod common;
 
 use std::cell::Cell;
 use std::io::BufReader;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::process::{Child, ChildStdout, Command, ExitStatus};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,10 @@ use inetstack::phy::{FaultConfig, FaultInjector};
 use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
 use sha2::{Digest, Sha256};
 
-use common::{CATNIP, LINUX, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of, wait_ready};
+use common::{
+    BULK_SERVER, CATNIP, EchoServer, LINUX, Namespace, PYTHON, hex, hugepages_usable, in_namespace, listen, rest_of,
+    wait_ready,
+};
 
 const ROLE: &str = "CATNIP_STRESS_ROLE";
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(60));
@@ -285,13 +288,6 @@ fn push<L: LibOs>(libos: &mut L, qd: QDesc, data: &[u8]) {
     libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
 }
 
-fn listen<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> QDesc {
-    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-    libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
-    libos.listen(qd, backlog).unwrap();
-    qd
-}
-
 fn accept<L: LibOs>(libos: &mut L, listener: QDesc) -> QDesc {
     let qt = libos.accept(listener).unwrap();
     match libos.wait(qt, TIMEOUT).unwrap().value {
@@ -320,32 +316,6 @@ fn pattern_block(state: &mut u64, len: usize) -> Vec<u8> {
 }
 
 // ---- bulk each way, checked by SHA-256 ----
-
-/// Receives N bytes and answers their SHA-256, then sends N bytes of its own and prints their SHA-256 in hex.
-const BULK_SERVER: &str = r#"
-import hashlib, random, socket, sys
-n = int(sys.argv[1])
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.99.0.2", 5001))
-l.listen(1)
-print("ready", flush=True)
-c, peer = l.accept()
-c.settimeout(120)
-h, got = hashlib.sha256(), 0
-while got < n:
-    chunk = c.recv(min(1 << 20, n - got))
-    if not chunk:
-        raise SystemExit(f"stream ended after {got} of {n} bytes")
-    h.update(chunk)
-    got += len(chunk)
-c.sendall(h.digest())
-r = random.Random(7)
-data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
-c.sendall(data)
-print(hashlib.sha256(data).hexdigest(), flush=True)
-c.close()
-"#;
 
 /// catnip connects to Linux, sends `n` bytes (Linux answers their SHA-256), then receives `n` bytes (their
 /// SHA-256 must be what Linux prints).
@@ -466,54 +436,6 @@ for c in conns:
     c.close()
 print(f"{n} concurrent Linux connections to catnip: every echo exact", flush=True)
 "#;
-
-/// A catnip TCP echo server driven a step at a time.
-struct EchoServer {
-    listener: QDesc,
-    accept: QToken,
-    pops: Vec<(QDesc, QToken)>,
-    connections: usize,
-    most_open: usize,
-}
-
-impl EchoServer {
-    fn new<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> Self {
-        let listener = listen(libos, port, backlog);
-        let accept = libos.accept(listener).unwrap();
-        Self { listener, accept, pops: Vec::new(), connections: 0, most_open: 0 }
-    }
-
-    fn step<L: LibOs>(&mut self, libos: &mut L) {
-        let mut tokens = vec![self.accept];
-        tokens.extend(self.pops.iter().map(|&(_, qt)| qt));
-        let Ok((i, result)) = libos.wait_any(&tokens, Some(Duration::from_millis(1))) else { return };
-        if i == 0 {
-            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
-            self.connections += 1;
-            self.pops.push((qd, libos.pop(qd, None).unwrap()));
-            self.most_open = self.most_open.max(self.pops.len());
-            self.accept = libos.accept(self.listener).unwrap();
-            return;
-        }
-        let (qd, _) = self.pops.remove(i - 1);
-        match result.value {
-            Ok(QValue::Popped { sga, .. }) if !sga.is_empty() => {
-                let qt = libos.push(qd, &sga).unwrap();
-                libos.wait(qt, TIMEOUT).unwrap().value.expect("echo push");
-                self.pops.push((qd, libos.pop(qd, None).unwrap()));
-            }
-            Ok(QValue::Popped { .. }) => libos.close(qd).unwrap(),
-            other => panic!("echo pop: {other:?}"),
-        }
-    }
-
-    fn close<L: LibOs>(self, libos: &mut L) {
-        for (qd, _) in self.pops {
-            libos.close(qd).unwrap();
-        }
-        libos.close(self.listener).unwrap();
-    }
-}
 
 fn linux_clients_to_catnip<L: LibOs>(libos: &mut L) {
     let started = Instant::now();

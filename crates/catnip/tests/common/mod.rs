@@ -5,13 +5,18 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use pdpix::{LibOs, QDesc, QToken, QValue, SocketDomain, SocketType};
 
 pub const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 pub const NAMESPACE: &str = "demipeer";
 pub const PYTHON: &str = "/usr/bin/python3";
+/// How long the shared helpers wait for one operation.
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(60));
 
 /// Whether EAL can use hugepages here (mounted, enough free); `DPDK_SYS_NO_HUGE=1` forces `--no-huge`.
 pub fn hugepages_usable() -> bool {
@@ -74,4 +79,86 @@ pub fn rest_of(mut stdout: BufReader<ChildStdout>) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Receives N bytes and answers their SHA-256, then sends N bytes of its own and prints their SHA-256 in hex.
+pub const BULK_SERVER: &str = r#"
+import hashlib, random, socket, sys
+n = int(sys.argv[1])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.99.0.2", 5001))
+l.listen(1)
+print("ready", flush=True)
+c, peer = l.accept()
+c.settimeout(120)
+h, got = hashlib.sha256(), 0
+while got < n:
+    chunk = c.recv(min(1 << 20, n - got))
+    if not chunk:
+        raise SystemExit(f"stream ended after {got} of {n} bytes")
+    h.update(chunk)
+    got += len(chunk)
+c.sendall(h.digest())
+r = random.Random(7)
+data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
+c.sendall(data)
+print(hashlib.sha256(data).hexdigest(), flush=True)
+c.close()
+"#;
+
+pub fn listen<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> QDesc {
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+    libos.listen(qd, backlog).unwrap();
+    qd
+}
+
+/// A TCP echo server run step by step on catnip (between the Linux peer's progress checks).
+/// A catnip TCP echo server driven a step at a time.
+pub struct EchoServer {
+    pub listener: QDesc,
+    accept: QToken,
+    pops: Vec<(QDesc, QToken)>,
+    pub connections: usize,
+    pub most_open: usize,
+}
+
+impl EchoServer {
+    pub fn new<L: LibOs>(libos: &mut L, port: u16, backlog: usize) -> Self {
+        let listener = listen(libos, port, backlog);
+        let accept = libos.accept(listener).unwrap();
+        Self { listener, accept, pops: Vec::new(), connections: 0, most_open: 0 }
+    }
+
+    pub fn step<L: LibOs>(&mut self, libos: &mut L) {
+        let mut tokens = vec![self.accept];
+        tokens.extend(self.pops.iter().map(|&(_, qt)| qt));
+        let Ok((i, result)) = libos.wait_any(&tokens, Some(Duration::from_millis(1))) else { return };
+        if i == 0 {
+            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
+            self.connections += 1;
+            self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            self.most_open = self.most_open.max(self.pops.len());
+            self.accept = libos.accept(self.listener).unwrap();
+            return;
+        }
+        let (qd, _) = self.pops.remove(i - 1);
+        match result.value {
+            Ok(QValue::Popped { sga, .. }) if !sga.is_empty() => {
+                let qt = libos.push(qd, &sga).unwrap();
+                libos.wait(qt, TIMEOUT).unwrap().value.expect("echo push");
+                self.pops.push((qd, libos.pop(qd, None).unwrap()));
+            }
+            Ok(QValue::Popped { .. }) => libos.close(qd).unwrap(),
+            other => panic!("echo pop: {other:?}"),
+        }
+    }
+
+    pub fn close<L: LibOs>(self, libos: &mut L) {
+        for (qd, _) in self.pops {
+            libos.close(qd).unwrap();
+        }
+        libos.close(self.listener).unwrap();
+    }
 }
