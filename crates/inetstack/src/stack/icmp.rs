@@ -72,8 +72,10 @@ impl Stack {
         self.send_ipv4(dst, IpProtocol::Icmp, 0, Some(body), |_, _| Ok(()))
     }
 
+    /// An ICMP error about a datagram we sent (its IP header and first bytes quoted): a UDP socket reports it
+    /// on its next receive; a TCP connection in SYN-SENT aborts (see `TcpConnection::on_icmp_unreachable`).
     fn deliver_unreachable(&mut self, reason: DstUnreachable, header: &Ipv4Repr, data: &[u8]) {
-        if header.src_addr != self.config.ipv4 || header.protocol != IpProtocol::Udp || data.len() < 4 {
+        if header.src_addr != self.config.ipv4 || data.len() < 4 {
             return;
         }
         let src_port = u16::from_be_bytes([data[0], data[1]]);
@@ -83,11 +85,21 @@ impl Stack {
             DstUnreachable::NetUnreachable => libc::ENETUNREACH,
             _ => libc::EHOSTUNREACH,
         };
-        let Some(&id) = self.udp_ports.get(&src_port) else { return };
-        if let Ok(Socket::Udp(udp)) = self.socket_mut(id) {
-            udp.error =
-                Some(Fail::with_context(errno, format!("{}:{dst_port} is unreachable ({reason:?})", header.dst_addr)));
-            self.touched.push(id);
+        let error = Fail::with_context(errno, format!("{}:{dst_port} is unreachable ({reason:?})", header.dst_addr));
+        match header.protocol {
+            IpProtocol::Udp => {
+                let Some(&id) = self.udp_ports.get(&src_port) else { return };
+                if let Ok(Socket::Udp(udp)) = self.socket_mut(id) {
+                    udp.error = Some(error);
+                    self.touched.push(id);
+                }
+            }
+            IpProtocol::Tcp => {
+                let local = std::net::SocketAddrV4::new(header.src_addr, src_port);
+                let remote = std::net::SocketAddrV4::new(header.dst_addr, dst_port);
+                self.tcp_unreachable(local, remote, error);
+            }
+            _ => {}
         }
     }
 }

@@ -293,6 +293,16 @@ impl Stack {
         Ok(self.connection(id)?.tcb.remote())
     }
 
+    /// An ICMP destination-unreachable quoting one of our segments from `local` to `remote`.
+    pub(super) fn tcp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, error: Fail) {
+        let Some(&id) = self.tcp.connections.get(&(local, remote)) else { return };
+        if let Ok(conn) = self.connection(id) {
+            conn.tcb.on_icmp_unreachable(error);
+            self.tcp.active.push(id);
+            self.touched.push(id);
+        }
+    }
+
     /// Half-close (`shutdown(SHUT_WR)`): a FIN after the queued data; the socket stays readable and held by
     /// the application. ENOTCONN unless connected.
     pub fn tcp_shutdown_write(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {

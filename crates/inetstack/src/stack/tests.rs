@@ -378,3 +378,46 @@ fn so_reuseaddr_takes_a_port_held_in_time_wait() {
     sim.run_until(Duration::from_secs(120), |_| false);
     assert!(sim.hosts[1].tcp_state(server).is_err(), "reaped");
 }
+
+#[test]
+fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
+    use crate::phy::Loopback;
+    use crate::wire::{
+        DstUnreachable, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Repr, IpProtocol,
+        Ipv4Packet, Ipv4Repr,
+    };
+    let t0 = Instant::now();
+    let mut config = StackConfig::new(MAC_A, A, 24);
+    config.arp.static_entries = vec![(B, MAC_B)];
+    let mut a = Stack::new(config, t0).unwrap();
+    let client = a.tcp_open();
+    a.tcp_connect(t0, client, SocketAddrV4::new(B, 80)).unwrap();
+    a.poll(t0);
+    let mut wire = Loopback::new(8);
+    a.transmit(&mut wire);
+    let syn = wire.receive().expect("the SYN");
+    // B answers with "port unreachable", quoting the SYN's IP header and first 8 bytes, as a router would.
+    let ip = Ipv4Packet::new_checked(&syn[ETHERNET_HEADER_LEN..]).unwrap();
+    let quoted_header = Ipv4Repr::parse(&ip, &Default::default()).unwrap();
+    let quoted = &ip.payload()[..ICMPV4_ERROR_QUOTE_LEN];
+    let icmp =
+        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, header: quoted_header, data: quoted };
+    let outer = Ipv4Repr {
+        src_addr: B,
+        dst_addr: A,
+        protocol: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: false,
+    };
+    let mut frame = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
+    EthernetRepr { src_addr: MAC_B, dst_addr: MAC_A, ethertype: EtherType::Ipv4 }.emit(&mut frame).unwrap();
+    outer.emit(&mut frame[ETHERNET_HEADER_LEN..], &Default::default()).unwrap();
+    icmp.emit(&mut frame[ETHERNET_HEADER_LEN + 20..], &Default::default()).unwrap();
+    assert_eq!(a.tcp_error(client).unwrap(), None);
+    a.receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::ECONNREFUSED));
+    assert_eq!(a.tcp_state(client).unwrap(), crate::tcp::TcpState::Closed);
+}

@@ -340,6 +340,15 @@ impl TcpConnection {
         }
     }
 
+    /// An ICMP destination-unreachable about one of our segments (RFC 1122 §4.2.3.9, RFC 5461). During an
+    /// active open it aborts the connection with `error` (ECONNREFUSED, EHOSTUNREACH...), as Linux does;
+    /// once synchronized it is a soft error: the connection keeps trying (its own timers decide).
+    pub fn on_icmp_unreachable(&mut self, error: Fail) {
+        if self.state == TcpState::SynSent {
+            self.fail(error);
+        }
+    }
+
     /// TCP_NODELAY: send small segments at once instead of coalescing them (Nagle).
     pub fn set_nodelay(&mut self, on: bool) {
         self.config.nodelay = on;
