@@ -62,8 +62,9 @@ impl<D: NetDevice + 'static> Catnip<D> {
     /// polls before sleeping in the device (poll-mode devices never sleep).
     pub fn new(config: StackConfig, device: D, spin: Duration) -> Result<Self, Fail> {
         let stack = Stack::new(config, Instant::now())?;
-        let net = Rc::new(Network::new(stack, device));
-        let runtime = Runtime::new(net.clone(), Timers::system(), IdlePolicy { spin });
+        let timers = Timers::system();
+        let net = Rc::new(Network::new(stack, device, Rc::clone(&timers)));
+        let runtime = Runtime::new(net.clone(), timers, IdlePolicy { spin });
         Ok(Self { runtime, net, table: Rc::default() })
     }
 

@@ -4,12 +4,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use inetstack::device::Device;
 use inetstack::stack::{SocketId, Stack};
-use runtime::{Fail, Poller};
+use runtime::{Fail, Poller, Timers};
 
 /// A device catnip can drive: it may be able to sleep until a frame arrives (an in-memory link) or not
 /// (a poll-mode NIC, where waiting means spinning).
@@ -44,11 +45,14 @@ pub(crate) struct Inner<D> {
 #[derive(Debug)]
 pub(crate) struct Network<D> {
     inner: RefCell<Inner<D>>,
+    /// The runtime's clock: device pumps run inside poll rounds and use the round's time (one clock read per
+    /// round, as the runtime promises); operations read the clock themselves (`with_stack`).
+    timers: Rc<Timers>,
 }
 
 impl<D: NetDevice> Network<D> {
-    pub(crate) fn new(stack: Stack, device: D) -> Self {
-        Self { inner: RefCell::new(Inner { stack, device, waiters: HashMap::new(), touched: Vec::new() }) }
+    pub(crate) fn new(stack: Stack, device: D, timers: Rc<Timers>) -> Self {
+        Self { inner: RefCell::new(Inner { stack, device, waiters: HashMap::new(), touched: Vec::new() }), timers }
     }
 
     /// Runs `f` on the stack, then sends what it queued and wakes whoever it concerns.
@@ -74,9 +78,9 @@ impl<D: NetDevice> Network<D> {
         self.inner.borrow_mut().waiters.remove(&id);
     }
 
-    /// Receives, runs timers, transmits, wakes. Returns how many frames arrived.
+    /// Receives, runs timers, transmits, wakes, at the current round's time. Returns how many frames arrived.
     fn pump(&self) -> usize {
-        let now = Instant::now();
+        let now = self.timers.now();
         let mut inner = self.inner.borrow_mut();
         let mut received = 0;
         while let Some(frame) = inner.device.receive() {
@@ -113,13 +117,15 @@ impl<D: NetDevice> Poller for Network<D> {
         // Sleep no longer than the stack's next timer (retransmission, delayed ACK, ARP retry...).
         let stack_timer = {
             let inner = self.inner.borrow();
-            inner.stack.next_deadline().map(|t| t.saturating_duration_since(Instant::now()))
+            inner.stack.next_deadline().map(|t| t.saturating_duration_since(self.timers.now()))
         };
         let wait = match (timeout, stack_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.inner.borrow().device.wait(wait);
+        // The wait may have been long: the frames it brought are stamped with the time now.
+        self.timers.refresh();
         Ok(self.pump())
     }
 }
