@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use inetstack::device::{Device, DeviceCapabilities, flatten};
+use inetstack::device::{Device, DeviceCapabilities};
 use runtime::{DemiBuffer, Sga};
 
 /// Frames waiting in one direction (as plain bytes: `DemiBuffer`s stay on their thread).
@@ -67,7 +67,7 @@ impl Device for MemoryLink {
         if frames.len() >= LINK_CAPACITY {
             return Err(frame);
         }
-        frames.push_back(flatten(&frame).to_vec());
+        frames.push_back(frame.to_vec());
         self.tx.arrived.notify_one();
         Ok(())
     }

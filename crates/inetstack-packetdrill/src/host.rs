@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use inetstack::device::{Device, DeviceCapabilities, flatten};
+use inetstack::device::{Device, DeviceCapabilities};
 use inetstack::stack::{SocketId, Stack, StackConfig, TcpSocketOptions};
 use inetstack::tcp::TcpConfig;
 use inetstack::tcp::state::TcpState;
@@ -132,7 +132,7 @@ impl Device for Capture<'_> {
         None
     }
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
-        let bytes = flatten(&frame);
+        let bytes = frame.to_vec();
         // Only IPv4 leaves: with a static ARP entry for the gateway the stack has no reason to send ARP.
         if bytes.len() > ETHERNET_HEADER_LEN && bytes[12..14] == ETHERTYPE_IPV4 {
             self.out.push_back((bytes[ETHERNET_HEADER_LEN..].to_vec(), self.at_us));

@@ -2,7 +2,7 @@
 //! link, a loopback queue). The stack never blocks on a device: `receive` returns what is there, and
 //! `transmit` hands a frame back when the device is full, so nothing is dropped silently.
 
-use runtime::{DemiBuffer, Sga};
+use runtime::{DemiBuffer, Fail, Sga};
 
 use crate::wire::ChecksumCapabilities;
 
@@ -53,10 +53,11 @@ impl<D: Device + ?Sized> Device for &mut D {
     }
 }
 
-/// One contiguous copy of a multi-segment frame, as a wire delivers it.
-pub fn flatten(frame: &Sga) -> DemiBuffer {
+/// The frame as one contiguous buffer, as a wire delivers it: a view of a single segment, or a copy of
+/// several. ENOMEM if the copy cannot be allocated (the caller keeps the frame; nothing is sent empty).
+pub fn flatten(frame: &Sga) -> Result<DemiBuffer, Fail> {
     match frame.segments() {
-        [single] => single.clone(),
-        _ => DemiBuffer::from_slice(&frame.to_vec()).unwrap_or_else(|_| DemiBuffer::new(0).expect("empty buffer")),
+        [single] => Ok(single.clone()),
+        _ => DemiBuffer::from_slice(&frame.to_vec()),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use runtime::{DemiBuffer, Sga};
 
-use crate::device::{Device, DeviceCapabilities, flatten};
+use crate::device::{Device, DeviceCapabilities};
 
 /// A small xorshift generator: deterministic, no dependencies, good enough for fault decisions.
 #[derive(Clone, Debug)]
@@ -92,13 +92,14 @@ impl<D: Device> FaultInjector<D> {
         &mut self.inner
     }
 
-    fn corrupt(&mut self, frame: &DemiBuffer) -> DemiBuffer {
-        let mut bytes = frame.to_vec();
+    /// A copy of the frame with one bit flipped past the Ethernet header (`None`: no memory for the copy,
+    /// and the frame goes on unchanged).
+    fn corrupt(&mut self, mut bytes: Vec<u8>) -> Option<DemiBuffer> {
         if bytes.len() > 14 {
             let at = 14 + self.rng.below(bytes.len() - 14);
             bytes[at] ^= 1 << self.rng.below(8);
         }
-        DemiBuffer::from_slice(&bytes).unwrap_or_else(|_| frame.clone())
+        DemiBuffer::from_slice(&bytes).ok()
     }
 }
 
@@ -122,7 +123,7 @@ impl<D: Device> Device for FaultInjector<D> {
             }
             if self.rng.chance(self.rx.corrupt) {
                 self.counters.corrupted += 1;
-                frame = self.corrupt(&frame);
+                frame = self.corrupt(frame.to_vec()).unwrap_or(frame);
             }
             if self.rng.chance(self.rx.duplicate) {
                 self.counters.duplicated += 1;
@@ -148,7 +149,9 @@ impl<D: Device> Device for FaultInjector<D> {
         let mut frame = frame;
         if self.rng.chance(self.tx.corrupt) {
             self.counters.corrupted += 1;
-            frame = Sga::from_buffer(self.corrupt(&flatten(&frame)));
+            if let Some(corrupted) = self.corrupt(frame.to_vec()) {
+                frame = Sga::from_buffer(corrupted);
+            }
         }
         if self.rng.chance(self.tx.duplicate) {
             self.counters.duplicated += 1;

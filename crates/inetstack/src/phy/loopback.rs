@@ -41,8 +41,13 @@ impl Device for Loopback {
         if self.queue.len() >= self.capacity {
             return Err(frame);
         }
-        self.queue.push_back(flatten(&frame));
-        Ok(())
+        match flatten(&frame) {
+            Ok(contiguous) => {
+                self.queue.push_back(contiguous);
+                Ok(())
+            }
+            Err(_) => Err(frame),
+        }
     }
 }
 

@@ -95,7 +95,7 @@ impl Stack {
             frame.push_segment(payload);
         }
         match (next_hop, dst_mac) {
-            (NextHop::Ourselves, _) => self.loopback.push_back(flatten(&frame)),
+            (NextHop::Ourselves, _) => self.loopback.push_back(flatten(&frame)?),
             (_, Some(_)) => self.outbox.push_back(frame),
             (NextHop::Host(hop), None) => {
                 let (request, dropped) = self.arp.enqueue(self.now, hop, frame);

@@ -493,7 +493,7 @@ impl Stack {
     }
 
     fn emit_segment(&mut self, dst: Ipv4Addr, segment: &OutgoingSegment) -> Result<(), Fail> {
-        let payload = (!segment.payload.is_empty()).then(|| flatten(&segment.payload));
+        let payload = (!segment.payload.is_empty()).then(|| flatten(&segment.payload)).transpose()?;
         let bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
         let repr = segment.repr(bytes);
         let header_len = repr.header_len();

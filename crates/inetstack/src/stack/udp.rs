@@ -87,7 +87,7 @@ impl Stack {
             self.udp_bind(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
         let local = self.udp(id)?.local.expect("bound above");
-        let payload = flatten(sga);
+        let payload = flatten(sga)?;
         let repr = UdpRepr { src_port: local.port(), dst_port: remote.port(), payload: &payload };
         let checksums = self.config.checksums;
         self.send_ipv4(*remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload.clone()), |header, src| {
