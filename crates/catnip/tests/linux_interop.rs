@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use common::{
     BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of,
-    wait_ready,
+    split_digest, wait_ready,
 };
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
@@ -320,16 +320,7 @@ fn tcp_client_to_linux_server(libos: &mut Libos) {
         if sga.is_empty() {
             break;
         }
-        for segment in sga.segments() {
-            let mut bytes = &segment[..];
-            if received.len() < 32 {
-                let take = bytes.len().min(32 - received.len());
-                received.extend_from_slice(&bytes[..take]);
-                bytes = &bytes[take..];
-            }
-            received_hash.update(bytes);
-            received_len += bytes.len();
-        }
+        received_len += split_digest(&sga, &mut received, &mut received_hash);
     }
     let elapsed = started.elapsed();
     libos.close(qd).unwrap();

@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 
 use common::{
     BULK_SERVER, CATNIP, EchoServer, LINUX, Namespace, PYTHON, hex, hugepages_usable, in_namespace, listen, rest_of,
-    wait_ready,
+    split_digest, wait_ready,
 };
 
 const ROLE: &str = "CATNIP_STRESS_ROLE";
@@ -344,16 +344,7 @@ fn bulk_with_linux_server<L: LibOs>(libos: &mut L, n: usize) {
         if sga.is_empty() {
             break;
         }
-        for segment in sga.segments() {
-            let mut bytes = &segment[..];
-            if reply.len() < 32 {
-                let take = bytes.len().min(32 - reply.len());
-                reply.extend_from_slice(&bytes[..take]);
-                bytes = &bytes[take..];
-            }
-            received_hash.update(bytes);
-            received_len += bytes.len();
-        }
+        received_len += split_digest(&sga, &mut reply, &mut received_hash);
     }
     let elapsed = started.elapsed();
     libos.close(qd).unwrap();

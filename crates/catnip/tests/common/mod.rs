@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use pdpix::{LibOs, QDesc, QToken, QValue, SocketDomain, SocketType};
+use pdpix::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
+use sha2::{Digest, Sha256};
 
 pub const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const LINUX: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
@@ -161,4 +162,21 @@ impl EchoServer {
         }
         libos.close(self.listener).unwrap();
     }
+}
+
+/// Reads a bulk reply that starts with the peer's 32-byte SHA-256 of what we sent: the first bytes (until 32
+/// are collected) go to `digest`, the rest into `hash`. Returns how many bytes were hashed.
+pub fn split_digest(sga: &Sga, digest: &mut Vec<u8>, hash: &mut Sha256) -> usize {
+    let mut hashed = 0;
+    for segment in sga.segments() {
+        let mut bytes = &segment[..];
+        if digest.len() < 32 {
+            let take = bytes.len().min(32 - digest.len());
+            digest.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        hash.update(bytes);
+        hashed += bytes.len();
+    }
+    hashed
 }
