@@ -16,6 +16,9 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
 
+step "fuzz (every inetstack fuzz target for a bounded time; installs cargo-fuzz if missing)"
+bash ci/fuzz.sh
+
 step "python"
 bash ci/python-tests.sh
 

@@ -8,12 +8,14 @@
 //! - [`device`] and [`phy`]: the `Device` trait frames go through; loopback, fault-injecting and pcap devices.
 //! - [`stack`]: one host's stack: ARP, IPv4, ICMP, UDP sockets and the TCP demultiplexer.
 //! - [`sim`]: a deterministic simulator of hosts on one Ethernet segment, with faults.
+//! - [`hostile`]: one host with open sockets under arbitrary input, for the fuzzer and the tests.
 //!
 //! This crate contains no `unsafe` code.
 
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod hostile;
 pub mod phy;
 pub mod sim;
 pub mod stack;
