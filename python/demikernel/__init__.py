@@ -39,6 +39,7 @@ from ._demikernel import (
 )
 from ._demikernel import liboses as _liboses
 from ._demikernel import set_await_hook as _set_await_hook
+from .errors import DemiError, DemiRuntimeError, DemiValueError
 
 _set_await_hook(_aio.await_pending)
 
@@ -55,6 +56,9 @@ __all__ = [
     "SO_LINGER",
     "SO_REUSEADDR",
     "TCP_NODELAY",
+    "DemiError",
+    "DemiRuntimeError",
+    "DemiValueError",
     "LibOS",
     "LibOSInfo",
     "Opcode",

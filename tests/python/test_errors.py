@@ -223,6 +223,7 @@ def test_calls_from_another_thread_raise_cleanly(libos: demi.LibOS, pair: tuple[
     thread.join()
     assert len(errors) == 7
     assert all(isinstance(e, RuntimeError) and "another thread" in str(e) for e in errors), errors
+    assert all(isinstance(e, demi.DemiRuntimeError) and e.errno == errno.EPERM for e in errors), errors
     assert not libos.closed  # nothing happened to it
     libos.wait(libos.push(qd, b"still fine"), timeout=1)
     assert bytes(libos.wait(pop, timeout=1).value) == b"still fine"
@@ -269,3 +270,25 @@ def test_second_pair_on_one_libos_errors_are_independent(libos: demi.LibOS) -> N
     with pytest.raises((ConnectionResetError, BrokenPipeError)):
         for _ in range(100):
             libos.wait(libos.push(client, b"x" * 65536), timeout=5)
+
+
+def test_every_failure_is_a_demi_error_with_an_errno(libos: demi.LibOS) -> None:
+    """OSErrors are DemiErrors of the builtin subclass for the errno; bad values DemiValueError (EINVAL)."""
+    from demikernel.errors import DemiConnectionRefusedError, error_class
+
+    qd = libos.socket(demi.AF_INET, demi.SOCK_STREAM)
+    with pytest.raises(ConnectionRefusedError) as refused:
+        libos.wait(libos.connect(qd, ("127.0.0.1", 1)), timeout=5)
+    assert isinstance(refused.value, DemiConnectionRefusedError)
+    assert isinstance(refused.value, demi.DemiError)
+    assert refused.value.errno == errno.ECONNREFUSED
+    with pytest.raises(demi.DemiError) as bad_fd:
+        libos.close(123456)
+    assert bad_fd.value.errno == errno.EBADF
+    assert type(bad_fd.value) is demi.DemiError  # EBADF has no builtin subclass
+    with pytest.raises(ValueError) as bad_value:
+        libos.sgaalloc(0)
+    assert isinstance(bad_value.value, demi.DemiValueError)
+    assert bad_value.value.errno == errno.EINVAL
+    assert issubclass(error_class(errno.ETIMEDOUT), TimeoutError)
+    assert error_class(errno.ECANCELED) is demi.DemiError
