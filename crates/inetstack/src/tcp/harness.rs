@@ -312,7 +312,7 @@ impl Harness {
     }
 
     /// The next moment something happens: a delivery or a connection deadline.
-    fn next_event(&self) -> Option<Instant> {
+    pub(crate) fn next_event(&self) -> Option<Instant> {
         let delivery = self.in_flight.peek().map(|Reverse((at, ..))| *at);
         let b_deadline = self.b.as_ref().and_then(TcpConnection::next_deadline);
         [delivery, self.a.next_deadline(), b_deadline].into_iter().flatten().min()

@@ -3,6 +3,7 @@
 mod close;
 mod handshake;
 mod loss;
+mod properties;
 mod robustness;
 mod timers;
 mod transfer;
