@@ -1,0 +1,124 @@
+//! Congestion control observed on a live connection, not assumed: one segment is lost in slow start on a
+//! 100 ms round-trip path with room for any window, and the sender's window is sampled at every event from then
+//! on. CUBIC must cut to beta = 0.7 of W_max and then follow W_cubic(t) = C (t - K)^3 + W_max (RFC 9438): concave
+//! growth back to W_max at t ≈ K, a plateau, convex growth beyond; NewReno on the same path halves and then grows
+//! by one segment per round trip.
+
+use std::time::Duration;
+
+use super::util::{config, established, sga};
+use crate::tcp::harness::{LinkFaults, Side};
+use crate::tcp::{CongestionAlgorithm, TcpConfig};
+
+const RTT: f64 = 0.1;
+
+/// The window over time (seconds since the window was cut, segments) after the one loss, and W_max.
+struct AfterLoss {
+    w_max: f64,
+    samples: Vec<(f64, f64)>,
+}
+
+impl AfterLoss {
+    /// The window `t` seconds after the cut (the last sample at or before `t`).
+    fn at(&self, t: f64) -> f64 {
+        self.samples.iter().take_while(|(at, _)| *at <= t).last().expect("sampled from the cut on").1
+    }
+}
+
+fn one_loss(algorithm: CongestionAlgorithm, observe_for: Duration) -> AfterLoss {
+    let tcp = TcpConfig {
+        congestion: algorithm,
+        recv_buffer: 64 << 20,
+        send_buffer: 64 << 20,
+        delayed_ack: Duration::ZERO,
+        ..config()
+    };
+    // A 1 Gbit/s link spreads each flight's segments (and so their ACKs) over time, so the window is sampled
+    // between ACKs, its peak included; the queue never fills (the peak window is ~1 MB per 100 ms).
+    let link = LinkFaults {
+        latency: Duration::from_secs_f64(RTT / 2.0),
+        bandwidth: Some(1_000_000_000),
+        queue_limit: 100_000,
+        ..LinkFaults::default()
+    };
+    let mut harness = established(&tcp, &tcp, link, 160);
+    let mss = harness.a.send_mss() as f64;
+    // Slow start sends 10, 20, 40, 80, 160 segments per round trip: segment 250 goes in the fifth round.
+    let mut data_index = 0;
+    harness.filter = Some(Box::new(move |entry| {
+        if entry.from != Side::A || entry.len == 0 {
+            return false;
+        }
+        data_index += 1;
+        data_index == 250
+    }));
+    harness.a.send(&sga(&vec![0u8; 48 << 20])).expect("send");
+    let mut peak: f64 = 0.0;
+    let mut cut_at = None;
+    let mut samples = Vec::new();
+    let start = harness.now;
+    harness.run_until(Duration::from_secs(120), |h| {
+        while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        let cwnd = h.a.congestion_window() as f64 / mss;
+        let now = (h.now - start).as_secs_f64();
+        match cut_at {
+            None if cwnd < peak * 0.9 => cut_at = Some(now),
+            None => peak = peak.max(cwnd),
+            Some(_) => {}
+        }
+        if let Some(cut) = cut_at {
+            samples.push((now - cut, cwnd));
+            return now - cut > observe_for.as_secs_f64();
+        }
+        false
+    });
+    assert!(cut_at.is_some(), "the lost segment must cut the window");
+    assert_eq!(harness.a.counters().timeouts, 0, "one loss is repaired by fast retransmit");
+    AfterLoss { w_max: peak, samples }
+}
+
+#[test]
+fn cubic_follows_its_curve_after_a_loss() {
+    let probe = one_loss(CongestionAlgorithm::Cubic, Duration::from_millis(1));
+    // K = cbrt(W_max (1 - beta) / C), C = 0.4 (RFC 9438 eq. 2).
+    let k = (probe.w_max * 0.3 / 0.4).cbrt();
+    let run = one_loss(CongestionAlgorithm::Cubic, Duration::from_secs_f64(1.6 * k));
+    let w_max = run.w_max;
+    eprintln!("CUBIC: W_max {w_max:.0} segments, K {k:.2} s");
+    for t in [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
+        eprintln!("  t = {:.2} K: cwnd {:.1}", t, run.at(t * k));
+    }
+    // The cut: beta = 0.7 (the window recovers from there, not from half).
+    let after_cut = run.at(2.0 * RTT);
+    assert!((after_cut / w_max - 0.7).abs() < 0.05, "cwnd {after_cut:.1} after the cut, W_max {w_max:.1}");
+    // Back to W_max around K (the epoch starts about a round trip after the cut, at the end of recovery).
+    let at_k = run.at(k + RTT);
+    assert!((at_k / w_max - 1.0).abs() < 0.06, "cwnd {at_k:.1} at K, W_max {w_max:.1}");
+    // Concave below W_max (fast growth first, then slowing), convex above it (slow first, then accelerating).
+    let growth = |from: f64, to: f64| run.at(to * k) - run.at(from * k);
+    assert!(growth(0.0, 0.5) > 2.0 * growth(0.5, 1.0), "concave: {:.1} then {:.1}", growth(0.0, 0.5), growth(0.5, 1.0));
+    assert!(
+        growth(1.0, 1.5) > 2.0 * growth(0.75, 1.0),
+        "convex: {:.1} after {:.1}",
+        growth(1.0, 1.5),
+        growth(0.75, 1.0)
+    );
+    // And point by point: within 3% of W_max of W_cubic, its epoch starting a round trip after the cut.
+    for t in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5].map(|f| f * k) {
+        let model = 0.4 * (t - RTT - k).powi(3) + w_max;
+        let cwnd = run.at(t);
+        assert!((cwnd - model).abs() < 0.03 * w_max, "at {t:.2} s cwnd {cwnd:.1}, W_cubic {model:.1}");
+    }
+    assert!(run.at(1.5 * k) > w_max + 5.0, "probing beyond W_max");
+}
+
+#[test]
+fn newreno_halves_then_grows_one_segment_per_round_trip() {
+    let run = one_loss(CongestionAlgorithm::NewReno, Duration::from_secs(3));
+    let w_max = run.w_max;
+    let after_cut = run.at(2.0 * RTT);
+    assert!((after_cut / w_max - 0.5).abs() < 0.05, "cwnd {after_cut:.1} after the cut, W_max {w_max:.1}");
+    // 2 s of congestion avoidance is 20 round trips: about 20 segments more.
+    let grown = run.at(3.0) - run.at(1.0);
+    assert!((17.0..=23.0).contains(&grown), "grew {grown:.1} segments in 20 round trips");
+}
