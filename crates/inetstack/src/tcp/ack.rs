@@ -77,6 +77,9 @@ impl TcpConnection {
         }
         self.scoreboard.advance(ack);
         self.retries = 0;
+        if data_acked > 0 {
+            self.soft_error = None;
+        }
         self.sample_rtt(now, segment, ack);
         self.on_ack_advance(now, data_acked, flight);
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it.

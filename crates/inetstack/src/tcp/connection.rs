@@ -55,6 +55,10 @@ pub struct TcpConnection {
     pub(super) remote: SocketAddrV4,
     pub(super) state: TcpState,
     pub(super) error: Option<Fail>,
+    /// The last ICMP error about this synchronized connection (a "soft" error, RFC 1122 §4.2.3.9): reported
+    /// instead of ETIMEDOUT if the connection then times out, so the application learns why (EHOSTUNREACH, ...);
+    /// forgotten when new data is acknowledged (the path works again).
+    pub(super) soft_error: Option<Fail>,
     /// Opened by `accept` (a RST in SYN-RECEIVED then means the peer gave up, not a refusal).
     pub(super) passive: bool,
     /// `close` or `abort` was called: further sends fail with EPIPE.
@@ -141,6 +145,7 @@ impl TcpConnection {
             remote,
             state: TcpState::Closed,
             error: None,
+            soft_error: None,
             passive: false,
             user_closed: false,
             iss,
@@ -342,11 +347,23 @@ impl TcpConnection {
 
     /// An ICMP destination-unreachable about one of our segments (RFC 1122 §4.2.3.9, RFC 5461). During an
     /// active open it aborts the connection with `error` (ECONNREFUSED, EHOSTUNREACH...), as Linux does;
-    /// once synchronized it is a soft error: the connection keeps trying (its own timers decide).
+    /// once synchronized it is a soft error: the connection keeps trying (its own timers decide), and if it then
+    /// times out, the error is this one rather than ETIMEDOUT (as Linux reports `sk_err_soft`).
     pub fn on_icmp_unreachable(&mut self, error: Fail) {
         if self.state == TcpState::SynSent {
             self.fail(error);
+        } else if self.state != TcpState::Closed {
+            self.soft_error = Some(error);
         }
+    }
+
+    /// Fails the connection for a timeout: with the last soft error if there was one, else ETIMEDOUT.
+    pub(super) fn fail_timed_out(&mut self, what: &str) {
+        let error = match self.soft_error.take() {
+            Some(soft) => Fail::with_context(soft.errno(), format!("{what}; last ICMP error: {}", soft.cause())),
+            None => Fail::with_context(libc::ETIMEDOUT, what.to_owned()),
+        };
+        self.fail(error);
     }
 
     /// TCP_NODELAY: send small segments at once instead of coalescing them (Nagle).

@@ -8,8 +8,6 @@
 
 use std::time::Instant;
 
-use runtime::Fail;
-
 use super::{TcpConnection, TcpState};
 
 /// Pending deadlines; `None` when a timer is not running.
@@ -69,7 +67,7 @@ impl TcpConnection {
         let synchronized = self.state.is_synchronized();
         let limit = if synchronized { self.config.max_retransmits } else { self.config.syn_retries };
         if self.retries > limit {
-            self.fail(Fail::new(libc::ETIMEDOUT, "retransmission limit reached"));
+            self.fail_timed_out("retransmission limit reached");
             return;
         }
         if synchronized {
@@ -96,7 +94,7 @@ impl TcpConnection {
     fn on_persist_timeout(&mut self, now: Instant) {
         self.timers.persist = None;
         if self.timers.persist_unanswered >= self.config.max_retransmits {
-            self.fail(Fail::new(libc::ETIMEDOUT, "zero-window probes unanswered"));
+            self.fail_timed_out("zero-window probes unanswered");
             return;
         }
         self.send_window_probe(now);
@@ -120,7 +118,7 @@ impl TcpConnection {
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
         if self.timers.keepalive_sent >= self.config.keepalive_probes {
-            self.fail(Fail::new(libc::ETIMEDOUT, "keepalive probes unanswered"));
+            self.fail_timed_out("keepalive probes unanswered");
             return;
         }
         self.timers.keepalive_sent += 1;

@@ -114,3 +114,32 @@ fn next_deadline_tracks_the_earliest_timer() {
     harness.flush();
     assert_eq!(harness.a.next_deadline(), Some(harness.now + Duration::from_millis(200)));
 }
+
+/// RFC 1122 §4.2.3.9: an ICMP unreachable on a synchronized connection is a soft error. The connection keeps
+/// retransmitting; if it then times out, the application learns the ICMP error instead of ETIMEDOUT.
+#[test]
+fn a_soft_icmp_error_is_reported_when_the_connection_times_out() {
+    let config_a = TcpConfig { max_retransmits: 3, ..config() };
+    let mut harness = established(&config_a, &config(), LinkFaults::default(), 57);
+    harness.faults_to_b.loss = 1.0;
+    harness.a.send(&sga(b"into the void")).expect("send");
+    harness.run_for(Duration::from_millis(100));
+    harness.a.on_icmp_unreachable(runtime::Fail::new(libc::EHOSTUNREACH, "host unreachable"));
+    assert_eq!(harness.a.state(), TcpState::Established, "a soft error does not abort");
+    harness.run_until(Duration::from_secs(60), |h| h.a.state() == TcpState::Closed);
+    assert_eq!(harness.a.error().map(|e| e.errno()), Some(libc::EHOSTUNREACH));
+}
+
+/// A soft error is forgotten once the path works again (new data acknowledged): a later timeout is ETIMEDOUT.
+#[test]
+fn a_soft_icmp_error_is_forgotten_once_data_is_acknowledged() {
+    let config_a = TcpConfig { max_retransmits: 3, ..config() };
+    let mut harness = established(&config_a, &config(), LinkFaults::default(), 58);
+    harness.a.on_icmp_unreachable(runtime::Fail::new(libc::EHOSTUNREACH, "host unreachable"));
+    harness.a.send(&sga(b"this one arrives")).expect("send");
+    harness.run_for(Duration::from_millis(100));
+    harness.faults_to_b.loss = 1.0;
+    harness.a.send(&sga(b"into the void")).expect("send");
+    harness.run_until(Duration::from_secs(60), |h| h.a.state() == TcpState::Closed);
+    assert_eq!(harness.a.error().map(|e| e.errno()), Some(libc::ETIMEDOUT));
+}
