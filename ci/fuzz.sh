@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../crates/inetstack"
 seconds="${FUZZ_SECONDS:-10}"
 
+# libfuzzer-sys compiles libFuzzer (C++): a bare Debian machine may have gcc without g++.
+if ! command -v c++ >/dev/null 2>&1; then
+    echo "fuzz: installing g++ (libFuzzer is C++)"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends g++
+fi
+
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz"
     cargo install cargo-fuzz --locked
