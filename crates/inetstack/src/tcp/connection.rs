@@ -45,6 +45,9 @@ pub(crate) struct AckState {
     pub(crate) duplicates_owed: u32,
     /// The acknowledgment number of the last segment sent (RFC 7323 `Last.ACK.sent`).
     pub(crate) last_ack_sent: SeqNumber,
+    /// A duplicate range received since the last ACK, reported as the first SACK block of the next one (D-SACK,
+    /// RFC 2883), so the sender can tell a spurious retransmission from a loss.
+    pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
 }
 
 /// One TCP connection. Driven by [`TcpConnection::on_segment`], [`TcpConnection::poll_transmit`] and the

@@ -103,6 +103,8 @@ pub(crate) struct TraceEntry {
     pub(crate) len: usize,
     pub(crate) window: u16,
     pub(crate) sack_blocks: usize,
+    /// The first SACK block (a D-SACK block when it lies below the ACK or inside a later block), if any.
+    pub(crate) first_sack_block: Option<(SeqNumber, SeqNumber)>,
 }
 
 /// Link-level tallies.
@@ -206,6 +208,7 @@ impl Harness {
             len: segment.payload.len(),
             window: segment.window_len,
             sack_blocks: segment.options.sack_blocks.len(),
+            first_sack_block: segment.options.sack_blocks.as_slice().first().map(|block| (block.left, block.right)),
         };
         let dropped = self.filter.as_mut().is_some_and(|filter| filter(&entry));
         self.trace.push(entry);

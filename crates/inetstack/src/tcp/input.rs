@@ -100,6 +100,11 @@ impl TcpConnection {
         }
         if !self.is_acceptable(seq, segment_len, flags.fin() && segment.payload.is_empty()) {
             self.counters.drops.out_of_window += 1;
+            let end = seq + segment.payload.len() as u32;
+            if !segment.payload.is_empty() && end <= self.rcv_nxt {
+                // Wholly received before: a spurious retransmission or a duplicate the network made.
+                self.note_duplicate(seq, end);
+            }
             if !flags.rst() {
                 self.ack_out_of_window(now);
             }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use runtime::Sga;
 
 use super::{OutgoingSegment, TcpConnection, TcpState};
-use crate::wire::{SackBlocks, SeqNumber, TCP_MAX_OPTIONS_LEN, TcpFlags, TcpOptions};
+use crate::wire::{SackBlock, SackBlocks, SeqNumber, TCP_MAX_OPTIONS_LEN, TcpFlags, TcpOptions};
 
 /// Bytes a SACK option with `blocks` blocks takes, with its two aligning NOPs.
 fn sack_option_len(blocks: usize) -> usize {
@@ -274,10 +274,13 @@ impl TcpConnection {
     fn build_segment(&mut self, now: Instant, seq: SeqNumber, flags: TcpFlags, payload: Sga) -> OutgoingSegment {
         let window_len = self.advertised_window();
         let mut options = TcpOptions { timestamps: self.timestamps.map(|ts| ts.option(now)), ..TcpOptions::default() };
-        if self.sack_enabled && !self.reassembly.is_empty() {
+        let dsack = self.ack.dsack.take();
+        if self.sack_enabled && (dsack.is_some() || !self.reassembly.is_empty()) {
             let used = if options.timestamps.is_some() { 12 } else { 0 };
             let most = (TCP_MAX_OPTIONS_LEN - used - 4) / 8;
-            let mut blocks = self.reassembly.sack_blocks(most);
+            // A D-SACK block goes first, then the usual blocks, most recent first (RFC 2883 §4).
+            let mut blocks: Vec<SackBlock> = dsack.map(|(left, right)| SackBlock { left, right }).into_iter().collect();
+            blocks.extend(self.reassembly.sack_blocks(most - blocks.len()));
             while !blocks.is_empty() && payload.len() + sack_option_len(blocks.len()) > self.send_mss {
                 blocks.pop();
             }

@@ -28,6 +28,7 @@ impl TcpConnection {
             if duplicate > payload.len() {
                 return;
             }
+            self.note_duplicate(seq, self.rcv_nxt);
             // In range: `duplicate <= payload.len()`.
             if payload.adjust(duplicate).is_err() {
                 return;
@@ -50,8 +51,11 @@ impl TcpConnection {
                 self.deliver_in_order(now, payload);
             } else {
                 self.counters.out_of_order += 1;
-                if self.reassembly.insert(seq, payload) == InsertOutcome::Full {
-                    self.counters.drops.reassembly_full += 1;
+                let end = seq + payload.len() as u32;
+                match self.reassembly.insert(seq, payload) {
+                    InsertOutcome::Full => self.counters.drops.reassembly_full += 1,
+                    InsertOutcome::Duplicate => self.note_duplicate(seq, end),
+                    InsertOutcome::Stored => {}
                 }
                 // A duplicate ACK at once tells the sender about the gap (RFC 5681 §4.2).
                 self.ack.now = true;
@@ -69,6 +73,15 @@ impl TcpConnection {
                 TcpState::FinWait2 => self.enter_time_wait(now),
                 _ => {}
             }
+        }
+    }
+
+    /// Data `[start, end)` arrived again: with SACK, the next ACK reports it first (D-SACK, RFC 2883 §4) and
+    /// goes out at once.
+    pub(super) fn note_duplicate(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.sack_enabled && start < end {
+            self.ack.dsack = Some((start, end));
+            self.ack.now = true;
         }
     }
 

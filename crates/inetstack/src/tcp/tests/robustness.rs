@@ -164,3 +164,36 @@ fn random_segments_never_panic() {
         harness.run_for(Duration::from_secs(5));
     }
 }
+
+/// D-SACK (RFC 2883): data received twice is reported as the first SACK block of the next ACK, sent at once:
+/// a whole old segment, the old part of a partly new one, and a repeat of out-of-order data.
+#[test]
+fn duplicate_data_is_reported_with_a_dsack_block() {
+    let (mut harness, from_a, _) = pair(70);
+    harness.a.send(&sga(&[7u8; 1000])).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    assert_eq!(harness.b().rcv_nxt, from_a + 1000);
+    let first_sack_of_next_b_ack = |harness: &mut Harness, repr: TcpRepr<'_>| {
+        let since = harness.trace.len();
+        harness.inject(Side::B, &with_timestamps(repr, harness, 1));
+        harness.run_for(Duration::from_millis(1));
+        let acks: Vec<_> = harness.trace[since..].iter().filter(|e| e.from == Side::B).cloned().collect();
+        assert!(!acks.is_empty(), "a duplicate is answered at once");
+        acks[0].first_sack_block
+    };
+    let ack = Some(harness.b().snd_nxt);
+    // The whole first 500 bytes again.
+    let whole = first_sack_of_next_b_ack(&mut harness, segment(from_a, ack, TcpFlags::ACK, &[7u8; 500]));
+    assert_eq!(whole, Some((from_a, from_a + 500)));
+    // 200 old bytes and 100 new ones: the old part is the D-SACK block; the new part is taken.
+    let partial = first_sack_of_next_b_ack(&mut harness, segment(from_a + 800, ack, TcpFlags::ACK, &[7u8; 300]));
+    assert_eq!(partial, Some((from_a + 800, from_a + 1000)));
+    assert_eq!(harness.b().rcv_nxt, from_a + 1100);
+    // Out of order twice: the first copy is SACKed as usual, the second reported as a duplicate.
+    let ahead = from_a + 2000;
+    let first = first_sack_of_next_b_ack(&mut harness, segment(ahead, ack, TcpFlags::ACK, &[7u8; 100]));
+    assert_eq!(first, Some((ahead, ahead + 100)));
+    let again = first_sack_of_next_b_ack(&mut harness, segment(ahead + 50, ack, TcpFlags::ACK, &[7u8; 50]));
+    assert_eq!(again, Some((ahead + 50, ahead + 100)));
+    assert_eq!(harness.b().counters().drops.out_of_window, 1, "only the wholly old segment is out of window");
+}
