@@ -64,7 +64,13 @@ pub struct ArpCache {
     config: ArpConfig,
     entries: HashMap<Ipv4Addr, Entry>,
     pending: HashMap<Ipv4Addr, Pending>,
+    /// When `poll` next sweeps expired entries out (`lookup` ignores them meanwhile).
+    next_sweep: Option<Instant>,
 }
+
+/// How often `poll` sweeps expired entries: often enough to bound the table, rarely enough that a stack
+/// polled every few microseconds does not walk every entry each time.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ArpCache {
     pub fn new(config: ArpConfig) -> Self {
@@ -73,7 +79,7 @@ impl ArpCache {
             .iter()
             .map(|&(ip, mac)| (ip, Entry { mac, expires: None }))
             .collect::<HashMap<_, _>>();
-        Self { config, entries, pending: HashMap::new() }
+        Self { config, entries, pending: HashMap::new(), next_sweep: None }
     }
 
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddress> {
@@ -113,7 +119,8 @@ impl ArpCache {
         (first, dropped)
     }
 
-    /// Retries due requests, drops what waited too long, forgets expired entries.
+    /// Retries due requests, drops what waited too long, forgets expired entries (at most once per
+    /// `SWEEP_INTERVAL`).
     pub fn poll(&mut self, now: Instant) -> ArpWork {
         let mut work = ArpWork::default();
         let max = self.config.max_requests.max(1);
@@ -131,7 +138,10 @@ impl ArpCache {
             work.requests.push(ip);
             true
         });
-        self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t));
+        if self.next_sweep.is_none_or(|t| now >= t) {
+            self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t));
+            self.next_sweep = Some(now + SWEEP_INTERVAL);
+        }
         work
     }
 
@@ -146,6 +156,25 @@ mod tests {
 
     const IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const MAC: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn expired_entries_are_swept_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        cache.poll(t0);
+        cache.insert(t0, IP, MAC);
+        let expired = t0 + ArpConfig::default().entry_ttl + Duration::from_millis(1);
+        cache.poll(expired);
+        assert!(!cache.knows(IP), "the first poll after the interval sweeps");
+        cache.insert(expired, IP, MAC);
+        let expired_again = expired + ArpConfig::default().entry_ttl;
+        cache.poll(expired_again - Duration::from_millis(1));
+        cache.poll(expired_again);
+        assert_eq!(cache.lookup(expired_again, IP), None, "expired entries are never used");
+        assert!(cache.knows(IP), "but stay until the next sweep");
+        cache.poll(expired_again + SWEEP_INTERVAL);
+        assert!(!cache.knows(IP));
+    }
 
     #[test]
     fn learned_entries_expire_static_ones_do_not() {

@@ -82,6 +82,8 @@ pub(super) struct TcpTables {
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
     timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
+    /// Scratch space for the segments one connection emits in `poll_tcp`, kept to spare an allocation per poll.
+    outgoing: Vec<OutgoingSegment>,
     isn_secret: u64,
 }
 
@@ -520,7 +522,7 @@ impl Stack {
         let mut active = std::mem::take(&mut self.tcp.active);
         active.sort_unstable();
         active.dedup();
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.tcp.outgoing);
         for id in active.drain(..) {
             let Ok(conn) = self.connection(id) else { continue };
             conn.tcb.poll_transmit(now, &mut out);
@@ -548,5 +550,6 @@ impl Stack {
             }
         }
         self.tcp.active = active;
+        self.tcp.outgoing = out;
     }
 }

@@ -1,0 +1,244 @@
+//! Two inetstack `Stack`s on an in-memory Ethernet link (see `pair.rs` for the rules).
+//!
+//! The link copies each transmitted frame (an `Sga`: a pooled header buffer plus views of the application's
+//! data) into one contiguous buffer from a `BufferPool`, as a NIC's DMA would, and queues it for the other
+//! stack; that is the only copy on the way. The application side sends views of one 64 KiB buffer (the
+//! stack's zero-copy send) and drops what it receives without reading it.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use inetstack::device::{Device, DeviceCapabilities};
+use inetstack::stack::{SocketId, Stack, StackConfig, TcpSocketOptions};
+use inetstack::tcp::TcpState;
+use inetstack::wire::MacAddress;
+use runtime::{BufferPool, DemiBuffer, Sga};
+
+use crate::pair::TcpPair;
+
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub const SERVER_PORT: u16 = 80;
+const FRAME: usize = 1514;
+
+/// One direction of the link: frames waiting for the receiving stack.
+struct LinkEnd<'a> {
+    queue: &'a mut VecDeque<DemiBuffer>,
+    pool: &'a BufferPool,
+}
+
+impl Device for LinkEnd<'_> {
+    fn capabilities(&self) -> DeviceCapabilities {
+        DeviceCapabilities::default()
+    }
+
+    fn receive(&mut self) -> Option<DemiBuffer> {
+        None
+    }
+
+    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        let Ok(mut buffer) = self.pool.alloc(frame.len()) else { return Err(frame) };
+        let Some(bytes) = buffer.as_mut_slice() else { return Err(frame) };
+        let mut at = 0;
+        for segment in frame.segments() {
+            bytes[at..at + segment.len()].copy_from_slice(segment);
+            at += segment.len();
+        }
+        self.queue.push_back(buffer);
+        Ok(())
+    }
+}
+
+/// The two stacks, the link between them and the virtual clock.
+pub struct Link {
+    pub client: Stack,
+    pub server: Stack,
+    to_client: VecDeque<DemiBuffer>,
+    to_server: VecDeque<DemiBuffer>,
+    pool: BufferPool,
+    epoch: Instant,
+    micros: u64,
+    stalls: u64,
+}
+
+/// A stack with the bench's settings: `buffer` bytes of send and receive buffer, everything else default
+/// (CUBIC, SACK, timestamps, window scaling, delayed ACKs of 40 ms).
+fn stack(mac: u8, ip: Ipv4Addr, buffer: usize, epoch: Instant) -> Stack {
+    let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
+    config.tcp.recv_buffer = buffer;
+    config.tcp.send_buffer = buffer;
+    config.isn_secret = 0x5eed;
+    Stack::new(config, epoch).expect("stack")
+}
+
+impl Link {
+    /// Two stacks and a listener (TCP_NODELAY, inherited by what it accepts) on the server's port.
+    pub fn new(buffer: usize) -> (Self, SocketId) {
+        let epoch = Instant::now();
+        let mut link = Self {
+            client: stack(1, CLIENT_IP, buffer, epoch),
+            server: stack(2, SERVER_IP, buffer, epoch),
+            to_client: VecDeque::new(),
+            to_server: VecDeque::new(),
+            pool: BufferPool::new(0, FRAME, 4096).expect("pool"),
+            epoch,
+            micros: 0,
+            stalls: 0,
+        };
+        let listener = link.server.tcp_open();
+        link.server.tcp_set_options(listener, NODELAY).expect("options");
+        link.server.tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).expect("bind");
+        link.server.tcp_listen(listener, 64).expect("listen");
+        (link, listener)
+    }
+
+    /// Opens one more connection (TCP_NODELAY) to the server's `listener`; returns (client, server) sockets.
+    pub fn connect(&mut self, listener: SocketId) -> (SocketId, SocketId) {
+        let client = self.client.tcp_open();
+        self.client.tcp_set_options(client, NODELAY).expect("options");
+        let now = self.now();
+        self.client.tcp_connect(now, client, SocketAddrV4::new(SERVER_IP, SERVER_PORT)).expect("connect");
+        for _ in 0..1000 {
+            if self.round() == 0 {
+                self.skip_to_deadline();
+            }
+            if let Some((server, _)) = self.server.tcp_accept(listener).expect("accept")
+                && self.client.tcp_state(client).expect("state") == TcpState::Established
+            {
+                return (client, server);
+            }
+        }
+        panic!("the handshake did not complete");
+    }
+
+    pub fn now(&self) -> Instant {
+        self.epoch + Duration::from_micros(self.micros)
+    }
+
+    /// One round (see `pair.rs`): the clock moves 1 us, then the client and the server each take in their
+    /// frames, run due timers and transmit. Returns the frames taken in and sent.
+    pub fn round(&mut self) -> usize {
+        self.micros += 1;
+        let now = self.now();
+        let mut to_server = LinkEnd { queue: &mut self.to_server, pool: &self.pool };
+        let mut moved = run(&mut self.client, now, &mut self.to_client, &mut to_server);
+        let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
+        moved += run(&mut self.server, now, &mut self.to_server, &mut to_client);
+        moved
+    }
+
+    /// The client's half of a round only, leaving what it sends queued for the server.
+    pub fn client_half(&mut self) {
+        let now = self.now();
+        let mut to_server = LinkEnd { queue: &mut self.to_server, pool: &self.pool };
+        run(&mut self.client, now, &mut self.to_client, &mut to_server);
+    }
+
+    /// The server's half of a round only (frames in, timers, frames out).
+    pub fn server_half(&mut self) {
+        let now = self.now();
+        let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
+        run(&mut self.server, now, &mut self.to_server, &mut to_client);
+    }
+
+    /// Times the clock jumped to a deadline.
+    pub fn stalls(&self) -> u64 {
+        self.stalls
+    }
+
+    pub fn skip_to_deadline(&mut self) {
+        let now = self.now();
+        let next = [self.client.next_deadline(), self.server.next_deadline()].into_iter().flatten().min();
+        if let Some(next) = next.filter(|&t| t > now) {
+            self.micros = next.duration_since(self.epoch).as_nanos().div_ceil(1000) as u64;
+        }
+        self.stalls += 1;
+    }
+}
+
+const NODELAY: TcpSocketOptions = TcpSocketOptions { nodelay: true, keepalive: None, linger: None, reuse_addr: false };
+
+/// Runs one stack's half of a round: frames in, timers, frames out. Returns the frames taken in and sent.
+fn run(stack: &mut Stack, now: Instant, inbox: &mut VecDeque<DemiBuffer>, link: &mut LinkEnd<'_>) -> usize {
+    let mut moved = 0;
+    while let Some(frame) = inbox.pop_front() {
+        stack.receive(now, frame);
+        moved += 1;
+    }
+    if stack.next_deadline().is_some_and(|t| t <= now) {
+        stack.poll(now);
+    }
+    let sent = stack.transmit(link);
+    // What a libOS does each round to learn which sockets to wake (nobody waits here: the list is dropped).
+    let mut touched = Vec::new();
+    stack.take_touched(&mut touched);
+    moved + sent
+}
+
+/// Queues `len` bytes (at most 64 KiB) of `data` as a view, without copying; returns what the stack took.
+pub fn send(stack: &mut Stack, now: Instant, socket: SocketId, data: &DemiBuffer, len: usize) -> usize {
+    let mut view = data.clone();
+    view.trim(data.len().saturating_sub(len)).expect("trim");
+    stack.tcp_send(now, socket, &Sga::from_buffer(view)).expect("send")
+}
+
+/// Takes and drops everything `socket` has received; returns the bytes.
+pub fn recv(stack: &mut Stack, socket: SocketId) -> usize {
+    let mut total = 0;
+    while let Some(data) = stack.tcp_recv(socket, usize::MAX).expect("recv") {
+        if data.is_empty() {
+            break;
+        }
+        total += data.len();
+    }
+    total
+}
+
+/// A `Link` with one established connection.
+pub struct InetstackPair {
+    pub link: Link,
+    client_socket: SocketId,
+    server_socket: SocketId,
+    data: DemiBuffer,
+}
+
+impl InetstackPair {
+    pub fn connected(buffer: usize) -> Self {
+        let (mut link, listener) = Link::new(buffer);
+        let (client_socket, server_socket) = link.connect(listener);
+        Self { link, client_socket, server_socket, data: DemiBuffer::new(64 * 1024).expect("data") }
+    }
+}
+
+impl TcpPair for InetstackPair {
+    fn client_send(&mut self, len: usize) -> usize {
+        let now = self.link.now();
+        send(&mut self.link.client, now, self.client_socket, &self.data, len)
+    }
+
+    fn server_send(&mut self, len: usize) -> usize {
+        let now = self.link.now();
+        send(&mut self.link.server, now, self.server_socket, &self.data, len)
+    }
+
+    fn client_recv(&mut self) -> usize {
+        recv(&mut self.link.client, self.client_socket)
+    }
+
+    fn server_recv(&mut self) -> usize {
+        recv(&mut self.link.server, self.server_socket)
+    }
+
+    fn round(&mut self) -> usize {
+        self.link.round()
+    }
+
+    fn skip_to_deadline(&mut self) {
+        self.link.skip_to_deadline()
+    }
+
+    fn stalls(&self) -> u64 {
+        self.link.stalls
+    }
+}

@@ -1,0 +1,147 @@
+//! inetstack's cost per segment, side by side with smoltcp (docs/benchmarks.md has the figures and setup).
+//!
+//! - `tcp_bulk`: 1 MiB from client to server over one established connection (MSS 1460), inetstack and
+//!   smoltcp, each as two stacks on an in-memory Ethernet link, one thread, one virtual clock (`pair.rs`).
+//! - `tcp_rr`: one 64 B request and one 64 B response on an established connection, both stacks.
+//! - `wire`: parse and emit of a TCP segment with the timestamps option (bare ACK and 1460 B of payload),
+//!   and the internet checksum of 1500 B.
+//! - `idle_connections`: the server stack's receive path for one 64 B data segment (frame in, demultiplex,
+//!   state machine, ACK out if due, the application's read) with 1, 1 000 and 10 000 other established, idle
+//!   connections on the same stacks. Only the server's half is timed, in batches of 16 segments.
+//!
+//! Not for: multi-core scaling or real devices (catnip's memif test measures those).
+
+mod inetstack_pair;
+mod pair;
+mod smoltcp_pair;
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use inetstack::wire::{
+    ChecksumCapabilities, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, TcpTimestamps, ones_complement_sum,
+};
+use runtime::DemiBuffer;
+
+use inetstack_pair::{InetstackPair, Link};
+use pair::{TcpPair, bulk, request_response};
+use smoltcp_pair::SmoltcpPair;
+
+/// Send and receive buffer of every socket (inetstack's default; smoltcp's rings are made this size).
+const BUFFER: usize = 256 * 1024;
+const BULK: usize = 1024 * 1024;
+const REQUEST: usize = 64;
+
+fn tcp_bulk(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tcp_bulk");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10).throughput(Throughput::Bytes(BULK as u64));
+    let mut ours = InetstackPair::connected(BUFFER);
+    group.bench_function("inetstack", |b| b.iter(|| bulk(&mut ours, BULK)));
+    report_stalls("tcp_bulk/inetstack", &ours);
+    let mut theirs = SmoltcpPair::connected(BUFFER);
+    group.bench_function("smoltcp", |b| b.iter(|| bulk(&mut theirs, BULK)));
+    report_stalls("tcp_bulk/smoltcp", &theirs);
+    group.finish();
+}
+
+fn tcp_rr(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tcp_rr");
+    group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(1));
+    let mut ours = InetstackPair::connected(BUFFER);
+    group.bench_function("inetstack", |b| b.iter(|| request_response(&mut ours, REQUEST)));
+    report_stalls("tcp_rr/inetstack", &ours);
+    let mut theirs = SmoltcpPair::connected(BUFFER);
+    group.bench_function("smoltcp", |b| b.iter(|| request_response(&mut theirs, REQUEST)));
+    report_stalls("tcp_rr/smoltcp", &theirs);
+    group.finish();
+}
+
+fn report_stalls(name: &str, pair: &impl TcpPair) {
+    eprintln!("{name}: the clock jumped to a timer {} times", pair.stalls());
+}
+
+fn wire(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wire");
+    let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let caps = ChecksumCapabilities::software();
+    let payload = vec![0xa5; 1460];
+    for len in [0, 1460] {
+        let repr = TcpRepr {
+            src_port: 49152,
+            dst_port: 80,
+            seq_number: SeqNumber(0x1234_5678),
+            ack_number: Some(SeqNumber(0x9abc_def0)),
+            flags: if len > 0 { TcpFlags::PSH } else { TcpFlags::empty() },
+            window_len: 8192,
+            urgent_pointer: 0,
+            options: TcpOptions {
+                timestamps: Some(TcpTimestamps { value: 1_000_000, echo_reply: 999_000 }),
+                ..TcpOptions::default()
+            },
+            payload: &payload[..len],
+        };
+        let mut segment = vec![0; repr.buffer_len()];
+        repr.emit(&mut segment, src, dst, &caps).expect("emit");
+        group.throughput(Throughput::Bytes(segment.len() as u64));
+        group.bench_function(BenchmarkId::new("tcp_parse", len), |b| {
+            b.iter(|| {
+                let packet = TcpPacket::new_checked(black_box(&segment[..])).expect("view");
+                black_box(TcpRepr::parse(&packet, src, dst, &caps).expect("parse"));
+            })
+        });
+        // What the stack does on transmit: the header is written, the checksum covers the payload in place.
+        let mut header = [0u8; 60];
+        group.bench_function(BenchmarkId::new("tcp_emit_header", len), |b| {
+            b.iter(|| black_box(&repr).emit_header(&mut header, src, dst, &caps).expect("emit"))
+        });
+    }
+    let bytes = vec![0x5a; 1500];
+    group.throughput(Throughput::Bytes(1500));
+    group.bench_function(BenchmarkId::new("checksum", 1500), |b| b.iter(|| ones_complement_sum(black_box(&bytes))));
+    group.finish();
+}
+
+fn idle_connections(c: &mut Criterion) {
+    let mut group = c.benchmark_group("idle_connections");
+    group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(1));
+    let data = DemiBuffer::new(REQUEST).expect("data");
+    for others in [1, 1_000, 10_000] {
+        let (mut link, listener) = Link::new(BUFFER);
+        for _ in 0..others {
+            link.connect(listener);
+        }
+        let (client, server) = link.connect(listener);
+        group.bench_function(BenchmarkId::new("inetstack", others), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let batch = left.min(16);
+                    left -= batch;
+                    for _ in 0..batch {
+                        let now = link.now();
+                        while inetstack_pair::send(&mut link.client, now, client, &data, REQUEST) == 0 {
+                            link.round();
+                            link.skip_to_deadline();
+                        }
+                        link.client_half();
+                    }
+                    let start = Instant::now();
+                    link.server_half();
+                    black_box(inetstack_pair::recv(&mut link.server, server));
+                    timed += start.elapsed();
+                    // The ACKs go back (untimed) and the clock moves on.
+                    link.round();
+                }
+                timed
+            })
+        });
+        eprintln!("idle_connections/{others}: the clock jumped to a timer {} times", link.stalls());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tcp_bulk, tcp_rr, wire, idle_connections);
+criterion_main!(benches);
