@@ -60,6 +60,8 @@ pub struct Link {
     epoch: Instant,
     micros: u64,
     stalls: u64,
+    /// Where each round collects the sockets the stacks touched (kept, as a libOS keeps it).
+    touched: Vec<SocketId>,
 }
 
 /// A stack with the bench's settings: `buffer` bytes of send and receive buffer, everything else default
@@ -85,6 +87,7 @@ impl Link {
             epoch,
             micros: 0,
             stalls: 0,
+            touched: Vec::new(),
         };
         let listener = link.server.tcp_open();
         link.server.tcp_set_options(listener, NODELAY).expect("options");
@@ -122,9 +125,9 @@ impl Link {
         self.micros += 1;
         let now = self.now();
         let mut to_server = LinkEnd { queue: &mut self.to_server, pool: &self.pool };
-        let mut moved = run(&mut self.client, now, &mut self.to_client, &mut to_server);
+        let mut moved = run(&mut self.client, now, &mut self.to_client, &mut to_server, &mut self.touched);
         let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
-        moved += run(&mut self.server, now, &mut self.to_server, &mut to_client);
+        moved += run(&mut self.server, now, &mut self.to_server, &mut to_client, &mut self.touched);
         moved
     }
 
@@ -132,14 +135,14 @@ impl Link {
     pub fn client_half(&mut self) {
         let now = self.now();
         let mut to_server = LinkEnd { queue: &mut self.to_server, pool: &self.pool };
-        run(&mut self.client, now, &mut self.to_client, &mut to_server);
+        run(&mut self.client, now, &mut self.to_client, &mut to_server, &mut self.touched);
     }
 
     /// The server's half of a round only (frames in, timers, frames out).
     pub fn server_half(&mut self) {
         let now = self.now();
         let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
-        run(&mut self.server, now, &mut self.to_server, &mut to_client);
+        run(&mut self.server, now, &mut self.to_server, &mut to_client, &mut self.touched);
     }
 
     /// Times the clock jumped to a deadline.
@@ -160,7 +163,13 @@ impl Link {
 const NODELAY: TcpSocketOptions = TcpSocketOptions { nodelay: true, keepalive: None, linger: None, reuse_addr: false };
 
 /// Runs one stack's half of a round: frames in, timers, frames out. Returns the frames taken in and sent.
-fn run(stack: &mut Stack, now: Instant, inbox: &mut VecDeque<DemiBuffer>, link: &mut LinkEnd<'_>) -> usize {
+fn run(
+    stack: &mut Stack,
+    now: Instant,
+    inbox: &mut VecDeque<DemiBuffer>,
+    link: &mut LinkEnd<'_>,
+    touched: &mut Vec<SocketId>,
+) -> usize {
     let mut moved = 0;
     while let Some(frame) = inbox.pop_front() {
         stack.receive(now, frame);
@@ -170,9 +179,9 @@ fn run(stack: &mut Stack, now: Instant, inbox: &mut VecDeque<DemiBuffer>, link: 
         stack.poll(now);
     }
     let sent = stack.transmit(link);
-    // What a libOS does each round to learn which sockets to wake (nobody waits here: the list is dropped).
-    let mut touched = Vec::new();
-    stack.take_touched(&mut touched);
+    // What a libOS does each round to learn which sockets to wake (nobody waits here: the list is cleared).
+    stack.take_touched(touched);
+    touched.clear();
     moved + sent
 }
 

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use inetstack::wire::{
     ChecksumCapabilities, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, TcpTimestamps, ones_complement_sum,
 };
@@ -143,5 +143,61 @@ fn idle_connections(c: &mut Criterion) {
     group.finish();
 }
 
+/// CPU time of this thread: unlike wall time, it does not count the time other processes on a shared machine
+/// take the CPU away, which is what makes the interleaved comparison below steady.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `INETSTACK_RATIO=<blocks>`: instead of criterion, runs each workload on both stacks in alternating blocks
+/// (so both see the same machine), timing each block by thread CPU time, and prints the median and best
+/// block of each and the inetstack/smoltcp rate ratios. For a loaded machine where criterion's wall-clock
+/// figures swing by 20%.
+fn ratio_report(blocks: usize) {
+    fn measure(name: &str, blocks: usize, per_block: usize, mut ours: impl FnMut(), mut theirs: impl FnMut()) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..blocks {
+            for (times, run) in [(&mut a, &mut ours as &mut dyn FnMut()), (&mut b, &mut theirs as &mut dyn FnMut())] {
+                let start = thread_cpu_time();
+                for _ in 0..per_block {
+                    run();
+                }
+                times.push((thread_cpu_time() - start) / per_block as u32);
+            }
+        }
+        a.sort();
+        b.sort();
+        let (median_a, median_b) = (a[a.len() / 2], b[b.len() / 2]);
+        println!(
+            "{name}: inetstack median {median_a:?} (best {:?}), smoltcp median {median_b:?} (best {:?}); rate ratio inetstack/smoltcp {:.2} (best blocks {:.2})",
+            a[0],
+            b[0],
+            median_b.as_secs_f64() / median_a.as_secs_f64(),
+            b[0].as_secs_f64() / a[0].as_secs_f64(),
+        );
+    }
+    let (mut ours, mut theirs) = (InetstackPair::connected(BUFFER), SmoltcpPair::connected(BUFFER));
+    measure("tcp_bulk 1 MiB", blocks, 5, || bulk(&mut ours, BULK), || bulk(&mut theirs, BULK));
+    let (mut ours, mut theirs) = (InetstackPair::connected(BUFFER), SmoltcpPair::connected(BUFFER));
+    measure(
+        "tcp_rr 64 B",
+        blocks,
+        2000,
+        || request_response(&mut ours, REQUEST),
+        || request_response(&mut theirs, REQUEST),
+    );
+}
+
 criterion_group!(benches, tcp_bulk, tcp_rr, wire, idle_connections);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(blocks) = std::env::var("INETSTACK_RATIO").ok().and_then(|v| v.parse().ok()) {
+        ratio_report(blocks);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
