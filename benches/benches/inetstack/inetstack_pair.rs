@@ -64,23 +64,36 @@ pub struct Link {
     touched: Vec<SocketId>,
 }
 
+/// Which TCP options the stacks use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Features {
+    /// inetstack's defaults: SACK and timestamps on.
+    Full,
+    /// SACK and timestamps off, as the smoltcp pair runs (congestion control stays on: it cannot be turned off).
+    LikeSmoltcp,
+}
+
 /// A stack with the bench's settings: `buffer` bytes of send and receive buffer, everything else default
-/// (CUBIC, SACK, timestamps, window scaling, delayed ACKs of 40 ms).
-fn stack(mac: u8, ip: Ipv4Addr, buffer: usize, epoch: Instant) -> Stack {
+/// (CUBIC, SACK, timestamps, window scaling, delayed ACKs of 40 ms) unless `features` turns options off.
+fn stack(mac: u8, ip: Ipv4Addr, buffer: usize, epoch: Instant, features: Features) -> Stack {
     let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
     config.tcp.recv_buffer = buffer;
     config.tcp.send_buffer = buffer;
+    if features == Features::LikeSmoltcp {
+        config.tcp.sack = false;
+        config.tcp.timestamps = false;
+    }
     config.isn_secret = 0x5eed;
     Stack::new(config, epoch).expect("stack")
 }
 
 impl Link {
     /// Two stacks and a listener (TCP_NODELAY, inherited by what it accepts) on the server's port.
-    pub fn new(buffer: usize) -> (Self, SocketId) {
+    pub fn new(buffer: usize, features: Features) -> (Self, SocketId) {
         let epoch = Instant::now();
         let mut link = Self {
-            client: stack(1, CLIENT_IP, buffer, epoch),
-            server: stack(2, SERVER_IP, buffer, epoch),
+            client: stack(1, CLIENT_IP, buffer, epoch, features),
+            server: stack(2, SERVER_IP, buffer, epoch, features),
             to_client: VecDeque::new(),
             to_server: VecDeque::new(),
             pool: BufferPool::new(0, FRAME, 4096).expect("pool"),
@@ -213,8 +226,8 @@ pub struct InetstackPair {
 }
 
 impl InetstackPair {
-    pub fn connected(buffer: usize) -> Self {
-        let (mut link, listener) = Link::new(buffer);
+    pub fn connected(buffer: usize, features: Features) -> Self {
+        let (mut link, listener) = Link::new(buffer, features);
         let (client_socket, server_socket) = link.connect(listener);
         Self { link, client_socket, server_socket, data: DemiBuffer::new(64 * 1024).expect("data") }
     }

@@ -25,7 +25,7 @@ use inetstack::wire::{
 };
 use runtime::DemiBuffer;
 
-use inetstack_pair::{InetstackPair, Link};
+use inetstack_pair::{Features, InetstackPair, Link};
 use pair::{TcpPair, bulk, request_response};
 use smoltcp_pair::SmoltcpPair;
 
@@ -37,9 +37,11 @@ const REQUEST: usize = 64;
 fn tcp_bulk(c: &mut Criterion) {
     let mut group = c.benchmark_group("tcp_bulk");
     group.sampling_mode(SamplingMode::Flat).sample_size(10).throughput(Throughput::Bytes(BULK as u64));
-    let mut ours = InetstackPair::connected(BUFFER);
+    let mut ours = InetstackPair::connected(BUFFER, Features::Full);
     group.bench_function("inetstack", |b| b.iter(|| bulk(&mut ours, BULK)));
     report_stalls("tcp_bulk/inetstack", &ours);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
+    group.bench_function("inetstack_no_sack_ts", |b| b.iter(|| bulk(&mut plain, BULK)));
     let mut theirs = SmoltcpPair::connected(BUFFER);
     group.bench_function("smoltcp", |b| b.iter(|| bulk(&mut theirs, BULK)));
     report_stalls("tcp_bulk/smoltcp", &theirs);
@@ -49,9 +51,11 @@ fn tcp_bulk(c: &mut Criterion) {
 fn tcp_rr(c: &mut Criterion) {
     let mut group = c.benchmark_group("tcp_rr");
     group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(1));
-    let mut ours = InetstackPair::connected(BUFFER);
+    let mut ours = InetstackPair::connected(BUFFER, Features::Full);
     group.bench_function("inetstack", |b| b.iter(|| request_response(&mut ours, REQUEST)));
     report_stalls("tcp_rr/inetstack", &ours);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
+    group.bench_function("inetstack_no_sack_ts", |b| b.iter(|| request_response(&mut plain, REQUEST)));
     let mut theirs = SmoltcpPair::connected(BUFFER);
     group.bench_function("smoltcp", |b| b.iter(|| request_response(&mut theirs, REQUEST)));
     report_stalls("tcp_rr/smoltcp", &theirs);
@@ -108,7 +112,7 @@ fn idle_connections(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(1));
     let data = DemiBuffer::new(REQUEST).expect("data");
     for others in [1, 1_000, 10_000] {
-        let (mut link, listener) = Link::new(BUFFER);
+        let (mut link, listener) = Link::new(BUFFER, Features::Full);
         for _ in 0..others {
             link.connect(listener);
         }
@@ -157,10 +161,11 @@ fn thread_cpu_time() -> Duration {
 /// block of each and the inetstack/smoltcp rate ratios. For a loaded machine where criterion's wall-clock
 /// figures swing by 20%.
 fn ratio_report(blocks: usize) {
-    fn measure(name: &str, blocks: usize, per_block: usize, mut ours: impl FnMut(), mut theirs: impl FnMut()) {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// Runs each named workload `per_block` times per block, the workloads taking turns block by block.
+    fn measure(name: &str, blocks: usize, per_block: usize, runs: &mut [(&str, &mut dyn FnMut())]) {
+        let mut times = vec![Vec::new(); runs.len()];
         for _ in 0..blocks {
-            for (times, run) in [(&mut a, &mut ours as &mut dyn FnMut()), (&mut b, &mut theirs as &mut dyn FnMut())] {
+            for ((_, run), times) in runs.iter_mut().zip(&mut times) {
                 let start = thread_cpu_time();
                 for _ in 0..per_block {
                     run();
@@ -168,26 +173,41 @@ fn ratio_report(blocks: usize) {
                 times.push((thread_cpu_time() - start) / per_block as u32);
             }
         }
-        a.sort();
-        b.sort();
-        let (median_a, median_b) = (a[a.len() / 2], b[b.len() / 2]);
-        println!(
-            "{name}: inetstack median {median_a:?} (best {:?}), smoltcp median {median_b:?} (best {:?}); rate ratio inetstack/smoltcp {:.2} (best blocks {:.2})",
-            a[0],
-            b[0],
-            median_b.as_secs_f64() / median_a.as_secs_f64(),
-            b[0].as_secs_f64() / a[0].as_secs_f64(),
-        );
+        let medians: Vec<Duration> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort();
+                t[t.len() / 2]
+            })
+            .collect();
+        let reference = *medians.last().expect("smoltcp runs last");
+        for ((label, _), median) in runs.iter().zip(&medians) {
+            let ratio = reference.as_secs_f64() / median.as_secs_f64();
+            println!("{name} {label:<22} median {median:>10.3?}  rate vs smoltcp {ratio:.2}x");
+        }
     }
-    let (mut ours, mut theirs) = (InetstackPair::connected(BUFFER), SmoltcpPair::connected(BUFFER));
-    measure("tcp_bulk 1 MiB", blocks, 5, || bulk(&mut ours, BULK), || bulk(&mut theirs, BULK));
-    let (mut ours, mut theirs) = (InetstackPair::connected(BUFFER), SmoltcpPair::connected(BUFFER));
+    let mut full = InetstackPair::connected(BUFFER, Features::Full);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
+    let mut theirs = SmoltcpPair::connected(BUFFER);
+    measure(
+        "tcp_bulk 1 MiB",
+        blocks,
+        5,
+        &mut [
+            ("inetstack", &mut || bulk(&mut full, BULK)),
+            ("inetstack_no_sack_ts", &mut || bulk(&mut plain, BULK)),
+            ("smoltcp", &mut || bulk(&mut theirs, BULK)),
+        ],
+    );
     measure(
         "tcp_rr 64 B",
         blocks,
         2000,
-        || request_response(&mut ours, REQUEST),
-        || request_response(&mut theirs, REQUEST),
+        &mut [
+            ("inetstack", &mut || request_response(&mut full, REQUEST)),
+            ("inetstack_no_sack_ts", &mut || request_response(&mut plain, REQUEST)),
+            ("smoltcp", &mut || request_response(&mut theirs, REQUEST)),
+        ],
     );
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use runtime::Sga;
 
+use super::flow_hash::FlowHash;
 use crate::wire::MacAddress;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,8 +63,8 @@ pub struct ArpWork {
 #[derive(Debug)]
 pub struct ArpCache {
     config: ArpConfig,
-    entries: HashMap<Ipv4Addr, Entry>,
-    pending: HashMap<Ipv4Addr, Pending>,
+    entries: HashMap<Ipv4Addr, Entry, FlowHash>,
+    pending: HashMap<Ipv4Addr, Pending, FlowHash>,
     /// When `poll` next sweeps expired entries out (`lookup` ignores them meanwhile).
     next_sweep: Option<Instant>,
 }
@@ -78,8 +79,8 @@ impl ArpCache {
             .static_entries
             .iter()
             .map(|&(ip, mac)| (ip, Entry { mac, expires: None }))
-            .collect::<HashMap<_, _>>();
-        Self { config, entries, pending: HashMap::new(), next_sweep: None }
+            .collect::<HashMap<_, _, FlowHash>>();
+        Self { config, entries, pending: HashMap::default(), next_sweep: None }
     }
 
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddress> {
@@ -123,6 +124,9 @@ impl ArpCache {
     /// `SWEEP_INTERVAL`).
     pub fn poll(&mut self, now: Instant) -> ArpWork {
         let mut work = ArpWork::default();
+        if self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t) {
+            return work; // the common case, on every poll of a busy stack
+        }
         let max = self.config.max_requests.max(1);
         let base = self.config.retry_interval;
         self.pending.retain(|&ip, p| {

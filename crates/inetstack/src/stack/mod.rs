@@ -13,6 +13,7 @@ mod arp;
 pub mod arp_cache;
 mod config;
 mod counters;
+mod flow_hash;
 mod icmp;
 mod output;
 mod ports;
@@ -32,6 +33,7 @@ use runtime::{BufferPool, DemiBuffer, Fail, Sga};
 use crate::device::Device;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
+use flow_hash::FlowHash;
 use ports::PortAllocator;
 pub use tcp::TcpSocketOptions;
 use tcp::{TcpSocket, TcpTables};
@@ -64,7 +66,7 @@ pub struct Stack {
     loopback: VecDeque<DemiBuffer>,
     sockets: Vec<Option<Socket>>,
     free_sockets: Vec<u32>,
-    udp_ports: HashMap<u16, SocketId>,
+    udp_ports: HashMap<u16, SocketId, FlowHash>,
     udp_ephemeral: PortAllocator,
     tcp: TcpTables,
     tcp_ephemeral: PortAllocator,
@@ -90,7 +92,7 @@ impl Stack {
             loopback: VecDeque::new(),
             sockets: Vec::new(),
             free_sockets: Vec::new(),
-            udp_ports: HashMap::new(),
+            udp_ports: HashMap::default(),
             touched: Vec::new(),
             echo_replies: VecDeque::new(),
             ip_ident: 0,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Fail, Sga};
 
+use super::flow_hash::{FlowHash, FlowKey};
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
 use crate::tcp::{OutgoingSegment, TcpConnection, TcpState};
@@ -75,10 +76,10 @@ pub(super) struct Connection {
 /// Everything the demultiplexer keeps beside the socket table.
 #[derive(Debug, Default)]
 pub(super) struct TcpTables {
-    connections: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
-    listeners: HashMap<u16, SocketId>,
+    connections: HashMap<FlowKey, SocketId, FlowHash>,
+    listeners: HashMap<u16, SocketId, FlowHash>,
     /// Ports bound by sockets that are not (yet) listening or connected.
-    bound: HashMap<u16, SocketId>,
+    bound: HashMap<u16, SocketId, FlowHash>,
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
     timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
@@ -102,12 +103,12 @@ impl TcpTables {
     fn port_in_use(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self.bound.contains_key(&port)
-            || self.connections.keys().any(|(local, _)| local.port() == port)
+            || self.connections.keys().any(|key| key.local.port() == port)
     }
 
     /// Connections holding `port`, for SO_REUSEADDR's check.
     fn connections_on(&self, port: u16) -> impl Iterator<Item = SocketId> + '_ {
-        self.connections.iter().filter(move |((local, _), _)| local.port() == port).map(|(_, &id)| id)
+        self.connections.iter().filter(move |(key, _)| key.local.port() == port).map(|(_, &id)| id)
     }
 }
 
@@ -249,7 +250,7 @@ impl Stack {
         tcb.set_keepalive(options.keepalive);
         let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
-        self.tcp.connections.insert((local, remote), id);
+        self.tcp.connections.insert(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
         Ok(())
     }
@@ -297,7 +298,7 @@ impl Stack {
 
     /// An ICMP destination-unreachable quoting one of our segments from `local` to `remote`.
     pub(super) fn tcp_unreachable(&mut self, local: SocketAddrV4, remote: SocketAddrV4, error: Fail) {
-        let Some(&id) = self.tcp.connections.get(&(local, remote)) else { return };
+        let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) else { return };
         if let Ok(conn) = self.connection(id) {
             conn.tcb.on_icmp_unreachable(error);
             self.tcp.active.push(id);
@@ -403,7 +404,7 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let mut payload = datagram.clone();
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
-        if let Some(&id) = self.tcp.connections.get(&(local, remote)) {
+        if let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) {
             let now = self.now;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
@@ -441,7 +442,7 @@ impl Stack {
         tcb.set_keepalive(options.keepalive);
         let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
-        self.tcp.connections.insert((local, remote), id);
+        self.tcp.connections.insert(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
     }
 
@@ -535,7 +536,7 @@ impl Stack {
             self.settle_handshake(id);
             let Ok(conn) = self.connection(id) else { continue };
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
-                let key = (conn.tcb.local(), conn.tcb.remote());
+                let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
                 self.tcp.connections.remove(&key);
                 self.remove_socket(id);
                 continue;
