@@ -359,7 +359,8 @@ impl Stack {
                 self.remove_socket(id);
             }
             TcpSocket::Connection(conn) => {
-                if conn.options.linger == Some(Duration::ZERO) {
+                // Unread data is lost: tell the peer with a RST rather than a FIN (RFC 2525 §2.17, as Linux).
+                if conn.options.linger == Some(Duration::ZERO) || conn.tcb.buffered_receive().0 > 0 {
                     conn.tcb.abort();
                 } else {
                     conn.tcb.close();
@@ -410,6 +411,12 @@ impl Stack {
             let now = self.now;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
+                // Data for a connection the application closed can never be read: reset it (RFC 1122
+                // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
+                // nobody drains.
+                if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
+                    conn.tcb.abort();
+                }
             }
             self.tcp.active.push(id);
             self.touched.push(id);

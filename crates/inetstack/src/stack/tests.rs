@@ -276,6 +276,40 @@ fn tcp_pair(faults: FaultConfig, seed: u64) -> (Simulation, SocketId, SocketId) 
     (sim, listener, client)
 }
 
+/// An established `tcp_pair`: (sim, client, server side).
+fn established_pair(seed: u64) -> (Simulation, SocketId, SocketId) {
+    let (mut sim, listener, client) = tcp_pair(FaultConfig::default(), seed);
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    }));
+    (sim, client, server.unwrap().0)
+}
+
+#[test]
+fn data_for_a_connection_the_application_closed_is_reset() {
+    // The server closes without reading; the client's data then can never be read: RST, as Linux does.
+    let (mut sim, client, server) = established_pair(20);
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"nobody reads this").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
+}
+
+#[test]
+fn closing_with_unread_data_resets() {
+    let (mut sim, client, server) = established_pair(21);
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"unread").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
+}
+
 fn transfer(faults: FaultConfig, seed: u64, total: usize) -> (Duration, StackCounters) {
     let (mut sim, listener, client) = tcp_pair(faults, seed);
     let mut server = None;
