@@ -37,7 +37,7 @@ def test_one_instance_at_a_time_and_the_port_outlives_it() -> None:
         with pytest.raises(OSError) as info:
             second.getsockname(listener)
         assert info.value.errno == errno.EBADF
-        listener2, client2, server2 = connected_pair(second)
+        _, client2, server2 = connected_pair(second)
         second.wait(second.push(client2, b"after"), timeout=5)
         assert recv_exactly(second, server2, 5) == b"after"
 

@@ -39,7 +39,7 @@ enum Slot {
     /// Open, and used by a live instance (opened with these settings).
     Lent(DpdkDeviceConfig),
     /// Open and idle, waiting for the next instance.
-    Parked(DpdkDeviceConfig, DpdkDevice),
+    Parked(DpdkDeviceConfig, Box<DpdkDevice>),
 }
 
 thread_local! {
@@ -71,7 +71,7 @@ impl SharedDpdkDevice {
             }
             Slot::Parked(opened, device) if opened == *config => {
                 *slot = Slot::Lent(opened);
-                Ok(Some(device))
+                Ok(Some(*device))
             }
             Slot::Parked(opened, device) => {
                 let error = Fail::with_context(
@@ -144,7 +144,7 @@ impl Drop for SharedDpdkDevice {
         let _ = SLOT.try_with(|slot| {
             let mut slot = slot.borrow_mut();
             match std::mem::take(&mut *slot) {
-                Slot::Lent(config) => *slot = Slot::Parked(config, device),
+                Slot::Lent(config) => *slot = Slot::Parked(config, Box::new(device)),
                 // Not lent from this slot (cannot happen: `acquire` is the only constructor): close it.
                 other => *slot = other,
             }
