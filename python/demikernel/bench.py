@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -319,8 +320,10 @@ def _catnip_ipv4(config: str) -> str:
 
 
 def _start_server(
-    loop: str, libos_name: str | None, config: str | None = None
+    loop: str, libos_name: str | None, config: str | None = None, before_ready: Any = None
 ) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    """Starts an echo server; ``before_ready()`` runs between its start and its "listening" line (a catnip
+    client must bring its end of the link up before a memif server gets that far)."""
     host = _catnip_ipv4(config) if config else "127.0.0.1"
     cmd = [sys.executable, "-m", "demikernel", "echo-server", "--addr", f"{host}:0", "--loop", loop]
     if libos_name:
@@ -329,6 +332,12 @@ def _start_server(
         cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    if before_ready is not None:
+        try:
+            before_ready()
+        except BaseException:
+            proc.kill()
+            raise
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         proc.kill()
@@ -391,9 +400,21 @@ def run_bench(
         report["overhead_ns"] = overhead(client_libos, overhead_count)
         for label, loop, libos_name in servers:
             if libos_name == "catnip" and catnip_link is not None:
-                proc, addr = _start_server(loop, libos_name, catnip_link[0])
-                if catnip_client is None:
-                    catnip_client = LibOS("catnip", catnip_link[1])
+                link = catnip_link
+
+                def open_client(link: tuple[str, str] = link) -> None:
+                    nonlocal catnip_client
+                    if catnip_client is None:
+                        # A memif client fails (once for the process: EAL) if the server's socket is not there yet.
+                        with open(link[1]) as f:
+                            socket_path = re.search(r"socket=([^,\"]+)", f.read())
+                        deadline = time.monotonic() + 30
+                        while socket_path and not os.path.exists(socket_path[1]) and time.monotonic() < deadline:
+                            time.sleep(0.05)
+                        catnip_client = LibOS("catnip", link[1])
+
+                proc, addr = _start_server(loop, libos_name, link[0], open_client)
+                assert catnip_client is not None
                 client = catnip_client
             else:
                 proc, addr = _start_server(loop, libos_name)
