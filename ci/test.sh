@@ -22,6 +22,9 @@ bash ci/fuzz.sh
 step "python"
 bash ci/python-tests.sh
 
+step "python on catnip (installs DPDK, reserves hugepages, the whole suite with catnip in the libos fixture)"
+bash ci/python-catnip-tests.sh
+
 step "dpdk (installs DPDK, reserves hugepages, runs the EAL/port tests)"
 bash ci/dpdk-tests.sh
 

@@ -66,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--idle-seconds", type=float, default=1.0, help="how long to sample idle server CPU")
     bench.add_argument("--json", metavar="FILE", help="write the raw figures here")
     bench.add_argument("--plot", metavar="FILE.png", help="draw a latency CDF (needs matplotlib)")
+    bench.add_argument(
+        "--catnip",
+        nargs=2,
+        metavar=("SERVER.toml", "CLIENT.toml"),
+        help="include a catnip server and client joined by a DPDK link (e.g. ci/bench/catnip-memif-*.toml)",
+    )
     return p
 
 
@@ -130,7 +136,10 @@ def _run(args: argparse.Namespace) -> int:
             except ImportError:
                 print("demikernel: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
                 return 2
-        report = bench.run_bench(args.size, args.count, args.concurrency, args.idle_seconds, args.overhead_count)
+        link = (args.catnip[0], args.catnip[1]) if args.catnip else None
+        report = bench.run_bench(
+            args.size, args.count, args.concurrency, args.idle_seconds, args.overhead_count, catnip_link=link
+        )
         if args.json:
             bench.write_json(report, args.json)
         if args.plot:

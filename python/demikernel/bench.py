@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -308,12 +309,35 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start_server(loop: str, libos_name: str | None) -> tuple[subprocess.Popen[str], tuple[str, int]]:
-    cmd = [sys.executable, "-m", "demikernel", "echo-server", "--addr", "127.0.0.1:0", "--loop", loop]
+def _catnip_ipv4(config: str) -> str:
+    import tomllib
+
+    with open(config, "rb") as f:
+        ipv4 = tomllib.load(f).get("catnip", {}).get("ipv4")
+    if not isinstance(ipv4, str):
+        raise ValueError(f"{config}: no catnip.ipv4")
+    return ipv4
+
+
+def _start_server(
+    loop: str, libos_name: str | None, config: str | None = None, before_ready: Any = None
+) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    """Starts an echo server; ``before_ready()`` runs between its start and its "listening" line (a catnip
+    client must bring its end of the link up before a memif server gets that far)."""
+    host = _catnip_ipv4(config) if config else "127.0.0.1"
+    cmd = [sys.executable, "-m", "demikernel", "echo-server", "--addr", f"{host}:0", "--loop", loop]
     if libos_name:
         cmd += ["--libos", libos_name]
+    if config:
+        cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    if before_ready is not None:
+        try:
+            before_ready()
+        except BaseException:
+            proc.kill()
+            raise
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         proc.kill()
@@ -328,12 +352,28 @@ def run_bench(
     idle_seconds: float = 1.0,
     overhead_count: int = 20000,
     out: TextIO = sys.stdout,
+    catnip_link: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The whole benchmark, side by side in one run; returns the raw figures and prints a table."""
+    """The whole benchmark, side by side in one run; returns the raw figures and prints a table.
+
+    catnap's server is loaded over kernel loopback by a catnap client in this process. catnip's server needs a
+    DPDK link to its client: ``catnip_link`` = (server config, client config), e.g. the memif pair in
+    ci/bench/; the client is then a catnip LibOS of this process on the other end. Without it catnip is left
+    out (a catnip server is unreachable from the kernel's loopback)."""
     servers: list[tuple[str, str, str | None]] = []
-    usable = [info.name for info in liboses() if info.usable]
+    infos = liboses()
+    usable = [info.name for info in infos if info.usable]
     for name in usable:
-        servers.append((f"demikernel/{name}", "demikernel", name))
+        if name != "catnip":
+            servers.append((f"demikernel/{name}", "demikernel", name))
+    if catnip_link is not None:
+        # Usable or not with DEMI_CONFIG: the link's own configurations are what count here.
+        if any(info.name == "catnip" and info.compiled for info in infos):
+            servers.insert(1, ("demikernel/catnip (DPDK link, catnip client)", "demikernel", "catnip"))
+        else:
+            print("demikernel/catnip: not compiled into this build", file=out)
+    elif "catnip" in usable:
+        print("demikernel/catnip: left out (needs --catnip SERVER.toml CLIENT.toml: a DPDK link)", file=out)
     try:
         import uvloop  # noqa: F401
 
@@ -354,25 +394,45 @@ def run_bench(
         "overhead_ns": {},
         "echo": {},
     }
-    client_libos = LibOS(usable[0] if usable else None)
+    client_libos = LibOS("catnap" if "catnap" in usable else None)
+    catnip_client: LibOS | None = None
     try:
         report["overhead_ns"] = overhead(client_libos, overhead_count)
         for label, loop, libos_name in servers:
-            proc, addr = _start_server(loop, libos_name)
+            if libos_name == "catnip" and catnip_link is not None:
+                link = catnip_link
+
+                def open_client(link: tuple[str, str] = link) -> None:
+                    nonlocal catnip_client
+                    if catnip_client is None:
+                        # A memif client fails (once for the process: EAL) if the server's socket is not there yet.
+                        with open(link[1]) as f:
+                            socket_path = re.search(r"socket=([^,\"]+)", f.read())
+                        deadline = time.monotonic() + 30
+                        while socket_path and not os.path.exists(socket_path[1]) and time.monotonic() < deadline:
+                            time.sleep(0.05)
+                        catnip_client = LibOS("catnip", link[1])
+
+                proc, addr = _start_server(loop, libos_name, link[0], open_client)
+                assert catnip_client is not None
+                client = catnip_client
+            else:
+                proc, addr = _start_server(loop, libos_name)
+                client = client_libos
             try:
                 # An idle server with one open connection: its CPU time over `idle_seconds`.
-                idle_qd = client_libos.socket()
-                client_libos.wait(client_libos.connect(idle_qd, addr), timeout=10)
+                idle_qd = client.socket()
+                client.wait(client.connect(idle_qd, addr), timeout=10)
                 time.sleep(0.2)
                 cpu0 = _cpu_seconds(proc.pid)
                 time.sleep(idle_seconds)
                 idle_cpu = (_cpu_seconds(proc.pid) - cpu0) / idle_seconds
-                client_libos.close(idle_qd)
+                client.close(idle_qd)
                 # Warm-up, then the measured run.
-                echo_client(client_libos, addr, size, min(count, 1000), concurrency)
+                echo_client(client, addr, size, min(count, 1000), concurrency)
                 progress = Progress(count, label)
                 cpu0 = _cpu_seconds(proc.pid)
-                result = echo_client(client_libos, addr, size, count, concurrency, progress)
+                result = echo_client(client, addr, size, count, concurrency, progress)
                 busy_cpu = (_cpu_seconds(proc.pid) - cpu0) / result.seconds
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -388,6 +448,8 @@ def run_bench(
             }
     finally:
         client_libos.shutdown()
+        if catnip_client is not None:
+            catnip_client.shutdown()
     print_table(report, out)
     return report
 

@@ -33,11 +33,23 @@ pub(crate) struct SocketInfo {
     kind: SocketType,
     /// Options of a datagram socket (the stack keeps a TCP socket's own).
     datagram_options: Cell<TcpSocketOptions>,
+    /// Stream pushes go into the byte stream in the order they were made: each takes a ticket when it is
+    /// made and waits until `push_serving` reaches it (a push larger than the send buffer must not let a
+    /// later one slip in between its pieces).
+    push_tickets: Cell<u64>,
+    push_serving: Cell<u64>,
 }
 
 impl SocketInfo {
     pub(crate) fn new(id: SocketId, kind: SocketType) -> Self {
-        Self { id, kind, datagram_options: Cell::default() }
+        Self { id, kind, datagram_options: Cell::default(), push_tickets: Cell::new(0), push_serving: Cell::new(0) }
+    }
+
+    /// A place in the queue of this stream's pushes.
+    pub(crate) fn push_ticket(&self) -> u64 {
+        let ticket = self.push_tickets.get();
+        self.push_tickets.set(ticket + 1);
+        ticket
     }
 }
 
@@ -203,7 +215,8 @@ impl<D: NetDevice + 'static> LibOs for Catnip<D> {
                     SocketType::Stream => {
                         // Validate the state now: ENOTCONN / EOPNOTSUPP as catnap gives them.
                         self.net.with_stack(|stack, now| stack.tcp_send(now, info.id, &Sga::new()))?;
-                        Box::pin(ops::push_stream(Rc::clone(&self.net), info.id, sga.clone()))
+                        let ticket = info.push_ticket();
+                        Box::pin(ops::push_stream(Rc::clone(&self.net), Rc::clone(&info), ticket, sga.clone()))
                     }
                     SocketType::Datagram => {
                         if self.net.with_stack(|stack, _| stack.udp_peer(info.id))?.is_none() {

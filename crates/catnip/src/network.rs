@@ -73,6 +73,12 @@ impl<D: NetDevice> Network<D> {
         }
     }
 
+    /// Wakes whoever waits on socket `id` now.
+    pub(crate) fn wake(&self, id: SocketId) {
+        let waiters = self.inner.borrow_mut().waiters.remove(&id);
+        waiters.into_iter().flatten().for_each(Waker::wake);
+    }
+
     /// Forgets the waiters of a closed socket.
     pub(crate) fn forget(&self, id: SocketId) {
         self.inner.borrow_mut().waiters.remove(&id);

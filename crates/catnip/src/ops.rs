@@ -58,10 +58,21 @@ pub(crate) async fn connect<D: NetDevice>(net: Rc<Network<D>>, id: SocketId) -> 
     .await
 }
 
-/// Queues all of `sga` into the connection's send buffer, waiting for room as needed.
-pub(crate) async fn push_stream<D: NetDevice>(net: Rc<Network<D>>, id: SocketId, sga: Sga) -> Result<QValue, Fail> {
+/// Queues all of `sga` into the connection's send buffer, waiting for room as needed, after the pushes made
+/// before it on this socket (`ticket`: see [`SocketInfo::push_ticket`]).
+pub(crate) async fn push_stream<D: NetDevice>(
+    net: Rc<Network<D>>,
+    info: Rc<SocketInfo>,
+    ticket: u64,
+    sga: Sga,
+) -> Result<QValue, Fail> {
+    let id = info.id;
     let mut rest = sga;
-    poll_fn(|cx| {
+    let result = poll_fn(|cx| {
+        if info.push_serving.get() != ticket {
+            net.wait_on(id, cx.waker());
+            return Poll::Pending;
+        }
         loop {
             let taken = net.with_stack(|stack, now| stack.tcp_send(now, id, &rest));
             match taken {
@@ -79,7 +90,11 @@ pub(crate) async fn push_stream<D: NetDevice>(net: Rc<Network<D>>, id: SocketId,
             }
         }
     })
-    .await
+    .await;
+    // The next push's turn (it may be parked on the socket with nothing else to wake it).
+    info.push_serving.set(ticket + 1);
+    net.wake(id);
+    result
 }
 
 pub(crate) async fn push_datagram<D: NetDevice>(

@@ -107,7 +107,7 @@ impl Outcome {
                 let sga = if bytes {
                     sga_bytes(py, &sga).into_any().unbind()
                 } else {
-                    Py::new(py, Sga::new(sga)?)?.into_any()
+                    Py::new(py, Sga::new(crate::sga::contiguous(sga)?)?)?.into_any()
                 };
                 let from = match from {
                     Some(a) => crate::addr::to_tuple(py, a)?.into_any().unbind(),

@@ -31,6 +31,23 @@ pub struct Sga {
     exports: Arc<AtomicUsize>,
 }
 
+/// `sga` as one segment, so that `memoryview` can show it: unchanged when it has at most one (catnap's pops,
+/// and catnip's when the data came in one frame: zero-copy), else copied once into a fresh buffer (a catnip pop
+/// that spans several received frames; `bytes(sga)` would copy anyway).
+pub(crate) fn contiguous(sga: RawSga) -> PyResult<RawSga> {
+    if sga.num_segments() <= 1 {
+        return Ok(sga);
+    }
+    let mut buffer = demikernel::DemiBuffer::new(sga.len()).map_err(os_error)?;
+    let target = buffer.as_mut_slice().ok_or_else(|| value_error("fresh buffer is shared"))?;
+    let mut offset = 0;
+    for segment in sga.segments() {
+        target[offset..offset + segment.len()].copy_from_slice(segment.as_slice());
+        offset += segment.len();
+    }
+    Ok(RawSga::from_buffer(buffer))
+}
+
 impl Sga {
     /// Wraps an array made on this thread.
     pub(crate) fn new(sga: RawSga) -> PyResult<Self> {

@@ -77,10 +77,22 @@ fn run(o: &Options) -> Result<(), Fail> {
     let mut libos = demikernel::from_env()?;
     let message = Sga::from_slice(&vec![b'x'; o.size])?;
     let mut conns = Vec::with_capacity(o.conns);
+    // A server that is still starting refuses: retry for up to 10 s (a catnip server over memif starts
+    // listening only once this client's end of the link is up).
+    let retry_until = Instant::now() + Duration::from_secs(10);
     for _ in 0..o.conns {
-        let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0)?;
-        let qt = libos.connect(qd, o.addr)?;
-        libos.wait(qt, Some(Duration::from_secs(10)))?.value?;
+        let qd = loop {
+            let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0)?;
+            let qt = libos.connect(qd, o.addr)?;
+            match libos.wait(qt, Some(Duration::from_secs(10)))?.value {
+                Ok(_) => break qd,
+                Err(e) if e.errno() == libc::ECONNREFUSED && Instant::now() < retry_until => {
+                    libos.close(qd)?;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         libos.setsockopt(qd, demikernel::SocketOption::NoDelay(true))?;
         conns.push(Conn { qd, got: 0, started: Instant::now() });
     }

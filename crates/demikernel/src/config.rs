@@ -13,7 +13,10 @@
 //! prefix_len = 24           # default 24
 //! gateway = "10.99.0.254"   # optional
 //! arp = [{ ipv4 = "10.99.0.2", mac = "02:00:00:00:00:02" }]   # static ARP entries, optional
+//! link_timeout_ms = 5000    # how long to wait for the port's link (a memif server waits for its client)
 //! ```
+//! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
+//! `eal_args` and `port`; the port stays open between instances (see `catnip::dpdk::shared`).
 //! Unknown keys and bad values are errors (EINVAL) that name the key; nothing here panics.
 
 use std::net::Ipv4Addr;
@@ -92,6 +95,8 @@ pub struct CatnipSection {
     pub gateway: Option<String>,
     /// Static ARP entries.
     pub arp: Vec<ArpEntry>,
+    /// How long to wait for the port's link to come up, in milliseconds (default 5000).
+    pub link_timeout_ms: Option<u64>,
 }
 
 /// One static ARP entry of the `[catnip]` section.
@@ -111,6 +116,7 @@ pub struct CatnipSettings {
     pub prefix_len: u8,
     pub gateway: Option<Ipv4Addr>,
     pub arp: Vec<(Ipv4Addr, [u8; 6])>,
+    pub link_timeout: Option<Duration>,
 }
 
 fn bad(what: String) -> Fail {
@@ -164,7 +170,20 @@ impl CatnipSection {
                 Ok((ipv4, mac))
             })
             .collect::<Result<_, Fail>>()?;
-        Ok(CatnipSettings { eal_args: self.eal_args.clone(), port: self.port.clone(), ipv4, prefix_len, gateway, arp })
+        let link_timeout = match self.link_timeout_ms {
+            None => None,
+            Some(ms @ 1..=600_000) => Some(Duration::from_millis(ms)),
+            Some(ms) => return Err(bad(format!("catnip.link_timeout_ms = {ms} is not in 1..=600000"))),
+        };
+        Ok(CatnipSettings {
+            eal_args: self.eal_args.clone(),
+            port: self.port.clone(),
+            ipv4,
+            prefix_len,
+            gateway,
+            arp,
+            link_timeout,
+        })
     }
 
     /// The checked section as catnip's DPDK configuration.
@@ -173,6 +192,9 @@ impl CatnipSection {
         let settings = self.validate()?;
         let mut config = catnip::dpdk::DpdkConfig::new(settings.eal_args, settings.ipv4, settings.prefix_len);
         config.device.port = settings.port;
+        if let Some(timeout) = settings.link_timeout {
+            config.device.link_timeout = timeout;
+        }
         config.gateway = settings.gateway;
         config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
         Ok(config)
@@ -263,6 +285,7 @@ mod tests {
             ("arp = [{ ipv4 = \"x\", mac = \"02:00:00:00:00:02\" }]", "catnip.arp[0].ipv4"),
             ("arp = [{ ipv4 = \"10.99.0.2\", mak = \"02:00:00:00:00:02\" }]", "mak"),
             ("eal_arg = []", "eal_arg"),
+            ("link_timeout_ms = 0", "catnip.link_timeout_ms"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);

@@ -48,7 +48,9 @@ pub fn from_config(config: &Config) -> Result<Box<dyn LibOs>, Fail> {
     match name {
         "catnap" => Ok(Box::new(catnap::Catnap::new(config.catnap.to_config()?)?)),
         #[cfg(feature = "catnip")]
-        "catnip" => Ok(Box::new(catnip::dpdk::new_libos(&config.catnip.to_config()?)?)),
+        // The port and EAL outlive the instance (EAL starts once per process): the next catnip of this thread
+        // with the same `[catnip]` device settings reuses them with a fresh stack.
+        "catnip" => Ok(Box::new(catnip::dpdk::new_libos_shared(&config.catnip.to_config()?)?)),
         other => match LIBOSES.iter().find(|l| l.name == other) {
             Some(info) => Err(Fail::with_context(
                 libc::ENOTSUP,

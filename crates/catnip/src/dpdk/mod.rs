@@ -3,13 +3,16 @@
 //!
 //! One process hosts at most one DPDK catnip: DPDK's EAL initialises once per process and cannot start again
 //! after `rte_eal_cleanup`, so a second [`DpdkDevice::new`] in the same process fails with `EALREADY`, even after
-//! the first device was dropped.
+//! the first device was dropped. [`new_libos_shared`] lifts the "after" part: it keeps the port (and EAL) open
+//! in a thread-local slot between instances, so one thread can run catnip, drop it and run a fresh one on the
+//! same port (one at a time; see [`shared`]).
 //!
 //! This module is the device adapter only. It copies frames between mbufs and heap `DemiBuffer`s in both
 //! directions; zero-copy (mbuf-backed `DemiBuffer`s) needs a new storage kind in `runtime`'s memory layer and is
 //! the next step (see `docs/catnip.md`). Checksums are computed in software.
 
 mod device;
+pub mod shared;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -18,6 +21,7 @@ pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats};
 use inetstack::stack::StackConfig;
 pub use inetstack::wire::MacAddress;
 use pdpix::Fail;
+pub use shared::{SharedDpdkDevice, new_libos_shared};
 
 use crate::{Catnip, NetDevice};
 
@@ -59,7 +63,11 @@ pub fn new_libos_with<D: NetDevice + 'static>(
 ) -> Result<Catnip<D>, Fail> {
     let port = DpdkDevice::new(&config.device)?;
     let mac = port.mac();
-    let device = wrap(port);
+    build(config, mac, wrap(port))
+}
+
+/// The stack `config` describes, with MAC `mac`, on `device` (its MTU and checksum capabilities).
+fn build<D: NetDevice + 'static>(config: &DpdkConfig, mac: MacAddress, device: D) -> Result<Catnip<D>, Fail> {
     let caps = inetstack::device::Device::capabilities(&device);
     let mut stack = StackConfig::new(mac, config.ipv4, config.prefix_len);
     stack.gateway = config.gateway;

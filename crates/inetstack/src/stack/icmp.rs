@@ -26,9 +26,9 @@ impl Stack {
     pub(super) fn receive_icmp(&mut self, ip: &Ipv4Repr, bytes: &[u8]) -> Result<(), WireError> {
         let packet = Icmpv4Packet::new_checked(bytes)?;
         match Icmpv4Repr::parse(&packet, &self.config.checksums)? {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data } if ip.dst_addr == self.config.ipv4 => {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data } if self.is_own(ip.dst_addr) => {
                 let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
-                if self.send_icmp(ip.src_addr, &reply).is_ok() {
+                if self.send_icmp(ip.dst_addr, ip.src_addr, &reply).is_ok() {
                     self.counters.icmp_echo_replies_out += 1;
                 }
             }
@@ -48,7 +48,7 @@ impl Stack {
     /// Sends an echo request (the stack's `ping`).
     pub fn ping(&mut self, now: Instant, dst: Ipv4Addr, ident: u16, seq_no: u16, data: &[u8]) -> Result<(), Fail> {
         self.advance(now);
-        self.send_icmp(dst, &Icmpv4Repr::EchoRequest { ident, seq_no, data })
+        self.send_icmp(self.source_for(dst), dst, &Icmpv4Repr::EchoRequest { ident, seq_no, data })
     }
 
     /// The oldest echo reply not yet taken.
@@ -60,22 +60,24 @@ impl Stack {
     pub(super) fn send_unreachable(&mut self, ip: &Ipv4Repr, datagram: &DemiBuffer, reason: DstUnreachable) {
         let quoted = &datagram[..datagram.len().min(ICMPV4_ERROR_QUOTE_LEN)];
         let error = Icmpv4Repr::DstUnreachable { reason, header: *ip, data: quoted };
-        if self.send_icmp(ip.src_addr, &error).is_ok() {
+        // From the address the datagram was sent to, when it was one of ours (not a broadcast).
+        let src = if self.is_own(ip.dst_addr) { ip.dst_addr } else { self.source_for(ip.src_addr) };
+        if self.send_icmp(src, ip.src_addr, &error).is_ok() {
             self.counters.icmp_unreachable_out += 1;
         }
     }
 
-    fn send_icmp(&mut self, dst: Ipv4Addr, icmp: &Icmpv4Repr<'_>) -> Result<(), Fail> {
+    fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, icmp: &Icmpv4Repr<'_>) -> Result<(), Fail> {
         // ICMP messages are small (echo data is bounded by the MTU check): copy them into one buffer.
         let mut body = DemiBuffer::new(icmp.buffer_len())?;
         icmp.emit(body.as_mut_slice().expect("fresh buffer"), &self.config.checksums)?;
-        self.send_ipv4(dst, IpProtocol::Icmp, 0, Some(body), |_, _| Ok(()))
+        self.send_ipv4(src, dst, IpProtocol::Icmp, 0, Some(body), |_, _| Ok(()))
     }
 
     /// An ICMP error about a datagram we sent (its IP header and first bytes quoted): a UDP socket reports it
     /// on its next receive; a TCP connection in SYN-SENT aborts (see `TcpConnection::on_icmp_unreachable`).
     fn deliver_unreachable(&mut self, reason: DstUnreachable, header: &Ipv4Repr, data: &[u8]) {
-        if header.src_addr != self.config.ipv4 || data.len() < 4 {
+        if !self.is_own(header.src_addr) || data.len() < 4 {
             return;
         }
         let src_port = u16::from_be_bytes([data[0], data[1]]);

@@ -130,7 +130,7 @@ impl Stack {
     pub fn receive(&mut self, now: Instant, frame: DemiBuffer) {
         self.advance(now);
         self.counters.frames_in += 1;
-        if let Err(reason) = self.dispatch(frame) {
+        if let Err(reason) = self.dispatch(frame, false) {
             self.count_drop(reason);
         }
     }
@@ -139,7 +139,7 @@ impl Stack {
     pub fn poll(&mut self, now: Instant) {
         self.advance(now);
         while let Some(frame) = self.loopback.pop_front() {
-            if let Err(reason) = self.dispatch(frame) {
+            if let Err(reason) = self.dispatch(frame, true) {
                 self.count_drop(reason);
             }
         }
@@ -187,7 +187,9 @@ impl Stack {
         }
     }
 
-    fn dispatch(&mut self, frame: DemiBuffer) -> Result<(), WireError> {
+    /// Handles one frame: from the device, or `looped` back by ourselves (the only way a datagram to or from
+    /// the loopback network 127.0.0.0/8 may arrive; from the wire such a datagram is martian and dropped).
+    fn dispatch(&mut self, frame: DemiBuffer, looped: bool) -> Result<(), WireError> {
         let view = EthernetFrame::new_checked(&frame[..])?;
         let ethernet = EthernetRepr::parse(&view)?;
         if ethernet.dst_addr != self.config.mac && !ethernet.dst_addr.is_broadcast() {
@@ -199,21 +201,21 @@ impl Stack {
             EtherType::Ipv4 => {
                 let mut payload = frame.clone();
                 payload.adjust(crate::wire::ETHERNET_HEADER_LEN).map_err(|_| WireError::Truncated)?;
-                self.receive_ipv4(payload)
+                self.receive_ipv4(payload, looped)
             }
             _ => Err(WireError::Unsupported),
         }
     }
 
-    fn receive_ipv4(&mut self, mut datagram: DemiBuffer) -> Result<(), WireError> {
+    fn receive_ipv4(&mut self, mut datagram: DemiBuffer, looped: bool) -> Result<(), WireError> {
         let (ip, header_len) = {
             let view = Ipv4Packet::new_checked(&datagram[..])?;
             (Ipv4Repr::parse(&view, &self.config.checksums)?, view.header_len())
         };
-        let for_us = ip.dst_addr == self.config.ipv4
-            || ip.dst_addr.is_broadcast()
-            || ip.dst_addr == self.config.subnet_broadcast();
-        if !for_us {
+        let martian = !looped && (ip.dst_addr.is_loopback() || ip.src_addr.is_loopback());
+        let for_us =
+            self.is_own(ip.dst_addr) || ip.dst_addr.is_broadcast() || ip.dst_addr == self.config.subnet_broadcast();
+        if martian || !for_us {
             self.counters.drop_not_for_us += 1;
             return Ok(());
         }
@@ -301,8 +303,15 @@ impl Stack {
         }
     }
 
+    /// Whether a socket may bind to `ip`: every address (0.0.0.0) or one of ours.
     fn our_addr(&self, ip: Ipv4Addr) -> bool {
-        ip.is_unspecified() || ip == self.config.ipv4
+        ip.is_unspecified() || self.is_own(ip)
+    }
+
+    /// Whether `ip` is one of this host's unicast addresses: its configured address, or any of the loopback
+    /// network 127.0.0.0/8 (reached only through the stack's internal loopback, as Linux's `lo`).
+    pub fn is_own(&self, ip: Ipv4Addr) -> bool {
+        ip == self.config.ipv4 || ip.is_loopback()
     }
 }
 

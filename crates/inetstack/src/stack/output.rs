@@ -39,10 +39,18 @@ impl Stack {
         }
     }
 
-    /// Builds and queues one datagram to `dst`. `write_transport` fills the transport header (of
-    /// `transport_len` bytes) and gets the source address for checksums; `payload` follows it unchanged.
+    /// The source address for a datagram to `dst` from a socket not bound to one address: 127.0.0.1 towards
+    /// the loopback network (as Linux picks it), our address otherwise.
+    pub(super) fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        if dst.is_loopback() { Ipv4Addr::LOCALHOST } else { self.config.ipv4 }
+    }
+
+    /// Builds and queues one datagram from `src` (one of ours, see [`Stack::is_own`]) to `dst`.
+    /// `write_transport` fills the transport header (of `transport_len` bytes) and gets the source address for
+    /// checksums; `payload` follows it unchanged.
     pub(super) fn send_ipv4(
         &mut self,
+        src: Ipv4Addr,
         dst: Ipv4Addr,
         protocol: IpProtocol,
         transport_len: usize,
@@ -61,7 +69,6 @@ impl Stack {
                 ),
             ));
         }
-        let src = self.config.ipv4;
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let ip = Ipv4Repr {
             src_addr: src,

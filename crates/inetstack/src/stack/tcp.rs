@@ -243,7 +243,12 @@ impl Stack {
             }
             None => self.allocate_tcp_port()?,
         };
-        let local = SocketAddrV4::new(self.config.ipv4, port);
+        // The bound address, or the one a datagram to `remote` leaves from (127.0.0.1 towards loopback).
+        let ip = match local {
+            Some(local) if !local.ip().is_unspecified() => *local.ip(),
+            _ => self.source_for(*remote.ip()),
+        };
+        let local = SocketAddrV4::new(ip, port);
         let iss = self.initial_sequence_number(local, remote);
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
         tcb.set_nodelay(options.nodelay);
@@ -357,7 +362,8 @@ impl Stack {
                 self.remove_socket(id);
             }
             TcpSocket::Connection(conn) => {
-                if conn.options.linger == Some(Duration::ZERO) {
+                // Unread data is lost: tell the peer with a RST rather than a FIN (RFC 2525 §2.17, as Linux).
+                if conn.options.linger == Some(Duration::ZERO) || conn.tcb.buffered_receive().0 > 0 {
                     conn.tcb.abort();
                 } else {
                     conn.tcb.close();
@@ -397,7 +403,7 @@ impl Stack {
         let header_len = packet.header_len();
         let repr = TcpRepr::parse(&packet, ip.src_addr, ip.dst_addr, &self.config.checksums)?;
         self.counters.tcp_in += 1;
-        if ip.dst_addr != self.config.ipv4 {
+        if !self.is_own(ip.dst_addr) {
             return Ok(()); // no TCP to broadcast addresses
         }
         let local = SocketAddrV4::new(ip.dst_addr, repr.dst_port);
@@ -408,13 +414,23 @@ impl Stack {
             let now = self.now;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
+                // Data for a connection the application closed can never be read: reset it (RFC 1122
+                // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
+                // nobody drains.
+                if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
+                    conn.tcb.abort();
+                }
             }
             self.tcp.active.push(id);
             self.touched.push(id);
             self.settle_handshake(id);
             return Ok(());
         }
-        let listener = self.tcp.listeners.get(&repr.dst_port).copied();
+        // A listener bound to one address takes only connections to it.
+        let listener = self.tcp.listeners.get(&repr.dst_port).copied().filter(|&lid| match self.socket(lid) {
+            Ok(Socket::Tcp(TcpSocket::Listener(l))) => l.local.ip().is_unspecified() || *l.local.ip() == ip.dst_addr,
+            _ => false,
+        });
         match listener {
             Some(lid) if repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst() => {
                 self.passive_open(lid, local, remote, &repr);
@@ -490,18 +506,18 @@ impl Stack {
             options: TcpOptions::default(),
             payload: Sga::new(),
         };
-        if self.emit_segment(ip.src_addr, &rst).is_ok() {
+        if self.emit_segment(ip.dst_addr, ip.src_addr, &rst).is_ok() {
             self.counters.tcp_rst_out += 1;
         }
     }
 
-    fn emit_segment(&mut self, dst: Ipv4Addr, segment: &OutgoingSegment) -> Result<(), Fail> {
+    fn emit_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, segment: &OutgoingSegment) -> Result<(), Fail> {
         let payload = (!segment.payload.is_empty()).then(|| flatten(&segment.payload)).transpose()?;
         let bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
         let repr = segment.repr(bytes);
         let header_len = repr.header_len();
         let checksums = self.config.checksums;
-        self.send_ipv4(dst, IpProtocol::Tcp, header_len, payload.clone(), |header, src| {
+        self.send_ipv4(src, dst, IpProtocol::Tcp, header_len, payload.clone(), |header, src| {
             repr.emit_header(header, src, dst, &checksums)
         })?;
         self.counters.tcp_out += 1;
@@ -527,10 +543,10 @@ impl Stack {
         for id in active.drain(..) {
             let Ok(conn) = self.connection(id) else { continue };
             conn.tcb.poll_transmit(now, &mut out);
-            let remote = conn.tcb.remote();
+            let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
             for segment in out.drain(..) {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-                let _ = self.emit_segment(*remote.ip(), &segment);
+                let _ = self.emit_segment(*local.ip(), *remote.ip(), &segment);
             }
             self.touched.push(id);
             self.settle_handshake(id);

@@ -162,6 +162,77 @@ fn sending_to_ourselves_loops_back() {
 }
 
 #[test]
+fn the_loopback_network_is_ours_and_never_on_the_wire() {
+    let mut sim = pair(FaultConfig::default(), 18);
+    let lo = Ipv4Addr::LOCALHOST;
+    let host = &mut sim.hosts[0];
+    // Bind to 127.0.0.1 (and any 127.x) as on Linux; other hosts' addresses are still refused.
+    let listener = host.tcp_open();
+    host.tcp_bind(listener, SocketAddrV4::new(lo, 0)).unwrap();
+    let port = host.local_addr(listener).unwrap().unwrap().port();
+    host.tcp_listen(listener, 4).unwrap();
+    let other = host.tcp_open();
+    assert_eq!(host.tcp_bind(other, SocketAddrV4::new(B, 0)).unwrap_err().errno(), libc::EADDRNOTAVAIL);
+    host.tcp_bind(other, SocketAddrV4::new(Ipv4Addr::new(127, 1, 2, 3), 0)).unwrap();
+    // A connection to 127.0.0.1 leaves from 127.0.0.1 and is accepted with that address on both ends.
+    let client = host.tcp_open();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(lo, port)).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].readiness(listener).unwrap().0));
+    let (server, peer) = sim.hosts[0].tcp_accept(listener).unwrap().unwrap();
+    assert_eq!(*peer.ip(), lo);
+    assert_eq!(sim.hosts[0].local_addr(client).unwrap().map(|a| *a.ip()), Some(lo));
+    assert_eq!(sim.hosts[0].local_addr(server).unwrap(), Some(SocketAddrV4::new(lo, port)));
+    // A listener bound to 127.0.0.1 does not take connections to our other address: those are refused.
+    let stray = sim.hosts[0].tcp_open();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, stray, SocketAddrV4::new(A, port)).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(stray).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(stray).unwrap().unwrap().errno(), libc::ECONNREFUSED);
+    // UDP to 127.0.0.1 from an unbound socket, and the reply, stay on the internal loopback.
+    let echo = sim.hosts[0].udp_open();
+    sim.hosts[0].udp_bind(echo, SocketAddrV4::new(lo, 7000)).unwrap();
+    let udp = sim.hosts[0].udp_open();
+    let now = sim.now();
+    sim.hosts[0].udp_send(now, udp, &Sga::from_slice(b"lo").unwrap(), Some(SocketAddrV4::new(lo, 7000))).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].readiness(echo).unwrap().0));
+    let (_, from) = sim.hosts[0].udp_recv(echo, 100).unwrap().unwrap();
+    assert_eq!(*from.ip(), lo);
+    assert_eq!(sim.frames_sent, 0, "nothing went on the wire");
+}
+
+#[test]
+fn loopback_datagrams_from_the_wire_are_dropped() {
+    // B sends to A a datagram whose destination is 127.0.0.1, by hand: A must not take it for itself.
+    let mut sim = pair(FaultConfig::default(), 19);
+    let server = sim.hosts[0].udp_open();
+    sim.hosts[0].udp_bind(server, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000)).unwrap();
+    let mut frame = vec![0u8; 14 + 20 + 8 + 2];
+    let ethernet = EthernetRepr { src_addr: MAC_B, dst_addr: MAC_A, ethertype: crate::wire::EtherType::Ipv4 };
+    ethernet.emit(&mut frame).unwrap();
+    let checksums = sim.hosts[0].config().checksums;
+    let ip = crate::wire::Ipv4Repr {
+        src_addr: B,
+        dst_addr: Ipv4Addr::LOCALHOST,
+        protocol: crate::wire::IpProtocol::Udp,
+        payload_len: 10,
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: true,
+    };
+    ip.emit(&mut frame[14..], &checksums).unwrap();
+    let udp = crate::wire::UdpRepr { src_port: 1234, dst_port: 7000, payload: b"hi" };
+    udp.emit_header(&mut frame[34..], B, Ipv4Addr::LOCALHOST, &checksums).unwrap();
+    frame[42..].copy_from_slice(b"hi");
+    let before = sim.hosts[0].counters().drop_not_for_us;
+    let now = sim.now();
+    sim.hosts[0].receive(now, DemiBuffer::from_slice(&frame).unwrap());
+    assert_eq!(sim.hosts[0].counters().drop_not_for_us, before + 1);
+    assert!(!sim.hosts[0].readiness(server).unwrap().0);
+}
+
+#[test]
 fn garbage_frames_are_counted_never_fatal() {
     let t0 = Instant::now();
     let mut stack = Stack::new(StackConfig::new(MAC_A, A, 24), t0).unwrap();
@@ -203,6 +274,40 @@ fn tcp_pair(faults: FaultConfig, seed: u64) -> (Simulation, SocketId, SocketId) 
     let now = sim.now();
     sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(B, 80)).unwrap();
     (sim, listener, client)
+}
+
+/// An established `tcp_pair`: (sim, client, server side).
+fn established_pair(seed: u64) -> (Simulation, SocketId, SocketId) {
+    let (mut sim, listener, client) = tcp_pair(FaultConfig::default(), seed);
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    }));
+    (sim, client, server.unwrap().0)
+}
+
+#[test]
+fn data_for_a_connection_the_application_closed_is_reset() {
+    // The server closes without reading; the client's data then can never be read: RST, as Linux does.
+    let (mut sim, client, server) = established_pair(20);
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"nobody reads this").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
+}
+
+#[test]
+fn closing_with_unread_data_resets() {
+    let (mut sim, client, server) = established_pair(21);
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"unread").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
 }
 
 fn transfer(faults: FaultConfig, seed: u64, total: usize) -> (Duration, StackCounters) {

@@ -87,10 +87,11 @@ impl Stack {
             self.udp_bind(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
         let local = self.udp(id)?.local.expect("bound above");
+        let src = if local.ip().is_unspecified() { self.source_for(*remote.ip()) } else { *local.ip() };
         let payload = flatten(sga)?;
         let repr = UdpRepr { src_port: local.port(), dst_port: remote.port(), payload: &payload };
         let checksums = self.config.checksums;
-        self.send_ipv4(*remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload.clone()), |header, src| {
+        self.send_ipv4(src, *remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload.clone()), |header, src| {
             repr.emit_header(header, src, *remote.ip(), &checksums)
         })?;
         self.counters.udp_out += 1;
@@ -118,8 +119,13 @@ impl Stack {
         };
         self.counters.udp_in += 1;
         let from = SocketAddrV4::new(ip.src_addr, src_port);
-        let Some(&id) = self.udp_ports.get(&dst_port) else {
-            if ip.dst_addr == self.config.ipv4 {
+        // A socket bound to one address gets only datagrams sent to it.
+        let bound = self.udp_ports.get(&dst_port).copied().filter(|&id| match self.socket(id) {
+            Ok(Socket::Udp(udp)) => udp.local.is_none_or(|l| l.ip().is_unspecified() || *l.ip() == ip.dst_addr),
+            _ => false,
+        });
+        let Some(id) = bound else {
+            if self.is_own(ip.dst_addr) {
                 self.send_unreachable(ip, &datagram, DstUnreachable::PortUnreachable);
             }
             return Ok(());
