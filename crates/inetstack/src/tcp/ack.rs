@@ -1,6 +1,7 @@
 //! The ACK field of an arriving segment (RFC 9293 §3.10.7.4 fifth step): validation against blind injection
 //! (RFC 5961 §5), dropping acknowledged data, RTT samples (RFC 7323 §4, or Karn's timed segment of RFC 6298),
-//! duplicate-ACK detection (RFC 5681 §2; answers to zero-window probes are not duplicates) and recovery (via [`super::recovery`]), the send window update (SND.WL1/WL2), and
+//! duplicate-ACK detection (RFC 5681 §2; answers to zero-window probes are not duplicates) and recovery (via
+//! [`super::recovery`], or [`super::rack`] with RACK-TLP), the send window update (SND.WL1/WL2), and
 //! the close states that an acknowledged FIN advances.
 
 use std::time::Instant;
@@ -25,13 +26,17 @@ impl TcpConnection {
         self.timers.persist_unanswered = 0;
         let window = u32::from(segment.window_len) << self.snd_shift;
         let blocks = segment.options.sack_blocks;
+        let rack = self.rack_active();
+        if rack && !blocks.is_empty() {
+            self.rack_note_sack_blocks(blocks.as_slice());
+        }
         let new_sack = self.sack_enabled
             && !blocks.is_empty()
             && self.scoreboard.update(self.snd_una, self.snd_max, blocks.as_slice());
         let advanced = ack > self.snd_una;
         if advanced {
             self.on_new_ack(now, segment, ack);
-            if new_sack {
+            if new_sack && !rack {
                 self.check_sack_loss(now);
             }
         } else if ack == self.snd_una
@@ -43,7 +48,9 @@ impl TcpConnection {
         {
             self.on_duplicate_ack(now, new_sack);
         }
-        if new_sack || advanced {
+        if rack {
+            self.rack_on_ack(now, segment, ack, advanced);
+        } else if new_sack || advanced {
             self.detect_lost_retransmissions();
         }
         if self.snd_wl1 < segment.seq_number || (self.snd_wl1 == segment.seq_number && self.snd_wl2 <= ack) {

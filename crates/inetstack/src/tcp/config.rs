@@ -56,6 +56,9 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018) and use SACK-based loss recovery (RFC 6675) when the peer agrees.
     pub sack: bool,
+    /// With SACK, detect loss by time (RACK) and probe tail losses (TLP), RFC 8985, instead of RFC 6675's
+    /// DupThresh and `IsLost`; off keeps RFC 6675 (and NewReno without SACK either way).
+    pub rack_tlp: bool,
     /// The congestion controller.
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
@@ -88,6 +91,7 @@ impl Default for TcpConfig {
             window_scale: true,
             timestamps: true,
             sack: true,
+            rack_tlp: true,
             congestion: CongestionAlgorithm::Cubic,
             initial_window_segments: 10,
             max_out_of_order_fragments: 256,

@@ -14,6 +14,7 @@ use runtime::{Fail, Sga};
 
 use super::congestion::{CongestionControl, new_controller};
 use super::counters::TcpCounters;
+use super::rack::Rack;
 use super::rate_limit::RateLimiter;
 use super::reassembly::Reassembly;
 use super::receive_queue::ReceiveQueue;
@@ -21,6 +22,7 @@ use super::recovery::LossRecovery;
 use super::rtt::RttEstimator;
 use super::scoreboard::SackScoreboard;
 use super::send_buffer::SendBuffer;
+use super::sent_segments::SentSegments;
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
 use super::{OutgoingSegment, TcpConfig, TcpState};
@@ -116,6 +118,9 @@ pub struct TcpConnection {
     pub(super) congestion: Box<dyn CongestionControl>,
     pub(super) recovery: LossRecovery,
     pub(super) scoreboard: SackScoreboard,
+    /// Segments sent and not yet acknowledged, with their transmit times (kept only while RACK-TLP runs).
+    pub(super) sent_segments: SentSegments,
+    pub(super) rack: Rack,
     /// Segments built outside `poll_transmit` (RSTs, challenge ACKs), sent at the next call.
     pub(super) control: Vec<OutgoingSegment>,
     pub(super) challenge_limiter: RateLimiter,
@@ -182,6 +187,8 @@ impl TcpConnection {
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
             recovery: LossRecovery::new(iss),
             scoreboard: SackScoreboard::default(),
+            sent_segments: SentSegments::default(),
+            rack: Rack::default(),
             control: Vec::new(),
             challenge_limiter: RateLimiter::new(config.challenge_ack_limit),
             out_of_window_limiter: RateLimiter::new(config.challenge_ack_limit),

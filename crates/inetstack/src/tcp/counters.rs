@@ -40,6 +40,12 @@ pub struct TcpCounters {
     /// Retransmissions found lost again from SACKs of data sent after them, and resent without waiting for the
     /// retransmission timeout.
     pub lost_retransmits: u64,
+    /// Segments RACK (RFC 8985) found lost by time.
+    pub rack_lost_segments: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Losses a tail loss probe repaired (each answered by a window reduction).
+    pub tlp_repaired_losses: u64,
     /// Duplicate ACKs received (RFC 5681 §2).
     pub dup_acks_in: u64,
     /// Segments that arrived ahead of `RCV.NXT` and were queued for reassembly.

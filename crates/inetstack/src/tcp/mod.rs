@@ -9,9 +9,9 @@
 //!
 //! What is implemented, with the RFCs, is listed in `docs/inetstack.md` (section "TCP"). Layout:
 //! - [`config`], [`state`], [`counters`], [`segment`]: the public types;
-//! - `connection` (state and application calls), `input`, `ack`, `recovery`, `receive`, `output`, `timers`:
-//!   the state machine, one concern per file;
-//! - `send_buffer`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
+//! - `connection` (state and application calls), `input`, `ack`, `recovery`, `rack`, `receive`, `output`,
+//!   `timers`: the state machine, one concern per file;
+//! - `send_buffer`, `sent_segments`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
 //!   structures it uses; [`congestion`]: the congestion controllers behind a trait;
 //! - `harness` and `tests` (test builds only): two connections over a simulated, faulty link.
 //!
@@ -25,6 +25,7 @@ mod connection;
 pub mod counters;
 mod input;
 mod output;
+mod rack;
 mod rate_limit;
 mod reassembly;
 mod receive;
@@ -34,6 +35,7 @@ mod rtt;
 mod scoreboard;
 pub mod segment;
 mod send_buffer;
+mod sent_segments;
 pub mod state;
 mod timers;
 mod timestamps;

@@ -1,6 +1,6 @@
 //! What to send: [`TcpConnection::poll_transmit`] runs due timers, then emits, in order, queued control
 //! segments, the SYN or SYN-ACK, retransmissions (head of line after a timeout or fast retransmit; SACK holes
-//! per RFC 6675 `NextSeg`), new data within the peer's window and the congestion window (segmented to the MSS;
+//! per RFC 6675 `NextSeg`, or with RACK-TLP the tail loss probe and the segments RACK marked lost), new data within the peer's window and the congestion window (segmented to the MSS;
 //! Nagle's algorithm, RFC 896 / RFC 1122 §4.2.3.4; sender-side silly window avoidance), the FIN, and a pure
 //! ACK when one is owed and nothing else carried it.
 //!
@@ -115,9 +115,14 @@ impl TcpConnection {
                 self.recovery.high_rxt = self.recovery.high_rxt.max(end);
             }
         }
-        self.resend_lost_retransmissions(now, out);
-        if self.recovery.in_recovery && self.sack_enabled {
-            self.retransmit_sack_holes(now, out);
+        if self.rack_active() {
+            self.send_loss_probe(now, out);
+            self.retransmit_rack_lost(now, out);
+        } else {
+            self.resend_lost_retransmissions(now, out);
+            if self.recovery.in_recovery && self.sack_enabled {
+                self.retransmit_sack_holes(now, out);
+            }
         }
         loop {
             if self.snd_nxt < self.snd_max
@@ -195,10 +200,36 @@ impl TcpConnection {
         }
     }
 
+    /// Resends the segments RACK marked lost, lowest first (RFC 6675 `NextSeg` rule 1 with RACK's notion of
+    /// lost): in recovery while the congestion window leaves room (the first after entering recovery goes
+    /// regardless); after a timeout, those below SND.NXT (resent once by go-back-N and lost again), each
+    /// replacing what the flight already counts.
+    fn retransmit_rack_lost(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        while let Some(lost) = self.sent_segments.first_lost().copied() {
+            let start = lost.start.max(self.snd_una);
+            let len = lost.end.distance_from(start).max(0) as usize;
+            let forced = std::mem::take(&mut self.rack.force_retransmit);
+            if self.recovery.in_recovery {
+                if !forced && self.congestion_allowance() < len.min(self.send_mss) {
+                    return;
+                }
+            } else if start >= self.snd_nxt {
+                return;
+            }
+            let sent_end = self.send_range(now, out, start, len, false);
+            if sent_end <= start {
+                // Nothing to send there any more (cannot happen while the send buffer holds it): forget it.
+                self.sent_segments.unmark_first_lost();
+                continue;
+            }
+            self.recovery.high_rxt = self.recovery.high_rxt.max(sent_end);
+        }
+    }
+
     /// Sends up to `max_len` bytes starting at `seq` (a FIN rides along if it is next) and returns the
     /// sequence number after the segment. Updates SND.NXT/SND.MAX, the retransmission timer (unless this is a
     /// window probe) and the Karn-safe RTT timing.
-    fn send_range(
+    pub(super) fn send_range(
         &mut self,
         now: Instant,
         out: &mut Vec<OutgoingSegment>,
@@ -230,6 +261,9 @@ impl TcpConnection {
             }
         } else if self.timestamps.is_none() && self.timed_segment.is_none() {
             self.timed_segment = Some((end, now));
+        }
+        if self.rack_active() {
+            self.rack_on_send(seq, end, now);
         }
         let segment = self.build_segment(now, seq, flags, payload);
         out.push(segment);

@@ -18,6 +18,9 @@
 //! the retransmitted range is still neither acknowledged nor SACKed, the retransmission is deemed lost and the
 //! range is resent at once (the same `IsLost` test RFC 6675 applies to original transmissions, and the time
 //! ordering RFC 8985 RACK generalizes). No further window reduction: it is the same loss episode.
+//!
+//! With RACK-TLP on ([`super::rack`]), RACK replaces DupThresh, `IsLost` and the lost-retransmission check:
+//! it enters recovery here ([`TcpConnection::enter_recovery`]) and the pipe counts its lost segments out.
 
 use std::time::Instant;
 
@@ -78,6 +81,10 @@ impl TcpConnection {
         if !self.sack_enabled {
             return self.snd_nxt.distance_from(self.snd_una).max(0) as usize;
         }
+        if self.rack_active() {
+            let left = self.sent_segments.sacked_bytes() + self.sent_segments.lost_bytes();
+            return outstanding.saturating_sub(left);
+        }
         let sacked = self.scoreboard.sacked_bytes();
         let lost_not_resent = match self.scoreboard.loss_boundary(self.send_mss) {
             Some(boundary) => self.scoreboard.unsacked_bytes_in(self.recovery.high_rxt.max(self.snd_una), boundary),
@@ -115,6 +122,10 @@ impl TcpConnection {
             }
             return;
         }
+        if self.rack_active() {
+            // RACK decides by time (its reordering window is zero once DupThresh segments are SACKed).
+            return;
+        }
         // RFC 6582 §3.2 step 1: not for duplicates of data sent before the last recovery or timeout.
         if self.recovery.dupacks as usize >= DUP_THRESH && self.snd_una >= self.recovery.recover {
             self.enter_recovery(now);
@@ -134,14 +145,14 @@ impl TcpConnection {
         }
     }
 
-    fn enter_recovery(&mut self, now: Instant) {
+    pub(super) fn enter_recovery(&mut self, now: Instant) {
         self.counters.fast_retransmits += 1;
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         self.congestion.on_loss(now, flight);
         self.recovery.in_recovery = true;
         self.recovery.recover = self.snd_max;
         self.recovery.inflation = if self.sack_enabled { 0 } else { (DUP_THRESH * self.send_mss) as i64 };
-        self.recovery.retransmit_head = true;
+        self.recovery.retransmit_head = !self.rack_active();
         self.recovery.high_rxt = self.snd_una;
         self.timed_segment = None;
     }
@@ -162,7 +173,7 @@ impl TcpConnection {
         }
         // Partial ACK (RFC 6582 §3.2 step 5): resend the next hole unless already resent (with SACK, the
         // scoreboard usually has); deflate by what was acknowledged.
-        if self.recovery.high_rxt <= self.snd_una {
+        if self.recovery.high_rxt <= self.snd_una && !self.rack_active() {
             self.recovery.retransmit_head = true;
         }
         self.recovery.high_rxt = self.recovery.high_rxt.max(self.snd_una);
@@ -190,7 +201,7 @@ impl TcpConnection {
     /// Remembers a retransmission of `[start, end)` sent now (SND.MAX not yet moved by it), for
     /// [`Self::detect_lost_retransmissions`].
     pub(super) fn note_retransmission(&mut self, start: SeqNumber, end: SeqNumber) {
-        if !self.sack_enabled {
+        if !self.sack_enabled || self.rack_active() {
             return;
         }
         let list = &mut self.recovery.retransmissions;

@@ -42,6 +42,28 @@ impl SackScoreboard {
         self.sacked_bytes() > before
     }
 
+    /// The parts of `blocks` (as [`Self::update`] would take them) not SACKed yet, appended to `out`.
+    pub(crate) fn newly_sacked(
+        &self,
+        snd_una: SeqNumber,
+        snd_max: SeqNumber,
+        blocks: &[SackBlock],
+        out: &mut Vec<(SeqNumber, SeqNumber)>,
+    ) {
+        for block in blocks {
+            let left = block.left.max(snd_una);
+            let right = block.right;
+            if right <= left || right > snd_max || block.left < snd_una && block.right <= snd_una {
+                continue;
+            }
+            let mut at = left;
+            while let Some((start, end)) = self.next_hole(at, right) {
+                out.push((start, end));
+                at = end;
+            }
+        }
+    }
+
     fn insert(&mut self, mut left: SeqNumber, mut right: SeqNumber) {
         let mut merged = Vec::with_capacity(self.ranges.len() + 1);
         let mut placed = false;
@@ -175,6 +197,9 @@ mod tests {
         assert_eq!(board.next_hole(SeqNumber(0), SeqNumber(100)), Some((SeqNumber(0), SeqNumber(100))));
         assert_eq!(board.next_hole(SeqNumber(100), SeqNumber(200)), None);
         assert_eq!(board.unsacked_bytes_in(SeqNumber(0), SeqNumber(600)), 300);
+        let mut newly = Vec::new();
+        board.newly_sacked(SeqNumber(0), SeqNumber(2000), &[block(150, 450), block(2500, 2600)], &mut newly);
+        assert_eq!(newly, [(SeqNumber(200), SeqNumber(300)), (SeqNumber(400), SeqNumber(450))]);
         let mut big = SackScoreboard::default();
         big.update(SeqNumber(0), SeqNumber(2000), &[block(100, 400)]);
         assert_eq!(big.loss_boundary(mss), Some(SeqNumber(100)), "more than 2 MSS SACKed above");

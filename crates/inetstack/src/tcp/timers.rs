@@ -1,10 +1,11 @@
 //! The connection's timers as plain deadlines ([`TimerDeadlines`]), and what happens when each expires:
-//! retransmission (RFC 6298 §5, with Karn's backoff and give-up after `max_retransmits`), zero-window probes
+//! retransmission (RFC 6298 §5, with Karn's backoff and give-up after `max_retransmits`), RACK's reordering
+//! timer and the tail loss probe (RFC 8985, handled in [`super::rack`]), zero-window probes
 //! (persist timer, RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), the delayed ACK (RFC 1122 §4.2.3.2),
 //! and the end of TIME-WAIT / FIN-WAIT-2.
 //!
 //! No timer wheel here: the demultiplexer asks [`super::TcpConnection::next_deadline`] and keeps its own
-//! structure; a connection has at most five deadlines.
+//! structure; a connection has at most seven deadlines.
 
 use std::time::Instant;
 
@@ -14,6 +15,10 @@ use super::{TcpConnection, TcpState};
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerDeadlines {
     pub(crate) retransmit: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 §6.2 step 5).
+    pub(crate) reorder: Option<Instant>,
+    /// The tail loss probe timeout (RFC 8985 §7.2).
+    pub(crate) probe: Option<Instant>,
     pub(crate) delayed_ack: Option<Instant>,
     pub(crate) persist: Option<Instant>,
     /// Zero-window probes sent without the window opening; doubles the probe interval.
@@ -30,7 +35,10 @@ pub(crate) struct TimerDeadlines {
 impl TimerDeadlines {
     /// The earliest deadline, `keepalive` included.
     pub(crate) fn earliest(&self, keepalive: Option<Instant>) -> Option<Instant> {
-        [self.retransmit, self.delayed_ack, self.persist, self.close, keepalive].into_iter().flatten().min()
+        [self.retransmit, self.reorder, self.probe, self.delayed_ack, self.persist, self.close, keepalive]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -46,7 +54,15 @@ impl TcpConnection {
             self.enter_closed();
             return;
         }
-        if due(self.timers.retransmit, now) {
+        if due(self.timers.reorder, now) {
+            self.timers.reorder = None;
+            if self.rack_detect_loss(now) {
+                self.on_rack_loss(now);
+            }
+        }
+        if due(self.timers.probe, now) {
+            self.on_probe_timeout();
+        } else if due(self.timers.retransmit, now) {
             self.on_retransmit_timeout(now);
         }
         if due(self.timers.persist, now) {
@@ -75,6 +91,7 @@ impl TcpConnection {
             self.congestion.on_timeout(now, flight, self.retries == 1);
         }
         self.reset_recovery_on_timeout();
+        self.rack_on_timeout();
         if let Some(timestamps) = self.timestamps.as_mut() {
             timestamps.on_timeout(now);
         }

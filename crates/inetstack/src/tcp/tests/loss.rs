@@ -232,7 +232,8 @@ fn slow_start_doubles_the_window_each_round_trip() {
 
 #[test]
 fn limited_transmit_sends_a_new_segment_per_early_duplicate_ack() {
-    let tcp = TcpConfig { initial_window_segments: 4, ..config() };
+    // Bare duplicate ACKs (no SACK blocks) count only for DupThresh; RACK needs SACK information to decide.
+    let tcp = TcpConfig { initial_window_segments: 4, rack_tlp: false, ..config() };
     let mut harness = established(&tcp, &tcp, LinkFaults::default(), 160);
     // One exchange first, so A holds B's scaled window (a SYN-ACK's is unscaled).
     harness.a.send(&sga(b"x")).expect("send");

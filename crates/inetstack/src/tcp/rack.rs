@@ -1,0 +1,276 @@
+//! RACK-TLP (RFC 8985): time-based loss detection for a sender with SACK, replacing RFC 6675's DupThresh and
+//! `IsLost` when [`super::TcpConfig::rack_tlp`] is on and the peer agreed to SACK.
+//!
+//! - RACK: every segment carries its last transmit time ([`super::sent_segments`]). The most recently sent
+//!   segment the peer has delivered (RACK.xmit_ts, RACK.end_seq) and its RTT (RACK.rtt) say that any segment
+//!   sent before it and still undelivered RACK.rtt + reo_wnd after its own transmission is lost — original
+//!   transmissions and retransmissions alike. The reordering window reo_wnd is min_RTT / 4 (at most SRTT), and
+//!   zero while no reordering has been seen and either recovery is under way or DupThresh segments are SACKed
+//!   (RFC 8985 §6.2 step 4). A segment not yet past its deadline arms the reordering timer.
+//! - TLP: while data is outstanding outside recovery, a probe timeout (PTO = 2·SRTT, plus a worst-case
+//!   delayed ACK of 200 ms when one segment is in flight, never later than the RTO) sends one probe: a new
+//!   segment if the peer's window allows, else the highest segment again. Its ACK (or SACK) gives RACK what it
+//!   needs to detect a tail loss without the RTO. A probe that repaired a loss (its ACK covers more than the
+//!   probe and no D-SACK said the original arrived) gets the congestion response of a fast recovery.
+//!
+//! Segments RACK marks lost leave the pipe ([`super::recovery`]) and are resent lowest first, within the
+//! congestion window, before new data (RFC 6675 `NextSeg` rules 1 and 2, by [`super::output`]).
+//!
+//! Not implemented: the D-SACK-driven growth of reo_wnd (`reo_wnd_mult`, §6.2 step 4), a windowed min-RTT
+//! filter (a global minimum is kept), and RACK's loss marking on RTO (§6.3: a timeout here still goes back N).
+
+use std::time::{Duration, Instant};
+
+use super::TcpConnection;
+use super::scoreboard::DUP_THRESH;
+use super::sent_segments::{SegmentState, SentSegment};
+use crate::wire::{SackBlock, SeqNumber, TcpRepr};
+
+/// WCDelAckT of RFC 8985 §7.2: the longest a receiver may delay the ACK of a lone segment.
+const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+/// The timestamp clock's granularity, the slack allowed when comparing a TSecr with a transmit time.
+const TIMESTAMP_GRANULARITY: Duration = Duration::from_millis(1);
+
+/// RACK and TLP state of one connection.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Rack {
+    /// Transmit time and end of the most recently sent segment known delivered.
+    xmit_ts: Option<Instant>,
+    end_seq: SeqNumber,
+    /// RTT of the most recently delivered segment (RACK.rtt).
+    rtt: Duration,
+    min_rtt: Option<Duration>,
+    /// The highest sequence number delivered (RACK.fack).
+    fack: SeqNumber,
+    /// A never-retransmitted segment was delivered below `fack`.
+    reordering_seen: bool,
+    /// The end of the flight when the outstanding loss probe was sent (TLP.end_seq), and whether the probe
+    /// was a retransmission (TLP.is_retrans).
+    tlp_end_seq: Option<SeqNumber>,
+    tlp_is_retrans: bool,
+    /// The probe timer fired: send a probe at the next transmit.
+    pub(crate) probe_due: bool,
+    /// Resend the first lost segment regardless of the congestion window (the fast retransmit of RFC 6675).
+    pub(crate) force_retransmit: bool,
+    /// Newly SACKed ranges of the ACK being processed (kept to reuse the allocation).
+    newly_sacked: Vec<(SeqNumber, SeqNumber)>,
+}
+
+/// RACK_sent_after: was (t1, seq1) sent after (t2, seq2)?
+fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> bool {
+    t1 > t2 || (t1 == t2 && seq1 > seq2)
+}
+
+impl Rack {
+    /// RFC 8985 §6.2 steps 2-3 for one newly delivered segment; `ts_rtt` is the RTT the ACK's TSecr implies.
+    fn on_delivered(&mut self, segment: &SentSegment, now: Instant, ts_rtt: Option<Duration>) {
+        if segment.end < self.fack {
+            self.reordering_seen |= !segment.retransmitted;
+        } else {
+            self.fack = segment.end;
+        }
+        let rtt = now.saturating_duration_since(segment.xmit_ts);
+        if segment.retransmitted {
+            // Ambiguous: the ACK may answer an earlier transmission (TSecr older than this one, or an RTT
+            // shorter than any path could have).
+            if ts_rtt.is_some_and(|echoed| echoed > rtt + TIMESTAMP_GRANULARITY) {
+                return;
+            }
+            if self.min_rtt.is_some_and(|min| rtt < min) {
+                return;
+            }
+        }
+        self.rtt = rtt;
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |min| min.min(rtt)));
+        let newer = self.xmit_ts.is_none_or(|at| sent_after(segment.xmit_ts, segment.end, at, self.end_seq));
+        if newer {
+            self.xmit_ts = Some(segment.xmit_ts);
+            self.end_seq = segment.end;
+        }
+    }
+}
+
+impl TcpConnection {
+    /// RACK-TLP runs on this connection (configured, and SACK negotiated).
+    pub(super) fn rack_active(&self) -> bool {
+        self.config.rack_tlp && self.sack_enabled
+    }
+
+    /// `[start, end)` was sent (or resent) now.
+    pub(super) fn rack_on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        let new_data = end > self.snd_max;
+        self.sent_segments.on_send(start, end, now);
+        if new_data {
+            self.arm_loss_probe(now);
+        }
+    }
+
+    /// The blocks of an ACK that SACK new data, recorded before the scoreboard takes them.
+    pub(super) fn rack_note_sack_blocks(&mut self, blocks: &[SackBlock]) {
+        let mut newly = std::mem::take(&mut self.rack.newly_sacked);
+        newly.clear();
+        self.scoreboard.newly_sacked(self.snd_una, self.snd_max, blocks, &mut newly);
+        self.rack.newly_sacked = newly;
+    }
+
+    /// An acceptable ACK was processed (SND.UNA already moved to `ack`): marks what it delivered, detects
+    /// losses, and settles the loss probe.
+    pub(super) fn rack_on_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
+        let ts_rtt = match (&self.timestamps, segment.options.timestamps) {
+            (Some(ours), Some(theirs)) => ours.rtt(now, theirs.echo_reply),
+            _ => None,
+        };
+        let rack = &mut self.rack;
+        self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now, ts_rtt));
+        let mut newly = std::mem::take(&mut rack.newly_sacked);
+        newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
+        let scoreboard = &self.scoreboard;
+        for &(start, end) in &newly {
+            self.sent_segments.on_sacked(
+                start,
+                end,
+                |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
+                |delivered| rack.on_delivered(delivered, now, ts_rtt),
+            );
+        }
+        newly.clear();
+        self.rack.newly_sacked = newly;
+        self.tlp_on_ack(now, ack, segment.options.sack_blocks.as_slice());
+        if self.rack_detect_loss(now) {
+            self.on_rack_loss(now);
+        }
+        if advanced {
+            self.arm_loss_probe(now);
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4 (without the D-SACK multiplier).
+    fn reordering_window(&self) -> Duration {
+        let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
+        if !self.rack.reordering_seen && (recovering || self.sent_segments.sacked_segments() >= DUP_THRESH) {
+            return Duration::ZERO;
+        }
+        let quarter = self.rack.min_rtt.unwrap_or_default() / 4;
+        self.rtt.srtt().map_or(quarter, |srtt| quarter.min(srtt))
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every in-flight segment sent before the most recently delivered one
+    /// and overdue by RACK.rtt + reo_wnd; arms the reordering timer for the rest. Whether any was marked.
+    pub(super) fn rack_detect_loss(&mut self, now: Instant) -> bool {
+        let Some(rack_ts) = self.rack.xmit_ts else { return false };
+        let (rack_end, wait) = (self.rack.end_seq, self.rack.rtt + self.reordering_window());
+        let mut timeout = Duration::ZERO;
+        let (marked, retransmissions) = self.sent_segments.mark_lost_while(
+            |candidate| sent_after(rack_ts, rack_end, candidate.xmit_ts, candidate.end),
+            |candidate| {
+                let deadline = candidate.xmit_ts + wait;
+                if deadline <= now {
+                    return true;
+                }
+                timeout = timeout.max(deadline - now);
+                false
+            },
+        );
+        self.timers.reorder = (!timeout.is_zero()).then(|| now + timeout);
+        self.counters.rack_lost_segments += marked;
+        self.counters.lost_retransmits += retransmissions;
+        marked > 0
+    }
+
+    /// Segments were marked lost: start fast recovery (once per window, RFC 6582's `recover` guard) and
+    /// resend the first at once. After a timeout the go-back-N resend is already under way; lost segments
+    /// below SND.NXT are resent as they are found.
+    pub(super) fn on_rack_loss(&mut self, now: Instant) {
+        if !self.recovery.in_recovery && self.snd_una >= self.recovery.recover {
+            self.enter_recovery(now);
+            self.rack.force_retransmit = true;
+        }
+        self.timers.probe = None;
+    }
+
+    /// Starts (or restarts) the probe timer if a probe may be sent: data outstanding, not in fast or RTO
+    /// recovery, no probe outstanding, and an RTT measured.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        self.timers.probe = None;
+        let outstanding = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+        let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
+        if outstanding == 0 || recovering || self.rack.tlp_end_seq.is_some() || self.snd_nxt < self.snd_max {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = srtt * 2;
+        if outstanding <= self.send_mss {
+            pto += WORST_CASE_DELAYED_ACK;
+        }
+        let at = now + pto;
+        self.timers.probe = Some(self.timers.retransmit.map_or(at, |rto| at.min(rto)));
+    }
+
+    /// The probe timer fired.
+    pub(super) fn on_probe_timeout(&mut self) {
+        self.timers.probe = None;
+        self.rack.probe_due = true;
+    }
+
+    /// Sends the loss probe if one is due (RFC 8985 §7.3): new data if the peer's window allows, else the
+    /// highest segment again; then restarts the RTO.
+    pub(super) fn send_loss_probe(&mut self, now: Instant, out: &mut Vec<super::OutgoingSegment>) {
+        if !std::mem::take(&mut self.rack.probe_due) || self.snd_max == self.snd_una || self.recovery.in_recovery {
+            return;
+        }
+        let unsent = self.data_end().distance_from(self.snd_nxt).max(0) as usize;
+        let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
+        let sent_before = out.len();
+        if self.snd_nxt == self.snd_max && unsent > 0 && window_room >= unsent.min(self.send_mss) {
+            self.send_range(now, out, self.snd_nxt, unsent.min(self.send_mss), false);
+            self.rack.tlp_is_retrans = false;
+        } else if let Some(last) = self.sent_segments.last().copied()
+            && last.state != SegmentState::Sacked
+        {
+            let start = last.start.max(self.snd_una);
+            self.send_range(now, out, start, last.end.distance_from(start).max(0) as usize, false);
+            self.rack.tlp_is_retrans = true;
+        }
+        if out.len() == sent_before {
+            return;
+        }
+        self.counters.tlp_probes += 1;
+        self.rack.tlp_end_seq = Some(self.snd_max);
+        self.timers.probe = None;
+        self.timers.retransmit = Some(now + self.rtt.rto());
+    }
+
+    /// RFC 8985 §7.4: ends the probe episode once the ACK tells what the probe found, and answers a loss
+    /// the probe repaired with a window reduction.
+    fn tlp_on_ack(&mut self, now: Instant, ack: SeqNumber, blocks: &[SackBlock]) {
+        let Some(end) = self.rack.tlp_end_seq else { return };
+        if ack < end {
+            return;
+        }
+        if !self.rack.tlp_is_retrans {
+            self.rack.tlp_end_seq = None;
+        } else if blocks.iter().any(|block| block.right == end && block.right <= ack) {
+            // D-SACK: the original and the probe both arrived; nothing was lost.
+            self.rack.tlp_end_seq = None;
+        } else if ack > end {
+            self.rack.tlp_end_seq = None;
+            if !self.recovery.in_recovery {
+                self.counters.tlp_repaired_losses += 1;
+                let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+                self.congestion.on_loss(now, flight);
+                self.congestion.on_recovery_end(now);
+            }
+        } else if blocks.is_empty() {
+            self.rack.tlp_end_seq = None;
+        }
+    }
+
+    /// A retransmission timeout ends any probe episode and the reordering timer.
+    pub(super) fn rack_on_timeout(&mut self) {
+        self.rack.tlp_end_seq = None;
+        self.rack.probe_due = false;
+        self.rack.force_retransmit = false;
+        self.timers.probe = None;
+        self.timers.reorder = None;
+    }
+}

@@ -1,0 +1,358 @@
+//! [`SentSegments`]: every segment sent and not yet cumulatively acknowledged, with its last transmit time,
+//! kept in two orders at once — by sequence number (a deque: new data is appended, acknowledged data is popped
+//! from the front) and by transmit time (an intrusive doubly linked list through the same deque, holding only
+//! the segments still in the network: neither SACKed nor marked lost). A retransmission moves a segment to the
+//! tail of the time list. Segments marked lost sit in a set ordered by sequence number until resent.
+//!
+//! This is the per-segment state RACK (RFC 8985, [`super::rack`]) needs, shaped so that an ACK costs
+//! O(newly acknowledged + newly SACKed) segments: with no loss the oldest segment in the time list is the one
+//! the ACK removes, and loss detection stops at the first segment sent after the most recently delivered one.
+//!
+//! Not for deciding what is lost or when to resend: that is [`super::rack`]'s and [`super::output`]'s job.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
+
+use crate::wire::SeqNumber;
+
+/// "No segment" in the time list.
+const NIL: u64 = u64::MAX;
+
+/// Where a segment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SegmentState {
+    /// Sent and not known to have arrived or to be lost: in the time list.
+    InFlight,
+    /// SACKed by the peer.
+    Sacked,
+    /// Deemed lost and not yet resent: in the lost set.
+    Lost,
+}
+
+/// One transmitted segment `[start, end)` (a FIN counts as one byte).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SentSegment {
+    pub(crate) start: SeqNumber,
+    pub(crate) end: SeqNumber,
+    /// When it was last (re)transmitted.
+    pub(crate) xmit_ts: Instant,
+    pub(crate) retransmitted: bool,
+    pub(crate) state: SegmentState,
+    prev: u64,
+    next: u64,
+}
+
+impl SentSegment {
+    pub(crate) fn len(&self) -> usize {
+        self.end.distance_from(self.start).max(0) as usize
+    }
+}
+
+/// The sent-but-unacknowledged segments (see the module documentation).
+#[derive(Debug)]
+pub(crate) struct SentSegments {
+    entries: VecDeque<SentSegment>,
+    /// Id of `entries[0]`; ids grow with sequence numbers and never repeat.
+    first_id: u64,
+    /// Oldest and newest in-flight segment by transmit time.
+    head: u64,
+    tail: u64,
+    lost: BTreeSet<u64>,
+    lost_bytes: usize,
+    sacked_bytes: usize,
+    sacked_segments: usize,
+}
+
+impl Default for SentSegments {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            first_id: 0,
+            head: NIL,
+            tail: NIL,
+            lost: BTreeSet::new(),
+            lost_bytes: 0,
+            sacked_bytes: 0,
+            sacked_segments: 0,
+        }
+    }
+}
+
+impl SentSegments {
+    /// Bytes marked lost and not yet resent.
+    pub(crate) fn lost_bytes(&self) -> usize {
+        self.lost_bytes
+    }
+
+    /// Bytes in SACKed segments.
+    pub(crate) fn sacked_bytes(&self) -> usize {
+        self.sacked_bytes
+    }
+
+    /// SACKed segments (RACK.segs_sacked).
+    pub(crate) fn sacked_segments(&self) -> usize {
+        self.sacked_segments
+    }
+
+    /// The highest segment sent.
+    pub(crate) fn last(&self) -> Option<&SentSegment> {
+        self.entries.back()
+    }
+
+    fn get(&self, id: u64) -> Option<&SentSegment> {
+        self.entries.get(id.checked_sub(self.first_id)? as usize)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut SentSegment> {
+        self.entries.get_mut(id.checked_sub(self.first_id)? as usize)
+    }
+
+    fn link_tail(&mut self, id: u64) {
+        let tail = self.tail;
+        if let Some(entry) = self.get_mut(id) {
+            entry.prev = tail;
+            entry.next = NIL;
+        }
+        match self.get_mut(tail) {
+            Some(previous) => previous.next = id,
+            None => self.head = id,
+        }
+        self.tail = id;
+    }
+
+    fn unlink(&mut self, id: u64) {
+        let Some(&SentSegment { prev, next, .. }) = self.get(id) else { return };
+        match self.get_mut(prev) {
+            Some(entry) => entry.next = next,
+            None => self.head = next,
+        }
+        match self.get_mut(next) {
+            Some(entry) => entry.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    /// Takes segment `id` out of whatever accounting its state puts it in.
+    fn leave_state(&mut self, id: u64) {
+        let Some(entry) = self.get(id).copied() else { return };
+        match entry.state {
+            SegmentState::InFlight => self.unlink(id),
+            SegmentState::Sacked => {
+                self.sacked_bytes -= entry.len();
+                self.sacked_segments -= 1;
+            }
+            SegmentState::Lost => {
+                self.lost.remove(&id);
+                self.lost_bytes -= entry.len();
+            }
+        }
+    }
+
+    /// `[start, end)` was sent now. The part at or beyond the highest segment is new; the rest resends old
+    /// segments, which move to the tail of the time list (SACKed ones are left alone).
+    pub(crate) fn on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        let high = self.entries.back().map_or(start, |last| last.end);
+        if start < high {
+            self.on_retransmit(start, end.min(high), now);
+        }
+        let new_start = start.max(high);
+        if end > new_start {
+            let id = self.first_id + self.entries.len() as u64;
+            self.entries.push_back(SentSegment {
+                start: new_start,
+                end,
+                xmit_ts: now,
+                retransmitted: false,
+                state: SegmentState::InFlight,
+                prev: NIL,
+                next: NIL,
+            });
+            self.link_tail(id);
+        }
+    }
+
+    /// Index of the first segment ending after `seq`.
+    fn index_after(&self, seq: SeqNumber) -> usize {
+        self.entries.partition_point(|entry| entry.end <= seq)
+    }
+
+    fn on_retransmit(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        let mut index = self.index_after(start);
+        while let Some(entry) = self.entries.get(index).copied() {
+            if entry.start >= end {
+                break;
+            }
+            let id = self.first_id + index as u64;
+            if entry.state != SegmentState::Sacked {
+                self.leave_state(id);
+                if let Some(entry) = self.get_mut(id) {
+                    entry.state = SegmentState::InFlight;
+                    entry.xmit_ts = now;
+                    entry.retransmitted = true;
+                }
+                self.link_tail(id);
+            }
+            index += 1;
+        }
+    }
+
+    /// Everything below `ack` was acknowledged: drops those segments, calling `delivered` for each that had
+    /// not been SACKed (newly delivered). A segment acknowledged in part is trimmed.
+    pub(crate) fn on_cumulative_ack(&mut self, ack: SeqNumber, mut delivered: impl FnMut(&SentSegment)) {
+        while let Some(front) = self.entries.front().copied() {
+            if front.end > ack {
+                if front.start < ack {
+                    let trimmed = ack.distance_from(front.start) as usize;
+                    match front.state {
+                        SegmentState::Sacked => self.sacked_bytes -= trimmed,
+                        SegmentState::Lost => self.lost_bytes -= trimmed,
+                        SegmentState::InFlight => {}
+                    }
+                    if let Some(entry) = self.entries.front_mut() {
+                        entry.start = ack;
+                    }
+                }
+                break;
+            }
+            let id = self.first_id;
+            if front.state != SegmentState::Sacked {
+                delivered(&front);
+            }
+            self.leave_state(id);
+            self.entries.pop_front();
+            self.first_id += 1;
+        }
+    }
+
+    /// `[start, end)` was newly SACKed; `covered(segment)` says whether a segment that only overlaps it is
+    /// now SACKed whole. Calls `delivered` for each segment that becomes SACKed.
+    pub(crate) fn on_sacked(
+        &mut self,
+        start: SeqNumber,
+        end: SeqNumber,
+        covered: impl Fn(&SentSegment) -> bool,
+        mut delivered: impl FnMut(&SentSegment),
+    ) {
+        let mut index = self.index_after(start);
+        while let Some(entry) = self.entries.get(index).copied() {
+            if entry.start >= end {
+                break;
+            }
+            let whole = entry.start >= start && entry.end <= end;
+            if entry.state != SegmentState::Sacked && (whole || covered(&entry)) {
+                let id = self.first_id + index as u64;
+                delivered(&entry);
+                self.leave_state(id);
+                self.sacked_bytes += entry.len();
+                self.sacked_segments += 1;
+                if let Some(entry) = self.get_mut(id) {
+                    entry.state = SegmentState::Sacked;
+                }
+            }
+            index += 1;
+        }
+    }
+
+    /// Walks the in-flight segments from the oldest transmission while `sent_before(segment)` holds; marks
+    /// lost those for which `lost(segment)` holds. Returns how many were marked and how many of those had been
+    /// retransmitted.
+    pub(crate) fn mark_lost_while(
+        &mut self,
+        sent_before: impl Fn(&SentSegment) -> bool,
+        mut lost: impl FnMut(&SentSegment) -> bool,
+    ) -> (u64, u64) {
+        let (mut marked, mut retransmitted) = (0, 0);
+        let mut id = self.head;
+        while let Some(entry) = self.get(id).copied() {
+            if !sent_before(&entry) {
+                break;
+            }
+            let next = entry.next;
+            if lost(&entry) {
+                self.unlink(id);
+                self.lost.insert(id);
+                self.lost_bytes += entry.len();
+                if let Some(entry) = self.get_mut(id) {
+                    entry.state = SegmentState::Lost;
+                }
+                marked += 1;
+                retransmitted += u64::from(entry.retransmitted);
+            }
+            id = next;
+        }
+        (marked, retransmitted)
+    }
+
+    /// The lowest segment marked lost and not yet resent.
+    pub(crate) fn first_lost(&self) -> Option<&SentSegment> {
+        self.lost.first().and_then(|&id| self.get(id))
+    }
+
+    /// Forgets a lost mark without resending (the caller could not send the segment).
+    pub(crate) fn unmark_first_lost(&mut self) {
+        if let Some(&id) = self.lost.first() {
+            self.leave_state(id);
+            if let Some(entry) = self.get_mut(id) {
+                entry.state = SegmentState::InFlight;
+            }
+            self.link_tail(id);
+        }
+    }
+
+    /// Starts of the in-flight segments, oldest transmission first.
+    #[cfg(test)]
+    pub(crate) fn in_flight_order(&self) -> Vec<SeqNumber> {
+        let mut order = Vec::new();
+        let mut id = self.head;
+        while let Some(entry) = self.get(id) {
+            order.push(entry.start);
+            id = entry.next;
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn keeps_sequence_and_time_order() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut sent = SentSegments::default();
+        for i in 0..5u32 {
+            sent.on_send(SeqNumber(i * 100), SeqNumber(i * 100 + 100), at(u64::from(i)));
+        }
+        assert_eq!(sent.in_flight_order(), [0, 100, 200, 300, 400].map(SeqNumber));
+        // A resend of 100..200 moves it to the tail; one spanning the old end appends the new part.
+        sent.on_send(SeqNumber(100), SeqNumber(200), at(10));
+        sent.on_send(SeqNumber(450), SeqNumber(600), at(11));
+        assert_eq!(sent.in_flight_order(), [0, 200, 300, 100, 400, 500].map(SeqNumber));
+        // SACK 300..400 and part of 400..500 (covered by an earlier SACK, say).
+        let mut delivered = Vec::new();
+        sent.on_sacked(SeqNumber(300), SeqNumber(450), |s| s.start == SeqNumber(400), |s| delivered.push(s.start));
+        assert_eq!(delivered, [SeqNumber(300), SeqNumber(400)]);
+        assert_eq!((sent.sacked_segments(), sent.sacked_bytes()), (2, 200));
+        // Everything sent before 300 was last sent at 0 or 2 ms: mark those lost.
+        let (marked, resent) = sent.mark_lost_while(|s| s.xmit_ts <= at(3), |_| true);
+        assert_eq!((marked, resent), (2, 0));
+        assert_eq!(sent.lost_bytes(), 200);
+        assert_eq!(sent.first_lost().map(|s| s.start), Some(SeqNumber(0)));
+        sent.on_send(SeqNumber(0), SeqNumber(100), at(12));
+        assert_eq!(sent.first_lost().map(|s| s.start), Some(SeqNumber(200)));
+        assert_eq!(sent.in_flight_order(), [100, 500, 0].map(SeqNumber));
+        // A cumulative ACK to 350 delivers 0..100, 100..200 and 200..300 (not the SACKed one) and trims 300..400.
+        delivered.clear();
+        sent.on_cumulative_ack(SeqNumber(350), |s| delivered.push(s.start));
+        assert_eq!(delivered, [0, 100, 200].map(SeqNumber));
+        assert_eq!((sent.lost_bytes(), sent.sacked_bytes(), sent.sacked_segments()), (0, 150, 2));
+        assert_eq!(sent.in_flight_order(), [SeqNumber(500)]);
+        sent.on_cumulative_ack(SeqNumber(600), |_| {});
+        assert!(sent.last().is_none());
+        assert_eq!((sent.sacked_bytes(), sent.sacked_segments()), (0, 0));
+        assert!(sent.in_flight_order().is_empty());
+    }
+}
