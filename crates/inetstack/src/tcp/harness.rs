@@ -124,6 +124,9 @@ type Packet = Reverse<(Instant, u64, Side, Vec<u8>)>;
 /// Decides, per traced segment, whether the link drops it.
 pub(crate) type DropFilter = Box<dyn FnMut(&TraceEntry) -> bool>;
 
+/// Decides, per traced segment, how much extra delay the link adds (scripted reordering).
+pub(crate) type DelayFilter = Box<dyn FnMut(&TraceEntry) -> Duration>;
+
 /// Two connections over a simulated link.
 pub(crate) struct Harness {
     pub(crate) start: Instant,
@@ -139,6 +142,8 @@ pub(crate) struct Harness {
     pub(crate) trace: Vec<TraceEntry>,
     /// Drops the segments for which it returns true (after tracing them), for scripted loss.
     pub(crate) filter: Option<DropFilter>,
+    /// Holds back the segments for which it returns a delay, for scripted reordering.
+    pub(crate) delay: Option<DelayFilter>,
     rng: Rng,
     in_flight: BinaryHeap<Packet>,
     order: u64,
@@ -160,6 +165,7 @@ impl Harness {
             stats: LinkStats::default(),
             trace: Vec::new(),
             filter: None,
+            delay: None,
             rng: Rng::new(seed),
             in_flight: BinaryHeap::new(),
             order: 0,
@@ -211,6 +217,7 @@ impl Harness {
             first_sack_block: segment.options.sack_blocks.as_slice().first().map(|block| (block.left, block.right)),
         };
         let dropped = self.filter.as_mut().is_some_and(|filter| filter(&entry));
+        let extra = self.delay.as_mut().map_or(Duration::ZERO, |delay| delay(&entry));
         self.trace.push(entry);
         if dropped {
             self.stats.lost += 1;
@@ -220,10 +227,10 @@ impl Harness {
         let repr = segment.repr(&payload);
         let mut bytes = vec![0u8; repr.buffer_len()];
         repr.emit(&mut bytes, *src.ip(), *dst.ip(), &ChecksumCapabilities::software()).expect("valid segment");
-        self.put_on_link(from, bytes);
+        self.put_on_link(from, bytes, extra);
     }
 
-    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>) {
+    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>, extra: Duration) {
         self.stats.sent += 1;
         let to = if from == Side::A { Side::B } else { Side::A };
         let faults = if to == Side::B { self.faults_to_b.clone() } else { self.faults_to_a.clone() };
@@ -252,7 +259,7 @@ impl Harness {
                 self.link_free_at[lane] = self.link_free_at[lane].max(self.now) + transmit;
                 departs = self.link_free_at[lane];
             }
-            let mut arrives = departs + faults.latency;
+            let mut arrives = departs + faults.latency + extra;
             if self.rng.chance(faults.reorder) {
                 self.stats.reordered += 1;
                 arrives += faults.reorder_delay.mul_f64(self.rng.unit());

@@ -28,8 +28,6 @@ use crate::wire::{SackBlock, SeqNumber, TcpRepr};
 
 /// WCDelAckT of RFC 8985 §7.2: the longest a receiver may delay the ACK of a lone segment.
 const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
-/// The timestamp clock's granularity, the slack allowed when comparing a TSecr with a transmit time.
-const TIMESTAMP_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// RACK and TLP state of one connection.
 #[derive(Clone, Debug, Default)]
@@ -62,23 +60,19 @@ fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> boo
 }
 
 impl Rack {
-    /// RFC 8985 §6.2 steps 2-3 for one newly delivered segment; `ts_rtt` is the RTT the ACK's TSecr implies.
-    fn on_delivered(&mut self, segment: &SentSegment, now: Instant, ts_rtt: Option<Duration>) {
+    /// RFC 8985 §6.2 steps 2-3 for one newly delivered segment.
+    fn on_delivered(&mut self, segment: &SentSegment, now: Instant) {
         if segment.end < self.fack {
             self.reordering_seen |= !segment.retransmitted;
         } else {
             self.fack = segment.end;
         }
         let rtt = now.saturating_duration_since(segment.xmit_ts);
-        if segment.retransmitted {
-            // Ambiguous: the ACK may answer an earlier transmission (TSecr older than this one, or an RTT
-            // shorter than any path could have).
-            if ts_rtt.is_some_and(|echoed| echoed > rtt + TIMESTAMP_GRANULARITY) {
-                return;
-            }
-            if self.min_rtt.is_some_and(|min| rtt < min) {
-                return;
-            }
+        // Ambiguous: the ACK may answer an earlier transmission if this one is younger than any round trip.
+        // (RFC 8985 also allows a TSecr test, but the ACK that SACKs an out-of-order segment echoes the
+        // timestamp of an earlier in-order one, RFC 7323 §4.3, so it would discard most valid samples.)
+        if segment.retransmitted && self.min_rtt.is_some_and(|min| rtt < min) {
+            return;
         }
         self.rtt = rtt;
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |min| min.min(rtt)));
@@ -116,12 +110,8 @@ impl TcpConnection {
     /// An acceptable ACK was processed (SND.UNA already moved to `ack`): marks what it delivered, detects
     /// losses, and settles the loss probe.
     pub(super) fn rack_on_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
-        let ts_rtt = match (&self.timestamps, segment.options.timestamps) {
-            (Some(ours), Some(theirs)) => ours.rtt(now, theirs.echo_reply),
-            _ => None,
-        };
         let rack = &mut self.rack;
-        self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now, ts_rtt));
+        self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now));
         let mut newly = std::mem::take(&mut rack.newly_sacked);
         newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
         let scoreboard = &self.scoreboard;
@@ -130,7 +120,7 @@ impl TcpConnection {
                 start,
                 end,
                 |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
-                |delivered| rack.on_delivered(delivered, now, ts_rtt),
+                |delivered| rack.on_delivered(delivered, now),
             );
         }
         newly.clear();
@@ -184,6 +174,8 @@ impl TcpConnection {
         if !self.recovery.in_recovery && self.snd_una >= self.recovery.recover {
             self.enter_recovery(now);
             self.rack.force_retransmit = true;
+            // The recovery's window reduction answers whatever loss a probe revealed: the episode ends.
+            self.rack.tlp_end_seq = None;
         }
         self.timers.probe = None;
     }

@@ -5,6 +5,7 @@ mod congestion;
 mod handshake;
 mod loss;
 mod properties;
+mod rack;
 mod robustness;
 mod timers;
 mod transfer;
