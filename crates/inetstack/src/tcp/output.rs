@@ -108,6 +108,12 @@ impl TcpConnection {
 
     /// Retransmissions, then new data and the FIN, as windows allow.
     fn transmit_data(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        let snd_max = self.snd_max;
+        self.transmit_data_inner(now, out);
+        self.rack_after_transmit(now, snd_max);
+    }
+
+    fn transmit_data_inner(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
         if self.recovery.retransmit_head {
             self.recovery.retransmit_head = false;
             if self.snd_una < self.snd_max {

@@ -90,11 +90,15 @@ impl TcpConnection {
         self.config.rack_tlp && self.sack_enabled
     }
 
-    /// `[start, end)` was sent (or resent) now.
+    /// `[start, end)` was sent (or resent) now. (The probe timer is restarted once per transmit, by
+    /// [`Self::rack_after_transmit`], not per segment.)
     pub(super) fn rack_on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
-        let new_data = end > self.snd_max;
         self.sent_segments.on_send(start, end, now);
-        if new_data {
+    }
+
+    /// A transmit sent new data (SND.MAX moved from `old_snd_max`): restart the probe timer.
+    pub(super) fn rack_after_transmit(&mut self, now: Instant, old_snd_max: SeqNumber) {
+        if self.snd_max > old_snd_max && self.rack_active() {
             self.arm_loss_probe(now);
         }
     }

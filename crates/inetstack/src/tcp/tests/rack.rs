@@ -114,7 +114,7 @@ fn lost_retransmission(rack_tlp: bool) -> (Harness, Duration) {
     let mut harness = warmed_up(rack_tlp, 310);
     let mss = harness.a.send_mss();
     let first = harness.a.snd_nxt;
-    let victims = vec![first + (3 * mss) as u32, first + (5 * mss) as u32];
+    let victims = [first + (3 * mss) as u32, first + (5 * mss) as u32];
     let victim = victims[0];
     let mut drops: HashSet<(SeqNumber, usize)> = HashSet::new();
     harness.filter = Some(Box::new(move |entry| {
