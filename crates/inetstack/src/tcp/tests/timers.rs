@@ -33,7 +33,8 @@ fn rtt_is_measured_without_timestamps_by_timing_segments() {
 
 #[test]
 fn rto_backs_off_exponentially_and_gives_up() {
-    let config_a = TcpConfig { max_retransmits: 5, ..config() };
+    // RACK-TLP off: its loss probe would take the place of the first RTO (RFC 8985 §7.2 caps the PTO there).
+    let config_a = TcpConfig { max_retransmits: 5, rack_tlp: false, ..config() };
     let mut harness = established(&config_a, &config(), LinkFaults::default(), 52);
     harness.faults_to_b.loss = 1.0;
     let since = harness.trace.len();
@@ -53,7 +54,7 @@ fn rto_backs_off_exponentially_and_gives_up() {
 
 #[test]
 fn rto_is_capped_at_max_rto() {
-    let config_a = TcpConfig { max_retransmits: 8, max_rto: Duration::from_secs(2), ..config() };
+    let config_a = TcpConfig { max_retransmits: 8, max_rto: Duration::from_secs(2), rack_tlp: false, ..config() };
     let mut harness = established(&config_a, &config(), LinkFaults::default(), 53);
     harness.faults_to_b.loss = 1.0;
     let since = harness.trace.len();
