@@ -10,10 +10,15 @@ use crate::Fail;
 /// Largest total size of one scatter-gather array (1 GiB): bigger pushes are EINVAL, bigger sgaalloc ENOMEM.
 pub const MAX_SGA_LEN: usize = 1 << 30;
 
+/// Segments held inline before the array spills to the heap: two, because a transmitted frame is a header
+/// buffer plus one payload view, and a received read usually one or two packets' views. With one, every
+/// data frame cost a malloc and a free.
+const INLINE_SEGMENTS: usize = 2;
+
 /// A scatter-gather array. Cloning it clones segment views (reference counts), never bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Sga {
-    segments: SmallVec<[DemiBuffer; 1]>,
+    segments: SmallVec<[DemiBuffer; INLINE_SEGMENTS]>,
 }
 
 impl Sga {
