@@ -138,10 +138,21 @@ impl ArpCache {
     /// Retries due requests, drops what waited too long, forgets expired entries (at most once per
     /// `SWEEP_INTERVAL`).
     pub fn poll(&mut self, now: Instant) -> ArpWork {
-        let mut work = ArpWork::default();
-        if self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t) {
-            return work; // the common case, on every poll of a busy stack
+        if self.is_idle(now) {
+            return ArpWork::default();
         }
+        self.poll_pending(now)
+    }
+
+    /// Whether `poll` has nothing to do: nothing waits for an address and no sweep is due. The common case on
+    /// every poll of a busy stack, checked inline so that the stack skips the call.
+    #[inline]
+    pub fn is_idle(&self, now: Instant) -> bool {
+        self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t)
+    }
+
+    fn poll_pending(&mut self, now: Instant) -> ArpWork {
+        let mut work = ArpWork::default();
         let max = self.config.max_requests.max(1);
         let base = self.config.retry_interval;
         self.pending.retain(|&ip, p| {

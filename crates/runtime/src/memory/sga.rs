@@ -28,6 +28,7 @@ impl Sga {
     }
 
     /// An array of one segment.
+    #[inline]
     pub fn from_buffer(buffer: DemiBuffer) -> Self {
         let mut segments = SmallVec::new();
         segments.push(buffer);
@@ -40,10 +41,12 @@ impl Sga {
     }
 
     /// Appends a segment.
+    #[inline]
     pub fn push_segment(&mut self, buffer: DemiBuffer) {
         self.segments.push(buffer);
     }
 
+    #[inline]
     pub fn segments(&self) -> &[DemiBuffer] {
         &self.segments
     }
@@ -56,15 +59,18 @@ impl Sga {
         self.segments.into_iter()
     }
 
+    #[inline]
     pub fn num_segments(&self) -> usize {
         self.segments.len()
     }
 
     /// Total bytes over all segments.
+    #[inline]
     pub fn len(&self) -> usize {
         self.segments.iter().map(DemiBuffer::len).sum()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.segments.iter().all(DemiBuffer::is_empty)
     }
