@@ -67,6 +67,9 @@ pub struct ArpCache {
     pending: HashMap<Ipv4Addr, Pending, FlowHash>,
     /// When `poll` next sweeps expired entries out (`lookup` ignores them meanwhile).
     next_sweep: Option<Instant>,
+    /// Bumped whenever an entry is added, changed or removed, so a MAC address remembered from `lookup_entry`
+    /// (a connection's next hop) is known to be still what the table says.
+    generation: u64,
 }
 
 /// How often `poll` sweeps expired entries: often enough to bound the table, rarely enough that a stack
@@ -80,11 +83,22 @@ impl ArpCache {
             .iter()
             .map(|&(ip, mac)| (ip, Entry { mac, expires: None }))
             .collect::<HashMap<_, _, FlowHash>>();
-        Self { config, entries, pending: HashMap::default(), next_sweep: None }
+        Self { config, entries, pending: HashMap::default(), next_sweep: None, generation: 0 }
     }
 
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddress> {
-        self.entries.get(&ip).filter(|e| e.expires.is_none_or(|t| now < t)).map(|e| e.mac)
+        self.lookup_entry(now, ip).map(|(mac, _)| mac)
+    }
+
+    /// The valid entry for `ip`: its MAC address and when it expires (`None`: static). The answer stays true
+    /// until that time, as long as [`Self::generation`] does not change.
+    pub fn lookup_entry(&self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddress, Option<Instant>)> {
+        self.entries.get(&ip).filter(|e| e.expires.is_none_or(|t| now < t)).map(|e| (e.mac, e.expires))
+    }
+
+    /// Changes whenever the table does (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Learns (or refreshes) a mapping; returns the frames that were waiting for it.
@@ -93,6 +107,7 @@ impl ArpCache {
             Some(Entry { expires: None, .. }) => {} // static: the configuration wins
             _ => {
                 self.entries.insert(ip, Entry { mac, expires: Some(now + self.config.entry_ttl) });
+                self.generation += 1;
             }
         }
         self.pending.remove(&ip).map(|p| p.frames).unwrap_or_default()
@@ -123,10 +138,21 @@ impl ArpCache {
     /// Retries due requests, drops what waited too long, forgets expired entries (at most once per
     /// `SWEEP_INTERVAL`).
     pub fn poll(&mut self, now: Instant) -> ArpWork {
-        let mut work = ArpWork::default();
-        if self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t) {
-            return work; // the common case, on every poll of a busy stack
+        if self.is_idle(now) {
+            return ArpWork::default();
         }
+        self.poll_pending(now)
+    }
+
+    /// Whether `poll` has nothing to do: nothing waits for an address and no sweep is due. The common case on
+    /// every poll of a busy stack, checked inline so that the stack skips the call.
+    #[inline]
+    pub fn is_idle(&self, now: Instant) -> bool {
+        self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t)
+    }
+
+    fn poll_pending(&mut self, now: Instant) -> ArpWork {
+        let mut work = ArpWork::default();
         let max = self.config.max_requests.max(1);
         let base = self.config.retry_interval;
         self.pending.retain(|&ip, p| {
@@ -143,7 +169,11 @@ impl ArpCache {
             true
         });
         if self.next_sweep.is_none_or(|t| now >= t) {
+            let before = self.entries.len();
             self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t));
+            if self.entries.len() != before {
+                self.generation += 1;
+            }
             self.next_sweep = Some(now + SWEEP_INTERVAL);
         }
         work
@@ -178,6 +208,25 @@ mod tests {
         assert!(cache.knows(IP), "but stay until the next sweep");
         cache.poll(expired_again + SWEEP_INTERVAL);
         assert!(!cache.knows(IP));
+    }
+
+    #[test]
+    fn generation_changes_with_the_table() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        cache.poll(t0);
+        let g0 = cache.generation();
+        cache.insert(t0, IP, MAC);
+        let g1 = cache.generation();
+        assert_ne!(g0, g1, "an entry was added");
+        assert_eq!(cache.lookup_entry(t0, IP), Some((MAC, Some(t0 + ArpConfig::default().entry_ttl))));
+        cache.poll(t0 + Duration::from_millis(1));
+        assert_eq!(cache.generation(), g1, "nothing changed");
+        cache.insert(t0, IP, MacAddress([2, 0, 0, 0, 0, 3]));
+        let g2 = cache.generation();
+        assert_ne!(g1, g2, "the entry changed");
+        cache.poll(t0 + Duration::from_secs(120));
+        assert_ne!(cache.generation(), g2, "the sweep removed it");
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Stack {
         // ICMP messages are small (echo data is bounded by the MTU check): copy them into one buffer.
         let mut body = DemiBuffer::new(icmp.buffer_len())?;
         icmp.emit(body.as_mut_slice().expect("fresh buffer"), &self.config.checksums)?;
-        self.send_ipv4(src, dst, IpProtocol::Icmp, 0, Some(body), |_, _| Ok(()))
+        self.send_ipv4(src, dst, IpProtocol::Icmp, 0, Some(body), |_, _, _| Ok(()))
     }
 
     /// An ICMP error about a datagram we sent (its IP header and first bytes quoted): a UDP socket reports it

@@ -143,10 +143,12 @@ impl Stack {
                 self.count_drop(reason);
             }
         }
-        let work = self.arp.poll(self.now);
-        self.counters.drop_arp_unresolved += work.dropped as u64;
-        for ip in work.requests {
-            self.send_arp_request(ip);
+        if !self.arp.is_idle(self.now) {
+            let work = self.arp.poll(self.now);
+            self.counters.drop_arp_unresolved += work.dropped as u64;
+            for ip in work.requests {
+                self.send_arp_request(ip);
+            }
         }
         self.poll_tcp();
     }
@@ -190,16 +192,16 @@ impl Stack {
     /// Handles one frame: from the device, or `looped` back by ourselves (the only way a datagram to or from
     /// the loopback network 127.0.0.0/8 may arrive; from the wire such a datagram is martian and dropped).
     fn dispatch(&mut self, frame: DemiBuffer, looped: bool) -> Result<(), WireError> {
-        let view = EthernetFrame::new_checked(&frame[..])?;
-        let ethernet = EthernetRepr::parse(&view)?;
+        let ethernet = EthernetRepr::parse(&EthernetFrame::new_checked(&frame[..])?)?;
         if ethernet.dst_addr != self.config.mac && !ethernet.dst_addr.is_broadcast() {
             self.counters.drop_not_for_us += 1;
             return Ok(());
         }
         match ethernet.ethertype {
-            EtherType::Arp => self.receive_arp(view.payload()),
+            EtherType::Arp => self.receive_arp(EthernetFrame::new_checked(&frame[..])?.payload()),
             EtherType::Ipv4 => {
-                let mut payload = frame.clone();
+                // The frame itself becomes the datagram's view: no second reference.
+                let mut payload = frame;
                 payload.adjust(crate::wire::ETHERNET_HEADER_LEN).map_err(|_| WireError::Truncated)?;
                 self.receive_ipv4(payload, looped)
             }

@@ -3,6 +3,7 @@
 //! wait in the ARP cache while it is unknown). No fragmentation: datagrams larger than the MTU are EMSGSIZE.
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use runtime::{DemiBuffer, Fail, Sga};
 
@@ -13,10 +14,23 @@ use crate::wire::{
 };
 
 /// Where a datagram goes on the local link.
+#[derive(Clone, Copy)]
 enum NextHop {
     Broadcast,
     Host(Ipv4Addr),
     Ourselves,
+}
+
+/// A sender's resolved next hop (a TCP connection's, whose destination never changes), so that each segment
+/// skips routing and the ARP table. It is used only while the ARP table is unchanged since (its generation)
+/// and the entry it came from has not expired, so it always agrees with what `route` + `ArpCache::lookup`
+/// would say; anything else (our own address, broadcast, an unresolved address) is never remembered.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CachedHop {
+    hop: Ipv4Addr,
+    mac: MacAddress,
+    generation: u64,
+    expires: Option<Instant>,
 }
 
 impl Stack {
@@ -46,8 +60,8 @@ impl Stack {
     }
 
     /// Builds and queues one datagram from `src` (one of ours, see [`Stack::is_own`]) to `dst`.
-    /// `write_transport` fills the transport header (of `transport_len` bytes) and gets the source address for
-    /// checksums; `payload` follows it unchanged.
+    /// `write_transport` fills the transport header (of `transport_len` bytes) given the source address and the
+    /// payload bytes (for checksums); `payload` follows it unchanged.
     pub(super) fn send_ipv4(
         &mut self,
         src: Ipv4Addr,
@@ -55,9 +69,47 @@ impl Stack {
         protocol: IpProtocol,
         transport_len: usize,
         payload: Option<DemiBuffer>,
-        write_transport: impl FnOnce(&mut [u8], Ipv4Addr) -> Result<(), crate::wire::WireError>,
+        write_transport: impl FnOnce(&mut [u8], Ipv4Addr, &[u8]) -> Result<(), crate::wire::WireError>,
     ) -> Result<(), Fail> {
+        self.send_ipv4_via(src, dst, protocol, transport_len, payload, &mut None, write_transport)
+    }
+
+    /// The next hop towards `dst` and its MAC address if known, from `cache` when it is still valid; a
+    /// resolved unicast hop is remembered there.
+    fn resolve(&self, dst: Ipv4Addr, cache: &mut Option<CachedHop>) -> Result<(NextHop, Option<MacAddress>), Fail> {
+        let generation = self.arp.generation();
+        if let Some(c) = *cache
+            && c.generation == generation
+            && c.expires.is_none_or(|t| self.now < t)
+        {
+            return Ok((NextHop::Host(c.hop), Some(c.mac)));
+        }
+        *cache = None;
         let next_hop = self.route(dst)?;
+        let mac = match next_hop {
+            NextHop::Broadcast => Some(MacAddress::BROADCAST),
+            NextHop::Ourselves => Some(self.config.mac),
+            NextHop::Host(hop) => self.arp.lookup_entry(self.now, hop).map(|(mac, expires)| {
+                *cache = Some(CachedHop { hop, mac, generation, expires });
+                mac
+            }),
+        };
+        Ok((next_hop, mac))
+    }
+
+    /// [`Self::send_ipv4`] with the sender's [`CachedHop`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_ipv4_via(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        transport_len: usize,
+        payload: Option<DemiBuffer>,
+        hop_cache: &mut Option<CachedHop>,
+        write_transport: impl FnOnce(&mut [u8], Ipv4Addr, &[u8]) -> Result<(), crate::wire::WireError>,
+    ) -> Result<(), Fail> {
+        let (next_hop, dst_mac) = self.resolve(dst, hop_cache)?;
         let payload_len = transport_len + payload.as_ref().map_or(0, DemiBuffer::len);
         if IPV4_MIN_HEADER_LEN + payload_len > self.config.mtu {
             return Err(Fail::with_context(
@@ -80,11 +132,6 @@ impl Stack {
             ident: self.ip_ident,
             dont_fragment: true,
         };
-        let dst_mac = match next_hop {
-            NextHop::Broadcast => Some(MacAddress::BROADCAST),
-            NextHop::Ourselves => Some(self.config.mac),
-            NextHop::Host(hop) => self.arp.lookup(self.now, hop),
-        };
         let mut header = self.headers.alloc(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + transport_len)?;
         {
             let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
@@ -95,7 +142,8 @@ impl Stack {
             };
             ethernet.emit(bytes)?;
             ip.emit(&mut bytes[ETHERNET_HEADER_LEN..], &self.config.checksums)?;
-            write_transport(&mut bytes[ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN..], src)?;
+            let payload_bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
+            write_transport(&mut bytes[ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN..], src, payload_bytes)?;
         }
         let mut frame = Sga::from_buffer(header);
         if let Some(payload) = payload.filter(|p| !p.is_empty()) {

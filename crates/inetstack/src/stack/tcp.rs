@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::flow_hash::{FlowHash, FlowKey};
+use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
 use crate::tcp::{OutgoingSegment, TcpConnection, TcpState};
@@ -71,6 +72,8 @@ pub(super) struct Connection {
     app_holds: bool,
     /// The earliest deadline this connection has in the timer heap.
     scheduled: Option<Instant>,
+    /// The next hop's MAC address, remembered while the ARP table agrees (see `CachedHop`).
+    hop: Option<CachedHop>,
 }
 
 /// Everything the demultiplexer keeps beside the socket table.
@@ -253,7 +256,7 @@ impl Stack {
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None };
+        let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
         self.tcp.connections.insert(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
@@ -412,8 +415,10 @@ impl Stack {
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
         if let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) {
             let now = self.now;
+            let mut handshake = false;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
+                handshake = conn.listener.is_some();
                 // Data for a connection the application closed can never be read: reset it (RFC 1122
                 // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
                 // nobody drains.
@@ -423,7 +428,9 @@ impl Stack {
             }
             self.tcp.active.push(id);
             self.touched.push(id);
-            self.settle_handshake(id);
+            if handshake {
+                self.settle_handshake(id);
+            }
             return Ok(());
         }
         // A listener bound to one address takes only connections to it.
@@ -456,7 +463,7 @@ impl Stack {
         let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None };
+        let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None, hop: None };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
         self.tcp.connections.insert(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
@@ -506,19 +513,30 @@ impl Stack {
             options: TcpOptions::default(),
             payload: Sga::new(),
         };
-        if self.emit_segment(ip.dst_addr, ip.src_addr, &rst).is_ok() {
+        if self.emit_segment(ip.dst_addr, ip.src_addr, rst, &mut None).is_ok() {
             self.counters.tcp_rst_out += 1;
         }
     }
 
-    fn emit_segment(&mut self, src: Ipv4Addr, dst: Ipv4Addr, segment: &OutgoingSegment) -> Result<(), Fail> {
-        let payload = (!segment.payload.is_empty()).then(|| flatten(&segment.payload)).transpose()?;
-        let bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
-        let repr = segment.repr(bytes);
-        let header_len = repr.header_len();
+    /// Queues one segment from `src` to `dst`; `hop` is the sender's cached next hop (`&mut None` for none).
+    fn emit_segment(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mut segment: OutgoingSegment,
+        hop: &mut Option<CachedHop>,
+    ) -> Result<(), Fail> {
+        // The payload moves into the frame: one view (the common case) as is, several copied into one.
+        let payload = std::mem::take(&mut segment.payload);
+        let payload = match payload.num_segments() {
+            0 => None,
+            1 => payload.into_segments().next(),
+            _ => Some(flatten(&payload)?),
+        };
+        let header_len = segment.repr(&[]).header_len();
         let checksums = self.config.checksums;
-        self.send_ipv4(src, dst, IpProtocol::Tcp, header_len, payload.clone(), |header, src| {
-            repr.emit_header(header, src, dst, &checksums)
+        self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
+            segment.repr(payload).emit_header(header, src, dst, &checksums)
         })?;
         self.counters.tcp_out += 1;
         Ok(())
@@ -544,13 +562,18 @@ impl Stack {
             let Ok(conn) = self.connection(id) else { continue };
             conn.tcb.poll_transmit(now, &mut out);
             let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
+            let mut hop = conn.hop;
+            let handshake = conn.listener.is_some();
             for segment in out.drain(..) {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-                let _ = self.emit_segment(*local.ip(), *remote.ip(), &segment);
+                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop);
             }
             self.touched.push(id);
-            self.settle_handshake(id);
+            if handshake {
+                self.settle_handshake(id);
+            }
             let Ok(conn) = self.connection(id) else { continue };
+            conn.hop = hop;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
                 self.tcp.connections.remove(&key);

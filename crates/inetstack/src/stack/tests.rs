@@ -8,7 +8,7 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::wire::MacAddress;
+use crate::wire::{ArpOperation, ArpRepr, ETHERNET_HEADER_LEN, MacAddress};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -525,4 +525,31 @@ fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
     a.receive(t0, DemiBuffer::from_slice(&frame).unwrap());
     assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::ECONNREFUSED));
     assert_eq!(a.tcp_state(client).unwrap(), crate::tcp::TcpState::Closed);
+}
+
+#[test]
+fn a_connection_follows_its_peer_to_a_new_mac_address() {
+    // Connections remember their next hop's MAC address (`CachedHop`); an ARP update must still win.
+    let (mut sim, client, _server) = established_pair(22);
+    // No Nagle, so that the second segment goes out while the first is unacknowledged.
+    let nodelay = TcpSocketOptions { nodelay: true, ..TcpSocketOptions::default() };
+    sim.hosts[0].tcp_set_options(client, nodelay).unwrap();
+    let data_frame_dst = |sim: &mut Simulation| {
+        let now = sim.now();
+        sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"ping").unwrap()).unwrap();
+        sim.hosts[0].poll(now);
+        let frame = sim.hosts[0].outbox.pop_back().expect("the data segment");
+        sim.hosts[0].outbox.clear();
+        MacAddress(frame.segments()[0][..6].try_into().unwrap())
+    };
+    assert_eq!(data_frame_dst(&mut sim), MAC_B);
+    let moved = MacAddress([2, 0, 0, 0, 0, 0x42]);
+    let announcement =
+        ArpRepr { operation: ArpOperation::Reply, sender_mac: moved, sender_ip: B, target_mac: MAC_A, target_ip: A };
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + announcement.buffer_len()];
+    EthernetRepr { src_addr: moved, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
+    announcement.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    let now = sim.now();
+    sim.hosts[0].receive(now, DemiBuffer::from_slice(&frame).unwrap());
+    assert_eq!(data_frame_dst(&mut sim), moved, "the cached next hop gave way to the ARP table");
 }

@@ -89,10 +89,10 @@ impl Stack {
         let local = self.udp(id)?.local.expect("bound above");
         let src = if local.ip().is_unspecified() { self.source_for(*remote.ip()) } else { *local.ip() };
         let payload = flatten(sga)?;
-        let repr = UdpRepr { src_port: local.port(), dst_port: remote.port(), payload: &payload };
+        let (src_port, dst_port) = (local.port(), remote.port());
         let checksums = self.config.checksums;
-        self.send_ipv4(src, *remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload.clone()), |header, src| {
-            repr.emit_header(header, src, *remote.ip(), &checksums)
+        self.send_ipv4(src, *remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload), |header, src, payload| {
+            UdpRepr { src_port, dst_port, payload }.emit_header(header, src, *remote.ip(), &checksums)
         })?;
         self.counters.udp_out += 1;
         Ok(())

@@ -54,16 +54,19 @@ impl DemiBuffer {
         Ok(Self::from_storage(Rc::new(storage), 0, len))
     }
 
+    #[inline]
     pub(crate) fn from_storage(storage: Rc<Storage>, start: usize, len: usize) -> Self {
         debug_assert!(start + len <= storage.capacity());
         Self { storage, start, end: start + len }
     }
 
     /// Number of bytes in view.
+    #[inline]
     pub fn len(&self) -> usize {
         self.end - self.start
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
@@ -74,11 +77,13 @@ impl DemiBuffer {
     }
 
     /// Whether this view is the only reference to its storage (so it may write).
+    #[inline]
     pub fn is_unique(&self) -> bool {
         Rc::strong_count(&self.storage) == 1
     }
 
     /// The bytes in view.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `[start, end)` lies inside the allocation (constructors and every adjustment check it);
         // the bytes are initialised (zeroed at allocation); writers need `&mut self` on the *only* view
@@ -87,6 +92,7 @@ impl DemiBuffer {
     }
 
     /// The bytes in view, writable, if no other view shares the storage.
+    #[inline]
     pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
         if !self.is_unique() {
             return None;
@@ -161,12 +167,14 @@ impl DemiBuffer {
 
 impl Clone for DemiBuffer {
     /// Another view of the same bytes: a reference count, no copy.
+    #[inline]
     fn clone(&self) -> Self {
         Self { storage: Rc::clone(&self.storage), start: self.start, end: self.end }
     }
 }
 
 impl Drop for DemiBuffer {
+    #[inline]
     fn drop(&mut self) {
         if Rc::strong_count(&self.storage) == 1
             && let Some(pool) = self.storage.pool.as_ref().and_then(|weak| weak.upgrade())
@@ -178,6 +186,7 @@ impl Drop for DemiBuffer {
 
 impl std::ops::Deref for DemiBuffer {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }

@@ -19,6 +19,7 @@ pub(crate) struct PoolShared {
 
 impl PoolShared {
     /// Takes back storage whose last view is being dropped (the caller's clone is the only other reference).
+    #[inline]
     pub(crate) fn recycle(&self, storage: Rc<Storage>) {
         let mut free = self.free.borrow_mut();
         if free.len() < self.max_cached {
@@ -64,19 +65,28 @@ impl BufferPool {
 
     /// A buffer of `len <= segment_size` bytes. Recycled buffers keep their old contents: callers that hand
     /// the bytes to someone else overwrite them first.
+    #[inline]
     pub fn alloc(&self, len: usize) -> Result<DemiBuffer, Fail> {
         if len > self.segment_size {
-            return Err(Fail::with_context(
-                libc::EINVAL,
-                format!("{len} bytes exceed the pool's {}-byte segments", self.segment_size),
-            ));
+            return Err(self.too_large(len));
         }
         let recycled = self.shared.free.borrow_mut().pop();
         let storage = match recycled {
             Some(storage) => storage,
-            None => Rc::new(Storage::allocate(self.headroom + self.segment_size, Some(Rc::downgrade(&self.shared)))?),
+            None => self.allocate()?,
         };
         Ok(DemiBuffer::from_storage(storage, self.headroom, len))
+    }
+
+    #[cold]
+    fn too_large(&self, len: usize) -> Fail {
+        Fail::with_context(libc::EINVAL, format!("{len} bytes exceed the pool's {}-byte segments", self.segment_size))
+    }
+
+    /// Fresh storage for the pool (the free list is empty).
+    #[cold]
+    fn allocate(&self) -> Result<Rc<Storage>, Fail> {
+        Ok(Rc::new(Storage::allocate(self.headroom + self.segment_size, Some(Rc::downgrade(&self.shared)))?))
     }
 }
 

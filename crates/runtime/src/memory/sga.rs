@@ -10,10 +10,15 @@ use crate::Fail;
 /// Largest total size of one scatter-gather array (1 GiB): bigger pushes are EINVAL, bigger sgaalloc ENOMEM.
 pub const MAX_SGA_LEN: usize = 1 << 30;
 
+/// Segments held inline before the array spills to the heap: two, because a transmitted frame is a header
+/// buffer plus one payload view, and a received read usually one or two packets' views. With one, every
+/// data frame cost a malloc and a free.
+const INLINE_SEGMENTS: usize = 2;
+
 /// A scatter-gather array. Cloning it clones segment views (reference counts), never bytes.
 #[derive(Clone, Debug, Default)]
 pub struct Sga {
-    segments: SmallVec<[DemiBuffer; 1]>,
+    segments: SmallVec<[DemiBuffer; INLINE_SEGMENTS]>,
 }
 
 impl Sga {
@@ -23,6 +28,7 @@ impl Sga {
     }
 
     /// An array of one segment.
+    #[inline]
     pub fn from_buffer(buffer: DemiBuffer) -> Self {
         let mut segments = SmallVec::new();
         segments.push(buffer);
@@ -35,10 +41,12 @@ impl Sga {
     }
 
     /// Appends a segment.
+    #[inline]
     pub fn push_segment(&mut self, buffer: DemiBuffer) {
         self.segments.push(buffer);
     }
 
+    #[inline]
     pub fn segments(&self) -> &[DemiBuffer] {
         &self.segments
     }
@@ -51,15 +59,18 @@ impl Sga {
         self.segments.into_iter()
     }
 
+    #[inline]
     pub fn num_segments(&self) -> usize {
         self.segments.len()
     }
 
     /// Total bytes over all segments.
+    #[inline]
     pub fn len(&self) -> usize {
         self.segments.iter().map(DemiBuffer::len).sum()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.segments.iter().all(DemiBuffer::is_empty)
     }
