@@ -5,19 +5,23 @@
 //! after `rte_eal_cleanup`, so a second [`DpdkDevice::new`] in the same process fails with `EALREADY`, even after
 //! the first device was dropped.
 //!
-//! This module is the device adapter only. It copies frames between mbufs and heap `DemiBuffer`s in both
-//! directions; zero-copy (mbuf-backed `DemiBuffer`s) needs a new storage kind in `runtime`'s memory layer and is
-//! the next step (see `docs/catnip.md`). Checksums are computed in software.
+//! This module is the device adapter only: the port ([`DpdkDevice`]), its offloads ([`PortOffloads`]: checksums,
+//! multi-segment transmit) and zero-copy transmit (`tx.rs`). Received frames reach the stack without a copy,
+//! transmitted payloads leave without one where the port allows it; see `docs/catnip.md`.
 
 mod device;
+mod offload;
+mod tx;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats};
+pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats, final_stats, lent_mbufs};
 use inetstack::stack::StackConfig;
 pub use inetstack::wire::MacAddress;
+pub use offload::{PortOffloads, RxVerdict};
 use pdpix::Fail;
+pub use tx::tx_pinned;
 
 use crate::{Catnip, NetDevice};
 
