@@ -78,9 +78,8 @@ fn checksum_offload_and_zero_copy_over_tap() {
     let pid = std::process::id();
     let iface = format!("dtzc{}", pid % 100_000);
     let prefix = format!("catnip-tap-{pid}");
-    let mut args: Vec<String> = ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"]
-        .map(str::to_owned)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
     if common::hugepages_usable() {
         args.push("--in-memory".to_owned());
     } else {
