@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats, final_stats, lent_mbufs};
 use inetstack::stack::StackConfig;
+pub use inetstack::tcp::TcpConfig;
 pub use inetstack::wire::MacAddress;
 pub use offload::{PortOffloads, RxVerdict};
 use pdpix::Fail;
@@ -38,13 +39,22 @@ pub struct DpdkConfig {
     pub gateway: Option<Ipv4Addr>,
     /// ARP entries that never expire and are never overwritten by what the network says.
     pub static_arp: Vec<(Ipv4Addr, MacAddress)>,
+    /// TCP parameters (buffer sizes, MSS, congestion control, ...); inetstack's defaults unless changed.
+    pub tcp: TcpConfig,
 }
 
 impl DpdkConfig {
     /// A configuration with `eal_args` (without a program name) and the address `ipv4/prefix_len`; everything
     /// else at its default.
     pub fn new(eal_args: Vec<String>, ipv4: Ipv4Addr, prefix_len: u8) -> Self {
-        Self { device: DpdkDeviceConfig::new(eal_args), ipv4, prefix_len, gateway: None, static_arp: Vec::new() }
+        Self {
+            device: DpdkDeviceConfig::new(eal_args),
+            ipv4,
+            prefix_len,
+            gateway: None,
+            static_arp: Vec::new(),
+            tcp: TcpConfig::default(),
+        }
     }
 }
 
@@ -70,6 +80,7 @@ pub fn new_libos_with<D: NetDevice + 'static>(
     stack.mtu = caps.mtu;
     stack.checksums = caps.checksums;
     stack.arp.static_entries = config.static_arp.clone();
+    stack.tcp = config.tcp.clone();
     stack.validate()?;
     // Poll mode: an idle wait spins in the device anyway, so there is nothing to gain from a spin budget.
     Catnip::new(stack, device, Duration::ZERO)
