@@ -22,7 +22,8 @@ use pdpix::Fail;
 /// Drivers that copy each transmitted segment with the CPU from `rte_pktmbuf_mtod` (a socket write, a memcpy
 /// into a shared-memory ring, a hand-over to our own RX queue), never through its IOVA and never by sharing the
 /// mbuf's memory with another process: a payload in heap memory is as good as one in DPDK memory for them.
-/// net_memif is on the list only in its default copy mode (see [`PortOffloads::query`]).
+/// net_memif is on the list only in its default copy mode: with `zero-copy=yes` its ring descriptors point into
+/// the port's own mempool, so it cannot send an attached buffer at all (see [`PortOffloads::query`]).
 const CPU_COPY_DRIVERS: &[&str] = &["net_memif", "net_af_packet", "net_tap", "net_ring", "net_null"];
 
 const RX_CHECKSUMS: u64 =
@@ -44,7 +45,9 @@ pub struct PortOffloads {
     pub rx_ipv4: bool,
     pub rx_tcp: bool,
     pub rx_udp: bool,
-    /// The port transmits mbuf chains (`RTE_ETH_TX_OFFLOAD_MULTI_SEGS`): zero-copy payloads are possible.
+    /// The port transmits mbuf chains (`RTE_ETH_TX_OFFLOAD_MULTI_SEGS`) whose segments may be external buffers:
+    /// zero-copy payloads are possible. Off for memif in zero-copy mode, whose driver can only send mbufs from
+    /// the pool it registered with its peer.
     pub multi_segs: bool,
     /// The driver reads transmitted data with the CPU from virtual addresses (see [`CPU_COPY_DRIVERS`]).
     pub cpu_copy: bool,
@@ -86,7 +89,7 @@ impl PortOffloads {
             rx_ipv4: rx & ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM != 0,
             rx_tcp: rx & ffi::RTE_ETH_RX_OFFLOAD_TCP_CKSUM != 0,
             rx_udp: rx & ffi::RTE_ETH_RX_OFFLOAD_UDP_CKSUM != 0,
-            multi_segs: tx & ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS != 0,
+            multi_segs: tx & ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS != 0 && !memif_zero_copy,
         })
     }
 

@@ -19,6 +19,7 @@
 //!
 //! Not here: attaching a received mbuf indirectly (`rte_pktmbuf_attach`): the external-buffer path covers it.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,7 +50,17 @@ pub fn tx_pinned() -> usize {
 /// our reference to the bytes. Boxed, so the shared info has a stable address while DPDK points at it.
 struct TxPin {
     shinfo: ffi::rte_mbuf_ext_shared_info,
-    payload: DemiBuffer,
+    /// `None` only while the pin waits in [`SPARE_PINS`].
+    payload: Option<DemiBuffer>,
+}
+
+/// Most released pins kept for reuse (one per frame in flight is plenty: the TX ring holds 1024).
+const SPARE_PINS_MAX: usize = 1024;
+
+thread_local! {
+    /// Released pins, reused so that a zero-copy frame costs no allocation. Per thread: pins are taken and
+    /// released on the device's thread (see `release_pin`).
+    static SPARE_PINS: RefCell<Vec<Box<TxPin>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// DPDK's free callback for an attached payload: drops the pin (and with it our reference to the bytes).
@@ -61,8 +72,20 @@ struct TxPin {
 /// and `close` calls), so the `Rc` inside the `DemiBuffer` is not shared across threads.
 unsafe extern "C" fn release_pin(_addr: *mut c_void, opaque: *mut c_void) {
     // SAFETY: the caller's promise: `opaque` came from `Box::into_raw` in `attach` and is released once.
-    drop(unsafe { Box::from_raw(opaque.cast::<TxPin>()) });
+    let mut pin = unsafe { Box::from_raw(opaque.cast::<TxPin>()) };
+    let payload = pin.payload.take();
     TX_PINNED.fetch_sub(1, Ordering::AcqRel);
+    // Keep the box for the next frame (`try_with`: not during thread teardown; `try_borrow_mut`: never while
+    // `attach` holds the list, though it does not call into DPDK meanwhile).
+    let _ = SPARE_PINS.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut()
+            && spare.len() < SPARE_PINS_MAX
+        {
+            spare.push(pin);
+        }
+    });
+    // Last: dropping our reference may give a received mbuf back to its pool.
+    drop(payload);
 }
 
 /// The IO address to give DPDK for `payload`, or `None` if the driver could not reach its memory.
@@ -100,14 +123,19 @@ pub(crate) unsafe fn attach(
     if m.is_null() {
         return None;
     }
-    let pin = Box::into_raw(Box::new(TxPin {
-        shinfo: ffi::rte_mbuf_ext_shared_info {
-            free_cb: Some(release_pin),
-            fcb_opaque: std::ptr::null_mut(),
-            refcnt: 0,
-        },
-        payload: payload.clone(),
-    }));
+    let spare = SPARE_PINS.try_with(|spare| spare.try_borrow_mut().ok().and_then(|mut s| s.pop())).ok().flatten();
+    let mut pin = spare.unwrap_or_else(|| {
+        Box::new(TxPin {
+            shinfo: ffi::rte_mbuf_ext_shared_info {
+                free_cb: Some(release_pin),
+                fcb_opaque: std::ptr::null_mut(),
+                refcnt: 0,
+            },
+            payload: None,
+        })
+    });
+    pin.payload = Some(payload.clone());
+    let pin = Box::into_raw(pin);
     TX_PINNED.fetch_add(1, Ordering::AcqRel);
     // SAFETY: `pin` is a live, uniquely owned box until `release_pin` frees it; `m` is a fresh direct mbuf with
     // one reference, as attach_extbuf requires; the payload's bytes stay valid and unwritten while the pin holds
@@ -116,7 +144,7 @@ pub(crate) unsafe fn attach(
     unsafe {
         (*pin).shinfo.fcb_opaque = pin.cast();
         ffi::dpdk_shim_mbuf_ext_refcnt_set(&mut (*pin).shinfo, 1);
-        let bytes = (*pin).payload.as_mut_ptr().cast::<c_void>();
+        let bytes = payload.as_mut_ptr().cast::<c_void>();
         ffi::dpdk_shim_pktmbuf_attach_extbuf(m, bytes, iova, len, &mut (*pin).shinfo);
         if ffi::dpdk_shim_pktmbuf_append(m, len).is_null() {
             // Cannot happen (the tailroom is exactly `len`); freeing `m` calls `release_pin`.
