@@ -37,7 +37,8 @@ pub struct PortOffloads {
     /// What the port reports (`rte_eth_dev_info`), for diagnostics and docs.
     pub tx_offload_capa: u64,
     pub rx_offload_capa: u64,
-    /// Checksums the port computes on transmit.
+    /// Checksums the port computes on transmit (and catnip leaves to it: only where the port also checks them
+    /// on receive, see [`PortOffloads::query`]).
     pub tx_ipv4: bool,
     pub tx_tcp: bool,
     pub tx_udp: bool,
@@ -78,17 +79,24 @@ impl PortOffloads {
         let devargs = device_args(info.device);
         let memif_zero_copy = driver == "net_memif" && devargs.split(',').any(|kv| kv.trim() == "zero-copy=yes");
         let (tx, rx) = (info.tx_offload_capa, info.rx_offload_capa);
+        let (rx_ipv4, rx_tcp, rx_udp) = (
+            rx & ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM != 0,
+            rx & ffi::RTE_ETH_RX_OFFLOAD_TCP_CKSUM != 0,
+            rx & ffi::RTE_ETH_RX_OFFLOAD_UDP_CKSUM != 0,
+        );
+        // A transmit offload is used only with the matching receive offload: the stack loops datagrams to its own
+        // address back in software, and those must not arrive with unfilled checksums at a stack that verifies.
         Ok(Self {
             cpu_copy: CPU_COPY_DRIVERS.contains(&driver.as_str()) && !memif_zero_copy,
             driver,
             tx_offload_capa: tx,
             rx_offload_capa: rx,
-            tx_ipv4: tx & ffi::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM != 0,
-            tx_tcp: tx & ffi::RTE_ETH_TX_OFFLOAD_TCP_CKSUM != 0,
-            tx_udp: tx & ffi::RTE_ETH_TX_OFFLOAD_UDP_CKSUM != 0,
-            rx_ipv4: rx & ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM != 0,
-            rx_tcp: rx & ffi::RTE_ETH_RX_OFFLOAD_TCP_CKSUM != 0,
-            rx_udp: rx & ffi::RTE_ETH_RX_OFFLOAD_UDP_CKSUM != 0,
+            tx_ipv4: rx_ipv4 && tx & ffi::RTE_ETH_TX_OFFLOAD_IPV4_CKSUM != 0,
+            tx_tcp: rx_tcp && tx & ffi::RTE_ETH_TX_OFFLOAD_TCP_CKSUM != 0,
+            tx_udp: rx_udp && tx & ffi::RTE_ETH_TX_OFFLOAD_UDP_CKSUM != 0,
+            rx_ipv4,
+            rx_tcp,
+            rx_udp,
             multi_segs: tx & ffi::RTE_ETH_TX_OFFLOAD_MULTI_SEGS != 0 && !memif_zero_copy,
         })
     }
