@@ -153,6 +153,12 @@ fn generate_bindings(csrc: &std::path::Path, cflags: &[String]) {
         "rte_eth_dev_set_mtu",
         "rte_eth_dev_get_mtu",
         "rte_eth_stats_get",
+        // Devices behind ports (their arguments), and DPDK's memory map (is an address DPDK memory? its IOVA).
+        "rte_dev_devargs",
+        "rte_dev_name",
+        "rte_mem_virt2memseg_list",
+        "rte_mem_virt2iova",
+        "rte_eal_iova_mode",
         // The shim (static inlines made callable).
         "dpdk_shim_.*",
     ];
@@ -168,6 +174,9 @@ fn generate_bindings(csrc: &std::path::Path, cflags: &[String]) {
         "rte_eth_link",
         "rte_eth_stats",
         "rte_proc_type_t",
+        "rte_devargs",
+        "rte_mbuf_ext_shared_info",
+        "rte_ipv4_hdr",
     ];
     const CONSTANTS: &[&str] = &[
         "RTE_MBUF_F_.*",
@@ -225,14 +234,18 @@ fn generate_bindings(csrc: &std::path::Path, cflags: &[String]) {
 }
 
 /// Gives macro constants the type of the field they are used with, so callers need no casts: offload flags are
-/// `u64` like `rte_eth_rxmode::offloads` (bindgen would pick `u32` for the small ones), EtherTypes are `u16`.
+/// `u64` like `rte_eth_rxmode::offloads`, mbuf flags `u64` like `rte_mbuf::ol_flags` (bindgen would pick `u32`
+/// for the small ones), EtherTypes are `u16`.
 #[derive(Debug)]
 struct ConstantTypes;
 
 impl bindgen::callbacks::ParseCallbacks for ConstantTypes {
     fn int_macro(&self, name: &str, _value: i64) -> Option<bindgen::callbacks::IntKind> {
         use bindgen::callbacks::IntKind;
-        if name.starts_with("RTE_ETH_RX_OFFLOAD_") || name.starts_with("RTE_ETH_TX_OFFLOAD_") {
+        if name.starts_with("RTE_ETH_RX_OFFLOAD_")
+            || name.starts_with("RTE_ETH_TX_OFFLOAD_")
+            || name.starts_with("RTE_MBUF_F_")
+        {
             Some(IntKind::U64)
         } else if name.starts_with("RTE_ETHER_TYPE_") {
             Some(IntKind::U16)

@@ -40,10 +40,38 @@ void dpdk_shim_mbuf_refcnt_set(struct rte_mbuf *m, uint16_t value) { rte_mbuf_re
 
 uint16_t dpdk_shim_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value) { return rte_mbuf_refcnt_update(m, value); }
 
+void dpdk_shim_pktmbuf_attach_extbuf(struct rte_mbuf *m, void *buf_addr, rte_iova_t buf_iova, uint16_t buf_len,
+                                     struct rte_mbuf_ext_shared_info *shinfo) {
+    rte_pktmbuf_attach_extbuf(m, buf_addr, buf_iova, buf_len, shinfo);
+}
+
+void dpdk_shim_mbuf_ext_refcnt_set(struct rte_mbuf_ext_shared_info *shinfo, uint16_t new_value) {
+    rte_mbuf_ext_refcnt_set(shinfo, new_value);
+}
+
+int dpdk_shim_pktmbuf_is_contiguous(const struct rte_mbuf *m) { return rte_pktmbuf_is_contiguous(m); }
+
+void dpdk_shim_mbuf_set_tx_lengths(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len) {
+    m->l2_len = l2_len;
+    m->l3_len = l3_len;
+}
+
+uint16_t dpdk_shim_mbuf_l2_len(const struct rte_mbuf *m) { return m->l2_len; }
+
+uint16_t dpdk_shim_mbuf_l3_len(const struct rte_mbuf *m) { return m->l3_len; }
+
+uint16_t dpdk_shim_ipv4_phdr_cksum(const struct rte_ipv4_hdr *ipv4_hdr, uint64_t ol_flags) {
+    return rte_ipv4_phdr_cksum(ipv4_hdr, ol_flags);
+}
+
 uint16_t dpdk_shim_eth_rx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **rx_pkts, uint16_t nb_pkts) {
     return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
 }
 
 uint16_t dpdk_shim_eth_tx_burst(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **tx_pkts, uint16_t nb_pkts) {
     return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
+}
+
+uint16_t dpdk_shim_eth_tx_prepare(uint16_t port_id, uint16_t queue_id, struct rte_mbuf **tx_pkts, uint16_t nb_pkts) {
+    return rte_eth_tx_prepare(port_id, queue_id, tx_pkts, nb_pkts);
 }

@@ -4,12 +4,15 @@
 //! mbuf pool, configures and starts the port and waits for its link; `Drop` stops and closes the port, frees the
 //! pool and cleans EAL up (unless received buffers are still alive). RX takes mbufs in bursts into a small local
 //! queue and wraps each single-segment frame in a `DemiBuffer` without copying (the mbuf returns to its pool
-//! when the last view is dropped). TX copies a frame's segments into one fresh mbuf and holds it back; `flush`
-//! (called by the stack after each transmit pass) hands the batch to one `tx_burst`. Frames the ring does not
-//! take stay for the next flush; when the batch is full too, transmit hands the frame back to the stack, which
-//! retries it: nothing is dropped silently.
+//! when the last view is dropped). TX copies a frame's header into a fresh mbuf and attaches its payload
+//! behind it without a copy when the port takes mbuf chains (see `tx.rs`; short payloads, and memory the
+//! driver cannot reach, are copied), sets the checksum-offload metadata when the port offers it (see
+//! `offload.rs`) and holds the frame back; `flush` (called by the stack after each transmit pass) hands the
+//! batch to one `tx_burst`. Frames the ring does not take stay for the next flush; when the batch is full too,
+//! transmit hands the frame back to the stack, which retries it: nothing is dropped silently. On receive, the
+//! driver's checksum verdicts are used when the port offers them (bad frames are dropped and counted).
 //!
-//! Not here: zero-copy transmit (`sgaalloc` buffers as mbufs), checksum offload, multiple queues.
+//! Not here: TSO, multiple queues.
 
 use std::ffi::{CStr, CString, c_char};
 use std::ptr::{self, NonNull};
@@ -18,10 +21,12 @@ use std::time::{Duration, Instant};
 
 use dpdk_sys::{DpdkError, ffi};
 use inetstack::device::{Device, DeviceCapabilities};
-use inetstack::wire::{ChecksumCapabilities, MacAddress};
+use inetstack::wire::MacAddress;
 use pdpix::{Fail, Sga};
 use runtime::DemiBuffer;
 
+use super::offload::{PortOffloads, RxVerdict};
+use super::tx;
 use crate::network::NetDevice;
 
 /// Frames taken from the RX ring per `rx_burst`.
@@ -51,6 +56,10 @@ pub struct DpdkDeviceConfig {
     pub tx_descriptors: u16,
     /// How long to wait for the link to come up.
     pub link_timeout: Duration,
+    /// Use the port's checksum offloads when it offers them (software checksums otherwise, or when off).
+    pub checksum_offload: bool,
+    /// Attach payloads to mbufs instead of copying them, when the port takes mbuf chains (copy when off).
+    pub tx_zero_copy: bool,
 }
 
 impl DpdkDeviceConfig {
@@ -63,6 +72,8 @@ impl DpdkDeviceConfig {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             link_timeout: Duration::from_secs(5),
+            checksum_offload: true,
+            tx_zero_copy: true,
         }
     }
 }
@@ -80,6 +91,13 @@ pub struct DpdkStats {
     pub tx_oversize: u64,
     /// Received frames dropped because no `DemiBuffer` could be made for them.
     pub rx_no_memory: u64,
+    /// Received frames dropped because the port (or the software check of what it could not vouch for)
+    /// found a bad checksum.
+    pub rx_bad_checksum: u64,
+    /// Transmitted frames whose payload was attached, not copied.
+    pub tx_zero_copy: u64,
+    /// Transmitted frames copied whole into one mbuf (no payload, a short one, or one the port cannot take).
+    pub tx_copied: u64,
 }
 
 /// One DPDK port driven in poll mode. Not `Send`: DPDK's per-lcore state belongs to the thread that created it.
@@ -98,12 +116,16 @@ pub struct DpdkDevice {
     tx_len: usize,
     /// Largest frame one mbuf holds.
     max_frame: usize,
+    /// The offloads in use (all off when the configuration says so).
+    offloads: PortOffloads,
+    /// Attach payloads instead of copying them.
+    zero_copy: bool,
     started: bool,
     stats: DpdkStats,
 }
 
 /// A control-path call's negative return as a `Fail` naming the call and the port.
-fn check(function: &'static str, port: &str, ret: i32) -> Result<(), Fail> {
+pub(super) fn check(function: &'static str, port: &str, ret: i32) -> Result<(), Fail> {
     if ret < 0 {
         let e = DpdkError::new(function, -ret);
         return Err(Fail::with_context(-ret, format!("DPDK port {port}: {e}")));
@@ -155,6 +177,14 @@ impl DpdkDevice {
             }
         };
         let name = port_name(port);
+        let mut offloads = PortOffloads::query(port, &name)?;
+        if !config.checksum_offload {
+            offloads = PortOffloads { multi_segs: offloads.multi_segs, ..offloads.none() };
+        }
+        let zero_copy = config.tx_zero_copy && offloads.multi_segs;
+        if !zero_copy {
+            offloads.multi_segs = false;
+        }
 
         let pool_name =
             CString::new(format!("catnip_pool_{port}")).map_err(|_| Fail::new(libc::EINVAL, "pool name"))?;
@@ -186,6 +216,8 @@ impl DpdkDevice {
             tx: [ptr::null_mut(); TX_BURST],
             tx_len: 0,
             max_frame: usize::from(data_room).saturating_sub(ffi::RTE_PKTMBUF_HEADROOM as usize),
+            offloads,
+            zero_copy,
             started: false,
             stats: DpdkStats::default(),
         };
@@ -196,8 +228,10 @@ impl DpdkDevice {
     /// Configures one RX and one TX queue, starts the port, reads its MAC and waits for the link.
     fn start(&mut self, config: &DpdkDeviceConfig) -> Result<(), Fail> {
         let (port, name) = (self.port, self.name.clone());
-        let conf = ffi::rte_eth_conf::default();
-        // SAFETY: a valid, stopped port and a valid configuration (all defaults: no offloads, no RSS).
+        let mut conf = ffi::rte_eth_conf::default();
+        (conf.rxmode.offloads, conf.txmode.offloads) = self.offloads.conf();
+        // SAFETY: a valid, stopped port and a valid configuration (defaults, no RSS, plus offloads the port
+        // reported in its capabilities).
         check("rte_eth_dev_configure", &name, unsafe { ffi::rte_eth_dev_configure(port, 1, 1, &conf) })?;
         let (mut rx_desc, mut tx_desc) = (config.rx_descriptors, config.tx_descriptors);
         // SAFETY: a configured port and valid out-pointers; the driver clamps the counts to what it supports.
@@ -276,6 +310,93 @@ impl DpdkDevice {
         self.stats
     }
 
+    /// The port's offload capabilities, and which of them catnip uses.
+    pub fn offloads(&self) -> &PortOffloads {
+        &self.offloads
+    }
+
+    /// The frame as an mbuf chain: a fresh head mbuf holding a copy of the header (the first segment) and
+    /// checksum-offload metadata, then each payload segment attached without a copy, when every one of them can
+    /// be (see `tx.rs`). `None` if it cannot be built that way (the caller copies); `Err` if the pool ran dry.
+    fn chain(&mut self, frame: &Sga) -> Option<Result<*mut ffi::rte_mbuf, ()>> {
+        let (header, payload) = frame.segments().split_first()?;
+        let payload_len: usize = payload.iter().map(|p| p.len()).sum();
+        if !self.zero_copy || payload_len < tx::ZERO_COPY_MIN || header.len() > self.max_frame {
+            return None;
+        }
+        let mut iovas = [0; 4];
+        if payload.len() > iovas.len() {
+            return None;
+        }
+        for (iova, segment) in iovas.iter_mut().zip(payload) {
+            *iova = tx::payload_iova(&self.offloads, segment)?;
+        }
+        // SAFETY: the pool is a live pktmbuf pool.
+        let head = unsafe { ffi::dpdk_shim_pktmbuf_alloc(self.pool.as_ptr()) };
+        if head.is_null() {
+            return Some(Err(()));
+        }
+        // SAFETY: `head` is a fresh mbuf we own with max_frame >= header.len() bytes of tailroom; the header's heap
+        // bytes and the mbuf do not overlap. Each attached mbuf is chained to `head` (which then owns it) or, on
+        // failure, the whole chain is freed once.
+        unsafe {
+            let dst = ffi::dpdk_shim_pktmbuf_append(head, header.len() as u16).cast::<u8>();
+            if dst.is_null() {
+                ffi::dpdk_shim_pktmbuf_free(head);
+                return None;
+            }
+            ptr::copy_nonoverlapping(header.as_ptr(), dst, header.len());
+            for (segment, &iova) in payload.iter().zip(&iovas) {
+                let attached = tx::attach(self.pool, segment, iova);
+                let chained = attached.is_some_and(|m| {
+                    let ok = ffi::dpdk_shim_pktmbuf_chain(head, m) == 0;
+                    if !ok {
+                        ffi::dpdk_shim_pktmbuf_free(m);
+                    }
+                    ok
+                });
+                if !chained {
+                    ffi::dpdk_shim_pktmbuf_free(head);
+                    return Some(Err(()));
+                }
+            }
+            self.offloads.prepare_tx(head, header);
+        }
+        Some(Ok(head))
+    }
+
+    /// The frame copied whole into one fresh mbuf, with checksum-offload metadata. `Err(true)`: the pool ran
+    /// dry (retry later); `Err(false)`: the frame cannot fit (dropped).
+    fn copy(&mut self, frame: &Sga, len: usize) -> Result<*mut ffi::rte_mbuf, bool> {
+        // SAFETY: the pool is a live pktmbuf pool.
+        let m = unsafe { ffi::dpdk_shim_pktmbuf_alloc(self.pool.as_ptr()) };
+        if m.is_null() {
+            return Err(true);
+        }
+        // `len` fits u16: it is at most max_frame, below 64 KiB.
+        // SAFETY: `m` is a fresh mbuf we own, with max_frame >= len bytes of tailroom.
+        let dst = unsafe { ffi::dpdk_shim_pktmbuf_append(m, len as u16) }.cast::<u8>();
+        if dst.is_null() {
+            // SAFETY: we own `m` and drop it here.
+            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
+            return Err(false);
+        }
+        let mut offset = 0;
+        for segment in frame.segments() {
+            // SAFETY: append reserved `len` writable bytes at `dst`, and the segments add up to `len`; the mbuf's
+            // buffer and the segments' memory do not overlap.
+            unsafe { ptr::copy_nonoverlapping(segment.as_ptr(), dst.add(offset), segment.len()) };
+            offset += segment.len();
+        }
+        if self.offloads.any_tx_checksum()
+            && let Some(header) = frame.segments().first()
+        {
+            // SAFETY: `m` is ours and its data begins with the frame's first segment.
+            unsafe { self.offloads.prepare_tx(m, header) };
+        }
+        Ok(m)
+    }
+
     /// The frame in received mbuf `m` as a `DemiBuffer`, taking `m` over. A single-segment mbuf (every frame
     /// up to the MTU) is wrapped without a copy: the stack hands views of it up to the application's pop,
     /// and the mbuf goes back to its pool when the last view is dropped. A chained mbuf is copied and freed.
@@ -325,6 +446,21 @@ impl DpdkDevice {
 /// counter): the device frees its pool at shutdown only when this is zero.
 static LENT_MBUFS: AtomicUsize = AtomicUsize::new(0);
 
+/// The statistics of this process's DPDK device, as it was dropped (`None` before that).
+static FINAL_STATS: std::sync::Mutex<Option<DpdkStats>> = std::sync::Mutex::new(None);
+
+/// What this process's DPDK device did, once it has been dropped (one device per process): for tests and
+/// diagnostics that cannot reach the device inside a libOS.
+pub fn final_stats() -> Option<DpdkStats> {
+    *FINAL_STATS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How many received mbufs are still lent to `DemiBuffer`s (zero once the application dropped every popped
+/// buffer, which the device's shutdown waits for to free its pool).
+pub fn lent_mbufs() -> usize {
+    LENT_MBUFS.load(Ordering::Acquire)
+}
+
 /// Gives a received mbuf back to its pool: the release hook of zero-copy receive buffers.
 ///
 /// # Safety
@@ -350,9 +486,7 @@ fn port_name(port: u16) -> String {
 
 impl Device for DpdkDevice {
     fn capabilities(&self) -> DeviceCapabilities {
-        // FIXME: the ports used here (af_packet, tap on veth) either lack checksum offload or would need
-        // per-mbuf offload flags (l2/l3 lengths, pseudo-header sums) that the copy path does not set: software.
-        DeviceCapabilities { mtu: MTU, checksums: ChecksumCapabilities::software() }
+        DeviceCapabilities { mtu: MTU, checksums: self.offloads.checksums() }
     }
 
     fn receive(&mut self) -> Option<DemiBuffer> {
@@ -369,13 +503,18 @@ impl Device for DpdkDevice {
             }
             let m = self.rx[self.rx_next];
             self.rx_next += 1;
+            // SAFETY: `m` came from rx_burst and is ours, hence live.
+            let ol_flags = unsafe { (*m).ol_flags };
             // SAFETY: `m` came from rx_burst and is ours; `into_buffer` takes it over (or frees it).
             let frame = unsafe { Self::into_buffer(m) };
             match frame {
-                Ok(frame) => {
-                    self.stats.rx_frames += 1;
-                    return Some(frame);
-                }
+                Ok(frame) => match self.offloads.rx_verdict(ol_flags, &frame) {
+                    RxVerdict::Deliver => {
+                        self.stats.rx_frames += 1;
+                        return Some(frame);
+                    }
+                    RxVerdict::BadChecksum => self.stats.rx_bad_checksum += 1,
+                },
                 Err(_) => self.stats.rx_no_memory += 1,
             }
         }
@@ -395,28 +534,30 @@ impl Device for DpdkDevice {
             self.stats.tx_oversize += 1;
             return Ok(());
         }
-        // SAFETY: the pool is a live pktmbuf pool.
-        let m = unsafe { ffi::dpdk_shim_pktmbuf_alloc(self.pool.as_ptr()) };
-        if m.is_null() {
-            self.stats.tx_no_mbuf += 1;
-            return Err(frame);
-        }
-        // `len` fits u16: it is at most max_frame, below 64 KiB.
-        // SAFETY: `m` is a fresh mbuf we own, with max_frame >= len bytes of tailroom.
-        let dst = unsafe { ffi::dpdk_shim_pktmbuf_append(m, len as u16) }.cast::<u8>();
-        if dst.is_null() {
-            // SAFETY: we own `m` and drop it here.
-            unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
-            self.stats.tx_oversize += 1;
-            return Ok(());
-        }
-        let mut offset = 0;
-        for segment in frame.segments() {
-            // SAFETY: append reserved `len` writable bytes at `dst`, and the segments add up to `len`; the mbuf's
-            // buffer and the segments' heap memory do not overlap.
-            unsafe { ptr::copy_nonoverlapping(segment.as_ptr(), dst.add(offset), segment.len()) };
-            offset += segment.len();
-        }
+        let m = match self.chain(&frame) {
+            Some(Ok(m)) => {
+                self.stats.tx_zero_copy += 1;
+                m
+            }
+            Some(Err(())) => {
+                self.stats.tx_no_mbuf += 1;
+                return Err(frame);
+            }
+            None => match self.copy(&frame, len) {
+                Ok(m) => {
+                    self.stats.tx_copied += 1;
+                    m
+                }
+                Err(true) => {
+                    self.stats.tx_no_mbuf += 1;
+                    return Err(frame);
+                }
+                Err(false) => {
+                    self.stats.tx_oversize += 1;
+                    return Ok(());
+                }
+            },
+        };
         self.tx[self.tx_len] = m;
         self.tx_len += 1;
         Ok(())
@@ -456,6 +597,11 @@ impl Drop for DpdkDevice {
         let ret = unsafe { ffi::rte_eth_dev_close(self.port) };
         if ret < 0 {
             eprintln!("catnip: {}", DpdkError::new("rte_eth_dev_close", -ret));
+        }
+        *FINAL_STATS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.stats);
+        let pinned = tx::tx_pinned();
+        if pinned > 0 {
+            eprintln!("catnip: {pinned} transmitted payloads were not released by the driver after close");
         }
         let lent = LENT_MBUFS.load(Ordering::Acquire);
         if lent > 0 {

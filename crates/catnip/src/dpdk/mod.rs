@@ -7,21 +7,26 @@
 //! in a thread-local slot between instances, so one thread can run catnip, drop it and run a fresh one on the
 //! same port (one at a time; see [`shared`]).
 //!
-//! This module is the device adapter only. It copies frames between mbufs and heap `DemiBuffer`s in both
-//! directions; zero-copy (mbuf-backed `DemiBuffer`s) needs a new storage kind in `runtime`'s memory layer and is
-//! the next step (see `docs/catnip.md`). Checksums are computed in software.
+//! This module is the device adapter only: the port ([`DpdkDevice`]), its offloads ([`PortOffloads`]: checksums,
+//! multi-segment transmit) and zero-copy transmit (`tx.rs`). Received frames reach the stack without a copy,
+//! transmitted payloads leave without one where the port allows it; see `docs/catnip.md`.
 
 mod device;
+mod offload;
 pub mod shared;
+mod tx;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats};
+pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats, final_stats, lent_mbufs};
 use inetstack::stack::StackConfig;
+pub use inetstack::tcp::TcpConfig;
 pub use inetstack::wire::MacAddress;
+pub use offload::{PortOffloads, RxVerdict};
 use pdpix::Fail;
 pub use shared::{SharedDpdkDevice, new_libos_shared};
+pub use tx::tx_pinned;
 
 use crate::{Catnip, NetDevice};
 
@@ -38,13 +43,22 @@ pub struct DpdkConfig {
     pub gateway: Option<Ipv4Addr>,
     /// ARP entries that never expire and are never overwritten by what the network says.
     pub static_arp: Vec<(Ipv4Addr, MacAddress)>,
+    /// TCP parameters (buffer sizes, MSS, congestion control, ...); inetstack's defaults unless changed.
+    pub tcp: TcpConfig,
 }
 
 impl DpdkConfig {
     /// A configuration with `eal_args` (without a program name) and the address `ipv4/prefix_len`; everything
     /// else at its default.
     pub fn new(eal_args: Vec<String>, ipv4: Ipv4Addr, prefix_len: u8) -> Self {
-        Self { device: DpdkDeviceConfig::new(eal_args), ipv4, prefix_len, gateway: None, static_arp: Vec::new() }
+        Self {
+            device: DpdkDeviceConfig::new(eal_args),
+            ipv4,
+            prefix_len,
+            gateway: None,
+            static_arp: Vec::new(),
+            tcp: TcpConfig::default(),
+        }
     }
 }
 
@@ -74,6 +88,7 @@ fn build<D: NetDevice + 'static>(config: &DpdkConfig, mac: MacAddress, device: D
     stack.mtu = caps.mtu;
     stack.checksums = caps.checksums;
     stack.arp.static_entries = config.static_arp.clone();
+    stack.tcp = config.tcp.clone();
     stack.validate()?;
     // Poll mode: an idle wait spins in the device anyway, so there is nothing to gain from a spin budget.
     Catnip::new(stack, device, Duration::ZERO)
