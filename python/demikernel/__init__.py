@@ -20,6 +20,7 @@ import errno
 import threading
 
 from . import _aio
+from . import errors as _errors
 from ._demikernel import (
     AF_INET,
     IPPROTO_TCP,
@@ -40,9 +41,11 @@ from ._demikernel import (
 )
 from ._demikernel import liboses as _liboses
 from ._demikernel import set_await_hook as _set_await_hook
+from ._demikernel import set_error_classes as _set_error_classes
 from .errors import DemiError, DemiRuntimeError, DemiValueError
 
 _set_await_hook(_aio.await_pending)
+_set_error_classes(DemiError, DemiValueError, DemiRuntimeError, _errors._by_errno())
 
 from .asyncio import run  # noqa: E402  (needs the hook above)
 

@@ -19,6 +19,8 @@ that does not own it, or re-entering a busy LibOS, raises ``DemiRuntimeError`` (
 
 from __future__ import annotations
 
+import errno as _errno
+
 
 class DemiError(OSError):
     """Base class of every demikernel failure: an ``OSError`` whose ``.errno`` says what went wrong."""
@@ -93,13 +95,10 @@ def error_class(code: int) -> type[DemiError]:
     return _BY_BUILTIN.get(builtin, DemiError)
 
 
-def _make(kind: str, code: int, message: str) -> DemiError:
-    """Called by the native module to build the exception it raises."""
-    if kind == "value":
-        return DemiValueError(code, message)
-    if kind == "runtime":
-        return DemiRuntimeError(code, message)
-    return error_class(code)(code, message)
+def _by_errno() -> dict[int, type[DemiError]]:
+    """errno -> class, for every errno with a builtin subclass (the native module raises from this table)."""
+    table = {code: error_class(code) for code in _errno.errorcode}
+    return {code: cls for code, cls in table.items() if cls is not DemiError}
 
 
 __all__ = [

@@ -45,8 +45,7 @@ def test_one_instance_at_a_time_and_the_port_outlives_it() -> None:
 def test_other_device_settings_are_refused(tmp_path: pathlib.Path) -> None:
     config = tmp_path / "other.toml"
     config.write_text(
-        'libos = "catnip"\n[catnip]\neal_args = ["--no-pci", "--in-memory", "--vdev=net_null7"]\n'
-        'ipv4 = "10.202.0.1"\n'
+        'libos = "catnip"\n[catnip]\neal_args = ["--no-pci", "--in-memory", "--vdev=net_null7"]\nipv4 = "10.202.0.1"\n'
     )
     with pytest.raises(ValueError, match="other settings"):
         demi.LibOS(config=str(config))

@@ -292,3 +292,17 @@ def test_every_failure_is_a_demi_error_with_an_errno(libos: demi.LibOS) -> None:
     assert bad_value.value.errno == errno.EINVAL
     assert issubclass(error_class(errno.ETIMEDOUT), TimeoutError)
     assert error_class(errno.ECANCELED) is demi.DemiError
+
+
+def test_a_rust_panic_is_a_demi_error_and_retires_the_libos(libos: demi.LibOS) -> None:
+    """A panic inside the libOS (a bug; no input causes one) is a DemiError with EIO, not PyO3's
+    PanicException (which `except Exception` does not catch); the libOS is then out of service (EBADF)."""
+    qd = libos.socket(demi.AF_INET, demi.SOCK_STREAM)
+    with pytest.raises(demi.DemiError) as info:
+        libos._panic_for_tests()
+    assert info.value.errno == errno.EIO
+    assert "internal error" in str(info.value)
+    with pytest.raises(demi.DemiError) as after:
+        libos.close(qd)
+    assert after.value.errno == errno.EBADF
+    libos.shutdown()  # still a clean no-op

@@ -31,6 +31,7 @@ fn demikernel_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sga::Sga>()?;
     m.add_function(wrap_pyfunction!(libos::liboses, m)?)?;
     m.add_function(wrap_pyfunction!(qtoken::set_await_hook, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::set_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(bench::rust_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(bench::rust_wait_completed, m)?)?;
     for (name, value) in [

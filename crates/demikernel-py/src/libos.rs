@@ -597,6 +597,13 @@ impl LibOS {
         with_libos(self.id, |slot| Ok(!slot.waiters.is_empty()))
     }
 
+    /// Panics inside a libOS call, for the tests: shows that a Rust panic (a bug) surfaces as a `DemiError`
+    /// with errno EIO and takes this LibOS out of service, instead of crossing into Python as a panic.
+    fn _panic_for_tests(&self) -> PyResult<()> {
+        self.check_thread()?;
+        with_libos(self.id, |_| -> Result<(), Fail> { panic!("a deliberate panic for the tests") })
+    }
+
     /// Runs one poll round and completes the futures of every awaited token that finished, in one call.
     /// Returns how many it completed. Internal: called by the event loop once per iteration.
     fn _dispatch(&self, py: Python<'_>) -> PyResult<usize> {

@@ -145,12 +145,34 @@ pub(crate) fn with_libos<R>(id: u64, f: impl FnOnce(&mut LibOsSlot) -> Result<R,
 }
 
 /// As `with_libos`, for closures that fail with Python errors.
+///
+/// A panic inside `f` (a bug: no input is meant to cause one) does not cross into Python as PyO3's
+/// `PanicException`: it becomes a `DemiError` with errno EIO, and the libOS, whose state the panic may have
+/// left half-changed, is taken out of service (later calls: EBADF) and dropped, as unwinding would have
+/// dropped it (its queues close; catnip's port goes back for the next instance). Should its destructor panic
+/// too, what it still held is leaked.
 pub(crate) fn with_libos_py<R>(id: u64, f: impl FnOnce(&mut LibOsSlot) -> PyResult<R>) -> PyResult<R> {
     LIBOSES
         .try_with(|t| {
             let mut t = t.try_borrow_mut().map_err(|_| busy())?;
-            let slot = t.iter_mut().find(|s| s.id == id).ok_or_else(|| os_error(shut_down()))?;
-            f(slot)
+            let index = t.iter().position(|s| s.id == id).ok_or_else(|| os_error(shut_down()))?;
+            let slot = &mut t[index];
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(slot))) {
+                Ok(result) => result,
+                Err(panic) => {
+                    let retired = t.swap_remove(index);
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(retired)));
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    Err(os_error(Fail::with_context(
+                        libc::EIO,
+                        format!("internal error in the libOS ({what}); this LibOS was taken out of service"),
+                    )))
+                }
+            }
         })
         .map_err(|_| os_error(shut_down()))?
 }
