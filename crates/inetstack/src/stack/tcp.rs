@@ -76,10 +76,27 @@ pub(super) struct Connection {
     hop: Option<CachedHop>,
 }
 
+impl Connection {
+    /// The deadline to add to the timer heap, if the connection's earliest one moved earlier than what the heap
+    /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
+    /// moved later is found when the earlier entry fires, and re-armed then.
+    fn reschedule(&mut self) -> Option<Instant> {
+        let at = self.tcb.next_deadline()?;
+        if self.scheduled.is_none_or(|scheduled| at < scheduled) {
+            self.scheduled = Some(at);
+            return Some(at);
+        }
+        None
+    }
+}
+
 /// Everything the demultiplexer keeps beside the socket table.
 #[derive(Debug, Default)]
 pub(super) struct TcpTables {
     connections: HashMap<FlowKey, SocketId, FlowHash>,
+    /// How many entries of `connections` hold each local port, so that choosing or checking a port does not scan
+    /// every connection.
+    connection_ports: HashMap<u16, u32, FlowHash>,
     listeners: HashMap<u16, SocketId, FlowHash>,
     /// Ports bound by sockets that are not (yet) listening or connected.
     bound: HashMap<u16, SocketId, FlowHash>,
@@ -106,12 +123,44 @@ impl TcpTables {
     fn port_in_use(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self.bound.contains_key(&port)
-            || self.connections.keys().any(|key| key.local.port() == port)
+            || self.connection_ports.contains_key(&port)
     }
 
-    /// Connections holding `port`, for SO_REUSEADDR's check.
+    /// Connections holding `port`, for SO_REUSEADDR's check (a scan, but only of a port some connection holds).
     fn connections_on(&self, port: u16) -> impl Iterator<Item = SocketId> + '_ {
-        self.connections.iter().filter(move |(key, _)| key.local.port() == port).map(|(_, &id)| id)
+        let held = self.connection_ports.contains_key(&port);
+        self.connections.iter().filter(move |(key, _)| held && key.local.port() == port).map(|(_, &id)| id)
+    }
+
+    fn add_connection(&mut self, key: FlowKey, id: SocketId) {
+        if self.connections.insert(key, id).is_none() {
+            *self.connection_ports.entry(key.local.port()).or_default() += 1;
+        }
+    }
+
+    fn remove_connection(&mut self, key: &FlowKey) {
+        if self.connections.remove(key).is_some()
+            && let std::collections::hash_map::Entry::Occupied(mut count) =
+                self.connection_ports.entry(key.local.port())
+        {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+    }
+}
+
+#[cold]
+fn not_tcp(id: SocketId) -> Fail {
+    Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a TCP socket"))
+}
+
+#[cold]
+fn not_a_connection(socket: &TcpSocket) -> Fail {
+    match socket {
+        TcpSocket::Listener(_) => Fail::new(libc::EOPNOTSUPP, "operation on a listening socket"),
+        _ => Fail::new(libc::ENOTCONN, "socket is not connected"),
     }
 }
 
@@ -120,18 +169,20 @@ impl Stack {
         self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None, options: TcpSocketOptions::default() }))
     }
 
+    #[inline]
     fn tcp_socket(&mut self, id: SocketId) -> Result<&mut TcpSocket, Fail> {
         match self.socket_mut(id)? {
             Socket::Tcp(tcp) => Ok(tcp),
-            _ => Err(Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a TCP socket"))),
+            _ => Err(not_tcp(id)),
         }
     }
 
+    /// The connection `id` names (inline: every segment and socket call goes through it).
+    #[inline]
     fn connection(&mut self, id: SocketId) -> Result<&mut Connection, Fail> {
         match self.tcp_socket(id)? {
             TcpSocket::Connection(c) => Ok(c),
-            TcpSocket::Listener(_) => Err(Fail::new(libc::EOPNOTSUPP, "operation on a listening socket")),
-            TcpSocket::Idle { .. } => Err(Fail::new(libc::ENOTCONN, "socket is not connected")),
+            other => Err(not_a_connection(other)),
         }
     }
 
@@ -258,7 +309,7 @@ impl Stack {
         tcb.set_keepalive(options.keepalive);
         let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
-        self.tcp.connections.insert(FlowKey { local, remote }, id);
+        self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
         Ok(())
     }
@@ -275,9 +326,11 @@ impl Stack {
 
     /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
     pub fn tcp_recv(&mut self, id: SocketId, max_len: usize) -> Result<Option<Sga>, Fail> {
-        let data = self.connection(id)?.tcb.recv(max_len)?;
-        if data.as_ref().is_some_and(|d| !d.is_empty()) {
-            // Reading opened the receive window: the connection may want to send a window update.
+        let tcb = &mut self.connection(id)?.tcb;
+        let data = tcb.recv(max_len)?;
+        // Reading changes only the receive window: poll the connection if that made a window update due (when
+        // it has anything else to send it is already active or waiting on an event of its own).
+        if tcb.owes_ack() {
             self.tcp.active.push(id);
         }
         Ok(data)
@@ -416,6 +469,7 @@ impl Stack {
         if let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) {
             let now = self.now;
             let mut handshake = false;
+            let mut quiet = None;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
                 handshake = conn.listener.is_some();
@@ -425,8 +479,16 @@ impl Stack {
                 if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
                     conn.tcb.abort();
                 }
+                // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
+                if conn.tcb.is_quiet() && !handshake {
+                    quiet = Some(conn.reschedule());
+                }
             }
-            self.tcp.active.push(id);
+            match quiet {
+                Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
+                Some(None) => {}
+                None => self.tcp.active.push(id),
+            }
             self.touched.push(id);
             if handshake {
                 self.settle_handshake(id);
@@ -465,7 +527,7 @@ impl Stack {
         tcb.set_keepalive(options.keepalive);
         let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None, hop: None };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
-        self.tcp.connections.insert(FlowKey { local, remote }, id);
+        self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
     }
 
@@ -576,16 +638,11 @@ impl Stack {
             conn.hop = hop;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
-                self.tcp.connections.remove(&key);
+                self.tcp.remove_connection(&key);
                 self.remove_socket(id);
                 continue;
             }
-            // One heap entry per connection at most (two while a deadline moves earlier): a deadline that
-            // moved later is found when the earlier entry fires, and re-armed then.
-            if let Some(at) = conn.tcb.next_deadline()
-                && conn.scheduled.is_none_or(|scheduled| at < scheduled)
-            {
-                conn.scheduled = Some(at);
+            if let Some(at) = conn.reschedule() {
                 self.tcp.timers.push(Reverse((at, id)));
             }
         }
