@@ -400,6 +400,7 @@ impl TcpConnection {
 
     /// Received in-order data, at most `max_len` bytes: `Ok(None)` if nothing yet, `Ok(Some(empty))` at end of
     /// stream. Data received before a reset is delivered before the error.
+    #[inline]
     pub fn recv(&mut self, max_len: usize) -> Result<Option<Sga>, Fail> {
         if !self.receive_queue.is_empty() && max_len > 0 {
             let data = self.receive_queue.pop(max_len);
