@@ -14,6 +14,7 @@ pub mod arp_cache;
 mod config;
 mod counters;
 mod flow_hash;
+mod header_template;
 mod icmp;
 mod output;
 mod ports;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::flow_hash::{FlowHash, FlowKey};
+use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
@@ -74,6 +75,8 @@ pub(super) struct Connection {
     scheduled: Option<Instant>,
     /// The next hop's MAC address, remembered while the ARP table agrees (see `CachedHop`).
     hop: Option<CachedHop>,
+    /// The constant header bytes towards that next hop, made at the first segment that found `hop` valid.
+    template: Option<Box<HeaderTemplate>>,
 }
 
 impl Connection {
@@ -307,7 +310,8 @@ impl Stack {
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None };
+        let conn =
+            Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None, template: None };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
         self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
@@ -525,7 +529,15 @@ impl Stack {
         let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None, hop: None };
+        let conn = Connection {
+            tcb,
+            options,
+            listener: Some(lid),
+            app_holds: false,
+            scheduled: None,
+            hop: None,
+            template: None,
+        };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
         self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
@@ -565,7 +577,7 @@ impl Stack {
             Some(ack) => (ack, None),
             None => (SeqNumber(0), Some(segment.seq_number + segment.segment_len() as u32)),
         };
-        let rst = OutgoingSegment {
+        let mut rst = OutgoingSegment {
             src_port: segment.dst_port,
             dst_port: segment.src_port,
             seq_number,
@@ -575,18 +587,21 @@ impl Stack {
             options: TcpOptions::default(),
             payload: Sga::new(),
         };
-        if self.emit_segment(ip.dst_addr, ip.src_addr, rst, &mut None).is_ok() {
+        if self.emit_segment(ip.dst_addr, ip.src_addr, &mut rst, &mut None, &mut None).is_ok() {
             self.counters.tcp_rst_out += 1;
         }
     }
 
-    /// Queues one segment from `src` to `dst`; `hop` is the sender's cached next hop (`&mut None` for none).
+    /// Queues one segment from `src` to `dst` (its payload is taken); `hop` is the sender's cached next hop and
+    /// `template` its header template (`&mut None` for none): while the hop is valid, the headers are written
+    /// from the template (made on first use, remade if the hop's MAC changed), else layer by layer.
     fn emit_segment(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
-        mut segment: OutgoingSegment,
+        segment: &mut OutgoingSegment,
         hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
     ) -> Result<(), Fail> {
         // The payload moves into the frame: one view (the common case) as is, several copied into one.
         let payload = std::mem::take(&mut segment.payload);
@@ -595,11 +610,24 @@ impl Stack {
             1 => payload.into_segments().next(),
             _ => Some(flatten(&payload)?),
         };
-        let header_len = segment.repr(&[]).header_len();
-        let checksums = self.config.checksums;
-        self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
-            segment.repr(payload).emit_header(header, src, dst, &checksums)
-        })?;
+        if let Some(mac) = self.cached_hop_mac(hop) {
+            let template = match template {
+                Some(t) if t.dst_mac() == mac => t,
+                _ => template.insert(Box::new(HeaderTemplate::new(
+                    (self.config.mac, mac),
+                    (src, dst),
+                    (segment.src_port, segment.dst_port),
+                    self.config.ttl,
+                ))),
+            };
+            self.send_templated(template, segment, payload)?;
+        } else {
+            let header_len = segment.repr(&[]).header_len();
+            let checksums = self.config.checksums;
+            self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
+                segment.repr(payload).emit_header(header, src, dst, &checksums)
+            })?;
+        }
         self.counters.tcp_out += 1;
         Ok(())
     }
@@ -625,17 +653,20 @@ impl Stack {
             conn.tcb.poll_transmit(now, &mut out);
             let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
             let mut hop = conn.hop;
+            let mut template = conn.template.take();
             let handshake = conn.listener.is_some();
-            for segment in out.drain(..) {
+            for segment in &mut out {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop);
+                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
             }
+            out.clear();
             self.touched.push(id);
             if handshake {
                 self.settle_handshake(id);
             }
             let Ok(conn) = self.connection(id) else { continue };
             conn.hop = hop;
+            conn.template = template;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
                 self.tcp.remove_connection(&key);
