@@ -14,6 +14,7 @@ pub mod arp_cache;
 mod config;
 mod counters;
 mod flow_hash;
+mod header_template;
 mod icmp;
 mod output;
 mod ports;
@@ -251,18 +252,14 @@ impl Stack {
         }
     }
 
+    #[inline]
     fn socket_mut(&mut self, id: SocketId) -> Result<&mut Socket, Fail> {
-        self.sockets
-            .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| Fail::with_context(libc::EBADF, format!("no socket {id:?}")))
+        self.sockets.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or_else(|| no_socket(id))
     }
 
+    #[inline]
     fn socket(&self, id: SocketId) -> Result<&Socket, Fail> {
-        self.sockets
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| Fail::with_context(libc::EBADF, format!("no socket {id:?}")))
+        self.sockets.get(id.0 as usize).and_then(Option::as_ref).ok_or_else(|| no_socket(id))
     }
 
     /// Closes a socket: a UDP socket at once; a TCP connection in order (it lives on in the stack until its
@@ -315,6 +312,11 @@ impl Stack {
     pub fn is_own(&self, ip: Ipv4Addr) -> bool {
         ip == self.config.ipv4 || ip.is_loopback()
     }
+}
+
+#[cold]
+fn no_socket(id: SocketId) -> Fail {
+    Fail::with_context(libc::EBADF, format!("no socket {id:?}"))
 }
 
 #[cfg(test)]

@@ -8,9 +8,12 @@ use std::time::Instant;
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::Stack;
+use super::header_template::{self, HeaderTemplate};
 use crate::device::flatten;
+use crate::tcp::OutgoingSegment;
 use crate::wire::{
     ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, MacAddress,
+    TCP_MIN_HEADER_LEN,
 };
 
 /// Where a datagram goes on the local link.
@@ -31,6 +34,11 @@ pub(super) struct CachedHop {
     mac: MacAddress,
     generation: u64,
     expires: Option<Instant>,
+}
+
+#[cold]
+fn exceeds_mtu(len: usize, mtu: usize) -> Fail {
+    Fail::with_context(libc::EMSGSIZE, format!("{len} bytes exceed the {mtu}-byte MTU (no fragmentation)"))
 }
 
 impl Stack {
@@ -77,13 +85,10 @@ impl Stack {
     /// The next hop towards `dst` and its MAC address if known, from `cache` when it is still valid; a
     /// resolved unicast hop is remembered there.
     fn resolve(&self, dst: Ipv4Addr, cache: &mut Option<CachedHop>) -> Result<(NextHop, Option<MacAddress>), Fail> {
-        let generation = self.arp.generation();
-        if let Some(c) = *cache
-            && c.generation == generation
-            && c.expires.is_none_or(|t| self.now < t)
-        {
-            return Ok((NextHop::Host(c.hop), Some(c.mac)));
+        if let (Some(c), Some(mac)) = (*cache, self.cached_hop_mac(cache)) {
+            return Ok((NextHop::Host(c.hop), Some(mac)));
         }
+        let generation = self.arp.generation();
         *cache = None;
         let next_hop = self.route(dst)?;
         let mac = match next_hop {
@@ -95,6 +100,38 @@ impl Stack {
             }),
         };
         Ok((next_hop, mac))
+    }
+
+    /// The MAC address of the sender's cached next hop, if the cache is still valid (see [`CachedHop`]).
+    #[inline]
+    pub(super) fn cached_hop_mac(&self, cache: &Option<CachedHop>) -> Option<MacAddress> {
+        let c = cache.as_ref()?;
+        (c.generation == self.arp.generation() && c.expires.is_none_or(|t| self.now < t)).then_some(c.mac)
+    }
+
+    /// Queues a TCP segment of a connection whose next hop is resolved, its headers written from `template`.
+    pub(super) fn send_templated(
+        &mut self,
+        template: &HeaderTemplate,
+        segment: &OutgoingSegment,
+        payload: Option<DemiBuffer>,
+    ) -> Result<(), Fail> {
+        let options_len = segment.options.encoded_len()?;
+        let payload_len = payload.as_ref().map_or(0, DemiBuffer::len);
+        let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
+        if ip_len > self.config.mtu {
+            return Err(exceeds_mtu(ip_len, self.config.mtu));
+        }
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
+        let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
+        template.write(bytes, segment, payload.as_deref().unwrap_or(&[]), self.ip_ident, &self.config.checksums)?;
+        let mut frame = Sga::from_buffer(header);
+        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
+            frame.push_segment(payload);
+        }
+        self.outbox.push_back(frame);
+        Ok(())
     }
 
     /// [`Self::send_ipv4`] with the sender's [`CachedHop`].
@@ -112,14 +149,7 @@ impl Stack {
         let (next_hop, dst_mac) = self.resolve(dst, hop_cache)?;
         let payload_len = transport_len + payload.as_ref().map_or(0, DemiBuffer::len);
         if IPV4_MIN_HEADER_LEN + payload_len > self.config.mtu {
-            return Err(Fail::with_context(
-                libc::EMSGSIZE,
-                format!(
-                    "{} bytes exceed the {}-byte MTU (no fragmentation)",
-                    IPV4_MIN_HEADER_LEN + payload_len,
-                    self.config.mtu
-                ),
-            ));
+            return Err(exceeds_mtu(IPV4_MIN_HEADER_LEN + payload_len, self.config.mtu));
         }
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let ip = Ipv4Repr {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::flow_hash::{FlowHash, FlowKey};
+use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
@@ -74,12 +75,31 @@ pub(super) struct Connection {
     scheduled: Option<Instant>,
     /// The next hop's MAC address, remembered while the ARP table agrees (see `CachedHop`).
     hop: Option<CachedHop>,
+    /// The constant header bytes towards that next hop, made at the first segment that found `hop` valid.
+    template: Option<Box<HeaderTemplate>>,
+}
+
+impl Connection {
+    /// The deadline to add to the timer heap, if the connection's earliest one moved earlier than what the heap
+    /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
+    /// moved later is found when the earlier entry fires, and re-armed then.
+    fn reschedule(&mut self) -> Option<Instant> {
+        let at = self.tcb.next_deadline()?;
+        if self.scheduled.is_none_or(|scheduled| at < scheduled) {
+            self.scheduled = Some(at);
+            return Some(at);
+        }
+        None
+    }
 }
 
 /// Everything the demultiplexer keeps beside the socket table.
 #[derive(Debug, Default)]
 pub(super) struct TcpTables {
     connections: HashMap<FlowKey, SocketId, FlowHash>,
+    /// How many entries of `connections` hold each local port, so that choosing or checking a port does not scan
+    /// every connection.
+    connection_ports: HashMap<u16, u32, FlowHash>,
     listeners: HashMap<u16, SocketId, FlowHash>,
     /// Ports bound by sockets that are not (yet) listening or connected.
     bound: HashMap<u16, SocketId, FlowHash>,
@@ -106,12 +126,44 @@ impl TcpTables {
     fn port_in_use(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self.bound.contains_key(&port)
-            || self.connections.keys().any(|key| key.local.port() == port)
+            || self.connection_ports.contains_key(&port)
     }
 
-    /// Connections holding `port`, for SO_REUSEADDR's check.
+    /// Connections holding `port`, for SO_REUSEADDR's check (a scan, but only of a port some connection holds).
     fn connections_on(&self, port: u16) -> impl Iterator<Item = SocketId> + '_ {
-        self.connections.iter().filter(move |(key, _)| key.local.port() == port).map(|(_, &id)| id)
+        let held = self.connection_ports.contains_key(&port);
+        self.connections.iter().filter(move |(key, _)| held && key.local.port() == port).map(|(_, &id)| id)
+    }
+
+    fn add_connection(&mut self, key: FlowKey, id: SocketId) {
+        if self.connections.insert(key, id).is_none() {
+            *self.connection_ports.entry(key.local.port()).or_default() += 1;
+        }
+    }
+
+    fn remove_connection(&mut self, key: &FlowKey) {
+        if self.connections.remove(key).is_some()
+            && let std::collections::hash_map::Entry::Occupied(mut count) =
+                self.connection_ports.entry(key.local.port())
+        {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+    }
+}
+
+#[cold]
+fn not_tcp(id: SocketId) -> Fail {
+    Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a TCP socket"))
+}
+
+#[cold]
+fn not_a_connection(socket: &TcpSocket) -> Fail {
+    match socket {
+        TcpSocket::Listener(_) => Fail::new(libc::EOPNOTSUPP, "operation on a listening socket"),
+        _ => Fail::new(libc::ENOTCONN, "socket is not connected"),
     }
 }
 
@@ -120,18 +172,20 @@ impl Stack {
         self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None, options: TcpSocketOptions::default() }))
     }
 
+    #[inline]
     fn tcp_socket(&mut self, id: SocketId) -> Result<&mut TcpSocket, Fail> {
         match self.socket_mut(id)? {
             Socket::Tcp(tcp) => Ok(tcp),
-            _ => Err(Fail::with_context(libc::EPROTOTYPE, format!("{id:?} is not a TCP socket"))),
+            _ => Err(not_tcp(id)),
         }
     }
 
+    /// The connection `id` names (inline: every segment and socket call goes through it).
+    #[inline]
     fn connection(&mut self, id: SocketId) -> Result<&mut Connection, Fail> {
         match self.tcp_socket(id)? {
             TcpSocket::Connection(c) => Ok(c),
-            TcpSocket::Listener(_) => Err(Fail::new(libc::EOPNOTSUPP, "operation on a listening socket")),
-            TcpSocket::Idle { .. } => Err(Fail::new(libc::ENOTCONN, "socket is not connected")),
+            other => Err(not_a_connection(other)),
         }
     }
 
@@ -256,9 +310,10 @@ impl Stack {
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None };
+        let conn =
+            Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None, template: None };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
-        self.tcp.connections.insert(FlowKey { local, remote }, id);
+        self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
         Ok(())
     }
@@ -275,9 +330,11 @@ impl Stack {
 
     /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
     pub fn tcp_recv(&mut self, id: SocketId, max_len: usize) -> Result<Option<Sga>, Fail> {
-        let data = self.connection(id)?.tcb.recv(max_len)?;
-        if data.as_ref().is_some_and(|d| !d.is_empty()) {
-            // Reading opened the receive window: the connection may want to send a window update.
+        let tcb = &mut self.connection(id)?.tcb;
+        let data = tcb.recv(max_len)?;
+        // Reading changes only the receive window: poll the connection if that made a window update due (when
+        // it has anything else to send it is already active or waiting on an event of its own).
+        if tcb.owes_ack() {
             self.tcp.active.push(id);
         }
         Ok(data)
@@ -416,6 +473,7 @@ impl Stack {
         if let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) {
             let now = self.now;
             let mut handshake = false;
+            let mut quiet = None;
             if let Ok(conn) = self.connection(id) {
                 conn.tcb.on_segment(now, &repr, payload);
                 handshake = conn.listener.is_some();
@@ -425,8 +483,16 @@ impl Stack {
                 if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
                     conn.tcb.abort();
                 }
+                // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
+                if conn.tcb.is_quiet() && !handshake {
+                    quiet = Some(conn.reschedule());
+                }
             }
-            self.tcp.active.push(id);
+            match quiet {
+                Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
+                Some(None) => {}
+                None => self.tcp.active.push(id),
+            }
             self.touched.push(id);
             if handshake {
                 self.settle_handshake(id);
@@ -463,9 +529,17 @@ impl Stack {
         let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn = Connection { tcb, options, listener: Some(lid), app_holds: false, scheduled: None, hop: None };
+        let conn = Connection {
+            tcb,
+            options,
+            listener: Some(lid),
+            app_holds: false,
+            scheduled: None,
+            hop: None,
+            template: None,
+        };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
-        self.tcp.connections.insert(FlowKey { local, remote }, id);
+        self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
     }
 
@@ -503,7 +577,7 @@ impl Stack {
             Some(ack) => (ack, None),
             None => (SeqNumber(0), Some(segment.seq_number + segment.segment_len() as u32)),
         };
-        let rst = OutgoingSegment {
+        let mut rst = OutgoingSegment {
             src_port: segment.dst_port,
             dst_port: segment.src_port,
             seq_number,
@@ -513,18 +587,21 @@ impl Stack {
             options: TcpOptions::default(),
             payload: Sga::new(),
         };
-        if self.emit_segment(ip.dst_addr, ip.src_addr, rst, &mut None).is_ok() {
+        if self.emit_segment(ip.dst_addr, ip.src_addr, &mut rst, &mut None, &mut None).is_ok() {
             self.counters.tcp_rst_out += 1;
         }
     }
 
-    /// Queues one segment from `src` to `dst`; `hop` is the sender's cached next hop (`&mut None` for none).
+    /// Queues one segment from `src` to `dst` (its payload is taken); `hop` is the sender's cached next hop and
+    /// `template` its header template (`&mut None` for none): while the hop is valid, the headers are written
+    /// from the template (made on first use, remade if the hop's MAC changed), else layer by layer.
     fn emit_segment(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
-        mut segment: OutgoingSegment,
+        segment: &mut OutgoingSegment,
         hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
     ) -> Result<(), Fail> {
         // The payload moves into the frame: one view (the common case) as is, several copied into one.
         let payload = std::mem::take(&mut segment.payload);
@@ -533,11 +610,24 @@ impl Stack {
             1 => payload.into_segments().next(),
             _ => Some(flatten(&payload)?),
         };
-        let header_len = segment.repr(&[]).header_len();
-        let checksums = self.config.checksums;
-        self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
-            segment.repr(payload).emit_header(header, src, dst, &checksums)
-        })?;
+        if let Some(mac) = self.cached_hop_mac(hop) {
+            let template = match template {
+                Some(t) if t.dst_mac() == mac => t,
+                _ => template.insert(Box::new(HeaderTemplate::new(
+                    (self.config.mac, mac),
+                    (src, dst),
+                    (segment.src_port, segment.dst_port),
+                    self.config.ttl,
+                ))),
+            };
+            self.send_templated(template, segment, payload)?;
+        } else {
+            let header_len = segment.repr(&[]).header_len();
+            let checksums = self.config.checksums;
+            self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
+                segment.repr(payload).emit_header(header, src, dst, &checksums)
+            })?;
+        }
         self.counters.tcp_out += 1;
         Ok(())
     }
@@ -563,29 +653,27 @@ impl Stack {
             conn.tcb.poll_transmit(now, &mut out);
             let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
             let mut hop = conn.hop;
+            let mut template = conn.template.take();
             let handshake = conn.listener.is_some();
-            for segment in out.drain(..) {
+            for segment in &mut out {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop);
+                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
             }
+            out.clear();
             self.touched.push(id);
             if handshake {
                 self.settle_handshake(id);
             }
             let Ok(conn) = self.connection(id) else { continue };
             conn.hop = hop;
+            conn.template = template;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
-                self.tcp.connections.remove(&key);
+                self.tcp.remove_connection(&key);
                 self.remove_socket(id);
                 continue;
             }
-            // One heap entry per connection at most (two while a deadline moves earlier): a deadline that
-            // moved later is found when the earlier entry fires, and re-armed then.
-            if let Some(at) = conn.tcb.next_deadline()
-                && conn.scheduled.is_none_or(|scheduled| at < scheduled)
-            {
-                conn.scheduled = Some(at);
+            if let Some(at) = conn.reschedule() {
                 self.tcp.timers.push(Reverse((at, id)));
             }
         }

@@ -553,3 +553,37 @@ fn a_connection_follows_its_peer_to_a_new_mac_address() {
     sim.hosts[0].receive(now, DemiBuffer::from_slice(&frame).unwrap());
     assert_eq!(data_frame_dst(&mut sim), moved, "the cached next hop gave way to the ARP table");
 }
+
+#[test]
+fn an_ephemeral_port_held_by_a_connection_is_free_again_once_it_is_reaped() {
+    // One ephemeral port: a second connect finds it held (the per-port connection count), until the first
+    // connection is reset and reaped.
+    let t0 = Instant::now();
+    let mut config = StackConfig::new(MAC_A, A, 24);
+    config.ephemeral_ports = 50000..=50000;
+    let mut stack = Stack::new(config, t0).unwrap();
+    let first = stack.tcp_open();
+    stack.tcp_connect(t0, first, SocketAddrV4::new(B, 80)).unwrap();
+    assert_eq!(stack.local_addr(first).unwrap().unwrap().port(), 50000);
+    let second = stack.tcp_open();
+    assert_eq!(stack.tcp_connect(t0, second, SocketAddrV4::new(B, 81)).unwrap_err().errno(), libc::EADDRINUSE);
+    let linger0 = TcpSocketOptions { linger: Some(Duration::ZERO), ..Default::default() };
+    stack.tcp_set_options(first, linger0).unwrap();
+    stack.close(first).unwrap();
+    stack.poll(t0);
+    stack.tcp_connect(t0, second, SocketAddrV4::new(B, 81)).unwrap();
+    assert_eq!(stack.local_addr(second).unwrap().unwrap().port(), 50000);
+}
+
+#[test]
+fn a_segment_whose_ack_is_delayed_is_not_polled_but_acknowledged_on_time() {
+    let (mut sim, client, server) = established_pair(21);
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"one small segment").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    // The server owes only a delayed ACK: nothing to poll now, the timer is its next deadline.
+    let (now, sent) = (sim.now(), sim.hosts[1].counters().tcp_out);
+    let deadline = sim.hosts[1].next_deadline().expect("the delayed ACK is armed");
+    assert!(deadline > now && deadline <= now + Duration::from_millis(40), "{deadline:?} vs {now:?}");
+    assert!(sim.run_until(Duration::from_millis(60), |s| s.hosts[1].counters().tcp_out == sent + 1));
+}

@@ -400,6 +400,7 @@ impl TcpConnection {
 
     /// Received in-order data, at most `max_len` bytes: `Ok(None)` if nothing yet, `Ok(Some(empty))` at end of
     /// stream. Data received before a reset is delivered before the error.
+    #[inline]
     pub fn recv(&mut self, max_len: usize) -> Result<Option<Sga>, Fail> {
         if !self.receive_queue.is_empty() && max_len > 0 {
             let data = self.receive_queue.pop(max_len);
@@ -468,6 +469,28 @@ impl TcpConnection {
         let readable = !self.receive_queue.is_empty() || self.eof || failed;
         let can_queue = self.state.can_send() && self.fin_seq.is_none() && self.send_buffer.free() > 0;
         (readable, failed || self.user_closed || can_queue)
+    }
+
+    /// Whether `poll_transmit` would send nothing and change nothing until a timer is due: ESTABLISHED, no ACK
+    /// owed, no control segment queued, nothing unacknowledged, unsent or marked for retransmission, no FIN to
+    /// send and no persist timer. The demultiplexer skips polling such a connection after a segment or a read
+    /// (its deadlines still go to the timer heap); anything else is polled, so this may say `false` when in
+    /// doubt but never `true` wrongly.
+    pub fn is_quiet(&self) -> bool {
+        self.state == TcpState::Established
+            && !self.ack.now
+            && self.control.is_empty()
+            && self.snd_una == self.snd_max
+            && self.snd_nxt == self.snd_max
+            && self.data_end() == self.snd_max
+            && self.fin_seq.is_none()
+            && !self.recovery.retransmit_head
+            && self.timers.persist.is_none()
+    }
+
+    /// Whether an ACK (a window update, say) is due at the next `poll_transmit`.
+    pub fn owes_ack(&self) -> bool {
+        self.ack.now
     }
 
     /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end), if ever.

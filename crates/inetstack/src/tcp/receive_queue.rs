@@ -30,6 +30,7 @@ impl ReceiveQueue {
     }
 
     /// Removes and returns up to `max_len` bytes from the front.
+    #[inline]
     pub(crate) fn pop(&mut self, max_len: usize) -> Sga {
         let mut out = Sga::new();
         let mut left = max_len;
