@@ -17,7 +17,8 @@
 //! the server: TCP echo of several sizes (1 B to 1 MiB) checked byte for byte, 2000 timed 64-byte round trips,
 //! and a 64 MiB transfer whose SHA-256 the server sends back with the time from first to last byte. Then the same
 //! over Linux loopback (`std::net`, blocking sockets, pinned to the same CPUs). `CATNIP_VHOST_RUNS=N` repeats
-//! the whole set N times (default 1); `CATNIP_VHOST_BULK_MIB` changes the transfer size.
+//! the whole set N times (default 1); `CATNIP_VHOST_BULK_MIB` changes the transfer size and
+//! `CATNIP_VHOST_TCP_BUFFER_KIB` catnip's TCP send and receive buffers (inetstack's default, 256 KiB).
 //!
 //! Children, the vhost-user sockets and EAL's runtime directories are removed when the test ends, also on a
 //! panic. Needs root; when not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
@@ -317,6 +318,10 @@ fn vhost_libos(socket: &str, prefix: &str, cpu: &str, mtu: usize, server: bool) 
     config.device.port = Some(port.to_owned());
     config.device.link_timeout = Duration::from_secs(30);
     config.device.mtu = mtu;
+    if let Some(kib) = env_usize("CATNIP_VHOST_TCP_BUFFER_KIB") {
+        config.tcp.recv_buffer = kib << 10;
+        config.tcp.send_buffer = kib << 10;
+    }
     catnip::dpdk::new_libos_with(&config, |port| {
         println!("port {} (MTU {mtu}) offloads: {:?}", port.port_name(), port.offloads());
         port
