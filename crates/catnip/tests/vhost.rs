@@ -16,7 +16,8 @@
 //! the `role` test with `CATNIP_VHOST_ROLE` naming its part. Per MTU (1500, then 9000), the client runs against
 //! the server: TCP echo of several sizes (1 B to 1 MiB) checked byte for byte, 2000 timed 64-byte round trips,
 //! and a 64 MiB transfer whose SHA-256 the server sends back with the time from first to last byte. Then the same
-//! over Linux loopback (`std::net`, blocking sockets, pinned to the same CPUs). `CATNIP_VHOST_RUNS=N` repeats
+//! over Linux loopback (`std::net`, pinned to the same CPUs), with blocking sockets and with non-blocking ones
+//! that spin (as catnip does). `CATNIP_VHOST_RUNS=N` repeats
 //! the whole set N times (default 1); `CATNIP_VHOST_BULK_MIB` changes the transfer size and
 //! `CATNIP_VHOST_TCP_BUFFER_KIB` catnip's TCP send and receive buffers (inetstack's default, 256 KiB).
 //!
@@ -24,7 +25,7 @@
 //! panic. Needs root; when not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
 #![cfg(feature = "dpdk")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -87,7 +88,10 @@ fn catnip_to_catnip_over_vhost_user() {
             let figures = catnip_pair(&mut guard, mtu, run);
             record(format!("catnip vhost-user, MTU {mtu}"), figures);
         }
-        record("Linux loopback (MTU 65536)".to_owned(), linux_pair(&mut guard, &cpu_server, &cpu_client));
+        for spin in [false, true] {
+            let name = if spin { "Linux loopback, spinning" } else { "Linux loopback, blocking" };
+            record(name.to_owned(), linux_pair(&mut guard, &cpu_server, &cpu_client, spin));
+        }
     }
 
     println!("MEASURED same run (server CPU {cpu_server}, client CPU {cpu_client}; loadavg: {}):", load());
@@ -108,13 +112,14 @@ fn catnip_to_catnip_over_vhost_user() {
         );
         medians.push(bulk);
     }
-    let linux = medians[2];
-    println!(
-        "  bulk throughput / Linux loopback (medians): MTU 1500 {:.2}, MTU 9000 {:.2}; MTU 9000 / MTU 1500 {:.2}",
-        medians[0] / linux,
-        medians[1] / linux,
-        medians[1] / medians[0]
-    );
+    for (name, linux) in [("blocking", medians[2]), ("spinning", medians[3])] {
+        println!(
+            "  bulk throughput / Linux loopback {name} (medians): MTU 1500 {:.2}, MTU 9000 {:.2}",
+            medians[0] / linux,
+            medians[1] / linux,
+        );
+    }
+    println!("  bulk throughput MTU 9000 / MTU 1500 (medians): {:.2}", medians[1] / medians[0]);
 }
 
 /// One catnip client (net_vhost) and server (virtio_user) at `mtu`, each its own process and EAL.
@@ -229,8 +234,11 @@ fn wait_child(child: &mut Child) -> bool {
     }
 }
 
-fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str) -> Figures {
-    guard.children.push(spawn_role("linux-server", &[("CPU", cpu_server)]));
+/// The Linux pair over loopback; `spin`: non-blocking sockets polled in a loop for the round trips and the bulk
+/// transfer (as catnip polls), else blocking ones.
+fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: bool) -> Figures {
+    let spin = if spin { "1" } else { "0" };
+    guard.children.push(spawn_role("linux-server", &[("CPU", cpu_server), ("SPIN", spin)]));
     // Read the "ready <ports>" line a byte at a time, so that nothing after it is buffered here and lost.
     let stdout = guard.children.last_mut().and_then(|c| c.stdout.as_mut()).expect("piped");
     let mut line = Vec::new();
@@ -248,7 +256,7 @@ fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str) -> Figure
             break text[at + "ready ".len()..].trim().to_owned();
         }
     };
-    guard.children.push(spawn_role("linux-client", &[("CPU", cpu_client), ("PORTS", &ports)]));
+    guard.children.push(spawn_role("linux-client", &[("CPU", cpu_client), ("PORTS", &ports), ("SPIN", spin)]));
     finish_pair(guard, "Linux loopback")
 }
 
@@ -290,8 +298,8 @@ fn role() {
             let libos = vhost_libos(&var("SOCK"), &var("PREFIX"), &var("CPU"), mtu, role == "catnip-server");
             if role == "catnip-server" { catnip_server(libos, mtu) } else { catnip_client(libos, mtu) }
         }
-        "linux-server" => linux_server(&var("CPU")),
-        "linux-client" => linux_client(&var("CPU"), &var("PORTS")),
+        "linux-server" => linux_server(&var("CPU"), var("SPIN") == "1"),
+        "linux-client" => linux_client(&var("CPU"), &var("PORTS"), var("SPIN") == "1"),
         other => panic!("unknown role {other}"),
     }
 }
@@ -547,50 +555,79 @@ fn pin(cpu: &str) {
     }
 }
 
+/// Reads at least one byte (0 at the end of the stream), spinning while a non-blocking socket has nothing.
+fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => return n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => std::hint::spin_loop(),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// Writes all of `data`, spinning while a non-blocking socket's buffer is full.
+fn write_all(stream: &mut TcpStream, mut data: &[u8]) {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => std::hint::spin_loop(),
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+}
+
 fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut got = vec![0u8; n];
-    stream.read_exact(&mut got).expect("read_exact");
+    let mut filled = 0;
+    while filled < n {
+        let k = read_some(stream, &mut got[filled..]);
+        assert!(k > 0, "stream ended after {filled} of {n} bytes");
+        filled += k;
+    }
     got
 }
 
-fn linux_server(cpu: &str) {
+fn linux_server(cpu: &str, spin: bool) {
     pin(cpu);
     let echo = TcpListener::bind("127.0.0.1:0").unwrap();
     let bulk = TcpListener::bind("127.0.0.1:0").unwrap();
     println!("ready {},{}", echo.local_addr().unwrap().port(), bulk.local_addr().unwrap().port());
     let (mut s, _) = echo.accept().unwrap();
     s.set_nodelay(true).unwrap();
+    s.set_nonblocking(spin).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let mut echoed = 0;
     loop {
-        let n = s.read(&mut buf).expect("read");
+        let n = read_some(&mut s, &mut buf);
         if n == 0 {
             break;
         }
         echoed += n;
-        s.write_all(&buf[..n]).expect("write");
+        write_all(&mut s, &buf[..n]);
     }
     println!("tcp echo: {echoed} bytes echoed");
     let n = bulk_size();
     let (mut s, _) = bulk.accept().unwrap();
+    s.set_nonblocking(spin).unwrap();
     // Pages touched before the clock starts, as in the catnip server.
     let mut data = vec![1u8; n];
-    let mut filled = s.read(&mut data).expect("read");
+    let mut filled = read_some(&mut s, &mut data);
     let first = Instant::now();
     while filled < n {
-        let k = s.read(&mut data[filled..]).expect("read");
+        let k = read_some(&mut s, &mut data[filled..]);
         assert!(k > 0, "bulk stream ended after {filled} of {n} bytes");
         filled += k;
     }
     let nanos = first.elapsed().as_nanos() as u64;
     let mut reply = Sha256::digest(&data).to_vec();
     reply.extend_from_slice(&nanos.to_le_bytes());
-    s.write_all(&reply).expect("write");
-    assert_eq!(s.read(&mut buf).expect("read"), 0, "the client closes after the bulk reply");
+    write_all(&mut s, &reply);
+    assert_eq!(read_some(&mut s, &mut buf), 0, "the client closes after the bulk reply");
     println!("bulk: {} MiB received, hashed", n >> 20);
 }
 
-fn linux_client(cpu: &str, ports: &str) {
+fn linux_client(cpu: &str, ports: &str, spin: bool) {
     pin(cpu);
     let ports: Vec<u16> = ports.split(',').map(|p| p.parse().unwrap()).collect();
     let at = |port: u16| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
@@ -606,11 +643,12 @@ fn linux_client(cpu: &str, ports: &str) {
         writing.join().expect("writer");
         println!("tcp echo {size} bytes ok");
     }
+    s.set_nonblocking(spin).unwrap();
     let message = [b'x'; 64];
     let mut times = Vec::with_capacity(ROUND_TRIPS);
     for i in 0..WARMUP + ROUND_TRIPS {
         let start = Instant::now();
-        s.write_all(&message).unwrap();
+        write_all(&mut s, &message);
         read_exactly(&mut s, 64);
         if i >= WARMUP {
             times.push(start.elapsed());
@@ -623,8 +661,9 @@ fn linux_client(cpu: &str, ports: &str) {
     let data = pattern(n, 0x9e37_79b9_7f4a_7c15);
     let digest = Sha256::digest(&data);
     let mut s = TcpStream::connect(at(ports[1])).unwrap();
+    s.set_nonblocking(spin).unwrap();
     for chunk in data.chunks(CHUNK) {
-        s.write_all(chunk).unwrap();
+        write_all(&mut s, chunk);
     }
     let reply = read_exactly(&mut s, 40);
     drop(s);
