@@ -33,8 +33,17 @@ use crate::network::NetDevice;
 const RX_BURST: usize = 32;
 /// Frames held back for one `tx_burst` (sent on `flush`, or when this many wait).
 const TX_BURST: usize = 32;
-/// The IP MTU catnip uses on a DPDK port.
-const MTU: usize = 1500;
+/// The IP MTU catnip uses on a DPDK port unless configured otherwise (Ethernet's).
+pub const DEFAULT_MTU: usize = 1500;
+/// The largest MTU catnip configures (the stack's limit; jumbo frames of 9000 fit, and an mbuf's data room
+/// must stay below 64 KiB).
+pub const MAX_MTU: usize = 9216;
+/// Bytes a driver may count on top of MTU plus Ethernet header when it checks that a frame fits one receive mbuf
+/// (virtio counts a VLAN tag and its 12-byte virtio-net header: without them it refuses the RX queue unless
+/// scatter is on).
+const DRIVER_SLACK: usize = 64;
+/// The smallest MTU catnip configures (IPv4's minimum reassembly size, the stack's limit).
+const MIN_MTU: usize = 576;
 /// Ethernet header bytes on top of the MTU (no VLAN tag).
 const ETHERNET_HEADER: usize = 14;
 
@@ -60,6 +69,11 @@ pub struct DpdkDeviceConfig {
     pub checksum_offload: bool,
     /// Attach payloads to mbufs instead of copying them, when the port takes mbuf chains (copy when off).
     pub tx_zero_copy: bool,
+    /// The port's IP MTU (576..=9216; Ethernet's 1500 by default). Above 1500 these are jumbo frames: the port
+    /// must accept them (`rte_eth_dev_info.max_mtu`), and the mbufs are made large enough to hold a whole frame
+    /// (MTU plus Ethernet header), so each frame stays one mbuf. The stack's MTU and, unless set otherwise,
+    /// its TCP MSS (MTU - 40) follow. net_vhost and virtio_user take 9000; net_memif stops at 1500.
+    pub mtu: usize,
 }
 
 impl DpdkDeviceConfig {
@@ -74,6 +88,7 @@ impl DpdkDeviceConfig {
             link_timeout: Duration::from_secs(5),
             checksum_offload: true,
             tx_zero_copy: true,
+            mtu: DEFAULT_MTU,
         }
     }
 }
@@ -98,6 +113,9 @@ pub struct DpdkStats {
     pub tx_zero_copy: u64,
     /// Transmitted frames copied whole into one mbuf (no payload, a short one, or one the port cannot take).
     pub tx_copied: u64,
+    /// Received frames that arrived as mbuf chains and were copied into one buffer (none while every frame fits
+    /// one mbuf, as catnip sizes them).
+    pub rx_chained: u64,
 }
 
 /// One DPDK port driven in poll mode. Not `Send`: DPDK's per-lcore state belongs to the thread that created it.
@@ -116,6 +134,8 @@ pub struct DpdkDevice {
     tx_len: usize,
     /// Largest frame one mbuf holds.
     max_frame: usize,
+    /// The port's IP MTU.
+    mtu: usize,
     /// The offloads in use (all off when the configuration says so).
     offloads: PortOffloads,
     /// Attach payloads instead of copying them.
@@ -186,9 +206,18 @@ impl DpdkDevice {
             offloads.multi_segs = false;
         }
 
+        let mtu = config.mtu;
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("DPDK port {name}: MTU {mtu} is not in {MIN_MTU}..={MAX_MTU}"),
+            ));
+        }
         let pool_name =
             CString::new(format!("catnip_pool_{port}")).map_err(|_| Fail::new(libc::EINVAL, "pool name"))?;
-        let data_room = u16::try_from(ffi::RTE_MBUF_DEFAULT_BUF_SIZE).unwrap_or(u16::MAX);
+        // Room for a whole frame in one mbuf: DPDK's default (2 KiB of data) up to 1500, more for jumbo frames.
+        let frame_room = ffi::RTE_PKTMBUF_HEADROOM as usize + mtu + ETHERNET_HEADER + DRIVER_SLACK;
+        let data_room = u16::try_from((ffi::RTE_MBUF_DEFAULT_BUF_SIZE as usize).max(frame_room)).unwrap_or(u16::MAX);
         // SAFETY: EAL is initialised; the name is a valid C string that DPDK copies. The socket id is only read.
         let pool = unsafe {
             ffi::rte_pktmbuf_pool_create(
@@ -216,6 +245,7 @@ impl DpdkDevice {
             tx: [ptr::null_mut(); TX_BURST],
             tx_len: 0,
             max_frame: usize::from(data_room).saturating_sub(ffi::RTE_PKTMBUF_HEADROOM as usize),
+            mtu,
             offloads,
             zero_copy,
             started: false,
@@ -228,11 +258,35 @@ impl DpdkDevice {
     /// Configures one RX and one TX queue, starts the port, reads its MAC and waits for the link.
     fn start(&mut self, config: &DpdkDeviceConfig) -> Result<(), Fail> {
         let (port, name) = (self.port, self.name.clone());
+        let mut info = ffi::rte_eth_dev_info::default();
+        // SAFETY: a valid port and out-pointer; the driver fills the structure.
+        check("rte_eth_dev_info_get", &name, unsafe { ffi::rte_eth_dev_info_get(port, &mut info) })?;
+        let mtu = self.mtu;
+        if mtu > usize::from(info.max_mtu) || mtu + ETHERNET_HEADER > info.max_rx_pktlen as usize {
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!(
+                    "DPDK port {name}: MTU {mtu} is more than the port takes (max_mtu {}, max_rx_pktlen {})",
+                    info.max_mtu, info.max_rx_pktlen
+                ),
+            ));
+        }
         let mut conf = ffi::rte_eth_conf::default();
         (conf.rxmode.offloads, conf.txmode.offloads) = self.offloads.conf();
+        // 0 keeps ethdev's default (1500); ethdev checks the MTU against the port's limits.
+        conf.rxmode.mtu = if mtu == DEFAULT_MTU { 0 } else { mtu as u32 };
         // SAFETY: a valid, stopped port and a valid configuration (defaults, no RSS, plus offloads the port
-        // reported in its capabilities).
+        // reported in its capabilities, and an MTU within its limits).
         check("rte_eth_dev_configure", &name, unsafe { ffi::rte_eth_dev_configure(port, 1, 1, &conf) })?;
+        if mtu != DEFAULT_MTU {
+            // `configure` recorded the MTU; drivers that size their rings or tell a peer by it do so here.
+            // SAFETY: a configured, stopped port; the MTU fits u16 (at most MAX_MTU).
+            let ret = unsafe { ffi::rte_eth_dev_set_mtu(port, mtu as u16) };
+            // A driver without an MTU setting (net_vhost) takes any frame up to max_rx_pktlen: fine.
+            if ret != -libc::ENOTSUP {
+                check("rte_eth_dev_set_mtu", &name, ret)?;
+            }
+        }
         let (mut rx_desc, mut tx_desc) = (config.rx_descriptors, config.tx_descriptors);
         // SAFETY: a configured port and valid out-pointers; the driver clamps the counts to what it supports.
         check("rte_eth_dev_adjust_nb_rx_tx_desc", &name, unsafe {
@@ -398,7 +452,7 @@ impl DpdkDevice {
     }
 
     /// The frame in received mbuf `m` as a `DemiBuffer`, taking `m` over. A single-segment mbuf (every frame
-    /// up to the MTU) is wrapped without a copy: the stack hands views of it up to the application's pop,
+    /// up to the MTU, as the pool's data room is sized for it) is wrapped without a copy: the stack hands views of it up to the application's pop,
     /// and the mbuf goes back to its pool when the last view is dropped. A chained mbuf is copied and freed.
     ///
     /// # Safety
@@ -486,7 +540,7 @@ fn port_name(port: u16) -> String {
 
 impl Device for DpdkDevice {
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { mtu: MTU, checksums: self.offloads.checksums() }
+        DeviceCapabilities { mtu: self.mtu, checksums: self.offloads.checksums() }
     }
 
     fn receive(&mut self) -> Option<DemiBuffer> {
@@ -504,7 +558,10 @@ impl Device for DpdkDevice {
             let m = self.rx[self.rx_next];
             self.rx_next += 1;
             // SAFETY: `m` came from rx_burst and is ours, hence live.
-            let ol_flags = unsafe { (*m).ol_flags };
+            let (ol_flags, nb_segs) = unsafe { ((*m).ol_flags, (*m).nb_segs) };
+            if nb_segs > 1 {
+                self.stats.rx_chained += 1;
+            }
             // SAFETY: `m` came from rx_burst and is ours; `into_buffer` takes it over (or frees it).
             let frame = unsafe { Self::into_buffer(m) };
             match frame {
@@ -530,7 +587,7 @@ impl Device for DpdkDevice {
             }
         }
         let len = frame.len();
-        if len > self.max_frame || len > MTU + ETHERNET_HEADER {
+        if len > self.max_frame || len > self.mtu + ETHERNET_HEADER {
             self.stats.tx_oversize += 1;
             return Ok(());
         }

@@ -19,7 +19,7 @@ mod tx;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub use device::{DpdkDevice, DpdkDeviceConfig, DpdkStats, final_stats, lent_mbufs};
+pub use device::{DEFAULT_MTU, DpdkDevice, DpdkDeviceConfig, DpdkStats, MAX_MTU, final_stats, lent_mbufs};
 use inetstack::stack::StackConfig;
 pub use inetstack::tcp::TcpConfig;
 pub use inetstack::wire::MacAddress;
@@ -43,7 +43,8 @@ pub struct DpdkConfig {
     pub gateway: Option<Ipv4Addr>,
     /// ARP entries that never expire and are never overwritten by what the network says.
     pub static_arp: Vec<(Ipv4Addr, MacAddress)>,
-    /// TCP parameters (buffer sizes, MSS, congestion control, ...); inetstack's defaults unless changed.
+    /// TCP parameters (buffer sizes, MSS, congestion control, ...); inetstack's defaults unless changed. The
+    /// MSS follows the port's MTU: inetstack's default (1460) becomes MTU - 40, and a larger one is lowered to it.
     pub tcp: TcpConfig,
 }
 
@@ -89,7 +90,29 @@ fn build<D: NetDevice + 'static>(config: &DpdkConfig, mac: MacAddress, device: D
     stack.checksums = caps.checksums;
     stack.arp.static_entries = config.static_arp.clone();
     stack.tcp = config.tcp.clone();
+    stack.tcp.mss = mss_for(caps.mtu, config.tcp.mss);
     stack.validate()?;
     // Poll mode: an idle wait spins in the device anyway, so there is nothing to gain from a spin budget.
     Catnip::new(stack, device, Duration::ZERO)
+}
+
+/// The TCP MSS on a link with IP MTU `mtu` (IPv4 and TCP headers without options take 40 bytes): `configured`
+/// if it was changed from inetstack's default and fits, else the most the MTU allows.
+fn mss_for(mtu: usize, configured: u16) -> u16 {
+    let most = u16::try_from(mtu.saturating_sub(40)).unwrap_or(u16::MAX);
+    if configured == TcpConfig::default().mss { most } else { configured.min(most) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mss_for;
+
+    #[test]
+    fn mss_follows_the_mtu() {
+        assert_eq!(mss_for(1500, 1460), 1460);
+        assert_eq!(mss_for(9000, 1460), 8960);
+        assert_eq!(mss_for(9000, 4000), 4000);
+        assert_eq!(mss_for(1500, 8960), 1460);
+        assert_eq!(mss_for(576, 1460), 536);
+    }
 }

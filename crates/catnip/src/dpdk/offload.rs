@@ -24,7 +24,10 @@ use pdpix::Fail;
 /// mbuf's memory with another process: a payload in heap memory is as good as one in DPDK memory for them.
 /// net_memif is on the list only in its default copy mode: with `zero-copy=yes` its ring descriptors point into
 /// the port's own mempool, so it cannot send an attached buffer at all (see [`PortOffloads::query`]).
-const CPU_COPY_DRIVERS: &[&str] = &["net_memif", "net_af_packet", "net_tap", "net_ring", "net_null"];
+/// net_vhost (the vhost-user backend) copies each mbuf segment into its peer's memory from the segment's virtual
+/// address (synchronous enqueue; the PMD does not use DMA engines). Not virtio_user: its peer reads the
+/// descriptors' addresses, and only memory EAL shared with the peer (its memory table) can be reached.
+const CPU_COPY_DRIVERS: &[&str] = &["net_memif", "net_af_packet", "net_tap", "net_ring", "net_null", "net_vhost"];
 
 const RX_CHECKSUMS: u64 =
     ffi::RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | ffi::RTE_ETH_RX_OFFLOAD_TCP_CKSUM | ffi::RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
