@@ -34,8 +34,12 @@ pub(crate) fn set_error_classes(
     runtime: Bound<'_, PyType>,
     by_errno: Bound<'_, PyDict>,
 ) -> PyResult<()> {
-    let classes =
-        ErrorClasses { base: base.unbind(), value: value.unbind(), runtime: runtime.unbind(), by_errno: by_errno.unbind() };
+    let classes = ErrorClasses {
+        base: base.unbind(),
+        value: value.unbind(),
+        runtime: runtime.unbind(),
+        by_errno: by_errno.unbind(),
+    };
     CLASSES.set(py, classes).map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the error classes are already set"))
 }
 

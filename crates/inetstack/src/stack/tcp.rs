@@ -331,13 +331,15 @@ impl Stack {
     /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
     pub fn tcp_recv(&mut self, id: SocketId, max_len: usize) -> Result<Option<Sga>, Fail> {
         let tcb = &mut self.connection(id)?.tcb;
-        let data = tcb.recv(max_len)?;
+        // The result is returned as `recv` built it, not unwrapped and rewrapped: moving the 64-byte value
+        // through `?` and `Ok` copied it piecewise between stack slots, with a store-forwarding stall.
+        let result = tcb.recv(max_len);
         // Reading changes only the receive window: poll the connection if that made a window update due (when
         // it has anything else to send it is already active or waiting on an event of its own).
         if tcb.owes_ack() {
             self.tcp.active.push(id);
         }
-        Ok(data)
+        result
     }
 
     pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use runtime::{Fail, Sga};
 
-use super::congestion::{CongestionControl, new_controller};
+use super::congestion::{CongestionControl, Controller, new_controller};
 use super::counters::TcpCounters;
 use super::rack::Rack;
 use super::rate_limit::RateLimiter;
@@ -115,7 +115,7 @@ pub struct TcpConnection {
     pub(super) timed_segment: Option<(SeqNumber, Instant)>,
     /// Consecutive retransmission timeouts.
     pub(super) retries: u32,
-    pub(super) congestion: Box<dyn CongestionControl>,
+    pub(super) congestion: Controller,
     pub(super) recovery: LossRecovery,
     pub(super) scoreboard: SackScoreboard,
     /// Segments sent and not yet acknowledged, with their transmit times (kept only while RACK-TLP runs).

@@ -22,6 +22,7 @@
 use std::time::{Duration, Instant};
 
 use super::TcpConnection;
+use super::congestion::CongestionControl as _;
 use super::scoreboard::DUP_THRESH;
 use super::sent_segments::{SegmentState, SentSegment};
 use crate::wire::{SackBlock, SeqNumber, TcpRepr};
@@ -116,19 +117,21 @@ impl TcpConnection {
     pub(super) fn rack_on_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
         let rack = &mut self.rack;
         self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now));
-        let mut newly = std::mem::take(&mut rack.newly_sacked);
-        newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
-        let scoreboard = &self.scoreboard;
-        for &(start, end) in &newly {
-            self.sent_segments.on_sacked(
-                start,
-                end,
-                |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
-                |delivered| rack.on_delivered(delivered, now),
-            );
+        if !rack.newly_sacked.is_empty() {
+            let mut newly = std::mem::take(&mut rack.newly_sacked);
+            newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
+            let scoreboard = &self.scoreboard;
+            for &(start, end) in &newly {
+                self.sent_segments.on_sacked(
+                    start,
+                    end,
+                    |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
+                    |delivered| rack.on_delivered(delivered, now),
+                );
+            }
+            newly.clear();
+            self.rack.newly_sacked = newly;
         }
-        newly.clear();
-        self.rack.newly_sacked = newly;
         self.tlp_on_ack(now, ack, segment.options.sack_blocks.as_slice());
         if self.rack_detect_loss(now) {
             self.on_rack_loss(now);
@@ -152,6 +155,12 @@ impl TcpConnection {
     /// and overdue by RACK.rtt + reo_wnd; arms the reordering timer for the rest. Whether any was marked.
     pub(super) fn rack_detect_loss(&mut self, now: Instant) -> bool {
         let Some(rack_ts) = self.rack.xmit_ts else { return false };
+        if !self.sent_segments.any_in_flight() {
+            // Nothing left to judge (the common case: the ACK covered the whole flight): what the walk
+            // below would conclude, without the reordering window's arithmetic.
+            self.timers.reorder = None;
+            return false;
+        }
         let (rack_end, wait) = (self.rack.end_seq, self.rack.rtt + self.reordering_window());
         let mut timeout = Duration::ZERO;
         let (marked, retransmissions) = self.sent_segments.mark_lost_while(

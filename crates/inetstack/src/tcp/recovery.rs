@@ -25,6 +25,7 @@
 use std::time::Instant;
 
 use super::TcpConnection;
+use super::congestion::CongestionControl as _;
 use super::scoreboard::{DUP_THRESH, MAX_SCOREBOARD_RANGES};
 use crate::wire::SeqNumber;
 

@@ -94,6 +94,12 @@ impl SentSegments {
         self.sacked_segments
     }
 
+    /// Whether any segment is in flight (neither SACKed nor marked lost): the time list is not empty.
+    #[inline]
+    pub(crate) fn any_in_flight(&self) -> bool {
+        self.head != NIL
+    }
+
     /// The highest segment sent.
     pub(crate) fn last(&self) -> Option<&SentSegment> {
         self.entries.back()
@@ -350,9 +356,11 @@ mod tests {
         assert_eq!(delivered, [0, 100, 200].map(SeqNumber));
         assert_eq!((sent.lost_bytes(), sent.sacked_bytes(), sent.sacked_segments()), (0, 150, 2));
         assert_eq!(sent.in_flight_order(), [SeqNumber(500)]);
+        assert!(sent.any_in_flight());
         sent.on_cumulative_ack(SeqNumber(600), |_| {});
         assert!(sent.last().is_none());
         assert_eq!((sent.sacked_bytes(), sent.sacked_segments()), (0, 0));
         assert!(sent.in_flight_order().is_empty());
+        assert!(!sent.any_in_flight());
     }
 }

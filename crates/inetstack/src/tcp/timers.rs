@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use super::congestion::CongestionControl as _;
 use super::{TcpConnection, TcpState};
 
 /// Pending deadlines; `None` when a timer is not running.

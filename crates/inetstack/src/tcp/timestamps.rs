@@ -33,7 +33,10 @@ impl Timestamps {
 
     /// Our TSval now (one tick per millisecond).
     pub(crate) fn value(&self, now: Instant) -> u32 {
-        let millis = now.saturating_duration_since(self.base).as_millis() as u32;
+        // `as_millis() as u32` without its 128-bit arithmetic: the low 32 bits of secs·1000 + ms are the same
+        // computed modulo 2^64.
+        let elapsed = now.saturating_duration_since(self.base);
+        let millis = elapsed.as_secs().wrapping_mul(1000).wrapping_add(u64::from(elapsed.subsec_millis())) as u32;
         self.offset.wrapping_add(millis)
     }
 
@@ -78,6 +81,11 @@ mod tests {
         let start = Instant::now();
         let mut ts = Timestamps::new(start, u32::MAX - 5);
         assert_eq!(ts.value(start + Duration::from_millis(10)), 4, "wraps");
+        // The same low 32 bits as `as_millis() as u32`, also once secs * 1000 passes 2^32.
+        for elapsed in [Duration::new(4_294_968, 999_999_999), Duration::new(1 << 40, 123_456_789)] {
+            let expected = (u32::MAX - 5).wrapping_add(elapsed.as_millis() as u32);
+            assert_eq!(ts.value(start + elapsed), expected);
+        }
         assert!(!ts.is_stale(0), "nothing recorded yet");
         ts.update_recent(1000);
         assert!(ts.is_stale(999));

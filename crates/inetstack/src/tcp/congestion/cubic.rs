@@ -96,6 +96,7 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
+    #[inline]
     fn window(&self) -> usize {
         (self.cwnd * self.mss as f64) as usize
     }

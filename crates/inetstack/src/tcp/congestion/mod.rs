@@ -41,15 +41,67 @@ pub(crate) fn initial_window(mss: usize, segments: u32) -> usize {
 }
 
 /// A controller of the given kind for a connection with this MSS and initial window.
-pub fn new_controller(
-    algorithm: CongestionAlgorithm,
-    mss: usize,
-    initial_window_segments: u32,
-) -> Box<dyn CongestionControl> {
+pub(crate) fn new_controller(algorithm: CongestionAlgorithm, mss: usize, initial_window_segments: u32) -> Controller {
     let initial = initial_window(mss, initial_window_segments);
     match algorithm {
-        CongestionAlgorithm::Cubic => Box::new(Cubic::new(mss, initial)),
-        CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss, initial)),
+        CongestionAlgorithm::Cubic => Controller::Cubic(Cubic::new(mss, initial)),
+        CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(mss, initial)),
+    }
+}
+
+/// The connection's controller: one of the two, held inline and dispatched by a `match` that inlines (a
+/// `Box<dyn CongestionControl>` cost an allocation per connection and an indirect call per window query, several
+/// per segment).
+#[derive(Debug)]
+pub(crate) enum Controller {
+    Cubic(Cubic),
+    NewReno(NewReno),
+}
+
+impl CongestionControl for Controller {
+    #[inline]
+    fn window(&self) -> usize {
+        match self {
+            Self::Cubic(c) => c.window(),
+            Self::NewReno(c) => c.window(),
+        }
+    }
+
+    #[inline]
+    fn slow_start_threshold(&self) -> usize {
+        match self {
+            Self::Cubic(c) => c.slow_start_threshold(),
+            Self::NewReno(c) => c.slow_start_threshold(),
+        }
+    }
+
+    #[inline]
+    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, rtt: Option<Duration>) {
+        match self {
+            Self::Cubic(c) => c.on_ack(now, acked, flight, rtt),
+            Self::NewReno(c) => c.on_ack(now, acked, flight, rtt),
+        }
+    }
+
+    fn on_loss(&mut self, now: Instant, flight: usize) {
+        match self {
+            Self::Cubic(c) => c.on_loss(now, flight),
+            Self::NewReno(c) => c.on_loss(now, flight),
+        }
+    }
+
+    fn on_recovery_end(&mut self, now: Instant) {
+        match self {
+            Self::Cubic(c) => c.on_recovery_end(now),
+            Self::NewReno(c) => c.on_recovery_end(now),
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant, flight: usize, first: bool) {
+        match self {
+            Self::Cubic(c) => c.on_timeout(now, flight, first),
+            Self::NewReno(c) => c.on_timeout(now, flight, first),
+        }
     }
 }
 

@@ -27,6 +27,7 @@ impl NewReno {
 }
 
 impl CongestionControl for NewReno {
+    #[inline]
     fn window(&self) -> usize {
         self.cwnd
     }

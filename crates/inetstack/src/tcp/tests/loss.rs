@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::util::{config, data_segments, established, sent_by, sga};
 use crate::tcp::harness::{BulkTransfer, Harness, LinkFaults, Side};
-use crate::tcp::{CongestionAlgorithm, TcpConfig};
+use crate::tcp::{CongestionAlgorithm, CongestionControl as _, TcpConfig};
 
 const MIB: usize = 1 << 20;
 
