@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use inetstack::device::{Device, DeviceCapabilities};
 use inetstack::stack::{SocketId, Stack, StackConfig, TcpSocketOptions};
-use inetstack::tcp::TcpState;
+use inetstack::tcp::{RecvOutcome, TcpState};
 use inetstack::wire::MacAddress;
 use runtime::{BufferPool, DemiBuffer, Sga};
 
@@ -208,10 +208,8 @@ pub fn send(stack: &mut Stack, now: Instant, socket: SocketId, data: &DemiBuffer
 /// Takes and drops everything `socket` has received; returns the bytes.
 pub fn recv(stack: &mut Stack, socket: SocketId) -> usize {
     let mut total = 0;
-    while let Some(data) = stack.tcp_recv(socket, usize::MAX).expect("recv") {
-        if data.is_empty() {
-            break;
-        }
+    let mut data = Sga::new();
+    while stack.tcp_recv_into(socket, usize::MAX, &mut data).expect("recv") == RecvOutcome::Data {
         total += data.len();
     }
     total

@@ -24,7 +24,7 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{OutgoingSegment, TcpConnection, TcpState};
+use crate::tcp::{OutgoingSegment, RecvOutcome, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -330,16 +330,28 @@ impl Stack {
 
     /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
     pub fn tcp_recv(&mut self, id: SocketId, max_len: usize) -> Result<Option<Sga>, Fail> {
+        let mut out = Sga::new();
+        match self.tcp_recv_into(id, max_len, &mut out)? {
+            RecvOutcome::Data => Ok(Some(out)),
+            RecvOutcome::EndOfStream => Ok(Some(Sga::new())),
+            RecvOutcome::NotYet => Ok(None),
+        }
+    }
+
+    /// [`tcp_recv`](Self::tcp_recv) into the caller's array, which is cleared and then, on
+    /// [`RecvOutcome::Data`], holds the data. The data is written once into `out` and only a small outcome
+    /// is returned: returning the 64-byte `Result<Option<Sga>, Fail>` by value, built before the
+    /// window-update check, went through a stack copy with a store-forwarding stall (most of `tcp_recv`'s
+    /// cost in the request-response profile).
+    pub fn tcp_recv_into(&mut self, id: SocketId, max_len: usize, out: &mut Sga) -> Result<RecvOutcome, Fail> {
         let tcb = &mut self.connection(id)?.tcb;
-        // The result is returned as `recv` built it, not unwrapped and rewrapped: moving the 64-byte value
-        // through `?` and `Ok` copied it piecewise between stack slots, with a store-forwarding stall.
-        let result = tcb.recv(max_len);
+        let outcome = tcb.recv_into(max_len, out);
         // Reading changes only the receive window: poll the connection if that made a window update due (when
         // it has anything else to send it is already active or waiting on an event of its own).
         if tcb.owes_ack() {
             self.tcp.active.push(id);
         }
-        result
+        outcome
     }
 
     pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {

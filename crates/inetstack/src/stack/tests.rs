@@ -300,6 +300,33 @@ fn data_for_a_connection_the_application_closed_is_reset() {
 }
 
 #[test]
+fn tcp_recv_into_replaces_the_callers_array_and_reports_what_it_found() {
+    use crate::tcp::RecvOutcome;
+    let (mut sim, client, server) = established_pair(21);
+    // Whatever the slot held before a read is dropped, whatever the outcome.
+    let mut slot = Sga::from_slice(b"stale").unwrap();
+    assert_eq!(sim.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).unwrap(), RecvOutcome::NotYet);
+    assert!(slot.is_empty() && slot.num_segments() == 0);
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"hello, world").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].readiness(server).unwrap().0));
+    // A read of at most 0 bytes takes nothing.
+    assert_eq!(sim.hosts[1].tcp_recv_into(server, 0, &mut slot).unwrap(), RecvOutcome::NotYet);
+    slot = Sga::from_slice(b"stale").unwrap();
+    assert_eq!(sim.hosts[1].tcp_recv_into(server, 5, &mut slot).unwrap(), RecvOutcome::Data);
+    assert_eq!(slot.to_vec(), b"hello");
+    assert_eq!(sim.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).unwrap(), RecvOutcome::Data);
+    assert_eq!(slot.to_vec(), b", world");
+    // The peer's FIN: end of stream (the slot left empty), again at every read, as `tcp_recv` says.
+    sim.hosts[0].close(client).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| {
+        s.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).unwrap() == RecvOutcome::EndOfStream
+    }));
+    assert!(slot.is_empty());
+    assert!(sim.hosts[1].tcp_recv(server, usize::MAX).unwrap().is_some_and(|d| d.is_empty()));
+}
+
+#[test]
 fn closing_with_unread_data_resets() {
     let (mut sim, client, server) = established_pair(21);
     let now = sim.now();

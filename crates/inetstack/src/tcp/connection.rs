@@ -52,6 +52,17 @@ pub(crate) struct AckState {
     pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
 }
 
+/// What a read into the caller's array ([`TcpConnection::recv_into`], `Stack::tcp_recv_into`) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvOutcome {
+    /// In-order data, now in the caller's array.
+    Data,
+    /// The peer's FIN, with everything before it read (the array is left empty).
+    EndOfStream,
+    /// Nothing to read yet (or a read of at most 0 bytes).
+    NotYet,
+}
+
 /// One TCP connection. Driven by [`TcpConnection::on_segment`], [`TcpConnection::poll_transmit`] and the
 /// application calls; reads no clock and performs no I/O.
 pub struct TcpConnection {
@@ -402,13 +413,26 @@ impl TcpConnection {
     /// stream. Data received before a reset is delivered before the error.
     #[inline]
     pub fn recv(&mut self, max_len: usize) -> Result<Option<Sga>, Fail> {
+        let mut out = Sga::new();
+        match self.recv_into(max_len, &mut out)? {
+            RecvOutcome::Data => Ok(Some(out)),
+            RecvOutcome::EndOfStream => Ok(Some(Sga::new())),
+            RecvOutcome::NotYet => Ok(None),
+        }
+    }
+
+    /// [`recv`](Self::recv) into the caller's array: `out` is cleared, then on [`RecvOutcome::Data`] holds the
+    /// data (at most `max_len` bytes); otherwise it is left empty.
+    #[inline]
+    pub fn recv_into(&mut self, max_len: usize, out: &mut Sga) -> Result<RecvOutcome, Fail> {
+        out.clear();
         if !self.receive_queue.is_empty() && max_len > 0 {
-            let data = self.receive_queue.pop(max_len);
+            self.receive_queue.pop_into(max_len, out);
             self.on_application_read();
-            return Ok(Some(data));
+            return Ok(RecvOutcome::Data);
         }
         if self.eof && self.receive_queue.is_empty() {
-            return Ok(Some(Sga::new()));
+            return Ok(RecvOutcome::EndOfStream);
         }
         if let Some(error) = &self.error {
             return Err(error.clone());
@@ -416,7 +440,7 @@ impl TcpConnection {
         if self.state == TcpState::Closed {
             return Err(Fail::new(libc::ENOTCONN, "connection closed"));
         }
-        Ok(None)
+        Ok(RecvOutcome::NotYet)
     }
 
     /// Orderly close: a FIN follows the queued data. The receive side stays open until the peer's FIN.

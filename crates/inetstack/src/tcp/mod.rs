@@ -47,7 +47,7 @@ mod tests;
 
 pub use config::{CongestionAlgorithm, TcpConfig};
 pub use congestion::{CongestionControl, Cubic, NewReno};
-pub use connection::TcpConnection;
+pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
 pub use segment::OutgoingSegment;
 pub use state::TcpState;

@@ -29,10 +29,9 @@ impl ReceiveQueue {
         }
     }
 
-    /// Removes and returns up to `max_len` bytes from the front.
+    /// Removes up to `max_len` bytes from the front and appends them to `out`.
     #[inline]
-    pub(crate) fn pop(&mut self, max_len: usize) -> Sga {
-        let mut out = Sga::new();
+    pub(crate) fn pop_into(&mut self, max_len: usize, out: &mut Sga) {
         let mut left = max_len;
         while left > 0 {
             let Some(front) = self.buffers.front_mut() else { break };
@@ -54,13 +53,18 @@ impl ReceiveQueue {
                 left = 0;
             }
         }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pop(queue: &mut ReceiveQueue, max_len: usize) -> Sga {
+        let mut out = Sga::new();
+        queue.pop_into(max_len, &mut out);
+        out
+    }
 
     #[test]
     fn pops_whole_and_partial_buffers() {
@@ -69,10 +73,10 @@ mod tests {
         queue.push(DemiBuffer::from_slice(b"").expect("alloc"));
         queue.push(DemiBuffer::from_slice(b"defgh").expect("alloc"));
         assert_eq!(queue.len(), 8);
-        assert_eq!(queue.pop(5).to_vec(), b"abcde");
+        assert_eq!(pop(&mut queue, 5).to_vec(), b"abcde");
         assert_eq!(queue.len(), 3);
-        assert_eq!(queue.pop(100).to_vec(), b"fgh");
+        assert_eq!(pop(&mut queue, 100).to_vec(), b"fgh");
         assert!(queue.is_empty());
-        assert!(queue.pop(10).is_empty());
+        assert!(pop(&mut queue, 10).is_empty());
     }
 }

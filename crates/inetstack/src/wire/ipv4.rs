@@ -207,6 +207,7 @@ pub struct Ipv4Repr {
 impl Ipv4Repr {
     /// The header of `packet`: `Err(Malformed)` unless version 4, `Err(Checksum)` on a bad header checksum
     /// (when `caps.ipv4` verifies), `Err(Fragmented)` for a fragment.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, caps: &ChecksumCapabilities) -> Result<Self, WireError> {
         if packet.version() != 4 {
             return Err(WireError::Malformed);
@@ -232,6 +233,7 @@ impl Ipv4Repr {
         Ok((Self::from_view_fields(&view, payload_len), &bytes[header_len..]))
     }
 
+    #[inline]
     fn from_view_fields<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, payload_len: usize) -> Self {
         Self {
             src_addr: packet.src_addr(),

@@ -235,6 +235,7 @@ pub struct TcpRepr<'a> {
 impl<'a> TcpRepr<'a> {
     /// The segment in `packet`, sent from `src` to `dst`: `Err(Checksum)` on a bad checksum (when `caps.tcp`
     /// verifies), `Err(Malformed)` on malformed options.
+    #[inline]
     pub fn parse(
         packet: &TcpPacket<&'a [u8]>,
         src: Ipv4Addr,

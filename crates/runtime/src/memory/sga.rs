@@ -40,6 +40,12 @@ impl Sga {
         Ok(Self::from_buffer(DemiBuffer::from_slice(bytes)?))
     }
 
+    /// Drops every segment (keeping the array for reuse, as a read loop's output slot).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.segments.clear();
+    }
+
     /// Appends a segment.
     #[inline]
     pub fn push_segment(&mut self, buffer: DemiBuffer) {
