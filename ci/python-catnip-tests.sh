@@ -13,9 +13,6 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-venv="${DEMI_PY_VENV:-/tmp/demikernel-venv}"
-python="${PYTHON:-python3}"
-
 ci/install-dpdk.sh
 config="$root/ci/python-catnip.toml"
 if ! ci/hugepages.sh 512; then
@@ -25,22 +22,8 @@ if ! ci/hugepages.sh 512; then
     sed 's/"--in-memory"/"--no-huge", "-m", "1024", "--no-shconf"/' "$root/ci/python-catnip.toml" >"$config"
 fi
 
-if [ ! -x "$venv/bin/python" ]; then
-    echo "== creating venv $venv"
-    "$python" -m venv "$venv"
-fi
-# shellcheck disable=SC1091
-source "$venv/bin/activate"
-tools=(maturin pytest mypy ruff uvloop matplotlib)
-missing=()
-for tool in "${tools[@]}"; do
-    python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('$tool') else 1)" \
-        || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    python -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-fi
+# shellcheck source=ci/python-venv.sh
+source ci/python-venv.sh
 
 echo "== clippy (demikernel-py with catnip)"
 cargo clippy -p demikernel-py --features catnip --all-targets -- -D warnings

@@ -10,28 +10,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-venv="${DEMI_PY_VENV:-/tmp/demikernel-venv}"
-python="${PYTHON:-python3}"
-
-"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "demikernel needs Python >= 3.11")'
-
-if [ ! -x "$venv/bin/python" ]; then
-    echo "== creating venv $venv"
-    "$python" -m venv "$venv"
-fi
-# shellcheck disable=SC1091
-source "$venv/bin/activate"
-
-tools=(maturin pytest mypy ruff uvloop matplotlib)
-missing=()
-for tool in "${tools[@]}"; do
-    python -c "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('$tool') else 1)" \
-        || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    python -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-fi
+# shellcheck source=ci/python-venv.sh
+source ci/python-venv.sh
 
 echo "== building and installing demikernel (maturin develop --release)"
 maturin develop --release --quiet 2>&1 | grep -v "^$" | tail -n 3
