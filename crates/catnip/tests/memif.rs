@@ -19,6 +19,8 @@
 //! Needs root; when not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
 #![cfg(feature = "dpdk")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +29,11 @@ use std::time::{Duration, Instant};
 use catnip::dpdk::DpdkConfig;
 use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
+
+use common::listen;
+use common::pair::{
+    Cleanup, TIMEOUT, accept, cpus, load, pattern, pin, pop, push, read_exactly, read_some, wait_child, write_all,
+};
 
 const ROLE: &str = "CATNIP_MEMIF_ROLE";
 /// Set in a child: transmit by copying every frame into one mbuf (the path before zero-copy transmit).
@@ -43,7 +50,6 @@ const TCP_ROUND_TRIPS: usize = 5000;
 const UDP_ROUND_TRIPS: usize = 2000;
 /// Push size in the bulk transfer.
 const CHUNK: usize = 256 << 10;
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 /// How long a child may run.
 const CHILD_LIMIT: Duration = Duration::from_secs(240);
 
@@ -154,16 +160,6 @@ struct Figures {
     bulk_mbps: f64,
 }
 
-/// The two CPUs to pin the server and the client to (the same one on a 1-CPU machine).
-fn cpus() -> (String, String) {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ("0".to_owned(), if n > 1 { "1" } else { "0" }.to_owned())
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.trim().to_owned()).unwrap_or_default()
-}
-
 fn spawn_role(role: &str, vars: &[(&str, &str)]) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
     let mut command = Command::new(exe);
@@ -206,28 +202,13 @@ fn finish_pair(guard: &mut Cleanup, what: &str) -> Figures {
     guard.children.push(server);
     guard.children.push(client);
     let at = guard.children.len() - 2;
-    let client_status = wait_child(&mut guard.children[at + 1]);
-    let server_status = wait_child(&mut guard.children[at]);
+    let client_status = wait_child(&mut guard.children[at + 1], CHILD_LIMIT);
+    let server_status = wait_child(&mut guard.children[at], CHILD_LIMIT);
     let _ = server_lines.join();
     guard.children.clear();
     assert!(client_status, "{what}: the client failed");
     assert!(server_status, "{what}: the server failed");
     figures
-}
-
-fn wait_child(child: &mut Child) -> bool {
-    let deadline = Instant::now() + CHILD_LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.success();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: bool) -> Figures {
@@ -253,28 +234,6 @@ fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: boo
     let client = spawn_role("linux-client", &[("CPU", cpu_client), ("SPIN", spin_var), ("PORTS", &ports)]);
     guard.children.push(client);
     finish_pair(guard, if spin { "Linux loopback, spinning" } else { "Linux loopback, blocking" })
-}
-
-/// Kills children and removes files and directories when the test ends, also on a panic.
-struct Cleanup {
-    children: Vec<Child>,
-    files: Vec<String>,
-    dirs: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
-        }
-        for dir in &self.dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 // ---- the children ----
@@ -322,40 +281,11 @@ fn memif_libos(socket: &str, prefix: &str, cpu: &str, server: bool) -> catnip::C
 
 type Libos = catnip::Catnip<catnip::dpdk::DpdkDevice>;
 
-fn listen(libos: &mut Libos, port: u16) -> QDesc {
-    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-    libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
-    libos.listen(qd, 8).unwrap();
-    qd
-}
-
-fn accept(libos: &mut Libos, listener: QDesc) -> QDesc {
-    let qt = libos.accept(listener).unwrap();
-    match libos.wait(qt, Some(Duration::from_secs(60))).unwrap().value {
-        Ok(QValue::Accepted { qd, .. }) => qd,
-        other => panic!("accept: {other:?}"),
-    }
-}
-
-/// Pops once; an empty `Sga` is the end of the stream.
-fn pop(libos: &mut Libos, qd: QDesc) -> Sga {
-    let qt = libos.pop(qd, None).unwrap();
-    match libos.wait(qt, TIMEOUT).unwrap().value {
-        Ok(QValue::Popped { sga, .. }) => sga,
-        other => panic!("pop: {other:?}"),
-    }
-}
-
-fn push(libos: &mut Libos, qd: QDesc, sga: &Sga) {
-    let qt = libos.push(qd, sga).unwrap();
-    libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
-}
-
 fn catnip_server(socket: &str, prefix: &str, cpu: &str) {
     let mut libos = memif_libos(socket, prefix, cpu, true);
     println!("catnip server up at {SERVER_IP} (memif link up)");
-    let echo = listen(&mut libos, ECHO_PORT);
-    let bulk = listen(&mut libos, BULK_PORT);
+    let echo = listen(&mut libos, ECHO_PORT, 8);
+    let bulk = listen(&mut libos, BULK_PORT, 8);
     let udp = libos.socket(SocketDomain::Inet, SocketType::Datagram, 0).unwrap();
     libos.bind(udp, SocketAddrV4::new(SERVER_IP, UDP_PORT)).unwrap();
 
@@ -435,19 +365,6 @@ fn check_released(role: &str) {
     } else {
         assert!(stats.tx_zero_copy > 0, "{role}: no payload was transmitted without a copy");
     }
-}
-
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = vec![0u8; n.next_multiple_of(8)];
-    for chunk in out.chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        chunk.copy_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
@@ -588,49 +505,6 @@ fn catnip_client(socket: &str, prefix: &str, cpu: &str) {
 }
 
 // ---- the Linux pair over loopback ----
-
-fn pin(cpu: &str) {
-    let cpu: usize = cpu.parse().expect("a CPU number");
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity get a valid pointer and its
-    // size; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to CPU {cpu}");
-    }
-}
-
-/// Reads at least one byte (0 at the end of the stream), spinning on `WouldBlock` when the socket is non-blocking.
-fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
-    loop {
-        match stream.read(buf) {
-            Ok(n) => return n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => std::hint::spin_loop(),
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
-fn write_all(stream: &mut TcpStream, mut data: &[u8]) {
-    while !data.is_empty() {
-        match stream.write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => std::hint::spin_loop(),
-            Err(e) => panic!("write: {e}"),
-        }
-    }
-}
-
-fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut got = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        let k = read_some(stream, &mut got[filled..]);
-        assert!(k > 0, "stream ended after {filled} of {n} bytes");
-        filled += k;
-    }
-    got
-}
 
 fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> (usize, std::net::SocketAddr) {
     loop {

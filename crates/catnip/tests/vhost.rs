@@ -25,7 +25,9 @@
 //! panic. Needs root; when not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.
 #![cfg(feature = "dpdk")]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +35,11 @@ use std::time::{Duration, Instant};
 use catnip::dpdk::DpdkConfig;
 use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
+
+use common::listen;
+use common::pair::{
+    Cleanup, TIMEOUT, accept, cpus, load, pattern, pin, pop, push, read_exactly, read_some, wait_child, write_all,
+};
 
 const ROLE: &str = "CATNIP_VHOST_ROLE";
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 2, 1);
@@ -45,7 +52,6 @@ const WARMUP: usize = 200;
 const ROUND_TRIPS: usize = 2000;
 /// Push size in the bulk transfer.
 const CHUNK: usize = 256 << 10;
-const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 /// How long a child may run.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -165,16 +171,6 @@ struct Figures {
     bulk_mbps: f64,
 }
 
-/// The two CPUs to pin the server and the client to (the same one on a 1-CPU machine).
-fn cpus() -> (String, String) {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ("0".to_owned(), if n > 1 { "1" } else { "0" }.to_owned())
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|l| l.trim().to_owned()).unwrap_or_default()
-}
-
 fn spawn_role(role: &str, vars: &[(&str, &str)]) -> Child {
     let exe = std::env::current_exe().expect("current_exe");
     let mut command = Command::new(exe);
@@ -212,26 +208,11 @@ fn finish_pair(guard: &mut Cleanup, what: &str) -> Figures {
             figures
         }));
     }
-    let ok: Vec<bool> = guard.children[at..].iter_mut().map(wait_child).collect();
+    let ok: Vec<bool> = guard.children[at..].iter_mut().map(|child| wait_child(child, CHILD_LIMIT)).collect();
     let figures: Vec<Option<Figures>> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
     guard.children.truncate(at);
     assert!(ok.iter().all(|&ok| ok), "{what}: a side failed (exit statuses ok: {ok:?})");
     figures.into_iter().flatten().next().unwrap_or_else(|| panic!("{what}: no figures"))
-}
-
-fn wait_child(child: &mut Child) -> bool {
-    let deadline = Instant::now() + CHILD_LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.success();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The Linux pair over loopback; `spin`: non-blocking sockets polled in a loop for the round trips and the bulk
@@ -258,28 +239,6 @@ fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: boo
     };
     guard.children.push(spawn_role("linux-client", &[("CPU", cpu_client), ("PORTS", &ports), ("SPIN", spin)]));
     finish_pair(guard, "Linux loopback")
-}
-
-/// Kills children and removes files and directories when the test ends, also on a panic.
-struct Cleanup {
-    children: Vec<Child>,
-    files: Vec<String>,
-    dirs: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
-        }
-        for dir in &self.dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 // ---- the children ----
@@ -337,35 +296,6 @@ fn vhost_libos(socket: &str, prefix: &str, cpu: &str, mtu: usize, server: bool) 
     .unwrap_or_else(|e| panic!("catnip on {port} at MTU {mtu}: {e}"))
 }
 
-fn listen(libos: &mut Libos, port: u16) -> QDesc {
-    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-    libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
-    libos.listen(qd, 8).unwrap();
-    qd
-}
-
-fn accept(libos: &mut Libos, listener: QDesc) -> QDesc {
-    let qt = libos.accept(listener).unwrap();
-    match libos.wait(qt, Some(Duration::from_secs(60))).unwrap().value {
-        Ok(QValue::Accepted { qd, .. }) => qd,
-        other => panic!("accept: {other:?}"),
-    }
-}
-
-/// Pops once; an empty `Sga` is the end of the stream.
-fn pop(libos: &mut Libos, qd: QDesc) -> Sga {
-    let qt = libos.pop(qd, None).unwrap();
-    match libos.wait(qt, TIMEOUT).unwrap().value {
-        Ok(QValue::Popped { sga, .. }) => sga,
-        other => panic!("pop: {other:?}"),
-    }
-}
-
-fn push(libos: &mut Libos, qd: QDesc, sga: &Sga) {
-    let qt = libos.push(qd, sga).unwrap();
-    libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
-}
-
 fn recv_exactly(libos: &mut Libos, qd: QDesc, n: usize) -> Vec<u8> {
     let mut got = Vec::with_capacity(n);
     while got.len() < n {
@@ -378,8 +308,8 @@ fn recv_exactly(libos: &mut Libos, qd: QDesc, n: usize) -> Vec<u8> {
 
 fn catnip_server(mut libos: Libos, mtu: usize) {
     println!("catnip server up at {SERVER_IP} (virtio_user link up, MTU {mtu})");
-    let echo = listen(&mut libos, ECHO_PORT);
-    let bulk = listen(&mut libos, BULK_PORT);
+    let echo = listen(&mut libos, ECHO_PORT, 8);
+    let bulk = listen(&mut libos, BULK_PORT, 8);
 
     let qd = accept(&mut libos, echo);
     let mut echoed = 0;
@@ -434,19 +364,6 @@ fn check_released(role: &str, mtu: usize) {
     assert_eq!(stats.rx_chained, 0, "{role}: frames arrived as mbuf chains");
     assert_eq!(stats.tx_oversize, 0, "{role}: frames longer than the MTU");
     assert_eq!(stats.rx_bad_checksum, 0, "{role}: bad checksums");
-}
-
-fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = vec![0u8; n.next_multiple_of(8)];
-    for chunk in out.chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        chunk.copy_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 fn report_round_trips(mut times: Vec<Duration>) {
@@ -543,50 +460,6 @@ fn catnip_client(mut libos: Libos, mtu: usize) {
 }
 
 // ---- the Linux pair over loopback ----
-
-fn pin(cpu: &str) {
-    let cpu: usize = cpu.parse().expect("a CPU number");
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity get a valid pointer and its
-    // size; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to CPU {cpu}");
-    }
-}
-
-/// Reads at least one byte (0 at the end of the stream), spinning while a non-blocking socket has nothing.
-fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> usize {
-    loop {
-        match stream.read(buf) {
-            Ok(n) => return n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => std::hint::spin_loop(),
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
-/// Writes all of `data`, spinning while a non-blocking socket's buffer is full.
-fn write_all(stream: &mut TcpStream, mut data: &[u8]) {
-    while !data.is_empty() {
-        match stream.write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => std::hint::spin_loop(),
-            Err(e) => panic!("write: {e}"),
-        }
-    }
-}
-
-fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut got = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        let k = read_some(stream, &mut got[filled..]);
-        assert!(k > 0, "stream ended after {filled} of {n} bytes");
-        filled += k;
-    }
-    got
-}
 
 fn linux_server(cpu: &str, spin: bool) {
     pin(cpu);

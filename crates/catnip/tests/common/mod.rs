@@ -4,6 +4,8 @@
 //! Each test binary uses a different subset, hence `dead_code` is allowed here (and only here).
 #![allow(dead_code)]
 
+pub mod pair;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, Stdio};
