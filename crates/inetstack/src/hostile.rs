@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Sga};
 
-use crate::device::{Device, DeviceCapabilities, flatten};
+use crate::device::flatten;
 use crate::phy::FaultConfig;
-use crate::sim::Simulation;
+use crate::sim::{Capture, Simulation};
 use crate::stack::{SocketId, Stack, StackConfig};
 use crate::tcp::TcpState;
 use crate::wire::dissect::{Frame, FrameContents, Transport};
@@ -71,23 +71,6 @@ impl<'a> Reader<'a> {
         let (taken, rest) = self.0.split_at(n.min(self.0.len()));
         self.0 = rest;
         taken
-    }
-}
-
-/// A device that takes every frame: B's output, kept only to track what B sent on the connection.
-#[derive(Default)]
-struct Sink(Vec<Sga>);
-
-impl Device for Sink {
-    fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities::default()
-    }
-    fn receive(&mut self) -> Option<DemiBuffer> {
-        None
-    }
-    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
-        self.0.push(frame);
-        Ok(())
     }
 }
 
@@ -169,7 +152,7 @@ impl Host {
         let mut stack = sim.hosts.pop().expect("B");
         let mut host = Self {
             stack: {
-                let mut sink = Sink::default();
+                let mut sink = Capture::default();
                 stack.transmit(&mut sink);
                 stack
             },
@@ -188,7 +171,7 @@ impl Host {
         // B's next segment tells where both directions stand: its SEQ + length and its ACK.
         host.stack.poll(host.now + Duration::from_secs(5));
         host.now += Duration::from_secs(5);
-        let mut sink = Sink::default();
+        let mut sink = Capture::default();
         host.stack.transmit(&mut sink);
         let (seq, ack) = host.connection_segments(&sink).last().copied().expect("B retransmits its data");
         host.snd_nxt = seq;
@@ -197,7 +180,7 @@ impl Host {
     }
 
     /// (SEQ + length, ACK) of each segment B sent on the connection.
-    fn connection_segments(&self, sink: &Sink) -> Vec<(SeqNumber, Option<SeqNumber>)> {
+    fn connection_segments(&self, sink: &Capture) -> Vec<(SeqNumber, Option<SeqNumber>)> {
         let mut out = Vec::new();
         for frame in &sink.0 {
             let Ok(bytes) = flatten(frame) else { continue };
@@ -216,7 +199,7 @@ impl Host {
         if self.stack.next_deadline().is_some_and(|t| t <= self.now) {
             self.stack.poll(self.now);
         }
-        let mut sink = Sink::default();
+        let mut sink = Capture::default();
         self.stack.transmit(&mut sink);
         assert_eq!(self.stack.outbox_len(), 0, "a device that takes every frame leaves nothing queued");
         for (end, _) in self.connection_segments(&sink) {

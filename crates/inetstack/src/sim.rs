@@ -38,9 +38,9 @@ impl Ord for InFlight {
     }
 }
 
-/// Collects what a stack transmits during one step.
+/// Collects what a stack transmits during one step (also the sink the `hostile` harness transmits into).
 #[derive(Default)]
-struct Capture(Vec<Sga>);
+pub(crate) struct Capture(pub(crate) Vec<Sga>);
 
 impl Device for Capture {
     fn capabilities(&self) -> DeviceCapabilities {
