@@ -60,6 +60,7 @@ pub struct Link {
     epoch: Instant,
     micros: u64,
     stalls: u64,
+    frames: u64,
     /// Where each round collects the sockets the stacks touched (kept, as a libOS keeps it).
     touched: Vec<SocketId>,
 }
@@ -100,6 +101,7 @@ impl Link {
             epoch,
             micros: 0,
             stalls: 0,
+            frames: 0,
             touched: Vec::new(),
         };
         let listener = link.server.tcp_open();
@@ -141,6 +143,7 @@ impl Link {
         let mut moved = run(&mut self.client, now, &mut self.to_client, &mut to_server, &mut self.touched);
         let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
         moved += run(&mut self.server, now, &mut self.to_server, &mut to_client, &mut self.touched);
+        self.frames += moved as u64;
         moved
     }
 
@@ -260,5 +263,9 @@ impl TcpPair for InetstackPair {
 
     fn stalls(&self) -> u64 {
         self.link.stalls
+    }
+
+    fn frames(&self) -> u64 {
+        self.link.frames
     }
 }

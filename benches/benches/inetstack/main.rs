@@ -213,7 +213,42 @@ fn ratio_report(blocks: usize) {
 
 criterion_group!(benches, tcp_bulk, tcp_rr, wire, idle_connections);
 
+/// `INETSTACK_LOOP=<bulk|rr>:<inetstack|plain|smoltcp>:<count>`: runs one workload on one stack `count` times
+/// and prints the frames moved per run, for a profiler (`perf record`, `valgrind --tool=callgrind`) to look at
+/// one stack alone.
+fn profile_loop(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [workload, which, count] = parts[..] else {
+        panic!("INETSTACK_LOOP=<bulk|rr>:<inetstack|plain|smoltcp>:<count>")
+    };
+    let count: usize = count.parse().expect("count");
+    fn drive<P: TcpPair>(mut pair: P, workload: &str, count: usize) {
+        let run = |pair: &mut P| match workload {
+            "bulk" => bulk(pair, BULK),
+            "rr" => request_response(pair, REQUEST),
+            other => panic!("unknown workload {other}"),
+        };
+        run(&mut pair);
+        let before = pair.frames();
+        for _ in 0..count {
+            run(&mut pair);
+        }
+        let frames = pair.frames() - before;
+        println!("{workload}: {:.2} frames per run, {} stalls", frames as f64 / count as f64, pair.stalls());
+    }
+    match which {
+        "inetstack" => drive(InetstackPair::connected(BUFFER, Features::Full), workload, count),
+        "plain" => drive(InetstackPair::connected(BUFFER, Features::LikeSmoltcp), workload, count),
+        "smoltcp" => drive(SmoltcpPair::connected(BUFFER), workload, count),
+        other => panic!("unknown stack {other}"),
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("INETSTACK_LOOP") {
+        profile_loop(&spec);
+        return;
+    }
     if let Some(blocks) = std::env::var("INETSTACK_RATIO").ok().and_then(|v| v.parse().ok()) {
         ratio_report(blocks);
         return;

@@ -25,6 +25,8 @@ pub trait TcpPair {
     fn skip_to_deadline(&mut self);
     /// Times the clock had to jump to a deadline since the pair was made.
     fn stalls(&self) -> u64;
+    /// Frames taken in plus frames sent by both stacks since the pair was made.
+    fn frames(&self) -> u64;
 }
 
 /// Moves `total` bytes from client to server; returns when the server application has them all.

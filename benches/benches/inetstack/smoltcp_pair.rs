@@ -148,6 +148,7 @@ pub struct SmoltcpPair {
     data: Vec<u8>,
     micros: i64,
     stalls: u64,
+    frames: u64,
 }
 
 impl SmoltcpPair {
@@ -159,8 +160,17 @@ impl SmoltcpPair {
         let (mut to_client, mut to_server, free) = (VecDeque::new(), VecDeque::new(), RefCell::new(Vec::new()));
         let client = Host::new(1, client_ip, buffer, &mut Port { rx: &mut to_client, tx: &mut to_server, free: &free });
         let server = Host::new(2, server_ip, buffer, &mut Port { rx: &mut to_server, tx: &mut to_client, free: &free });
-        let mut pair =
-            Self { client, server, to_client, to_server, free, data: vec![0x5a; 64 * 1024], micros: 0, stalls: 0 };
+        let mut pair = Self {
+            client,
+            server,
+            to_client,
+            to_server,
+            free,
+            data: vec![0x5a; 64 * 1024],
+            micros: 0,
+            stalls: 0,
+            frames: 0,
+        };
         pair.server.socket().listen(SERVER_PORT).expect("listen");
         let cx = pair.client.iface.context();
         let socket = pair.client.sockets.get_mut::<tcp::Socket>(pair.client.socket);
@@ -206,6 +216,7 @@ impl TcpPair for SmoltcpPair {
         let mut moved =
             self.client.run(now, &mut Port { rx: &mut self.to_client, tx: &mut self.to_server, free: &self.free });
         moved += self.server.run(now, &mut Port { rx: &mut self.to_server, tx: &mut self.to_client, free: &self.free });
+        self.frames += moved as u64;
         moved
     }
 
@@ -221,5 +232,9 @@ impl TcpPair for SmoltcpPair {
 
     fn stalls(&self) -> u64 {
         self.stalls
+    }
+
+    fn frames(&self) -> u64 {
+        self.frames
     }
 }
