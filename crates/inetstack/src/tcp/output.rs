@@ -75,7 +75,7 @@ impl TcpConnection {
             window_scale: (if syn_ack { self.window_scaling } else { self.config.window_scale })
                 .then_some(self.rcv_shift),
             sack_permitted: if syn_ack { self.sack_enabled } else { self.config.sack },
-            timestamps: self.timestamps.map(|timestamps| timestamps.option(now)),
+            timestamps: self.timestamps.as_ref().map(|timestamps| timestamps.option(now)),
             ..TcpOptions::default()
         };
         let ack_number = syn_ack.then_some(self.rcv_nxt);
@@ -313,7 +313,8 @@ impl TcpConnection {
     /// blocks (as many as fit beside the payload), and settles the pending ACK.
     fn build_segment(&mut self, now: Instant, seq: SeqNumber, flags: TcpFlags, payload: Sga) -> OutgoingSegment {
         let window_len = self.advertised_window();
-        let mut options = TcpOptions { timestamps: self.timestamps.map(|ts| ts.option(now)), ..TcpOptions::default() };
+        let mut options =
+            TcpOptions { timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)), ..TcpOptions::default() };
         let dsack = self.ack.dsack.take();
         if self.sack_enabled && (dsack.is_some() || !self.reassembly.is_empty()) {
             let used = if options.timestamps.is_some() { 12 } else { 0 };

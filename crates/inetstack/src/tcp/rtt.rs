@@ -6,70 +6,85 @@
 
 use std::time::Duration;
 
-/// Clock granularity G of RFC 6298 §2 (the timestamp clock ticks in milliseconds).
-const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
+/// Clock granularity G of RFC 6298 §2 (the timestamp clock ticks in milliseconds), in nanoseconds.
+const CLOCK_GRANULARITY_NS: u64 = 1_000_000;
 
 /// SRTT, RTTVAR and the RTO.
+///
+/// The per-sample arithmetic runs on integer nanoseconds: `Duration`'s multiplications and divisions check
+/// and normalise seconds and nanoseconds separately, several times the instructions of a `u64` shift or
+/// multiply, and this runs on every ACK. The results are the same to the nanosecond: the divisions are by 2, 4
+/// and 8, which divide 10^9, so `Duration`'s split division rounds exactly as the integer one.
 #[derive(Clone, Debug)]
 pub(crate) struct RttEstimator {
     srtt: Option<Duration>,
-    rttvar: Duration,
+    /// RTTVAR, in nanoseconds.
+    rttvar_ns: u64,
     /// The RTO before backoff.
     base_rto: Duration,
     /// How many times the RTO has been doubled since the last valid sample.
     backoff: u32,
+    /// The current timeout, backoff included: `base_rto · 2^backoff`, at most `max_rto` (kept, as every ACK
+    /// that leaves data outstanding restarts the retransmission timer with it).
+    rto: Duration,
     min_rto: Duration,
     max_rto: Duration,
+}
+
+/// `duration` in nanoseconds, saturating (at 584 years; the arithmetic below saturates too, where `Duration`
+/// would go on, only for samples of decades).
+fn nanos(duration: Duration) -> u64 {
+    duration.as_secs().saturating_mul(1_000_000_000).saturating_add(u64::from(duration.subsec_nanos()))
 }
 
 impl RttEstimator {
     pub(crate) fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         let max_rto = max_rto.max(min_rto);
-        Self {
-            srtt: None,
-            rttvar: Duration::ZERO,
-            base_rto: initial_rto.clamp(min_rto, max_rto),
-            backoff: 0,
-            min_rto,
-            max_rto,
-        }
+        let base_rto = initial_rto.clamp(min_rto, max_rto);
+        Self { srtt: None, rttvar_ns: 0, base_rto, backoff: 0, rto: base_rto, min_rto, max_rto }
     }
 
     /// The smoothed RTT, once measured.
+    #[inline]
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
 
     /// The current timeout, backoff included.
+    #[inline]
     pub(crate) fn rto(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
-        self.base_rto.saturating_mul(factor).min(self.max_rto)
+        self.rto
     }
 
     /// Takes a measurement (RFC 6298 §2.2-2.3) and clears the backoff (§5.7's "new RTT sample").
     pub(crate) fn sample(&mut self, rtt: Duration) {
-        match self.srtt {
+        let rtt_ns = nanos(rtt);
+        let srtt_ns = match self.srtt {
             None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
+                self.rttvar_ns = rtt_ns / 2;
+                rtt_ns
             }
             Some(srtt) => {
-                let deviation = srtt.abs_diff(rtt);
+                let srtt_ns = nanos(srtt);
                 // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R'.
-                self.rttvar = (self.rttvar * 3 + deviation) / 4;
-                self.srtt = Some((srtt * 7 + rtt) / 8);
+                self.rttvar_ns = self.rttvar_ns.saturating_mul(3).saturating_add(srtt_ns.abs_diff(rtt_ns)) / 4;
+                srtt_ns.saturating_mul(7).saturating_add(rtt_ns) / 8
             }
-        }
-        let srtt = self.srtt.unwrap_or(rtt);
-        let rto = srtt + (self.rttvar * 4).max(CLOCK_GRANULARITY);
+        };
+        self.srtt = Some(Duration::from_nanos(srtt_ns));
+        let rto =
+            Duration::from_nanos(srtt_ns.saturating_add(self.rttvar_ns.saturating_mul(4).max(CLOCK_GRANULARITY_NS)));
         self.base_rto = rto.clamp(self.min_rto, self.max_rto);
         self.backoff = 0;
+        self.rto = self.base_rto;
     }
 
     /// Doubles the timeout after an expiry (RFC 6298 §5.5), up to the maximum.
     pub(crate) fn back_off(&mut self) {
-        if self.rto() < self.max_rto {
+        if self.rto < self.max_rto {
             self.backoff += 1;
+            let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
+            self.rto = self.base_rto.saturating_mul(factor).min(self.max_rto);
         }
     }
 }
@@ -96,6 +111,29 @@ mod tests {
             rtt.sample(ms(10));
         }
         assert_eq!(rtt.rto(), ms(200), "clamped to the minimum");
+    }
+
+    /// The integer arithmetic gives what RFC 6298's formulas give in `Duration`s, to the nanosecond.
+    #[test]
+    fn integer_arithmetic_matches_duration_arithmetic() {
+        let (min, max) = (Duration::from_nanos(1), Duration::from_secs(60));
+        let mut rtt = RttEstimator::new(Duration::from_secs(1), min, max);
+        let (mut srtt, mut rttvar) = (None::<Duration>, Duration::ZERO);
+        let mut sample = 987_654_321u64;
+        for _ in 0..1000 {
+            sample = sample.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let r = Duration::from_nanos(sample % 3_000_000_007);
+            rtt.sample(r);
+            match srtt {
+                None => (srtt, rttvar) = (Some(r), r / 2),
+                Some(s) => {
+                    rttvar = (rttvar * 3 + s.abs_diff(r)) / 4;
+                    srtt = Some((s * 7 + r) / 8);
+                }
+            }
+            let rto = (srtt.unwrap() + (rttvar * 4).max(ms(1))).clamp(min, max);
+            assert_eq!((rtt.srtt(), rtt.rto()), (srtt, rto));
+        }
     }
 
     #[test]

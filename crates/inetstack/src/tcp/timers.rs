@@ -34,12 +34,25 @@ pub(crate) struct TimerDeadlines {
 }
 
 impl TimerDeadlines {
-    /// The earliest deadline, `keepalive` included.
+    /// The earliest deadline, `keepalive` included. (Pairwise, without an iterator chain: the demultiplexer
+    /// asks after every segment and every transmit.)
+    #[inline]
     pub(crate) fn earliest(&self, keepalive: Option<Instant>) -> Option<Instant> {
-        [self.retransmit, self.reorder, self.probe, self.delayed_ack, self.persist, self.close, keepalive]
-            .into_iter()
-            .flatten()
-            .min()
+        let mut earliest = keepalive;
+        for deadline in [self.retransmit, self.reorder, self.probe, self.delayed_ack, self.persist, self.close] {
+            earliest = earlier(earliest, deadline);
+        }
+        earliest
+    }
+}
+
+/// The earlier of two optional deadlines (`None` is never).
+#[inline]
+fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

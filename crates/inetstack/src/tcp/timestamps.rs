@@ -4,6 +4,7 @@
 //! Not implemented: the 24-day idle invalidation of `TS.Recent` (§5.5); connections idle that long are rare and
 //! the effect is only a dropped segment answered by an ACK.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::wire::TcpTimestamps;
@@ -11,11 +12,22 @@ use crate::wire::TcpTimestamps;
 /// Echoed timestamps older than this are not trusted as RTT samples.
 const MAX_RTT_SAMPLE_MS: u32 = 10 * 60 * 1000;
 
-/// The timestamp clock and echo state of one connection.
+/// The millisecond of the timestamp clock that `value` read last: instants in `[start, end)` read `millis`.
 #[derive(Clone, Copy, Debug)]
+struct Tick {
+    start: Instant,
+    end: Instant,
+    millis: u32,
+}
+
+/// The timestamp clock and echo state of one connection.
+#[derive(Clone, Debug)]
 pub(crate) struct Timestamps {
     /// When the clock read `offset`.
     base: Instant,
+    /// Every segment sent and every echo sampled reads the clock, mostly within the same millisecond: two
+    /// comparisons then answer instead of an `Instant` subtraction (an out-of-line call) and a division.
+    tick: Cell<Tick>,
     /// A per-connection starting value, so that TSval does not reveal uptime (RFC 7323 §7.1).
     offset: u32,
     /// TS.Recent: the TSval to echo; `None` until the peer sent one.
@@ -28,16 +40,31 @@ pub(crate) struct Timestamps {
 
 impl Timestamps {
     pub(crate) fn new(now: Instant, offset: u32) -> Self {
-        Self { base: now, offset, recent: None, timed_out_at: None }
+        // An empty first tick: the first reading computes.
+        let tick = Cell::new(Tick { start: now, end: now, millis: 0 });
+        Self { base: now, tick, offset, recent: None, timed_out_at: None }
     }
 
     /// Our TSval now (one tick per millisecond).
+    #[inline]
     pub(crate) fn value(&self, now: Instant) -> u32 {
+        let tick = self.tick.get();
+        let millis = if tick.start <= now && now < tick.end { tick.millis } else { self.read_clock(now) };
+        self.offset.wrapping_add(millis)
+    }
+
+    /// Milliseconds since `base` (0 before it), remembering the millisecond `now` falls in.
+    #[inline(never)]
+    fn read_clock(&self, now: Instant) -> u32 {
+        let Some(elapsed) = now.checked_duration_since(self.base) else { return 0 };
         // `as_millis() as u32` without its 128-bit arithmetic: the low 32 bits of secs·1000 + ms are the same
         // computed modulo 2^64.
-        let elapsed = now.saturating_duration_since(self.base);
         let millis = elapsed.as_secs().wrapping_mul(1000).wrapping_add(u64::from(elapsed.subsec_millis())) as u32;
-        self.offset.wrapping_add(millis)
+        let start = now - Duration::from_nanos(u64::from(elapsed.subsec_nanos() % 1_000_000));
+        if let Some(end) = start.checked_add(Duration::from_millis(1)) {
+            self.tick.set(Tick { start, end, millis });
+        }
+        millis
     }
 
     /// The option to put on a segment sent now.
@@ -81,6 +108,11 @@ mod tests {
         let start = Instant::now();
         let mut ts = Timestamps::new(start, u32::MAX - 5);
         assert_eq!(ts.value(start + Duration::from_millis(10)), 4, "wraps");
+        // Within one millisecond and across its edges, before and after other readings.
+        for micros in [10_999, 10_000, 11_000, 10_500, 9_999, 0, 10_001, 11_999, 12_000] {
+            let expected = (u32::MAX - 5).wrapping_add(micros / 1000);
+            assert_eq!(ts.value(start + Duration::from_micros(u64::from(micros))), expected, "{micros} us");
+        }
         // The same low 32 bits as `as_millis() as u32`, also once secs * 1000 passes 2^32.
         for elapsed in [Duration::new(4_294_968, 999_999_999), Duration::new(1 << 40, 123_456_789)] {
             let expected = (u32::MAX - 5).wrapping_add(elapsed.as_millis() as u32);

@@ -5,13 +5,16 @@
 //! be modified under it. Space before `start` is headroom for protocol headers (`prepend`).
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 use super::storage::{ReleaseFn, Storage};
 use crate::Fail;
 
 pub struct DemiBuffer {
-    storage: Rc<Storage>,
+    /// Taken out by `drop`, so that the last view can hand the `Rc` itself to its pool (no clone and no
+    /// second decrement).
+    storage: ManuallyDrop<Rc<Storage>>,
     start: usize,
     end: usize,
 }
@@ -57,7 +60,7 @@ impl DemiBuffer {
     #[inline]
     pub(crate) fn from_storage(storage: Rc<Storage>, start: usize, len: usize) -> Self {
         debug_assert!(start + len <= storage.capacity());
-        Self { storage, start, end: start + len }
+        Self { storage: ManuallyDrop::new(storage), start, end: start + len }
     }
 
     /// Number of bytes in view.
@@ -153,7 +156,7 @@ impl DemiBuffer {
         if at > self.len() {
             return Err(Fail::with_context(libc::EINVAL, format!("cannot split a {}-byte buffer at {at}", self.len())));
         }
-        let tail = Self { storage: Rc::clone(&self.storage), start: self.start + at, end: self.end };
+        let tail = Self { storage: self.storage.clone(), start: self.start + at, end: self.end };
         self.end = self.start + at;
         Ok(tail)
     }
@@ -169,18 +172,27 @@ impl Clone for DemiBuffer {
     /// Another view of the same bytes: a reference count, no copy.
     #[inline]
     fn clone(&self) -> Self {
-        Self { storage: Rc::clone(&self.storage), start: self.start, end: self.end }
+        Self { storage: self.storage.clone(), start: self.start, end: self.end }
     }
 }
 
 impl Drop for DemiBuffer {
+    /// Another view remains: one decrement. The last view: [`last_view_dropped`], out of line.
     #[inline]
     fn drop(&mut self) {
-        if Rc::strong_count(&self.storage) == 1
-            && let Some(pool) = self.storage.pool.as_ref().and_then(|weak| weak.upgrade())
-        {
-            pool.recycle(Rc::clone(&self.storage));
+        // SAFETY: `storage` is taken exactly once, here, and `self` is not used after `drop`.
+        let storage = unsafe { ManuallyDrop::take(&mut self.storage) };
+        if Rc::strong_count(&storage) == 1 {
+            last_view_dropped(storage);
         }
+    }
+}
+
+/// The last view of `storage` is gone: back to its pool if it has one that is still alive, else freed.
+#[inline(never)]
+fn last_view_dropped(storage: Rc<Storage>) {
+    if let Some(pool) = storage.pool.as_ref().and_then(std::rc::Weak::upgrade) {
+        pool.recycle(storage);
     }
 }
 
