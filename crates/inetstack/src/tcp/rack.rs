@@ -105,6 +105,7 @@ impl TcpConnection {
     }
 
     /// The blocks of an ACK that SACK new data, recorded before the scoreboard takes them.
+    #[inline(never)]
     pub(super) fn rack_note_sack_blocks(&mut self, blocks: &[SackBlock]) {
         let mut newly = std::mem::take(&mut self.rack.newly_sacked);
         newly.clear();
@@ -113,32 +114,44 @@ impl TcpConnection {
     }
 
     /// An acceptable ACK was processed (SND.UNA already moved to `ack`): marks what it delivered, detects
-    /// losses, and settles the loss probe.
+    /// losses, and settles the loss probe. Inline, with the SACK, probe and loss work out of line: an ACK of
+    /// the whole flight with nothing SACKed, probed or lost (the common case) only delivers its segments.
+    #[inline]
     pub(super) fn rack_on_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
         let rack = &mut self.rack;
         self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now));
-        if !rack.newly_sacked.is_empty() {
-            let mut newly = std::mem::take(&mut rack.newly_sacked);
-            newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
-            let scoreboard = &self.scoreboard;
-            for &(start, end) in &newly {
-                self.sent_segments.on_sacked(
-                    start,
-                    end,
-                    |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
-                    |delivered| rack.on_delivered(delivered, now),
-                );
-            }
-            newly.clear();
-            self.rack.newly_sacked = newly;
+        if !self.rack.newly_sacked.is_empty() {
+            self.rack_on_newly_sacked(now, ack);
         }
-        self.tlp_on_ack(now, ack, segment.options.sack_blocks.as_slice());
+        if self.rack.tlp_end_seq.is_some() {
+            self.tlp_on_ack(now, ack, segment.options.sack_blocks.as_slice());
+        }
         if self.rack_detect_loss(now) {
             self.on_rack_loss(now);
         }
         if advanced {
             self.arm_loss_probe(now);
         }
+    }
+
+    /// Marks delivered the segments of the ranges this ACK newly SACKed (noted by
+    /// [`Self::rack_note_sack_blocks`]), lowest first.
+    #[inline(never)]
+    fn rack_on_newly_sacked(&mut self, now: Instant, ack: SeqNumber) {
+        let rack = &mut self.rack;
+        let mut newly = std::mem::take(&mut rack.newly_sacked);
+        newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
+        let scoreboard = &self.scoreboard;
+        for &(start, end) in &newly {
+            self.sent_segments.on_sacked(
+                start,
+                end,
+                |partial| scoreboard.sacked_until(partial.start).is_some_and(|right| right >= partial.end),
+                |delivered| rack.on_delivered(delivered, now),
+            );
+        }
+        newly.clear();
+        self.rack.newly_sacked = newly;
     }
 
     /// RFC 8985 §6.2 step 4 (without the D-SACK multiplier).
@@ -153,14 +166,21 @@ impl TcpConnection {
 
     /// RFC 8985 §6.2 step 5: marks lost every in-flight segment sent before the most recently delivered one
     /// and overdue by RACK.rtt + reo_wnd; arms the reordering timer for the rest. Whether any was marked.
+    #[inline]
     pub(super) fn rack_detect_loss(&mut self, now: Instant) -> bool {
         let Some(rack_ts) = self.rack.xmit_ts else { return false };
         if !self.sent_segments.any_in_flight() {
             // Nothing left to judge (the common case: the ACK covered the whole flight): what the walk
-            // below would conclude, without the reordering window's arithmetic.
+            // would conclude, without the reordering window's arithmetic.
             self.timers.reorder = None;
             return false;
         }
+        self.rack_mark_overdue(now, rack_ts)
+    }
+
+    /// The walk of [`Self::rack_detect_loss`] over the in-flight segments sent before `rack_ts`.
+    #[inline(never)]
+    fn rack_mark_overdue(&mut self, now: Instant, rack_ts: Instant) -> bool {
         let (rack_end, wait) = (self.rack.end_seq, self.rack.rtt + self.reordering_window());
         let mut timeout = Duration::ZERO;
         let (marked, retransmissions) = self.sent_segments.mark_lost_while(
@@ -183,6 +203,7 @@ impl TcpConnection {
     /// Segments were marked lost: start fast recovery (once per window, RFC 6582's `recover` guard) and
     /// resend the first at once. After a timeout the go-back-N resend is already under way; lost segments
     /// below SND.NXT are resent as they are found.
+    #[cold]
     pub(super) fn on_rack_loss(&mut self, now: Instant) {
         if !self.recovery.in_recovery && self.snd_una >= self.recovery.recover {
             self.enter_recovery(now);
@@ -195,8 +216,17 @@ impl TcpConnection {
 
     /// Starts (or restarts) the probe timer if a probe may be sent: data outstanding, not in fast or RTO
     /// recovery, no probe outstanding, and an RTT measured.
+    #[inline]
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         self.timers.probe = None;
+        if self.snd_max != self.snd_una {
+            self.arm_loss_probe_for_flight(now);
+        }
+    }
+
+    /// [`Self::arm_loss_probe`] with data outstanding.
+    #[inline(never)]
+    fn arm_loss_probe_for_flight(&mut self, now: Instant) {
         let outstanding = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
         if outstanding == 0 || recovering || self.rack.tlp_end_seq.is_some() || self.snd_nxt < self.snd_max {
@@ -219,8 +249,17 @@ impl TcpConnection {
 
     /// Sends the loss probe if one is due (RFC 8985 §7.3): new data if the peer's window allows, else the
     /// highest segment again; then restarts the RTO.
+    #[inline]
     pub(super) fn send_loss_probe(&mut self, now: Instant, out: &mut Vec<super::OutgoingSegment>) {
-        if !std::mem::take(&mut self.rack.probe_due) || self.snd_max == self.snd_una || self.recovery.in_recovery {
+        if std::mem::take(&mut self.rack.probe_due) {
+            self.send_due_loss_probe(now, out);
+        }
+    }
+
+    /// [`Self::send_loss_probe`] once the probe timer has fired.
+    #[cold]
+    fn send_due_loss_probe(&mut self, now: Instant, out: &mut Vec<super::OutgoingSegment>) {
+        if self.snd_max == self.snd_una || self.recovery.in_recovery {
             return;
         }
         let unsent = self.data_end().distance_from(self.snd_nxt).max(0) as usize;
@@ -247,6 +286,7 @@ impl TcpConnection {
 
     /// RFC 8985 §7.4: ends the probe episode once the ACK tells what the probe found, and answers a loss
     /// the probe repaired with a window reduction.
+    #[inline(never)]
     fn tlp_on_ack(&mut self, now: Instant, ack: SeqNumber, blocks: &[SackBlock]) {
         let Some(end) = self.rack.tlp_end_seq else { return };
         if ack < end {

@@ -26,6 +26,7 @@ impl SackScoreboard {
 
     /// Adds the blocks of an ACK that fall within `(snd_una, snd_max]`; returns whether any byte was newly
     /// SACKed. Blocks outside that range (stale, or D-SACK of RFC 2883) are ignored.
+    #[inline(never)]
     pub(crate) fn update(&mut self, snd_una: SeqNumber, snd_max: SeqNumber, blocks: &[SackBlock]) -> bool {
         let before = self.sacked_bytes();
         for block in blocks {
@@ -88,7 +89,16 @@ impl SackScoreboard {
     }
 
     /// Forgets everything below `snd_una` (cumulatively acknowledged).
+    #[inline]
     pub(crate) fn advance(&mut self, snd_una: SeqNumber) {
+        if !self.ranges.is_empty() {
+            self.forget_below(snd_una);
+        }
+    }
+
+    /// [`Self::advance`] with ranges to drop or trim.
+    #[inline(never)]
+    fn forget_below(&mut self, snd_una: SeqNumber) {
         self.ranges.retain(|&(_, end)| end > snd_una);
         if let Some(first) = self.ranges.first_mut() {
             first.0 = first.0.max(snd_una);

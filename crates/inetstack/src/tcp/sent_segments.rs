@@ -140,7 +140,14 @@ impl SentSegments {
 
     /// Takes segment `id` out of whatever accounting its state puts it in.
     fn leave_state(&mut self, id: u64) {
-        let Some(entry) = self.get(id).copied() else { return };
+        if let Some(entry) = self.get(id).copied() {
+            self.leave_state_of(id, &entry);
+        }
+    }
+
+    /// [`Self::leave_state`] for `entry`, a copy of segment `id`.
+    #[inline]
+    fn leave_state_of(&mut self, id: u64, entry: &SentSegment) {
         match entry.state {
             SegmentState::InFlight => self.unlink(id),
             SegmentState::Sacked => {
@@ -204,19 +211,12 @@ impl SentSegments {
 
     /// Everything below `ack` was acknowledged: drops those segments, calling `delivered` for each that had
     /// not been SACKed (newly delivered). A segment acknowledged in part is trimmed.
+    #[inline]
     pub(crate) fn on_cumulative_ack(&mut self, ack: SeqNumber, mut delivered: impl FnMut(&SentSegment)) {
         while let Some(front) = self.entries.front().copied() {
             if front.end > ack {
                 if front.start < ack {
-                    let trimmed = ack.distance_from(front.start) as usize;
-                    match front.state {
-                        SegmentState::Sacked => self.sacked_bytes -= trimmed,
-                        SegmentState::Lost => self.lost_bytes -= trimmed,
-                        SegmentState::InFlight => {}
-                    }
-                    if let Some(entry) = self.entries.front_mut() {
-                        entry.start = ack;
-                    }
+                    self.trim_front(ack);
                 }
                 break;
             }
@@ -224,9 +224,22 @@ impl SentSegments {
             if front.state != SegmentState::Sacked {
                 delivered(&front);
             }
-            self.leave_state(id);
+            self.leave_state_of(id, &front);
             self.entries.pop_front();
             self.first_id += 1;
+        }
+    }
+
+    /// The first segment, which starts below `ack` and ends beyond it, was acknowledged in part.
+    #[cold]
+    fn trim_front(&mut self, ack: SeqNumber) {
+        let Some(front) = self.entries.front_mut() else { return };
+        let trimmed = ack.distance_from(front.start) as usize;
+        front.start = ack;
+        match front.state {
+            SegmentState::Sacked => self.sacked_bytes -= trimmed,
+            SegmentState::Lost => self.lost_bytes -= trimmed,
+            SegmentState::InFlight => {}
         }
     }
 

@@ -56,13 +56,32 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+#[inline]
 fn due(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|at| at <= now)
 }
 
 impl TcpConnection {
-    /// Runs every timer that is due at `now`.
+    /// Runs every timer that is due at `now`. Inline, with the work out of line: every transmit asks, and
+    /// mostly nothing is due.
+    #[inline]
     pub(super) fn run_timers(&mut self, now: Instant) {
+        let timers = &self.timers;
+        let any_due = due(timers.close, now)
+            || due(timers.reorder, now)
+            || due(timers.probe, now)
+            || due(timers.retransmit, now)
+            || due(timers.persist, now)
+            || due(timers.delayed_ack, now)
+            || (self.config.keepalive.is_some() && due(self.keepalive_deadline(), now));
+        if any_due {
+            self.run_due_timers(now);
+        }
+    }
+
+    /// [`Self::run_timers`] once one is due.
+    #[inline(never)]
+    fn run_due_timers(&mut self, now: Instant) {
         if due(self.timers.close, now) {
             self.timers.close = None;
             self.enter_closed();
