@@ -29,6 +29,9 @@ pub(crate) struct RttEstimator {
     rto: Duration,
     min_rto: Duration,
     max_rto: Duration,
+    /// `min_rto` and `max_rto` in nanoseconds (saturated), to bound an RTO computed in nanoseconds.
+    min_rto_ns: u64,
+    max_rto_ns: u64,
 }
 
 /// `duration` in nanoseconds, saturating (at 584 years; the arithmetic below saturates too, where `Duration`
@@ -41,7 +44,17 @@ impl RttEstimator {
     pub(crate) fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> Self {
         let max_rto = max_rto.max(min_rto);
         let base_rto = initial_rto.clamp(min_rto, max_rto);
-        Self { srtt: None, rttvar_ns: 0, base_rto, backoff: 0, rto: base_rto, min_rto, max_rto }
+        Self {
+            srtt: None,
+            rttvar_ns: 0,
+            base_rto,
+            backoff: 0,
+            rto: base_rto,
+            min_rto,
+            max_rto,
+            min_rto_ns: nanos(min_rto),
+            max_rto_ns: nanos(max_rto),
+        }
     }
 
     /// The smoothed RTT, once measured.
@@ -72,9 +85,14 @@ impl RttEstimator {
             }
         };
         self.srtt = Some(Duration::from_nanos(srtt_ns));
-        let rto =
-            Duration::from_nanos(srtt_ns.saturating_add(self.rttvar_ns.saturating_mul(4).max(CLOCK_GRANULARITY_NS)));
-        self.base_rto = rto.clamp(self.min_rto, self.max_rto);
+        let rto_ns = srtt_ns.saturating_add(self.rttvar_ns.saturating_mul(4).max(CLOCK_GRANULARITY_NS));
+        self.base_rto = if rto_ns <= self.min_rto_ns {
+            self.min_rto
+        } else if rto_ns >= self.max_rto_ns {
+            self.max_rto
+        } else {
+            Duration::from_nanos(rto_ns)
+        };
         self.backoff = 0;
         self.rto = self.base_rto;
     }

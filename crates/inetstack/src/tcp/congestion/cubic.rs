@@ -68,6 +68,9 @@ impl Cubic {
         self.epoch = None;
     }
 
+    /// Growth along the cubic (out of line: slow start, the other half of [`Self::on_ack`], is a few
+    /// instructions).
+    #[inline(never)]
     fn congestion_avoidance(&mut self, now: Instant, acked: usize, rtt: Option<Duration>) {
         let cwnd = self.cwnd;
         let epoch = *self.epoch.get_or_insert_with(|| {
