@@ -127,7 +127,14 @@ impl SentSegments {
     }
 
     fn unlink(&mut self, id: u64) {
-        let Some(&SentSegment { prev, next, .. }) = self.get(id) else { return };
+        if let Some(&SentSegment { prev, next, .. }) = self.get(id) {
+            self.unlink_between(prev, next);
+        }
+    }
+
+    /// Takes a segment out of the time list, given its neighbours there.
+    #[inline]
+    fn unlink_between(&mut self, prev: u64, next: u64) {
         match self.get_mut(prev) {
             Some(entry) => entry.next = next,
             None => self.head = next,
@@ -145,19 +152,26 @@ impl SentSegments {
         }
     }
 
-    /// [`Self::leave_state`] for `entry`, a copy of segment `id`.
+    /// [`Self::leave_state`] for `entry`, a copy of segment `id`: inline for a segment in flight (what a
+    /// cumulative ACK mostly removes), the SACKed and lost ones out of line.
     #[inline]
     fn leave_state_of(&mut self, id: u64, entry: &SentSegment) {
-        match entry.state {
-            SegmentState::InFlight => self.unlink(id),
-            SegmentState::Sacked => {
-                self.sacked_bytes -= entry.len();
-                self.sacked_segments -= 1;
-            }
-            SegmentState::Lost => {
-                self.lost.remove(&id);
-                self.lost_bytes -= entry.len();
-            }
+        if entry.state == SegmentState::InFlight {
+            self.unlink_between(entry.prev, entry.next);
+        } else {
+            self.leave_sacked_or_lost(id, entry);
+        }
+    }
+
+    /// Takes a SACKed or lost segment (`entry`, a copy of segment `id`) out of its counts (and the lost set).
+    #[inline(never)]
+    fn leave_sacked_or_lost(&mut self, id: u64, entry: &SentSegment) {
+        if entry.state == SegmentState::Sacked {
+            self.sacked_bytes -= entry.len();
+            self.sacked_segments -= 1;
+        } else {
+            self.lost.remove(&id);
+            self.lost_bytes -= entry.len();
         }
     }
 
