@@ -29,8 +29,12 @@ struct Epoch {
 #[derive(Clone, Debug)]
 pub struct Cubic {
     mss: usize,
-    /// cwnd in segments (fractional, so that small per-ACK increases accumulate).
+    /// cwnd in segments (fractional, so that small per-ACK increases accumulate). Written only through
+    /// [`Cubic::set_cwnd`].
     cwnd: f64,
+    /// `cwnd` in bytes, as [`CongestionControl::window`] reports it: kept, since every transmit asks and the
+    /// float-to-integer conversion is a dozen instructions.
+    window: usize,
     ssthresh: usize,
     /// The window just before the last reduction, in segments.
     w_max: f64,
@@ -41,7 +45,16 @@ impl Cubic {
     pub fn new(mss: usize, initial_window: usize) -> Self {
         let mss = mss.max(1);
         let cwnd = (initial_window.max(mss) / mss) as f64;
-        Self { mss, cwnd, ssthresh: usize::MAX, w_max: 0.0, epoch: None }
+        let mut cubic = Self { mss, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
+        cubic.set_cwnd(cwnd);
+        cubic
+    }
+
+    /// Sets cwnd (in segments) and the window in bytes that follows from it.
+    #[inline]
+    fn set_cwnd(&mut self, cwnd: f64) {
+        self.cwnd = cwnd;
+        self.window = (cwnd * self.mss as f64) as usize;
     }
 
     /// W_max, in bytes: the window at the last congestion event.
@@ -91,9 +104,9 @@ impl Cubic {
             current.w_est = w_est;
         }
         if self.w_cubic(elapsed, epoch.k) < w_est {
-            self.cwnd = w_est.max(cwnd);
+            self.set_cwnd(w_est.max(cwnd));
         } else {
-            self.cwnd = cwnd + (target - cwnd) / cwnd * acked_segments;
+            self.set_cwnd(cwnd + (target - cwnd) / cwnd * acked_segments);
         }
     }
 }
@@ -101,7 +114,7 @@ impl Cubic {
 impl CongestionControl for Cubic {
     #[inline]
     fn window(&self) -> usize {
-        (self.cwnd * self.mss as f64) as usize
+        self.window
     }
 
     fn slow_start_threshold(&self) -> usize {
@@ -110,7 +123,7 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, rtt: Option<Duration>) {
         if self.window() < self.ssthresh {
-            self.cwnd += slow_start_increase(acked, self.mss) as f64 / self.mss as f64;
+            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss as f64);
             return;
         }
         self.congestion_avoidance(now, acked, rtt);
@@ -118,11 +131,11 @@ impl CongestionControl for Cubic {
 
     fn on_loss(&mut self, _now: Instant, _flight: usize) {
         self.reduce();
-        self.cwnd = (self.ssthresh / self.mss) as f64;
+        self.set_cwnd((self.ssthresh / self.mss) as f64);
     }
 
     fn on_recovery_end(&mut self, _now: Instant) {
-        self.cwnd = self.cwnd.max(2.0);
+        self.set_cwnd(self.cwnd.max(2.0));
     }
 
     fn on_timeout(&mut self, _now: Instant, _flight: usize, first: bool) {
@@ -130,7 +143,7 @@ impl CongestionControl for Cubic {
             self.reduce();
         }
         self.epoch = None;
-        self.cwnd = 1.0;
+        self.set_cwnd(1.0);
     }
 }
 
