@@ -12,7 +12,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum::{ones_complement_sum, sum_is_valid};
+use super::checksum::{ones_complement_sum, ones_complement_sum_20, sum_is_valid};
 use super::field::{read_u16, read_u32};
 use super::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, SeqNumber, TCP_MIN_HEADER_LEN,
@@ -62,12 +62,13 @@ impl<'a> TcpFrame<'a> {
         if header_len < TCP_MIN_HEADER_LEN || header_len > segment.len() {
             return None;
         }
-        if caps.ipv4.verify_on_rx() && !sum_is_valid(ones_complement_sum(&head[IP..TCP])) {
+        if caps.ipv4.verify_on_rx() && !sum_is_valid(ones_complement_sum_20(head[IP..].first_chunk()?)) {
             return None;
         }
         if caps.tcp.verify_on_rx() {
             // The pseudo-header (addresses, protocol, TCP length) as 16-bit words, then the segment.
-            let addresses = (IP + 12..TCP).step_by(2).map(|at| u32::from(read_u16(head, at))).sum::<u32>();
+            let word = |at: usize| u32::from(read_u16(head, at));
+            let addresses = word(IP + 12) + word(IP + 14) + word(IP + 16) + word(IP + 18);
             let sum =
                 addresses + u32::from(PROTOCOL_TCP) + segment.len() as u32 + u32::from(ones_complement_sum(segment));
             if !sum_is_valid(fold(sum)) {
