@@ -13,7 +13,7 @@ use crate::phy::FaultConfig;
 use crate::sim::Simulation;
 use crate::stack::{SocketId, Stack, StackConfig, StackCounters};
 use crate::tcp::{CongestionAlgorithm, RecvOutcome, TcpConfig, TcpCounters, TcpState};
-use crate::wire::MacAddress;
+use crate::wire::{ChecksumCapabilities, MacAddress};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -45,8 +45,19 @@ impl Transcript {
     }
 }
 
-fn host(mac: u8, ip: Ipv4Addr, tcp: &TcpConfig, prediction: bool, t0: Instant) -> Stack {
+/// The scenario's settings: TCP configuration, link faults, checksum capabilities, seed.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    tcp: &'a TcpConfig,
+    faults: FaultConfig,
+    checksums: ChecksumCapabilities,
+    seed: u64,
+}
+
+fn host(mac: u8, ip: Ipv4Addr, setup: Setup<'_>, prediction: bool, t0: Instant) -> Stack {
+    let tcp = setup.tcp;
     let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
+    config.checksums = setup.checksums;
     config.tcp = TcpConfig { header_prediction: prediction, ..tcp.clone() };
     config.isn_secret = u64::from(mac);
     Stack::new(config, t0).expect("valid config")
@@ -77,9 +88,9 @@ fn pattern(len: usize, salt: usize) -> Vec<u8> {
 }
 
 /// The scenario, with header prediction `on` or off; the data must arrive whole either way.
-fn run(t0: Instant, tcp: &TcpConfig, faults: FaultConfig, seed: u64, on: bool) -> Transcript {
-    let hosts = vec![host(1, A, tcp, on, t0), host(2, B, tcp, on, t0)];
-    let mut sim = Simulation::new(hosts, t0, Duration::from_micros(30), faults, seed)
+fn run(t0: Instant, setup: Setup<'_>, on: bool) -> Transcript {
+    let hosts = vec![host(1, A, setup, on, t0), host(2, B, setup, on, t0)];
+    let mut sim = Simulation::new(hosts, t0, Duration::from_micros(30), setup.faults, setup.seed)
         .with_jitter(Duration::from_micros(300))
         .record_frames();
     let listener = sim.hosts[1].tcp_open();
@@ -134,10 +145,10 @@ fn run(t0: Instant, tcp: &TcpConfig, faults: FaultConfig, seed: u64, on: bool) -
 }
 
 /// Runs the scenario both ways and compares; returns the fast-path counts of the run with them on.
-fn same_both_ways(tcp: &TcpConfig, faults: FaultConfig, seed: u64) -> (u64, u64) {
+fn same_both_ways(setup: Setup<'_>) -> (u64, u64) {
     let t0 = Instant::now();
-    let general = run(t0, tcp, faults, seed, false);
-    let fast = run(t0, tcp, faults, seed, true);
+    let general = run(t0, setup, false);
+    let fast = run(t0, setup, true);
     assert_eq!(general.fast(), (0, 0), "off means off");
     if let Some(i) = (0..general.frames.len().min(fast.frames.len())).find(|&i| general.frames[i] != fast.frames[i]) {
         panic!("frame {i} differs:\n general {:?}\n    fast {:?}", general.frames[i], fast.frames[i]);
@@ -167,8 +178,11 @@ fn configurations() -> Vec<(&'static str, TcpConfig)> {
 #[test]
 fn clean_link_same_frames_and_counters_with_the_fast_paths_on_or_off() {
     for (name, tcp) in configurations() {
-        let (frames, segments) = same_both_ways(&tcp, FaultConfig::default(), 1);
-        assert!(frames > 500 && segments > 500, "{name}: the fast paths were taken ({frames}, {segments})");
+        for checksums in [ChecksumCapabilities::software(), ChecksumCapabilities::offloaded()] {
+            let setup = Setup { tcp: &tcp, faults: FaultConfig::default(), checksums, seed: 1 };
+            let (frames, segments) = same_both_ways(setup);
+            assert!(frames > 500 && segments > 500, "{name}: the fast paths were taken ({frames}, {segments})");
+        }
     }
 }
 
@@ -177,7 +191,8 @@ fn faulty_link_same_frames_and_counters_with_the_fast_paths_on_or_off() {
     let faults = FaultConfig { drop: 0.02, duplicate: 0.01, corrupt: 0.01, reorder: 0.03 };
     for (name, tcp) in configurations() {
         for seed in 1..=3 {
-            let (frames, segments) = same_both_ways(&tcp, faults, seed);
+            let setup = Setup { tcp: &tcp, faults, checksums: ChecksumCapabilities::software(), seed };
+            let (frames, segments) = same_both_ways(setup);
             assert!(frames > 100 && segments > 100, "{name}, seed {seed}: the fast paths were taken");
         }
     }
