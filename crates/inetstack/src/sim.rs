@@ -69,6 +69,9 @@ pub struct Simulation {
     /// Frames put on the wire, and lost to faults.
     pub frames_sent: u64,
     pub frames_lost: u64,
+    /// Every frame put on the wire (before faults): when, from which host, its bytes; kept only once
+    /// [`Simulation::record_frames`] asked for it, for tests that compare two runs frame for frame.
+    pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
 }
 
 impl Simulation {
@@ -84,7 +87,14 @@ impl Simulation {
             seq: 0,
             frames_sent: 0,
             frames_lost: 0,
+            recorded: None,
         }
+    }
+
+    /// Keeps every frame put on the wire in `recorded` from now on.
+    pub fn record_frames(mut self) -> Self {
+        self.recorded = Some(Vec::new());
+        self
     }
 
     /// Makes `reorder` of the fault rate mean "delay by up to `jitter`", so frames overtake each other.
@@ -154,6 +164,9 @@ impl Simulation {
 
     fn put_on_wire(&mut self, from: usize, frame: DemiBuffer) {
         self.frames_sent += 1;
+        if let Some(recorded) = self.recorded.as_mut() {
+            recorded.push((self.now, from, frame.to_vec()));
+        }
         if self.rng.chance(self.faults.drop) {
             self.frames_lost += 1;
             return;

@@ -22,6 +22,9 @@ pub struct StackCounters {
     pub udp_in: u64,
     pub udp_out: u64,
     pub tcp_in: u64,
+    /// TCP segments parsed in one pass and handed to their connection by the receive fast path (counted in
+    /// `tcp_in` too).
+    pub tcp_in_fast: u64,
     pub tcp_out: u64,
     pub tcp_rst_out: u64,
     pub tcp_syn_queue_full: u64,

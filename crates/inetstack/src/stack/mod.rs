@@ -6,13 +6,14 @@
 //! `tcp_*`) queue work the same way. Sockets whose readiness may have changed are listed by
 //! `take_touched()`, so a libOS wakes only the coroutines that care.
 //!
-//! The layers, in files: ARP (`arp.rs`, `arp_cache.rs`), IPv4 output and routing (`output.rs`), ICMP
+//! The layers, in files: the receive fast path (`fast_receive.rs`), ARP (`arp.rs`, `arp_cache.rs`), IPv4 output and routing (`output.rs`), ICMP
 //! (`icmp.rs`), UDP (`udp.rs`), the TCP demultiplexer (`tcp.rs`; the connection state machine is `crate::tcp`).
 
 mod arp;
 pub mod arp_cache;
 mod config;
 mod counters;
+mod fast_receive;
 mod flow_hash;
 mod header_template;
 mod icmp;
@@ -127,10 +128,19 @@ impl Stack {
         [self.arp.next_deadline(), self.tcp.next_deadline(self.now)].into_iter().flatten().min()
     }
 
-    /// Processes one received Ethernet frame.
+    /// Processes one received Ethernet frame: a segment of a known connection in the common layout by the fast
+    /// path (`fast_receive.rs`), anything else layer by layer.
     pub fn receive(&mut self, now: Instant, frame: DemiBuffer) {
         self.advance(now);
         self.counters.frames_in += 1;
+        if let Some(frame) = self.receive_fast(frame) {
+            self.receive_layered(frame);
+        }
+    }
+
+    /// The general receive path, out of line so that the fast path's code stays small.
+    #[inline(never)]
+    fn receive_layered(&mut self, frame: DemiBuffer) {
         if let Err(reason) = self.dispatch(frame, false) {
             self.count_drop(reason);
         }

@@ -354,6 +354,11 @@ impl Stack {
         outcome
     }
 
+    /// The connection's counters (segments, bytes, retransmissions, drops by reason...).
+    pub fn tcp_counters(&mut self, id: SocketId) -> Result<crate::tcp::TcpCounters, Fail> {
+        Ok(*self.connection(id)?.tcb.counters())
+    }
+
     pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {
         match self.tcp_socket(id)? {
             TcpSocket::Connection(c) => Ok(c.tcb.state()),
@@ -472,6 +477,12 @@ impl Stack {
         SeqNumber((hasher.finish() as u32).wrapping_add(clock))
     }
 
+    /// The connection with this 4-tuple, if any.
+    #[inline]
+    pub(super) fn tcp_connection_for(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<SocketId> {
+        self.tcp.connections.get(&FlowKey { local, remote }).copied()
+    }
+
     pub(super) fn receive_tcp(&mut self, ip: &Ipv4Repr, datagram: DemiBuffer) -> Result<(), WireError> {
         let packet = TcpPacket::new_checked(&datagram[..])?;
         let header_len = packet.header_len();
@@ -484,33 +495,8 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let mut payload = datagram.clone();
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
-        if let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) {
-            let now = self.now;
-            let mut handshake = false;
-            let mut quiet = None;
-            if let Ok(conn) = self.connection(id) {
-                conn.tcb.on_segment(now, &repr, payload);
-                handshake = conn.listener.is_some();
-                // Data for a connection the application closed can never be read: reset it (RFC 1122
-                // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
-                // nobody drains.
-                if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
-                    conn.tcb.abort();
-                }
-                // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
-                if conn.tcb.is_quiet() && !handshake {
-                    quiet = Some(conn.reschedule());
-                }
-            }
-            match quiet {
-                Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
-                Some(None) => {}
-                None => self.tcp.active.push(id),
-            }
-            self.touched.push(id);
-            if handshake {
-                self.settle_handshake(id);
-            }
+        if let Some(id) = self.tcp_connection_for(local, remote) {
+            self.segment_for_connection(id, &repr, payload);
             return Ok(());
         }
         // A listener bound to one address takes only connections to it.
@@ -528,6 +514,38 @@ impl Stack {
                 self.send_reset(ip, &repr);
                 Ok(())
             }
+        }
+    }
+
+    /// Hands a segment to connection `id` (`payload`: the zero-copy view of its data), then polls the
+    /// connection or only schedules its deadlines, and settles a handshake it completed.
+    #[inline]
+    pub(super) fn segment_for_connection(&mut self, id: SocketId, repr: &TcpRepr<'_>, payload: DemiBuffer) {
+        let now = self.now;
+        let mut handshake = false;
+        let mut quiet = None;
+        if let Ok(conn) = self.connection(id) {
+            conn.tcb.on_segment(now, repr, payload);
+            handshake = conn.listener.is_some();
+            // Data for a connection the application closed can never be read: reset it (RFC 1122
+            // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
+            // nobody drains.
+            if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
+                conn.tcb.abort();
+            }
+            // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
+            if conn.tcb.is_quiet() && !handshake {
+                quiet = Some(conn.reschedule());
+            }
+        }
+        match quiet {
+            Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
+            Some(None) => {}
+            None => self.tcp.active.push(id),
+        }
+        self.touched.push(id);
+        if handshake {
+            self.settle_handshake(id);
         }
     }
 

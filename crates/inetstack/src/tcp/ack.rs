@@ -73,7 +73,7 @@ impl TcpConnection {
         true
     }
 
-    fn on_new_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
+    pub(super) fn on_new_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let base = self.send_base();
         let data_acked = if ack > base { (ack.distance_from(base) as usize).min(self.send_buffer.len()) } else { 0 };

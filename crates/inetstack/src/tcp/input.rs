@@ -14,8 +14,24 @@ use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
 impl TcpConnection {
     /// An incoming segment for this 4-tuple; `payload` is the zero-copy view of its data (may be empty) and
     /// must hold the same bytes as `segment.payload`.
+    ///
+    /// The common segment of an established connection takes the header-prediction path ([`super::predict`]);
+    /// every other one the general path below, which is out of line so the hot code stays small.
+    #[inline]
     pub fn on_segment(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
+        if self.config.header_prediction
+            && let Some(ack) = self.predict(segment, payload.len())
+        {
+            self.on_predicted_segment(now, segment, ack, payload);
+            return;
+        }
+        self.on_unpredicted_segment(now, segment, payload);
+    }
+
+    /// The general path: RFC 9293 §3.10.7 for any segment (`segments_in` already counted).
+    #[inline(never)]
+    fn on_unpredicted_segment(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         if payload.len() != segment.payload.len() {
             self.counters.drops.malformed += 1;
             return;

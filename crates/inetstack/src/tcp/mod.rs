@@ -9,7 +9,7 @@
 //!
 //! What is implemented, with the RFCs, is listed in `docs/inetstack.md` (section "TCP"). Layout:
 //! - [`config`], [`state`], [`counters`], [`segment`]: the public types;
-//! - `connection` (state and application calls), `input`, `ack`, `recovery`, `rack`, `receive`, `output`,
+//! - `connection` (state and application calls), `input`, `predict` (header prediction), `ack`, `recovery`, `rack`, `receive`, `output`,
 //!   `timers`: the state machine, one concern per file;
 //! - `send_buffer`, `sent_segments`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
 //!   structures it uses; [`congestion`]: the congestion controllers behind a trait;
@@ -25,6 +25,7 @@ mod connection;
 pub mod counters;
 mod input;
 mod output;
+mod predict;
 mod rack;
 mod rate_limit;
 mod reassembly;

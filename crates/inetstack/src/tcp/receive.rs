@@ -85,7 +85,7 @@ impl TcpConnection {
         }
     }
 
-    fn deliver_in_order(&mut self, now: Instant, payload: DemiBuffer) {
+    pub(super) fn deliver_in_order(&mut self, now: Instant, payload: DemiBuffer) {
         let len = payload.len();
         self.rcv_nxt += len as u32;
         self.counters.bytes_in += len as u64;

@@ -7,6 +7,7 @@
 //!   valid values: `parse(&view, ...)` checks fields and checksums and returns a [`WireError`] otherwise;
 //!   `emit(&self, buf, ...)` writes `buffer_len()` bytes and generates checksums. [`ChecksumCapabilities`]
 //!   turns verification or generation off per protocol for devices that offload them.
+//! - [`TcpFrame`] parses the common TCP frame (Ethernet, IPv4, TCP) in one pass, for the receive fast path.
 //! - [`dissect`] parses a whole frame down to its transport header, for tracing, tests and fuzzing.
 //!
 //! Not here: any state (ARP cache, sockets, counters) and any policy (which packets to accept or answer).
@@ -21,6 +22,7 @@ mod icmpv4;
 mod ipv4;
 mod seq_number;
 mod tcp;
+mod tcp_frame;
 mod tcp_options;
 mod udp;
 
@@ -40,6 +42,7 @@ pub use icmpv4::{DstUnreachable, ICMPV4_ERROR_QUOTE_LEN, ICMPV4_HEADER_LEN, Icmp
 pub use ipv4::{IPV4_MAX_DATAGRAM_LEN, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq_number::SeqNumber;
 pub use tcp::{TCP_MIN_HEADER_LEN, TcpFlags, TcpPacket, TcpRepr};
+pub use tcp_frame::TcpFrame;
 pub use tcp_options::{
     SackBlock, SackBlocks, TCP_MAX_OPTIONS_LEN, TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpOption, TcpOptionIter,
     TcpOptions, TcpTimestamps,

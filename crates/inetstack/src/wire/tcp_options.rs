@@ -34,6 +34,13 @@ mod length {
     pub const SACK_BLOCK: usize = 8;
 }
 
+/// NOP, NOP, Timestamps: how the timestamps option leads a segment's options (RFC 7323 Appendix A).
+const COMMON_TIMESTAMPS_HEAD: [u8; 4] =
+    [kind::NO_OPERATION, kind::NO_OPERATION, kind::TIMESTAMPS, length::TIMESTAMPS as u8];
+const COMMON_TIMESTAMPS_LEN: usize = 2 + length::TIMESTAMPS;
+/// NOP, NOP, SACK (its length byte follows).
+const COMMON_SACK_HEAD: [u8; 3] = [kind::NO_OPERATION, kind::NO_OPERATION, kind::SACK];
+
 /// One SACK block: the received range `[left, right)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SackBlock {
@@ -205,6 +212,39 @@ impl TcpOptions {
             }
         }
         Ok(options)
+    }
+
+    /// The options of the layouts nearly every segment of an established connection carries, read at fixed
+    /// offsets: none; NOP, NOP, Timestamps; NOP, NOP, SACK; or Timestamps then SACK, each SACK option with as
+    /// many blocks as fit (what this stack and Linux send). `None` for any other layout, and then
+    /// [`TcpOptions::parse`], the reference, decides; wherever this gives `Some`, `parse` gives the same.
+    #[inline]
+    pub fn parse_common(bytes: &[u8]) -> Option<Self> {
+        let mut options = TcpOptions::default();
+        let mut rest = bytes;
+        if let Some((timestamps, after)) = rest.split_first_chunk::<COMMON_TIMESTAMPS_LEN>()
+            && timestamps[..4] == COMMON_TIMESTAMPS_HEAD
+        {
+            options.timestamps =
+                Some(TcpTimestamps { value: read_u32(timestamps, 4), echo_reply: read_u32(timestamps, 8) });
+            rest = after;
+        }
+        if rest.is_empty() {
+            return Some(options);
+        }
+        let (head, blocks) = rest.split_first_chunk::<4>()?;
+        let well_formed = head[..3] == COMMON_SACK_HEAD
+            && usize::from(head[3]) == 2 + blocks.len()
+            && !blocks.is_empty()
+            && blocks.len() % length::SACK_BLOCK == 0;
+        if !well_formed {
+            return None;
+        }
+        for block in blocks.chunks_exact(length::SACK_BLOCK) {
+            let block = SackBlock { left: SeqNumber(read_u32(block, 0)), right: SeqNumber(read_u32(block, 4)) };
+            options.sack_blocks.push(block).ok()?;
+        }
+        Some(options)
     }
 
     /// Bytes the options take when written, a multiple of 4; `Err(TooLarge)` if over 40.
@@ -409,6 +449,49 @@ mod tests {
         ];
         for bytes in cases {
             assert_eq!(TcpOptions::parse(bytes), Err(WireError::Malformed), "{bytes:?}");
+        }
+    }
+
+    /// Wherever the fixed-offset parse gives options, the general parse gives the same: every layout emitted here
+    /// and random byte strings built from option-like pieces.
+    #[test]
+    fn the_common_layouts_parse_as_the_general_parser_does() {
+        let timestamps = Some(TcpTimestamps { value: 7, echo_reply: u32::MAX });
+        let block = |i: u32| SackBlock { left: SeqNumber(i), right: SeqNumber(i + 100) };
+        let mut common = 0;
+        for sack in 0..=4 {
+            for ts in [None, timestamps] {
+                let blocks: Vec<SackBlock> = (0..sack).map(block).collect();
+                let options = TcpOptions {
+                    timestamps: ts,
+                    sack_blocks: SackBlocks::from_slice(&blocks).unwrap(),
+                    ..TcpOptions::default()
+                };
+                let Ok(bytes) = options.encoded_len().map(|_| emit(&options)) else { continue };
+                if let Some(parsed) = TcpOptions::parse_common(&bytes) {
+                    assert_eq!(parsed, options);
+                    common += 1;
+                }
+            }
+        }
+        assert_eq!(common, 9, "none, timestamps, SACK with 1-4 blocks alone or 1-3 after timestamps");
+        let pieces: [&[u8]; 8] =
+            [&[1], &[0], &[1, 1, 8, 10], &[1, 1, 5, 10], &[1, 1, 5, 18], &[8, 10], &[5, 2], &[0xa5; 8]];
+        let mut state = 1u64;
+        for _ in 0..20_000 {
+            let mut bytes = Vec::new();
+            while bytes.len() < 40 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let pick = (state >> 33) as usize;
+                if pick % 9 == 8 {
+                    break;
+                }
+                bytes.extend_from_slice(pieces[pick % 8]);
+            }
+            bytes.truncate(40);
+            if let Some(parsed) = TcpOptions::parse_common(&bytes) {
+                assert_eq!(TcpOptions::parse(&bytes), Ok(parsed), "{bytes:?}");
+            }
         }
     }
 

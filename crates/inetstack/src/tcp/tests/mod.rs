@@ -4,6 +4,7 @@ mod close;
 mod congestion;
 mod handshake;
 mod loss;
+mod prediction;
 mod properties;
 mod rack;
 mod robustness;
