@@ -69,6 +69,11 @@ pub struct Simulation {
     /// Frames put on the wire, and lost to faults.
     pub frames_sent: u64,
     pub frames_lost: u64,
+    /// Test builds: every frame put on the wire (before faults), with when and by which host, while `Some`.
+    #[cfg(test)]
+    pub(crate) wire: Option<Vec<(Duration, usize, Vec<u8>)>>,
+    #[cfg(test)]
+    start: Instant,
 }
 
 impl Simulation {
@@ -84,6 +89,10 @@ impl Simulation {
             seq: 0,
             frames_sent: 0,
             frames_lost: 0,
+            #[cfg(test)]
+            wire: None,
+            #[cfg(test)]
+            start,
         }
     }
 
@@ -154,6 +163,10 @@ impl Simulation {
 
     fn put_on_wire(&mut self, from: usize, frame: DemiBuffer) {
         self.frames_sent += 1;
+        #[cfg(test)]
+        if let Some(wire) = self.wire.as_mut() {
+            wire.push((self.now - self.start, from, frame.to_vec()));
+        }
         if self.rng.chance(self.faults.drop) {
             self.frames_lost += 1;
             return;

@@ -320,4 +320,6 @@ fn no_socket(id: SocketId) -> Fail {
 }
 
 #[cfg(test)]
+mod fast_path_tests;
+#[cfg(test)]
 mod tests;

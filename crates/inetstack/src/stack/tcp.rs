@@ -24,8 +24,8 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{OutgoingSegment, RecvOutcome, TcpConnection, TcpState};
-use crate::wire::{IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
+use crate::tcp::{OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,8 +106,10 @@ pub(super) struct TcpTables {
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
     timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
-    /// Scratch space for the segments one connection emits in `poll_tcp`, kept to spare an allocation per poll.
+    /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
+    /// the fast path), kept to spare an allocation per poll.
     outgoing: Vec<OutgoingSegment>,
+    batch: SegmentBatch,
     isn_secret: u64,
 }
 
@@ -625,15 +627,7 @@ impl Stack {
             _ => Some(flatten(&payload)?),
         };
         if let Some(mac) = self.cached_hop_mac(hop) {
-            let template = match template {
-                Some(t) if t.dst_mac() == mac => t,
-                _ => template.insert(Box::new(HeaderTemplate::new(
-                    (self.config.mac, mac),
-                    (src, dst),
-                    (segment.src_port, segment.dst_port),
-                    self.config.ttl,
-                ))),
-            };
+            let template = self.template_for(template, mac, (src, dst), (segment.src_port, segment.dst_port));
             self.send_templated(template, segment, payload)?;
         } else {
             let header_len = segment.repr(&[]).header_len();
@@ -644,6 +638,49 @@ impl Stack {
         }
         self.counters.tcp_out += 1;
         Ok(())
+    }
+
+    /// The header template towards `mac`: `template` as it is, or made anew (on first use, or when the next
+    /// hop's MAC changed).
+    #[inline]
+    fn template_for<'a>(
+        &self,
+        template: &'a mut Option<Box<HeaderTemplate>>,
+        mac: MacAddress,
+        addresses: (Ipv4Addr, Ipv4Addr),
+        ports: (u16, u16),
+    ) -> &'a HeaderTemplate {
+        if template.as_ref().is_some_and(|t| t.dst_mac() != mac) {
+            *template = None;
+        }
+        template.get_or_insert_with(|| {
+            Box::new(HeaderTemplate::new((self.config.mac, mac), addresses, ports, self.config.ttl))
+        })
+    }
+
+    /// Queues the segments of `batch` (emptied), each as [`Self::emit_segment`] would: from the template while
+    /// the hop is valid, else as an `OutgoingSegment` by the layered path.
+    fn emit_batch(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        batch: &mut SegmentBatch,
+        hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
+    ) {
+        let mut segments = std::mem::take(&mut batch.segments);
+        for segment in segments.drain(..) {
+            // As in `poll_tcp`: a segment that cannot go out is lost like any other.
+            if let Some(mac) = self.cached_hop_mac(hop) {
+                let template = self.template_for(template, mac, (src, dst), (batch.src_port, batch.dst_port));
+                if self.send_batched(template, batch, segment).is_ok() {
+                    self.counters.tcp_out += 1;
+                }
+            } else {
+                let _ = self.emit_segment(src, dst, &mut batch.to_outgoing(segment), hop, template);
+            }
+        }
+        batch.segments = segments;
     }
 
     /// Polls active and due connections for output, and reaps the finished ones the application let go.
@@ -662,13 +699,17 @@ impl Stack {
         active.sort_unstable();
         active.dedup();
         let mut out = std::mem::take(&mut self.tcp.outgoing);
+        let mut batch = std::mem::take(&mut self.tcp.batch);
         for id in active.drain(..) {
             let Ok(conn) = self.connection(id) else { continue };
-            conn.tcb.poll_transmit(now, &mut out);
+            conn.tcb.poll_transmit_batched(now, &mut out, &mut batch);
             let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
             let mut hop = conn.hop;
             let mut template = conn.template.take();
             let handshake = conn.listener.is_some();
+            if !batch.is_empty() {
+                self.emit_batch(*local.ip(), *remote.ip(), &mut batch, &mut hop, &mut template);
+            }
             for segment in &mut out {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
                 let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
@@ -693,5 +734,6 @@ impl Stack {
         }
         self.tcp.active = active;
         self.tcp.outgoing = out;
+        self.tcp.batch = batch;
     }
 }
