@@ -124,7 +124,10 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        [self.arp.next_deadline(), self.tcp.next_deadline(self.now)].into_iter().flatten().min()
+        match (self.arp.next_deadline(), self.tcp.next_deadline(self.now)) {
+            (Some(arp), Some(tcp)) => Some(arp.min(tcp)),
+            (arp, tcp) => arp.or(tcp),
+        }
     }
 
     /// Processes one received Ethernet frame.

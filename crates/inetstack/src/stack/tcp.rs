@@ -84,6 +84,12 @@ impl Connection {
     /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
     /// moved later is found when the earlier entry fires, and re-armed then.
     fn reschedule(&mut self) -> Option<Instant> {
+        // The usual case, a deadline that moved later or not at all, without finding the earliest.
+        if let Some(scheduled) = self.scheduled
+            && !self.tcb.has_deadline_before(scheduled)
+        {
+            return None;
+        }
         let at = self.tcb.next_deadline()?;
         if self.scheduled.is_none_or(|scheduled| at < scheduled) {
             self.scheduled = Some(at);

@@ -28,7 +28,10 @@ impl TcpConnection {
         batch.drain_into(out);
     }
 
-    /// The general path of [`Self::poll_transmit`]: every state, timer and option.
+    /// The general path of [`Self::poll_transmit`]: every state, timer and option. Out of line (and `cold`):
+    /// the fast path is the common case, and this keeps the general path's code out of the hot loop's way.
+    #[cold]
+    #[inline(never)]
     pub(super) fn poll_transmit_general(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
         self.run_timers(now);
         let first = out.len();

@@ -3,6 +3,7 @@
 //! recovery or a loss probe, something to resend or skip, a FIN, a closed window, SACK or D-SACK blocks,
 //! several duplicate ACKs owed, any other state) sends it to the general path. That both paths send the same
 //! is checked on random connections in `properties` and through whole stacks in `stack::fast_path_tests`.
+//! Also the deadline test of the per-poll bookkeeping (`has_deadline_before`) against `next_deadline`.
 
 use std::time::Duration;
 
@@ -112,4 +113,32 @@ fn without_sack_out_of_order_data_does_not_matter() {
     let seq: SeqNumber = h.a.rcv_nxt + 100;
     h.a.reassembly.insert(seq, buffer(b"out of order"));
     assert!(h.a.fast_path_applies(h.now));
+}
+
+#[test]
+fn has_deadline_before_agrees_with_next_deadline() {
+    let mut h = sending();
+    let start = h.now;
+    let mut rng = crate::phy::Rng::new(3);
+    let deadline =
+        |rng: &mut crate::phy::Rng| rng.chance(0.6).then(|| start + Duration::from_millis(rng.below(50) as u64));
+    for _ in 0..5000 {
+        let a = &mut h.a;
+        a.timers.retransmit = deadline(&mut rng);
+        a.timers.reorder = deadline(&mut rng);
+        a.timers.probe = deadline(&mut rng);
+        a.timers.delayed_ack = deadline(&mut rng);
+        a.timers.persist = deadline(&mut rng);
+        a.timers.close = deadline(&mut rng);
+        // Keepalive runs on an idle connection: all acknowledged, nothing queued.
+        let idle = rng.chance(0.5);
+        a.set_keepalive(idle.then(|| Duration::from_millis(rng.below(50) as u64)));
+        if idle {
+            a.snd_una = a.snd_max;
+            a.send_buffer.discard_front(usize::MAX);
+        }
+        let at = start + Duration::from_millis(rng.below(60) as u64);
+        let expected = a.next_deadline().is_some_and(|earliest| earliest < at);
+        assert_eq!(a.has_deadline_before(at), expected, "{:?} {:?} {at:?}", a.timers, a.keepalive_deadline());
+    }
 }
