@@ -659,9 +659,14 @@ impl Stack {
         if template.as_ref().is_some_and(|t| t.dst_mac() != mac) {
             *template = None;
         }
-        template.get_or_insert_with(|| {
-            Box::new(HeaderTemplate::new((self.config.mac, mac), addresses, ports, self.config.ttl))
-        })
+        template.get_or_insert_with(|| self.new_template(mac, addresses, ports))
+    }
+
+    /// A connection's first template, or one for a new next-hop MAC address: rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn new_template(&self, mac: MacAddress, addresses: (Ipv4Addr, Ipv4Addr), ports: (u16, u16)) -> Box<HeaderTemplate> {
+        Box::new(HeaderTemplate::new((self.config.mac, mac), addresses, ports, self.config.ttl))
     }
 
     /// Queues the segments of `batch` (emptied), each as [`Self::emit_segment`] would: from the template while
@@ -683,10 +688,32 @@ impl Stack {
                     self.counters.tcp_out += 1;
                 }
             } else {
-                let _ = self.emit_segment(src, dst, &mut batch.to_outgoing(segment), hop, template);
+                self.emit_unbatched(src, dst, batch.to_outgoing(segment), hop, template);
             }
         }
         batch.segments = segments;
+    }
+
+    /// A segment of a batch whose hop is not (or no longer) cached: the layered path, out of the hot loop.
+    #[cold]
+    #[inline(never)]
+    fn emit_unbatched(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mut segment: OutgoingSegment,
+        hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
+    ) {
+        let _ = self.emit_segment(src, dst, &mut segment, hop, template);
+    }
+
+    /// Forgets a finished connection the application let go (once per connection: out of the hot loop).
+    #[cold]
+    #[inline(never)]
+    fn reap(&mut self, key: FlowKey, id: SocketId) {
+        self.tcp.remove_connection(&key);
+        self.remove_socket(id);
     }
 
     /// Polls active and due connections for output, and reaps the finished ones the application let go.
@@ -730,8 +757,7 @@ impl Stack {
             conn.template = template;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
-                self.tcp.remove_connection(&key);
-                self.remove_socket(id);
+                self.reap(key, id);
                 continue;
             }
             if let Some(at) = conn.reschedule() {
