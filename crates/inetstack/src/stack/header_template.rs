@@ -7,7 +7,9 @@
 //! The bytes written are exactly what [`EthernetRepr::emit`], [`Ipv4Repr::emit`] and [`TcpRepr::emit_header`]
 //! write for the same segment (a test checks it): DF set, TOS 0, no IP options, urgent pointer 0. Only for
 //! connection segments to a resolved unicast next hop; anything else (RSTs for unknown connections, frames
-//! waiting for ARP, loopback) goes through the layered path.
+//! waiting for ARP, loopback) goes through the layered path. The segments of a [`SegmentBatch`] (timestamps
+//! their only option) are written field by field with [`HeaderTemplate::write_batched`], their checksum summed
+//! from those fields and the payload, without an options encoder or a second pass over the header.
 //!
 //! [`EthernetRepr::emit`]: crate::wire::EthernetRepr::emit
 //! [`Ipv4Repr::emit`]: crate::wire::Ipv4Repr::emit
@@ -15,7 +17,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::tcp::OutgoingSegment;
+use crate::tcp::{BatchSegment, OutgoingSegment, SegmentBatch};
 use crate::wire::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, TCP_MIN_HEADER_LEN, TcpFlags,
     WireError, checksum_from_sum, ones_complement_sum,
@@ -27,6 +29,9 @@ const IP: usize = ETHERNET_HEADER_LEN;
 const TCP: usize = IP + IPV4_MIN_HEADER_LEN;
 const IP_PROTOCOL_TCP: u8 = 6;
 const IP_DONT_FRAGMENT: u16 = 0x4000;
+/// The timestamps option as written when it is the only one: NOP, NOP, kind 8, length 10, TSval, TSecr.
+pub(super) const TIMESTAMPS_ONLY_LEN: usize = 12;
+const TIMESTAMPS_PREFIX: [u8; 4] = [1, 1, 8, 10];
 
 /// One connection's constant header bytes (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +43,8 @@ pub(super) struct HeaderTemplate {
     ip_sum: u32,
     /// Sum of the constant pseudo-header words (addresses, protocol), not folded.
     pseudo_sum: u32,
+    /// Sum of the constant TCP header words (the ports), not folded.
+    port_sum: u32,
 }
 
 /// Sum of the big-endian 16-bit words of an IPv4 address.
@@ -79,7 +86,8 @@ impl HeaderTemplate {
             + address_sum(src)
             + address_sum(dst);
         let pseudo_sum = address_sum(src) + address_sum(dst) + u32::from(IP_PROTOCOL_TCP);
-        Self { bytes, dst_mac, ip_sum, pseudo_sum }
+        let port_sum = u32::from(src_port) + u32::from(dst_port);
+        Self { bytes, dst_mac, ip_sum, pseudo_sum, port_sum }
     }
 
     pub(super) fn dst_mac(&self) -> MacAddress {
@@ -126,6 +134,67 @@ impl HeaderTemplate {
         }
         Ok(())
     }
+
+    /// Writes the headers of `segment` of `batch` (whose payload is `payload`) into `out`, which must be
+    /// exactly `FIXED_LEN` plus [`TIMESTAMPS_ONLY_LEN`] if the batch carries timestamps: the bytes
+    /// [`Self::write`] writes for the same segment as an `OutgoingSegment`.
+    #[inline]
+    pub(super) fn write_batched(
+        &self,
+        out: &mut [u8],
+        batch: &SegmentBatch,
+        segment: &BatchSegment,
+        payload: &[u8],
+        ident: u16,
+        caps: &ChecksumCapabilities,
+    ) -> Result<(), WireError> {
+        let header_len =
+            out.len().checked_sub(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN).ok_or(WireError::BufferTooSmall)?;
+        let options_len = if batch.timestamps.is_some() { TIMESTAMPS_ONLY_LEN } else { 0 };
+        if header_len != TCP_MIN_HEADER_LEN + options_len {
+            return Err(WireError::BufferTooSmall);
+        }
+        let tcp_len = u16::try_from(header_len + payload.len()).map_err(|_| WireError::TooLarge)?;
+        let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
+        let (fixed, options) = out.split_at_mut(FIXED_LEN);
+        fixed.copy_from_slice(&self.bytes);
+        fixed[IP + 2..IP + 4].copy_from_slice(&total_len.to_be_bytes());
+        fixed[IP + 4..IP + 6].copy_from_slice(&ident.to_be_bytes());
+        if caps.ipv4.generate_on_tx() {
+            let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
+            fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
+        }
+        let (seq, ack) = (segment.seq_number.0, batch.ack_number.0);
+        let offset_and_flags =
+            [((header_len / 4) as u8) << 4, segment.flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
+        let tcp = &mut fixed[TCP..];
+        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+        tcp[8..12].copy_from_slice(&ack.to_be_bytes());
+        tcp[12..14].copy_from_slice(&offset_and_flags);
+        tcp[14..16].copy_from_slice(&batch.window_len.to_be_bytes());
+        // The checksum field and the urgent pointer are zero in the template.
+        let mut sum = self.pseudo_sum
+            + self.port_sum
+            + u32::from(tcp_len)
+            + (seq >> 16)
+            + (seq & 0xffff)
+            + (ack >> 16)
+            + (ack & 0xffff)
+            + u32::from(u16::from_be_bytes(offset_and_flags))
+            + u32::from(batch.window_len);
+        if let Some(timestamps) = batch.timestamps {
+            let (value, echo) = (timestamps.value, timestamps.echo_reply);
+            options[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
+            options[4..8].copy_from_slice(&value.to_be_bytes());
+            options[8..12].copy_from_slice(&echo.to_be_bytes());
+            sum += 0x0101 + 0x080a + (value >> 16) + (value & 0xffff) + (echo >> 16) + (echo & 0xffff);
+        }
+        if caps.tcp.generate_on_tx() {
+            let sum = fold(sum) as u32 + u32::from(ones_complement_sum(payload));
+            fixed[TCP + 16..TCP + 18].copy_from_slice(&checksum_from_sum(fold(sum)).to_be_bytes());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +230,40 @@ mod tests {
         ip.emit(&mut out[ETHERNET_HEADER_LEN..], caps).unwrap();
         tcp.emit_header(&mut out[TCP..], SRC, DST, caps).unwrap();
         out
+    }
+
+    #[test]
+    fn writes_a_batched_segment_as_the_general_writer_writes_it() {
+        let template = HeaderTemplate::new(MACS, (SRC, DST), (49152, 443), 64);
+        let payloads: [&[u8]; 4] = [b"", b"x", b"odd", &[0x5a; 1448]];
+        let timestamps =
+            [None, Some(TcpTimestamps { value: 0xdead_beef, echo_reply: 77 }), Some(TcpTimestamps::default())];
+        let caps = [
+            ChecksumCapabilities::software(),
+            ChecksumCapabilities::offloaded(),
+            ChecksumCapabilities { tcp: crate::wire::ChecksumMode::Offloaded, ..ChecksumCapabilities::software() },
+        ];
+        for caps in caps {
+            for (i, timestamps) in timestamps.into_iter().enumerate() {
+                for (j, payload) in payloads.into_iter().enumerate() {
+                    let flags = if j % 2 == 0 { TcpFlags::PSH } else { TcpFlags::empty() };
+                    let batch = SegmentBatch {
+                        src_port: 49152,
+                        dst_port: 443,
+                        ack_number: SeqNumber(u32::MAX - i as u32),
+                        window_len: 0xfffe - j as u16,
+                        timestamps,
+                        segments: Vec::new(),
+                    };
+                    let segment = BatchSegment { seq_number: SeqNumber(0xffff_0000 + j as u32), flags, payload: None };
+                    let ident = 0xfff0 + (i * 4 + j) as u16;
+                    let general = batch.to_outgoing(BatchSegment { payload: None, ..segment });
+                    let mut out = vec![0u8; FIXED_LEN + general.options.encoded_len().unwrap()];
+                    template.write_batched(&mut out, &batch, &segment, payload, ident, &caps).unwrap();
+                    assert_eq!(out, templated(&general, payload, ident, &caps), "{caps:?} {timestamps:?} {j}");
+                }
+            }
+        }
     }
 
     fn templated(segment: &OutgoingSegment, payload: &[u8], ident: u16, caps: &ChecksumCapabilities) -> Vec<u8> {

@@ -125,7 +125,10 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        [self.arp.next_deadline(), self.tcp.next_deadline(self.now)].into_iter().flatten().min()
+        match (self.arp.next_deadline(), self.tcp.next_deadline(self.now)) {
+            (Some(arp), Some(tcp)) => Some(arp.min(tcp)),
+            (arp, tcp) => arp.or(tcp),
+        }
     }
 
     /// Processes one received Ethernet frame: a segment of a known connection in the common layout by the fast
@@ -329,5 +332,7 @@ fn no_socket(id: SocketId) -> Fail {
     Fail::with_context(libc::EBADF, format!("no socket {id:?}"))
 }
 
+#[cfg(test)]
+mod fast_path_tests;
 #[cfg(test)]
 mod tests;

@@ -24,8 +24,8 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{OutgoingSegment, RecvOutcome, TcpConnection, TcpState};
-use crate::wire::{IpProtocol, Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
+use crate::tcp::{OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,6 +84,12 @@ impl Connection {
     /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
     /// moved later is found when the earlier entry fires, and re-armed then.
     fn reschedule(&mut self) -> Option<Instant> {
+        // The usual case, a deadline that moved later or not at all, without finding the earliest.
+        if let Some(scheduled) = self.scheduled
+            && !self.tcb.has_deadline_before(scheduled)
+        {
+            return None;
+        }
         let at = self.tcb.next_deadline()?;
         if self.scheduled.is_none_or(|scheduled| at < scheduled) {
             self.scheduled = Some(at);
@@ -106,8 +112,10 @@ pub(super) struct TcpTables {
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
     timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
-    /// Scratch space for the segments one connection emits in `poll_tcp`, kept to spare an allocation per poll.
+    /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
+    /// the fast path), kept to spare an allocation per poll.
     outgoing: Vec<OutgoingSegment>,
+    batch: SegmentBatch,
     isn_secret: u64,
 }
 
@@ -643,15 +651,7 @@ impl Stack {
             _ => Some(flatten(&payload)?),
         };
         if let Some(mac) = self.cached_hop_mac(hop) {
-            let template = match template {
-                Some(t) if t.dst_mac() == mac => t,
-                _ => template.insert(Box::new(HeaderTemplate::new(
-                    (self.config.mac, mac),
-                    (src, dst),
-                    (segment.src_port, segment.dst_port),
-                    self.config.ttl,
-                ))),
-            };
+            let template = self.template_for(template, mac, (src, dst), (segment.src_port, segment.dst_port));
             self.send_templated(template, segment, payload)?;
         } else {
             let header_len = segment.repr(&[]).header_len();
@@ -662,6 +662,76 @@ impl Stack {
         }
         self.counters.tcp_out += 1;
         Ok(())
+    }
+
+    /// The header template towards `mac`: `template` as it is, or made anew (on first use, or when the next
+    /// hop's MAC changed).
+    #[inline]
+    fn template_for<'a>(
+        &self,
+        template: &'a mut Option<Box<HeaderTemplate>>,
+        mac: MacAddress,
+        addresses: (Ipv4Addr, Ipv4Addr),
+        ports: (u16, u16),
+    ) -> &'a HeaderTemplate {
+        if template.as_ref().is_some_and(|t| t.dst_mac() != mac) {
+            *template = None;
+        }
+        template.get_or_insert_with(|| self.new_template(mac, addresses, ports))
+    }
+
+    /// A connection's first template, or one for a new next-hop MAC address: rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn new_template(&self, mac: MacAddress, addresses: (Ipv4Addr, Ipv4Addr), ports: (u16, u16)) -> Box<HeaderTemplate> {
+        Box::new(HeaderTemplate::new((self.config.mac, mac), addresses, ports, self.config.ttl))
+    }
+
+    /// Queues the segments of `batch` (emptied), each as [`Self::emit_segment`] would: from the template while
+    /// the hop is valid, else as an `OutgoingSegment` by the layered path.
+    fn emit_batch(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        batch: &mut SegmentBatch,
+        hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
+    ) {
+        let mut segments = std::mem::take(&mut batch.segments);
+        for segment in segments.drain(..) {
+            // As in `poll_tcp`: a segment that cannot go out is lost like any other.
+            if let Some(mac) = self.cached_hop_mac(hop) {
+                let template = self.template_for(template, mac, (src, dst), (batch.src_port, batch.dst_port));
+                if self.send_batched(template, batch, segment).is_ok() {
+                    self.counters.tcp_out += 1;
+                }
+            } else {
+                self.emit_unbatched(src, dst, batch.to_outgoing(segment), hop, template);
+            }
+        }
+        batch.segments = segments;
+    }
+
+    /// A segment of a batch whose hop is not (or no longer) cached: the layered path, out of the hot loop.
+    #[cold]
+    #[inline(never)]
+    fn emit_unbatched(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        mut segment: OutgoingSegment,
+        hop: &mut Option<CachedHop>,
+        template: &mut Option<Box<HeaderTemplate>>,
+    ) {
+        let _ = self.emit_segment(src, dst, &mut segment, hop, template);
+    }
+
+    /// Forgets a finished connection the application let go (once per connection: out of the hot loop).
+    #[cold]
+    #[inline(never)]
+    fn reap(&mut self, key: FlowKey, id: SocketId) {
+        self.tcp.remove_connection(&key);
+        self.remove_socket(id);
     }
 
     /// Polls active and due connections for output, and reaps the finished ones the application let go.
@@ -680,13 +750,17 @@ impl Stack {
         active.sort_unstable();
         active.dedup();
         let mut out = std::mem::take(&mut self.tcp.outgoing);
+        let mut batch = std::mem::take(&mut self.tcp.batch);
         for id in active.drain(..) {
             let Ok(conn) = self.connection(id) else { continue };
-            conn.tcb.poll_transmit(now, &mut out);
+            conn.tcb.poll_transmit_batched(now, &mut out, &mut batch);
             let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
             let mut hop = conn.hop;
             let mut template = conn.template.take();
             let handshake = conn.listener.is_some();
+            if !batch.is_empty() {
+                self.emit_batch(*local.ip(), *remote.ip(), &mut batch, &mut hop, &mut template);
+            }
             for segment in &mut out {
                 // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
                 let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
@@ -701,8 +775,7 @@ impl Stack {
             conn.template = template;
             if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
                 let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
-                self.tcp.remove_connection(&key);
-                self.remove_socket(id);
+                self.reap(key, id);
                 continue;
             }
             if let Some(at) = conn.reschedule() {
@@ -711,5 +784,6 @@ impl Stack {
         }
         self.tcp.active = active;
         self.tcp.outgoing = out;
+        self.tcp.batch = batch;
     }
 }

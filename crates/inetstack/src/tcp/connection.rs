@@ -522,6 +522,22 @@ impl TcpConnection {
         self.timers.earliest(self.keepalive_deadline())
     }
 
+    /// Whether a deadline comes before `at`: `next_deadline()` is earlier, without finding the earliest (the
+    /// demultiplexer's test of whether its timer entry still comes first). The deadlines are those
+    /// `TimerDeadlines::earliest` takes; a test checks the two agree.
+    #[inline]
+    pub fn has_deadline_before(&self, at: Instant) -> bool {
+        let before = |deadline: Option<Instant>| deadline.is_some_and(|d| d < at);
+        let t = &self.timers;
+        before(t.retransmit)
+            || before(t.reorder)
+            || before(t.probe)
+            || before(t.delayed_ack)
+            || before(t.persist)
+            || before(t.close)
+            || before(self.keepalive_deadline())
+    }
+
     /// Bytes waiting in the receive queue, bytes and fragments held for reassembly (memory accounting).
     pub fn buffered_receive(&self) -> (usize, usize, usize) {
         (self.receive_queue.len(), self.reassembly.bytes(), self.reassembly.fragment_count())

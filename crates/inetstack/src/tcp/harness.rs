@@ -140,6 +140,8 @@ pub(crate) struct Harness {
     pub(crate) faults_to_a: LinkFaults,
     pub(crate) stats: LinkStats,
     pub(crate) trace: Vec<TraceEntry>,
+    /// Every segment as sent, bytes and all (options, checksum), with when and by whom, while `Some`.
+    pub(crate) frames: Option<Vec<(Duration, Side, Vec<u8>)>>,
     /// Drops the segments for which it returns true (after tracing them), for scripted loss.
     pub(crate) filter: Option<DropFilter>,
     /// Holds back the segments for which it returns a delay, for scripted reordering.
@@ -164,6 +166,7 @@ impl Harness {
             faults_to_a: faults,
             stats: LinkStats::default(),
             trace: Vec::new(),
+            frames: None,
             filter: None,
             delay: None,
             rng: Rng::new(seed),
@@ -218,15 +221,19 @@ impl Harness {
         };
         let dropped = self.filter.as_mut().is_some_and(|filter| filter(&entry));
         let extra = self.delay.as_mut().map_or(Duration::ZERO, |delay| delay(&entry));
+        let at = entry.at;
         self.trace.push(entry);
-        if dropped {
-            self.stats.lost += 1;
-            return;
-        }
         let payload = segment.payload.to_vec();
         let repr = segment.repr(&payload);
         let mut bytes = vec![0u8; repr.buffer_len()];
         repr.emit(&mut bytes, *src.ip(), *dst.ip(), &ChecksumCapabilities::software()).expect("valid segment");
+        if let Some(frames) = self.frames.as_mut() {
+            frames.push((at, from, bytes.clone()));
+        }
+        if dropped {
+            self.stats.lost += 1;
+            return;
+        }
         self.put_on_link(from, bytes, extra);
     }
 

@@ -9,8 +9,9 @@
 //!
 //! What is implemented, with the RFCs, is listed in `docs/inetstack.md` (section "TCP"). Layout:
 //! - [`config`], [`state`], [`counters`], [`segment`]: the public types;
-//! - `connection` (state and application calls), `input`, `predict` (header prediction), `ack`, `recovery`, `rack`, `receive`, `output`,
-//!   `timers`: the state machine, one concern per file;
+//! - `connection` (state and application calls), `input` (with `predict`, its header prediction for the common
+//!   segment), `ack`, `recovery`, `rack`, `receive`, `output` (with `fast_output`, its fast path for the common
+//!   case), `timers`: the state machine, one concern per file;
 //! - `send_buffer`, `sent_segments`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
 //!   structures it uses; [`congestion`]: the congestion controllers behind a trait;
 //! - `harness` and `tests` (test builds only): two connections over a simulated, faulty link.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod congestion;
 mod connection;
 pub mod counters;
+mod fast_output;
 mod input;
 mod output;
 mod predict;
@@ -50,5 +52,7 @@ pub use config::{CongestionAlgorithm, TcpConfig};
 pub use congestion::{CongestionControl, Cubic, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
-pub use segment::OutgoingSegment;
+#[cfg(test)]
+pub(crate) use fast_output::{fast_path_taken, set_fast_path};
+pub use segment::{BatchSegment, OutgoingSegment, SegmentBatch};
 pub use state::TcpState;

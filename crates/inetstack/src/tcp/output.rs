@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use runtime::Sga;
 
-use super::{OutgoingSegment, TcpConnection, TcpState};
+use super::{OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{SackBlock, SackBlocks, SeqNumber, TCP_MAX_OPTIONS_LEN, TcpFlags, TcpOptions};
 
 /// Bytes a SACK option with `blocks` blocks takes, with its two aligning NOPs.
@@ -21,7 +21,18 @@ fn sack_option_len(blocks: usize) -> usize {
 
 impl TcpConnection {
     /// Segments to send now (data, ACKs, SYN/FIN, retransmissions, probes), in order; appended to `out`.
+    /// (The stack calls [`Self::poll_transmit_batched`], which leaves the common case in a batch.)
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+        let mut batch = SegmentBatch::default();
+        self.poll_transmit_batched(now, out, &mut batch);
+        batch.drain_into(out);
+    }
+
+    /// The general path of [`Self::poll_transmit`]: every state, timer and option. Out of line (and `cold`):
+    /// the fast path is the common case, and this keeps the general path's code out of the hot loop's way.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn poll_transmit_general(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
         self.run_timers(now);
         let first = out.len();
         out.append(&mut self.control);

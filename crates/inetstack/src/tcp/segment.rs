@@ -1,11 +1,14 @@
-//! [`OutgoingSegment`]: one segment the state machine wants sent, header fields plus a zero-copy payload.
+//! [`OutgoingSegment`]: one segment the state machine wants sent, header fields plus a zero-copy payload; and
+//! [`SegmentBatch`]: the segments of the common case (new data or one ACK of an established connection, no
+//! option but timestamps), which share every header field but the sequence number, the flags and the payload.
 //!
-//! The stack turns it into bytes with [`crate::wire::TcpRepr::emit_header`] (see [`OutgoingSegment::repr`]) and
-//! appends the payload views; nothing here touches IP or the device.
+//! The stack turns them into bytes with [`crate::wire::TcpRepr::emit_header`] (see [`OutgoingSegment::repr`]),
+//! or, for a batch, straight from its per-connection header template, and appends the payload views; nothing
+//! here touches IP or the device.
 
-use runtime::Sga;
+use runtime::{DemiBuffer, Sga};
 
-use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 
 /// A segment to transmit. `flags` never contains ACK: the ACK bit is `ack_number.is_some()`, as in
 /// [`TcpRepr`]. `payload` holds views of the send buffer (reference counts, no copies).
@@ -41,5 +44,58 @@ impl OutgoingSegment {
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn segment_len(&self) -> usize {
         self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+    }
+}
+
+/// Segments of one `poll_transmit` that took the fast path (see `TcpConnection::poll_transmit_batched`): each
+/// acknowledges `ack_number`, advertises `window_len` and carries `timestamps` (its only option) like every other
+/// segment of the batch. Kept by the caller between polls so that batching allocates nothing.
+#[derive(Debug, Default)]
+pub struct SegmentBatch {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub ack_number: SeqNumber,
+    pub window_len: u16,
+    pub timestamps: Option<TcpTimestamps>,
+    pub segments: Vec<BatchSegment>,
+}
+
+/// One segment of a [`SegmentBatch`]: a data segment (flags empty or PSH) or a pure ACK (no payload).
+#[derive(Debug)]
+pub struct BatchSegment {
+    pub seq_number: SeqNumber,
+    pub flags: TcpFlags,
+    pub payload: Option<DemiBuffer>,
+}
+
+impl SegmentBatch {
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Options every segment of the batch carries.
+    pub fn options(&self) -> TcpOptions {
+        TcpOptions { timestamps: self.timestamps, ..TcpOptions::default() }
+    }
+
+    /// `segment` (of this batch) as a general [`OutgoingSegment`], for a path that has no header template.
+    pub fn to_outgoing(&self, segment: BatchSegment) -> OutgoingSegment {
+        OutgoingSegment {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq_number: segment.seq_number,
+            ack_number: Some(self.ack_number),
+            flags: segment.flags,
+            window_len: self.window_len,
+            options: self.options(),
+            payload: segment.payload.map(Sga::from_buffer).unwrap_or_default(),
+        }
+    }
+
+    /// Moves every segment to `out` as [`OutgoingSegment`]s, in order.
+    pub fn drain_into(&mut self, out: &mut Vec<OutgoingSegment>) {
+        let mut segments = std::mem::take(&mut self.segments);
+        out.extend(segments.drain(..).map(|segment| self.to_outgoing(segment)));
+        self.segments = segments;
     }
 }

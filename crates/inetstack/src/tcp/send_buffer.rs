@@ -97,6 +97,27 @@ impl SendBuffer {
         out
     }
 
+    /// One view of the bytes `[offset, offset + len)` (`len > 0`) if they lie in one queued buffer, as they
+    /// usually do; `None` if they span several or are not all queued (then [`Self::slice`] gives them).
+    #[inline]
+    pub(crate) fn view(&mut self, offset: usize, len: usize) -> Option<DemiBuffer> {
+        let end = offset.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        let (index, start) = self.locate(offset);
+        let segment = self.segments.get(index)?;
+        let skip = offset - start;
+        if skip + len > segment.len() {
+            return None;
+        }
+        let mut view = segment.clone();
+        // `skip + len <= view.len()`, so neither adjustment can fail.
+        view.adjust(skip).ok()?;
+        view.trim(view.len() - len).ok()?;
+        Some(view)
+    }
+
     /// Drops the first `n` bytes (acknowledged by the peer), clamped to what is queued.
     pub(crate) fn discard_front(&mut self, n: usize) {
         let n = n.min(self.len);
@@ -149,6 +170,20 @@ mod tests {
         buffer.discard_front(100);
         assert_eq!(buffer.len(), 0);
         assert!(input.segments()[0].is_unique());
+    }
+
+    #[test]
+    fn view_is_one_buffer_or_nothing() {
+        let mut buffer = SendBuffer::new(100);
+        buffer.push(&sga(&[b"hello ", b"world!"]));
+        assert_eq!(buffer.view(1, 4).map(|v| v.to_vec()), Some(b"ello".to_vec()));
+        assert_eq!(buffer.view(6, 6).map(|v| v.to_vec()), Some(b"world!".to_vec()));
+        assert!(buffer.view(4, 4).is_none(), "spans two buffers");
+        assert!(buffer.view(10, 3).is_none(), "past the end");
+        assert_eq!(buffer.view(0, 6).map(|v| v.to_vec()), Some(b"hello ".to_vec()), "after a lookup further on");
+        buffer.discard_front(2);
+        assert_eq!(buffer.view(0, 4).map(|v| v.to_vec()), Some(b"llo ".to_vec()));
+        assert_eq!(buffer.view(4, 6).map(|v| v.to_vec()), Some(b"world!".to_vec()));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod close;
 mod congestion;
+mod fast_path;
 mod handshake;
 mod loss;
 mod prediction;

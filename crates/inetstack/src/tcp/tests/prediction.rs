@@ -19,8 +19,8 @@ fn pair(seed: u64) -> Harness {
 /// The segment B expects next from A: at RCV.NXT, ACK of everything, B's current window, A's timestamp.
 fn expected<'a>(harness: &Harness, payload: &'a [u8]) -> TcpRepr<'a> {
     let b = harness.b();
-    let value = harness.a.timestamps.map_or(0, |ts| ts.value(harness.now));
-    let echo = b.timestamps.map_or(0, |ts| ts.value(harness.now));
+    let value = harness.a.timestamps.as_ref().map_or(0, |ts| ts.value(harness.now));
+    let echo = b.timestamps.as_ref().map_or(0, |ts| ts.value(harness.now));
     TcpRepr {
         src_port: 40000,
         dst_port: 80,

@@ -9,6 +9,9 @@
 //!   receive buffer, and the reassembly queue within its fragment bound;
 //! - nothing panics.
 //!
+//! The same draws also check that output's fast path (`fast_output`) changes nothing: every segment, bytes and
+//! timing, is the same with it off and on.
+//!
 //! `TCP_PROPERTY_CASES` (default 32) sets how many seeds run, `TCP_PROPERTY_SEED` the first one; a failure names
 //! its seed and replays exactly (`TCP_PROPERTY_SEED=<seed> TCP_PROPERTY_CASES=1`).
 
@@ -206,10 +209,18 @@ impl Exchange {
     }
 }
 
-fn run(seed: u64) {
+fn run(seed: u64) -> Harness {
+    run_recording(seed, false)
+}
+
+/// [`run`], keeping every segment's bytes in `frames` if `record`.
+fn run_recording(seed: u64, record: bool) -> Harness {
     let s = scenario(seed);
     let mut rng = Rng::new(seed ^ 0x5ca1_ab1e);
     let mut h = Harness::new(&s.config_a, &s.config_b, s.faults.clone(), seed);
+    if record {
+        h.frames = Some(Vec::new());
+    }
     let forward = Stream::new(s.a_to_b, &mut rng);
     let backward = Stream::new(s.b_to_a, &mut rng);
     let mut x = Exchange { forward, backward, rng, a_closed: false, b_closed: false };
@@ -230,6 +241,7 @@ fn run(seed: u64) {
             x.backward.data.len(),
         );
     }
+    h
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -242,6 +254,23 @@ fn random_connections_deliver_every_byte_once_in_order_and_close_cleanly() {
     for seed in first..first + env_u64("TCP_PROPERTY_CASES", 32) {
         run(seed);
     }
+}
+
+#[test]
+fn the_fast_path_sends_exactly_what_the_general_path_sends() {
+    let first = env_u64("TCP_PROPERTY_SEED", 1);
+    let taken_before = crate::tcp::fast_path_taken();
+    for seed in first..first + env_u64("TCP_PROPERTY_CASES", 32) {
+        crate::tcp::set_fast_path(false);
+        let general = run_recording(seed, true).frames.unwrap_or_default();
+        crate::tcp::set_fast_path(true);
+        let fast = run_recording(seed, true).frames.unwrap_or_default();
+        if let Some(at) = general.iter().zip(&fast).position(|(g, f)| g != f) {
+            panic!("seed {seed}: segment {at} differs:\ngeneral {:?}\nfast    {:?}", general[at], fast[at]);
+        }
+        assert_eq!(general.len(), fast.len(), "seed {seed}: as many segments");
+    }
+    assert!(crate::tcp::fast_path_taken() > taken_before, "the fast path was taken");
 }
 
 /// The draw covers what the properties are about: heavy loss, tiny MSS, stalled readers, corruption.

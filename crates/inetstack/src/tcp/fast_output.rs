@@ -1,0 +1,194 @@
+//! The fast path of output: [`TcpConnection::poll_transmit_batched`] sends the common case — an ESTABLISHED (or
+//! CLOSE-WAIT) connection with no timer due but the delayed ACK, nothing queued by the input path, no loss
+//! recovery, loss probe or resend pending, and nothing to SACK — with the least work: new data within both
+//! windows, or the one owed ACK, into a [`SegmentBatch`] whose segments share every header field but the
+//! sequence number, flags and payload, so the stack writes them straight from its header template.
+//!
+//! It is the general path ([`super::output`]) with the branches that cannot apply left out: the same segments,
+//! in the same order, and the same state afterwards (the tests run seeded transfers both ways and compare every
+//! frame). Anything else goes to the general path, which stays as it was.
+
+use std::time::Instant;
+
+use runtime::DemiBuffer;
+
+use super::{BatchSegment, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
+use crate::device::flatten;
+use crate::wire::TcpFlags;
+
+#[cfg(test)]
+thread_local! {
+    static FAST_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    static FAST_PATH_TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Test builds: turns the fast path off (or back on) for this thread, to compare it with the general path.
+#[cfg(test)]
+pub(crate) fn set_fast_path(on: bool) {
+    FAST_PATH.with(|fast| fast.set(on));
+}
+
+/// Test builds: how many polls on this thread took the fast path.
+#[cfg(test)]
+pub(crate) fn fast_path_taken() -> u64 {
+    FAST_PATH_TAKEN.with(std::cell::Cell::get)
+}
+
+#[inline(always)]
+fn fast_path_enabled() -> bool {
+    #[cfg(test)]
+    return FAST_PATH.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    true
+}
+
+/// Whether a deadline has not come yet (or is not set).
+#[inline(always)]
+fn not_due(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_none_or(|at| at > now)
+}
+
+impl TcpConnection {
+    /// Segments to send now: appended to `batch` (which the caller passes empty) when the fast path applies
+    /// (see the module docs), else to `out` by [`Self::poll_transmit`]'s general path. Never both.
+    #[inline]
+    pub fn poll_transmit_batched(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>, batch: &mut SegmentBatch) {
+        if fast_path_enabled() && self.fast_path_applies(now) {
+            #[cfg(test)]
+            FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
+            self.transmit_fast(now, batch);
+        } else {
+            self.poll_transmit_general(now, out);
+        }
+    }
+
+    /// Whether the general path would only run the delayed-ACK timer, send new data from SND.NXT = SND.MAX and
+    /// the owed ACK, with no SACK option: what [`Self::transmit_fast`] does.
+    #[inline]
+    pub(super) fn fast_path_applies(&self, now: Instant) -> bool {
+        matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            && self.control.is_empty()
+            && self.snd_nxt == self.snd_max
+            && self.snd_wnd > 0
+            && self.fin_seq.is_none()
+            && !self.recovery.in_recovery
+            && !self.recovery.retransmit_head
+            && self.recovery.lost_retransmissions.is_empty()
+            && !self.rack.probe_due
+            && self.sent_segments.first_lost().is_none()
+            && self.ack.dsack.is_none()
+            && self.ack.duplicates_owed <= 1
+            && (!self.sack_enabled || self.reassembly.is_empty())
+            && not_due(self.timers.retransmit, now)
+            && not_due(self.timers.probe, now)
+            && not_due(self.timers.reorder, now)
+            && not_due(self.timers.persist, now)
+            && not_due(self.timers.close, now)
+            && (self.config.keepalive.is_none() || not_due(self.keepalive_deadline(), now))
+    }
+
+    /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK
+    /// can be due, nothing needs resending or skipping (SND.NXT = SND.MAX, no FIN), no SACK block goes out.
+    fn transmit_fast(&mut self, now: Instant, batch: &mut SegmentBatch) {
+        if !not_due(self.timers.delayed_ack, now) {
+            self.timers.delayed_ack = None;
+            self.ack.now = true;
+        }
+        let old_snd_max = self.snd_max;
+        // The loop of `transmit_data`, less what cannot apply (`resending` is false, there is no FIN), with its
+        // quantities kept as they move: each segment of `len` bytes takes `len` off the unsent bytes and both
+        // windows' room (congestion: `max(0, a - flight - len) = max(0, max(0, a - flight) - len)`) and adds it
+        // to the flight, so the congestion controller is asked once.
+        let mut unsent = self.data_end().distance_from(self.snd_nxt).max(0) as usize;
+        let mut window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
+        let mut congestion_room = if unsent > 0 { self.congestion_allowance() } else { 0 };
+        let mut in_flight = self.snd_nxt.distance_from(self.snd_una).max(0) as usize;
+        let (mut segments, mut bytes) = (0u64, 0u64);
+        while unsent > 0 {
+            let len = unsent.min(self.send_mss).min(window_room).min(congestion_room);
+            if len == 0 {
+                break;
+            }
+            if len < self.send_mss && len < unsent {
+                // Limited by a window: sender SWS avoidance, as in `transmit_data`.
+                let congestion_limited = congestion_room <= window_room;
+                if congestion_limited || (in_flight > 0 && len < (self.max_snd_wnd / 2) as usize) {
+                    break;
+                }
+            } else if len < self.send_mss && !self.config.nodelay && in_flight > 0 {
+                // Nagle.
+                break;
+            }
+            self.send_new_data(now, len, unsent == len, segments == 0, batch);
+            unsent -= len;
+            window_room -= len;
+            congestion_room -= len;
+            in_flight += len;
+            segments += 1;
+            bytes += len as u64;
+        }
+        self.rack_after_transmit(now, old_snd_max);
+        let mut acks = 0;
+        if self.ack.now {
+            // Exactly one ACK: `duplicates_owed` is at most 1.
+            self.start_batch(now, batch);
+            batch.segments.push(BatchSegment { seq_number: self.snd_max, flags: TcpFlags::empty(), payload: None });
+            acks = 1;
+        }
+        // `update_persist_timer` with a window open (`fast_path_applies`): the persist timer stops.
+        self.timers.persist = None;
+        self.timers.persist_backoff = 0;
+        self.counters.segments_out += segments + acks;
+        self.counters.bytes_out += bytes;
+        self.counters.acks_out += acks;
+    }
+
+    /// `send_range` for `len` new bytes at SND.NXT = SND.MAX (no FIN, not a retransmission), into `batch`;
+    /// `last`: they are the last queued bytes (PSH).
+    #[inline]
+    fn send_new_data(&mut self, now: Instant, len: usize, last: bool, first: bool, batch: &mut SegmentBatch) {
+        let seq = self.snd_nxt;
+        let offset = seq.distance_from(self.send_base()).max(0) as usize;
+        // One view (the common case), else a copy of the views into one buffer, as the stack would make it;
+        // if that copy cannot be allocated, the segment is lost on the way out like any other.
+        let payload: Option<DemiBuffer> =
+            self.send_buffer.view(offset, len).or_else(|| flatten(&self.send_buffer.slice(offset, len)).ok());
+        let end = seq + len as u32;
+        let flags = if last { TcpFlags::PSH } else { TcpFlags::empty() };
+        if self.timestamps.is_none() && self.timed_segment.is_none() {
+            self.timed_segment = Some((end, now));
+        }
+        if self.rack_active() {
+            self.rack_on_send(seq, end, now);
+        }
+        if first {
+            self.start_batch(now, batch);
+        }
+        if let Some(payload) = payload {
+            batch.segments.push(BatchSegment { seq_number: seq, flags, payload: Some(payload) });
+        }
+        self.snd_nxt = end;
+        self.snd_max = end;
+        if self.timers.retransmit.is_none() {
+            self.timers.retransmit = Some(now + self.rtt.rto());
+        }
+    }
+
+    /// The header fields every segment of this poll shares, and the pending-ACK state they settle: what
+    /// `build_segment` does per segment. Doing it once gives the same: within one poll RCV.NXT, the receive
+    /// queue and the clock stand still, so a second `advertised_window` returns the value the first did
+    /// (RCV.ADV already at that edge), and the timestamps are the same.
+    fn start_batch(&mut self, now: Instant, batch: &mut SegmentBatch) {
+        debug_assert!(batch.segments.is_empty(), "a batch holds one connection's segments");
+        batch.src_port = self.local.port();
+        batch.dst_port = self.remote.port();
+        batch.ack_number = self.rcv_nxt;
+        batch.window_len = self.advertised_window();
+        batch.timestamps = self.timestamps.as_ref().map(|ts| ts.option(now));
+        self.ack.last_ack_sent = self.rcv_nxt;
+        self.ack.now = false;
+        self.ack.duplicates_owed = 0;
+        self.ack.full_segments = 0;
+        self.timers.delayed_ack = None;
+    }
+}
