@@ -9,6 +9,10 @@ use std::time::Duration;
 /// Clock granularity G of RFC 6298 §2 (the timestamp clock ticks in milliseconds), in nanoseconds.
 const CLOCK_GRANULARITY_NS: u64 = 1_000_000;
 
+/// The largest sample for which SRTT·7 + R' cannot saturate, so that an SRTT equal to the sample is a fixed
+/// point of RFC 6298's averages (half a year; samples are at most minutes).
+const MAX_STEADY_RTT: Duration = Duration::from_nanos(u64::MAX / 8);
+
 /// SRTT, RTTVAR and the RTO.
 ///
 /// The per-sample arithmetic runs on integer nanoseconds: `Duration`'s multiplications and divisions check
@@ -71,6 +75,14 @@ impl RttEstimator {
 
     /// Takes a measurement (RFC 6298 §2.2-2.3) and clears the backoff (§5.7's "new RTT sample").
     pub(crate) fn sample(&mut self, rtt: Duration) {
+        if self.srtt == Some(rtt) && self.rttvar_ns == 0 && rtt <= MAX_STEADY_RTT {
+            // The steady state of a path whose samples do not vary (a sub-millisecond path measured by
+            // millisecond timestamps reads 0 every time): the formulas below give back SRTT, RTTVAR 0 and the
+            // same base RTO, so only the backoff needs clearing.
+            self.backoff = 0;
+            self.rto = self.base_rto;
+            return;
+        }
         let rtt_ns = nanos(rtt);
         let srtt_ns = match self.srtt {
             None => {
@@ -151,6 +163,29 @@ mod tests {
             }
             let rto = (srtt.unwrap() + (rttvar * 4).max(ms(1))).clamp(min, max);
             assert_eq!((rtt.srtt(), rtt.rto()), (srtt, rto));
+        }
+    }
+
+    /// Repeated equal samples reach the fixed point that [`RttEstimator::sample`] skips to, with the same
+    /// results as the formulas, and a sample there still clears the backoff.
+    #[test]
+    fn steady_samples_match_duration_arithmetic() {
+        for (first, steady) in [(ms(7), Duration::ZERO), (ms(3), ms(1)), (ms(400), ms(250))] {
+            let (min, max) = (Duration::from_nanos(1), Duration::from_secs(60));
+            let mut rtt = RttEstimator::new(Duration::from_secs(1), min, max);
+            rtt.sample(first);
+            let (mut srtt, mut rttvar) = (first, first / 2);
+            for _ in 0..300 {
+                rtt.sample(steady);
+                rttvar = (rttvar * 3 + srtt.abs_diff(steady)) / 4;
+                srtt = (srtt * 7 + steady) / 8;
+                let rto = (srtt + (rttvar * 4).max(ms(1))).clamp(min, max);
+                assert_eq!((rtt.srtt(), rtt.rto()), (Some(srtt), rto));
+            }
+            assert_eq!((srtt, rttvar), (steady, Duration::ZERO), "the fixed point was reached");
+            rtt.back_off();
+            rtt.sample(steady);
+            assert_eq!(rtt.rto(), (steady + ms(1)).clamp(min, max), "the backoff is cleared");
         }
     }
 
