@@ -159,7 +159,7 @@ impl TcpConnection {
             self.timed_segment = Some((end, now));
         }
         if self.rack_active() {
-            self.rack_on_send(seq, end, now);
+            self.rack_on_send_new(seq, end, now);
         }
         if first {
             self.start_batch(now, batch);

@@ -97,6 +97,12 @@ impl TcpConnection {
         self.sent_segments.on_send(start, end, now);
     }
 
+    /// [`Self::rack_on_send`] for new data, `start` at SND.MAX (the output fast path).
+    #[inline]
+    pub(super) fn rack_on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        self.sent_segments.on_send_new(start, end, now);
+    }
+
     /// A transmit sent new data (SND.MAX moved from `old_snd_max`): restart the probe timer.
     pub(super) fn rack_after_transmit(&mut self, now: Instant, old_snd_max: SeqNumber) {
         if self.snd_max > old_snd_max && self.rack_active() {
