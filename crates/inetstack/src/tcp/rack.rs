@@ -87,8 +87,9 @@ impl Rack {
 
 impl TcpConnection {
     /// RACK-TLP runs on this connection (configured, and SACK negotiated).
+    #[inline]
     pub(super) fn rack_active(&self) -> bool {
-        self.config.rack_tlp && self.sack_enabled
+        self.rack_enabled
     }
 
     /// `[start, end)` was sent (or resent) now. (The probe timer is restarted once per transmit, by
