@@ -697,19 +697,18 @@ impl Stack {
         hop: &mut Option<CachedHop>,
         template: &mut Option<Box<HeaderTemplate>>,
     ) {
-        let mut segments = std::mem::take(&mut batch.segments);
-        for segment in segments.drain(..) {
+        let header = batch.header;
+        for segment in batch.segments.drain(..) {
             // As in `poll_tcp`: a segment that cannot go out is lost like any other.
             if let Some(mac) = self.cached_hop_mac(hop) {
-                let template = self.template_for(template, mac, (src, dst), (batch.src_port, batch.dst_port));
-                if self.send_batched(template, batch, segment).is_ok() {
+                let template = self.template_for(template, mac, (src, dst), (header.src_port, header.dst_port));
+                if self.send_batched(template, &header, segment).is_ok() {
                     self.counters.tcp_out += 1;
                 }
             } else {
-                self.emit_unbatched(src, dst, batch.to_outgoing(segment), hop, template);
+                self.emit_unbatched(src, dst, header.to_outgoing(segment), hop, template);
             }
         }
-        batch.segments = segments;
     }
 
     /// A segment of a batch whose hop is not (or no longer) cached: the layered path, out of the hot loop.
