@@ -7,8 +7,8 @@
 //! The bytes written are exactly what [`EthernetRepr::emit`], [`Ipv4Repr::emit`] and [`TcpRepr::emit_header`]
 //! write for the same segment (a test checks it): DF set, TOS 0, no IP options, urgent pointer 0. Only for
 //! connection segments to a resolved unicast next hop; anything else (RSTs for unknown connections, frames
-//! waiting for ARP, loopback) goes through the layered path. The segments of a [`SegmentBatch`] (timestamps
-//! their only option) are written field by field with [`HeaderTemplate::write_batched`], their checksum summed
+//! waiting for ARP, loopback) goes through the layered path. The segments of a
+//! [`SegmentBatch`](crate::tcp::SegmentBatch) (timestamps their only option) are written field by field with [`HeaderTemplate::write_batched`], their checksum summed
 //! from those fields and the payload, without an options encoder or a second pass over the header.
 //!
 //! [`EthernetRepr::emit`]: crate::wire::EthernetRepr::emit
@@ -17,7 +17,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::tcp::{BatchSegment, OutgoingSegment, SegmentBatch};
+use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
 use crate::wire::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, TCP_MIN_HEADER_LEN, TcpFlags,
     WireError, checksum_from_sum, ones_complement_sum,
@@ -135,14 +135,14 @@ impl HeaderTemplate {
         Ok(())
     }
 
-    /// Writes the headers of `segment` of `batch` (whose payload is `payload`) into `out`, which must be
+    /// Writes the headers of `segment` of a batch with `header` (its payload is `payload`) into `out`, which must be
     /// exactly `FIXED_LEN` plus [`TIMESTAMPS_ONLY_LEN`] if the batch carries timestamps: the bytes
     /// [`Self::write`] writes for the same segment as an `OutgoingSegment`.
     #[inline]
     pub(super) fn write_batched(
         &self,
         out: &mut [u8],
-        batch: &SegmentBatch,
+        header: &BatchHeader,
         segment: &BatchSegment,
         payload: &[u8],
         ident: u16,
@@ -150,7 +150,7 @@ impl HeaderTemplate {
     ) -> Result<(), WireError> {
         let header_len =
             out.len().checked_sub(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN).ok_or(WireError::BufferTooSmall)?;
-        let options_len = if batch.timestamps.is_some() { TIMESTAMPS_ONLY_LEN } else { 0 };
+        let options_len = if header.timestamps.is_some() { TIMESTAMPS_ONLY_LEN } else { 0 };
         if header_len != TCP_MIN_HEADER_LEN + options_len {
             return Err(WireError::BufferTooSmall);
         }
@@ -164,14 +164,14 @@ impl HeaderTemplate {
             let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
             fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
         }
-        let (seq, ack) = (segment.seq_number.0, batch.ack_number.0);
+        let (seq, ack) = (segment.seq_number.0, header.ack_number.0);
         let offset_and_flags =
             [((header_len / 4) as u8) << 4, segment.flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
         let tcp = &mut fixed[TCP..];
         tcp[4..8].copy_from_slice(&seq.to_be_bytes());
         tcp[8..12].copy_from_slice(&ack.to_be_bytes());
         tcp[12..14].copy_from_slice(&offset_and_flags);
-        tcp[14..16].copy_from_slice(&batch.window_len.to_be_bytes());
+        tcp[14..16].copy_from_slice(&header.window_len.to_be_bytes());
         // The checksum field and the urgent pointer are zero in the template.
         let mut sum = self.pseudo_sum
             + self.port_sum
@@ -181,8 +181,8 @@ impl HeaderTemplate {
             + (ack >> 16)
             + (ack & 0xffff)
             + u32::from(u16::from_be_bytes(offset_and_flags))
-            + u32::from(batch.window_len);
-        if let Some(timestamps) = batch.timestamps {
+            + u32::from(header.window_len);
+        if let Some(timestamps) = header.timestamps {
             let (value, echo) = (timestamps.value, timestamps.echo_reply);
             options[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
             options[4..8].copy_from_slice(&value.to_be_bytes());
@@ -247,19 +247,18 @@ mod tests {
             for (i, timestamps) in timestamps.into_iter().enumerate() {
                 for (j, payload) in payloads.into_iter().enumerate() {
                     let flags = if j % 2 == 0 { TcpFlags::PSH } else { TcpFlags::empty() };
-                    let batch = SegmentBatch {
+                    let header = BatchHeader {
                         src_port: 49152,
                         dst_port: 443,
                         ack_number: SeqNumber(u32::MAX - i as u32),
                         window_len: 0xfffe - j as u16,
                         timestamps,
-                        segments: Vec::new(),
                     };
                     let segment = BatchSegment { seq_number: SeqNumber(0xffff_0000 + j as u32), flags, payload: None };
                     let ident = 0xfff0 + (i * 4 + j) as u16;
-                    let general = batch.to_outgoing(BatchSegment { payload: None, ..segment });
+                    let general = header.to_outgoing(BatchSegment { payload: None, ..segment });
                     let mut out = vec![0u8; FIXED_LEN + general.options.encoded_len().unwrap()];
-                    template.write_batched(&mut out, &batch, &segment, payload, ident, &caps).unwrap();
+                    template.write_batched(&mut out, &header, &segment, payload, ident, &caps).unwrap();
                     assert_eq!(out, templated(&general, payload, ident, &caps), "{caps:?} {timestamps:?} {j}");
                 }
             }

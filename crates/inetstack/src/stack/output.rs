@@ -10,7 +10,7 @@ use runtime::{DemiBuffer, Fail, Sga};
 use super::Stack;
 use super::header_template::{self, HeaderTemplate};
 use crate::device::flatten;
-use crate::tcp::{BatchSegment, OutgoingSegment, SegmentBatch};
+use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
 use crate::wire::{
     ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, MacAddress,
     TCP_MIN_HEADER_LEN,
@@ -134,16 +134,16 @@ impl Stack {
         Ok(())
     }
 
-    /// Queues one segment of `batch` like [`Self::send_templated`], its headers written by
+    /// Queues one segment of a batch (whose `shared` header fields it carries) like [`Self::send_templated`], its headers written by
     /// [`HeaderTemplate::write_batched`].
     #[inline]
     pub(super) fn send_batched(
         &mut self,
         template: &HeaderTemplate,
-        batch: &SegmentBatch,
+        shared: &BatchHeader,
         segment: BatchSegment,
     ) -> Result<(), Fail> {
-        let options_len = if batch.timestamps.is_some() { header_template::TIMESTAMPS_ONLY_LEN } else { 0 };
+        let options_len = if shared.timestamps.is_some() { header_template::TIMESTAMPS_ONLY_LEN } else { 0 };
         let payload_len = segment.payload.as_ref().map_or(0, DemiBuffer::len);
         let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
         if ip_len > self.config.mtu {
@@ -153,7 +153,7 @@ impl Stack {
         let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
         let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
         let payload_bytes: &[u8] = segment.payload.as_deref().unwrap_or(&[]);
-        template.write_batched(bytes, batch, &segment, payload_bytes, self.ip_ident, &self.config.checksums)?;
+        template.write_batched(bytes, shared, &segment, payload_bytes, self.ip_ident, &self.config.checksums)?;
         let mut frame = Sga::from_buffer(header);
         if let Some(payload) = segment.payload.filter(|p| !p.is_empty()) {
             frame.push_segment(payload);

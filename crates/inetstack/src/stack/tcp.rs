@@ -24,7 +24,7 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -115,7 +115,8 @@ pub(super) struct TcpTables {
     /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
     /// the fast path), kept to spare an allocation per poll.
     outgoing: Vec<OutgoingSegment>,
-    batch: SegmentBatch,
+    /// The segments' vector of the fast path's batch (its header is written afresh by every batch).
+    batch_segments: Vec<BatchSegment>,
     isn_secret: u64,
 }
 
@@ -697,19 +698,18 @@ impl Stack {
         hop: &mut Option<CachedHop>,
         template: &mut Option<Box<HeaderTemplate>>,
     ) {
-        let mut segments = std::mem::take(&mut batch.segments);
-        for segment in segments.drain(..) {
+        let header = batch.header;
+        for segment in batch.segments.drain(..) {
             // As in `poll_tcp`: a segment that cannot go out is lost like any other.
             if let Some(mac) = self.cached_hop_mac(hop) {
-                let template = self.template_for(template, mac, (src, dst), (batch.src_port, batch.dst_port));
-                if self.send_batched(template, batch, segment).is_ok() {
+                let template = self.template_for(template, mac, (src, dst), (header.src_port, header.dst_port));
+                if self.send_batched(template, &header, segment).is_ok() {
                     self.counters.tcp_out += 1;
                 }
             } else {
-                self.emit_unbatched(src, dst, batch.to_outgoing(segment), hop, template);
+                self.emit_unbatched(src, dst, header.to_outgoing(segment), hop, template);
             }
         }
-        batch.segments = segments;
     }
 
     /// A segment of a batch whose hop is not (or no longer) cached: the layered path, out of the hot loop.
@@ -750,7 +750,8 @@ impl Stack {
         active.sort_unstable();
         active.dedup();
         let mut out = std::mem::take(&mut self.tcp.outgoing);
-        let mut batch = std::mem::take(&mut self.tcp.batch);
+        let mut batch =
+            SegmentBatch { header: BatchHeader::default(), segments: std::mem::take(&mut self.tcp.batch_segments) };
         for id in active.drain(..) {
             let Ok(conn) = self.connection(id) else { continue };
             conn.tcb.poll_transmit_batched(now, &mut out, &mut batch);
@@ -784,6 +785,6 @@ impl Stack {
         }
         self.tcp.active = active;
         self.tcp.outgoing = out;
-        self.tcp.batch = batch;
+        self.tcp.batch_segments = batch.segments;
     }
 }

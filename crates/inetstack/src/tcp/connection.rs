@@ -116,6 +116,9 @@ pub struct TcpConnection {
     // Options (RFC 7323, RFC 2018), as negotiated.
     pub(super) timestamps: Option<Timestamps>,
     pub(super) sack_enabled: bool,
+    /// RACK-TLP runs on this connection: configured and SACK negotiated (fixed by the handshake; kept to spare
+    /// the two loads [`Self::rack_active`] would otherwise make several times per segment).
+    pub(super) rack_enabled: bool,
     /// Both ends sent the window scale option (so the shifts apply and our SYN-ACK carries it).
     pub(super) window_scaling: bool,
 
@@ -189,6 +192,7 @@ impl TcpConnection {
             eof: false,
             timestamps: config.timestamps.then(|| Timestamps::new(now, iss.0.rotate_left(13))),
             sack_enabled: config.sack,
+            rack_enabled: config.rack_tlp && config.sack,
             window_scaling: config.window_scale,
             ack: AckState::default(),
             timers: TimerDeadlines::default(),
@@ -275,6 +279,7 @@ impl TcpConnection {
             self.timestamps = None;
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
+        self.rack_enabled = self.config.rack_tlp && self.sack_enabled;
         self.send_mss = if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss };
     }
 

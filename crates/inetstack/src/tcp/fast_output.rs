@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use runtime::DemiBuffer;
 
-use super::{BatchSegment, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
+use super::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
 use crate::device::flatten;
 use crate::wire::TcpFlags;
 
@@ -159,7 +159,7 @@ impl TcpConnection {
             self.timed_segment = Some((end, now));
         }
         if self.rack_active() {
-            self.rack_on_send(seq, end, now);
+            self.rack_on_send_new(seq, end, now);
         }
         if first {
             self.start_batch(now, batch);
@@ -180,11 +180,13 @@ impl TcpConnection {
     /// (RCV.ADV already at that edge), and the timestamps are the same.
     fn start_batch(&mut self, now: Instant, batch: &mut SegmentBatch) {
         debug_assert!(batch.segments.is_empty(), "a batch holds one connection's segments");
-        batch.src_port = self.local.port();
-        batch.dst_port = self.remote.port();
-        batch.ack_number = self.rcv_nxt;
-        batch.window_len = self.advertised_window();
-        batch.timestamps = self.timestamps.as_ref().map(|ts| ts.option(now));
+        batch.header = BatchHeader {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            ack_number: self.rcv_nxt,
+            window_len: self.advertised_window(),
+            timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)),
+        };
         self.ack.last_ack_sent = self.rcv_nxt;
         self.ack.now = false;
         self.ack.duplicates_owed = 0;

@@ -54,5 +54,5 @@ pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
 #[cfg(test)]
 pub(crate) use fast_output::{fast_path_taken, set_fast_path};
-pub use segment::{BatchSegment, OutgoingSegment, SegmentBatch};
+pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch};
 pub use state::TcpState;

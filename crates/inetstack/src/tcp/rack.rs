@@ -87,14 +87,21 @@ impl Rack {
 
 impl TcpConnection {
     /// RACK-TLP runs on this connection (configured, and SACK negotiated).
+    #[inline]
     pub(super) fn rack_active(&self) -> bool {
-        self.config.rack_tlp && self.sack_enabled
+        self.rack_enabled
     }
 
     /// `[start, end)` was sent (or resent) now. (The probe timer is restarted once per transmit, by
     /// [`Self::rack_after_transmit`], not per segment.)
     pub(super) fn rack_on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
         self.sent_segments.on_send(start, end, now);
+    }
+
+    /// [`Self::rack_on_send`] for new data, `start` at SND.MAX (the output fast path).
+    #[inline]
+    pub(super) fn rack_on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        self.sent_segments.on_send_new(start, end, now);
     }
 
     /// A transmit sent new data (SND.MAX moved from `old_snd_max`): restart the probe timer.

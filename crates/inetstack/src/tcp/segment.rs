@@ -47,17 +47,24 @@ impl OutgoingSegment {
     }
 }
 
-/// Segments of one `poll_transmit` that took the fast path (see `TcpConnection::poll_transmit_batched`): each
-/// acknowledges `ack_number`, advertises `window_len` and carries `timestamps` (its only option) like every other
-/// segment of the batch. Kept by the caller between polls so that batching allocates nothing.
+/// Segments of one `poll_transmit` that took the fast path (see `TcpConnection::poll_transmit_batched`), all
+/// with the same [`BatchHeader`]. Kept by the caller between polls so that batching allocates nothing.
 #[derive(Debug, Default)]
 pub struct SegmentBatch {
+    pub header: BatchHeader,
+    pub segments: Vec<BatchSegment>,
+}
+
+/// The header fields every segment of a [`SegmentBatch`] shares: each acknowledges `ack_number`, advertises
+/// `window_len` and carries `timestamps` (its only option). A copy apart from the segments, so that they can
+/// be drained while it is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchHeader {
     pub src_port: u16,
     pub dst_port: u16,
     pub ack_number: SeqNumber,
     pub window_len: u16,
     pub timestamps: Option<TcpTimestamps>,
-    pub segments: Vec<BatchSegment>,
 }
 
 /// One segment of a [`SegmentBatch`]: a data segment (flags empty or PSH) or a pure ACK (no payload).
@@ -73,12 +80,20 @@ impl SegmentBatch {
         self.segments.is_empty()
     }
 
+    /// Moves every segment to `out` as [`OutgoingSegment`]s, in order.
+    pub fn drain_into(&mut self, out: &mut Vec<OutgoingSegment>) {
+        let header = self.header;
+        out.extend(self.segments.drain(..).map(|segment| header.to_outgoing(segment)));
+    }
+}
+
+impl BatchHeader {
     /// Options every segment of the batch carries.
     pub fn options(&self) -> TcpOptions {
         TcpOptions { timestamps: self.timestamps, ..TcpOptions::default() }
     }
 
-    /// `segment` (of this batch) as a general [`OutgoingSegment`], for a path that has no header template.
+    /// `segment` (of a batch with this header) as a general [`OutgoingSegment`], for a path that has no header template.
     pub fn to_outgoing(&self, segment: BatchSegment) -> OutgoingSegment {
         OutgoingSegment {
             src_port: self.src_port,
@@ -90,12 +105,5 @@ impl SegmentBatch {
             options: self.options(),
             payload: segment.payload.map(Sga::from_buffer).unwrap_or_default(),
         }
-    }
-
-    /// Moves every segment to `out` as [`OutgoingSegment`]s, in order.
-    pub fn drain_into(&mut self, out: &mut Vec<OutgoingSegment>) {
-        let mut segments = std::mem::take(&mut self.segments);
-        out.extend(segments.drain(..).map(|segment| self.to_outgoing(segment)));
-        self.segments = segments;
     }
 }

@@ -184,18 +184,32 @@ impl SentSegments {
         }
         let new_start = start.max(high);
         if end > new_start {
-            let id = self.first_id + self.entries.len() as u64;
-            self.entries.push_back(SentSegment {
-                start: new_start,
-                end,
-                xmit_ts: now,
-                retransmitted: false,
-                state: SegmentState::InFlight,
-                prev: NIL,
-                next: NIL,
-            });
-            self.link_tail(id);
+            self.on_send_new(new_start, end, now);
         }
+    }
+
+    /// `[start, end)`, all new data (at or beyond the highest segment), was sent now: appended in sequence
+    /// order and at the tail of the time list in one step. [`Self::on_send`] less its resend and overlap tests,
+    /// for the output fast path.
+    #[inline]
+    pub(crate) fn on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+        debug_assert!(self.entries.back().is_none_or(|last| last.end <= start), "not new data");
+        let id = self.first_id + self.entries.len() as u64;
+        let tail = self.tail;
+        self.entries.push_back(SentSegment {
+            start,
+            end,
+            xmit_ts: now,
+            retransmitted: false,
+            state: SegmentState::InFlight,
+            prev: tail,
+            next: NIL,
+        });
+        match self.get_mut(tail) {
+            Some(previous) => previous.next = id,
+            None => self.head = id,
+        }
+        self.tail = id;
     }
 
     /// Index of the first segment ending after `seq`.
@@ -357,7 +371,7 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut sent = SentSegments::default();
         for i in 0..5u32 {
-            sent.on_send(SeqNumber(i * 100), SeqNumber(i * 100 + 100), at(u64::from(i)));
+            sent.on_send_new(SeqNumber(i * 100), SeqNumber(i * 100 + 100), at(u64::from(i)));
         }
         assert_eq!(sent.in_flight_order(), [0, 100, 200, 300, 400].map(SeqNumber));
         // A resend of 100..200 moves it to the tail; one spanning the old end appends the new part.
