@@ -94,10 +94,16 @@ impl Sga {
         self.segments.len()
     }
 
-    /// Total bytes over all segments.
+    /// Total bytes over all segments. The usual one or two segments (a read, a header and its payload) are
+    /// added without a loop.
     #[inline]
     pub fn len(&self) -> usize {
-        self.segments.iter().map(DemiBuffer::len).sum()
+        match self.segments() {
+            [] => 0,
+            [only] => only.len(),
+            [first, second] => first.len() + second.len(),
+            more => more.iter().map(DemiBuffer::len).sum(),
+        }
     }
 
     #[inline]
