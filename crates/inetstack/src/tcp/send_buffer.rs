@@ -100,11 +100,8 @@ impl SendBuffer {
             let Some(segment) = self.segments.get(index) else { break };
             let skip = at - start;
             let take = (segment.len() - skip).min(end - at);
-            let mut view = segment.clone();
-            // `skip + take <= view.len()` by construction, so neither adjustment can fail.
-            if view.adjust(skip).is_err() || view.trim(view.len() - take).is_err() {
-                break;
-            }
+            // `skip + take <= segment.len()` by construction.
+            let Some(view) = segment.subview(skip, take) else { break };
             out.push_segment(view);
             at += take;
             start += segment.len();
@@ -123,15 +120,7 @@ impl SendBuffer {
         }
         let (index, start) = self.locate(offset);
         let segment = self.segments.get(index)?;
-        let skip = offset - start;
-        if skip + len > segment.len() {
-            return None;
-        }
-        let mut view = segment.clone();
-        // `skip + len <= view.len()`, so neither adjustment can fail.
-        view.adjust(skip).ok()?;
-        view.trim(view.len() - len).ok()?;
-        Some(view)
+        segment.subview(offset - start, len)
     }
 
     /// Drops the first `n` bytes (acknowledged by the peer), clamped to what is queued. Inline: once per new

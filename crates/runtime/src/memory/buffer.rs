@@ -155,6 +155,17 @@ impl DemiBuffer {
         Ok(&mut self.as_mut_slice().expect("checked unique")[..n])
     }
 
+    /// Another view of bytes `[offset, offset + len)` of this one (a reference count, no copy), or `None` if
+    /// they are not all in view. One bounds check, where a clone, `adjust` and `trim` take two.
+    #[inline]
+    pub fn subview(&self, offset: usize, len: usize) -> Option<Self> {
+        let end = offset.checked_add(len)?;
+        if end > self.len() {
+            return None;
+        }
+        Some(Self { storage: self.storage.clone(), start: self.start + offset, end: self.start + end })
+    }
+
     /// Splits the view at `at`: `self` keeps `[0, at)` and the returned buffer holds `[at, len)`. No copy.
     pub fn split_off(&mut self, at: usize) -> Result<Self, Fail> {
         if at > self.len() {
@@ -262,6 +273,19 @@ mod tests {
         assert_eq!(a.split_off(7).unwrap_err().errno(), libc::EINVAL);
         assert_eq!(tail.trim(5).unwrap_err().errno(), libc::EINVAL);
         assert_eq!(tail.adjust(5).unwrap_err().errno(), libc::EINVAL);
+    }
+
+    #[test]
+    fn subview_is_a_view_in_bounds_or_nothing() {
+        let a = DemiBuffer::from_slice(b"0123456789").unwrap();
+        assert_eq!(&a.subview(2, 5).unwrap()[..], b"23456");
+        assert_eq!(&a.subview(10, 0).unwrap()[..], b"");
+        assert!(a.subview(6, 5).is_none());
+        assert!(a.subview(usize::MAX, 2).is_none());
+        let view = a.subview(0, 1).unwrap();
+        assert!(!a.is_unique(), "a subview shares the storage");
+        drop(view);
+        assert!(a.is_unique());
     }
 
     #[test]
