@@ -327,7 +327,9 @@ impl Stack {
         Ok(())
     }
 
-    /// Queues data; returns how many bytes the send buffer took.
+    /// Queues data; returns how many bytes the send buffer took. Inline (across crates too): the call, its
+    /// prologue and the returned `Result` cost more than the work of a send to an open connection.
+    #[inline]
     pub fn tcp_send(&mut self, now: Instant, id: SocketId, sga: &Sga) -> Result<usize, Fail> {
         self.advance(now);
         let n = self.connection(id)?.tcb.send(sga)?;
@@ -351,7 +353,9 @@ impl Stack {
     /// [`RecvOutcome::Data`], holds the data. The data is written once into `out` and only a small outcome
     /// is returned: returning the 64-byte `Result<Option<Sga>, Fail>` by value, built before the
     /// window-update check, went through a stack copy with a store-forwarding stall (most of `tcp_recv`'s
-    /// cost in the request-response profile).
+    /// cost in the request-response profile). Inline (across crates too), so that a read loop tests the
+    /// outcome without the `Result` being stored and reloaded.
+    #[inline]
     pub fn tcp_recv_into(&mut self, id: SocketId, max_len: usize, out: &mut Sga) -> Result<RecvOutcome, Fail> {
         let tcb = &mut self.connection(id)?.tcb;
         let outcome = tcb.recv_into(max_len, out);

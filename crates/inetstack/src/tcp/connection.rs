@@ -357,17 +357,29 @@ impl TcpConnection {
     /// Queues data; returns how many bytes were accepted (fewer than `sga.len()` when the send buffer is full;
     /// 0 means try again later). Errors: the connection's error if it failed, ENOTCONN before the handshake
     /// completes, EPIPE after `close`/`abort` or once closed.
+    #[inline]
     pub fn send(&mut self, sga: &Sga) -> Result<usize, Fail> {
+        let open = matches!(self.state, TcpState::Established | TcpState::CloseWait);
+        if open && self.error.is_none() && !self.user_closed && self.fin_seq.is_none() {
+            return Ok(self.send_buffer.push(sga));
+        }
+        Err(self.send_refused())
+    }
+
+    /// Why [`Self::send`] takes nothing: the connection's error, else EPIPE once closed for sending, else
+    /// ENOTCONN before the handshake completes (out of line: the common send is the open connection's).
+    #[cold]
+    #[inline(never)]
+    fn send_refused(&self) -> Fail {
         if let Some(error) = &self.error {
-            return Err(error.clone());
+            return error.clone();
         }
         if self.user_closed || self.fin_seq.is_some() {
-            return Err(Fail::new(libc::EPIPE, "connection closed for sending"));
+            return Fail::new(libc::EPIPE, "connection closed for sending");
         }
         match self.state {
-            TcpState::Established | TcpState::CloseWait => Ok(self.send_buffer.push(sga)),
-            TcpState::SynSent | TcpState::SynReceived => Err(Fail::new(libc::ENOTCONN, "connection not established")),
-            _ => Err(Fail::new(libc::EPIPE, "connection closed")),
+            TcpState::SynSent | TcpState::SynReceived => Fail::new(libc::ENOTCONN, "connection not established"),
+            _ => Fail::new(libc::EPIPE, "connection closed"),
         }
     }
 
@@ -436,6 +448,18 @@ impl TcpConnection {
             self.on_application_read();
             return Ok(RecvOutcome::Data);
         }
+        // The poll that finds nothing, as a read loop's last call does: an open connection with no data.
+        if !self.eof && self.error.is_none() && self.state != TcpState::Closed {
+            return Ok(RecvOutcome::NotYet);
+        }
+        self.recv_nothing()
+    }
+
+    /// What [`Self::recv_into`] reports without data on a connection that has its peer's FIN, an error or is
+    /// closed (out of line: once per connection).
+    #[cold]
+    #[inline(never)]
+    fn recv_nothing(&self) -> Result<RecvOutcome, Fail> {
         if self.eof && self.receive_queue.is_empty() {
             return Ok(RecvOutcome::EndOfStream);
         }

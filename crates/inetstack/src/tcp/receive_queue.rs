@@ -32,6 +32,20 @@ impl ReceiveQueue {
     /// Removes up to `max_len` bytes from the front and appends them to `out`.
     #[inline]
     pub(crate) fn pop_into(&mut self, max_len: usize, out: &mut Sga) {
+        // The usual read takes everything queued: no lengths to compare per buffer.
+        if max_len >= self.len {
+            self.len = 0;
+            while let Some(buffer) = self.buffers.pop_front() {
+                out.push_segment(buffer);
+            }
+            return;
+        }
+        self.pop_part_into(max_len, out);
+    }
+
+    /// [`Self::pop_into`] of less than everything queued (`max_len < len`), splitting a buffer if need be.
+    #[inline(never)]
+    fn pop_part_into(&mut self, max_len: usize, out: &mut Sga) {
         let mut left = max_len;
         while left > 0 {
             let Some(front) = self.buffers.front_mut() else { break };

@@ -33,7 +33,23 @@ impl SendBuffer {
     }
 
     /// Queues as much of `sga` as fits and returns how many bytes that is.
+    #[inline]
     pub(crate) fn push(&mut self, sga: &Sga) -> usize {
+        // The usual push: one non-empty buffer that fits whole.
+        if let [segment] = sga.segments() {
+            let len = segment.len();
+            if len != 0 && len <= self.free() {
+                self.len += len;
+                self.segments.push_back(segment.clone());
+                return len;
+            }
+        }
+        self.push_segments(sga)
+    }
+
+    /// [`Self::push`] of several buffers, or of one that is empty or does not fit whole.
+    #[inline(never)]
+    fn push_segments(&mut self, sga: &Sga) -> usize {
         let mut accepted = 0;
         for segment in sga.segments() {
             let room = self.free();
@@ -84,11 +100,8 @@ impl SendBuffer {
             let Some(segment) = self.segments.get(index) else { break };
             let skip = at - start;
             let take = (segment.len() - skip).min(end - at);
-            let mut view = segment.clone();
-            // `skip + take <= view.len()` by construction, so neither adjustment can fail.
-            if view.adjust(skip).is_err() || view.trim(view.len() - take).is_err() {
-                break;
-            }
+            // `skip + take <= segment.len()` by construction.
+            let Some(view) = segment.subview(skip, take) else { break };
             out.push_segment(view);
             at += take;
             start += segment.len();
@@ -107,18 +120,12 @@ impl SendBuffer {
         }
         let (index, start) = self.locate(offset);
         let segment = self.segments.get(index)?;
-        let skip = offset - start;
-        if skip + len > segment.len() {
-            return None;
-        }
-        let mut view = segment.clone();
-        // `skip + len <= view.len()`, so neither adjustment can fail.
-        view.adjust(skip).ok()?;
-        view.trim(view.len() - len).ok()?;
-        Some(view)
+        segment.subview(offset - start, len)
     }
 
-    /// Drops the first `n` bytes (acknowledged by the peer), clamped to what is queued.
+    /// Drops the first `n` bytes (acknowledged by the peer), clamped to what is queued. Inline: once per new
+    /// ACK, and small.
+    #[inline]
     pub(crate) fn discard_front(&mut self, n: usize) {
         let n = n.min(self.len);
         let mut left = n;
@@ -193,6 +200,16 @@ mod tests {
         assert_eq!(buffer.free(), 0);
         assert_eq!(buffer.push(&sga(&[b"x"])), 0);
         assert_eq!(buffer.slice(0, 10).to_vec(), b"abcde");
+    }
+
+    #[test]
+    fn a_single_buffer_is_taken_whole_in_part_or_not_at_all() {
+        let mut buffer = SendBuffer::new(8);
+        assert_eq!(buffer.push(&sga(&[b""])), 0);
+        assert_eq!(buffer.push(&sga(&[b"abcde"])), 5);
+        assert_eq!(buffer.push(&sga(&[b"fghij"])), 3, "only what fits");
+        assert_eq!(buffer.push(&sga(&[b"k"])), 0, "full");
+        assert_eq!(buffer.slice(0, 8).to_vec(), b"abcdefgh");
     }
 
     #[test]

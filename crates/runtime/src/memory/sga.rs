@@ -2,6 +2,8 @@
 //!
 //! Neither the number of segments nor their sizes are capped below `MAX_SGA_LEN` bytes in total.
 
+use std::mem::ManuallyDrop;
+
 use smallvec::SmallVec;
 
 use super::buffer::DemiBuffer;
@@ -16,9 +18,31 @@ pub const MAX_SGA_LEN: usize = 1 << 30;
 const INLINE_SEGMENTS: usize = 2;
 
 /// A scatter-gather array. Cloning it clones segment views (reference counts), never bytes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Sga {
-    segments: SmallVec<[DemiBuffer; INLINE_SEGMENTS]>,
+    /// Dropped by `Sga`'s own `Drop`, inline, instead of by `SmallVec`'s out-of-line drop: an array is
+    /// dropped for every frame sent and every push and read, most often empty or with one or two segments.
+    segments: ManuallyDrop<SmallVec<[DemiBuffer; INLINE_SEGMENTS]>>,
+}
+
+impl Drop for Sga {
+    /// Inline segments are dropped in place (an empty array does nothing); a spilled array, rare, is handed
+    /// to `SmallVec`'s drop. What stays in the `ManuallyDrop` is then an empty inline array that owns nothing.
+    #[inline]
+    fn drop(&mut self) {
+        if self.segments.spilled() {
+            drop_spilled(std::mem::take(&mut *self.segments));
+        } else {
+            self.segments.clear();
+        }
+    }
+}
+
+/// Frees a spilled array (more than `INLINE_SEGMENTS` segments), out of line.
+#[cold]
+#[inline(never)]
+fn drop_spilled(segments: SmallVec<[DemiBuffer; INLINE_SEGMENTS]>) {
+    drop(segments);
 }
 
 impl Sga {
@@ -32,7 +56,7 @@ impl Sga {
     pub fn from_buffer(buffer: DemiBuffer) -> Self {
         let mut segments = SmallVec::new();
         segments.push(buffer);
-        Self { segments }
+        Self { segments: ManuallyDrop::new(segments) }
     }
 
     /// An array of one segment holding a copy of `bytes`.
@@ -61,8 +85,8 @@ impl Sga {
         &mut self.segments
     }
 
-    pub fn into_segments(self) -> impl Iterator<Item = DemiBuffer> {
-        self.segments.into_iter()
+    pub fn into_segments(mut self) -> impl Iterator<Item = DemiBuffer> {
+        std::mem::take(&mut *self.segments).into_iter()
     }
 
     #[inline]
@@ -70,10 +94,16 @@ impl Sga {
         self.segments.len()
     }
 
-    /// Total bytes over all segments.
+    /// Total bytes over all segments. The usual one or two segments (a read, a header and its payload) are
+    /// added without a loop.
     #[inline]
     pub fn len(&self) -> usize {
-        self.segments.iter().map(DemiBuffer::len).sum()
+        match self.segments() {
+            [] => 0,
+            [only] => only.len(),
+            [first, second] => first.len() + second.len(),
+            more => more.iter().map(DemiBuffer::len).sum(),
+        }
     }
 
     #[inline]
@@ -84,7 +114,7 @@ impl Sga {
     /// Copies all segments into one vector (for tests and slow paths).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len());
-        for segment in &self.segments {
+        for segment in self.segments.iter() {
             out.extend_from_slice(segment);
         }
         out
@@ -150,6 +180,12 @@ impl Sga {
     }
 }
 
+impl std::fmt::Debug for Sga {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sga").field("segments", &self.segments()).finish()
+    }
+}
+
 impl From<DemiBuffer> for Sga {
     fn from(buffer: DemiBuffer) -> Self {
         Self::from_buffer(buffer)
@@ -185,6 +221,26 @@ mod tests {
         assert_eq!(sga.to_vec(), b"fg");
         assert_eq!(sga.split_front(3).unwrap_err().errno(), libc::EINVAL);
         assert!(sga.split_front(0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dropping_inline_and_spilled_arrays_releases_every_segment() {
+        let pool = crate::BufferPool::new(0, 16, 8).unwrap();
+        for segments in [0, 1, 2, 3, 5] {
+            let mut sga = Sga::new();
+            for _ in 0..segments {
+                sga.push_segment(pool.alloc(4).unwrap());
+            }
+            let before = pool.cached();
+            drop(sga);
+            assert_eq!(pool.cached(), before + segments, "{segments} segments");
+        }
+        let mut spilled = Sga::new();
+        for byte in b"abc" {
+            spilled.push_segment(DemiBuffer::from_slice(&[*byte]).unwrap());
+        }
+        let bytes: Vec<u8> = spilled.into_segments().map(|segment| segment[0]).collect();
+        assert_eq!(bytes, b"abc");
     }
 
     #[test]
