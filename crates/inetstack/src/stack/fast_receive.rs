@@ -6,7 +6,7 @@
 //! listeners or for nobody, bad checksums, frames not addressed to us): those go back, untouched and uncounted,
 //! to the layered path (`Stack::dispatch`), which stays the reference and does exactly what it would have done
 //! for them. For the frames taken here it would have reached the same connection with the same segment and
-//! payload view; tests run the same traffic both ways (`TcpConfig::header_prediction`) and compare.
+//! payload view; tests run the same traffic both ways (`TcpConfig::fast_paths`) and compare.
 
 use std::net::SocketAddrV4;
 
@@ -20,7 +20,7 @@ impl Stack {
     /// loopback network, for a known connection; otherwise gives it back for the layered path.
     #[inline]
     pub(super) fn receive_fast(&mut self, frame: DemiBuffer) -> Option<DemiBuffer> {
-        if !self.config.tcp.header_prediction {
+        if !self.config.tcp.fast_paths {
             return Some(frame);
         }
         let Some(parsed) = TcpFrame::parse(&frame, &self.config.checksums) else { return Some(frame) };

@@ -68,10 +68,11 @@ pub struct TcpConfig {
     pub max_out_of_order_fragments: usize,
     /// Most challenge ACKs sent per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
-    /// Take the receive fast paths (header prediction): the stack's one-pass parse of the common frame and
-    /// the connection's shortcut for in-order data and new ACKs in ESTABLISHED. Behaviour is the same either way
-    /// (the general path is the reference); off exists to test that.
-    pub header_prediction: bool,
+    /// Take the fast paths for the common case: on receive, header prediction (the stack's one-pass parse of
+    /// the common frame and the connection's shortcut for in-order data and new ACKs in ESTABLISHED); on output,
+    /// new data or the owed ACK as a batch written straight from the header template. Behaviour is the same
+    /// either way (the general paths are the reference); off exists to test that.
+    pub fast_paths: bool,
 }
 
 impl Default for TcpConfig {
@@ -100,7 +101,7 @@ impl Default for TcpConfig {
             initial_window_segments: 10,
             max_out_of_order_fragments: 256,
             challenge_ack_limit: 100,
-            header_prediction: true,
+            fast_paths: true,
         }
     }
 }

@@ -64,7 +64,7 @@ pub struct TcpCounters {
     pub resets_out: u64,
     /// RTT samples taken (timestamps or a timed segment).
     pub rtt_samples: u64,
-    /// Segments taken by header prediction (in-order data or a new ACK in ESTABLISHED, see `TcpConfig::header_prediction`).
+    /// Segments taken by header prediction (in-order data or a new ACK in ESTABLISHED, see `TcpConfig::fast_paths`).
     pub predicted: u64,
     pub drops: TcpDropCounters,
 }

@@ -6,7 +6,7 @@
 //!
 //! It is the general path ([`super::output`]) with the branches that cannot apply left out: the same segments,
 //! in the same order, and the same state afterwards (the tests run seeded transfers both ways and compare every
-//! frame). Anything else goes to the general path, which stays as it was.
+//! frame). Anything else goes to the general path, which stays as it was. `TcpConfig::fast_paths` turns it off.
 
 use std::time::Instant;
 
@@ -18,28 +18,13 @@ use crate::wire::TcpFlags;
 
 #[cfg(test)]
 thread_local! {
-    static FAST_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
     static FAST_PATH_TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// Test builds: turns the fast path off (or back on) for this thread, to compare it with the general path.
-#[cfg(test)]
-pub(crate) fn set_fast_path(on: bool) {
-    FAST_PATH.with(|fast| fast.set(on));
 }
 
 /// Test builds: how many polls on this thread took the fast path.
 #[cfg(test)]
 pub(crate) fn fast_path_taken() -> u64 {
     FAST_PATH_TAKEN.with(std::cell::Cell::get)
-}
-
-#[inline(always)]
-fn fast_path_enabled() -> bool {
-    #[cfg(test)]
-    return FAST_PATH.with(std::cell::Cell::get);
-    #[cfg(not(test))]
-    true
 }
 
 /// Whether a deadline has not come yet (or is not set).
@@ -53,7 +38,7 @@ impl TcpConnection {
     /// (see the module docs), else to `out` by [`Self::poll_transmit`]'s general path. Never both.
     #[inline]
     pub fn poll_transmit_batched(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>, batch: &mut SegmentBatch) {
-        if fast_path_enabled() && self.fast_path_applies(now) {
+        if self.config.fast_paths && self.fast_path_applies(now) {
             #[cfg(test)]
             FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
             self.transmit_fast(now, batch);

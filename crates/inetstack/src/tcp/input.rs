@@ -20,7 +20,7 @@ impl TcpConnection {
     #[inline]
     pub fn on_segment(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
-        if self.config.header_prediction
+        if self.config.fast_paths
             && let Some(ack) = self.predict(segment, payload.len())
         {
             self.on_predicted_segment(now, segment, ack, payload);

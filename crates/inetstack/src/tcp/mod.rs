@@ -53,6 +53,6 @@ pub use congestion::{CongestionControl, Cubic, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
 #[cfg(test)]
-pub(crate) use fast_output::{fast_path_taken, set_fast_path};
+pub(crate) use fast_output::fast_path_taken;
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch};
 pub use state::TcpState;

@@ -14,7 +14,7 @@
 //! The general path stays the reference: the updates here are those it makes for the same segment, through the
 //! same functions (RTT sample, congestion control, RACK, delayed-ACK rules, counters) and in the same order,
 //! with only the checks whose outcome the prediction settles left out. Any other segment, or any doubt, goes to
-//! the general path. `TcpConfig::header_prediction` turns this off, and tests compare both ways segment for
+//! the general path. `TcpConfig::fast_paths` turns this off, and tests compare both ways segment for
 //! segment.
 
 use std::time::Instant;

@@ -1,6 +1,6 @@
 //! The receive fast paths change nothing on the wire: the same seeded traffic (request/response, bulk both
 //! ways with a slow reader, an orderly close; over a clean link and a faulty one; under several TCP
-//! configurations) runs with `TcpConfig::header_prediction` off and on, and every frame either host puts on
+//! configurations) runs with `TcpConfig::fast_paths` off and on, and every frame either host puts on
 //! the wire, every stack counter and every connection counter must be the same (but the two that count the
 //! fast paths themselves).
 
@@ -58,7 +58,7 @@ fn host(mac: u8, ip: Ipv4Addr, setup: Setup<'_>, prediction: bool, t0: Instant) 
     let tcp = setup.tcp;
     let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
     config.checksums = setup.checksums;
-    config.tcp = TcpConfig { header_prediction: prediction, ..tcp.clone() };
+    config.tcp = TcpConfig { fast_paths: prediction, ..tcp.clone() };
     config.isn_secret = u64::from(mac);
     Stack::new(config, t0).expect("valid config")
 }

@@ -151,7 +151,7 @@ fn a_payload_view_that_disagrees_with_the_header_is_not_predicted() {
 
 #[test]
 fn prediction_off_takes_the_general_path() {
-    let off = TcpConfig { header_prediction: false, ..config() };
+    let off = TcpConfig { fast_paths: false, ..config() };
     let mut harness = established(&off, &off, LinkFaults::default(), 4);
     let segment = expected(&harness, DATA);
     assert!(!deliver(&mut harness, &segment));
@@ -185,7 +185,7 @@ fn transfers_send_the_same_segments_with_prediction_on_or_off() {
     for (c, tcp) in configurations.iter().enumerate() {
         for (f, faults) in faults.iter().enumerate() {
             let seed = 100 + (c * 10 + f) as u64;
-            let off = transfer(&TcpConfig { header_prediction: false, ..tcp.clone() }, faults.clone(), seed);
+            let off = transfer(&TcpConfig { fast_paths: false, ..tcp.clone() }, faults.clone(), seed);
             let on = transfer(tcp, faults.clone(), seed);
             assert!(off.0 == on.0, "configuration {c}, faults {f}: the segments sent differ");
             let mut counters = on.1;

@@ -210,12 +210,15 @@ impl Exchange {
 }
 
 fn run(seed: u64) -> Harness {
-    run_recording(seed, false)
+    run_recording(seed, false, true)
 }
 
-/// [`run`], keeping every segment's bytes in `frames` if `record`.
-fn run_recording(seed: u64, record: bool) -> Harness {
-    let s = scenario(seed);
+/// [`run`], keeping every segment's bytes in `frames` if `record`, with both ends' `TcpConfig::fast_paths` as
+/// given.
+fn run_recording(seed: u64, record: bool, fast_paths: bool) -> Harness {
+    let mut s = scenario(seed);
+    s.config_a.fast_paths = fast_paths;
+    s.config_b.fast_paths = fast_paths;
     let mut rng = Rng::new(seed ^ 0x5ca1_ab1e);
     let mut h = Harness::new(&s.config_a, &s.config_b, s.faults.clone(), seed);
     if record {
@@ -261,10 +264,8 @@ fn the_fast_path_sends_exactly_what_the_general_path_sends() {
     let first = env_u64("TCP_PROPERTY_SEED", 1);
     let taken_before = crate::tcp::fast_path_taken();
     for seed in first..first + env_u64("TCP_PROPERTY_CASES", 32) {
-        crate::tcp::set_fast_path(false);
-        let general = run_recording(seed, true).frames.unwrap_or_default();
-        crate::tcp::set_fast_path(true);
-        let fast = run_recording(seed, true).frames.unwrap_or_default();
+        let general = run_recording(seed, true, false).frames.unwrap_or_default();
+        let fast = run_recording(seed, true, true).frames.unwrap_or_default();
         if let Some(at) = general.iter().zip(&fast).position(|(g, f)| g != f) {
             panic!("seed {seed}: segment {at} differs:\ngeneral {:?}\nfast    {:?}", general[at], fast[at]);
         }
