@@ -94,6 +94,19 @@ impl HeaderTemplate {
         self.dst_mac
     }
 
+    /// Copies the constant bytes into `fixed` (`FIXED_LEN` long) and fills the IPv4 total length, identification
+    /// and (unless offloaded) header checksum: what [`Self::write`] and [`Self::write_batched`] share.
+    #[inline(always)]
+    fn write_fixed(&self, fixed: &mut [u8], total_len: u16, ident: u16, caps: &ChecksumCapabilities) {
+        fixed.copy_from_slice(&self.bytes);
+        fixed[IP + 2..IP + 4].copy_from_slice(&total_len.to_be_bytes());
+        fixed[IP + 4..IP + 6].copy_from_slice(&ident.to_be_bytes());
+        if caps.ipv4.generate_on_tx() {
+            let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
+            fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
+        }
+    }
+
     /// Writes the headers of `segment` (whose payload is `payload`) into `out`, which must be exactly
     /// `FIXED_LEN` plus the options' encoded length. `ident` is the IPv4 identification.
     pub(super) fn write(
@@ -111,13 +124,7 @@ impl HeaderTemplate {
         let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
         let (fixed, options) = out.split_at_mut_checked(FIXED_LEN).ok_or(WireError::BufferTooSmall)?;
         segment.options.emit(options)?;
-        fixed.copy_from_slice(&self.bytes);
-        fixed[IP + 2..IP + 4].copy_from_slice(&total_len.to_be_bytes());
-        fixed[IP + 4..IP + 6].copy_from_slice(&ident.to_be_bytes());
-        if caps.ipv4.generate_on_tx() {
-            let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
-            fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
-        }
+        self.write_fixed(fixed, total_len, ident, caps);
         let tcp = &mut fixed[TCP..];
         tcp[4..8].copy_from_slice(&segment.seq_number.0.to_be_bytes());
         tcp[8..12].copy_from_slice(&segment.ack_number.map_or(0, |ack| ack.0).to_be_bytes());
@@ -157,13 +164,7 @@ impl HeaderTemplate {
         let tcp_len = u16::try_from(header_len + payload.len()).map_err(|_| WireError::TooLarge)?;
         let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
         let (fixed, options) = out.split_at_mut(FIXED_LEN);
-        fixed.copy_from_slice(&self.bytes);
-        fixed[IP + 2..IP + 4].copy_from_slice(&total_len.to_be_bytes());
-        fixed[IP + 4..IP + 6].copy_from_slice(&ident.to_be_bytes());
-        if caps.ipv4.generate_on_tx() {
-            let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
-            fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
-        }
+        self.write_fixed(fixed, total_len, ident, caps);
         let (seq, ack) = (segment.seq_number.0, header.ack_number.0);
         let offset_and_flags =
             [((header_len / 4) as u8) << 4, segment.flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];

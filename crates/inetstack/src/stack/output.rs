@@ -12,8 +12,8 @@ use super::header_template::{self, HeaderTemplate};
 use crate::device::flatten;
 use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
 use crate::wire::{
-    ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, MacAddress,
-    TCP_MIN_HEADER_LEN,
+    ChecksumCapabilities, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr,
+    MacAddress, TCP_MIN_HEADER_LEN, WireError,
 };
 
 /// Where a datagram goes on the local link.
@@ -117,21 +117,9 @@ impl Stack {
         payload: Option<DemiBuffer>,
     ) -> Result<(), Fail> {
         let options_len = segment.options.encoded_len()?;
-        let payload_len = payload.as_ref().map_or(0, DemiBuffer::len);
-        let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
-        if ip_len > self.config.mtu {
-            return Err(exceeds_mtu(ip_len, self.config.mtu));
-        }
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
-        let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
-        template.write(bytes, segment, payload.as_deref().unwrap_or(&[]), self.ip_ident, &self.config.checksums)?;
-        let mut frame = Sga::from_buffer(header);
-        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
-            frame.push_segment(payload);
-        }
-        self.outbox.push_back(frame);
-        Ok(())
+        self.queue_templated(options_len, payload, |bytes, payload, ident, caps| {
+            template.write(bytes, segment, payload, ident, caps)
+        })
     }
 
     /// Queues one segment of a batch (whose `shared` header fields it carries) like [`Self::send_templated`], its headers written by
@@ -141,10 +129,26 @@ impl Stack {
         &mut self,
         template: &HeaderTemplate,
         shared: &BatchHeader,
-        segment: BatchSegment,
+        mut segment: BatchSegment,
     ) -> Result<(), Fail> {
         let options_len = if shared.timestamps.is_some() { header_template::TIMESTAMPS_ONLY_LEN } else { 0 };
-        let payload_len = segment.payload.as_ref().map_or(0, DemiBuffer::len);
+        let payload = segment.payload.take();
+        self.queue_templated(options_len, payload, |bytes, payload, ident, caps| {
+            template.write_batched(bytes, shared, &segment, payload, ident, caps)
+        })
+    }
+
+    /// Checks the datagram against the MTU, takes the next IPv4 identification, writes the headers into a fresh
+    /// header buffer with `write(buffer, payload bytes, ident, checksums)` and queues the frame (header, then the
+    /// payload if any): what [`Self::send_templated`] and [`Self::send_batched`] share.
+    #[inline(always)]
+    fn queue_templated(
+        &mut self,
+        options_len: usize,
+        payload: Option<DemiBuffer>,
+        write: impl FnOnce(&mut [u8], &[u8], u16, &ChecksumCapabilities) -> Result<(), WireError>,
+    ) -> Result<(), Fail> {
+        let payload_len = payload.as_ref().map_or(0, DemiBuffer::len);
         let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
         if ip_len > self.config.mtu {
             return Err(exceeds_mtu(ip_len, self.config.mtu));
@@ -152,10 +156,9 @@ impl Stack {
         self.ip_ident = self.ip_ident.wrapping_add(1);
         let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
         let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
-        let payload_bytes: &[u8] = segment.payload.as_deref().unwrap_or(&[]);
-        template.write_batched(bytes, shared, &segment, payload_bytes, self.ip_ident, &self.config.checksums)?;
+        write(bytes, payload.as_deref().unwrap_or(&[]), self.ip_ident, &self.config.checksums)?;
         let mut frame = Sga::from_buffer(header);
-        if let Some(payload) = segment.payload.filter(|p| !p.is_empty()) {
+        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
             frame.push_segment(payload);
         }
         self.outbox.push_back(frame);
