@@ -83,6 +83,17 @@ fn pull(sim: &mut Simulation, host: usize, id: SocketId, max_len: usize, calls: 
     }
 }
 
+/// Sends `data` from socket `from` (host, id) until socket `to` has read as many bytes; returns what it read.
+fn send_whole(sim: &mut Simulation, from: (usize, SocketId), to: (usize, SocketId), data: &[u8]) -> Vec<u8> {
+    let (mut sent, mut got) = (0, Vec::new());
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        push(s, from.0, from.1, data, &mut sent);
+        pull(s, to.0, to.1, usize::MAX, 8, &mut got);
+        got.len() == data.len()
+    }));
+    got
+}
+
 fn pattern(len: usize, salt: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + salt) % 251) as u8).collect()
 }
@@ -109,20 +120,8 @@ fn run(t0: Instant, setup: Setup<'_>, on: bool) -> Transcript {
     for round in 0..30 {
         let len = 1 + round * 53 % 1500;
         let (request, response) = (pattern(len, round), pattern(len, round + 7));
-        let (mut sent, mut got) = (0, Vec::new());
-        assert!(sim.run_until(Duration::from_secs(60), |s| {
-            push(s, 0, client, &request, &mut sent);
-            pull(s, 1, server, usize::MAX, 8, &mut got);
-            got.len() == len
-        }));
-        assert_eq!(got, request);
-        let (mut sent, mut got) = (0, Vec::new());
-        assert!(sim.run_until(Duration::from_secs(60), |s| {
-            push(s, 1, server, &response, &mut sent);
-            pull(s, 0, client, usize::MAX, 8, &mut got);
-            got.len() == len
-        }));
-        assert_eq!(got, response);
+        assert_eq!(send_whole(&mut sim, (0, client), (1, server), &request), request);
+        assert_eq!(send_whole(&mut sim, (1, server), (0, client), &response), response);
     }
     // Bulk both ways; the server reads slowly, so its window closes and reopens.
     let (up, down) = (pattern(400_000, 1), pattern(150_000, 2));
