@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 
 use common::listen;
 use common::pair::{
-    Cleanup, TIMEOUT, accept, cpus, load, pattern, pin, pop, push, read_exactly, read_some, wait_child, write_all,
+    Cleanup, TIMEOUT, cpus, load, pattern, pin, pop, push, read_exactly, read_some, serve_bulk, serve_echo, wait_child,
+    write_all,
 };
 
 const ROLE: &str = "CATNIP_MEMIF_ROLE";
@@ -290,43 +291,11 @@ fn catnip_server(socket: &str, prefix: &str, cpu: &str) {
     libos.bind(udp, SocketAddrV4::new(SERVER_IP, UDP_PORT)).unwrap();
 
     // TCP echo until the client closes.
-    let qd = accept(&mut libos, echo);
-    let mut echoed = 0;
-    loop {
-        let sga = pop(&mut libos, qd);
-        if sga.is_empty() {
-            break;
-        }
-        echoed += sga.len();
-        push(&mut libos, qd, &sga);
-    }
-    libos.close(qd).unwrap();
+    let echoed = serve_echo(&mut libos, echo);
     println!("tcp echo: {echoed} bytes echoed");
-
     // Bulk: receive N bytes, answer their SHA-256 and the nanoseconds from first to last byte.
     let n = bulk_size();
-    let qd = accept(&mut libos, bulk);
-    // Touch every page of the receive buffer before the clock starts (both servers do): on this VM, faulting in
-    // and zeroing fresh pages cost the receiver more than the network (over half of its samples), which measures
-    // the hypervisor, not the stack.
-    let mut data = vec![1u8; n];
-    data.clear();
-    let mut first = None;
-    while data.len() < n {
-        let sga = pop(&mut libos, qd);
-        assert!(!sga.is_empty(), "bulk stream ended after {} of {n} bytes", data.len());
-        first.get_or_insert_with(Instant::now);
-        for segment in sga.segments() {
-            data.extend_from_slice(segment);
-        }
-    }
-    let nanos = first.expect("bytes arrived").elapsed().as_nanos() as u64;
-    assert_eq!(data.len(), n, "exactly {n} bytes");
-    let mut reply = Sha256::digest(&data).to_vec();
-    reply.extend_from_slice(&nanos.to_le_bytes());
-    push(&mut libos, qd, &Sga::from_slice(&reply).unwrap());
-    assert!(pop(&mut libos, qd).is_empty(), "the client closes after the bulk reply");
-    libos.close(qd).unwrap();
+    serve_bulk(&mut libos, bulk, n);
     println!("bulk: {} MiB received, hashed", n >> 20);
 
     // UDP echo until "quit".

@@ -38,7 +38,8 @@ use sha2::{Digest, Sha256};
 
 use common::listen;
 use common::pair::{
-    Cleanup, TIMEOUT, accept, cpus, load, pattern, pin, pop, push, read_exactly, read_some, wait_child, write_all,
+    Cleanup, TIMEOUT, cpus, load, pattern, pin, pop, push, read_exactly, read_some, serve_bulk, serve_echo, wait_child,
+    write_all,
 };
 
 const ROLE: &str = "CATNIP_VHOST_ROLE";
@@ -311,42 +312,11 @@ fn catnip_server(mut libos: Libos, mtu: usize) {
     let echo = listen(&mut libos, ECHO_PORT, 8);
     let bulk = listen(&mut libos, BULK_PORT, 8);
 
-    let qd = accept(&mut libos, echo);
-    let mut echoed = 0;
-    loop {
-        let sga = pop(&mut libos, qd);
-        if sga.is_empty() {
-            break;
-        }
-        echoed += sga.len();
-        push(&mut libos, qd, &sga);
-    }
-    libos.close(qd).unwrap();
+    let echoed = serve_echo(&mut libos, echo);
     println!("tcp echo: {echoed} bytes echoed");
-
-    // Bulk: receive N bytes, answer their SHA-256 and the nanoseconds from first to last byte. Every page of
-    // the receive buffer is touched before the clock starts (the Linux server does the same): faulting in fresh
-    // pages would otherwise cost this VM more than the network.
+    // Bulk: receive N bytes, answer their SHA-256 and the nanoseconds from first to last byte.
     let n = bulk_size();
-    let qd = accept(&mut libos, bulk);
-    let mut data = vec![1u8; n];
-    data.clear();
-    let mut first = None;
-    while data.len() < n {
-        let sga = pop(&mut libos, qd);
-        assert!(!sga.is_empty(), "bulk stream ended after {} of {n} bytes", data.len());
-        first.get_or_insert_with(Instant::now);
-        for segment in sga.segments() {
-            data.extend_from_slice(segment);
-        }
-    }
-    let nanos = first.expect("bytes arrived").elapsed().as_nanos() as u64;
-    assert_eq!(data.len(), n, "exactly {n} bytes");
-    let mut reply = Sha256::digest(&data).to_vec();
-    reply.extend_from_slice(&nanos.to_le_bytes());
-    push(&mut libos, qd, &Sga::from_slice(&reply).unwrap());
-    assert!(pop(&mut libos, qd).is_empty(), "the client closes after the bulk reply");
-    libos.close(qd).unwrap();
+    serve_bulk(&mut libos, bulk, n);
     libos.close(echo).unwrap();
     libos.close(bulk).unwrap();
     println!("bulk: {} MiB received, hashed", n >> 20);

@@ -8,6 +8,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pdpix::{LibOs, QDesc, QValue, Sga};
+use sha2::{Digest, Sha256};
 
 /// How long one pop or push may take.
 pub const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
@@ -81,6 +82,49 @@ pub fn pop<L: LibOs>(libos: &mut L, qd: QDesc) -> Sga {
 pub fn push<L: LibOs>(libos: &mut L, qd: QDesc, sga: &Sga) {
     let qt = libos.push(qd, sga).unwrap();
     libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
+}
+
+/// The server's TCP echo: accepts one connection on `listener` and echoes until the client closes; returns the
+/// bytes echoed.
+pub fn serve_echo<L: LibOs>(libos: &mut L, listener: QDesc) -> usize {
+    let qd = accept(libos, listener);
+    let mut echoed = 0;
+    loop {
+        let sga = pop(libos, qd);
+        if sga.is_empty() {
+            break;
+        }
+        echoed += sga.len();
+        push(libos, qd, &sga);
+    }
+    libos.close(qd).unwrap();
+    echoed
+}
+
+/// The server's bulk receive: accepts one connection on `listener`, receives `n` bytes, answers their SHA-256
+/// and the nanoseconds from first to last byte, and waits for the client to close. Every page of the receive
+/// buffer is touched before the clock starts (the Linux servers do the same): on this VM, faulting in and
+/// zeroing fresh pages cost the receiver more than the network, which would measure the hypervisor.
+pub fn serve_bulk<L: LibOs>(libos: &mut L, listener: QDesc, n: usize) {
+    let qd = accept(libos, listener);
+    let mut data = vec![1u8; n];
+    data.clear();
+    let mut first = None;
+    while data.len() < n {
+        let sga = pop(libos, qd);
+        assert!(!sga.is_empty(), "bulk stream ended after {} of {n} bytes", data.len());
+        first.get_or_insert_with(Instant::now);
+        for segment in sga.segments() {
+            data.extend_from_slice(segment);
+        }
+    }
+    let nanos = first.expect("bytes arrived").elapsed().as_nanos() as u64;
+    assert_eq!(data.len(), n, "exactly {n} bytes");
+    let mut reply = Sha256::digest(&data).to_vec();
+    reply.extend_from_slice(&nanos.to_le_bytes());
+    push(libos, qd, &Sga::from_slice(&reply).unwrap());
+    assert!(pop(libos, qd).is_empty(), "the client closes after the bulk reply");
+    libos.close(qd).unwrap();
 }
 
 /// `n` pseudo-random bytes from `seed` (xorshift), the same on both sides.
