@@ -82,6 +82,25 @@ impl SackBlocks {
         Ok(())
     }
 
+    /// A SACK option (kind, length, blocks) that fills `bytes` after two NOPs, as [`TcpOptions::parse_common`]
+    /// expects it; `None` for anything else.
+    #[inline]
+    fn parse_common(bytes: &[u8]) -> Option<Self> {
+        let (head, blocks) = bytes.split_first_chunk::<4>()?;
+        let well_formed = head[..3] == COMMON_SACK_HEAD
+            && usize::from(head[3]) == 2 + blocks.len()
+            && !blocks.is_empty()
+            && blocks.len() % length::SACK_BLOCK == 0;
+        if !well_formed {
+            return None;
+        }
+        let mut sack = SackBlocks::default();
+        for block in blocks.chunks_exact(length::SACK_BLOCK) {
+            sack.push(SackBlock { left: SeqNumber(read_u32(block, 0)), right: SeqNumber(read_u32(block, 4)) }).ok()?;
+        }
+        Some(sack)
+    }
+
     pub fn as_slice(&self) -> &[SackBlock] {
         &self.blocks[..usize::from(self.len)]
     }
@@ -220,31 +239,16 @@ impl TcpOptions {
     /// [`TcpOptions::parse`], the reference, decides; wherever this gives `Some`, `parse` gives the same.
     #[inline]
     pub fn parse_common(bytes: &[u8]) -> Option<Self> {
-        let mut options = TcpOptions::default();
-        let mut rest = bytes;
-        if let Some((timestamps, after)) = rest.split_first_chunk::<COMMON_TIMESTAMPS_LEN>()
-            && timestamps[..4] == COMMON_TIMESTAMPS_HEAD
-        {
-            options.timestamps =
-                Some(TcpTimestamps { value: read_u32(timestamps, 4), echo_reply: read_u32(timestamps, 8) });
-            rest = after;
-        }
-        if rest.is_empty() {
-            return Some(options);
-        }
-        let (head, blocks) = rest.split_first_chunk::<4>()?;
-        let well_formed = head[..3] == COMMON_SACK_HEAD
-            && usize::from(head[3]) == 2 + blocks.len()
-            && !blocks.is_empty()
-            && blocks.len() % length::SACK_BLOCK == 0;
-        if !well_formed {
-            return None;
-        }
-        for block in blocks.chunks_exact(length::SACK_BLOCK) {
-            let block = SackBlock { left: SeqNumber(read_u32(block, 0)), right: SeqNumber(read_u32(block, 4)) };
-            options.sack_blocks.push(block).ok()?;
-        }
-        Some(options)
+        let (timestamps, rest) = match bytes.split_first_chunk::<COMMON_TIMESTAMPS_LEN>() {
+            Some((timestamps, after)) if timestamps[..4] == COMMON_TIMESTAMPS_HEAD => {
+                (Some(TcpTimestamps { value: read_u32(timestamps, 4), echo_reply: read_u32(timestamps, 8) }), after)
+            }
+            _ => (None, bytes),
+        };
+        let sack_blocks = if rest.is_empty() { SackBlocks::default() } else { SackBlocks::parse_common(rest)? };
+        // Built whole, not field by field into a default: a value assembled from byte-sized stores and then
+        // copied out in wider loads stalls store-to-load forwarding (the receive path's hottest line once).
+        Some(TcpOptions { mss: None, window_scale: None, sack_permitted: false, sack_blocks, timestamps })
     }
 
     /// Bytes the options take when written, a multiple of 4; `Err(TooLarge)` if over 40.
