@@ -107,7 +107,9 @@ pub(super) struct TcpTables {
     bound: HashMap<u16, SocketId, FlowHash>,
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
-    timers: BinaryHeap<Reverse<(Nanos, SocketId)>>,
+    /// Connections' deadlines, earliest first, each with its `Instant` (made once, when pushed: the stack's
+    /// `next_deadline`, asked every round, then converts nothing).
+    timers: BinaryHeap<Reverse<(Nanos, SocketId, Option<Instant>)>>,
     /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
     /// the fast path), kept to spare an allocation per poll.
     outgoing: Vec<OutgoingSegment>,
@@ -171,7 +173,7 @@ impl Stack {
         if !self.tcp.active.is_empty() {
             return Some(self.now);
         }
-        self.tcp.timers.peek().and_then(|Reverse((at, _))| at.to_instant(self.epoch))
+        self.tcp.timers.peek().and_then(|Reverse((_, _, at))| *at)
     }
 
     pub fn tcp_open(&mut self) -> SocketId {
@@ -556,7 +558,7 @@ impl Stack {
             }
         }
         match quiet {
-            Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
+            Some(Some(at)) => self.schedule(at, id),
             Some(None) => {}
             None => self.tcp.active.push(id),
         }
@@ -742,11 +744,16 @@ impl Stack {
         self.remove_socket(id);
     }
 
+    /// Puts a connection's deadline in the timer heap.
+    fn schedule(&mut self, at: Nanos, id: SocketId) {
+        self.tcp.timers.push(Reverse((at, id, at.to_instant(self.epoch))));
+    }
+
     /// Polls active and due connections for output, and reaps the finished ones the application let go.
     pub(super) fn poll_tcp(&mut self) {
         let now = self.tcp_now;
-        while self.tcp.timers.peek().is_some_and(|Reverse((t, _))| *t <= now) {
-            let Reverse((at, id)) = self.tcp.timers.pop().expect("peeked");
+        while self.tcp.timers.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
+            let Reverse((at, id, _)) = self.tcp.timers.pop().expect("peeked");
             if let Ok(conn) = self.connection(id)
                 && conn.scheduled == at
             {
@@ -788,7 +795,7 @@ impl Stack {
                 continue;
             }
             if let Some(at) = conn.reschedule() {
-                self.tcp.timers.push(Reverse((at, id)));
+                self.schedule(at, id);
             }
         }
         self.tcp.active = active;
