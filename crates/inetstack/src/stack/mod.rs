@@ -125,6 +125,7 @@ impl Stack {
     }
 
     /// When `poll` must next run, if any timer is armed (or frames wait on the internal loopback: now).
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         if !self.loopback.is_empty() {
             return Some(self.now);
