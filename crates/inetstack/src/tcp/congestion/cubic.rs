@@ -28,6 +28,8 @@ struct Epoch {
 #[derive(Clone, Debug)]
 pub struct Cubic {
     mss: usize,
+    /// `mss` as a float, kept: every ACK needs it, and converting a `usize` to `f64` takes several instructions.
+    mss_f64: f64,
     /// cwnd in segments (fractional, so that small per-ACK increases accumulate). Written only through
     /// [`Cubic::set_cwnd`].
     cwnd: f64,
@@ -44,7 +46,8 @@ impl Cubic {
     pub fn new(mss: usize, initial_window: usize) -> Self {
         let mss = mss.max(1);
         let cwnd = (initial_window.max(mss) / mss) as f64;
-        let mut cubic = Self { mss, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
+        let mut cubic =
+            Self { mss, mss_f64: mss as f64, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
         cubic.set_cwnd(cwnd);
         cubic
     }
@@ -53,12 +56,12 @@ impl Cubic {
     #[inline]
     fn set_cwnd(&mut self, cwnd: f64) {
         self.cwnd = cwnd;
-        self.window = (cwnd * self.mss as f64) as usize;
+        self.window = (cwnd * self.mss_f64) as usize;
     }
 
     /// W_max, in bytes: the window at the last congestion event.
     pub fn w_max(&self) -> usize {
-        (self.w_max * self.mss as f64) as usize
+        (self.w_max * self.mss_f64) as usize
     }
 
     /// K of the current epoch in seconds (when in congestion avoidance).
@@ -76,7 +79,7 @@ impl Cubic {
         let cwnd = self.cwnd;
         self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
         let reduced = (cwnd * BETA).max(2.0);
-        self.ssthresh = (reduced * self.mss as f64) as usize;
+        self.ssthresh = (reduced * self.mss_f64) as usize;
         self.epoch = None;
     }
 
@@ -92,7 +95,7 @@ impl Cubic {
         if epoch.k == 0.0 && self.w_max < cwnd {
             self.w_max = cwnd;
         }
-        let acked_segments = acked as f64 / self.mss as f64;
+        let acked_segments = acked as f64 / self.mss_f64;
         let elapsed = now.saturating_sub(epoch.start).as_secs_f64();
         let rtt = rtt.map_or(0.1, |rtt| rtt.as_secs_f64());
         let target = self.w_cubic(elapsed + rtt, epoch.k).clamp(cwnd, 1.5 * cwnd);
@@ -122,7 +125,7 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, now: Nanos, acked: usize, _flight: usize, rtt: Option<Nanos>) {
         if self.window() < self.ssthresh {
-            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss as f64);
+            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss_f64);
             return;
         }
         self.congestion_avoidance(now, acked, rtt);
