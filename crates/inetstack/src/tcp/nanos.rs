@@ -70,12 +70,6 @@ impl Nanos {
         self.0 == u64::MAX
     }
 
-    /// `Some(self)` unless [`Nanos::NEVER`].
-    #[inline]
-    pub const fn deadline(self) -> Option<Self> {
-        if self.is_never() { None } else { Some(self) }
-    }
-
     /// The sum, at most [`Nanos::NEVER`] (a deadline beyond the clock's range never comes).
     #[inline]
     #[must_use]
@@ -153,7 +147,6 @@ mod tests {
         }
         assert_eq!(Nanos::NEVER.to_instant(epoch), None);
         assert!(Nanos::NEVER.is_never() && !Nanos::ZERO.is_never());
-        assert_eq!((Nanos::NEVER.deadline(), Nanos::ZERO.deadline()), (None, Some(Nanos::ZERO)));
         assert_eq!(Nanos::from_nanos(5).min(Nanos::NEVER), Nanos::from_nanos(5));
     }
 
