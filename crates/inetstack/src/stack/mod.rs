@@ -33,6 +33,7 @@ pub use icmp::EchoReply;
 use runtime::{BufferPool, DemiBuffer, Fail, Sga};
 
 use crate::device::Device;
+use crate::tcp::Nanos;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
 use flow_hash::FlowHash;
@@ -58,8 +59,10 @@ const HEADER_BUFFER: usize = 14 + 20 + 60;
 pub struct Stack {
     config: StackConfig,
     now: Instant,
-    /// When the stack started (the origin of the ISN clock).
+    /// When the stack started (the origin of the ISN clock and of TCP's time).
     epoch: Instant,
+    /// `now` as TCP counts time: nanoseconds since `epoch`.
+    tcp_now: Nanos,
     arp: ArpCache,
     headers: BufferPool,
     /// Frames ready for the device, oldest first.
@@ -89,6 +92,7 @@ impl Stack {
             config,
             now,
             epoch: now,
+            tcp_now: Nanos::ZERO,
             headers: BufferPool::new(0, HEADER_BUFFER, 1024)?,
             outbox: VecDeque::new(),
             loopback: VecDeque::new(),
@@ -121,11 +125,12 @@ impl Stack {
     }
 
     /// When `poll` must next run, if any timer is armed (or frames wait on the internal loopback: now).
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        match (self.arp.next_deadline(), self.tcp.next_deadline(self.now)) {
+        match (self.arp.next_deadline(), self.tcp_next_deadline()) {
             (Some(arp), Some(tcp)) => Some(arp.min(tcp)),
             (arp, tcp) => arp.or(tcp),
         }
@@ -188,6 +193,7 @@ impl Stack {
     fn advance(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
+            self.tcp_now = Nanos::since(self.epoch, now);
         }
     }
 

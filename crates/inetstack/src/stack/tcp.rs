@@ -24,7 +24,9 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::tcp::{
+    BatchHeader, BatchSegment, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState,
+};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -71,8 +73,8 @@ pub(super) struct Connection {
     listener: Option<SocketId>,
     /// Whether the application still holds the socket (else it is reaped once closed).
     app_holds: bool,
-    /// The earliest deadline this connection has in the timer heap.
-    scheduled: Option<Instant>,
+    /// The earliest deadline this connection has in the timer heap ([`Nanos::NEVER`]: none).
+    scheduled: Nanos,
     /// The next hop's MAC address, remembered while the ARP table agrees (see `CachedHop`).
     hop: Option<CachedHop>,
     /// The constant header bytes towards that next hop, made at the first segment that found `hop` valid.
@@ -83,16 +85,10 @@ impl Connection {
     /// The deadline to add to the timer heap, if the connection's earliest one moved earlier than what the heap
     /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
     /// moved later is found when the earlier entry fires, and re-armed then.
-    fn reschedule(&mut self) -> Option<Instant> {
-        // The usual case, a deadline that moved later or not at all, without finding the earliest.
-        if let Some(scheduled) = self.scheduled
-            && !self.tcb.has_deadline_before(scheduled)
-        {
-            return None;
-        }
-        let at = self.tcb.next_deadline()?;
-        if self.scheduled.is_none_or(|scheduled| at < scheduled) {
-            self.scheduled = Some(at);
+    fn reschedule(&mut self) -> Option<Nanos> {
+        let at = self.tcb.next_deadline();
+        if at < self.scheduled {
+            self.scheduled = at;
             return Some(at);
         }
         None
@@ -111,7 +107,9 @@ pub(super) struct TcpTables {
     bound: HashMap<u16, SocketId, FlowHash>,
     /// Connections to poll for output at the next opportunity.
     active: Vec<SocketId>,
-    timers: BinaryHeap<Reverse<(Instant, SocketId)>>,
+    /// Connections' deadlines, earliest first, each with its `Instant` (made once, when pushed: the stack's
+    /// `next_deadline`, asked every round, then converts nothing).
+    timers: BinaryHeap<Reverse<(Nanos, SocketId, Option<Instant>)>>,
     /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
     /// the fast path), kept to spare an allocation per poll.
     outgoing: Vec<OutgoingSegment>,
@@ -123,13 +121,6 @@ pub(super) struct TcpTables {
 impl TcpTables {
     pub(super) fn new(isn_secret: u64) -> Self {
         Self { isn_secret, ..Self::default() }
-    }
-
-    pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        if !self.active.is_empty() {
-            return Some(now);
-        }
-        self.timers.peek().map(|Reverse((t, _))| *t)
     }
 
     fn port_in_use(&self, port: u16) -> bool {
@@ -177,6 +168,14 @@ fn not_a_connection(socket: &TcpSocket) -> Fail {
 }
 
 impl Stack {
+    /// When `poll` must next run for TCP: now if connections wait to be polled, else the earliest timer.
+    pub(super) fn tcp_next_deadline(&self) -> Option<Instant> {
+        if !self.tcp.active.is_empty() {
+            return Some(self.now);
+        }
+        self.tcp.timers.peek().and_then(|Reverse((_, _, at))| *at)
+    }
+
     pub fn tcp_open(&mut self) -> SocketId {
         self.insert_socket(Socket::Tcp(TcpSocket::Idle { local: None, options: TcpSocketOptions::default() }))
     }
@@ -316,11 +315,18 @@ impl Stack {
         };
         let local = SocketAddrV4::new(ip, port);
         let iss = self.initial_sequence_number(local, remote);
-        let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.now);
+        let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.tcp_now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
-        let conn =
-            Connection { tcb, options, listener: None, app_holds: true, scheduled: None, hop: None, template: None };
+        let conn = Connection {
+            tcb,
+            options,
+            listener: None,
+            app_holds: true,
+            scheduled: Nanos::NEVER,
+            hop: None,
+            template: None,
+        };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
         self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
@@ -486,7 +492,7 @@ impl Stack {
     fn initial_sequence_number(&self, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
         let mut hasher = DefaultHasher::new();
         (self.tcp.isn_secret, local, remote).hash(&mut hasher);
-        let clock = (self.now.saturating_duration_since(self.epoch).as_micros() / 4) as u32;
+        let clock = (self.tcp_now.as_nanos() / 4000) as u32;
         SeqNumber((hasher.finish() as u32).wrapping_add(clock))
     }
 
@@ -534,7 +540,7 @@ impl Stack {
     /// connection or only schedules its deadlines, and settles a handshake it completed.
     #[inline]
     pub(super) fn segment_for_connection(&mut self, id: SocketId, repr: &TcpRepr<'_>, payload: DemiBuffer) {
-        let now = self.now;
+        let now = self.tcp_now;
         let mut handshake = false;
         let mut quiet = None;
         if let Ok(conn) = self.connection(id) {
@@ -552,7 +558,7 @@ impl Stack {
             }
         }
         match quiet {
-            Some(Some(at)) => self.tcp.timers.push(Reverse((at, id))),
+            Some(Some(at)) => self.schedule(at, id),
             Some(None) => {}
             None => self.tcp.active.push(id),
         }
@@ -571,7 +577,7 @@ impl Stack {
         listener.embryonic += 1;
         let options = listener.options;
         let iss = self.initial_sequence_number(local, remote);
-        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.now);
+        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.tcp_now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let conn = Connection {
@@ -579,7 +585,7 @@ impl Stack {
             options,
             listener: Some(lid),
             app_holds: false,
-            scheduled: None,
+            scheduled: Nanos::NEVER,
             hop: None,
             template: None,
         };
@@ -738,15 +744,20 @@ impl Stack {
         self.remove_socket(id);
     }
 
+    /// Puts a connection's deadline in the timer heap.
+    fn schedule(&mut self, at: Nanos, id: SocketId) {
+        self.tcp.timers.push(Reverse((at, id, at.to_instant(self.epoch))));
+    }
+
     /// Polls active and due connections for output, and reaps the finished ones the application let go.
     pub(super) fn poll_tcp(&mut self) {
-        let now = self.now;
-        while self.tcp.timers.peek().is_some_and(|Reverse((t, _))| *t <= now) {
-            let Reverse((at, id)) = self.tcp.timers.pop().expect("peeked");
+        let now = self.tcp_now;
+        while self.tcp.timers.peek().is_some_and(|Reverse((t, ..))| *t <= now) {
+            let Reverse((at, id, _)) = self.tcp.timers.pop().expect("peeked");
             if let Ok(conn) = self.connection(id)
-                && conn.scheduled == Some(at)
+                && conn.scheduled == at
             {
-                conn.scheduled = None;
+                conn.scheduled = Nanos::NEVER;
             }
             self.tcp.active.push(id);
         }
@@ -784,7 +795,7 @@ impl Stack {
                 continue;
             }
             if let Some(at) = conn.reschedule() {
-                self.tcp.timers.push(Reverse((at, id)));
+                self.schedule(at, id);
             }
         }
         self.tcp.active = active;

@@ -4,14 +4,12 @@
 //! [`super::recovery`], or [`super::rack`] with RACK-TLP), the send window update (SND.WL1/WL2), and
 //! the close states that an acknowledged FIN advances.
 
-use std::time::Instant;
-
-use super::{TcpConnection, TcpState};
+use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::{SeqNumber, TcpRepr};
 
 impl TcpConnection {
     /// Processes the ACK of `segment`; `false` if the segment must be dropped.
-    pub(super) fn process_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) -> bool {
+    pub(super) fn process_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) -> bool {
         if ack > self.snd_max {
             // Acknowledges something never sent: answer with an ACK and drop (RFC 9293, RFC 5961 §5.2).
             self.counters.drops.bad_ack += 1;
@@ -63,7 +61,7 @@ impl TcpConnection {
             match self.state {
                 TcpState::FinWait1 => {
                     self.state = TcpState::FinWait2;
-                    self.timers.close = Some(now + self.config.fin_wait2_timeout);
+                    self.timers.close = now.saturating_add(Nanos::from_duration(self.config.fin_wait2_timeout));
                 }
                 TcpState::Closing => self.enter_time_wait(now),
                 TcpState::LastAck => self.enter_closed(),
@@ -73,7 +71,7 @@ impl TcpConnection {
         true
     }
 
-    pub(super) fn on_new_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
+    pub(super) fn on_new_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let base = self.send_base();
         let data_acked = if ack > base { (ack.distance_from(base) as usize).min(self.send_buffer.len()) } else { 0 };
@@ -90,11 +88,12 @@ impl TcpConnection {
         self.sample_rtt(now, segment, ack);
         self.on_ack_advance(now, data_acked, flight);
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it.
-        self.timers.retransmit = (self.snd_una != self.snd_max).then(|| now + self.rtt.rto());
+        self.timers.retransmit =
+            if self.snd_una != self.snd_max { now.saturating_add(self.rtt.rto()) } else { Nanos::NEVER };
     }
 
     /// Takes an RTT sample if this ACK allows one: from the echoed timestamp, or for the timed segment.
-    pub(super) fn sample_rtt(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber) {
+    pub(super) fn sample_rtt(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
         if let Some(timestamps) = &self.timestamps {
             if let Some(theirs) = segment.options.timestamps
                 && let Some(rtt) = timestamps.rtt(now, theirs.echo_reply)
@@ -107,16 +106,16 @@ impl TcpConnection {
         if let Some((end, sent_at)) = self.timed_segment
             && ack >= end
         {
-            self.rtt.sample(now.saturating_duration_since(sent_at));
+            self.rtt.sample(now.saturating_sub(sent_at));
             self.counters.rtt_samples += 1;
             self.timed_segment = None;
         }
     }
 
-    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+    pub(super) fn enter_time_wait(&mut self, now: Nanos) {
         self.state = TcpState::TimeWait;
-        self.timers.retransmit = None;
-        self.timers.persist = None;
-        self.timers.close = Some(now + self.config.time_wait);
+        self.timers.retransmit = Nanos::NEVER;
+        self.timers.persist = Nanos::NEVER;
+        self.timers.close = now.saturating_add(Nanos::from_duration(self.config.time_wait));
     }
 }

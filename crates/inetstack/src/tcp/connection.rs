@@ -8,7 +8,6 @@
 //! and IP/checksums (the stack emits [`OutgoingSegment`]s).
 
 use std::net::SocketAddrV4;
-use std::time::Instant;
 
 use runtime::{Fail, Sga};
 
@@ -25,7 +24,7 @@ use super::send_buffer::SendBuffer;
 use super::sent_segments::SentSegments;
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
-use super::{OutgoingSegment, TcpConfig, TcpState};
+use super::{Nanos, OutgoingSegment, TcpConfig, TcpState};
 use crate::wire::{SeqNumber, TcpOptions, TcpRepr};
 
 /// The default MSS when the peer sends no MSS option (RFC 9293 §3.7.1).
@@ -126,7 +125,7 @@ pub struct TcpConnection {
     pub(super) timers: TimerDeadlines,
     pub(super) rtt: RttEstimator,
     /// Without timestamps: the segment being timed (its end and when it was sent), per Karn's rule.
-    pub(super) timed_segment: Option<(SeqNumber, Instant)>,
+    pub(super) timed_segment: Option<(SeqNumber, Nanos)>,
     /// Consecutive retransmission timeouts.
     pub(super) retries: u32,
     pub(super) congestion: Controller,
@@ -141,7 +140,7 @@ pub struct TcpConnection {
     pub(super) out_of_window_limiter: RateLimiter,
     pub(super) counters: TcpCounters,
     /// When the last segment arrived (keepalive idle time).
-    pub(super) last_received: Instant,
+    pub(super) last_received: Nanos,
 }
 
 impl std::fmt::Debug for TcpConnection {
@@ -159,7 +158,7 @@ impl std::fmt::Debug for TcpConnection {
 }
 
 impl TcpConnection {
-    fn new(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Instant) -> Self {
+    fn new(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Nanos) -> Self {
         let mss = usize::from(config.effective_mss());
         Self {
             config: config.clone(),
@@ -213,13 +212,7 @@ impl TcpConnection {
     }
 
     /// Active open: state SYN-SENT; the first `poll_transmit` emits the SYN.
-    pub fn connect(
-        config: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        iss: SeqNumber,
-        now: Instant,
-    ) -> Self {
+    pub fn connect(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Nanos) -> Self {
         let mut connection = Self::new(config, local, remote, iss, now);
         connection.state = TcpState::SynSent;
         connection
@@ -233,7 +226,7 @@ impl TcpConnection {
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
         iss: SeqNumber,
-        now: Instant,
+        now: Nanos,
     ) -> Self {
         let mut connection = Self::new(config, local, remote, iss, now);
         connection.state = TcpState::SynReceived;
@@ -244,7 +237,7 @@ impl TcpConnection {
     }
 
     /// Records the peer's SYN: its sequence number, window and options (RFC 9293 §3.10.7.2-3).
-    pub(super) fn on_peer_syn(&mut self, now: Instant, syn: &TcpRepr<'_>) {
+    pub(super) fn on_peer_syn(&mut self, now: Nanos, syn: &TcpRepr<'_>) {
         self.irs = syn.seq_number;
         self.rcv_nxt = syn.seq_number + 1;
         self.rcv_adv = self.rcv_nxt;
@@ -336,12 +329,12 @@ impl TcpConnection {
 
     /// The smoothed round-trip time (RFC 6298 SRTT), once measured.
     pub fn smoothed_rtt(&self) -> Option<std::time::Duration> {
-        self.rtt.srtt()
+        self.rtt.srtt().map(Nanos::as_duration)
     }
 
     /// The current retransmission timeout, backoff included.
     pub fn retransmission_timeout(&self) -> std::time::Duration {
-        self.rtt.rto()
+        self.rtt.rto().as_duration()
     }
 
     /// The peer's window (scaled) as last advertised.
@@ -538,7 +531,7 @@ impl TcpConnection {
             && self.data_end() == self.snd_max
             && self.fin_seq.is_none()
             && !self.recovery.retransmit_head
-            && self.timers.persist.is_none()
+            && self.timers.persist.is_never()
     }
 
     /// Whether an ACK (a window update, say) is due at the next `poll_transmit`.
@@ -546,25 +539,11 @@ impl TcpConnection {
         self.ack.now
     }
 
-    /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end), if ever.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.earliest(self.keepalive_deadline())
-    }
-
-    /// Whether a deadline comes before `at`: `next_deadline()` is earlier, without finding the earliest (the
-    /// demultiplexer's test of whether its timer entry still comes first). The deadlines are those
-    /// `TimerDeadlines::earliest` takes; a test checks the two agree.
+    /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end):
+    /// [`Nanos::NEVER`] if no timer runs.
     #[inline]
-    pub fn has_deadline_before(&self, at: Instant) -> bool {
-        let before = |deadline: Option<Instant>| deadline.is_some_and(|d| d < at);
-        let t = &self.timers;
-        before(t.retransmit)
-            || before(t.reorder)
-            || before(t.probe)
-            || before(t.delayed_ack)
-            || before(t.persist)
-            || before(t.close)
-            || before(self.keepalive_deadline())
+    pub fn next_deadline(&self) -> Nanos {
+        self.timers.earliest(self.keepalive_deadline())
     }
 
     /// Bytes waiting in the receive queue, bytes and fragments held for reassembly (memory accounting).

@@ -8,11 +8,9 @@
 //! in the same order, and the same state afterwards (the tests run seeded transfers both ways and compare every
 //! frame). Anything else goes to the general path, which stays as it was. `TcpConfig::fast_paths` turns it off.
 
-use std::time::Instant;
-
 use runtime::DemiBuffer;
 
-use super::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
+use super::{BatchHeader, BatchSegment, Nanos, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
 use crate::device::flatten;
 use crate::wire::TcpFlags;
 
@@ -27,17 +25,17 @@ pub(crate) fn fast_path_taken() -> u64 {
     FAST_PATH_TAKEN.with(std::cell::Cell::get)
 }
 
-/// Whether a deadline has not come yet (or is not set).
+/// Whether a deadline has not come yet (or is not set: [`Nanos::NEVER`] never comes).
 #[inline(always)]
-fn not_due(deadline: Option<Instant>, now: Instant) -> bool {
-    deadline.is_none_or(|at| at > now)
+fn not_due(deadline: Nanos, now: Nanos) -> bool {
+    deadline > now
 }
 
 impl TcpConnection {
     /// Segments to send now: appended to `batch` (which the caller passes empty) when the fast path applies
     /// (see the module docs), else to `out` by [`Self::poll_transmit`]'s general path. Never both.
     #[inline]
-    pub fn poll_transmit_batched(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>, batch: &mut SegmentBatch) {
+    pub fn poll_transmit_batched(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>, batch: &mut SegmentBatch) {
         if self.config.fast_paths && self.fast_path_applies(now) {
             #[cfg(test)]
             FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
@@ -50,7 +48,7 @@ impl TcpConnection {
     /// Whether the general path would only run the delayed-ACK timer, send new data from SND.NXT = SND.MAX and
     /// the owed ACK, with no SACK option: what [`Self::transmit_fast`] does.
     #[inline]
-    pub(super) fn fast_path_applies(&self, now: Instant) -> bool {
+    pub(super) fn fast_path_applies(&self, now: Nanos) -> bool {
         matches!(self.state, TcpState::Established | TcpState::CloseWait)
             && self.control.is_empty()
             && self.snd_nxt == self.snd_max
@@ -64,19 +62,21 @@ impl TcpConnection {
             && self.ack.dsack.is_none()
             && self.ack.duplicates_owed <= 1
             && (!self.sack_enabled || self.reassembly.is_empty())
-            && not_due(self.timers.retransmit, now)
-            && not_due(self.timers.probe, now)
-            && not_due(self.timers.reorder, now)
-            && not_due(self.timers.persist, now)
-            && not_due(self.timers.close, now)
-            && (self.config.keepalive.is_none() || not_due(self.keepalive_deadline(), now))
+            && not_due(self.deadline_beside_delayed_ack(), now)
+    }
+
+    /// The earliest deadline other than the delayed ACK's (which [`Self::transmit_fast`] runs itself).
+    #[inline(always)]
+    fn deadline_beside_delayed_ack(&self) -> Nanos {
+        let t = &self.timers;
+        t.retransmit.min(t.probe).min(t.reorder).min(t.persist).min(t.close).min(self.keepalive_deadline())
     }
 
     /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK
     /// can be due, nothing needs resending or skipping (SND.NXT = SND.MAX, no FIN), no SACK block goes out.
-    fn transmit_fast(&mut self, now: Instant, batch: &mut SegmentBatch) {
+    fn transmit_fast(&mut self, now: Nanos, batch: &mut SegmentBatch) {
         if !not_due(self.timers.delayed_ack, now) {
-            self.timers.delayed_ack = None;
+            self.timers.delayed_ack = Nanos::NEVER;
             self.ack.now = true;
         }
         let old_snd_max = self.snd_max;
@@ -121,7 +121,7 @@ impl TcpConnection {
             acks = 1;
         }
         // `update_persist_timer` with a window open (`fast_path_applies`): the persist timer stops.
-        self.timers.persist = None;
+        self.timers.persist = Nanos::NEVER;
         self.timers.persist_backoff = 0;
         self.counters.segments_out += segments + acks;
         self.counters.bytes_out += bytes;
@@ -131,7 +131,7 @@ impl TcpConnection {
     /// `send_range` for `len` new bytes at SND.NXT = SND.MAX (no FIN, not a retransmission), into `batch`;
     /// `last`: they are the last queued bytes (PSH).
     #[inline]
-    fn send_new_data(&mut self, now: Instant, len: usize, last: bool, first: bool, batch: &mut SegmentBatch) {
+    fn send_new_data(&mut self, now: Nanos, len: usize, last: bool, first: bool, batch: &mut SegmentBatch) {
         let seq = self.snd_nxt;
         let offset = seq.distance_from(self.send_base()).max(0) as usize;
         // One view (the common case), else a copy of the views into one buffer, as the stack would make it;
@@ -154,8 +154,8 @@ impl TcpConnection {
         }
         self.snd_nxt = end;
         self.snd_max = end;
-        if self.timers.retransmit.is_none() {
-            self.timers.retransmit = Some(now + self.rtt.rto());
+        if self.timers.retransmit.is_never() {
+            self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }
     }
 
@@ -163,7 +163,7 @@ impl TcpConnection {
     /// `build_segment` does per segment. Doing it once gives the same: within one poll RCV.NXT, the receive
     /// queue and the clock stand still, so a second `advertised_window` returns the value the first did
     /// (RCV.ADV already at that edge), and the timestamps are the same.
-    fn start_batch(&mut self, now: Instant, batch: &mut SegmentBatch) {
+    fn start_batch(&mut self, now: Nanos, batch: &mut SegmentBatch) {
         debug_assert!(batch.segments.is_empty(), "a batch holds one connection's segments");
         batch.header = BatchHeader {
             src_port: self.local.port(),
@@ -176,6 +176,6 @@ impl TcpConnection {
         self.ack.now = false;
         self.ack.duplicates_owed = 0;
         self.ack.full_segments = 0;
-        self.timers.delayed_ack = None;
+        self.timers.delayed_ack = Nanos::NEVER;
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Sga};
 
-use super::{OutgoingSegment, TcpConfig, TcpConnection, TcpState};
+use super::{Nanos, OutgoingSegment, TcpConfig, TcpConnection, TcpState};
 use crate::wire::{ChecksumCapabilities, SeqNumber, TcpFlags, TcpPacket, TcpRepr};
 
 pub(crate) const ADDRESS_A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
@@ -158,7 +158,7 @@ impl Harness {
         Self {
             start,
             now: start,
-            a: TcpConnection::connect(config_a, ADDRESS_A, ADDRESS_B, ISS_A, start),
+            a: TcpConnection::connect(config_a, ADDRESS_A, ADDRESS_B, ISS_A, Nanos::ZERO),
             b: None,
             config_b: config_b.clone(),
             listening: true,
@@ -180,6 +180,16 @@ impl Harness {
         self.now - self.start
     }
 
+    /// `now` as the connections count time (since `start`, the epoch).
+    pub(crate) fn clock(&self) -> Nanos {
+        Nanos::since(self.start, self.now)
+    }
+
+    /// The `Instant` of a connection's deadline, `None` if it never comes.
+    pub(crate) fn instant(&self, deadline: Nanos) -> Option<Instant> {
+        deadline.to_instant(self.start)
+    }
+
     pub(crate) fn b(&self) -> &TcpConnection {
         self.b.as_ref().expect("B exists once A's SYN arrived")
     }
@@ -191,12 +201,13 @@ impl Harness {
     /// Polls both ends at the current time and puts what they send on the link.
     pub(crate) fn flush(&mut self) {
         let mut out = Vec::new();
-        self.a.poll_transmit(self.now, &mut out);
+        let now = self.clock();
+        self.a.poll_transmit(now, &mut out);
         for segment in out.drain(..) {
             self.transmit(Side::A, &segment);
         }
         if let Some(b) = self.b.as_mut() {
-            b.poll_transmit(self.now, &mut out);
+            b.poll_transmit(now, &mut out);
             for segment in out.drain(..) {
                 self.transmit(Side::B, &segment);
             }
@@ -290,7 +301,7 @@ impl Harness {
         let Ok(packet) = TcpPacket::new_checked(bytes) else { return };
         let Ok(repr) = TcpRepr::parse(&packet, *src.ip(), *dst.ip(), &caps) else { return };
         let payload = DemiBuffer::from_slice(repr.payload).expect("alloc");
-        let now = self.now;
+        let now = self.clock();
         match to {
             Side::A => self.a.on_segment(now, &repr, payload),
             Side::B => match self.b.as_mut() {
@@ -304,7 +315,7 @@ impl Harness {
     /// segments, or any segment to a closed port, get a RST (RFC 9293 §3.10.7.1).
     fn answer_for_missing_b(&mut self, repr: &TcpRepr<'_>) {
         if self.listening && repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst() {
-            self.b = Some(TcpConnection::accept(&self.config_b, ADDRESS_B, ADDRESS_A, repr, ISS_B, self.now));
+            self.b = Some(TcpConnection::accept(&self.config_b, ADDRESS_B, ADDRESS_A, repr, ISS_B, self.clock()));
             return;
         }
         if repr.flags.rst() {
@@ -331,8 +342,9 @@ impl Harness {
     /// The next moment something happens: a delivery or a connection deadline.
     pub(crate) fn next_event(&self) -> Option<Instant> {
         let delivery = self.in_flight.peek().map(|Reverse((at, ..))| *at);
-        let b_deadline = self.b.as_ref().and_then(TcpConnection::next_deadline);
-        [delivery, self.a.next_deadline(), b_deadline].into_iter().flatten().min()
+        let b_deadline = self.b.as_ref().map_or(Nanos::NEVER, TcpConnection::next_deadline);
+        let deadline = self.instant(self.a.next_deadline().min(b_deadline));
+        [delivery, deadline].into_iter().flatten().min()
     }
 
     /// Sends what is pending, advances the clock to the next event (never past `limit`) and delivers what

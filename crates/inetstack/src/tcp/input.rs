@@ -4,11 +4,9 @@
 //!
 //! Every branch drops and counts rather than panics: nothing a peer sends can reach an `unwrap` or an index.
 
-use std::time::Instant;
-
 use runtime::{DemiBuffer, Fail};
 
-use super::{TcpConnection, TcpState};
+use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
 
 impl TcpConnection {
@@ -18,7 +16,7 @@ impl TcpConnection {
     /// The common segment of an established connection takes the header-prediction path ([`super::predict`]);
     /// every other one the general path below, which is out of line so the hot code stays small.
     #[inline]
-    pub fn on_segment(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
+    pub fn on_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
         if self.config.fast_paths
             && let Some(ack) = self.predict(segment, payload.len())
@@ -31,7 +29,7 @@ impl TcpConnection {
 
     /// The general path: RFC 9293 §3.10.7 for any segment (`segments_in` already counted).
     #[inline(never)]
-    fn on_unpredicted_segment(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
+    fn on_unpredicted_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         if payload.len() != segment.payload.len() {
             self.counters.drops.malformed += 1;
             return;
@@ -44,7 +42,7 @@ impl TcpConnection {
     }
 
     /// RFC 9293 §3.10.7.3.
-    fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
+    fn on_segment_in_syn_sent(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         let flags = segment.flags;
         if let Some(ack) = segment.ack_number
             && (ack <= self.iss || ack > self.snd_max)
@@ -74,7 +72,7 @@ impl TcpConnection {
                 self.snd_una = ack;
                 self.snd_wl2 = ack;
                 self.sample_rtt(now, segment, ack);
-                self.timers.retransmit = None;
+                self.timers.retransmit = Nanos::NEVER;
                 self.establish();
                 self.ack.now = true;
                 self.receive_text(now, segment.seq_number + 1, payload, flags.fin());
@@ -83,13 +81,13 @@ impl TcpConnection {
                 // Simultaneous open (RFC 9293 Figure 8): answer with SYN-ACK, resending our SYN.
                 self.state = TcpState::SynReceived;
                 self.snd_nxt = self.iss;
-                self.timers.retransmit = None;
+                self.timers.retransmit = Nanos::NEVER;
             }
         }
     }
 
     /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
-    fn on_segment_synchronized(&mut self, now: Instant, segment: &TcpRepr<'_>, payload: DemiBuffer) {
+    fn on_segment_synchronized(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         let mut flags = segment.flags;
         let mut seq = segment.seq_number;
         let mut segment_len = segment.segment_len();
@@ -102,7 +100,7 @@ impl TcpConnection {
         }
         if self.state == TcpState::TimeWait && flags.fin() && !flags.rst() && !flags.syn() {
             // The peer did not get our last ACK: acknowledge again and restart the 2 MSL timer.
-            self.timers.close = Some(now + self.config.time_wait);
+            self.timers.close = now.saturating_add(Nanos::from_duration(self.config.time_wait));
             self.ack.now = true;
             return;
         }
@@ -192,14 +190,14 @@ impl TcpConnection {
     }
 
     /// An ACK answering an unacceptable segment (rate-limited, so two confused ends cannot loop).
-    pub(super) fn ack_out_of_window(&mut self, now: Instant) {
+    pub(super) fn ack_out_of_window(&mut self, now: Nanos) {
         if self.out_of_window_limiter.allow(now) {
             self.ack.now = true;
         }
     }
 
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited (§7).
-    pub(super) fn challenge_ack(&mut self, now: Instant) {
+    pub(super) fn challenge_ack(&mut self, now: Nanos) {
         if self.challenge_limiter.allow(now) {
             self.counters.challenge_acks += 1;
             let challenge = self.ack_segment(now, self.snd_max);

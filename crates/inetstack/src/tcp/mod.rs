@@ -13,7 +13,8 @@
 //!   segment), `ack`, `recovery`, `rack`, `receive`, `output` (with `fast_output`, its fast path for the common
 //!   case), `timers`: the state machine, one concern per file;
 //! - `send_buffer`, `sent_segments`, `receive_queue`, `reassembly`, `scoreboard`, `rtt`, `timestamps`, `rate_limit`: the data
-//!   structures it uses; [`congestion`]: the congestion controllers behind a trait;
+//!   structures it uses; [`Nanos`]: its time (integer nanoseconds since the stack's epoch); [`congestion`]: the
+//!   congestion controllers behind a trait;
 //! - `harness` and `tests` (test builds only): two connections over a simulated, faulty link.
 //!
 //! Not here: the demultiplexer (4-tuple lookup, listeners, SYN and accept queues, RSTs for unknown
@@ -26,6 +27,7 @@ mod connection;
 pub mod counters;
 mod fast_output;
 mod input;
+mod nanos;
 mod output;
 mod predict;
 mod rack;
@@ -54,5 +56,6 @@ pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
+pub use nanos::Nanos;
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch};
 pub use state::TcpState;

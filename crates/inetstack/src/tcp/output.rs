@@ -7,11 +7,9 @@
 //! Payloads are views of the send buffer. Every segment built here goes through `build_segment`, which fills
 //! the window, timestamps and SACK options and clears the pending-ACK state.
 
-use std::time::Instant;
-
 use runtime::Sga;
 
-use super::{OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
+use super::{Nanos, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{SackBlock, SackBlocks, SeqNumber, TCP_MAX_OPTIONS_LEN, TcpFlags, TcpOptions};
 
 /// Bytes a SACK option with `blocks` blocks takes, with its two aligning NOPs.
@@ -22,7 +20,7 @@ fn sack_option_len(blocks: usize) -> usize {
 impl TcpConnection {
     /// Segments to send now (data, ACKs, SYN/FIN, retransmissions, probes), in order; appended to `out`.
     /// (The stack calls [`Self::poll_transmit_batched`], which leaves the common case in a batch.)
-    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    pub fn poll_transmit(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         let mut batch = SegmentBatch::default();
         self.poll_transmit_batched(now, out, &mut batch);
         batch.drain_into(out);
@@ -32,7 +30,7 @@ impl TcpConnection {
     /// the fast path is the common case, and this keeps the general path's code out of the hot loop's way.
     #[cold]
     #[inline(never)]
-    pub(super) fn poll_transmit_general(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    pub(super) fn poll_transmit_general(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         self.run_timers(now);
         let first = out.len();
         out.append(&mut self.control);
@@ -77,7 +75,7 @@ impl TcpConnection {
     }
 
     /// The SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), with the options we offer or accepted.
-    fn send_syn(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn send_syn(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         let syn_ack = self.state == TcpState::SynReceived;
         let retransmission = self.snd_max != self.iss;
         let window = self.config.recv_buffer.min(usize::from(u16::MAX));
@@ -112,19 +110,19 @@ impl TcpConnection {
         }
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.snd_max.max(self.snd_nxt);
-        if self.timers.retransmit.is_none() {
-            self.timers.retransmit = Some(now + self.rtt.rto());
+        if self.timers.retransmit.is_never() {
+            self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }
     }
 
     /// Retransmissions, then new data and the FIN, as windows allow.
-    fn transmit_data(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn transmit_data(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         let snd_max = self.snd_max;
         self.transmit_data_inner(now, out);
         self.rack_after_transmit(now, snd_max);
     }
 
-    fn transmit_data_inner(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn transmit_data_inner(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         if self.recovery.retransmit_head {
             self.recovery.retransmit_head = false;
             if self.snd_una < self.snd_max {
@@ -185,7 +183,7 @@ impl TcpConnection {
 
     /// Resends the retransmissions [`Self::detect_lost_retransmissions`] found lost (each replaced what the
     /// pipe already counted as in flight, so the windows are not consulted), skipping what got SACKed since.
-    fn resend_lost_retransmissions(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn resend_lost_retransmissions(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         let lost = std::mem::take(&mut self.recovery.lost_retransmissions);
         for (start, end) in lost {
             let mut at = start.max(self.snd_una);
@@ -201,7 +199,7 @@ impl TcpConnection {
     }
 
     /// RFC 6675 `NextSeg` rule 1: resend holes below the loss boundary while the pipe leaves room.
-    fn retransmit_sack_holes(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn retransmit_sack_holes(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         while let Some(boundary) = self.scoreboard.loss_boundary(self.send_mss) {
             let from = self.recovery.high_rxt.max(self.snd_una);
             let Some((start, end)) = self.scoreboard.next_hole(from, boundary.min(self.snd_max)) else { return };
@@ -221,7 +219,7 @@ impl TcpConnection {
     /// lost): in recovery while the congestion window leaves room (the first after entering recovery goes
     /// regardless); after a timeout, those below SND.NXT (resent once by go-back-N and lost again), each
     /// replacing what the flight already counts.
-    fn retransmit_rack_lost(&mut self, now: Instant, out: &mut Vec<OutgoingSegment>) {
+    fn retransmit_rack_lost(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
         while let Some(lost) = self.sent_segments.first_lost().copied() {
             let start = lost.start.max(self.snd_una);
             let len = lost.end.distance_from(start).max(0) as usize;
@@ -248,7 +246,7 @@ impl TcpConnection {
     /// window probe) and the Karn-safe RTT timing.
     pub(super) fn send_range(
         &mut self,
-        now: Instant,
+        now: Nanos,
         out: &mut Vec<OutgoingSegment>,
         seq: SeqNumber,
         max_len: usize,
@@ -286,14 +284,14 @@ impl TcpConnection {
         out.push(segment);
         self.snd_nxt = self.snd_nxt.max(end);
         self.snd_max = self.snd_max.max(end);
-        if !probe && self.timers.retransmit.is_none() {
-            self.timers.retransmit = Some(now + self.rtt.rto());
+        if !probe && self.timers.retransmit.is_never() {
+            self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }
         end
     }
 
     /// A zero-window probe (RFC 9293 §3.8.6.1): one byte beyond the closed window, resent until answered.
-    pub(super) fn send_window_probe(&mut self, now: Instant) {
+    pub(super) fn send_window_probe(&mut self, now: Nanos) {
         let mut probe = Vec::new();
         let seq = if self.snd_max > self.snd_una { self.snd_una } else { self.snd_nxt };
         self.send_range(now, &mut probe, seq, 1, true);
@@ -302,7 +300,7 @@ impl TcpConnection {
     }
 
     /// A pure ACK with the given sequence number.
-    pub(super) fn ack_segment(&mut self, now: Instant, seq: SeqNumber) -> OutgoingSegment {
+    pub(super) fn ack_segment(&mut self, now: Nanos, seq: SeqNumber) -> OutgoingSegment {
         self.build_segment(now, seq, TcpFlags::empty(), Sga::new())
     }
 
@@ -322,7 +320,7 @@ impl TcpConnection {
 
     /// A segment of a synchronized connection: acknowledges RCV.NXT with our window, timestamps and SACK
     /// blocks (as many as fit beside the payload), and settles the pending ACK.
-    fn build_segment(&mut self, now: Instant, seq: SeqNumber, flags: TcpFlags, payload: Sga) -> OutgoingSegment {
+    fn build_segment(&mut self, now: Nanos, seq: SeqNumber, flags: TcpFlags, payload: Sga) -> OutgoingSegment {
         let window_len = self.advertised_window();
         let mut options =
             TcpOptions { timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)), ..TcpOptions::default() };
@@ -342,7 +340,7 @@ impl TcpConnection {
         self.ack.now = false;
         self.ack.duplicates_owed = 0;
         self.ack.full_segments = 0;
-        self.timers.delayed_ack = None;
+        self.timers.delayed_ack = Nanos::NEVER;
         OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),

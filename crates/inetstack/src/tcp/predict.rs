@@ -17,11 +17,9 @@
 //! the general path. `TcpConfig::fast_paths` turns this off, and tests compare both ways segment for
 //! segment.
 
-use std::time::Instant;
-
 use runtime::DemiBuffer;
 
-use super::{TcpConnection, TcpState};
+use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
 
 impl TcpConnection {
@@ -61,7 +59,7 @@ impl TcpConnection {
     #[inline]
     pub(super) fn on_predicted_segment(
         &mut self,
-        now: Instant,
+        now: Nanos,
         segment: &TcpRepr<'_>,
         ack: SeqNumber,
         payload: DemiBuffer,

@@ -19,26 +19,24 @@
 //! Not implemented: the D-SACK-driven growth of reo_wnd (`reo_wnd_mult`, §6.2 step 4), a windowed min-RTT
 //! filter (a global minimum is kept), and RACK's loss marking on RTO (§6.3: a timeout here still goes back N).
 
-use std::time::{Duration, Instant};
-
-use super::TcpConnection;
 use super::congestion::CongestionControl as _;
 use super::scoreboard::DUP_THRESH;
 use super::sent_segments::{SegmentState, SentSegment};
+use super::{Nanos, TcpConnection};
 use crate::wire::{SackBlock, SeqNumber, TcpRepr};
 
 /// WCDelAckT of RFC 8985 §7.2: the longest a receiver may delay the ACK of a lone segment.
-const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+const WORST_CASE_DELAYED_ACK: Nanos = Nanos::from_millis(200);
 
 /// RACK and TLP state of one connection.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rack {
     /// Transmit time and end of the most recently sent segment known delivered.
-    xmit_ts: Option<Instant>,
+    xmit_ts: Option<Nanos>,
     end_seq: SeqNumber,
     /// RTT of the most recently delivered segment (RACK.rtt).
-    rtt: Duration,
-    min_rtt: Option<Duration>,
+    rtt: Nanos,
+    min_rtt: Option<Nanos>,
     /// The highest sequence number delivered (RACK.fack).
     fack: SeqNumber,
     /// A never-retransmitted segment was delivered below `fack`.
@@ -56,19 +54,19 @@ pub(crate) struct Rack {
 }
 
 /// RACK_sent_after: was (t1, seq1) sent after (t2, seq2)?
-fn sent_after(t1: Instant, seq1: SeqNumber, t2: Instant, seq2: SeqNumber) -> bool {
+fn sent_after(t1: Nanos, seq1: SeqNumber, t2: Nanos, seq2: SeqNumber) -> bool {
     t1 > t2 || (t1 == t2 && seq1 > seq2)
 }
 
 impl Rack {
     /// RFC 8985 §6.2 steps 2-3 for one newly delivered segment.
-    fn on_delivered(&mut self, segment: &SentSegment, now: Instant) {
+    fn on_delivered(&mut self, segment: &SentSegment, now: Nanos) {
         if segment.end < self.fack {
             self.reordering_seen |= !segment.retransmitted;
         } else {
             self.fack = segment.end;
         }
-        let rtt = now.saturating_duration_since(segment.xmit_ts);
+        let rtt = now.saturating_sub(segment.xmit_ts);
         // Ambiguous: the ACK may answer an earlier transmission if this one is younger than any round trip.
         // (RFC 8985 also allows a TSecr test, but the ACK that SACKs an out-of-order segment echoes the
         // timestamp of an earlier in-order one, RFC 7323 §4.3, so it would discard most valid samples.)
@@ -94,18 +92,18 @@ impl TcpConnection {
 
     /// `[start, end)` was sent (or resent) now. (The probe timer is restarted once per transmit, by
     /// [`Self::rack_after_transmit`], not per segment.)
-    pub(super) fn rack_on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    pub(super) fn rack_on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Nanos) {
         self.sent_segments.on_send(start, end, now);
     }
 
     /// [`Self::rack_on_send`] for new data, `start` at SND.MAX (the output fast path).
     #[inline]
-    pub(super) fn rack_on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    pub(super) fn rack_on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Nanos) {
         self.sent_segments.on_send_new(start, end, now);
     }
 
     /// A transmit sent new data (SND.MAX moved from `old_snd_max`): restart the probe timer.
-    pub(super) fn rack_after_transmit(&mut self, now: Instant, old_snd_max: SeqNumber) {
+    pub(super) fn rack_after_transmit(&mut self, now: Nanos, old_snd_max: SeqNumber) {
         if self.snd_max > old_snd_max && self.rack_active() {
             self.arm_loss_probe(now);
         }
@@ -124,7 +122,7 @@ impl TcpConnection {
     /// losses, and settles the loss probe. Inline, with the SACK, probe and loss work out of line: an ACK of
     /// the whole flight with nothing SACKed, probed or lost (the common case) only delivers its segments.
     #[inline]
-    pub(super) fn rack_on_ack(&mut self, now: Instant, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
+    pub(super) fn rack_on_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
         let rack = &mut self.rack;
         self.sent_segments.on_cumulative_ack(ack, |delivered| rack.on_delivered(delivered, now));
         if !self.rack.newly_sacked.is_empty() {
@@ -144,7 +142,7 @@ impl TcpConnection {
     /// Marks delivered the segments of the ranges this ACK newly SACKed (noted by
     /// [`Self::rack_note_sack_blocks`]), lowest first.
     #[inline(never)]
-    fn rack_on_newly_sacked(&mut self, now: Instant, ack: SeqNumber) {
+    fn rack_on_newly_sacked(&mut self, now: Nanos, ack: SeqNumber) {
         let rack = &mut self.rack;
         let mut newly = std::mem::take(&mut rack.newly_sacked);
         newly.sort_unstable_by_key(|&(start, _)| start.distance_from(ack));
@@ -162,24 +160,24 @@ impl TcpConnection {
     }
 
     /// RFC 8985 §6.2 step 4 (without the D-SACK multiplier).
-    fn reordering_window(&self) -> Duration {
+    fn reordering_window(&self) -> Nanos {
         let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
         if !self.rack.reordering_seen && (recovering || self.sent_segments.sacked_segments() >= DUP_THRESH) {
-            return Duration::ZERO;
+            return Nanos::ZERO;
         }
-        let quarter = self.rack.min_rtt.unwrap_or_default() / 4;
+        let quarter = self.rack.min_rtt.unwrap_or_default().div(4);
         self.rtt.srtt().map_or(quarter, |srtt| quarter.min(srtt))
     }
 
     /// RFC 8985 §6.2 step 5: marks lost every in-flight segment sent before the most recently delivered one
     /// and overdue by RACK.rtt + reo_wnd; arms the reordering timer for the rest. Whether any was marked.
     #[inline]
-    pub(super) fn rack_detect_loss(&mut self, now: Instant) -> bool {
+    pub(super) fn rack_detect_loss(&mut self, now: Nanos) -> bool {
         let Some(rack_ts) = self.rack.xmit_ts else { return false };
         if !self.sent_segments.any_in_flight() {
             // Nothing left to judge (the common case: the ACK covered the whole flight): what the walk
             // would conclude, without the reordering window's arithmetic.
-            self.timers.reorder = None;
+            self.timers.reorder = Nanos::NEVER;
             return false;
         }
         self.rack_mark_overdue(now, rack_ts)
@@ -187,21 +185,21 @@ impl TcpConnection {
 
     /// The walk of [`Self::rack_detect_loss`] over the in-flight segments sent before `rack_ts`.
     #[inline(never)]
-    fn rack_mark_overdue(&mut self, now: Instant, rack_ts: Instant) -> bool {
-        let (rack_end, wait) = (self.rack.end_seq, self.rack.rtt + self.reordering_window());
-        let mut timeout = Duration::ZERO;
+    fn rack_mark_overdue(&mut self, now: Nanos, rack_ts: Nanos) -> bool {
+        let (rack_end, wait) = (self.rack.end_seq, self.rack.rtt.saturating_add(self.reordering_window()));
+        let mut timeout = Nanos::ZERO;
         let (marked, retransmissions) = self.sent_segments.mark_lost_while(
             |candidate| sent_after(rack_ts, rack_end, candidate.xmit_ts, candidate.end),
             |candidate| {
-                let deadline = candidate.xmit_ts + wait;
+                let deadline = candidate.xmit_ts.saturating_add(wait);
                 if deadline <= now {
                     return true;
                 }
-                timeout = timeout.max(deadline - now);
+                timeout = timeout.max(deadline.saturating_sub(now));
                 false
             },
         );
-        self.timers.reorder = (!timeout.is_zero()).then(|| now + timeout);
+        self.timers.reorder = if timeout == Nanos::ZERO { Nanos::NEVER } else { now.saturating_add(timeout) };
         self.counters.rack_lost_segments += marked;
         self.counters.lost_retransmits += retransmissions;
         marked > 0
@@ -211,21 +209,21 @@ impl TcpConnection {
     /// resend the first at once. After a timeout the go-back-N resend is already under way; lost segments
     /// below SND.NXT are resent as they are found.
     #[cold]
-    pub(super) fn on_rack_loss(&mut self, now: Instant) {
+    pub(super) fn on_rack_loss(&mut self, now: Nanos) {
         if !self.recovery.in_recovery && self.snd_una >= self.recovery.recover {
             self.enter_recovery(now);
             self.rack.force_retransmit = true;
             // The recovery's window reduction answers whatever loss a probe revealed: the episode ends.
             self.rack.tlp_end_seq = None;
         }
-        self.timers.probe = None;
+        self.timers.probe = Nanos::NEVER;
     }
 
     /// Starts (or restarts) the probe timer if a probe may be sent: data outstanding, not in fast or RTO
     /// recovery, no probe outstanding, and an RTT measured.
     #[inline]
-    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
-        self.timers.probe = None;
+    pub(super) fn arm_loss_probe(&mut self, now: Nanos) {
+        self.timers.probe = Nanos::NEVER;
         if self.snd_max != self.snd_una {
             self.arm_loss_probe_for_flight(now);
         }
@@ -233,31 +231,30 @@ impl TcpConnection {
 
     /// [`Self::arm_loss_probe`] with data outstanding.
     #[inline(never)]
-    fn arm_loss_probe_for_flight(&mut self, now: Instant) {
+    fn arm_loss_probe_for_flight(&mut self, now: Nanos) {
         let outstanding = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
         if outstanding == 0 || recovering || self.rack.tlp_end_seq.is_some() || self.snd_nxt < self.snd_max {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
-        let mut pto = srtt * 2;
+        let mut pto = srtt.saturating_mul(2);
         if outstanding <= self.send_mss {
-            pto += WORST_CASE_DELAYED_ACK;
+            pto = pto.saturating_add(WORST_CASE_DELAYED_ACK);
         }
-        let at = now + pto;
-        self.timers.probe = Some(self.timers.retransmit.map_or(at, |rto| at.min(rto)));
+        self.timers.probe = now.saturating_add(pto).min(self.timers.retransmit);
     }
 
     /// The probe timer fired.
     pub(super) fn on_probe_timeout(&mut self) {
-        self.timers.probe = None;
+        self.timers.probe = Nanos::NEVER;
         self.rack.probe_due = true;
     }
 
     /// Sends the loss probe if one is due (RFC 8985 §7.3): new data if the peer's window allows, else the
     /// highest segment again; then restarts the RTO.
     #[inline]
-    pub(super) fn send_loss_probe(&mut self, now: Instant, out: &mut Vec<super::OutgoingSegment>) {
+    pub(super) fn send_loss_probe(&mut self, now: Nanos, out: &mut Vec<super::OutgoingSegment>) {
         if std::mem::take(&mut self.rack.probe_due) {
             self.send_due_loss_probe(now, out);
         }
@@ -265,7 +262,7 @@ impl TcpConnection {
 
     /// [`Self::send_loss_probe`] once the probe timer has fired.
     #[cold]
-    fn send_due_loss_probe(&mut self, now: Instant, out: &mut Vec<super::OutgoingSegment>) {
+    fn send_due_loss_probe(&mut self, now: Nanos, out: &mut Vec<super::OutgoingSegment>) {
         if self.snd_max == self.snd_una || self.recovery.in_recovery {
             return;
         }
@@ -287,14 +284,14 @@ impl TcpConnection {
         }
         self.counters.tlp_probes += 1;
         self.rack.tlp_end_seq = Some(self.snd_max);
-        self.timers.probe = None;
-        self.timers.retransmit = Some(now + self.rtt.rto());
+        self.timers.probe = Nanos::NEVER;
+        self.timers.retransmit = now.saturating_add(self.rtt.rto());
     }
 
     /// RFC 8985 §7.4: ends the probe episode once the ACK tells what the probe found, and answers a loss
     /// the probe repaired with a window reduction.
     #[inline(never)]
-    fn tlp_on_ack(&mut self, now: Instant, ack: SeqNumber, blocks: &[SackBlock]) {
+    fn tlp_on_ack(&mut self, now: Nanos, ack: SeqNumber, blocks: &[SackBlock]) {
         let Some(end) = self.rack.tlp_end_seq else { return };
         if ack < end {
             return;
@@ -322,7 +319,7 @@ impl TcpConnection {
         self.rack.tlp_end_seq = None;
         self.rack.probe_due = false;
         self.rack.force_retransmit = false;
-        self.timers.probe = None;
-        self.timers.reorder = None;
+        self.timers.probe = Nanos::NEVER;
+        self.timers.reorder = Nanos::NEVER;
     }
 }

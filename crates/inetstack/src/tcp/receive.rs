@@ -4,12 +4,10 @@
 //! gap), and the window we advertise (never moving its right edge left, RFC 9293 §3.8.6.2.2; receiver-side
 //! silly window avoidance, RFC 1122 §4.2.3.3; scaled per RFC 7323 §2.3).
 
-use std::time::Instant;
-
 use runtime::DemiBuffer;
 
 use super::reassembly::InsertOutcome;
-use super::{TcpConnection, TcpState};
+use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
 
 /// Most duplicate ACKs sent in one transmit for a batch of out-of-order segments (enough for DupThresh).
@@ -17,7 +15,7 @@ const MAX_DUPLICATE_ACKS_PER_POLL: u32 = 8;
 
 impl TcpConnection {
     /// Takes the data (starting at `seq`) and FIN of an acceptable segment.
-    pub(super) fn receive_text(&mut self, now: Instant, seq: SeqNumber, mut payload: DemiBuffer, mut fin: bool) {
+    pub(super) fn receive_text(&mut self, now: Nanos, seq: SeqNumber, mut payload: DemiBuffer, mut fin: bool) {
         if !self.state.can_receive() || self.eof {
             // The peer's FIN already arrived: nothing more can follow it.
             return;
@@ -85,7 +83,7 @@ impl TcpConnection {
         }
     }
 
-    pub(super) fn deliver_in_order(&mut self, now: Instant, payload: DemiBuffer) {
+    pub(super) fn deliver_in_order(&mut self, now: Nanos, payload: DemiBuffer) {
         let len = payload.len();
         self.rcv_nxt += len as u32;
         self.counters.bytes_in += len as u64;
@@ -109,8 +107,8 @@ impl TcpConnection {
             self.ack.now = true;
         } else if self.config.delayed_ack.is_zero() {
             self.ack.now = true;
-        } else if self.timers.delayed_ack.is_none() {
-            self.timers.delayed_ack = Some(now + self.config.delayed_ack);
+        } else if self.timers.delayed_ack.is_never() {
+            self.timers.delayed_ack = now.saturating_add(Nanos::from_duration(self.config.delayed_ack));
         }
     }
 

@@ -22,11 +22,9 @@
 //! With RACK-TLP on ([`super::rack`]), RACK replaces DupThresh, `IsLost` and the lost-retransmission check:
 //! it enters recovery here ([`TcpConnection::enter_recovery`]) and the pipe counts its lost segments out.
 
-use std::time::Instant;
-
-use super::TcpConnection;
 use super::congestion::CongestionControl as _;
 use super::scoreboard::{DUP_THRESH, MAX_SCOREBOARD_RANGES};
+use super::{Nanos, TcpConnection};
 use crate::wire::SeqNumber;
 
 /// Loss recovery state of one connection.
@@ -114,7 +112,7 @@ impl TcpConnection {
     }
 
     /// A duplicate ACK arrived (`new_sack`: it SACKed new data).
-    pub(super) fn on_duplicate_ack(&mut self, now: Instant, new_sack: bool) {
+    pub(super) fn on_duplicate_ack(&mut self, now: Nanos, new_sack: bool) {
         self.recovery.dupacks += 1;
         self.counters.dup_acks_in += 1;
         if self.recovery.in_recovery {
@@ -137,7 +135,7 @@ impl TcpConnection {
 
     /// RFC 6675 §5 `IsLost(HighACK + 1)`: after any ACK with new SACK information, enough data SACKed above
     /// SND.UNA means the segment there is lost, duplicate ACKs or not (a cumulative stretch ACK can carry it).
-    pub(super) fn check_sack_loss(&mut self, now: Instant) {
+    pub(super) fn check_sack_loss(&mut self, now: Nanos) {
         if self.recovery.in_recovery || !self.sack_enabled || self.snd_una < self.recovery.recover {
             return;
         }
@@ -146,7 +144,7 @@ impl TcpConnection {
         }
     }
 
-    pub(super) fn enter_recovery(&mut self, now: Instant) {
+    pub(super) fn enter_recovery(&mut self, now: Nanos) {
         self.counters.fast_retransmits += 1;
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         self.congestion.on_loss(now, flight);
@@ -159,7 +157,7 @@ impl TcpConnection {
     }
 
     /// New data was acknowledged (`acked` bytes of sequence space, `flight` outstanding before the ACK).
-    pub(super) fn on_ack_advance(&mut self, now: Instant, acked: usize, flight: usize) {
+    pub(super) fn on_ack_advance(&mut self, now: Nanos, acked: usize, flight: usize) {
         self.recovery.dupacks = 0;
         if !self.recovery.in_recovery {
             self.congestion.on_ack(now, acked, flight, self.rtt.srtt());

@@ -10,10 +10,9 @@
 //!
 //! Not for deciding what is lost or when to resend: that is [`super::rack`]'s and [`super::output`]'s job.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::time::Instant;
-
+use super::Nanos;
 use crate::wire::SeqNumber;
+use std::collections::{BTreeSet, VecDeque};
 
 /// "No segment" in the time list.
 const NIL: u64 = u64::MAX;
@@ -35,7 +34,7 @@ pub(crate) struct SentSegment {
     pub(crate) start: SeqNumber,
     pub(crate) end: SeqNumber,
     /// When it was last (re)transmitted.
-    pub(crate) xmit_ts: Instant,
+    pub(crate) xmit_ts: Nanos,
     pub(crate) retransmitted: bool,
     pub(crate) state: SegmentState,
     prev: u64,
@@ -177,7 +176,7 @@ impl SentSegments {
 
     /// `[start, end)` was sent now. The part at or beyond the highest segment is new; the rest resends old
     /// segments, which move to the tail of the time list (SACKed ones are left alone).
-    pub(crate) fn on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    pub(crate) fn on_send(&mut self, start: SeqNumber, end: SeqNumber, now: Nanos) {
         let high = self.entries.back().map_or(start, |last| last.end);
         if start < high {
             self.on_retransmit(start, end.min(high), now);
@@ -192,7 +191,7 @@ impl SentSegments {
     /// order and at the tail of the time list in one step. [`Self::on_send`] less its resend and overlap tests,
     /// for the output fast path.
     #[inline]
-    pub(crate) fn on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    pub(crate) fn on_send_new(&mut self, start: SeqNumber, end: SeqNumber, now: Nanos) {
         debug_assert!(self.entries.back().is_none_or(|last| last.end <= start), "not new data");
         let id = self.first_id + self.entries.len() as u64;
         let tail = self.tail;
@@ -217,7 +216,7 @@ impl SentSegments {
         self.entries.partition_point(|entry| entry.end <= seq)
     }
 
-    fn on_retransmit(&mut self, start: SeqNumber, end: SeqNumber, now: Instant) {
+    fn on_retransmit(&mut self, start: SeqNumber, end: SeqNumber, now: Nanos) {
         let mut index = self.index_after(start);
         while let Some(entry) = self.entries.get(index).copied() {
             if entry.start >= end {
@@ -361,14 +360,11 @@ impl SentSegments {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
     fn keeps_sequence_and_time_order() {
-        let t0 = Instant::now();
-        let at = |ms| t0 + Duration::from_millis(ms);
+        let at = Nanos::from_millis;
         let mut sent = SentSegments::default();
         for i in 0..5u32 {
             sent.on_send_new(SeqNumber(i * 100), SeqNumber(i * 100 + 100), at(u64::from(i)));

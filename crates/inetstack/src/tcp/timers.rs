@@ -7,88 +7,83 @@
 //! No timer wheel here: the demultiplexer asks [`super::TcpConnection::next_deadline`] and keeps its own
 //! structure; a connection has at most seven deadlines.
 
-use std::time::Instant;
-
 use super::congestion::CongestionControl as _;
-use super::{TcpConnection, TcpState};
+use super::{Nanos, TcpConnection, TcpState};
 
-/// Pending deadlines; `None` when a timer is not running.
-#[derive(Clone, Copy, Debug, Default)]
+/// Pending deadlines; [`Nanos::NEVER`] when a timer is not running.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerDeadlines {
-    pub(crate) retransmit: Option<Instant>,
+    pub(crate) retransmit: Nanos,
     /// RACK's reordering timer (RFC 8985 §6.2 step 5).
-    pub(crate) reorder: Option<Instant>,
+    pub(crate) reorder: Nanos,
     /// The tail loss probe timeout (RFC 8985 §7.2).
-    pub(crate) probe: Option<Instant>,
-    pub(crate) delayed_ack: Option<Instant>,
-    pub(crate) persist: Option<Instant>,
+    pub(crate) probe: Nanos,
+    pub(crate) delayed_ack: Nanos,
+    pub(crate) persist: Nanos,
     /// Zero-window probes sent without the window opening; doubles the probe interval.
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the peer last acknowledged anything; too many fail the connection.
     pub(crate) persist_unanswered: u32,
     /// TIME-WAIT or FIN-WAIT-2 ends.
-    pub(crate) close: Option<Instant>,
+    pub(crate) close: Nanos,
     /// Keepalive probes sent without an answer, and when the last one went.
     pub(crate) keepalive_sent: u32,
-    pub(crate) keepalive_last_probe: Option<Instant>,
+    pub(crate) keepalive_last_probe: Option<Nanos>,
+}
+
+impl Default for TimerDeadlines {
+    fn default() -> Self {
+        Self {
+            retransmit: Nanos::NEVER,
+            reorder: Nanos::NEVER,
+            probe: Nanos::NEVER,
+            delayed_ack: Nanos::NEVER,
+            persist: Nanos::NEVER,
+            persist_backoff: 0,
+            persist_unanswered: 0,
+            close: Nanos::NEVER,
+            keepalive_sent: 0,
+            keepalive_last_probe: None,
+        }
+    }
 }
 
 impl TimerDeadlines {
-    /// The earliest deadline, `keepalive` included. (Pairwise, without an iterator chain: the demultiplexer
-    /// asks after every segment and every transmit.)
+    /// The earliest deadline, `keepalive` included ([`Nanos::NEVER`] if none runs): a branch-free minimum, as
+    /// the demultiplexer asks after every segment and every transmit.
     #[inline]
-    pub(crate) fn earliest(&self, keepalive: Option<Instant>) -> Option<Instant> {
-        let mut earliest = keepalive;
-        for deadline in [self.retransmit, self.reorder, self.probe, self.delayed_ack, self.persist, self.close] {
-            earliest = earlier(earliest, deadline);
-        }
-        earliest
+    pub(crate) fn earliest(&self, keepalive: Nanos) -> Nanos {
+        let earliest = keepalive.min(self.retransmit).min(self.reorder).min(self.probe);
+        earliest.min(self.delayed_ack).min(self.persist).min(self.close)
     }
 }
 
-/// The earlier of two optional deadlines (`None` is never).
+/// Whether `deadline` has come at `now` (a timer not running never has: `now` is below [`Nanos::NEVER`]).
 #[inline]
-fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-#[inline]
-fn due(deadline: Option<Instant>, now: Instant) -> bool {
-    deadline.is_some_and(|at| at <= now)
+fn due(deadline: Nanos, now: Nanos) -> bool {
+    deadline <= now
 }
 
 impl TcpConnection {
     /// Runs every timer that is due at `now`. Inline, with the work out of line: every transmit asks, and
     /// mostly nothing is due.
     #[inline]
-    pub(super) fn run_timers(&mut self, now: Instant) {
-        let timers = &self.timers;
-        let any_due = due(timers.close, now)
-            || due(timers.reorder, now)
-            || due(timers.probe, now)
-            || due(timers.retransmit, now)
-            || due(timers.persist, now)
-            || due(timers.delayed_ack, now)
-            || (self.config.keepalive.is_some() && due(self.keepalive_deadline(), now));
-        if any_due {
+    pub(super) fn run_timers(&mut self, now: Nanos) {
+        if due(self.next_deadline(), now) {
             self.run_due_timers(now);
         }
     }
 
     /// [`Self::run_timers`] once one is due.
     #[inline(never)]
-    fn run_due_timers(&mut self, now: Instant) {
+    fn run_due_timers(&mut self, now: Nanos) {
         if due(self.timers.close, now) {
-            self.timers.close = None;
+            self.timers.close = Nanos::NEVER;
             self.enter_closed();
             return;
         }
         if due(self.timers.reorder, now) {
-            self.timers.reorder = None;
+            self.timers.reorder = Nanos::NEVER;
             if self.rack_detect_loss(now) {
                 self.on_rack_loss(now);
             }
@@ -105,12 +100,12 @@ impl TcpConnection {
             self.on_keepalive_timeout(now);
         }
         if due(self.timers.delayed_ack, now) {
-            self.timers.delayed_ack = None;
+            self.timers.delayed_ack = Nanos::NEVER;
             self.ack.now = true;
         }
     }
 
-    fn on_retransmit_timeout(&mut self, now: Instant) {
+    fn on_retransmit_timeout(&mut self, now: Nanos) {
         self.counters.timeouts += 1;
         self.retries += 1;
         let synchronized = self.state.is_synchronized();
@@ -132,17 +127,17 @@ impl TcpConnection {
         self.snd_nxt = self.snd_una;
         self.timed_segment = None;
         self.rtt.back_off();
-        self.timers.retransmit = Some(now + self.rtt.rto());
+        self.timers.retransmit = now.saturating_add(self.rtt.rto());
     }
 
     /// The interval before the next zero-window probe: the RTO, doubled per unanswered probe.
-    pub(super) fn persist_interval(&self) -> std::time::Duration {
-        let factor = 1u32.checked_shl(self.timers.persist_backoff.min(16)).unwrap_or(u32::MAX);
-        self.rtt.rto().saturating_mul(factor).min(self.config.max_rto).max(self.config.min_rto)
+    pub(super) fn persist_interval(&self) -> Nanos {
+        let factor = 1u64 << self.timers.persist_backoff.min(16);
+        self.rtt.rto().saturating_mul(factor).min(self.rtt.max_rto()).max(self.rtt.min_rto())
     }
 
-    fn on_persist_timeout(&mut self, now: Instant) {
-        self.timers.persist = None;
+    fn on_persist_timeout(&mut self, now: Nanos) {
+        self.timers.persist = Nanos::NEVER;
         if self.timers.persist_unanswered >= self.config.max_retransmits {
             self.fail_timed_out("zero-window probes unanswered");
             return;
@@ -150,23 +145,32 @@ impl TcpConnection {
         self.send_window_probe(now);
         self.timers.persist_backoff += 1;
         self.timers.persist_unanswered += 1;
-        self.timers.persist = Some(now + self.persist_interval());
+        self.timers.persist = now.saturating_add(self.persist_interval());
     }
 
-    /// When the next keepalive probe is due, if keepalive is on and the connection is idle.
-    pub(super) fn keepalive_deadline(&self) -> Option<Instant> {
-        let idle = self.config.keepalive?;
+    /// When the next keepalive probe is due, if keepalive is on and the connection is idle ([`Nanos::NEVER`]
+    /// if not).
+    #[inline]
+    pub(super) fn keepalive_deadline(&self) -> Nanos {
+        let Some(idle) = self.config.keepalive else { return Nanos::NEVER };
+        self.idle_keepalive_deadline(idle)
+    }
+
+    /// [`Self::keepalive_deadline`] with keepalive on.
+    fn idle_keepalive_deadline(&self, idle: std::time::Duration) -> Nanos {
         let idle_state = matches!(self.state, TcpState::Established | TcpState::CloseWait);
         if !idle_state || self.snd_max != self.snd_una || self.send_buffer.len() > 0 {
-            return None;
+            return Nanos::NEVER;
         }
         match self.timers.keepalive_last_probe {
-            Some(last) if self.timers.keepalive_sent > 0 => Some(last + self.config.keepalive_interval),
-            _ => Some(self.last_received + idle),
+            Some(last) if self.timers.keepalive_sent > 0 => {
+                last.saturating_add(Nanos::from_duration(self.config.keepalive_interval))
+            }
+            _ => self.last_received.saturating_add(Nanos::from_duration(idle)),
         }
     }
 
-    fn on_keepalive_timeout(&mut self, now: Instant) {
+    fn on_keepalive_timeout(&mut self, now: Nanos) {
         if self.timers.keepalive_sent >= self.config.keepalive_probes {
             self.fail_timed_out("keepalive probes unanswered");
             return;
@@ -180,7 +184,7 @@ impl TcpConnection {
     }
 
     /// Any segment arrived: the peer is alive.
-    pub(super) fn note_peer_alive(&mut self, now: Instant) {
+    pub(super) fn note_peer_alive(&mut self, now: Nanos) {
         self.last_received = now;
         self.timers.keepalive_sent = 0;
         self.timers.keepalive_last_probe = None;
@@ -188,14 +192,14 @@ impl TcpConnection {
 
     /// Starts or stops the persist timer after a transmit: it runs when the peer's window is zero, data waits,
     /// and nothing else (the retransmission timer) will elicit an ACK.
-    pub(super) fn update_persist_timer(&mut self, now: Instant) {
+    pub(super) fn update_persist_timer(&mut self, now: Nanos) {
         let waiting = self.data_end() > self.snd_una;
-        let stalled = self.state.is_synchronized() && self.snd_wnd == 0 && waiting && self.timers.retransmit.is_none();
+        let stalled = self.state.is_synchronized() && self.snd_wnd == 0 && waiting && self.timers.retransmit.is_never();
         if !stalled {
-            self.timers.persist = None;
+            self.timers.persist = Nanos::NEVER;
             self.timers.persist_backoff = 0;
-        } else if self.timers.persist.is_none() {
-            self.timers.persist = Some(now + self.persist_interval());
+        } else if self.timers.persist.is_never() {
+            self.timers.persist = now.saturating_add(self.persist_interval());
         }
     }
 }

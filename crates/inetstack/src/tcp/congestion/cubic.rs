@@ -6,9 +6,8 @@
 //! Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast convergence (§4.7) and
 //! the timeout response (§4.8). Not implemented: HyStart++ (RFC 9406) and undoing spurious reductions (§4.9).
 
-use std::time::{Duration, Instant};
-
 use super::{CongestionControl, slow_start_increase};
+use crate::tcp::Nanos;
 
 /// The cubic scaling constant C (segments / s^3).
 const C: f64 = 0.4;
@@ -18,7 +17,7 @@ const BETA: f64 = 0.7;
 /// The state of one CUBIC congestion-avoidance epoch (the time since the last window reduction).
 #[derive(Clone, Copy, Debug)]
 struct Epoch {
-    start: Instant,
+    start: Nanos,
     /// Time for the cubic to climb back to `w_max`, in seconds.
     k: f64,
     /// The Reno-friendly window estimate, in segments.
@@ -29,6 +28,8 @@ struct Epoch {
 #[derive(Clone, Debug)]
 pub struct Cubic {
     mss: usize,
+    /// `mss` as a float, kept: every ACK needs it, and converting a `usize` to `f64` takes several instructions.
+    mss_f64: f64,
     /// cwnd in segments (fractional, so that small per-ACK increases accumulate). Written only through
     /// [`Cubic::set_cwnd`].
     cwnd: f64,
@@ -45,7 +46,8 @@ impl Cubic {
     pub fn new(mss: usize, initial_window: usize) -> Self {
         let mss = mss.max(1);
         let cwnd = (initial_window.max(mss) / mss) as f64;
-        let mut cubic = Self { mss, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
+        let mut cubic =
+            Self { mss, mss_f64: mss as f64, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
         cubic.set_cwnd(cwnd);
         cubic
     }
@@ -54,12 +56,12 @@ impl Cubic {
     #[inline]
     fn set_cwnd(&mut self, cwnd: f64) {
         self.cwnd = cwnd;
-        self.window = (cwnd * self.mss as f64) as usize;
+        self.window = (cwnd * self.mss_f64) as usize;
     }
 
     /// W_max, in bytes: the window at the last congestion event.
     pub fn w_max(&self) -> usize {
-        (self.w_max * self.mss as f64) as usize
+        (self.w_max * self.mss_f64) as usize
     }
 
     /// K of the current epoch in seconds (when in congestion avoidance).
@@ -77,14 +79,14 @@ impl Cubic {
         let cwnd = self.cwnd;
         self.w_max = if cwnd < self.w_max { cwnd * (1.0 + BETA) / 2.0 } else { cwnd };
         let reduced = (cwnd * BETA).max(2.0);
-        self.ssthresh = (reduced * self.mss as f64) as usize;
+        self.ssthresh = (reduced * self.mss_f64) as usize;
         self.epoch = None;
     }
 
     /// Growth along the cubic (out of line: slow start, the other half of [`Self::on_ack`], is a few
     /// instructions).
     #[inline(never)]
-    fn congestion_avoidance(&mut self, now: Instant, acked: usize, rtt: Option<Duration>) {
+    fn congestion_avoidance(&mut self, now: Nanos, acked: usize, rtt: Option<Nanos>) {
         let cwnd = self.cwnd;
         let epoch = *self.epoch.get_or_insert_with(|| {
             let k = if cwnd < self.w_max { ((self.w_max - cwnd) / C).cbrt() } else { 0.0 };
@@ -93,8 +95,8 @@ impl Cubic {
         if epoch.k == 0.0 && self.w_max < cwnd {
             self.w_max = cwnd;
         }
-        let acked_segments = acked as f64 / self.mss as f64;
-        let elapsed = now.saturating_duration_since(epoch.start).as_secs_f64();
+        let acked_segments = acked as f64 / self.mss_f64;
+        let elapsed = now.saturating_sub(epoch.start).as_secs_f64();
         let rtt = rtt.map_or(0.1, |rtt| rtt.as_secs_f64());
         let target = self.w_cubic(elapsed + rtt, epoch.k).clamp(cwnd, 1.5 * cwnd);
         // Reno-friendly estimate: alpha = 3 (1 - beta) / (1 + beta) until W_max is reached, then 1 (§4.3).
@@ -121,24 +123,24 @@ impl CongestionControl for Cubic {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, now: Instant, acked: usize, _flight: usize, rtt: Option<Duration>) {
+    fn on_ack(&mut self, now: Nanos, acked: usize, _flight: usize, rtt: Option<Nanos>) {
         if self.window() < self.ssthresh {
-            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss as f64);
+            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss_f64);
             return;
         }
         self.congestion_avoidance(now, acked, rtt);
     }
 
-    fn on_loss(&mut self, _now: Instant, _flight: usize) {
+    fn on_loss(&mut self, _now: Nanos, _flight: usize) {
         self.reduce();
         self.set_cwnd((self.ssthresh / self.mss) as f64);
     }
 
-    fn on_recovery_end(&mut self, _now: Instant) {
+    fn on_recovery_end(&mut self, _now: Nanos) {
         self.set_cwnd(self.cwnd.max(2.0));
     }
 
-    fn on_timeout(&mut self, _now: Instant, _flight: usize, first: bool) {
+    fn on_timeout(&mut self, _now: Nanos, _flight: usize, first: bool) {
         if first {
             self.reduce();
         }
@@ -153,18 +155,18 @@ mod tests {
 
     #[test]
     fn follows_the_cubic_curve_after_a_loss() {
-        let start = Instant::now();
+        let start = Nanos::from_secs(1);
         let mss = 1000;
         let mut cubic = Cubic::new(mss, 100 * mss);
         cubic.on_loss(start, 100 * mss);
         assert_eq!(cubic.window(), 70 * mss, "beta = 0.7");
         assert_eq!(cubic.w_max(), 100 * mss);
-        let rtt = Some(Duration::from_millis(100));
+        let rtt = Some(Nanos::from_millis(100));
         // One window of ACKs per RTT for 10 s; record the window each second.
         let mut per_second = Vec::new();
         let mut now = start;
         for step in 1..=100 {
-            now = start + Duration::from_millis(100 * step);
+            now = start.saturating_add(Nanos::from_millis(100 * step));
             let segments = cubic.window() / mss;
             for _ in 0..segments {
                 cubic.on_ack(now, mss, cubic.window(), rtt);
@@ -188,7 +190,7 @@ mod tests {
 
     #[test]
     fn fast_convergence_and_timeout() {
-        let now = Instant::now();
+        let now = Nanos::from_secs(1);
         let mut cubic = Cubic::new(1000, 50_000);
         cubic.on_loss(now, 50_000);
         assert_eq!(cubic.w_max(), 50_000);

@@ -10,12 +10,11 @@ mod cubic;
 mod newreno;
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 pub use cubic::Cubic;
 pub use newreno::NewReno;
 
-use super::CongestionAlgorithm;
+use super::{CongestionAlgorithm, Nanos};
 
 /// A congestion controller. Windows are in bytes; `mss` is fixed at construction.
 pub trait CongestionControl: fmt::Debug {
@@ -25,14 +24,14 @@ pub trait CongestionControl: fmt::Debug {
     fn slow_start_threshold(&self) -> usize;
     /// `acked` bytes of new data were acknowledged outside loss recovery. `flight` is what was outstanding
     /// before this ACK; `rtt` the smoothed round-trip time (if measured).
-    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, rtt: Option<Duration>);
+    fn on_ack(&mut self, now: Nanos, acked: usize, flight: usize, rtt: Option<Nanos>);
     /// Loss was detected by duplicate ACKs or SACK (entry into fast recovery): reduce ssthresh and cwnd once.
-    fn on_loss(&mut self, now: Instant, flight: usize);
+    fn on_loss(&mut self, now: Nanos, flight: usize);
     /// Fast recovery ended (a full ACK, RFC 6582 §3.2 step 3).
-    fn on_recovery_end(&mut self, now: Instant);
+    fn on_recovery_end(&mut self, now: Nanos);
     /// The retransmission timer expired. `first` is false for further expiries of the same segment, which must
     /// not lower ssthresh again (RFC 5681 §3.1 eq. 4).
-    fn on_timeout(&mut self, now: Instant, flight: usize, first: bool);
+    fn on_timeout(&mut self, now: Nanos, flight: usize, first: bool);
 }
 
 /// The initial window (RFC 6928 with `segments` = 10; never under 2 segments).
@@ -76,28 +75,28 @@ impl CongestionControl for Controller {
     }
 
     #[inline]
-    fn on_ack(&mut self, now: Instant, acked: usize, flight: usize, rtt: Option<Duration>) {
+    fn on_ack(&mut self, now: Nanos, acked: usize, flight: usize, rtt: Option<Nanos>) {
         match self {
             Self::Cubic(c) => c.on_ack(now, acked, flight, rtt),
             Self::NewReno(c) => c.on_ack(now, acked, flight, rtt),
         }
     }
 
-    fn on_loss(&mut self, now: Instant, flight: usize) {
+    fn on_loss(&mut self, now: Nanos, flight: usize) {
         match self {
             Self::Cubic(c) => c.on_loss(now, flight),
             Self::NewReno(c) => c.on_loss(now, flight),
         }
     }
 
-    fn on_recovery_end(&mut self, now: Instant) {
+    fn on_recovery_end(&mut self, now: Nanos) {
         match self {
             Self::Cubic(c) => c.on_recovery_end(now),
             Self::NewReno(c) => c.on_recovery_end(now),
         }
     }
 
-    fn on_timeout(&mut self, now: Instant, flight: usize, first: bool) {
+    fn on_timeout(&mut self, now: Nanos, flight: usize, first: bool) {
         match self {
             Self::Cubic(c) => c.on_timeout(now, flight, first),
             Self::NewReno(c) => c.on_timeout(now, flight, first),

@@ -1,9 +1,8 @@
 //! [`NewReno`]: slow start and congestion avoidance of RFC 5681 §3.1 with byte counting; the window halves on
 //! loss and falls to one segment on a timeout. Recovery mechanics (RFC 6582) are in the connection.
 
-use std::time::{Duration, Instant};
-
 use super::{CongestionControl, slow_start_increase};
+use crate::tcp::Nanos;
 
 /// The standard TCP congestion controller.
 #[derive(Clone, Debug)]
@@ -36,7 +35,7 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, acked: usize, _flight: usize, _rtt: Option<Duration>) {
+    fn on_ack(&mut self, _now: Nanos, acked: usize, _flight: usize, _rtt: Option<Nanos>) {
         if self.cwnd < self.ssthresh {
             self.cwnd = self.cwnd.saturating_add(slow_start_increase(acked, self.mss));
             return;
@@ -49,17 +48,17 @@ impl CongestionControl for NewReno {
         }
     }
 
-    fn on_loss(&mut self, _now: Instant, flight: usize) {
+    fn on_loss(&mut self, _now: Nanos, flight: usize) {
         self.ssthresh = self.reduced_threshold(flight);
         self.cwnd = self.ssthresh;
         self.bytes_acked = 0;
     }
 
-    fn on_recovery_end(&mut self, _now: Instant) {
+    fn on_recovery_end(&mut self, _now: Nanos) {
         self.cwnd = self.ssthresh;
     }
 
-    fn on_timeout(&mut self, _now: Instant, flight: usize, first: bool) {
+    fn on_timeout(&mut self, _now: Nanos, flight: usize, first: bool) {
         if first {
             self.ssthresh = self.reduced_threshold(flight);
         }
@@ -74,7 +73,7 @@ mod tests {
 
     #[test]
     fn slow_start_then_linear_growth_then_halving() {
-        let now = Instant::now();
+        let now = Nanos::from_secs(1);
         let mut reno = NewReno::new(1000, 10_000);
         reno.on_ack(now, 1000, 10_000, None);
         assert_eq!(reno.window(), 11_000);

@@ -3,12 +3,12 @@
 //! recovery or a loss probe, something to resend or skip, a FIN, a closed window, SACK or D-SACK blocks,
 //! several duplicate ACKs owed, any other state) sends it to the general path. That both paths send the same
 //! is checked on random connections in `properties` and through whole stacks in `stack::fast_path_tests`.
-//! Also the deadline test of the per-poll bookkeeping (`has_deadline_before`) against `next_deadline`.
+//! Also the test of `next_deadline`, the per-poll bookkeeping's earliest deadline.
 
 use std::time::Duration;
 
 use crate::tcp::harness::{Harness, LinkFaults};
-use crate::tcp::{TcpConnection, TcpState};
+use crate::tcp::{Nanos, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
 
 use super::util::{buffer, config, established, sga};
@@ -23,10 +23,11 @@ fn sending() -> Harness {
 }
 
 /// Whether A's next poll would take the fast path after `change` (given A and the time).
-fn fast_after(change: impl FnOnce(&mut TcpConnection, std::time::Instant)) -> bool {
+fn fast_after(change: impl FnOnce(&mut TcpConnection, Nanos)) -> bool {
     let mut h = sending();
-    change(&mut h.a, h.now);
-    h.a.fast_path_applies(h.now)
+    let now = h.clock();
+    change(&mut h.a, now);
+    h.a.fast_path_applies(now)
 }
 
 #[test]
@@ -34,7 +35,7 @@ fn an_established_sender_takes_the_fast_path() {
     assert!(fast_after(|_, _| {}));
     assert!(fast_after(|a, _| a.send(&sga(b"more")).map(drop).expect("send")), "with data queued");
     assert!(fast_after(|a, _| a.ack.now = true), "with an ACK owed");
-    assert!(fast_after(|a, now| a.timers.delayed_ack = Some(now)), "with the delayed ACK due");
+    assert!(fast_after(|a, now| a.timers.delayed_ack = now), "with the delayed ACK due");
     assert!(fast_after(|a, _| a.state = TcpState::CloseWait), "in CLOSE-WAIT");
 }
 
@@ -45,26 +46,27 @@ fn states_other_than_established_and_close_wait_take_the_general_path() {
         assert!(!fast_after(|a, _| a.state = state), "{state:?}");
     }
     let h = Harness::new(&config(), &config(), LinkFaults::default(), 1);
-    assert!(!h.a.fast_path_applies(h.now), "the SYN");
+    assert!(!h.a.fast_path_applies(h.clock()), "the SYN");
 }
 
 #[test]
 fn due_timers_other_than_the_delayed_ack_take_the_general_path() {
-    assert!(!fast_after(|a, now| a.timers.retransmit = Some(now)), "retransmission timeout");
-    assert!(!fast_after(|a, now| a.timers.probe = Some(now)), "loss probe timeout");
-    assert!(!fast_after(|a, now| a.timers.reorder = Some(now)), "RACK reordering timer");
-    assert!(!fast_after(|a, now| a.timers.persist = Some(now)), "persist timer");
-    assert!(!fast_after(|a, now| a.timers.close = Some(now)), "close timer");
+    assert!(!fast_after(|a, now| a.timers.retransmit = now), "retransmission timeout");
+    assert!(!fast_after(|a, now| a.timers.probe = now), "loss probe timeout");
+    assert!(!fast_after(|a, now| a.timers.reorder = now), "RACK reordering timer");
+    assert!(!fast_after(|a, now| a.timers.persist = now), "persist timer");
+    assert!(!fast_after(|a, now| a.timers.close = now), "close timer");
     assert!(
         !fast_after(|a, now| {
             a.snd_una = a.snd_max;
             a.send_buffer.discard_front(usize::MAX);
-            a.set_keepalive(Some(Duration::from_secs(1)));
-            a.last_received = now - Duration::from_secs(2);
+            // Idle for twice the keepalive time (the handshake took more than that, so `now` is past it).
+            a.set_keepalive(Some(Duration::from_millis(1)));
+            a.last_received = now.checked_sub(Nanos::from_millis(2)).expect("past the handshake");
         }),
         "keepalive probe"
     );
-    assert!(fast_after(|a, now| a.timers.retransmit = Some(now + Duration::from_millis(1))), "not yet due");
+    assert!(fast_after(|a, now| a.timers.retransmit = now.saturating_add(Nanos::from_millis(1))), "not yet due");
 }
 
 #[test]
@@ -112,33 +114,34 @@ fn without_sack_out_of_order_data_does_not_matter() {
     let mut h = established(&no_sack, &no_sack, LinkFaults::default(), 7);
     let seq: SeqNumber = h.a.rcv_nxt + 100;
     h.a.reassembly.insert(seq, buffer(b"out of order"));
-    assert!(h.a.fast_path_applies(h.now));
+    assert!(h.a.fast_path_applies(h.clock()));
 }
 
 #[test]
-fn has_deadline_before_agrees_with_next_deadline() {
+fn next_deadline_is_the_earliest_running_timer() {
     let mut h = sending();
-    let start = h.now;
+    let start = h.clock();
     let mut rng = crate::phy::Rng::new(3);
-    let deadline =
-        |rng: &mut crate::phy::Rng| rng.chance(0.6).then(|| start + Duration::from_millis(rng.below(50) as u64));
+    let deadline = |rng: &mut crate::phy::Rng| {
+        rng.chance(0.6).then(|| start.saturating_add(Nanos::from_millis(rng.below(50) as u64)))
+    };
     for _ in 0..5000 {
         let a = &mut h.a;
-        a.timers.retransmit = deadline(&mut rng);
-        a.timers.reorder = deadline(&mut rng);
-        a.timers.probe = deadline(&mut rng);
-        a.timers.delayed_ack = deadline(&mut rng);
-        a.timers.persist = deadline(&mut rng);
-        a.timers.close = deadline(&mut rng);
+        let running = [(); 6].map(|_| deadline(&mut rng));
+        let [retransmit, reorder, probe, delayed_ack, persist, close] = running.map(|at| at.unwrap_or(Nanos::NEVER));
+        (a.timers.retransmit, a.timers.reorder, a.timers.probe) = (retransmit, reorder, probe);
+        (a.timers.delayed_ack, a.timers.persist, a.timers.close) = (delayed_ack, persist, close);
         // Keepalive runs on an idle connection: all acknowledged, nothing queued.
         let idle = rng.chance(0.5);
-        a.set_keepalive(idle.then(|| Duration::from_millis(rng.below(50) as u64)));
+        let keepalive = idle.then(|| Duration::from_millis(rng.below(50) as u64));
+        a.set_keepalive(keepalive);
         if idle {
             a.snd_una = a.snd_max;
             a.send_buffer.discard_front(usize::MAX);
         }
-        let at = start + Duration::from_millis(rng.below(60) as u64);
-        let expected = a.next_deadline().is_some_and(|earliest| earliest < at);
-        assert_eq!(a.has_deadline_before(at), expected, "{:?} {:?} {at:?}", a.timers, a.keepalive_deadline());
+        let keepalive_at = keepalive.map(|idle| a.last_received.saturating_add(Nanos::from_duration(idle)));
+        let expected = running.into_iter().chain([keepalive_at]).flatten().min();
+        let earliest = a.next_deadline();
+        assert_eq!((!earliest.is_never()).then_some(earliest), expected, "{:?}", a.timers);
     }
 }

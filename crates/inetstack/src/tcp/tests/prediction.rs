@@ -19,8 +19,8 @@ fn pair(seed: u64) -> Harness {
 /// The segment B expects next from A: at RCV.NXT, ACK of everything, B's current window, A's timestamp.
 fn expected<'a>(harness: &Harness, payload: &'a [u8]) -> TcpRepr<'a> {
     let b = harness.b();
-    let value = harness.a.timestamps.as_ref().map_or(0, |ts| ts.value(harness.now));
-    let echo = b.timestamps.as_ref().map_or(0, |ts| ts.value(harness.now));
+    let value = harness.a.timestamps.as_ref().map_or(0, |ts| ts.value(harness.clock()));
+    let echo = b.timestamps.as_ref().map_or(0, |ts| ts.value(harness.clock()));
     TcpRepr {
         src_port: 40000,
         dst_port: 80,
@@ -36,7 +36,7 @@ fn expected<'a>(harness: &Harness, payload: &'a [u8]) -> TcpRepr<'a> {
 
 /// Hands `segment` to B (its payload as the zero-copy view) and says whether prediction took it.
 fn deliver(harness: &mut Harness, segment: &TcpRepr<'_>) -> bool {
-    let now = harness.now;
+    let now = harness.clock();
     let b = harness.b_mut();
     let before = b.counters().predicted;
     b.on_segment(now, segment, buffer(segment.payload));

@@ -17,7 +17,7 @@ fn pair(seed: u64) -> (Harness, SeqNumber, SeqNumber) {
 }
 
 fn with_timestamps<'a>(mut repr: TcpRepr<'a>, harness: &Harness, value: u32) -> TcpRepr<'a> {
-    let echo = harness.b().timestamps.as_ref().map(|ts| ts.value(harness.now)).unwrap_or(0);
+    let echo = harness.b().timestamps.as_ref().map(|ts| ts.value(harness.clock())).unwrap_or(0);
     repr.options = TcpOptions { timestamps: Some(TcpTimestamps { value, echo_reply: echo }), ..TcpOptions::default() };
     repr.src_port = 40000;
     repr.dst_port = 80;
@@ -90,7 +90,7 @@ fn paws_drops_segments_with_old_timestamps() {
     let (mut harness, from_a, from_b) = pair(65);
     harness.a.send(&sga(b"fresh")).expect("send");
     harness.run_for(Duration::from_millis(50));
-    let recent = harness.b().timestamps.as_ref().and_then(|ts| ts.option(harness.now).echo_reply.checked_sub(0));
+    let recent = harness.b().timestamps.as_ref().and_then(|ts| ts.option(harness.clock()).echo_reply.checked_sub(0));
     let old = recent.expect("TS.Recent").wrapping_sub(1000);
     let stale = with_timestamps(segment(from_a + 5, Some(from_b), TcpFlags::empty(), b"stale"), &harness, old);
     harness.inject(Side::B, &stale);
@@ -159,7 +159,8 @@ fn random_segments_never_panic() {
             }
         }
         // Mismatched payload views are refused, not trusted.
-        harness.a.on_segment(harness.now, &segment(from_b, Some(from_a), TcpFlags::empty(), b"ab"), buffer(b"a"));
+        let now = harness.clock();
+        harness.a.on_segment(now, &segment(from_b, Some(from_a), TcpFlags::empty(), b"ab"), buffer(b"a"));
         assert!(harness.a.counters().drops.malformed >= 1);
         harness.run_for(Duration::from_secs(5));
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::util::{config, data_segments, established, sent_by, sga};
 use crate::tcp::harness::{LinkFaults, Side};
-use crate::tcp::{TcpConfig, TcpState};
+use crate::tcp::{Nanos, TcpConfig, TcpState};
 
 #[test]
 fn rtt_is_measured_with_timestamps() {
@@ -109,11 +109,11 @@ fn keepalive_probes_an_idle_peer_and_detects_its_death() {
 #[test]
 fn next_deadline_tracks_the_earliest_timer() {
     let mut harness = established(&config(), &config(), LinkFaults::default(), 56);
-    assert_eq!(harness.a.next_deadline(), None, "idle, no keepalive: nothing to wait for");
+    assert_eq!(harness.a.next_deadline(), Nanos::NEVER, "idle, no keepalive: nothing to wait for");
     harness.faults_to_b.loss = 1.0;
     harness.a.send(&sga(b"x")).expect("send");
     harness.flush();
-    assert_eq!(harness.a.next_deadline(), Some(harness.now + Duration::from_millis(200)));
+    assert_eq!(harness.a.next_deadline(), harness.clock().saturating_add(Nanos::from_millis(200)));
 }
 
 /// RFC 1122 §4.2.3.9: an ICMP unreachable on a synchronized connection is a soft error. The connection keeps
