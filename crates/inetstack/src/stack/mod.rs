@@ -115,9 +115,14 @@ impl Stack {
         self.outbox.len()
     }
 
-    /// Sockets whose readiness may have changed since the last call.
+    /// Sockets whose readiness may have changed since the last call, appended to `out`. A libOS calls it on
+    /// every round with the list it emptied after the last: then the two lists trade places (no copy).
     pub fn take_touched(&mut self, out: &mut Vec<SocketId>) {
-        out.append(&mut self.touched);
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.touched);
+        } else {
+            out.append(&mut self.touched);
+        }
     }
 
     /// When `poll` must next run, if any timer is armed (or frames wait on the internal loopback: now).
