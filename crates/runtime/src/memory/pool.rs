@@ -4,7 +4,7 @@
 //! application, a socket, a retransmission queue). After warm-up, allocating and freeing a pooled buffer calls
 //! no allocator. The free list is bounded (`max_cached`); beyond it, storage is returned to the heap.
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -13,7 +13,10 @@ use super::storage::Storage;
 use crate::Fail;
 
 pub(crate) struct PoolShared {
-    free: RefCell<Vec<Rc<Storage>>>,
+    /// The free list, reached only by the three methods below, each of which holds its reference for one
+    /// `Vec` operation that runs no other code: a `RefCell`'s borrow flag would cost a check and two writes on
+    /// every allocation and every recycling, for borrows that can never overlap.
+    free: UnsafeCell<Vec<Rc<Storage>>>,
     max_cached: usize,
 }
 
@@ -21,10 +24,34 @@ impl PoolShared {
     /// Takes back storage whose last view is being dropped (the caller's clone is the only other reference).
     #[inline]
     pub(crate) fn recycle(&self, storage: Rc<Storage>) {
-        let mut free = self.free.borrow_mut();
+        // Freed here, after the list is let go, if the list is full.
+        drop(self.push_free(storage));
+    }
+
+    /// Keeps `storage` on the free list if it has room, else gives it back.
+    #[inline]
+    fn push_free(&self, storage: Rc<Storage>) -> Option<Rc<Storage>> {
+        // SAFETY: the reference lives for this block only, which runs nothing but `Vec`'s own code (a push
+        // that grows calls only the allocator, which cannot reach the pool); `PoolShared` is neither `Send`
+        // nor `Sync` (it holds `Rc`s), so no other thread holds one either.
+        let free = unsafe { &mut *self.free.get() };
         if free.len() < self.max_cached {
             free.push(storage);
+            None
+        } else {
+            Some(storage)
         }
+    }
+
+    #[inline]
+    fn pop_free(&self) -> Option<Rc<Storage>> {
+        // SAFETY: as in `push_free`; the popped `Rc` is returned, not dropped, while the reference lives.
+        unsafe { &mut *self.free.get() }.pop()
+    }
+
+    fn free_len(&self) -> usize {
+        // SAFETY: as in `push_free`, for a shared reference that only reads the length.
+        unsafe { &*self.free.get() }.len()
     }
 }
 
@@ -44,7 +71,7 @@ impl BufferPool {
             return Err(Fail::new(libc::EINVAL, "pool segment size must be positive"));
         }
         headroom.checked_add(segment_size).ok_or_else(|| Fail::new(libc::EINVAL, "pool buffer size overflows"))?;
-        let shared = Rc::new(PoolShared { free: RefCell::new(Vec::new()), max_cached });
+        let shared = Rc::new(PoolShared { free: UnsafeCell::new(Vec::new()), max_cached });
         Ok(Self { shared, headroom, segment_size })
     }
 
@@ -60,7 +87,7 @@ impl BufferPool {
 
     /// Free buffers currently cached.
     pub fn cached(&self) -> usize {
-        self.shared.free.borrow().len()
+        self.shared.free_len()
     }
 
     /// A buffer of `len <= segment_size` bytes. Recycled buffers keep their old contents: callers that hand
@@ -70,7 +97,7 @@ impl BufferPool {
         if len > self.segment_size {
             return Err(self.too_large(len));
         }
-        let recycled = self.shared.free.borrow_mut().pop();
+        let recycled = self.shared.pop_free();
         let storage = match recycled {
             Some(storage) => storage,
             None => self.allocate()?,
