@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
 use crate::wire::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, TCP_MIN_HEADER_LEN, TcpFlags,
-    WireError, checksum_from_sum, ones_complement_sum,
+    WireError, checksum_from_sum, fold, ones_complement_sum,
 };
 
 /// Bytes of the fixed part: Ethernet, IPv4 without options, TCP without options.
@@ -51,14 +51,6 @@ pub(super) struct HeaderTemplate {
 fn address_sum(ip: Ipv4Addr) -> u32 {
     let [a, b, c, d] = ip.octets();
     u32::from(u16::from_be_bytes([a, b])) + u32::from(u16::from_be_bytes([c, d]))
-}
-
-/// Folds a 32-bit one's-complement sum to 16 bits.
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 impl HeaderTemplate {
