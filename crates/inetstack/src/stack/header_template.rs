@@ -177,9 +177,11 @@ impl HeaderTemplate {
             + u32::from(header.window_len);
         if let Some(timestamps) = header.timestamps {
             let (value, echo) = (timestamps.value, timestamps.echo_reply);
+            // One length check (`out` was checked above) instead of one per field.
+            let options: &mut [u8; TIMESTAMPS_ONLY_LEN] = options.try_into().map_err(|_| WireError::BufferTooSmall)?;
             options[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
             options[4..8].copy_from_slice(&value.to_be_bytes());
-            options[8..12].copy_from_slice(&echo.to_be_bytes());
+            options[8..].copy_from_slice(&echo.to_be_bytes());
             sum += 0x0101 + 0x080a + (value >> 16) + (value & 0xffff) + (echo >> 16) + (echo & 0xffff);
         }
         if caps.tcp.generate_on_tx() {
