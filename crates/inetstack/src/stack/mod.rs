@@ -130,9 +130,11 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        match (self.arp.next_deadline(), self.tcp.next_deadline(self.now)) {
-            (Some(arp), Some(tcp)) => Some(arp.min(tcp)),
-            (arp, tcp) => arp.or(tcp),
+        let tcp = self.tcp.next_deadline(self.now);
+        // The common case, nothing waiting for ARP, returns TCP's deadline as it is.
+        match self.arp.next_deadline() {
+            None => tcp,
+            Some(arp) => Some(tcp.map_or(arp, |tcp| tcp.min(arp))),
         }
     }
 
