@@ -179,7 +179,18 @@ impl ArpCache {
         work
     }
 
+    /// When `poll` must next run for a retry (the sweep is not a deadline). Inline: the stack asks on every
+    /// round, and nothing is pending in the common case.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.earliest_retry()
+    }
+
+    #[inline(never)]
+    fn earliest_retry(&self) -> Option<Instant> {
         self.pending.values().map(|p| p.next_request).min()
     }
 }

@@ -34,13 +34,10 @@ impl Stack {
         let local = SocketAddrV4::new(parsed.dst_addr, parsed.tcp.dst_port);
         let remote = SocketAddrV4::new(parsed.src_addr, parsed.tcp.src_port);
         let Some(id) = self.tcp_connection_for(local, remote) else { return Some(frame) };
-        // The payload as a view of the frame, without the headers and any Ethernet padding (only frames under
-        // Ethernet's 60-byte minimum have some: the trim is skipped for the others).
-        let padding = frame.len() - (parsed.payload_offset + parsed.tcp.payload.len());
-        let mut payload = frame.clone();
-        if payload.adjust(parsed.payload_offset).is_err() || (padding > 0 && payload.trim(padding).is_err()) {
+        // The payload as a view of the frame, without the headers and any Ethernet padding.
+        let Some(payload) = frame.subview(parsed.payload_offset, parsed.tcp.payload.len()) else {
             return Some(frame);
-        }
+        };
         self.counters.tcp_in += 1;
         self.counters.tcp_in_fast += 1;
         self.segment_for_connection(id, &parsed.tcp, payload);

@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
 use crate::wire::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, TCP_MIN_HEADER_LEN, TcpFlags,
-    WireError, checksum_from_sum, ones_complement_sum,
+    WireError, checksum_from_sum, fold, ones_complement_sum,
 };
 
 /// Bytes of the fixed part: Ethernet, IPv4 without options, TCP without options.
@@ -51,14 +51,6 @@ pub(super) struct HeaderTemplate {
 fn address_sum(ip: Ipv4Addr) -> u32 {
     let [a, b, c, d] = ip.octets();
     u32::from(u16::from_be_bytes([a, b])) + u32::from(u16::from_be_bytes([c, d]))
-}
-
-/// Folds a 32-bit one's-complement sum to 16 bits.
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 impl HeaderTemplate {
@@ -185,9 +177,11 @@ impl HeaderTemplate {
             + u32::from(header.window_len);
         if let Some(timestamps) = header.timestamps {
             let (value, echo) = (timestamps.value, timestamps.echo_reply);
+            // One length check (`out` was checked above) instead of one per field.
+            let options: &mut [u8; TIMESTAMPS_ONLY_LEN] = options.try_into().map_err(|_| WireError::BufferTooSmall)?;
             options[..4].copy_from_slice(&TIMESTAMPS_PREFIX);
             options[4..8].copy_from_slice(&value.to_be_bytes());
-            options[8..12].copy_from_slice(&echo.to_be_bytes());
+            options[8..].copy_from_slice(&echo.to_be_bytes());
             sum += 0x0101 + 0x080a + (value >> 16) + (value & 0xffff) + (echo >> 16) + (echo & 0xffff);
         }
         if caps.tcp.generate_on_tx() {

@@ -119,9 +119,14 @@ impl Stack {
         self.outbox.len()
     }
 
-    /// Sockets whose readiness may have changed since the last call.
+    /// Sockets whose readiness may have changed since the last call, appended to `out`. A libOS calls it on
+    /// every round with the list it emptied after the last: then the two lists trade places (no copy).
     pub fn take_touched(&mut self, out: &mut Vec<SocketId>) {
-        out.append(&mut self.touched);
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.touched);
+        } else {
+            out.append(&mut self.touched);
+        }
     }
 
     /// When `poll` must next run, if any timer is armed (or frames wait on the internal loopback: now).
@@ -130,9 +135,11 @@ impl Stack {
         if !self.loopback.is_empty() {
             return Some(self.now);
         }
-        match (self.arp.next_deadline(), self.tcp_next_deadline()) {
-            (Some(arp), Some(tcp)) => Some(arp.min(tcp)),
-            (arp, tcp) => arp.or(tcp),
+        let tcp = self.tcp_next_deadline();
+        // The common case, nothing waiting for ARP, returns TCP's deadline as it is.
+        match self.arp.next_deadline() {
+            None => tcp,
+            Some(arp) => Some(tcp.map_or(arp, |tcp| tcp.min(arp))),
         }
     }
 

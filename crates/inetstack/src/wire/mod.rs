@@ -43,6 +43,7 @@ pub use ipv4::{IPV4_MAX_DATAGRAM_LEN, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packe
 pub use seq_number::SeqNumber;
 pub use tcp::{TCP_MIN_HEADER_LEN, TcpFlags, TcpPacket, TcpRepr};
 pub use tcp_frame::TcpFrame;
+pub(crate) use tcp_frame::fold;
 pub use tcp_options::{
     SackBlock, SackBlocks, TCP_MAX_OPTIONS_LEN, TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpOption, TcpOptionIter,
     TcpOptions, TcpTimestamps,

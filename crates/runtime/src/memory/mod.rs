@@ -2,7 +2,8 @@
 //! buffers so the datapath does not call the general allocator per operation) and `Sga` (a scatter-gather
 //! array of buffers, the unit every push and pop carries).
 //!
-//! This is one of the few places in the tree that holds `unsafe` code: the raw storage behind a buffer.
+//! This is one of the few places in the tree that holds `unsafe` code: the raw storage behind a buffer, and the
+//! pool's free list (reached without a `RefCell`'s borrow flag).
 
 mod buffer;
 mod pool;
