@@ -79,7 +79,9 @@ impl<'a> TcpFrame<'a> {
         let flags = TcpFlags::from_bits(head[TCP + 13]);
         let address = |at: usize| Ipv4Addr::from(read_u32(head, at));
         Some(Self {
-            dst_mac: MacAddress([head[0], head[1], head[2], head[3], head[4], head[5]]),
+            // Copied as one 6-byte block: built byte by byte, the address was stored in narrow pieces that
+            // the comparison's wider loads then waited on (a store-forwarding stall; the hottest line once).
+            dst_mac: MacAddress(*head.first_chunk::<6>()?),
             src_addr: address(IP + 12),
             dst_addr: address(IP + 16),
             tcp: TcpRepr {
