@@ -265,18 +265,22 @@ impl SentSegments {
     }
 
     /// The run [`Self::on_cumulative_ack`] delivers at once from `first` (the front segment, fresh and in
-    /// flight, ending at or below `ack`): its last segment and how many it holds.
+    /// flight, ending at or below `ack`): its last segment and how many it holds. (The walk keeps only the two
+    /// fields it compares, not a copy of the segment: that copy, stored and reloaded each step, stalled on
+    /// store-to-load forwarding.)
     #[inline]
     fn fresh_run(&self, first: &SentSegment, ack: SeqNumber) -> (SentSegment, usize) {
-        let (mut last, mut count) = (*first, 1);
-        for next in self.entries.iter().skip(1) {
-            let fresh = next.state == SegmentState::InFlight && !next.retransmitted;
-            if next.end > ack || !fresh || last.next != self.first_id + count as u64 || next.xmit_ts < last.xmit_ts {
+        let (mut next_id, mut xmit_ts, mut count) = (first.next, first.xmit_ts, 1);
+        for segment in self.entries.iter().skip(1) {
+            let fresh = segment.state == SegmentState::InFlight && !segment.retransmitted;
+            let id = self.first_id + count as u64;
+            if segment.end > ack || !fresh || next_id != id || segment.xmit_ts < xmit_ts {
                 break;
             }
-            last = *next;
+            (next_id, xmit_ts) = (segment.next, segment.xmit_ts);
             count += 1;
         }
+        let last = self.entries.get(count - 1).copied().unwrap_or(*first);
         (last, count)
     }
 
