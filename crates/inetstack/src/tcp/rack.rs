@@ -59,16 +59,18 @@ fn sent_after(t1: Nanos, seq1: SeqNumber, t2: Nanos, seq2: SeqNumber) -> bool {
 }
 
 impl Rack {
-    /// [`Self::on_delivered`] for each segment from `first` to `last`, in sequence order: segments a cumulative
-    /// ACK delivered, either one (`first` is `last`) or several never retransmitted and each sent no earlier
-    /// than the one before (`SentSegments::on_cumulative_ack`). Then the last has the latest transmit time and
-    /// the highest end, so the RTT, the minimum RTT, the most recent transmission and RACK.fack come out of it
-    /// alone; only the reordering test asks the first (if it ends below RACK.fack, so do all before RACK.fack
+    /// [`Self::on_delivered`] for each segment a cumulative ACK delivered as one run
+    /// (`SentSegments::on_cumulative_ack`): `last` alone, or from `first` to `last`, in sequence order, never
+    /// retransmitted and each sent no earlier than the one before. Then the last has the latest transmit time
+    /// and the highest end, so the RTT, the minimum RTT, the most recent transmission and RACK.fack come out of
+    /// it alone; only the reordering test asks the first (if it ends below RACK.fack, so do all before RACK.fack
     /// moves). One call per ACK instead of one per segment.
     #[inline]
-    fn on_delivered_run(&mut self, first: &SentSegment, last: &SentSegment, now: Nanos) {
-        if first.end < self.fack {
-            self.reordering_seen |= !first.retransmitted;
+    fn on_delivered_run(&mut self, last: &SentSegment, first: Option<&SentSegment>, now: Nanos) {
+        if let Some(first) = first
+            && first.end < self.fack
+        {
+            self.reordering_seen = true;
         }
         self.on_delivered(last, now);
     }
@@ -138,7 +140,7 @@ impl TcpConnection {
     #[inline]
     pub(super) fn rack_on_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber, advanced: bool) {
         let rack = &mut self.rack;
-        self.sent_segments.on_cumulative_ack(ack, |first, last| rack.on_delivered_run(first, last, now));
+        self.sent_segments.on_cumulative_ack(ack, |last, first| rack.on_delivered_run(last, first, now));
         if !self.rack.newly_sacked.is_empty() {
             self.rack_on_newly_sacked(now, ack);
         }
@@ -382,15 +384,15 @@ mod tests {
         for start in starts {
             let (mut by_run, mut one_by_one) = (start.clone(), start.clone());
             let mut runs = 0;
-            sent(&flight).on_cumulative_ack(SeqNumber(500), |first, last| {
+            sent(&flight).on_cumulative_ack(SeqNumber(500), |last, first| {
                 runs += 1;
-                by_run.on_delivered_run(first, last, now);
+                by_run.on_delivered_run(last, first, now);
             });
             let mut each = sent(&flight);
             for i in 1..=5 {
-                each.on_cumulative_ack(SeqNumber(i * 100), |first, last| {
-                    assert_eq!(first.start, last.start, "one at a time");
-                    one_by_one.on_delivered(first, now);
+                each.on_cumulative_ack(SeqNumber(i * 100), |segment, first| {
+                    assert!(first.is_none(), "one at a time");
+                    one_by_one.on_delivered(segment, now);
                 });
             }
             assert_eq!(runs, 1);

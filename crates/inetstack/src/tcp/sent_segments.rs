@@ -236,14 +236,18 @@ impl SentSegments {
         }
     }
 
-    /// Everything below `ack` was acknowledged: drops those segments, calling `delivered(first, last)` for the
-    /// ones not SACKed before (newly delivered), in sequence order, a run at a time. A run of several is
-    /// segments never retransmitted, in flight, and next to each other in both orders (each sent after the one
-    /// before, no earlier): delivering them one by one leaves what delivering the first and the last leaves (see
-    /// `Rack::on_delivered_run`). Any other segment is a run of one (`first` and `last` the same). A segment
-    /// acknowledged in part is trimmed.
+    /// Everything below `ack` was acknowledged: drops those segments and calls `delivered` for the ones not
+    /// SACKed before (newly delivered), in sequence order, a run at a time: `delivered(segment, None)` for a
+    /// segment alone, `delivered(last, Some(first))` for a run of several. A run is segments never
+    /// retransmitted, in flight, and next to each other in both orders (each sent after the one before, no
+    /// earlier): delivering them one by one leaves what delivering the first and the last leaves (see
+    /// `Rack::on_delivered_run`). A segment acknowledged in part is trimmed.
     #[inline]
-    pub(crate) fn on_cumulative_ack(&mut self, ack: SeqNumber, mut delivered: impl FnMut(&SentSegment, &SentSegment)) {
+    pub(crate) fn on_cumulative_ack(
+        &mut self,
+        ack: SeqNumber,
+        mut delivered: impl FnMut(&SentSegment, Option<&SentSegment>),
+    ) {
         while let Some(first) = self.entries.front().copied() {
             if first.end > ack {
                 if first.start < ack {
@@ -251,12 +255,17 @@ impl SentSegments {
                 }
                 break;
             }
-            if first.state != SegmentState::InFlight || first.retransmitted {
+            // A request-response exchange's ACK delivers a lone segment: asked first, as it is the cheapest.
+            if self.entries.len() == 1 || first.state != SegmentState::InFlight || first.retransmitted {
                 self.acknowledge_one(&first, &mut delivered);
                 continue;
             }
             let (last, count) = self.fresh_run(&first, ack);
-            delivered(&first, &last);
+            if count == 1 {
+                self.acknowledge_one(&first, &mut delivered);
+                continue;
+            }
+            delivered(&last, Some(&first));
             // The run is one stretch of the time list: taken out at once.
             self.unlink_between(first.prev, last.next);
             self.entries.drain(..count);
@@ -265,13 +274,15 @@ impl SentSegments {
     }
 
     /// The run [`Self::on_cumulative_ack`] delivers at once from `first` (the front segment, fresh and in
-    /// flight, ending at or below `ack`): its last segment and how many it holds. (The walk keeps only the two
-    /// fields it compares, not a copy of the segment: that copy, stored and reloaded each step, stalled on
-    /// store-to-load forwarding.)
+    /// flight, ending at or below `ack`): its last segment and how many it holds. The walk goes over the
+    /// deque's two slices and keeps only the two fields it compares: a copy of the segment, or `VecDeque::iter`
+    /// (out of line, its iterator returned through memory), was stored and reloaded at once, stalling
+    /// store-to-load forwarding.
     #[inline]
     fn fresh_run(&self, first: &SentSegment, ack: SeqNumber) -> (SentSegment, usize) {
         let (mut next_id, mut xmit_ts, mut count) = (first.next, first.xmit_ts, 1);
-        for segment in self.entries.iter().skip(1) {
+        let (front, back) = self.entries.as_slices();
+        for segment in front.iter().chain(back).skip(1) {
             let fresh = segment.state == SegmentState::InFlight && !segment.retransmitted;
             let id = self.first_id + count as u64;
             if segment.end > ack || !fresh || next_id != id || segment.xmit_ts < xmit_ts {
@@ -284,11 +295,11 @@ impl SentSegments {
         (last, count)
     }
 
-    /// Drops the front segment `front` (SACKed, lost or retransmitted), calling `delivered` unless SACKed.
-    #[inline(never)]
-    fn acknowledge_one(&mut self, front: &SentSegment, delivered: &mut impl FnMut(&SentSegment, &SentSegment)) {
+    /// Drops the front segment `front` (a run of one), calling `delivered` unless it was SACKed.
+    #[inline]
+    fn acknowledge_one(&mut self, front: &SentSegment, delivered: &mut impl FnMut(&SentSegment, Option<&SentSegment>)) {
         if front.state != SegmentState::Sacked {
-            delivered(front, front);
+            delivered(front, None);
         }
         self.leave_state_of(self.first_id, front);
         self.entries.pop_front();
@@ -427,7 +438,7 @@ mod tests {
         assert_eq!(sent.in_flight_order(), [100, 500, 0].map(SeqNumber));
         // A cumulative ACK to 350 delivers 0..100, 100..200 and 200..300 (not the SACKed one) and trims 300..400.
         let mut runs = Vec::new();
-        sent.on_cumulative_ack(SeqNumber(350), |first, last| runs.push((first.start, last.start)));
+        sent.on_cumulative_ack(SeqNumber(350), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
         assert_eq!(runs, [0, 100, 200].map(|start| (SeqNumber(start), SeqNumber(start))), "all resent or lost");
         assert_eq!((sent.lost_bytes(), sent.sacked_bytes(), sent.sacked_segments()), (0, 150, 2));
         assert_eq!(sent.in_flight_order(), [SeqNumber(500)]);
@@ -449,13 +460,13 @@ mod tests {
         // 200..300 resent: it breaks the run, and 300..400 is no longer its neighbour in the time list.
         sent.on_send(SeqNumber(200), SeqNumber(300), at(9));
         let mut runs = Vec::new();
-        sent.on_cumulative_ack(SeqNumber(550), |first, last| runs.push((first.start, last.start)));
+        sent.on_cumulative_ack(SeqNumber(550), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
         let run = |first: u32, last: u32| (SeqNumber(first), SeqNumber(last));
         assert_eq!(runs, [run(0, 100), run(200, 200), run(300, 400)]);
         assert_eq!(sent.in_flight_order(), [SeqNumber(550)], "500..600 trimmed to 550..600, still in flight");
         sent.on_send_new(SeqNumber(600), SeqNumber(700), at(10));
         runs.clear();
-        sent.on_cumulative_ack(SeqNumber(700), |first, last| runs.push((first.start, last.start)));
+        sent.on_cumulative_ack(SeqNumber(700), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
         assert_eq!(runs, [run(550, 600)]);
         assert!(!sent.any_in_flight() && sent.last().is_none());
     }
