@@ -274,22 +274,25 @@ impl SentSegments {
     }
 
     /// The run [`Self::on_cumulative_ack`] delivers at once from `first` (the front segment, fresh and in
-    /// flight, ending at or below `ack`): its last segment and how many it holds. The walk goes over the
-    /// deque's two slices and keeps only the two fields it compares: a copy of the segment, or `VecDeque::iter`
-    /// (out of line, its iterator returned through memory), was stored and reloaded at once, stalling
-    /// store-to-load forwarding.
+    /// flight, ending at or below `ack`): its last segment and how many it holds. Each next segment joins if it
+    /// ends at or below `ack`, follows the one before in the time list (so it is in flight: the time list holds
+    /// only those), was never retransmitted and was sent no earlier. The walk goes over the deque's two slices
+    /// and keeps only the two fields it compares: a copy of the segment, or `VecDeque::iter` (out of line, its
+    /// iterator returned through memory), was stored and reloaded at once, stalling store-to-load forwarding.
     #[inline]
     fn fresh_run(&self, first: &SentSegment, ack: SeqNumber) -> (SentSegment, usize) {
         let (mut next_id, mut xmit_ts, mut count) = (first.next, first.xmit_ts, 1);
         let (front, back) = self.entries.as_slices();
-        for segment in front.iter().chain(back).skip(1) {
-            let fresh = segment.state == SegmentState::InFlight && !segment.retransmitted;
-            let id = self.first_id + count as u64;
-            if segment.end > ack || !fresh || next_id != id || segment.xmit_ts < xmit_ts {
-                break;
+        'walk: for slice in [front.get(1..).unwrap_or_default(), back] {
+            for segment in slice {
+                let id = self.first_id + count as u64;
+                if segment.end > ack || next_id != id || segment.retransmitted || segment.xmit_ts < xmit_ts {
+                    break 'walk;
+                }
+                debug_assert_eq!(segment.state, SegmentState::InFlight, "a time-list neighbour is in flight");
+                (next_id, xmit_ts) = (segment.next, segment.xmit_ts);
+                count += 1;
             }
-            (next_id, xmit_ts) = (segment.next, segment.xmit_ts);
-            count += 1;
         }
         let last = self.entries.get(count - 1).copied().unwrap_or(*first);
         (last, count)
