@@ -236,25 +236,77 @@ impl SentSegments {
         }
     }
 
-    /// Everything below `ack` was acknowledged: drops those segments, calling `delivered` for each that had
-    /// not been SACKed (newly delivered). A segment acknowledged in part is trimmed.
+    /// Everything below `ack` was acknowledged: drops those segments and calls `delivered` for the ones not
+    /// SACKed before (newly delivered), in sequence order, a run at a time: `delivered(segment, None)` for a
+    /// segment alone, `delivered(last, Some(first))` for a run of several. A run is segments never
+    /// retransmitted, in flight, and next to each other in both orders (each sent after the one before, no
+    /// earlier): delivering them one by one leaves what delivering the first and the last leaves (see
+    /// `Rack::on_delivered_run`). A segment acknowledged in part is trimmed.
     #[inline]
-    pub(crate) fn on_cumulative_ack(&mut self, ack: SeqNumber, mut delivered: impl FnMut(&SentSegment)) {
-        while let Some(front) = self.entries.front().copied() {
-            if front.end > ack {
-                if front.start < ack {
+    pub(crate) fn on_cumulative_ack(
+        &mut self,
+        ack: SeqNumber,
+        mut delivered: impl FnMut(&SentSegment, Option<&SentSegment>),
+    ) {
+        while let Some(first) = self.entries.front().copied() {
+            if first.end > ack {
+                if first.start < ack {
                     self.trim_front(ack);
                 }
                 break;
             }
-            let id = self.first_id;
-            if front.state != SegmentState::Sacked {
-                delivered(&front);
+            // A request-response exchange's ACK delivers a lone segment: asked first, as it is the cheapest.
+            if self.entries.len() == 1 || first.state != SegmentState::InFlight || first.retransmitted {
+                self.acknowledge_one(&first, &mut delivered);
+                continue;
             }
-            self.leave_state_of(id, &front);
-            self.entries.pop_front();
-            self.first_id += 1;
+            let (last, count) = self.fresh_run(&first, ack);
+            if count == 1 {
+                self.acknowledge_one(&first, &mut delivered);
+                continue;
+            }
+            delivered(&last, Some(&first));
+            // The run is one stretch of the time list: taken out at once.
+            self.unlink_between(first.prev, last.next);
+            self.entries.drain(..count);
+            self.first_id += count as u64;
         }
+    }
+
+    /// The run [`Self::on_cumulative_ack`] delivers at once from `first` (the front segment, fresh and in
+    /// flight, ending at or below `ack`): its last segment and how many it holds. Each next segment joins if it
+    /// ends at or below `ack`, follows the one before in the time list (so it is in flight: the time list holds
+    /// only those), was never retransmitted and was sent no earlier. The walk goes over the deque's two slices
+    /// and keeps only the two fields it compares: a copy of the segment, or `VecDeque::iter` (out of line, its
+    /// iterator returned through memory), was stored and reloaded at once, stalling store-to-load forwarding.
+    #[inline]
+    fn fresh_run(&self, first: &SentSegment, ack: SeqNumber) -> (SentSegment, usize) {
+        let (mut next_id, mut xmit_ts, mut count) = (first.next, first.xmit_ts, 1);
+        let (front, back) = self.entries.as_slices();
+        'walk: for slice in [front.get(1..).unwrap_or_default(), back] {
+            for segment in slice {
+                let id = self.first_id + count as u64;
+                if segment.end > ack || next_id != id || segment.retransmitted || segment.xmit_ts < xmit_ts {
+                    break 'walk;
+                }
+                debug_assert_eq!(segment.state, SegmentState::InFlight, "a time-list neighbour is in flight");
+                (next_id, xmit_ts) = (segment.next, segment.xmit_ts);
+                count += 1;
+            }
+        }
+        let last = self.entries.get(count - 1).copied().unwrap_or(*first);
+        (last, count)
+    }
+
+    /// Drops the front segment `front` (a run of one), calling `delivered` unless it was SACKed.
+    #[inline]
+    fn acknowledge_one(&mut self, front: &SentSegment, delivered: &mut impl FnMut(&SentSegment, Option<&SentSegment>)) {
+        if front.state != SegmentState::Sacked {
+            delivered(front, None);
+        }
+        self.leave_state_of(self.first_id, front);
+        self.entries.pop_front();
+        self.first_id += 1;
     }
 
     /// The first segment, which starts below `ack` and ends beyond it, was acknowledged in part.
@@ -388,16 +440,37 @@ mod tests {
         assert_eq!(sent.first_lost().map(|s| s.start), Some(SeqNumber(200)));
         assert_eq!(sent.in_flight_order(), [100, 500, 0].map(SeqNumber));
         // A cumulative ACK to 350 delivers 0..100, 100..200 and 200..300 (not the SACKed one) and trims 300..400.
-        delivered.clear();
-        sent.on_cumulative_ack(SeqNumber(350), |s| delivered.push(s.start));
-        assert_eq!(delivered, [0, 100, 200].map(SeqNumber));
+        let mut runs = Vec::new();
+        sent.on_cumulative_ack(SeqNumber(350), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
+        assert_eq!(runs, [0, 100, 200].map(|start| (SeqNumber(start), SeqNumber(start))), "all resent or lost");
         assert_eq!((sent.lost_bytes(), sent.sacked_bytes(), sent.sacked_segments()), (0, 150, 2));
         assert_eq!(sent.in_flight_order(), [SeqNumber(500)]);
         assert!(sent.any_in_flight());
-        sent.on_cumulative_ack(SeqNumber(600), |_| {});
+        sent.on_cumulative_ack(SeqNumber(600), |_, _| {});
         assert!(sent.last().is_none());
         assert_eq!((sent.sacked_bytes(), sent.sacked_segments()), (0, 0));
         assert!(sent.in_flight_order().is_empty());
         assert!(!sent.any_in_flight());
+    }
+
+    #[test]
+    fn delivers_fresh_segments_in_runs() {
+        let at = Nanos::from_millis;
+        let mut sent = SentSegments::default();
+        for i in 0..6u32 {
+            sent.on_send_new(SeqNumber(i * 100), SeqNumber(i * 100 + 100), at(u64::from(i)));
+        }
+        // 200..300 resent: it breaks the run, and 300..400 is no longer its neighbour in the time list.
+        sent.on_send(SeqNumber(200), SeqNumber(300), at(9));
+        let mut runs = Vec::new();
+        sent.on_cumulative_ack(SeqNumber(550), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
+        let run = |first: u32, last: u32| (SeqNumber(first), SeqNumber(last));
+        assert_eq!(runs, [run(0, 100), run(200, 200), run(300, 400)]);
+        assert_eq!(sent.in_flight_order(), [SeqNumber(550)], "500..600 trimmed to 550..600, still in flight");
+        sent.on_send_new(SeqNumber(600), SeqNumber(700), at(10));
+        runs.clear();
+        sent.on_cumulative_ack(SeqNumber(700), |last, first| runs.push((first.unwrap_or(last).start, last.start)));
+        assert_eq!(runs, [run(550, 600)]);
+        assert!(!sent.any_in_flight() && sent.last().is_none());
     }
 }

@@ -46,6 +46,30 @@ impl PartialOrd for SeqNumber {
             _ => Some(Ordering::Greater),
         }
     }
+
+    // The four comparisons straight from the signed distance (what `partial_cmp` decides, without building
+    // an `Ordering` first): TCP compares sequence numbers many times per segment. 2^31 apart, the distance is
+    // `i32::MIN` either way round, which none of them accepts.
+
+    #[inline]
+    fn lt(&self, other: &Self) -> bool {
+        other.distance_from(*self) > 0
+    }
+
+    #[inline]
+    fn le(&self, other: &Self) -> bool {
+        other.distance_from(*self) >= 0
+    }
+
+    #[inline]
+    fn gt(&self, other: &Self) -> bool {
+        self.distance_from(*other) > 0
+    }
+
+    #[inline]
+    fn ge(&self, other: &Self) -> bool {
+        self.distance_from(*other) >= 0
+    }
 }
 
 impl Add<u32> for SeqNumber {
@@ -139,5 +163,23 @@ mod tests {
         let mut moving = SeqNumber(u32::MAX);
         moving += 2;
         assert_eq!(moving, SeqNumber(1));
+    }
+
+    #[test]
+    fn comparisons_agree_with_partial_cmp() {
+        let edges = [0, 1, 2, (1 << 31) - 1, 1 << 31, (1 << 31) + 1, u32::MAX - 1, u32::MAX];
+        for a in edges.into_iter().chain([7, 1 << 30, 3 << 30]) {
+            for distance in edges {
+                let (a, b) = (SeqNumber(a), SeqNumber(a) + distance);
+                let order = a.partial_cmp(&b);
+                let expected = [
+                    order == Some(Ordering::Less),
+                    matches!(order, Some(Ordering::Less | Ordering::Equal)),
+                    order == Some(Ordering::Greater),
+                    matches!(order, Some(Ordering::Greater | Ordering::Equal)),
+                ];
+                assert_eq!([a < b, a <= b, a > b, a >= b], expected, "{a:?} against {b:?}");
+            }
+        }
     }
 }
