@@ -1,10 +1,14 @@
-//! Output's fast path (`crate::tcp::fast_output`, its segments written from the header template by
-//! `emit_batch`) against the general path, through whole stacks: seeded exchanges in the simulator — options,
-//! buffer sizes, Nagle, delayed ACKs, checksum offload, chunk sizes, slow readers (zero windows), loss,
-//! duplication, corruption and reordering drawn per seed — run with the fast path off and then on must put
-//! the same frames on the wire at the same times, and end with the same counters.
+//! The fast paths change nothing on the wire. Whole stacks exchange seeded traffic in the simulator with
+//! `TcpConfig::fast_paths` off and then on (receive: the one-pass parse and header prediction; output: segments
+//! written from the header template), and every frame either host puts on the wire, at the same time, every
+//! stack counter and every connection counter must be the same (but the two that count the fast paths).
 //!
-//! `STACK_FAST_PATH_CASES` (default 16) sets how many seeds run, `STACK_FAST_PATH_SEED` the first one.
+//! Two families of runs:
+//! - scripted: request/response of 1 to 1500 bytes, bulk both ways with a slow reader, an orderly close; over
+//!   a clean link (software and offloaded checksums) and a faulty one, under several TCP configurations;
+//! - drawn per seed: options, buffer sizes, Nagle, delayed ACKs, checksum offload, chunk sizes, slow readers
+//!   (zero windows), loss, duplication, corruption and reordering. `STACK_FAST_PATH_CASES` (default 16) sets
+//!   how many seeds run, `STACK_FAST_PATH_SEED` the first one.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -14,12 +18,204 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::{FaultConfig, Rng};
 use crate::sim::Simulation;
-use crate::tcp::{RecvOutcome, TcpCounters, TcpState};
+use crate::tcp::{CongestionAlgorithm, RecvOutcome, TcpConfig, TcpCounters, TcpState};
 use crate::wire::{ChecksumCapabilities, ChecksumMode, MacAddress};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const PORT: u16 = 80;
+
+/// What one run leaves to compare: every frame on the wire (time since the start, sending host, bytes) and the
+/// counters, with the two that count the fast paths themselves (the only ones that differ by design) set
+/// aside in `fast`.
+#[derive(Debug)]
+struct Outcome {
+    wire: Vec<(Duration, usize, Vec<u8>)>,
+    stacks: Vec<StackCounters>,
+    connections: Vec<TcpCounters>,
+    /// (frames the stack's fast receive took, segments header prediction took), over both hosts.
+    fast: (u64, u64),
+}
+
+impl Outcome {
+    /// The frames `sim` recorded since `t0`, its stacks' counters, and the given connections' counters.
+    fn new(sim: &mut Simulation, t0: Instant, connections: Vec<TcpCounters>) -> Self {
+        let wire = sim.recorded.take().expect("recording").into_iter().map(|(at, host, bytes)| (at - t0, host, bytes));
+        let stacks: Vec<StackCounters> = sim.hosts.iter().map(|host| *host.counters()).collect();
+        let fast = (stacks.iter().map(|c| c.tcp_in_fast).sum(), connections.iter().map(|c| c.predicted).sum());
+        Self {
+            wire: wire.collect(),
+            stacks: stacks.into_iter().map(|c| StackCounters { tcp_in_fast: 0, ..c }).collect(),
+            connections: connections.into_iter().map(|c| TcpCounters { predicted: 0, ..c }).collect(),
+            fast,
+        }
+    }
+}
+
+/// Panics at the first difference between the run with the fast paths off and the run with them on.
+fn assert_same(label: &str, general: &Outcome, fast: &Outcome) {
+    assert_eq!(general.fast, (0, 0), "{label}: off means off");
+    if let Some(at) = general.wire.iter().zip(&fast.wire).position(|(g, f)| g != f) {
+        panic!(
+            "{label}: frame {at} differs:
+general {:?}
+fast    {:?}",
+            general.wire[at], fast.wire[at]
+        );
+    }
+    assert_eq!(general.wire.len(), fast.wire.len(), "{label}: as many frames");
+    assert_eq!(general.stacks, fast.stacks, "{label}: the same stack counters");
+    assert_eq!(general.connections, fast.connections, "{label}: the same connection counters");
+}
+
+// ---- Scripted runs ----
+/// The scenario's settings: TCP configuration, link faults, checksum capabilities, seed.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    tcp: &'a TcpConfig,
+    faults: FaultConfig,
+    checksums: ChecksumCapabilities,
+    seed: u64,
+}
+
+fn host(mac: u8, ip: Ipv4Addr, setup: Setup<'_>, prediction: bool, t0: Instant) -> Stack {
+    let tcp = setup.tcp;
+    let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
+    config.checksums = setup.checksums;
+    config.tcp = TcpConfig { fast_paths: prediction, ..tcp.clone() };
+    config.isn_secret = u64::from(mac);
+    Stack::new(config, t0).expect("valid config")
+}
+
+/// Sends what `data[*sent..]` the stack takes.
+fn push(sim: &mut Simulation, host: usize, id: SocketId, data: &[u8], sent: &mut usize) {
+    if *sent < data.len() {
+        let now = sim.now();
+        let chunk = Sga::from_slice(&data[*sent..(*sent + 16384).min(data.len())]).expect("alloc");
+        *sent += sim.hosts[host].tcp_send(now, id, &chunk).expect("send");
+    }
+}
+
+/// Reads at most `max_len` bytes per call, `calls` times at most, into `into`.
+fn pull(sim: &mut Simulation, host: usize, id: SocketId, max_len: usize, calls: usize, into: &mut Vec<u8>) {
+    let mut sga = Sga::new();
+    for _ in 0..calls {
+        match sim.hosts[host].tcp_recv_into(id, max_len, &mut sga).expect("recv") {
+            RecvOutcome::Data => into.extend_from_slice(&sga.to_vec()),
+            _ => break,
+        }
+    }
+}
+
+/// Sends `data` from socket `from` (host, id) until socket `to` has read as many bytes; returns what it read.
+fn send_whole(sim: &mut Simulation, from: (usize, SocketId), to: (usize, SocketId), data: &[u8]) -> Vec<u8> {
+    let (mut sent, mut got) = (0, Vec::new());
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        push(s, from.0, from.1, data, &mut sent);
+        pull(s, to.0, to.1, usize::MAX, 8, &mut got);
+        got.len() == data.len()
+    }));
+    got
+}
+
+fn pattern(len: usize, salt: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + salt) % 251) as u8).collect()
+}
+
+/// The scripted run with the fast paths `on` or off; the data must arrive whole either way.
+fn scripted_run(t0: Instant, setup: Setup<'_>, on: bool) -> Outcome {
+    let hosts = vec![host(1, A, setup, on, t0), host(2, B, setup, on, t0)];
+    let mut sim = Simulation::new(hosts, t0, Duration::from_micros(30), setup.faults, setup.seed)
+        .with_jitter(Duration::from_micros(300))
+        .record_frames();
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
+    sim.hosts[1].tcp_listen(listener, 4).expect("listen");
+    let client = sim.hosts[0].tcp_open();
+    let now = sim.now();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(B, PORT)).expect("connect");
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).expect("accept"));
+        server.is_some() && s.hosts[0].tcp_state(client).expect("state") == TcpState::Established
+    }));
+    let server = server.expect("accepted").0;
+    // Request/response of 1 to 1500 bytes.
+    for round in 0..30 {
+        let len = 1 + round * 53 % 1500;
+        let (request, response) = (pattern(len, round), pattern(len, round + 7));
+        assert_eq!(send_whole(&mut sim, (0, client), (1, server), &request), request);
+        assert_eq!(send_whole(&mut sim, (1, server), (0, client), &response), response);
+    }
+    // Bulk both ways; the server reads slowly, so its window closes and reopens.
+    let (up, down) = (pattern(400_000, 1), pattern(150_000, 2));
+    let (mut sent_up, mut sent_down, mut got_up, mut got_down) = (0, 0, Vec::new(), Vec::new());
+    assert!(sim.run_until(Duration::from_secs(600), |s| {
+        push(s, 0, client, &up, &mut sent_up);
+        push(s, 1, server, &down, &mut sent_down);
+        pull(s, 1, server, 1000, 3, &mut got_up);
+        pull(s, 0, client, usize::MAX, 64, &mut got_down);
+        got_up.len() == up.len() && got_down.len() == down.len()
+    }));
+    assert!(got_up == up && got_down == down, "the data arrived whole");
+    let connections =
+        vec![sim.hosts[0].tcp_counters(client).expect("client"), sim.hosts[1].tcp_counters(server).expect("server")];
+    sim.hosts[0].close(client).expect("close");
+    sim.hosts[1].close(server).expect("close");
+    sim.run_until(Duration::from_secs(300), |_| false);
+    Outcome::new(&mut sim, t0, connections)
+}
+
+/// Runs the scripted run both ways and compares; returns the fast-path counts of the run with them on.
+fn same_both_ways(label: &str, setup: Setup<'_>) -> (u64, u64) {
+    let t0 = Instant::now();
+    let general = scripted_run(t0, setup, false);
+    let fast = scripted_run(t0, setup, true);
+    assert_same(label, &general, &fast);
+    fast.fast
+}
+
+fn configurations() -> Vec<(&'static str, TcpConfig)> {
+    let base = TcpConfig::default();
+    vec![
+        ("defaults (SACK, timestamps, RACK-TLP, CUBIC)", base.clone()),
+        ("no SACK, no timestamps", TcpConfig { sack: false, timestamps: false, ..base.clone() }),
+        (
+            "SACK without RACK, NewReno",
+            TcpConfig { rack_tlp: false, congestion: CongestionAlgorithm::NewReno, ..base.clone() },
+        ),
+        (
+            "no delayed ACKs, no window scaling",
+            TcpConfig { delayed_ack: Duration::ZERO, window_scale: false, ..base.clone() },
+        ),
+        ("small buffers, Nagle", TcpConfig { recv_buffer: 8192, send_buffer: 8192, mss: 536, ..base }),
+    ]
+}
+
+#[test]
+fn clean_link_same_frames_and_counters_with_the_fast_paths_on_or_off() {
+    for (name, tcp) in configurations() {
+        for checksums in [ChecksumCapabilities::software(), ChecksumCapabilities::offloaded()] {
+            let setup = Setup { tcp: &tcp, faults: FaultConfig::default(), checksums, seed: 1 };
+            let (frames, segments) = same_both_ways(name, setup);
+            assert!(frames > 500 && segments > 500, "{name}: the fast paths were taken ({frames}, {segments})");
+        }
+    }
+}
+
+#[test]
+fn faulty_link_same_frames_and_counters_with_the_fast_paths_on_or_off() {
+    let faults = FaultConfig { drop: 0.02, duplicate: 0.01, corrupt: 0.01, reorder: 0.03 };
+    for (name, tcp) in configurations() {
+        for seed in 1..=3 {
+            let setup = Setup { tcp: &tcp, faults, checksums: ChecksumCapabilities::software(), seed };
+            let (frames, segments) = same_both_ways(name, setup);
+            assert!(frames > 100 && segments > 100, "{name}, seed {seed}: the fast paths were taken");
+        }
+    }
+}
+
+// ---- Drawn runs ----
 
 fn pick<T: Copy>(rng: &mut Rng, options: &[T]) -> T {
     options[rng.below(options.len())]
@@ -121,16 +317,8 @@ impl Stream {
     }
 }
 
-/// What one run leaves to compare: every frame on the wire, and the counters.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    wire: Vec<(Duration, usize, Vec<u8>)>,
-    stacks: Vec<StackCounters>,
-    connections: Vec<TcpCounters>,
-}
-
 /// One seeded exchange with both stacks' `TcpConfig::fast_paths` as given.
-fn run(seed: u64, fast_paths: bool) -> Outcome {
+fn drawn_run(seed: u64, fast_paths: bool) -> Outcome {
     let mut d = draw(seed);
     for config in &mut d.configs {
         config.tcp.fast_paths = fast_paths;
@@ -185,24 +373,14 @@ fn run(seed: u64, fast_paths: bool) -> Outcome {
             break;
         }
     }
-    Outcome {
-        wire: sim
-            .recorded
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(at, host, bytes)| (at - t0, host, bytes))
-            .collect(),
-        // The counters of the receive shortcut itself are the only ones that differ by design.
-        stacks: sim.hosts.iter().map(|host| StackCounters { tcp_in_fast: 0, ..*host.counters() }).collect(),
-        connections: [(0, client), (1, server.unwrap_or(client))]
-            .into_iter()
-            .filter_map(|(host, id)| match sim.hosts[host].socket(id) {
-                Ok(Socket::Tcp(TcpSocket::Connection(c))) => Some(TcpCounters { predicted: 0, ..*c.tcb.counters() }),
-                _ => None,
-            })
-            .collect(),
-    }
+    let connections = [(0, client), (1, server.unwrap_or(client))]
+        .into_iter()
+        .filter_map(|(host, id)| match sim.hosts[host].socket(id) {
+            Ok(Socket::Tcp(TcpSocket::Connection(c))) => Some(*c.tcb.counters()),
+            _ => None,
+        })
+        .collect();
+    Outcome::new(&mut sim, t0, connections)
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -214,13 +392,9 @@ fn stacks_put_the_same_frames_on_the_wire_with_the_fast_path_off_and_on() {
     let first = env_u64("STACK_FAST_PATH_SEED", 1);
     let taken_before = crate::tcp::fast_path_taken();
     for seed in first..first + env_u64("STACK_FAST_PATH_CASES", 16) {
-        let general = run(seed, false);
-        let fast = run(seed, true);
-        if let Some(at) = general.wire.iter().zip(&fast.wire).position(|(g, f)| g != f) {
-            panic!("seed {seed}: frame {at} differs:\ngeneral {:?}\nfast    {:?}", general.wire[at], fast.wire[at]);
-        }
-        assert_eq!(general.wire.len(), fast.wire.len(), "seed {seed}: as many frames");
-        assert_eq!(general, fast, "seed {seed}: the same counters");
+        let general = drawn_run(seed, false);
+        let fast = drawn_run(seed, true);
+        assert_same(&format!("seed {seed}"), &general, &fast);
         assert!(general.wire.len() > 20, "seed {seed}: data moved");
     }
     assert!(crate::tcp::fast_path_taken() > taken_before, "the fast path was taken");

@@ -44,6 +44,3 @@ impl Stack {
         None
     }
 }
-
-#[cfg(test)]
-mod tests;
