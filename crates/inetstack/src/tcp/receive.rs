@@ -83,19 +83,17 @@ impl TcpConnection {
         }
     }
 
+    /// Queues data that starts at RCV.NXT for the application. Inline, so that the caller's payload view can
+    /// go into the receive queue straight from registers: copied from the caller's stack, where it was written
+    /// field by field, its wide load stalled store-to-load forwarding.
+    #[inline]
     pub(super) fn deliver_in_order(&mut self, now: Nanos, payload: DemiBuffer) {
         let len = payload.len();
         self.rcv_nxt += len as u32;
         self.counters.bytes_in += len as u64;
         self.receive_queue.push(payload);
         if !self.reassembly.is_empty() {
-            for ready in self.reassembly.pop_ready(self.rcv_nxt) {
-                self.rcv_nxt += ready.len() as u32;
-                self.counters.bytes_in += ready.len() as u64;
-                self.receive_queue.push(ready);
-            }
-            // Filling a gap is acknowledged at once (RFC 5681 §4.2).
-            self.ack.now = true;
+            self.deliver_reassembled();
             return;
         }
         self.ack.largest_segment = self.ack.largest_segment.max(len);
@@ -110,6 +108,18 @@ impl TcpConnection {
         } else if self.timers.delayed_ack.is_never() {
             self.timers.delayed_ack = now.saturating_add(Nanos::from_duration(self.config.delayed_ack));
         }
+    }
+
+    /// The data just delivered reached the reassembly queue: moves what is now in order to the receive queue.
+    #[inline(never)]
+    fn deliver_reassembled(&mut self) {
+        for ready in self.reassembly.pop_ready(self.rcv_nxt) {
+            self.rcv_nxt += ready.len() as u32;
+            self.counters.bytes_in += ready.len() as u64;
+            self.receive_queue.push(ready);
+        }
+        // Filling a gap is acknowledged at once (RFC 5681 §4.2).
+        self.ack.now = true;
     }
 
     /// The window we could offer now, before the never-shrink rule.
