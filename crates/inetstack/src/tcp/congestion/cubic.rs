@@ -36,6 +36,10 @@ pub struct Cubic {
     /// `cwnd` in bytes, as [`CongestionControl::window`] reports it: kept, since every transmit asks and the
     /// float-to-integer conversion is a dozen instructions.
     window: usize,
+    /// The last slow-start increase, in bytes, and the same in segments. The quotient is the same for the same
+    /// bytes, and most ACKs of a connection acknowledge as much as the one before (one request, one full
+    /// segment): reusing it spares the floating-point division, whose latency held up every ACK.
+    slow_start_step: (usize, f64),
     ssthresh: usize,
     /// The window just before the last reduction, in segments.
     w_max: f64,
@@ -46,8 +50,16 @@ impl Cubic {
     pub fn new(mss: usize, initial_window: usize) -> Self {
         let mss = mss.max(1);
         let cwnd = (initial_window.max(mss) / mss) as f64;
-        let mut cubic =
-            Self { mss, mss_f64: mss as f64, cwnd, window: 0, ssthresh: usize::MAX, w_max: 0.0, epoch: None };
+        let mut cubic = Self {
+            mss,
+            mss_f64: mss as f64,
+            cwnd,
+            window: 0,
+            slow_start_step: (0, 0.0),
+            ssthresh: usize::MAX,
+            w_max: 0.0,
+            epoch: None,
+        };
         cubic.set_cwnd(cwnd);
         cubic
     }
@@ -125,7 +137,11 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, now: Nanos, acked: usize, _flight: usize, rtt: Option<Nanos>) {
         if self.window() < self.ssthresh {
-            self.set_cwnd(self.cwnd + slow_start_increase(acked, self.mss) as f64 / self.mss_f64);
+            let increase = slow_start_increase(acked, self.mss);
+            if increase != self.slow_start_step.0 {
+                self.slow_start_step = (increase, increase as f64 / self.mss_f64);
+            }
+            self.set_cwnd(self.cwnd + self.slow_start_step.1);
             return;
         }
         self.congestion_avoidance(now, acked, rtt);
@@ -186,6 +202,31 @@ mod tests {
         assert!(late_growth > early_growth, "convex beyond W_max: {per_second:?}");
         assert!(per_second[9] > 140, "{per_second:?}");
         let _ = now;
+    }
+
+    /// Slow start with the remembered step grows cwnd exactly as dividing on every ACK does, bit for bit,
+    /// through runs of equal and changing increases (and increases capped at 10 segments).
+    #[test]
+    fn slow_start_step_matches_division_on_every_ack() {
+        let now = Nanos::from_secs(1);
+        for mss in [536, 1000, 1448, 1460, 8960] {
+            let mut cubic = Cubic::new(mss, 10 * mss);
+            let mut expected = 10.0f64;
+            let mut state = u64::from(mss as u32);
+            for ack in 0..5000u64 {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let acked = match ack % 7 {
+                    0..=2 => 64,
+                    3 => mss,
+                    4 => (state >> 33) as usize % (12 * mss) + 1,
+                    _ => (state >> 33) as usize % 3 + 63,
+                };
+                cubic.on_ack(now, acked, 0, None);
+                expected += acked.min(10 * mss) as f64 / mss as f64;
+                assert_eq!(cubic.cwnd.to_bits(), expected.to_bits(), "mss {mss}, ACK {ack} of {acked} bytes");
+                assert_eq!(cubic.window(), (expected * mss as f64) as usize);
+            }
+        }
     }
 
     #[test]
