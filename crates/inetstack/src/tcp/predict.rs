@@ -70,7 +70,8 @@ impl TcpConnection {
         if let (Some(timestamps), Some(theirs)) = (self.timestamps.as_mut(), segment.options.timestamps)
             && seq <= self.ack.last_ack_sent
         {
-            timestamps.update_recent(theirs.value);
+            // `predict` found the TSval not stale, and nothing has changed TS.Recent since.
+            timestamps.set_recent(theirs.value);
         }
         // `process_ack` for an acceptable ACK with no SACK blocks outside recovery: no duplicate ACK (an ACK
         // that does not advance comes with data or with nothing in flight), the send window update, no FIN of ours to settle

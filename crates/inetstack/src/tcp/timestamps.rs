@@ -81,8 +81,16 @@ impl Timestamps {
     /// Records a TSval to echo (RFC 7323 §4.3: the caller checks the segment covers `Last.ACK.sent`).
     pub(crate) fn update_recent(&mut self, tsval: u32) {
         if !self.is_stale(tsval) {
-            self.recent = Some(tsval);
+            self.set_recent(tsval);
         }
+    }
+
+    /// [`Self::update_recent`] for a TSval already found not stale ([`Self::is_stale`] false, as header
+    /// prediction asks), with TS.Recent unchanged since.
+    #[inline]
+    pub(crate) fn set_recent(&mut self, tsval: u32) {
+        debug_assert!(!self.is_stale(tsval), "PAWS was checked");
+        self.recent = Some(tsval);
     }
 
     /// Notes a retransmission timeout (see `timed_out_at`).
