@@ -83,9 +83,8 @@ impl TcpConnection {
         }
     }
 
-    /// Queues data that starts at RCV.NXT for the application. Inline, so that the caller's payload view can
-    /// go into the receive queue straight from registers: copied from the caller's stack, where it was written
-    /// field by field, its wide load stalled store-to-load forwarding.
+    /// Queues data that starts at RCV.NXT for the application. Inline (one per received data segment), with
+    /// the rare reassembly work out of line.
     #[inline]
     pub(super) fn deliver_in_order(&mut self, now: Nanos, payload: DemiBuffer) {
         let len = payload.len();
