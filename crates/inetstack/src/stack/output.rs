@@ -157,14 +157,11 @@ impl Stack {
         let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
         let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
         write(bytes, payload.as_deref().unwrap_or(&[]), self.ip_ident, &self.config.checksums)?;
-        // The frame is made in its place in the outbox: made on the stack and moved there, its segments' 8-byte
-        // stores were reloaded 16 bytes at a time (a store-to-load forwarding stall per frame).
-        self.outbox.push_back(Sga::new());
-        let frame = self.outbox.back_mut().expect("a frame was just queued");
-        *frame = Sga::from_buffer(header);
+        let mut frame = Sga::from_buffer(header);
         if let Some(payload) = payload.filter(|p| !p.is_empty()) {
             frame.push_segment(payload);
         }
+        self.outbox.push_back(frame);
         Ok(())
     }
 
