@@ -82,7 +82,9 @@ pub(super) struct Connection {
 impl Connection {
     /// The deadline to add to the timer heap, if the connection's earliest one moved earlier than what the heap
     /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
-    /// moved later is found when the earlier entry fires, and re-armed then.
+    /// moved later is found when the earlier entry fires, and re-armed then. Inline: called for every segment
+    /// received and every connection polled.
+    #[inline]
     fn reschedule(&mut self) -> Option<Nanos> {
         let at = self.tcb.next_deadline();
         if at < self.scheduled {
