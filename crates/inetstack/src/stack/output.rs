@@ -154,13 +154,16 @@ impl Stack {
             return Err(exceeds_mtu(ip_len, self.config.mtu));
         }
         self.ip_ident = self.ip_ident.wrapping_add(1);
-        let mut header = self.headers.alloc(header_template::FIXED_LEN + options_len)?;
-        let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
-        write(bytes, payload.as_deref().unwrap_or(&[]), self.ip_ident, &self.config.checksums)?;
-        let mut frame = Sga::from_buffer(header);
+        // The frame is assembled before its headers are written: its stores have then left the store buffer
+        // when it is moved into the outbox (moved right after, its 8-byte stores were reloaded 16 bytes at a
+        // time, a store-to-load forwarding stall per frame).
+        let mut frame = Sga::from_buffer(self.headers.alloc(header_template::FIXED_LEN + options_len)?);
         if let Some(payload) = payload.filter(|p| !p.is_empty()) {
             frame.push_segment(payload);
         }
+        let (header, payload) = frame.segments_mut().split_first_mut().expect("a frame starts with its header");
+        let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
+        write(bytes, payload.first().map_or(&[], |p| &p[..]), self.ip_ident, &self.config.checksums)?;
         self.outbox.push_back(frame);
         Ok(())
     }

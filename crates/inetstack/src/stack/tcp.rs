@@ -24,9 +24,7 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::tcp::{
-    BatchHeader, BatchSegment, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState,
-};
+use crate::tcp::{Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -84,7 +82,9 @@ pub(super) struct Connection {
 impl Connection {
     /// The deadline to add to the timer heap, if the connection's earliest one moved earlier than what the heap
     /// holds for it. One heap entry per connection at most (two while a deadline moves earlier): a deadline that
-    /// moved later is found when the earlier entry fires, and re-armed then.
+    /// moved later is found when the earlier entry fires, and re-armed then. Inline: called for every segment
+    /// received and every connection polled.
+    #[inline]
     fn reschedule(&mut self) -> Option<Nanos> {
         let at = self.tcb.next_deadline();
         if at < self.scheduled {
@@ -110,12 +110,18 @@ pub(super) struct TcpTables {
     /// Connections' deadlines, earliest first, each with its `Instant` (made once, when pushed: the stack's
     /// `next_deadline`, asked every round, then converts nothing).
     timers: BinaryHeap<Reverse<(Nanos, SocketId, Option<Instant>)>>,
-    /// Scratch space for the segments one connection emits in `poll_tcp` (by the general path, or batched by
-    /// the fast path), kept to spare an allocation per poll.
-    outgoing: Vec<OutgoingSegment>,
-    /// The segments' vector of the fast path's batch (its header is written afresh by every batch).
-    batch_segments: Vec<BatchSegment>,
+    /// `poll_tcp`'s scratch space, kept to spare allocations per poll (made at the first poll). Out of the
+    /// tables while a poll runs, by one pointer: the poll emits through `&mut Stack`.
+    scratch: Option<Box<PollScratch>>,
     isn_secret: u64,
+}
+
+/// The segments one connection emits in a poll: by the general path, or batched by the fast path (the batch's
+/// header is written afresh by every batch).
+#[derive(Debug, Default)]
+struct PollScratch {
+    outgoing: Vec<OutgoingSegment>,
+    batch: SegmentBatch,
 }
 
 impl TcpTables {
@@ -761,45 +767,50 @@ impl Stack {
             }
             self.tcp.active.push(id);
         }
-        let mut active = std::mem::take(&mut self.tcp.active);
-        active.sort_unstable();
-        active.dedup();
-        let mut out = std::mem::take(&mut self.tcp.outgoing);
-        let mut batch =
-            SegmentBatch { header: BatchHeader::default(), segments: std::mem::take(&mut self.tcp.batch_segments) };
-        for id in active.drain(..) {
-            let Ok(conn) = self.connection(id) else { continue };
-            conn.tcb.poll_transmit_batched(now, &mut out, &mut batch);
-            let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
-            let mut hop = conn.hop;
-            let mut template = conn.template.take();
-            let handshake = conn.listener.is_some();
-            if !batch.is_empty() {
-                self.emit_batch(*local.ip(), *remote.ip(), &mut batch, &mut hop, &mut template);
-            }
-            for segment in &mut out {
-                // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-                let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
-            }
-            out.clear();
-            self.touched.push(id);
-            if handshake {
-                self.settle_handshake(id);
-            }
-            let Ok(conn) = self.connection(id) else { continue };
-            conn.hop = hop;
-            conn.template = template;
-            if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
-                let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
-                self.reap(key, id);
-                continue;
-            }
-            if let Some(at) = conn.reschedule() {
-                self.schedule(at, id);
-            }
+        self.tcp.active.sort_unstable();
+        self.tcp.active.dedup();
+        let mut scratch = self.tcp.scratch.take().unwrap_or_default();
+        // Nothing a poll does marks connections active, so the list is walked in place and emptied after.
+        let mut next = 0;
+        while let Some(&id) = self.tcp.active.get(next) {
+            next += 1;
+            self.poll_connection(now, id, &mut scratch);
         }
-        self.tcp.active = active;
-        self.tcp.outgoing = out;
-        self.tcp.batch_segments = batch.segments;
+        self.tcp.active.clear();
+        self.tcp.scratch = Some(scratch);
+    }
+
+    /// Polls one connection for output (see [`Self::poll_tcp`]).
+    #[inline(always)]
+    fn poll_connection(&mut self, now: Nanos, id: SocketId, scratch: &mut PollScratch) {
+        let Ok(conn) = self.connection(id) else { return };
+        conn.tcb.poll_transmit_batched(now, &mut scratch.outgoing, &mut scratch.batch);
+        let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
+        let mut hop = conn.hop;
+        let mut template = conn.template.take();
+        let handshake = conn.listener.is_some();
+        if !scratch.batch.is_empty() {
+            self.emit_batch(*local.ip(), *remote.ip(), &mut scratch.batch, &mut hop, &mut template);
+        }
+        for segment in &mut scratch.outgoing {
+            // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
+            let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
+        }
+        scratch.outgoing.clear();
+        self.touched.push(id);
+        if handshake {
+            self.settle_handshake(id);
+        }
+        let Ok(conn) = self.connection(id) else { return };
+        conn.hop = hop;
+        conn.template = template;
+        if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
+            let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
+            self.reap(key, id);
+            return;
+        }
+        if let Some(at) = conn.reschedule() {
+            self.schedule(at, id);
+        }
     }
 }
