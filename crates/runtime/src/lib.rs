@@ -18,7 +18,7 @@ pub mod timer;
 mod types;
 
 pub use fail::{Fail, errno_name};
-pub use memory::{BufferPool, DemiBuffer, MAX_SGA_LEN, ReleaseFn, Sga};
+pub use memory::{BufferPool, DemiBuffer, MAX_BUFFER_LEN, MAX_SGA_LEN, ReleaseFn, Sga};
 pub use memory_queue::{DEFAULT_MEMORY_QUEUE_CAPACITY, MemoryQueue};
 pub use queue_table::{MAX_QUEUES, Queue, QueueTable};
 pub use runtime::{IdlePolicy, NoDevice, Poller, Runtime};

@@ -15,9 +15,37 @@ pub struct DemiBuffer {
     /// Taken out by `drop`, so that the last view can hand the `Rc` itself to its pool (no clone and no
     /// second decrement).
     storage: ManuallyDrop<Rc<Storage>>,
-    start: usize,
-    end: usize,
+    span: Span,
 }
+
+/// A view's `[start, end)` as two 32-bit offsets packed in one word (storage is at most [`MAX_BUFFER_LEN`]
+/// bytes). With the storage pointer, a view is then a pair of scalars, which Rust passes and returns in two
+/// registers: as three words it went through memory at every call and was copied with wider loads than the
+/// stores that wrote it, a store-forwarding stall per received segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Span(u64);
+
+impl Span {
+    /// `start <= end <= MAX_BUFFER_LEN`, which every caller has checked.
+    #[inline]
+    fn new(start: usize, end: usize) -> Self {
+        debug_assert!(start <= end && end <= MAX_BUFFER_LEN);
+        Span(start as u64 | (end as u64) << 32)
+    }
+
+    #[inline]
+    fn start(self) -> usize {
+        (self.0 as u32) as usize
+    }
+
+    #[inline]
+    fn end(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+}
+
+/// The largest storage a buffer may have: 4 GiB - 1, so that offsets fit in 32 bits.
+pub const MAX_BUFFER_LEN: usize = u32::MAX as usize;
 
 impl DemiBuffer {
     /// A zeroed buffer of `len` bytes with no headroom.
@@ -52,6 +80,12 @@ impl DemiBuffer {
         context: *mut std::ffi::c_void,
     ) -> Result<Self, Fail> {
         let ptr = std::ptr::NonNull::new(ptr).ok_or_else(|| Fail::new(libc::EFAULT, "null device buffer"))?;
+        if len > MAX_BUFFER_LEN {
+            return Err(Fail::with_context(
+                libc::EINVAL,
+                format!("device buffer of {len} bytes is over the 4 GiB limit"),
+            ));
+        }
         // SAFETY: forwarded from this function's contract.
         let storage = unsafe { Storage::device(ptr, len, release, context) };
         Ok(Self::from_storage(Rc::new(storage), 0, len))
@@ -59,24 +93,25 @@ impl DemiBuffer {
 
     #[inline]
     pub(crate) fn from_storage(storage: Rc<Storage>, start: usize, len: usize) -> Self {
-        debug_assert!(start + len <= storage.capacity());
-        Self { storage: ManuallyDrop::new(storage), start, end: start + len }
+        debug_assert!(start + len <= storage.capacity() && storage.capacity() <= MAX_BUFFER_LEN);
+        // Both fit: `start + len <= capacity <= MAX_BUFFER_LEN` (checked where storage is made).
+        Self { storage: ManuallyDrop::new(storage), span: Span::new(start, start + len) }
     }
 
     /// Number of bytes in view.
     #[inline]
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.span.end() - self.span.start()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.span.start() == self.span.end()
     }
 
     /// Bytes available in front of the view for `prepend`.
     pub fn headroom(&self) -> usize {
-        self.start
+        self.span.start()
     }
 
     /// Whether this view is the only reference to its storage (so it may write).
@@ -91,7 +126,7 @@ impl DemiBuffer {
         // SAFETY: `[start, end)` lies inside the allocation (constructors and every adjustment check it);
         // the bytes are initialised (zeroed at allocation); writers need `&mut self` on the *only* view
         // (`as_mut_slice`) or go through `as_mut_ptr`, whose contract forbids overlapping a live borrow.
-        unsafe { std::slice::from_raw_parts(self.storage.ptr_at(self.start), self.len()) }
+        unsafe { std::slice::from_raw_parts(self.storage.ptr_at(self.span.start()), self.len()) }
     }
 
     /// The bytes in view, writable, if no other view shares the storage.
@@ -102,13 +137,13 @@ impl DemiBuffer {
         }
         // SAFETY: as in `as_slice`, and this view is the only one, borrowed mutably, so nothing else can
         // read or write the bytes while the returned borrow lives.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.storage.ptr_at(self.start), self.len()) })
+        Some(unsafe { std::slice::from_raw_parts_mut(self.storage.ptr_at(self.span.start()), self.len()) })
     }
 
     /// A raw pointer to the first byte in view, for foreign writers (the Python buffer protocol, devices).
     /// Writing through it is sound only while no Rust borrow of these bytes (`as_slice`) is alive.
     pub fn as_mut_ptr(&self) -> *mut u8 {
-        self.storage.ptr_at(self.start)
+        self.storage.ptr_at(self.span.start())
     }
 
     /// Drops `n` bytes from the front of the view (they become headroom). Inline: every transmitted payload
@@ -118,7 +153,7 @@ impl DemiBuffer {
         if n > self.len() {
             return Err(self.too_short("adjust", n));
         }
-        self.start += n;
+        self.span = Span::new(self.span.start() + n, self.span.end());
         Ok(())
     }
 
@@ -128,7 +163,7 @@ impl DemiBuffer {
         if n > self.len() {
             return Err(self.too_short("trim", n));
         }
-        self.end -= n;
+        self.span = Span::new(self.span.start(), self.span.end() - n);
         Ok(())
     }
 
@@ -142,16 +177,16 @@ impl DemiBuffer {
     /// Grows the view `n` bytes into its headroom and returns them for a header. Needs unique ownership,
     /// since the headroom of a shared buffer may be claimed by another view.
     pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], Fail> {
-        if n > self.start {
+        if n > self.headroom() {
             return Err(Fail::with_context(
                 libc::ENOSPC,
-                format!("{n}-byte header needs more than {} bytes of headroom", self.start),
+                format!("{n}-byte header needs more than {} bytes of headroom", self.headroom()),
             ));
         }
         if !self.is_unique() {
             return Err(Fail::new(libc::EBUSY, "cannot prepend to a shared buffer"));
         }
-        self.start -= n;
+        self.span = Span::new(self.span.start() - n, self.span.end());
         Ok(&mut self.as_mut_slice().expect("checked unique")[..n])
     }
 
@@ -163,7 +198,8 @@ impl DemiBuffer {
         if end > self.len() {
             return None;
         }
-        Some(Self { storage: self.storage.clone(), start: self.start + offset, end: self.start + end })
+        let start = self.span.start();
+        Some(Self { storage: self.storage.clone(), span: Span::new(start + offset, start + end) })
     }
 
     /// Splits the view at `at`: `self` keeps `[0, at)` and the returned buffer holds `[at, len)`. No copy.
@@ -171,8 +207,9 @@ impl DemiBuffer {
         if at > self.len() {
             return Err(Fail::with_context(libc::EINVAL, format!("cannot split a {}-byte buffer at {at}", self.len())));
         }
-        let tail = Self { storage: self.storage.clone(), start: self.start + at, end: self.end };
-        self.end = self.start + at;
+        let split = self.span.start() + at;
+        let tail = Self { storage: self.storage.clone(), span: Span::new(split, self.span.end()) };
+        self.span = Span::new(self.span.start(), split);
         Ok(tail)
     }
 
@@ -187,7 +224,7 @@ impl Clone for DemiBuffer {
     /// Another view of the same bytes: a reference count, no copy.
     #[inline]
     fn clone(&self) -> Self {
-        Self { storage: self.storage.clone(), start: self.start, end: self.end }
+        Self { storage: self.storage.clone(), span: self.span }
     }
 }
 
@@ -240,6 +277,15 @@ impl fmt::Debug for DemiBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_view_is_two_words_and_storage_over_4_gib_is_refused() {
+        assert_eq!(std::mem::size_of::<DemiBuffer>(), 16);
+        // Refused before anything is allocated.
+        assert_eq!(DemiBuffer::new(MAX_BUFFER_LEN + 1).unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(DemiBuffer::with_headroom(MAX_BUFFER_LEN, 1).unwrap_err().errno(), libc::ENOMEM);
+        assert_eq!(DemiBuffer::with_headroom(usize::MAX, 1).unwrap_err().errno(), libc::ENOMEM);
+    }
 
     #[test]
     fn new_buffers_are_zeroed_and_writable() {

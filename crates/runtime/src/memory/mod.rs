@@ -10,7 +10,7 @@ mod pool;
 mod sga;
 mod storage;
 
-pub use buffer::DemiBuffer;
+pub use buffer::{DemiBuffer, MAX_BUFFER_LEN};
 pub use pool::BufferPool;
 pub use sga::{MAX_SGA_LEN, Sga};
 pub use storage::ReleaseFn;

@@ -41,6 +41,12 @@ pub(crate) struct Storage {
 impl Storage {
     /// Allocates `capacity` zeroed bytes (at least one, so the layout is never zero-sized).
     pub(crate) fn allocate(capacity: usize, pool: Option<Weak<PoolShared>>) -> Result<Self, Fail> {
+        if capacity > super::buffer::MAX_BUFFER_LEN {
+            return Err(Fail::with_context(
+                libc::ENOMEM,
+                format!("buffer of {capacity} bytes is over the 4 GiB limit"),
+            ));
+        }
         let layout = Layout::from_size_align(capacity.max(1), ALIGN)
             .map_err(|_| Fail::with_context(libc::ENOMEM, format!("buffer of {capacity} bytes is too large")))?;
         // SAFETY: the layout has a non-zero size (max(1)) and a valid power-of-two alignment.
