@@ -32,6 +32,7 @@ mod mutation_tests;
 mod samples;
 
 pub use arp::{ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr};
+pub(crate) use checksum::fold;
 pub use checksum::{
     ChecksumCapabilities, ChecksumMode, checksum_from_sum, combine, ipv4_pseudo_header_sum, ones_complement_sum,
     sum_is_valid,
@@ -43,7 +44,6 @@ pub use ipv4::{IPV4_MAX_DATAGRAM_LEN, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packe
 pub use seq_number::SeqNumber;
 pub use tcp::{TCP_MIN_HEADER_LEN, TcpFlags, TcpPacket, TcpRepr};
 pub use tcp_frame::TcpFrame;
-pub(crate) use tcp_frame::fold;
 pub use tcp_options::{
     SackBlock, SackBlocks, TCP_MAX_OPTIONS_LEN, TCP_MAX_SACK_BLOCKS, TCP_MAX_WINDOW_SCALE, TcpOption, TcpOptionIter,
     TcpOptions, TcpTimestamps,
