@@ -770,7 +770,7 @@ impl Stack {
         self.tcp.active.sort_unstable();
         self.tcp.active.dedup();
         let mut scratch = self.tcp.scratch.take().unwrap_or_default();
-        // Nothing a poll does marks connections active, so the list is walked in place and emptied after.
+        // Walked by index, in place (a connection marked active during the walk is polled too), then emptied.
         let mut next = 0;
         while let Some(&id) = self.tcp.active.get(next) {
             next += 1;
