@@ -445,24 +445,24 @@ impl TcpConnection {
         if !self.eof && self.error.is_none() && self.state != TcpState::Closed {
             return Ok(RecvOutcome::NotYet);
         }
-        self.recv_nothing()
-    }
-
-    /// What [`Self::recv_into`] reports without data on a connection that has its peer's FIN, an error or is
-    /// closed (out of line: once per connection).
-    #[cold]
-    #[inline(never)]
-    fn recv_nothing(&self) -> Result<RecvOutcome, Fail> {
         if self.eof && self.receive_queue.is_empty() {
             return Ok(RecvOutcome::EndOfStream);
         }
+        match self.recv_error() {
+            Some(error) => Err(error),
+            None => Ok(RecvOutcome::NotYet),
+        }
+    }
+
+    /// The error [`Self::recv_into`] reports without data on a connection that failed or is closed (out of
+    /// line: once per connection; only the error goes through memory, not every read's outcome).
+    #[cold]
+    #[inline(never)]
+    fn recv_error(&self) -> Option<Fail> {
         if let Some(error) = &self.error {
-            return Err(error.clone());
+            return Some(error.clone());
         }
-        if self.state == TcpState::Closed {
-            return Err(Fail::new(libc::ENOTCONN, "connection closed"));
-        }
-        Ok(RecvOutcome::NotYet)
+        (self.state == TcpState::Closed).then(|| Fail::new(libc::ENOTCONN, "connection closed"))
     }
 
     /// Orderly close: a FIN follows the queued data. The receive side stays open until the peer's FIN.
