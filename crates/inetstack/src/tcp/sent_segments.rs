@@ -144,21 +144,14 @@ impl SentSegments {
         }
     }
 
-    /// Takes segment `id` out of whatever accounting its state puts it in.
+    /// Takes segment `id` out of whatever accounting its state puts it in: the time list for a segment in
+    /// flight, the SACKed or lost counts (out of line) for the others.
     fn leave_state(&mut self, id: u64) {
-        if let Some(entry) = self.get(id).copied() {
-            self.leave_state_of(id, &entry);
-        }
-    }
-
-    /// [`Self::leave_state`] for `entry`, a copy of segment `id`: inline for a segment in flight (what a
-    /// cumulative ACK mostly removes), the SACKed and lost ones out of line.
-    #[inline]
-    fn leave_state_of(&mut self, id: u64, entry: &SentSegment) {
+        let Some(entry) = self.get(id).copied() else { return };
         if entry.state == SegmentState::InFlight {
             self.unlink_between(entry.prev, entry.next);
         } else {
-            self.leave_sacked_or_lost(id, entry);
+            self.leave_sacked_or_lost(id, &entry);
         }
     }
 
@@ -248,21 +241,24 @@ impl SentSegments {
         ack: SeqNumber,
         mut delivered: impl FnMut(&SentSegment, Option<&SentSegment>),
     ) {
-        while let Some(first) = self.entries.front().copied() {
-            if first.end > ack {
-                if first.start < ack {
+        // The front segment is read in place: a copy of it, stored and at once reloaded field by field, stalled
+        // store-to-load forwarding (the hottest instruction of a request-response exchange's ACK).
+        while let Some(front) = self.entries.front() {
+            if front.end > ack {
+                if front.start < ack {
                     self.trim_front(ack);
                 }
                 break;
             }
             // A request-response exchange's ACK delivers a lone segment: asked first, as it is the cheapest.
-            if self.entries.len() == 1 || first.state != SegmentState::InFlight || first.retransmitted {
-                self.acknowledge_one(&first, &mut delivered);
+            if self.entries.len() == 1 || front.state != SegmentState::InFlight || front.retransmitted {
+                self.acknowledge_front(&mut delivered);
                 continue;
             }
+            let first = *front;
             let (last, count) = self.fresh_run(&first, ack);
             if count == 1 {
-                self.acknowledge_one(&first, &mut delivered);
+                self.acknowledge_front(&mut delivered);
                 continue;
             }
             delivered(&last, Some(&first));
@@ -298,13 +294,20 @@ impl SentSegments {
         (last, count)
     }
 
-    /// Drops the front segment `front` (a run of one), calling `delivered` unless it was SACKed.
+    /// Drops the front segment (a run of one), calling `delivered` unless it was SACKed.
     #[inline]
-    fn acknowledge_one(&mut self, front: &SentSegment, delivered: &mut impl FnMut(&SentSegment, Option<&SentSegment>)) {
+    fn acknowledge_front(&mut self, delivered: &mut impl FnMut(&SentSegment, Option<&SentSegment>)) {
+        let Some(front) = self.entries.front() else { return };
         if front.state != SegmentState::Sacked {
             delivered(front, None);
         }
-        self.leave_state_of(self.first_id, front);
+        if front.state == SegmentState::InFlight {
+            let (prev, next) = (front.prev, front.next);
+            self.unlink_between(prev, next);
+        } else {
+            let entry = *front;
+            self.leave_sacked_or_lost(self.first_id, &entry);
+        }
         self.entries.pop_front();
         self.first_id += 1;
     }
