@@ -92,6 +92,25 @@ impl TcpConnection {
         outstanding.saturating_sub(sacked).saturating_sub(lost_not_resent)
     }
 
+    /// How many of the `acked` bytes may grow the congestion window, given `flight`, what was outstanding
+    /// before this ACK. The window grows only while it limits the flow (RFC 9438 §5.8, RFC 7661; Linux's
+    /// `tcp_is_cwnd_limited`): a flow held back by its application or by the peer's receive window would
+    /// otherwise grow it without bound (a request-response connection's by every exchange) and one day send
+    /// all of it at once. Slow start may take the window up to twice the flight (so a flow that fills it
+    /// keeps doubling), and no further even when one ACK covers a whole window; congestion avoidance grows it
+    /// only while the flight filled it to within a segment.
+    #[inline]
+    fn window_growth(&self, acked: usize, flight: usize) -> usize {
+        let cwnd = self.congestion.window();
+        if cwnd < self.congestion.slow_start_threshold() {
+            acked.min(flight.saturating_mul(2).saturating_sub(cwnd))
+        } else if flight + self.send_mss > cwnd {
+            acked
+        } else {
+            0
+        }
+    }
+
     /// How many more bytes congestion control lets us put in flight now.
     pub(super) fn congestion_allowance(&self) -> usize {
         let cwnd = self.congestion.window();
@@ -160,7 +179,10 @@ impl TcpConnection {
     pub(super) fn on_ack_advance(&mut self, now: Nanos, acked: usize, flight: usize) {
         self.recovery.dupacks = 0;
         if !self.recovery.in_recovery {
-            self.congestion.on_ack(now, acked, flight, self.rtt.srtt());
+            let growth = self.window_growth(acked, flight);
+            if growth > 0 {
+                self.congestion.on_ack(now, growth, flight, self.rtt.srtt());
+            }
             return;
         }
         if self.snd_una >= self.recovery.recover {

@@ -2,7 +2,8 @@
 //! 100 ms round-trip path with room for any window, and the sender's window is sampled at every event from then
 //! on. CUBIC must cut to beta = 0.7 of W_max and then follow W_cubic(t) = C (t - K)^3 + W_max (RFC 9438): concave
 //! growth back to W_max at t ≈ K, a plateau, convex growth beyond; NewReno on the same path halves and then grows
-//! by one segment per round trip.
+//! by one segment per round trip. And the window grows only while it limits the flow (RFC 9438 §5.8): not for
+//! a sender held back by its application or by the peer's receive window.
 
 use std::time::Duration;
 
@@ -121,4 +122,48 @@ fn newreno_halves_then_grows_one_segment_per_round_trip() {
     // 2 s of congestion avoidance is 20 round trips: about 20 segments more.
     let grown = run.at(3.0) - run.at(1.0);
     assert!((17.0..=23.0).contains(&grown), "grew {grown:.1} segments in 20 round trips");
+}
+
+/// Both controllers, each with delayed ACKs off (an ACK per segment, the most chances to grow).
+fn controllers() -> [TcpConfig; 2] {
+    [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno].map(|congestion| TcpConfig {
+        congestion,
+        delayed_ack: Duration::ZERO,
+        ..config()
+    })
+}
+
+#[test]
+fn an_application_limited_flow_does_not_grow_its_window() {
+    for tcp in controllers() {
+        let mut harness = established(&tcp, &tcp, LinkFaults::default(), 170);
+        let initial = harness.a.congestion_window();
+        // 500 requests of 100 bytes, each acknowledged before the next: never more than one small segment in
+        // flight. Counting every acknowledged byte, slow start would have added 50 000 bytes.
+        for _ in 0..500 {
+            harness.a.send(&sga(&[7u8; 100])).expect("send");
+            assert!(harness.run_until(Duration::from_secs(1), |h| h.a.snd_una == h.a.data_end()));
+            while harness.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        }
+        assert_eq!(harness.a.counters().bytes_out, 500 * 100);
+        assert_eq!(harness.a.congestion_window(), initial, "{:?}", tcp.congestion);
+    }
+}
+
+#[test]
+fn a_flow_held_back_by_the_receive_window_stops_growing_its_window() {
+    for tcp in controllers() {
+        let receiver = TcpConfig { recv_buffer: 16 << 10, window_scale: false, ..tcp.clone() };
+        let mut harness = established(&tcp, &receiver, LinkFaults::default(), 171);
+        harness.a.send(&sga(&vec![0u8; 4 << 20])).expect("send");
+        let done = harness.run_until(Duration::from_secs(60), |h| {
+            while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+            h.a.snd_una == h.a.data_end()
+        });
+        assert!(done, "the transfer completes");
+        // At most 16 KiB is ever in flight: slow start may take the window to twice that, no further (it
+        // would otherwise have grown by every one of the 4 MiB acknowledged), and it got there.
+        let cwnd = harness.a.congestion_window();
+        assert!((16 << 10..=2 * (16 << 10)).contains(&cwnd), "{:?}: cwnd {cwnd}", tcp.congestion);
+    }
 }
