@@ -132,6 +132,14 @@ impl Simulation {
         true
     }
 
+    /// Lets `duration` of virtual time pass: runs every event due in it, then moves the clock to its end even if
+    /// nothing happened (as `usleep` does).
+    pub fn sleep(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        self.run_until(duration, |s| s.now >= end);
+        self.now = self.now.max(end);
+    }
+
     /// Steps until `done` holds (true) or virtual time passes `limit` / nothing is left (false).
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
         let end = self.now + limit;

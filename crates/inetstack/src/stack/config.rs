@@ -27,6 +27,10 @@ pub struct StackConfig {
     /// Ports handed out for port-0 binds and connects.
     pub ephemeral_ports: RangeInclusive<u16>,
     pub ttl: u8,
+    /// ICMP error messages (destination unreachable) the stack sends per second at most, as Linux's
+    /// `net.ipv4.icmp_msgs_per_sec` (RFC 1812 §4.3.2.8): a flood of datagrams to closed ports cannot make it
+    /// answer each one. 0: it sends none.
+    pub icmp_errors_per_second: u32,
     pub tcp: TcpConfig,
     /// Key of the RFC 6528 initial-sequence-number hash. Random by default; fixed in tests for replay.
     pub isn_secret: u64,
@@ -46,6 +50,7 @@ impl StackConfig {
             udp_queue_len: 1024,
             ephemeral_ports: 49152..=65535,
             ttl: 64,
+            icmp_errors_per_second: 1000,
             tcp: TcpConfig::default(),
             isn_secret: random_secret(),
         }

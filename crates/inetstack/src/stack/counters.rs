@@ -19,6 +19,8 @@ pub struct StackCounters {
     pub arp_replies_out: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
+    /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.
+    pub icmp_errors_suppressed: u64,
     pub udp_in: u64,
     pub udp_out: u64,
     pub tcp_in: u64,

@@ -58,6 +58,10 @@ impl Stack {
 
     /// Tells the sender of `datagram` (whose header was `ip`) that we cannot deliver it.
     pub(super) fn send_unreachable(&mut self, ip: &Ipv4Repr, datagram: &DemiBuffer, reason: DstUnreachable) {
+        if !self.icmp_errors.allow(self.tcp_now) {
+            self.counters.icmp_errors_suppressed += 1;
+            return;
+        }
         let quoted = &datagram[..datagram.len().min(ICMPV4_ERROR_QUOTE_LEN)];
         let error = Icmpv4Repr::DstUnreachable { reason, header: *ip, data: quoted };
         // From the address the datagram was sent to, when it was one of ours (not a broadcast).

@@ -34,6 +34,7 @@ use runtime::{BufferPool, DemiBuffer, Fail, Sga};
 
 use crate::device::Device;
 use crate::tcp::Nanos;
+use crate::tcp::rate_limit::RateLimiter;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
 use flow_hash::FlowHash;
@@ -77,6 +78,8 @@ pub struct Stack {
     tcp_ephemeral: PortAllocator,
     touched: Vec<SocketId>,
     echo_replies: VecDeque<EchoReply>,
+    /// Bounds the ICMP errors sent per second (`StackConfig::icmp_errors_per_second`).
+    icmp_errors: RateLimiter,
     ip_ident: u16,
     counters: StackCounters,
 }
@@ -84,6 +87,7 @@ pub struct Stack {
 impl Stack {
     pub fn new(config: StackConfig, now: Instant) -> Result<Self, Fail> {
         config.validate()?;
+        let icmp_errors = RateLimiter::new(config.icmp_errors_per_second);
         Ok(Self {
             arp: ArpCache::new(config.arp.clone()),
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
@@ -101,6 +105,7 @@ impl Stack {
             udp_ports: HashMap::default(),
             touched: Vec::new(),
             echo_replies: VecDeque::new(),
+            icmp_errors,
             ip_ident: 0,
             counters: StackCounters::default(),
         })

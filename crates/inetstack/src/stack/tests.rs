@@ -614,3 +614,32 @@ fn a_segment_whose_ack_is_delayed_is_not_polled_but_acknowledged_on_time() {
     assert!(deadline > now && deadline <= now + Duration::from_millis(40), "{deadline:?} vs {now:?}");
     assert!(sim.run_until(Duration::from_millis(60), |s| s.hosts[1].counters().tcp_out == sent + 1));
 }
+
+/// A flood of datagrams to a closed port is answered with at most `icmp_errors_per_second` port unreachables
+/// per second (RFC 1812 §4.3.2.8); the rest are counted, and the budget comes back the next second.
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let t0 = Instant::now();
+    let a = Stack::new(StackConfig::new(MAC_A, A, 24), t0).unwrap();
+    let mut config = StackConfig::new(MAC_B, B, 24);
+    config.icmp_errors_per_second = 5;
+    config.udp_queue_len = 64;
+    let b = Stack::new(config, t0).unwrap();
+    let mut sim = Simulation::new(vec![a, b], t0, Duration::from_micros(10), FaultConfig::default(), 9);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let closed = Some(SocketAddrV4::new(B, 9));
+    let flood = |sim: &mut Simulation, n: usize| {
+        for _ in 0..n {
+            let now = sim.now();
+            sim.hosts[0].udp_send(now, client, &Sga::from_slice(b"x").unwrap(), closed).unwrap();
+        }
+        sim.sleep(Duration::from_millis(10));
+    };
+    flood(&mut sim, 12);
+    let c = *sim.hosts[1].counters();
+    assert_eq!((c.icmp_unreachable_out, c.icmp_errors_suppressed), (5, 7), "{c:?}");
+    sim.sleep(Duration::from_secs(1));
+    flood(&mut sim, 3);
+    let c = *sim.hosts[1].counters();
+    assert_eq!((c.icmp_unreachable_out, c.icmp_errors_suppressed), (8, 7), "{c:?}");
+}

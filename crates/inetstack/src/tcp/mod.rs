@@ -31,7 +31,7 @@ mod nanos;
 mod output;
 mod predict;
 mod rack;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod reassembly;
 mod receive;
 mod receive_queue;
