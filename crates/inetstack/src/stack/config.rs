@@ -29,10 +29,12 @@ pub struct StackConfig {
     pub ttl: u8,
     /// ICMP error messages (destination unreachable) the stack sends per second at most, as Linux's
     /// `net.ipv4.icmp_msgs_per_sec` (RFC 1812 §4.3.2.8): a flood of datagrams to closed ports cannot make it
-    /// answer each one. 0: it sends none.
+    /// answer each one. Each second's budget is this less a secret random part of up to a quarter of it (see
+    /// `icmp_budget.rs`). 0: it sends none.
     pub icmp_errors_per_second: u32,
     pub tcp: TcpConfig,
-    /// Key of the RFC 6528 initial-sequence-number hash. Random by default; fixed in tests for replay.
+    /// Key of the RFC 6528 initial-sequence-number hash and of the ICMP error budget's draws. Random by default;
+    /// fixed in tests for replay.
     pub isn_secret: u64,
 }
 

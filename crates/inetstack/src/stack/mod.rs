@@ -17,6 +17,7 @@ mod fast_receive;
 mod flow_hash;
 mod header_template;
 mod icmp;
+mod icmp_budget;
 mod output;
 mod ports;
 mod tcp;
@@ -34,10 +35,10 @@ use runtime::{BufferPool, DemiBuffer, Fail, Sga};
 
 use crate::device::Device;
 use crate::tcp::Nanos;
-use crate::tcp::rate_limit::RateLimiter;
 use crate::wire::{EtherType, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, WireError};
 use arp_cache::ArpCache;
 use flow_hash::FlowHash;
+use icmp_budget::IcmpErrorBudget;
 use ports::PortAllocator;
 pub use tcp::TcpSocketOptions;
 use tcp::{TcpSocket, TcpTables};
@@ -79,7 +80,7 @@ pub struct Stack {
     touched: Vec<SocketId>,
     echo_replies: VecDeque<EchoReply>,
     /// Bounds the ICMP errors sent per second (`StackConfig::icmp_errors_per_second`).
-    icmp_errors: RateLimiter,
+    icmp_errors: IcmpErrorBudget,
     ip_ident: u16,
     counters: StackCounters,
 }
@@ -87,7 +88,7 @@ pub struct Stack {
 impl Stack {
     pub fn new(config: StackConfig, now: Instant) -> Result<Self, Fail> {
         config.validate()?;
-        let icmp_errors = RateLimiter::new(config.icmp_errors_per_second);
+        let icmp_errors = IcmpErrorBudget::new(config.icmp_errors_per_second, config.isn_secret);
         Ok(Self {
             arp: ArpCache::new(config.arp.clone()),
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),

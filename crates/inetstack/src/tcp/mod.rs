@@ -31,7 +31,7 @@ mod nanos;
 mod output;
 mod predict;
 mod rack;
-pub(crate) mod rate_limit;
+mod rate_limit;
 mod reassembly;
 mod receive;
 mod receive_queue;

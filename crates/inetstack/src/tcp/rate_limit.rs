@@ -1,6 +1,5 @@
 //! [`RateLimiter`]: at most N events per second, for challenge ACKs (RFC 5961 §7) and ACKs answering
-//! out-of-window segments, so that neither can be turned into an ACK storm, and for the stack's ICMP errors
-//! (RFC 1812 §4.3.2.8).
+//! out-of-window segments, so that neither can be turned into an ACK storm.
 
 use super::Nanos;
 
