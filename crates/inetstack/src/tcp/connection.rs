@@ -85,6 +85,9 @@ pub struct TcpConnection {
     pub(super) snd_una: SeqNumber,
     pub(super) snd_nxt: SeqNumber,
     pub(super) snd_max: SeqNumber,
+    /// The end of the last segment of new data shorter than the MSS: Nagle holds a small segment only while
+    /// such a segment is unacknowledged (see [`Self::nagle_holds`]).
+    pub(super) snd_sml: SeqNumber,
     /// The peer's window, scaled.
     pub(super) snd_wnd: u32,
     pub(super) max_snd_wnd: u32,
@@ -173,6 +176,7 @@ impl TcpConnection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            snd_sml: iss,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNumber(0),
@@ -404,6 +408,16 @@ impl TcpConnection {
 
     pub fn nodelay(&self) -> bool {
         self.config.nodelay
+    }
+
+    /// Whether Nagle's algorithm (RFC 896, RFC 1122 §4.2.3.4) holds back a segment shorter than the MSS, with
+    /// `in_flight` bytes unacknowledged. Minshall's variant, as Linux: only while an earlier small segment is
+    /// unacknowledged, not behind full-sized ones. So a write that ends in a partial segment goes out whole at
+    /// once instead of its tail waiting for the ACK of the full segments before it, which a receiver may
+    /// delay (the Nagle/delayed-ACK stall); a stream of small writes still coalesces.
+    #[inline]
+    pub(super) fn nagle_holds(&self, in_flight: usize) -> bool {
+        !self.config.nodelay && in_flight > 0 && self.snd_sml > self.snd_una && self.snd_sml <= self.snd_nxt
     }
 
     /// SO_KEEPALIVE: idle time before keepalive probes start; `None` turns them off.

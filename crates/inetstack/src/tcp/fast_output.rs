@@ -100,8 +100,7 @@ impl TcpConnection {
                 if congestion_limited || (in_flight > 0 && len < (self.max_snd_wnd / 2) as usize) {
                     break;
                 }
-            } else if len < self.send_mss && !self.config.nodelay && in_flight > 0 {
-                // Nagle.
+            } else if len < self.send_mss && self.nagle_holds(in_flight) {
                 break;
             }
             self.send_new_data(now, len, unsent == len, segments == 0, batch);
@@ -140,6 +139,9 @@ impl TcpConnection {
             self.send_buffer.view(offset, len).or_else(|| flatten(&self.send_buffer.slice(offset, len)).ok());
         let end = seq + len as u32;
         let flags = if last { TcpFlags::PSH } else { TcpFlags::empty() };
+        if len < self.send_mss {
+            self.snd_sml = end;
+        }
         if self.timestamps.is_none() && self.timed_segment.is_none() {
             self.timed_segment = Some((end, now));
         }

@@ -168,13 +168,7 @@ impl TcpConnection {
                 if congestion_limited || (in_flight > 0 && len < (self.max_snd_wnd / 2) as usize) {
                     return;
                 }
-            } else if len < self.send_mss
-                && !self.config.nodelay
-                && in_flight > 0
-                && self.fin_seq.is_none()
-                && !resending
-            {
-                // Nagle: one small segment in flight at a time.
+            } else if len < self.send_mss && self.fin_seq.is_none() && !resending && self.nagle_holds(in_flight) {
                 return;
             }
             self.send_range(now, out, self.snd_nxt, len, false);
@@ -274,8 +268,13 @@ impl TcpConnection {
             if !probe {
                 self.note_retransmission(seq, end);
             }
-        } else if self.timestamps.is_none() && self.timed_segment.is_none() {
-            self.timed_segment = Some((end, now));
+        } else {
+            if len > 0 && len < self.send_mss {
+                self.snd_sml = data_end;
+            }
+            if self.timestamps.is_none() && self.timed_segment.is_none() {
+                self.timed_segment = Some((end, now));
+            }
         }
         if self.rack_active() {
             self.rack_on_send(seq, end, now);

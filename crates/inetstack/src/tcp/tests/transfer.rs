@@ -50,6 +50,27 @@ fn nagle_coalesces_small_writes_unless_nodelay() {
     assert_eq!(lens, [10, 90]);
 }
 
+/// Minshall's variant of Nagle: a write that ends in a partial segment sends its tail at once behind full
+/// segments (not after their ACK, which the receiver delays: a 40 ms stall per such write), but a small segment
+/// still waits while another small one is unacknowledged.
+#[test]
+fn nagle_holds_a_small_segment_only_behind_an_unacknowledged_small_one() {
+    let mut harness = established(&config(), &config(), LinkFaults::default(), 14);
+    let since = harness.trace.len();
+    let lens = |harness: &crate::tcp::harness::Harness| -> Vec<usize> {
+        data_segments(&sent_by(harness, Side::A, since)).iter().map(|e| e.len).collect()
+    };
+    harness.a.send(&sga(&[1u8; 2000])).expect("send");
+    harness.flush();
+    assert_eq!(lens(&harness), [1448, 552], "the tail goes out behind the full segment");
+    harness.a.send(&sga(&[2u8; 10])).expect("send");
+    harness.flush();
+    assert_eq!(lens(&harness), [1448, 552], "held: the 552-byte segment is unacknowledged");
+    harness.run_for(Duration::from_millis(200));
+    assert_eq!(lens(&harness), [1448, 552, 10], "sent once it is acknowledged");
+    assert_eq!(harness.b_mut().recv(usize::MAX).expect("ok").expect("data").len(), 2010);
+}
+
 #[test]
 fn delayed_ack_every_second_full_segment_and_timer_for_odd_ones() {
     // 100 Mbit/s spaces the segments out, so B sees them one at a time.
