@@ -252,7 +252,7 @@ impl TcpConnection {
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = syn.seq_number;
         if let (Some(timestamps), Some(theirs)) = (self.timestamps.as_mut(), syn.options.timestamps) {
-            timestamps.update_recent(theirs.value);
+            timestamps.update_recent(theirs.value, now);
         }
         self.last_received = now;
     }

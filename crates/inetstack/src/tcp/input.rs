@@ -106,7 +106,7 @@ impl TcpConnection {
         }
         if !flags.rst()
             && let (Some(timestamps), Some(theirs)) = (&self.timestamps, segment.options.timestamps)
-            && timestamps.is_stale(theirs.value)
+            && timestamps.is_stale(theirs.value, now)
         {
             self.counters.drops.paws += 1;
             self.ack_out_of_window(now);
@@ -148,7 +148,7 @@ impl TcpConnection {
         if let (Some(timestamps), Some(theirs)) = (self.timestamps.as_mut(), segment.options.timestamps)
             && seq <= self.ack.last_ack_sent
         {
-            timestamps.update_recent(theirs.value);
+            timestamps.update_recent(theirs.value, now);
         }
         if self.state == TcpState::SynReceived {
             if ack > self.snd_una && ack <= self.snd_max {

@@ -45,7 +45,7 @@ impl TcpConnection {
             return None;
         }
         match (&self.timestamps, segment.options.timestamps) {
-            (Some(timestamps), Some(theirs)) if timestamps.is_stale(theirs.value) => return None,
+            (Some(timestamps), Some(theirs)) if timestamps.is_older_than_recent(theirs.value) => return None,
             (Some(_), None) => return None,
             _ => {}
         }
@@ -71,7 +71,7 @@ impl TcpConnection {
             && seq <= self.ack.last_ack_sent
         {
             // `predict` found the TSval not stale, and nothing has changed TS.Recent since.
-            timestamps.set_recent(theirs.value);
+            timestamps.set_recent(theirs.value, now);
         }
         // `process_ack` for an acceptable ACK with no SACK blocks outside recovery: no duplicate ACK (an ACK
         // that does not advance comes with data or with nothing in flight), the send window update, no FIN of ours to settle

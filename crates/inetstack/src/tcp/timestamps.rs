@@ -1,8 +1,6 @@
 //! [`Timestamps`]: the RFC 7323 timestamps option once both ends agreed on it: our millisecond clock (TSval),
-//! `TS.Recent` (what we echo), the PAWS test (§5) and RTT measurement from echoed values (§4).
-//!
-//! Not implemented: the 24-day idle invalidation of `TS.Recent` (§5.5); connections idle that long are rare and
-//! the effect is only a dropped segment answered by an ACK.
+//! `TS.Recent` (what we echo), the PAWS test (§5, with §5.5's invalidation of `TS.Recent` after 24 days
+//! without an update) and RTT measurement from echoed values (§4).
 
 use std::cell::Cell;
 
@@ -14,6 +12,10 @@ const MAX_RTT_SAMPLE_MS: u32 = 10 * 60 * 1000;
 
 /// One millisecond of the timestamp clock.
 const TICK: u64 = 1_000_000;
+
+/// After this long without an update, `TS.Recent` is no longer trusted by PAWS (RFC 7323 §5.5: a peer's
+/// millisecond clock may have wrapped its sign bit, at the earliest after 24.8 days).
+const RECENT_LIFETIME: Nanos = Nanos::from_secs(24 * 24 * 60 * 60);
 
 /// The millisecond of the timestamp clock that `value` read last: instants in `[start, end)` read `millis`.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,8 @@ pub(crate) struct Timestamps {
     offset: u32,
     /// TS.Recent: the TSval to echo; `None` until the peer sent one.
     recent: Option<u32>,
+    /// When `recent` was last set.
+    recent_at: Nanos,
     /// Our TSval when the retransmission timer last fired. Echoes older than this come from ACKs of
     /// transmissions before the timeout (often answers to duplicates, echoing a stale TS.Recent) and would
     /// inflate the RTT by the whole outage; they are not sampled (the idea of RFC 3522's Eifel detection).
@@ -45,7 +49,7 @@ impl Timestamps {
     pub(crate) fn new(now: Nanos, offset: u32) -> Self {
         // An empty first tick: the first reading computes.
         let tick = Cell::new(Tick { start: now, end: now, millis: 0 });
-        Self { base: now, tick, offset, recent: None, timed_out_at: None }
+        Self { base: now, tick, offset, recent: None, recent_at: now, timed_out_at: None }
     }
 
     /// Our TSval now (one tick per millisecond).
@@ -73,24 +77,33 @@ impl Timestamps {
         TcpTimestamps { value: self.value(now), echo_reply: self.recent.unwrap_or(0) }
     }
 
-    /// PAWS (RFC 7323 §5.3 R1): whether `tsval` is older than TS.Recent, so the segment is a stale duplicate.
-    pub(crate) fn is_stale(&self, tsval: u32) -> bool {
+    /// Whether `tsval` is older than TS.Recent: header prediction leaves such a segment to the general path,
+    /// whose PAWS test is [`Self::is_stale`].
+    #[inline]
+    pub(crate) fn is_older_than_recent(&self, tsval: u32) -> bool {
         self.recent.is_some_and(|recent| (tsval.wrapping_sub(recent) as i32) < 0)
     }
 
+    /// PAWS (RFC 7323 §5.3 R1): whether `tsval` is older than TS.Recent, so the segment is a stale duplicate;
+    /// never once TS.Recent has gone 24 days without an update (§5.5).
+    pub(crate) fn is_stale(&self, tsval: u32, now: Nanos) -> bool {
+        self.is_older_than_recent(tsval) && now.saturating_sub(self.recent_at) < RECENT_LIFETIME
+    }
+
     /// Records a TSval to echo (RFC 7323 §4.3: the caller checks the segment covers `Last.ACK.sent`).
-    pub(crate) fn update_recent(&mut self, tsval: u32) {
-        if !self.is_stale(tsval) {
-            self.set_recent(tsval);
+    pub(crate) fn update_recent(&mut self, tsval: u32, now: Nanos) {
+        if !self.is_stale(tsval, now) {
+            self.set_recent(tsval, now);
         }
     }
 
-    /// [`Self::update_recent`] for a TSval already found not stale ([`Self::is_stale`] false, as header
+    /// [`Self::update_recent`] for a TSval already found not stale (not older than TS.Recent, as header
     /// prediction asks), with TS.Recent unchanged since.
     #[inline]
-    pub(crate) fn set_recent(&mut self, tsval: u32) {
-        debug_assert!(!self.is_stale(tsval), "PAWS was checked");
+    pub(crate) fn set_recent(&mut self, tsval: u32, now: Nanos) {
+        debug_assert!(!self.is_stale(tsval, now), "PAWS was checked");
         self.recent = Some(tsval);
+        self.recent_at = now;
     }
 
     /// Notes a retransmission timeout (see `timed_out_at`).
@@ -130,12 +143,20 @@ mod tests {
             let expected = (u32::MAX - 5).wrapping_add(elapsed.as_millis() as u32);
             assert_eq!(ts.value(at(elapsed)), expected);
         }
-        assert!(!ts.is_stale(0), "nothing recorded yet");
-        ts.update_recent(1000);
-        assert!(ts.is_stale(999));
-        assert!(!ts.is_stale(1000) && !ts.is_stale(u32::MAX / 2));
-        ts.update_recent(999);
+        assert!(!ts.is_stale(0, start), "nothing recorded yet");
+        ts.update_recent(1000, start);
+        assert!(ts.is_stale(999, start));
+        assert!(!ts.is_stale(1000, start) && !ts.is_stale(u32::MAX / 2, start));
+        ts.update_recent(999, start);
         assert_eq!(ts.option(start).echo_reply, 1000, "older values never replace TS.Recent");
+        // RFC 7323 §5.5: 24 days after its last update, TS.Recent no longer makes a segment stale.
+        let days = |d: u64| start.saturating_add(Nanos::from_secs(d * 24 * 60 * 60));
+        assert!(ts.is_stale(999, days(23)));
+        assert!(!ts.is_stale(999, days(24)));
+        ts.update_recent(5, days(24));
+        assert_eq!(ts.option(days(24)).echo_reply, 5, "and the next TSval replaces it");
+        assert!(ts.is_stale(4, days(24)));
+        ts.update_recent(1000, start);
         let sent = ts.value(at(Duration::from_millis(20)));
         assert_eq!(ts.rtt(at(Duration::from_millis(55)), sent), Some(Nanos::from_millis(35)));
         assert_eq!(ts.rtt(start, sent), None, "an echo from the future");

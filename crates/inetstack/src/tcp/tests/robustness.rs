@@ -98,6 +98,21 @@ fn paws_drops_segments_with_old_timestamps() {
     assert_eq!(harness.b_mut().recv(100).expect("ok").expect("data").to_vec(), b"fresh");
 }
 
+/// RFC 7323 §5.5: TS.Recent is not trusted after 24 days without an update. In 25 idle days the peer's
+/// millisecond clock moves past 2^31, so its next TSval reads as older than TS.Recent: without the rule PAWS would
+/// drop every segment of the connection from then on.
+#[test]
+fn paws_forgets_ts_recent_after_24_idle_days() {
+    let mut harness = established(&config(), &config(), LinkFaults::default(), 67);
+    harness.a.send(&sga(b"before ")).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    harness.run_for(Duration::from_secs(25 * 24 * 60 * 60));
+    harness.a.send(&sga(b"and after")).expect("send");
+    harness.run_for(Duration::from_secs(1));
+    assert_eq!(harness.b().counters().drops.paws, 0);
+    assert_eq!(harness.b_mut().recv(100).expect("ok").expect("data").to_vec(), b"before and after");
+}
+
 #[test]
 fn reassembly_memory_is_bounded() {
     let config_b = TcpConfig { max_out_of_order_fragments: 16, ..config() };
