@@ -144,6 +144,9 @@ pub struct TcpConnection {
     pub(super) counters: TcpCounters,
     /// When the last segment arrived (keepalive idle time).
     pub(super) last_received: Nanos,
+    /// When data (or a FIN) was last sent, or sending last resumed after idling: the idle period that
+    /// [`Self::resume_after_idle`] accounts for begins here.
+    pub(super) last_send: Nanos,
 }
 
 impl std::fmt::Debug for TcpConnection {
@@ -212,6 +215,7 @@ impl TcpConnection {
             out_of_window_limiter: RateLimiter::new(config.challenge_ack_limit),
             counters: TcpCounters::default(),
             last_received: now,
+            last_send: now,
         }
     }
 

@@ -66,5 +66,8 @@ pub struct TcpCounters {
     pub rtt_samples: u64,
     /// Segments taken by header prediction (in-order data or a new ACK in ESTABLISHED, see `TcpConfig::fast_paths`).
     pub predicted: u64,
+    /// Restarts of the congestion window after an idle period longer than the retransmission timeout
+    /// (RFC 5681 §4.1).
+    pub idle_restarts: u64,
     pub drops: TcpDropCounters,
 }

@@ -86,8 +86,15 @@ impl TcpConnection {
         // to the flight, so the congestion controller is asked once.
         let mut unsent = self.data_end().distance_from(self.snd_nxt).max(0) as usize;
         let mut window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
-        let mut congestion_room = if unsent > 0 { self.congestion_allowance() } else { 0 };
         let mut in_flight = self.snd_nxt.distance_from(self.snd_una).max(0) as usize;
+        let mut congestion_room = if unsent > 0 {
+            if in_flight == 0 {
+                self.resume_after_idle(now);
+            }
+            self.congestion_allowance()
+        } else {
+            0
+        };
         let (mut segments, mut bytes) = (0u64, 0u64);
         while unsent > 0 {
             let len = unsent.min(self.send_mss).min(window_room).min(congestion_room);
@@ -156,6 +163,7 @@ impl TcpConnection {
         }
         self.snd_nxt = end;
         self.snd_max = end;
+        self.last_send = now;
         if self.timers.retransmit.is_never() {
             self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }

@@ -153,6 +153,9 @@ impl TcpConnection {
                 }
                 return;
             }
+            if self.snd_una == self.snd_max {
+                self.resume_after_idle(now);
+            }
             let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
             let congestion_room = self.congestion_allowance();
             let len = unsent.min(self.send_mss).min(window_room).min(congestion_room);
@@ -283,6 +286,7 @@ impl TcpConnection {
         out.push(segment);
         self.snd_nxt = self.snd_nxt.max(end);
         self.snd_max = self.snd_max.max(end);
+        self.last_send = now;
         if !probe && self.timers.retransmit.is_never() {
             self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }

@@ -22,7 +22,7 @@
 //! With RACK-TLP on ([`super::rack`]), RACK replaces DupThresh, `IsLost` and the lost-retransmission check:
 //! it enters recovery here ([`TcpConnection::enter_recovery`]) and the pipe counts its lost segments out.
 
-use super::congestion::CongestionControl as _;
+use super::congestion::{CongestionControl as _, initial_window};
 use super::scoreboard::{DUP_THRESH, MAX_SCOREBOARD_RANGES};
 use super::{Nanos, TcpConnection};
 use crate::wire::SeqNumber;
@@ -108,6 +108,39 @@ impl TcpConnection {
             acked
         } else {
             0
+        }
+    }
+
+    /// New data is about to go out with nothing in flight (SND.UNA = SND.MAX): the connection has been idle
+    /// since [`TcpConnection::last_send`], its application having had nothing to send, and no ACK has clocked
+    /// the window since. Two things follow, for either controller:
+    ///
+    /// - the controller learns how long (CUBIC's epoch must not count that time, RFC 9438 §5.8);
+    /// - after more than a retransmission timeout, the window restarts (RFC 5681 §4.1): cwnd falls to the
+    ///   restart window RW = min(IW, cwnd), so the connection does not blast a window the network may no longer
+    ///   hold; ssthresh stays, so slow start regains the old window within a few round trips.
+    ///
+    /// The idle time runs from the last send, as RFC 5681 §4.1 and Linux (`lsndtime`) measure it; it is
+    /// accounted once (`last_send` moves to now, should nothing be sent after all). Inline: a request-response
+    /// connection comes here for every request, with idle times far below the timeout.
+    #[inline]
+    pub(super) fn resume_after_idle(&mut self, now: Nanos) {
+        let idle = now.saturating_sub(self.last_send);
+        self.last_send = now;
+        self.congestion.on_send_resumed(now, idle);
+        if idle > self.rtt.rto() {
+            self.restart_after_idle();
+        }
+    }
+
+    /// [`Self::resume_after_idle`] after more than a retransmission timeout.
+    #[cold]
+    #[inline(never)]
+    fn restart_after_idle(&mut self) {
+        let restart_window = initial_window(self.send_mss, self.config.initial_window_segments);
+        if restart_window < self.congestion.window() {
+            self.congestion.on_idle_restart(restart_window);
+            self.counters.idle_restarts += 1;
         }
     }
 

@@ -3,8 +3,9 @@
 //! probing beyond; never slower than standard TCP would grow (the Reno-friendly region, §4.3).
 //!
 //! Implemented: slow start (shared with NewReno), the concave and convex regions (§4.2, §4.4-4.5), the
-//! Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast convergence (§4.7) and
-//! the timeout response (§4.8). Not implemented: HyStart++ (RFC 9406) and undoing spurious reductions (§4.9).
+//! Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast convergence (§4.7),
+//! the timeout response (§4.8), the epoch excluding idle time (§5.8) and the shared restart after idle (RFC 5681
+//! §4.1, decided by the connection). Not implemented: HyStart++ (RFC 9406) and undoing spurious reductions (§4.9).
 
 use super::{CongestionControl, slow_start_increase};
 use crate::tcp::Nanos;
@@ -163,6 +164,28 @@ impl CongestionControl for Cubic {
         self.epoch = None;
         self.set_cwnd(1.0);
     }
+
+    /// RFC 9438 §5.8: t in W_cubic(t) must not include the time the flow spent application-limited, or the
+    /// window would leap towards (or far beyond) W_max on the first ACKs after it. The epoch starts `idle` later
+    /// (never after `now`), as Linux's `bictcp_cwnd_event(CA_EVENT_TX_START)` shifts `epoch_start`; the curve
+    /// resumes where it stood when sending stopped.
+    #[inline]
+    fn on_send_resumed(&mut self, now: Nanos, idle: Nanos) {
+        if let Some(epoch) = self.epoch.as_mut() {
+            epoch.start = epoch.start.saturating_add(idle).min(now);
+        }
+    }
+
+    /// The window restarts (RFC 5681 §4.1), and with it the epoch: the next congestion avoidance starts a new
+    /// curve from the window it then has towards the same W_max (as after a timeout, §4.8), rather than
+    /// resuming one drawn for a window no longer in use.
+    fn on_idle_restart(&mut self, window: usize) {
+        let restart = window.max(self.mss) as f64 / self.mss_f64;
+        if restart < self.cwnd {
+            self.set_cwnd(restart);
+            self.epoch = None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +250,78 @@ mod tests {
                 assert_eq!(cubic.window(), (expected * mss as f64) as usize);
             }
         }
+    }
+
+    /// Runs `cubic` for `rtts` round trips of 100 ms from `from`, one window of one-segment ACKs per round
+    /// trip; the window (in segments) after each.
+    fn round_trips(cubic: &mut Cubic, from: Nanos, rtts: u64) -> Vec<usize> {
+        let mss = cubic.mss;
+        let rtt = Some(Nanos::from_millis(100));
+        (1..=rtts)
+            .map(|step| {
+                let now = from.saturating_add(Nanos::from_millis(100 * step));
+                for _ in 0..cubic.window() / mss {
+                    cubic.on_ack(now, mss, cubic.window(), rtt);
+                }
+                cubic.window() / mss
+            })
+            .collect()
+    }
+
+    /// RFC 9438 §5.8: after 20 s with nothing to send, the flow resumes on its curve where it left it: its
+    /// windows round trip by round trip are those of a twin that never paused, bit for bit. (Counting the
+    /// pause, t would be far beyond K and the window would leap at once towards W_max and past it.)
+    #[test]
+    fn idle_time_does_not_count_in_the_epoch() {
+        let start = Nanos::from_secs(1);
+        let mss = 1000;
+        let mut paused = Cubic::new(mss, 100 * mss);
+        paused.on_loss(start, 100 * mss);
+        round_trips(&mut paused, start, 10);
+        let mut twin = paused.clone();
+        let stopped = start.saturating_add(Nanos::from_secs(1));
+        let idle = Nanos::from_secs(20);
+        let resumed = stopped.saturating_add(idle);
+        paused.on_send_resumed(resumed, idle);
+        let after_pause = round_trips(&mut paused, resumed, 10);
+        let without_pause = round_trips(&mut twin, stopped, 10);
+        assert_eq!(after_pause, without_pause);
+        assert_eq!(paused.cwnd.to_bits(), twin.cwnd.to_bits());
+        // Still in the concave region, short of W_max = 100 (K ~ 4.2 s; 2 s of the epoch have run).
+        assert!(after_pause[9] < 100, "{after_pause:?}");
+    }
+
+    /// The epoch never starts in the future, however long the idle time reported; without an epoch (slow
+    /// start) there is nothing to shift.
+    #[test]
+    fn resuming_never_moves_the_epoch_past_now() {
+        let start = Nanos::from_secs(1);
+        let mut cubic = Cubic::new(1000, 10_000);
+        cubic.on_send_resumed(start, Nanos::from_secs(5));
+        assert!(cubic.epoch.is_none(), "slow start has no epoch");
+        cubic.on_loss(start, 10_000);
+        cubic.on_ack(start, 1000, 7000, None);
+        let now = start.saturating_add(Nanos::from_secs(1));
+        cubic.on_send_resumed(now, Nanos::from_secs(3));
+        assert_eq!(cubic.epoch.map(|epoch| epoch.start), Some(now));
+    }
+
+    /// The restart after idle cuts cwnd to the restart window and starts the next epoch afresh (towards the
+    /// same W_max); a window already below it is left alone.
+    #[test]
+    fn idle_restart_cuts_the_window_and_the_epoch() {
+        let start = Nanos::from_secs(1);
+        let mss = 1000;
+        let mut cubic = Cubic::new(mss, 100 * mss);
+        cubic.on_loss(start, 100 * mss);
+        round_trips(&mut cubic, start, 5);
+        let threshold = cubic.slow_start_threshold();
+        cubic.on_idle_restart(10 * mss);
+        assert_eq!(cubic.window(), 10 * mss);
+        assert!(cubic.epoch.is_none());
+        assert_eq!((cubic.slow_start_threshold(), cubic.w_max()), (threshold, 100 * mss), "ssthresh and W_max stay");
+        cubic.on_idle_restart(20 * mss);
+        assert_eq!(cubic.window(), 10 * mss, "never raised");
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub trait CongestionControl: fmt::Debug {
     /// The retransmission timer expired. `first` is false for further expiries of the same segment, which must
     /// not lower ssthresh again (RFC 5681 §3.1 eq. 4).
     fn on_timeout(&mut self, now: Nanos, flight: usize, first: bool);
+    /// Sending resumes with nothing in flight after `idle` without sending: the application had nothing to
+    /// send, so no ACK could update the window. A controller whose window is a function of time must not count
+    /// that time (RFC 9438 §5.8).
+    fn on_send_resumed(&mut self, now: Nanos, idle: Nanos);
+    /// The connection restarts after an idle period longer than the retransmission timeout: cwnd falls to at
+    /// most `window`, the restart window (RFC 5681 §4.1); ssthresh stays.
+    fn on_idle_restart(&mut self, window: usize);
 }
 
 /// The initial window (RFC 6928 with `segments` = 10; never under 2 segments).
@@ -100,6 +107,21 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_timeout(now, flight, first),
             Self::NewReno(c) => c.on_timeout(now, flight, first),
+        }
+    }
+
+    #[inline]
+    fn on_send_resumed(&mut self, now: Nanos, idle: Nanos) {
+        match self {
+            Self::Cubic(c) => c.on_send_resumed(now, idle),
+            Self::NewReno(c) => c.on_send_resumed(now, idle),
+        }
+    }
+
+    fn on_idle_restart(&mut self, window: usize) {
+        match self {
+            Self::Cubic(c) => c.on_idle_restart(window),
+            Self::NewReno(c) => c.on_idle_restart(window),
         }
     }
 }

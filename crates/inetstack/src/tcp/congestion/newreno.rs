@@ -65,6 +65,18 @@ impl CongestionControl for NewReno {
         self.cwnd = self.mss;
         self.bytes_acked = 0;
     }
+
+    /// Nothing to do: NewReno's window is not a function of time, only of what is acknowledged, and an idle
+    /// connection receives no ACKs.
+    #[inline]
+    fn on_send_resumed(&mut self, _now: Nanos, _idle: Nanos) {}
+
+    fn on_idle_restart(&mut self, window: usize) {
+        if window < self.cwnd {
+            self.cwnd = window.max(self.mss);
+            self.bytes_acked = 0;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +105,21 @@ mod tests {
         assert_eq!(reno.slow_start_threshold(), 3750, "a repeated timeout keeps ssthresh");
         reno.on_loss(now, 1000);
         assert_eq!(reno.slow_start_threshold(), 2000, "never under two segments");
+    }
+
+    #[test]
+    fn idle_restart_cuts_to_the_restart_window_only() {
+        let now = Nanos::from_secs(1);
+        let mut reno = NewReno::new(1000, 10_000);
+        for _ in 0..3 {
+            reno.on_ack(now, 10_000, 40_000, None);
+        }
+        assert_eq!(reno.window(), 40_000);
+        reno.on_send_resumed(now, Nanos::from_secs(10));
+        assert_eq!(reno.window(), 40_000, "idle time alone changes nothing");
+        reno.on_idle_restart(10_000);
+        assert_eq!((reno.window(), reno.slow_start_threshold()), (10_000, usize::MAX));
+        reno.on_idle_restart(20_000);
+        assert_eq!(reno.window(), 10_000, "never raised");
     }
 }

@@ -3,11 +3,14 @@
 //! on. CUBIC must cut to beta = 0.7 of W_max and then follow W_cubic(t) = C (t - K)^3 + W_max (RFC 9438): concave
 //! growth back to W_max at t ≈ K, a plateau, convex growth beyond; NewReno on the same path halves and then grows
 //! by one segment per round trip. And the window grows only while it limits the flow (RFC 9438 §5.8): not for
-//! a sender held back by its application or by the peer's receive window.
+//! a sender held back by its application or by the peer's receive window. A connection that idles for longer
+//! than the retransmission timeout restarts from the restart window (RFC 5681 §4.1), and CUBIC's curve does not
+//! count the time a flow had nothing to send (RFC 9438 §5.8).
 
 use std::time::Duration;
 
-use super::util::{config, established, sga};
+use super::util::{config, data_segments, established, sent_by, sga};
+use crate::tcp::congestion::Controller;
 use crate::tcp::harness::{LinkFaults, Side};
 use crate::tcp::{CongestionAlgorithm, TcpConfig};
 
@@ -166,4 +169,151 @@ fn a_flow_held_back_by_the_receive_window_stops_growing_its_window() {
         let cwnd = harness.a.congestion_window();
         assert!((16 << 10..=2 * (16 << 10)).contains(&cwnd), "{:?}: cwnd {cwnd}", tcp.congestion);
     }
+}
+
+/// What a sender that grew its window in a bulk transfer does when it sends again after `idle`.
+struct Resumed {
+    /// cwnd when the transfer ended, and just after the first poll that sends again (segments).
+    cwnd_before: usize,
+    cwnd_after: usize,
+    /// Data segments sent by that poll: the first flight after the idle period.
+    first_flight: usize,
+    idle_restarts: u64,
+}
+
+fn resume_after(tcp: &TcpConfig, idle: Duration) -> Resumed {
+    let tcp = TcpConfig { recv_buffer: 64 << 20, send_buffer: 64 << 20, ..tcp.clone() };
+    let mut harness = established(&tcp, &tcp, LinkFaults::default(), 172);
+    let mss = harness.a.send_mss();
+    harness.a.send(&sga(&vec![0u8; 4 << 20])).expect("send");
+    let done = harness.run_until(Duration::from_secs(60), |h| {
+        while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        h.a.snd_una == h.a.data_end()
+    });
+    assert!(done, "the transfer completes");
+    assert_eq!(harness.a.counters().retransmits, 0);
+    let cwnd_before = harness.a.congestion_window() / mss;
+    harness.run_for(idle);
+    harness.a.send(&sga(&vec![0u8; 4 << 20])).expect("send");
+    let since = harness.trace.len();
+    harness.flush();
+    let first_flight = data_segments(&sent_by(&harness, Side::A, since)).len();
+    Resumed {
+        cwnd_before,
+        cwnd_after: harness.a.congestion_window() / mss,
+        first_flight,
+        idle_restarts: harness.a.counters().idle_restarts,
+    }
+}
+
+/// RFC 5681 §4.1: after more than a retransmission timeout (200 ms here) without sending, the window restarts
+/// from RW = min(IW, cwnd): the first flight is 10 segments, not the hundreds the transfer grew the window to.
+/// A shorter pause leaves the window alone: the first flight after it is the whole window. Both output paths
+/// (the fast path and the general one) apply it.
+#[test]
+fn the_window_restarts_after_an_idle_period_longer_than_the_timeout() {
+    let both_paths =
+        controllers().into_iter().flat_map(|tcp| [true, false].map(|fast_paths| (tcp.clone(), fast_paths)));
+    for (tcp, fast_paths) in both_paths {
+        let tcp = TcpConfig { fast_paths, ..tcp };
+        let rto = tcp.min_rto;
+        let long = resume_after(&tcp, 5 * rto);
+        assert!(long.cwnd_before > 100, "{:?}: the transfer grew cwnd to {}", tcp.congestion, long.cwnd_before);
+        assert_eq!((long.first_flight, long.cwnd_after), (10, 10), "{:?} after 5 RTOs", tcp.congestion);
+        assert_eq!(long.idle_restarts, 1);
+        let short = resume_after(&tcp, rto / 2);
+        assert_eq!(short.cwnd_after, short.cwnd_before, "{:?} after half an RTO", tcp.congestion);
+        assert_eq!(short.first_flight, short.cwnd_before, "{:?} after half an RTO", tcp.congestion);
+        assert_eq!(short.idle_restarts, 0);
+    }
+}
+
+/// CUBIC, W_max and K of its current epoch (segments, seconds).
+fn cubic_state(harness: &crate::tcp::harness::Harness, mss: f64) -> (f64, f64) {
+    let Controller::Cubic(cubic) = &harness.a.congestion else { panic!("a CUBIC connection") };
+    (cubic.w_max() as f64 / mss, cubic.k().expect("in congestion avoidance"))
+}
+
+/// RFC 9438 §5.8 on a live connection: one loss puts CUBIC on its curve (concave, K of several seconds); the
+/// application then supplies data for one more second, has nothing to send for 5 s (less than the timeout,
+/// which is set to a minute so that the window does not restart), and resumes. Its window goes on from where
+/// the curve stood when sending stopped: over the next five round trips it grows as W_cubic does over five
+/// round trips of the epoch, the idle time excluded. Counting the 5 s, t would be past K and the window would
+/// rise at once to W_max and beyond.
+#[test]
+fn cubic_resumes_its_curve_where_it_left_it_after_idling() {
+    let tcp = TcpConfig {
+        congestion: CongestionAlgorithm::Cubic,
+        recv_buffer: 64 << 20,
+        send_buffer: 64 << 20,
+        delayed_ack: Duration::ZERO,
+        min_rto: Duration::from_secs(60),
+        ..config()
+    };
+    let link = LinkFaults {
+        latency: Duration::from_secs_f64(RTT / 2.0),
+        bandwidth: Some(1_000_000_000),
+        queue_limit: 100_000,
+        ..LinkFaults::default()
+    };
+    let mut harness = established(&tcp, &tcp, link, 173);
+    let mss = harness.a.send_mss() as f64;
+    // As in `one_loss`: segment 250 is lost in the fifth round of slow start.
+    let mut data_index = 0;
+    harness.filter = Some(Box::new(move |entry| {
+        if entry.from != Side::A || entry.len == 0 {
+            return false;
+        }
+        data_index += 1;
+        data_index == 250
+    }));
+    // The application keeps 256 KiB queued until a second after the window was cut, then stops.
+    let chunk = 256 << 10;
+    let mut peak: f64 = 0.0;
+    let mut cut_at = None;
+    let supplied = harness.run_until(Duration::from_secs(30), |h| {
+        while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        let cwnd = h.a.congestion_window() as f64 / mss;
+        match cut_at {
+            None if cwnd < peak * 0.9 => cut_at = Some(h.now),
+            None => peak = peak.max(cwnd),
+            Some(cut) if h.now - cut > Duration::from_secs(1) => return true,
+            Some(_) => {}
+        }
+        if (h.a.data_end().distance_from(h.a.snd_nxt) as usize) < chunk {
+            h.a.send(&sga(&vec![0u8; chunk])).expect("send");
+        }
+        false
+    });
+    assert!(supplied && cut_at.is_some(), "the lost segment must cut the window");
+    let drained = harness.run_until(Duration::from_secs(30), |h| {
+        while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        h.a.snd_una == h.a.data_end()
+    });
+    assert!(drained);
+    let (w_max, k) = cubic_state(&harness, mss);
+    let stopped = harness.a.congestion_window() as f64 / mss;
+    assert!(stopped < w_max - 10.0, "still well below W_max = {w_max:.1}: cwnd {stopped:.1}");
+    harness.run_for(Duration::from_secs(5));
+    // Sending resumes, with plenty to send, for five round trips.
+    harness.a.send(&sga(&vec![0u8; 32 << 20])).expect("send");
+    let resumed = harness.now;
+    harness.run_until(Duration::from_secs(10), |h| {
+        while h.b_mut().recv(usize::MAX).is_ok_and(|data| data.is_some()) {}
+        h.now - resumed >= Duration::from_secs_f64(5.0 * RTT)
+    });
+    let after = harness.a.congestion_window() as f64 / mss;
+    assert_eq!((harness.a.counters().idle_restarts, harness.a.counters().timeouts), (0, 0));
+    // Where on the curve the window stood (W_cubic(t) = cwnd, t < K), and where the curve is 5 RTTs later.
+    let w_cubic = |t: f64| 0.4 * (t - k).powi(3) + w_max;
+    let t_stopped = k - ((w_max - stopped) / 0.4).cbrt();
+    let expected = w_cubic(t_stopped + 5.0 * RTT);
+    eprintln!(
+        "W_max {w_max:.1}, K {k:.2} s: cwnd {stopped:.1} (t = {t_stopped:.2} s) -> {after:.1} after resuming; \
+         W_cubic {expected:.1}"
+    );
+    assert!(
+        (after - expected).abs() < 0.03 * w_max,
+        "cwnd {after:.1} five round trips after resuming, W_cubic {expected:.1} (from {stopped:.1}, W_max {w_max:.1})"
+    );
 }
