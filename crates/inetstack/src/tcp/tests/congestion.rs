@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::util::{config, data_segments, established, sent_by, sga};
 use crate::tcp::congestion::Controller;
-use crate::tcp::harness::{LinkFaults, Side};
+use crate::tcp::harness::{Harness, LinkFaults, Side};
 use crate::tcp::{CongestionAlgorithm, TcpConfig};
 
 const RTT: f64 = 0.1;
@@ -29,14 +29,20 @@ impl AfterLoss {
     }
 }
 
-fn one_loss(algorithm: CongestionAlgorithm, observe_for: Duration) -> AfterLoss {
-    let tcp = TcpConfig {
+/// Buffers that never limit the window, and an ACK for every segment.
+fn unlimited(algorithm: CongestionAlgorithm) -> TcpConfig {
+    TcpConfig {
         congestion: algorithm,
         recv_buffer: 64 << 20,
         send_buffer: 64 << 20,
         delayed_ack: Duration::ZERO,
         ..config()
-    };
+    }
+}
+
+/// Two connected ends with `tcp` on the 100 ms path, losing A's 250th data segment: slow start sends 10, 20,
+/// 40, 80, 160 segments per round trip, so it goes in the fifth round.
+fn losing_segment_250(tcp: &TcpConfig, seed: u64) -> Harness {
     // A 1 Gbit/s link spreads each flight's segments (and so their ACKs) over time, so the window is sampled
     // between ACKs, its peak included; the queue never fills (the peak window is ~1 MB per 100 ms).
     let link = LinkFaults {
@@ -45,9 +51,7 @@ fn one_loss(algorithm: CongestionAlgorithm, observe_for: Duration) -> AfterLoss 
         queue_limit: 100_000,
         ..LinkFaults::default()
     };
-    let mut harness = established(&tcp, &tcp, link, 160);
-    let mss = harness.a.send_mss() as f64;
-    // Slow start sends 10, 20, 40, 80, 160 segments per round trip: segment 250 goes in the fifth round.
+    let mut harness = established(tcp, tcp, link, seed);
     let mut data_index = 0;
     harness.filter = Some(Box::new(move |entry| {
         if entry.from != Side::A || entry.len == 0 {
@@ -56,6 +60,12 @@ fn one_loss(algorithm: CongestionAlgorithm, observe_for: Duration) -> AfterLoss 
         data_index += 1;
         data_index == 250
     }));
+    harness
+}
+
+fn one_loss(algorithm: CongestionAlgorithm, observe_for: Duration) -> AfterLoss {
+    let mut harness = losing_segment_250(&unlimited(algorithm), 160);
+    let mss = harness.a.send_mss() as f64;
     harness.a.send(&sga(&vec![0u8; 48 << 20])).expect("send");
     let mut peak: f64 = 0.0;
     let mut cut_at = None;
@@ -229,7 +239,7 @@ fn the_window_restarts_after_an_idle_period_longer_than_the_timeout() {
 }
 
 /// CUBIC, W_max and K of its current epoch (segments, seconds).
-fn cubic_state(harness: &crate::tcp::harness::Harness, mss: f64) -> (f64, f64) {
+fn cubic_state(harness: &Harness, mss: f64) -> (f64, f64) {
     let Controller::Cubic(cubic) = &harness.a.congestion else { panic!("a CUBIC connection") };
     (cubic.w_max() as f64 / mss, cubic.k().expect("in congestion avoidance"))
 }
@@ -242,31 +252,9 @@ fn cubic_state(harness: &crate::tcp::harness::Harness, mss: f64) -> (f64, f64) {
 /// rise at once to W_max and beyond.
 #[test]
 fn cubic_resumes_its_curve_where_it_left_it_after_idling() {
-    let tcp = TcpConfig {
-        congestion: CongestionAlgorithm::Cubic,
-        recv_buffer: 64 << 20,
-        send_buffer: 64 << 20,
-        delayed_ack: Duration::ZERO,
-        min_rto: Duration::from_secs(60),
-        ..config()
-    };
-    let link = LinkFaults {
-        latency: Duration::from_secs_f64(RTT / 2.0),
-        bandwidth: Some(1_000_000_000),
-        queue_limit: 100_000,
-        ..LinkFaults::default()
-    };
-    let mut harness = established(&tcp, &tcp, link, 173);
+    let tcp = TcpConfig { min_rto: Duration::from_secs(60), ..unlimited(CongestionAlgorithm::Cubic) };
+    let mut harness = losing_segment_250(&tcp, 173);
     let mss = harness.a.send_mss() as f64;
-    // As in `one_loss`: segment 250 is lost in the fifth round of slow start.
-    let mut data_index = 0;
-    harness.filter = Some(Box::new(move |entry| {
-        if entry.from != Side::A || entry.len == 0 {
-            return false;
-        }
-        data_index += 1;
-        data_index == 250
-    }));
     // The application keeps 256 KiB queued until a second after the window was cut, then stops.
     let chunk = 256 << 10;
     let mut peak: f64 = 0.0;
