@@ -1,8 +1,9 @@
 //! Two inetstack `Stack`s on an in-memory Ethernet link (see `pair.rs` for the rules).
 //!
-//! The link copies each transmitted frame (an `Sga`: a pooled header buffer plus views of the application's
-//! data) into one contiguous buffer from a `BufferPool`, as a NIC's DMA would, and queues it for the other
-//! stack; that is the only copy on the way. The application side sends views of one 64 KiB buffer (the
+//! The link queues a frame that is one buffer (headers, or headers and a small payload the stack copied behind
+//! them) for the other stack as it is, as smoltcp's link passes the frames smoltcp writes in place. A frame of
+//! several segments (a pooled header buffer plus views of the application's data) it copies into one
+//! contiguous buffer from a `BufferPool`, as a NIC's DMA would gather it; that is the only copy on the way. The application side sends views of one 64 KiB buffer (the
 //! stack's zero-copy send) and drops what it receives without reading it.
 
 use std::collections::VecDeque;
@@ -38,6 +39,12 @@ impl Device for LinkEnd<'_> {
     }
 
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        if frame.num_segments() == 1 {
+            // One buffer goes over as it is: a NIC sends a buffer it can reach without a copy, and smoltcp's
+            // frames, written in place into the link's buffers, are not copied either.
+            self.queue.extend(frame.into_segments());
+            return Ok(());
+        }
         let Ok(mut buffer) = self.pool.alloc(frame.len()) else { return Err(frame) };
         let Some(bytes) = buffer.as_mut_slice() else { return Err(frame) };
         let mut at = 0;

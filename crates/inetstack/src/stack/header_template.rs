@@ -17,10 +17,10 @@
 
 use std::net::Ipv4Addr;
 
-use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
+use crate::tcp::{BatchHeader, OutgoingSegment};
 use crate::wire::{
-    ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, TCP_MIN_HEADER_LEN, TcpFlags,
-    WireError, checksum_from_sum, fold, ones_complement_sum,
+    ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, SeqNumber, TCP_MIN_HEADER_LEN,
+    TcpFlags, WireError, checksum_from_sum, fold, ones_complement_sum,
 };
 
 /// Bytes of the fixed part: Ethernet, IPv4 without options, TCP without options.
@@ -134,15 +134,18 @@ impl HeaderTemplate {
         Ok(())
     }
 
-    /// Writes the headers of `segment` of a batch with `header` (its payload is `payload`) into `out`, which must be
-    /// exactly `FIXED_LEN` plus [`TIMESTAMPS_ONLY_LEN`] if the batch carries timestamps: the bytes
-    /// [`Self::write`] writes for the same segment as an `OutgoingSegment`.
+    /// Writes the headers of the segment at `seq` with `flags` (ACK implied) and the fields of `header` (its
+    /// payload is `payload`) into `out`, which must be exactly `FIXED_LEN` plus [`TIMESTAMPS_ONLY_LEN`] if the
+    /// header carries timestamps: the bytes [`Self::write`] writes for the same segment as an
+    /// `OutgoingSegment`.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_batched(
         &self,
         out: &mut [u8],
         header: &BatchHeader,
-        segment: &BatchSegment,
+        seq: SeqNumber,
+        flags: TcpFlags,
         payload: &[u8],
         ident: u16,
         caps: &ChecksumCapabilities,
@@ -157,9 +160,9 @@ impl HeaderTemplate {
         let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
         let (fixed, options) = out.split_at_mut(FIXED_LEN);
         self.write_fixed(fixed, total_len, ident, caps);
-        let (seq, ack) = (segment.seq_number.0, header.ack_number.0);
+        let (seq, ack) = (seq.0, header.ack_number.0);
         let offset_and_flags =
-            [((header_len / 4) as u8) << 4, segment.flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
+            [((header_len / 4) as u8) << 4, flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
         let tcp = &mut fixed[TCP..];
         tcp[4..8].copy_from_slice(&seq.to_be_bytes());
         tcp[8..12].copy_from_slice(&ack.to_be_bytes());
@@ -195,8 +198,9 @@ impl HeaderTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp::BatchSegment;
     use crate::wire::{
-        EtherType, EthernetRepr, IpProtocol, Ipv4Repr, SackBlock, SackBlocks, SeqNumber, TcpOptions, TcpTimestamps,
+        EtherType, EthernetRepr, IpProtocol, Ipv4Repr, SackBlock, SackBlocks, TcpOptions, TcpTimestamps,
     };
     use runtime::Sga;
 
@@ -253,7 +257,8 @@ mod tests {
                     let ident = 0xfff0 + (i * 4 + j) as u16;
                     let general = header.to_outgoing(BatchSegment { payload: None, ..segment });
                     let mut out = vec![0u8; FIXED_LEN + general.options.encoded_len().unwrap()];
-                    template.write_batched(&mut out, &header, &segment, payload, ident, &caps).unwrap();
+                    let (seq, flags) = (segment.seq_number, segment.flags);
+                    template.write_batched(&mut out, &header, seq, flags, payload, ident, &caps).unwrap();
                     assert_eq!(out, templated(&general, payload, ident, &caps), "{caps:?} {timestamps:?} {j}");
                 }
             }

@@ -8,12 +8,13 @@ use std::time::Instant;
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::Stack;
-use super::header_template::{self, HeaderTemplate};
+use super::arp_cache::ArpCache;
+use super::frame_writer::{FrameWriter, exceeds_mtu};
+use super::header_template::HeaderTemplate;
 use crate::device::flatten;
-use crate::tcp::{BatchHeader, BatchSegment, OutgoingSegment};
+use crate::tcp::OutgoingSegment;
 use crate::wire::{
-    ChecksumCapabilities, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr,
-    MacAddress, TCP_MIN_HEADER_LEN, WireError,
+    ETHERNET_HEADER_LEN, EtherType, EthernetRepr, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, MacAddress,
 };
 
 /// Where a datagram goes on the local link.
@@ -36,9 +37,14 @@ pub(super) struct CachedHop {
     expires: Option<Instant>,
 }
 
-#[cold]
-fn exceeds_mtu(len: usize, mtu: usize) -> Fail {
-    Fail::with_context(libc::EMSGSIZE, format!("{len} bytes exceed the {mtu}-byte MTU (no fragmentation)"))
+impl CachedHop {
+    /// The MAC address of the cached next hop in `cache`, if it is still valid: the ARP table unchanged since,
+    /// and the entry it came from not expired at `now`.
+    #[inline]
+    pub(super) fn valid_mac(cache: &Option<Self>, arp: &ArpCache, now: Instant) -> Option<MacAddress> {
+        let c = cache.as_ref()?;
+        (c.generation == arp.generation() && c.expires.is_none_or(|t| now < t)).then_some(c.mac)
+    }
 }
 
 impl Stack {
@@ -105,8 +111,7 @@ impl Stack {
     /// The MAC address of the sender's cached next hop, if the cache is still valid (see [`CachedHop`]).
     #[inline]
     pub(super) fn cached_hop_mac(&self, cache: &Option<CachedHop>) -> Option<MacAddress> {
-        let c = cache.as_ref()?;
-        (c.generation == self.arp.generation() && c.expires.is_none_or(|t| self.now < t)).then_some(c.mac)
+        CachedHop::valid_mac(cache, &self.arp, self.now)
     }
 
     /// Queues a TCP segment of a connection whose next hop is resolved, its headers written from `template`.
@@ -117,55 +122,21 @@ impl Stack {
         payload: Option<DemiBuffer>,
     ) -> Result<(), Fail> {
         let options_len = segment.options.encoded_len()?;
-        self.queue_templated(options_len, payload, |bytes, payload, ident, caps| {
+        self.frame_writer().queue(options_len, payload, |bytes, payload, ident, caps| {
             template.write(bytes, segment, payload, ident, caps)
         })
     }
 
-    /// Queues one segment of a batch (whose `shared` header fields it carries) like [`Self::send_templated`], its headers written by
-    /// [`HeaderTemplate::write_batched`].
+    /// What writes frames: the header pool, the outbox, the IPv4 identification, the checksum settings and MTU.
     #[inline]
-    pub(super) fn send_batched(
-        &mut self,
-        template: &HeaderTemplate,
-        shared: &BatchHeader,
-        mut segment: BatchSegment,
-    ) -> Result<(), Fail> {
-        let options_len = if shared.timestamps.is_some() { header_template::TIMESTAMPS_ONLY_LEN } else { 0 };
-        let payload = segment.payload.take();
-        self.queue_templated(options_len, payload, |bytes, payload, ident, caps| {
-            template.write_batched(bytes, shared, &segment, payload, ident, caps)
-        })
-    }
-
-    /// Checks the datagram against the MTU, takes the next IPv4 identification, writes the headers into a fresh
-    /// header buffer with `write(buffer, payload bytes, ident, checksums)` and queues the frame (header, then the
-    /// payload if any): what [`Self::send_templated`] and [`Self::send_batched`] share.
-    #[inline(always)]
-    fn queue_templated(
-        &mut self,
-        options_len: usize,
-        payload: Option<DemiBuffer>,
-        write: impl FnOnce(&mut [u8], &[u8], u16, &ChecksumCapabilities) -> Result<(), WireError>,
-    ) -> Result<(), Fail> {
-        let payload_len = payload.as_ref().map_or(0, DemiBuffer::len);
-        let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
-        if ip_len > self.config.mtu {
-            return Err(exceeds_mtu(ip_len, self.config.mtu));
+    pub(super) fn frame_writer(&mut self) -> FrameWriter<'_> {
+        FrameWriter {
+            headers: &self.headers,
+            outbox: &mut self.outbox,
+            ip_ident: &mut self.ip_ident,
+            checksums: &self.config.checksums,
+            mtu: self.config.mtu,
         }
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        // The frame is assembled before its headers are written: its stores have then left the store buffer
-        // when it is moved into the outbox (moved right after, its 8-byte stores were reloaded 16 bytes at a
-        // time, a store-to-load forwarding stall per frame).
-        let mut frame = Sga::from_buffer(self.headers.alloc(header_template::FIXED_LEN + options_len)?);
-        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
-            frame.push_segment(payload);
-        }
-        let (header, payload) = frame.segments_mut().split_first_mut().expect("a frame starts with its header");
-        let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
-        write(bytes, payload.first().map_or(&[], |p| &p[..]), self.ip_ident, &self.config.checksums)?;
-        self.outbox.push_back(frame);
-        Ok(())
     }
 
     /// [`Self::send_ipv4`] with the sender's [`CachedHop`].

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 use runtime::{DemiBuffer, Fail, Sga};
 
 use super::flow_hash::{FlowHash, FlowKey};
+use super::frame_writer::{FrameSink, FrameWriter};
 use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
-use super::{Socket, SocketId, Stack};
+use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
-use crate::tcp::{Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::tcp::{BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -668,7 +669,7 @@ impl Stack {
             _ => Some(flatten(&payload)?),
         };
         if let Some(mac) = self.cached_hop_mac(hop) {
-            let template = self.template_for(template, mac, (src, dst), (segment.src_port, segment.dst_port));
+            let template = template_for(template, &self.config, mac, (src, dst), (segment.src_port, segment.dst_port));
             self.send_templated(template, segment, payload)?;
         } else {
             let header_len = segment.repr(&[]).header_len();
@@ -681,31 +682,9 @@ impl Stack {
         Ok(())
     }
 
-    /// The header template towards `mac`: `template` as it is, or made anew (on first use, or when the next
-    /// hop's MAC changed).
-    #[inline]
-    fn template_for<'a>(
-        &self,
-        template: &'a mut Option<Box<HeaderTemplate>>,
-        mac: MacAddress,
-        addresses: (Ipv4Addr, Ipv4Addr),
-        ports: (u16, u16),
-    ) -> &'a HeaderTemplate {
-        if template.as_ref().is_some_and(|t| t.dst_mac() != mac) {
-            *template = None;
-        }
-        template.get_or_insert_with(|| self.new_template(mac, addresses, ports))
-    }
-
-    /// A connection's first template, or one for a new next-hop MAC address: rare, so out of line.
-    #[cold]
-    #[inline(never)]
-    fn new_template(&self, mac: MacAddress, addresses: (Ipv4Addr, Ipv4Addr), ports: (u16, u16)) -> Box<HeaderTemplate> {
-        Box::new(HeaderTemplate::new((self.config.mac, mac), addresses, ports, self.config.ttl))
-    }
-
-    /// Queues the segments of `batch` (emptied), each as [`Self::emit_segment`] would: from the template while
-    /// the hop is valid, else as an `OutgoingSegment` by the layered path.
+    /// Queues the segments of `batch` (emptied) by the layered path, each as [`Self::emit_segment`] would: what
+    /// the fast path decided for a connection whose next hop was not cached (its first segments, or after the
+    /// ARP table changed).
     fn emit_batch(
         &mut self,
         src: Ipv4Addr,
@@ -716,15 +695,7 @@ impl Stack {
     ) {
         let header = batch.header;
         for segment in batch.segments.drain(..) {
-            // As in `poll_tcp`: a segment that cannot go out is lost like any other.
-            if let Some(mac) = self.cached_hop_mac(hop) {
-                let template = self.template_for(template, mac, (src, dst), (header.src_port, header.dst_port));
-                if self.send_batched(template, &header, segment).is_ok() {
-                    self.counters.tcp_out += 1;
-                }
-            } else {
-                self.emit_unbatched(src, dst, header.to_outgoing(segment), hop, template);
-            }
+            self.emit_unbatched(src, dst, header.to_outgoing(segment), hop, template);
         }
     }
 
@@ -780,12 +751,28 @@ impl Stack {
         self.tcp.scratch = Some(scratch);
     }
 
-    /// Polls one connection for output (see [`Self::poll_tcp`]).
+    /// Polls one connection for output (see [`Self::poll_tcp`]). With its next hop cached, the fast path
+    /// writes each segment into a frame as it decides it ([`FrameSink`]); everything else is queued as
+    /// segments and emitted after.
     #[inline(always)]
     fn poll_connection(&mut self, now: Nanos, id: SocketId, scratch: &mut PollScratch) {
-        let Ok(conn) = self.connection(id) else { return };
-        conn.tcb.poll_transmit_batched(now, &mut scratch.outgoing, &mut scratch.batch);
+        // The connection and the parts frames are written with, borrowed apart.
+        let Stack { sockets, headers, outbox, ip_ident, config, counters, arp, now: clock, .. } = self;
+        let Some(Some(Socket::Tcp(TcpSocket::Connection(conn)))) = sockets.get_mut(id.0 as usize) else { return };
         let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
+        if let Some(mac) = CachedHop::valid_mac(&conn.hop, arp, *clock) {
+            let addresses = (*local.ip(), *remote.ip());
+            let template = template_for(&mut conn.template, config, mac, addresses, (local.port(), remote.port()));
+            let mut sink = FrameSink {
+                writer: FrameWriter { headers, outbox, ip_ident, checksums: &config.checksums, mtu: config.mtu },
+                template,
+                sent: &mut counters.tcp_out,
+                header: BatchHeader::default(),
+            };
+            conn.tcb.poll_transmit_batched(now, &mut scratch.outgoing, &mut sink);
+        } else {
+            conn.tcb.poll_transmit_batched(now, &mut scratch.outgoing, &mut scratch.batch);
+        }
         let mut hop = conn.hop;
         let mut template = conn.template.take();
         let handshake = conn.listener.is_some();
@@ -813,4 +800,32 @@ impl Stack {
             self.schedule(at, id);
         }
     }
+}
+
+/// The header template towards `mac`: `template` as it is, or made anew (on first use, or when the next hop's
+/// MAC changed).
+#[inline]
+fn template_for<'a>(
+    template: &'a mut Option<Box<HeaderTemplate>>,
+    config: &StackConfig,
+    mac: MacAddress,
+    addresses: (Ipv4Addr, Ipv4Addr),
+    ports: (u16, u16),
+) -> &'a HeaderTemplate {
+    if template.as_ref().is_some_and(|t| t.dst_mac() != mac) {
+        *template = None;
+    }
+    template.get_or_insert_with(|| new_template(config, mac, addresses, ports))
+}
+
+/// A connection's first template, or one for a new next-hop MAC address: rare, so out of line.
+#[cold]
+#[inline(never)]
+fn new_template(
+    config: &StackConfig,
+    mac: MacAddress,
+    addresses: (Ipv4Addr, Ipv4Addr),
+    ports: (u16, u16),
+) -> Box<HeaderTemplate> {
+    Box::new(HeaderTemplate::new((config.mac, mac), addresses, ports, config.ttl))
 }

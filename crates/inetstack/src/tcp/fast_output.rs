@@ -1,16 +1,15 @@
 //! The fast path of output: [`TcpConnection::poll_transmit_batched`] sends the common case — an ESTABLISHED (or
 //! CLOSE-WAIT) connection with no timer due but the delayed ACK, nothing queued by the input path, no loss
 //! recovery, loss probe or resend pending, and nothing to SACK — with the least work: new data within both
-//! windows, or the one owed ACK, into a [`SegmentBatch`] whose segments share every header field but the
-//! sequence number, flags and payload, so the stack writes them straight from its header template.
+//! windows, or the one owed ACK, handed to a [`SegmentSink`] as each segment is decided. The segments share
+//! every header field but the sequence number, flags and payload, so the stack writes each straight into a
+//! frame from its header template.
 //!
 //! It is the general path ([`super::output`]) with the branches that cannot apply left out: the same segments,
 //! in the same order, and the same state afterwards (the tests run seeded transfers both ways and compare every
 //! frame). Anything else goes to the general path, which stays as it was. `TcpConfig::fast_paths` turns it off.
 
-use runtime::DemiBuffer;
-
-use super::{BatchHeader, BatchSegment, Nanos, OutgoingSegment, SegmentBatch, TcpConnection, TcpState};
+use super::{BatchHeader, Nanos, OutgoingSegment, SegmentSink, TcpConnection, TcpState};
 use crate::device::flatten;
 use crate::wire::TcpFlags;
 
@@ -32,14 +31,14 @@ fn not_due(deadline: Nanos, now: Nanos) -> bool {
 }
 
 impl TcpConnection {
-    /// Segments to send now: appended to `batch` (which the caller passes empty) when the fast path applies
-    /// (see the module docs), else to `out` by [`Self::poll_transmit`]'s general path. Never both.
+    /// Segments to send now: handed to `sink` when the fast path applies (see the module docs), else appended
+    /// to `out` by [`Self::poll_transmit`]'s general path. Never both.
     #[inline]
-    pub fn poll_transmit_batched(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>, batch: &mut SegmentBatch) {
+    pub fn poll_transmit_batched<S: SegmentSink>(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>, sink: &mut S) {
         if self.config.fast_paths && self.fast_path_applies(now) {
             #[cfg(test)]
             FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
-            self.transmit_fast(now, batch);
+            self.transmit_fast(now, sink);
         } else {
             self.poll_transmit_general(now, out);
         }
@@ -74,7 +73,7 @@ impl TcpConnection {
 
     /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK
     /// can be due, nothing needs resending or skipping (SND.NXT = SND.MAX, no FIN), no SACK block goes out.
-    fn transmit_fast(&mut self, now: Nanos, batch: &mut SegmentBatch) {
+    fn transmit_fast<S: SegmentSink>(&mut self, now: Nanos, sink: &mut S) {
         if !not_due(self.timers.delayed_ack, now) {
             self.timers.delayed_ack = Nanos::NEVER;
             self.ack.now = true;
@@ -110,7 +109,7 @@ impl TcpConnection {
             } else if len < self.send_mss && self.nagle_holds(in_flight) {
                 break;
             }
-            self.send_new_data(now, len, unsent == len, segments == 0, batch);
+            self.send_new_data(now, len, unsent == len, segments == 0, sink);
             unsent -= len;
             window_room -= len;
             congestion_room -= len;
@@ -122,8 +121,8 @@ impl TcpConnection {
         let mut acks = 0;
         if self.ack.now {
             // Exactly one ACK: `duplicates_owed` is at most 1.
-            self.start_batch(now, batch);
-            batch.segments.push(BatchSegment { seq_number: self.snd_max, flags: TcpFlags::empty(), payload: None });
+            self.start_batch(now, sink);
+            sink.push(self.snd_max, TcpFlags::empty(), None);
             acks = 1;
         }
         // `update_persist_timer` with a window open (`fast_path_applies`): the persist timer stops.
@@ -134,16 +133,15 @@ impl TcpConnection {
         self.counters.acks_out += acks;
     }
 
-    /// `send_range` for `len` new bytes at SND.NXT = SND.MAX (no FIN, not a retransmission), into `batch`;
+    /// `send_range` for `len` new bytes at SND.NXT = SND.MAX (no FIN, not a retransmission), into `sink`;
     /// `last`: they are the last queued bytes (PSH).
     #[inline]
-    fn send_new_data(&mut self, now: Nanos, len: usize, last: bool, first: bool, batch: &mut SegmentBatch) {
+    fn send_new_data<S: SegmentSink>(&mut self, now: Nanos, len: usize, last: bool, first: bool, sink: &mut S) {
         let seq = self.snd_nxt;
         let offset = seq.distance_from(self.send_base()).max(0) as usize;
         // One view (the common case), else a copy of the views into one buffer, as the stack would make it;
         // if that copy cannot be allocated, the segment is lost on the way out like any other.
-        let payload: Option<DemiBuffer> =
-            self.send_buffer.view(offset, len).or_else(|| flatten(&self.send_buffer.slice(offset, len)).ok());
+        let payload = self.send_buffer.view(offset, len).or_else(|| flatten(&self.send_buffer.slice(offset, len)).ok());
         let end = seq + len as u32;
         let flags = if last { TcpFlags::PSH } else { TcpFlags::empty() };
         if len < self.send_mss {
@@ -156,10 +154,10 @@ impl TcpConnection {
             self.rack_on_send_new(seq, end, now);
         }
         if first {
-            self.start_batch(now, batch);
+            self.start_batch(now, sink);
         }
         if let Some(payload) = payload {
-            batch.segments.push(BatchSegment { seq_number: seq, flags, payload: Some(payload) });
+            sink.push(seq, flags, Some(payload));
         }
         self.snd_nxt = end;
         self.snd_max = end;
@@ -173,15 +171,14 @@ impl TcpConnection {
     /// `build_segment` does per segment. Doing it once gives the same: within one poll RCV.NXT, the receive
     /// queue and the clock stand still, so a second `advertised_window` returns the value the first did
     /// (RCV.ADV already at that edge), and the timestamps are the same.
-    fn start_batch(&mut self, now: Nanos, batch: &mut SegmentBatch) {
-        debug_assert!(batch.segments.is_empty(), "a batch holds one connection's segments");
-        batch.header = BatchHeader {
+    fn start_batch<S: SegmentSink>(&mut self, now: Nanos, sink: &mut S) {
+        sink.start(BatchHeader {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             ack_number: self.rcv_nxt,
             window_len: self.advertised_window(),
             timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)),
-        };
+        });
         self.ack.last_ack_sent = self.rcv_nxt;
         self.ack.now = false;
         self.ack.duplicates_owed = 0;

@@ -57,5 +57,5 @@ pub use counters::{TcpCounters, TcpDropCounters};
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
 pub use nanos::Nanos;
-pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch};
+pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};
 pub use state::TcpState;

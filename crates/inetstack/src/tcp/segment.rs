@@ -3,12 +3,22 @@
 //! option but timestamps), which share every header field but the sequence number, the flags and the payload.
 //!
 //! The stack turns them into bytes with [`crate::wire::TcpRepr::emit_header`] (see [`OutgoingSegment::repr`]),
-//! or, for a batch, straight from its per-connection header template, and appends the payload views; nothing
-//! here touches IP or the device.
+//! or, for the common case, straight from its per-connection header template as the fast path decides each
+//! segment (a [`SegmentSink`]); nothing here touches IP or the device.
 
 use runtime::{DemiBuffer, Sga};
 
 use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
+
+/// Where the output fast path puts the segments it decides to send, as it decides them: a [`SegmentBatch`]
+/// keeps them; the stack writes each into a frame at once, from the connection's header template.
+pub trait SegmentSink {
+    /// The fields every following segment shares; called once, before the first segment.
+    fn start(&mut self, header: BatchHeader);
+    /// One segment: new data (flags empty or PSH; `payload` a view of the send buffer) or a pure ACK (no
+    /// payload).
+    fn push(&mut self, seq_number: SeqNumber, flags: TcpFlags, payload: Option<DemiBuffer>);
+}
 
 /// A segment to transmit. `flags` never contains ACK: the ACK bit is `ack_number.is_some()`, as in
 /// [`TcpRepr`]. `payload` holds views of the send buffer (reference counts, no copies).
@@ -73,6 +83,17 @@ pub struct BatchSegment {
     pub seq_number: SeqNumber,
     pub flags: TcpFlags,
     pub payload: Option<DemiBuffer>,
+}
+
+impl SegmentSink for SegmentBatch {
+    fn start(&mut self, header: BatchHeader) {
+        debug_assert!(self.segments.is_empty(), "a batch holds one connection's segments");
+        self.header = header;
+    }
+
+    fn push(&mut self, seq_number: SeqNumber, flags: TcpFlags, payload: Option<DemiBuffer>) {
+        self.segments.push(BatchSegment { seq_number, flags, payload });
+    }
 }
 
 impl SegmentBatch {
