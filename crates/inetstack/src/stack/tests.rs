@@ -326,6 +326,44 @@ fn tcp_recv_into_replaces_the_callers_array_and_reports_what_it_found() {
     assert!(sim.hosts[1].tcp_recv(server, usize::MAX).unwrap().is_some_and(|d| d.is_empty()));
 }
 
+/// Keeps the frames a stack transmits, as the stack hands them over.
+struct Capture(Vec<Sga>);
+
+impl crate::device::Device for Capture {
+    fn capabilities(&self) -> crate::device::DeviceCapabilities {
+        crate::device::DeviceCapabilities::default()
+    }
+    fn receive(&mut self) -> Option<DemiBuffer> {
+        None
+    }
+    fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
+        self.0.push(frame);
+        Ok(())
+    }
+}
+
+#[test]
+fn small_payloads_are_copied_behind_the_headers_larger_ones_sent_as_views() {
+    for (len, inline) in [(1, true), (INLINE_PAYLOAD, true), (INLINE_PAYLOAD + 1, false), (1000, false)] {
+        let (mut sim, client, _) = established_pair(22);
+        let now = sim.now();
+        let host = &mut sim.hosts[0];
+        let data = DemiBuffer::from_slice(&vec![len as u8; len]).unwrap();
+        assert_eq!(host.tcp_send(now, client, &Sga::from_buffer(data.clone())).unwrap(), len);
+        host.poll(now);
+        let mut device = Capture(Vec::new());
+        assert_eq!(host.transmit(&mut device), 1, "{len} B: one segment");
+        let frame = device.0.pop().unwrap();
+        assert!(frame.to_vec().ends_with(&data), "{len} B: the payload ends the frame");
+        if inline {
+            assert_eq!(frame.num_segments(), 1, "{len} B: one buffer, the payload copied behind the headers");
+        } else {
+            assert_eq!(frame.num_segments(), 2, "{len} B: the headers, then the payload");
+            assert_eq!(frame.segments()[1].as_ptr(), data.as_ptr(), "{len} B: a view of the application's buffer");
+        }
+    }
+}
+
 #[test]
 fn closing_with_unread_data_resets() {
     let (mut sim, client, server) = established_pair(21);
