@@ -345,11 +345,28 @@ impl Stack {
     #[inline]
     pub fn tcp_send(&mut self, now: Instant, id: SocketId, sga: &Sga) -> Result<usize, Fail> {
         self.advance(now);
-        let n = self.connection(id)?.tcb.send(sga)?;
+        let tcb = &mut self.connection(id)?.tcb;
+        let idle = tcb.nothing_to_send();
+        let n = tcb.send(sga)?;
         if n > 0 {
-            self.tcp.active.push(id);
+            if idle {
+                self.send_at_once(id);
+            } else {
+                self.tcp.active.push(id);
+            }
         }
         Ok(n)
+    }
+
+    /// Polls a connection that had nothing to send before the application's send: what the next poll would
+    /// send for it (nothing in flight, so neither Nagle nor the congestion window holds the data back) goes
+    /// into the outbox now, without the active list and the poll. Data queued behind data already queued
+    /// waits for the poll, which sends it in as few segments as the windows allow.
+    #[inline(never)]
+    fn send_at_once(&mut self, id: SocketId) {
+        let mut scratch = self.tcp.scratch.take().unwrap_or_default();
+        self.poll_connection(self.tcp_now, id, &mut scratch);
+        self.tcp.scratch = Some(scratch);
     }
 
     /// In-order data (at most `max_len` bytes): `Ok(None)` if none yet, an empty array at end of stream.
@@ -713,6 +730,30 @@ impl Stack {
         let _ = self.emit_segment(src, dst, &mut segment, hop, template);
     }
 
+    /// Emits what a poll of connection `id` left in `scratch` (emptied): segments of the general path, or a
+    /// batch of the fast path's made while the next hop was not cached. Out of line, and the hop and template
+    /// are moved out of the connection only here: on the fast path's way, their copy to the stack and back
+    /// was reloaded 16 bytes at a time, a store-forwarding stall per poll (perf annotate).
+    #[inline(never)]
+    fn emit_queued(&mut self, id: SocketId, scratch: &mut PollScratch) {
+        let Ok(conn) = self.connection(id) else { return };
+        let (local, remote) = (*conn.tcb.local().ip(), *conn.tcb.remote().ip());
+        let mut hop = conn.hop;
+        let mut template = conn.template.take();
+        if !scratch.batch.is_empty() {
+            self.emit_batch(local, remote, &mut scratch.batch, &mut hop, &mut template);
+        }
+        for segment in &mut scratch.outgoing {
+            // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
+            let _ = self.emit_segment(local, remote, segment, &mut hop, &mut template);
+        }
+        scratch.outgoing.clear();
+        if let Ok(conn) = self.connection(id) {
+            conn.hop = hop;
+            conn.template = template;
+        }
+    }
+
     /// Forgets a finished connection the application let go (once per connection: out of the hot loop).
     #[cold]
     #[inline(never)]
@@ -773,24 +814,15 @@ impl Stack {
         } else {
             conn.tcb.poll_transmit_batched(now, &mut scratch.outgoing, &mut scratch.batch);
         }
-        let mut hop = conn.hop;
-        let mut template = conn.template.take();
         let handshake = conn.listener.is_some();
-        if !scratch.batch.is_empty() {
-            self.emit_batch(*local.ip(), *remote.ip(), &mut scratch.batch, &mut hop, &mut template);
+        if !scratch.batch.is_empty() || !scratch.outgoing.is_empty() {
+            self.emit_queued(id, scratch);
         }
-        for segment in &mut scratch.outgoing {
-            // A datagram we cannot route or size is lost like any other: TCP retransmits or times out.
-            let _ = self.emit_segment(*local.ip(), *remote.ip(), segment, &mut hop, &mut template);
-        }
-        scratch.outgoing.clear();
         self.touched.push(id);
         if handshake {
             self.settle_handshake(id);
         }
         let Ok(conn) = self.connection(id) else { return };
-        conn.hop = hop;
-        conn.template = template;
         if conn.tcb.is_closed() && !conn.app_holds && conn.listener.is_none() {
             let key = FlowKey { local: conn.tcb.local(), remote: conn.tcb.remote() };
             self.reap(key, id);

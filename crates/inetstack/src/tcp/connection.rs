@@ -355,6 +355,12 @@ impl TcpConnection {
         self.congestion.window()
     }
 
+    /// Whether every byte queued so far has been acknowledged (the send buffer is empty).
+    #[inline]
+    pub fn nothing_to_send(&self) -> bool {
+        self.send_buffer.len() == 0
+    }
+
     /// Queues data; returns how many bytes were accepted (fewer than `sga.len()` when the send buffer is full;
     /// 0 means try again later). Errors: the connection's error if it failed, ENOTCONN before the handshake
     /// completes, EPIPE after `close`/`abort` or once closed.
