@@ -215,12 +215,12 @@ pub fn send(stack: &mut Stack, now: Instant, socket: SocketId, data: &DemiBuffer
     stack.tcp_send(now, socket, &Sga::from_buffer(view)).expect("send")
 }
 
-/// Takes and drops everything `socket` has received; returns the bytes.
-pub fn recv(stack: &mut Stack, socket: SocketId) -> usize {
+/// Takes and drops everything `socket` has received; returns the bytes. `slot` is the read loop's output
+/// array, kept by the caller across reads as a libOS keeps it (`tcp_recv_into` empties it first).
+pub fn recv(stack: &mut Stack, socket: SocketId, slot: &mut Sga) -> usize {
     let mut total = 0;
-    let mut data = Sga::new();
-    while stack.tcp_recv_into(socket, usize::MAX, &mut data).expect("recv") == RecvOutcome::Data {
-        total += data.len();
+    while stack.tcp_recv_into(socket, usize::MAX, slot).expect("recv") == RecvOutcome::Data {
+        total += slot.len();
     }
     total
 }
@@ -231,13 +231,14 @@ pub struct InetstackPair {
     client_socket: SocketId,
     server_socket: SocketId,
     data: DemiBuffer,
+    slot: Sga,
 }
 
 impl InetstackPair {
     pub fn connected(buffer: usize, features: Features) -> Self {
         let (mut link, listener) = Link::new(buffer, features);
         let (client_socket, server_socket) = link.connect(listener);
-        Self { link, client_socket, server_socket, data: DemiBuffer::new(64 * 1024).expect("data") }
+        Self { link, client_socket, server_socket, data: DemiBuffer::new(64 * 1024).expect("data"), slot: Sga::new() }
     }
 }
 
@@ -253,11 +254,11 @@ impl TcpPair for InetstackPair {
     }
 
     fn client_recv(&mut self) -> usize {
-        recv(&mut self.link.client, self.client_socket)
+        recv(&mut self.link.client, self.client_socket, &mut self.slot)
     }
 
     fn server_recv(&mut self) -> usize {
-        recv(&mut self.link.server, self.server_socket)
+        recv(&mut self.link.server, self.server_socket, &mut self.slot)
     }
 
     fn round(&mut self) -> usize {

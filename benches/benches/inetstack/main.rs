@@ -23,7 +23,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use inetstack::wire::{
     ChecksumCapabilities, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, TcpTimestamps, ones_complement_sum,
 };
-use runtime::DemiBuffer;
+use runtime::{DemiBuffer, Sga};
 
 use inetstack_pair::{Features, InetstackPair, Link};
 use pair::{TcpPair, bulk, request_response};
@@ -117,6 +117,7 @@ fn idle_connections(c: &mut Criterion) {
             link.connect(listener);
         }
         let (client, server) = link.connect(listener);
+        let mut slot = Sga::new();
         group.bench_function(BenchmarkId::new("inetstack", others), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;
@@ -134,7 +135,7 @@ fn idle_connections(c: &mut Criterion) {
                     }
                     let start = Instant::now();
                     link.server_half();
-                    black_box(inetstack_pair::recv(&mut link.server, server));
+                    black_box(inetstack_pair::recv(&mut link.server, server, &mut slot));
                     timed += start.elapsed();
                     // The ACKs go back (untimed) and the clock moves on.
                     link.round();
