@@ -225,40 +225,45 @@ pub fn recv(stack: &mut Stack, socket: SocketId, slot: &mut Sga) -> usize {
     total
 }
 
-/// A `Link` with one established connection.
+/// A `Link` with established connections, each a (client, server) pair of sockets.
 pub struct InetstackPair {
     pub link: Link,
-    client_socket: SocketId,
-    server_socket: SocketId,
+    sockets: Vec<(SocketId, SocketId)>,
     data: DemiBuffer,
     slot: Sga,
 }
 
 impl InetstackPair {
-    pub fn connected(buffer: usize, features: Features) -> Self {
+    /// `connections` connections, opened one after the other on the same listener (each accepted before the
+    /// next starts, so the listener's backlog holds at most one).
+    pub fn connected(buffer: usize, features: Features, connections: usize) -> Self {
         let (mut link, listener) = Link::new(buffer, features);
-        let (client_socket, server_socket) = link.connect(listener);
-        Self { link, client_socket, server_socket, data: DemiBuffer::new(64 * 1024).expect("data"), slot: Sga::new() }
+        let sockets = (0..connections).map(|_| link.connect(listener)).collect();
+        Self { link, sockets, data: DemiBuffer::new(64 * 1024).expect("data"), slot: Sga::new() }
     }
 }
 
 impl TcpPair for InetstackPair {
-    fn client_send(&mut self, len: usize) -> usize {
-        let now = self.link.now();
-        send(&mut self.link.client, now, self.client_socket, &self.data, len)
+    fn connections(&self) -> usize {
+        self.sockets.len()
     }
 
-    fn server_send(&mut self, len: usize) -> usize {
+    fn client_send(&mut self, connection: usize, len: usize) -> usize {
         let now = self.link.now();
-        send(&mut self.link.server, now, self.server_socket, &self.data, len)
+        send(&mut self.link.client, now, self.sockets[connection].0, &self.data, len)
+    }
+
+    fn server_send(&mut self, connection: usize, len: usize) -> usize {
+        let now = self.link.now();
+        send(&mut self.link.server, now, self.sockets[connection].1, &self.data, len)
     }
 
     fn client_recv(&mut self) -> usize {
-        recv(&mut self.link.client, self.client_socket, &mut self.slot)
+        self.sockets.iter().map(|&(client, _)| recv(&mut self.link.client, client, &mut self.slot)).sum()
     }
 
     fn server_recv(&mut self) -> usize {
-        recv(&mut self.link.server, self.server_socket, &mut self.slot)
+        self.sockets.iter().map(|&(_, server)| recv(&mut self.link.server, server, &mut self.slot)).sum()
     }
 
     fn round(&mut self) -> usize {

@@ -3,11 +3,22 @@
 //! - `tcp_bulk`: 1 MiB from client to server over one established connection (MSS 1460), inetstack and
 //!   smoltcp, each as two stacks on an in-memory Ethernet link, one thread, one virtual clock (`pair.rs`).
 //! - `tcp_rr`: one 64 B request and one 64 B response on an established connection, both stacks.
+//! - `tcp_rr_many`: 64 B request/response over 16, 64 and 256 established connections between the same two
+//!   stacks: every client sends its request, rounds run until the server application has read them all, every
+//!   server socket sends its response, rounds run until every client has read its own (one exchange); the
+//!   throughput is requests (connections per exchange). A second view of the request rate of one core, not a
+//!   replacement for `tcp_rr`: smoltcp finds the socket of each received segment by walking its socket set, so
+//!   its cost per request grows with the connections, while inetstack's (a hash of the 4-tuple) does not, and
+//!   inetstack spreads the fixed cost of a round over all the connections that take part in it.
 //! - `wire`: parse and emit of a TCP segment with the timestamps option (bare ACK and 1460 B of payload),
 //!   and the internet checksum of 1500 B.
 //! - `idle_connections`: the server stack's receive path for one 64 B data segment (frame in, demultiplex,
 //!   state machine, ACK out if due, the application's read) with 1, 1 000 and 10 000 other established, idle
 //!   connections on the same stacks. Only the server's half is timed, in batches of 16 segments.
+//!
+//! Outside criterion: `INETSTACK_RATIO=<blocks>` (thread-CPU comparison of both stacks in alternating blocks,
+//! `tcp_rr_many` with 64 connections) and `INETSTACK_LOOP=<bulk|rr|rr_many>:<stack>:<count>` (one workload on
+//! one stack, for a profiler); both are described at their functions below.
 //!
 //! Not for: multi-core scaling or real devices (catnip's memif test measures those).
 
@@ -33,16 +44,18 @@ use smoltcp_pair::SmoltcpPair;
 const BUFFER: usize = 256 * 1024;
 const BULK: usize = 1024 * 1024;
 const REQUEST: usize = 64;
+/// Connections of `tcp_rr_many` in `INETSTACK_RATIO` and `INETSTACK_LOOP=rr_many`.
+const MANY: usize = 64;
 
 fn tcp_bulk(c: &mut Criterion) {
     let mut group = c.benchmark_group("tcp_bulk");
     group.sampling_mode(SamplingMode::Flat).sample_size(10).throughput(Throughput::Bytes(BULK as u64));
-    let mut ours = InetstackPair::connected(BUFFER, Features::Full);
+    let mut ours = InetstackPair::connected(BUFFER, Features::Full, 1);
     group.bench_function("inetstack", |b| b.iter(|| bulk(&mut ours, BULK)));
     report_stalls("tcp_bulk/inetstack", &ours);
-    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp, 1);
     group.bench_function("inetstack_no_sack_ts", |b| b.iter(|| bulk(&mut plain, BULK)));
-    let mut theirs = SmoltcpPair::connected(BUFFER);
+    let mut theirs = SmoltcpPair::connected(BUFFER, 1);
     group.bench_function("smoltcp", |b| b.iter(|| bulk(&mut theirs, BULK)));
     report_stalls("tcp_bulk/smoltcp", &theirs);
     group.finish();
@@ -51,14 +64,33 @@ fn tcp_bulk(c: &mut Criterion) {
 fn tcp_rr(c: &mut Criterion) {
     let mut group = c.benchmark_group("tcp_rr");
     group.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(1));
-    let mut ours = InetstackPair::connected(BUFFER, Features::Full);
+    let mut ours = InetstackPair::connected(BUFFER, Features::Full, 1);
     group.bench_function("inetstack", |b| b.iter(|| request_response(&mut ours, REQUEST)));
     report_stalls("tcp_rr/inetstack", &ours);
-    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp, 1);
     group.bench_function("inetstack_no_sack_ts", |b| b.iter(|| request_response(&mut plain, REQUEST)));
-    let mut theirs = SmoltcpPair::connected(BUFFER);
+    let mut theirs = SmoltcpPair::connected(BUFFER, 1);
     group.bench_function("smoltcp", |b| b.iter(|| request_response(&mut theirs, REQUEST)));
     report_stalls("tcp_rr/smoltcp", &theirs);
+    group.finish();
+}
+
+fn tcp_rr_many(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tcp_rr_many");
+    group.sampling_mode(SamplingMode::Flat);
+    for connections in [16, MANY, 256] {
+        group.throughput(Throughput::Elements(connections as u64));
+        let mut ours = InetstackPair::connected(BUFFER, Features::Full, connections);
+        group.bench_function(BenchmarkId::new("inetstack", connections), |b| {
+            b.iter(|| request_response(&mut ours, REQUEST))
+        });
+        report_stalls(&format!("tcp_rr_many/inetstack/{connections}"), &ours);
+        let mut theirs = SmoltcpPair::connected(BUFFER, connections);
+        group.bench_function(BenchmarkId::new("smoltcp", connections), |b| {
+            b.iter(|| request_response(&mut theirs, REQUEST))
+        });
+        report_stalls(&format!("tcp_rr_many/smoltcp/{connections}"), &theirs);
+    }
     group.finish();
 }
 
@@ -162,8 +194,9 @@ fn thread_cpu_time() -> Duration {
 /// block of each and the inetstack/smoltcp rate ratios. For a loaded machine where criterion's wall-clock
 /// figures swing by 20%.
 fn ratio_report(blocks: usize) {
-    /// Runs each named workload `per_block` times per block, the workloads taking turns block by block.
-    fn measure(name: &str, blocks: usize, per_block: usize, runs: &mut [(&str, &mut dyn FnMut())]) {
+    /// Runs each named workload `per_block` times per block, the workloads taking turns block by block, and
+    /// prints the median time per run divided by `units` (the requests in one run of `tcp_rr_many`).
+    fn measure(name: &str, blocks: usize, per_block: usize, units: u32, runs: &mut [(&str, &mut dyn FnMut())]) {
         let mut times = vec![Vec::new(); runs.len()];
         for _ in 0..blocks {
             for ((_, run), times) in runs.iter_mut().zip(&mut times) {
@@ -178,7 +211,7 @@ fn ratio_report(blocks: usize) {
             .iter_mut()
             .map(|t| {
                 t.sort();
-                t[t.len() / 2]
+                t[t.len() / 2] / units
             })
             .collect();
         let reference = *medians.last().expect("smoltcp runs last");
@@ -187,13 +220,14 @@ fn ratio_report(blocks: usize) {
             println!("{name} {label:<22} median {median:>10.3?}  rate vs smoltcp {ratio:.2}x");
         }
     }
-    let mut full = InetstackPair::connected(BUFFER, Features::Full);
-    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp);
-    let mut theirs = SmoltcpPair::connected(BUFFER);
+    let mut full = InetstackPair::connected(BUFFER, Features::Full, 1);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp, 1);
+    let mut theirs = SmoltcpPair::connected(BUFFER, 1);
     measure(
         "tcp_bulk 1 MiB",
         blocks,
         5,
+        1,
         &mut [
             ("inetstack", &mut || bulk(&mut full, BULK)),
             ("inetstack_no_sack_ts", &mut || bulk(&mut plain, BULK)),
@@ -204,6 +238,21 @@ fn ratio_report(blocks: usize) {
         "tcp_rr 64 B",
         blocks,
         2000,
+        1,
+        &mut [
+            ("inetstack", &mut || request_response(&mut full, REQUEST)),
+            ("inetstack_no_sack_ts", &mut || request_response(&mut plain, REQUEST)),
+            ("smoltcp", &mut || request_response(&mut theirs, REQUEST)),
+        ],
+    );
+    let mut full = InetstackPair::connected(BUFFER, Features::Full, MANY);
+    let mut plain = InetstackPair::connected(BUFFER, Features::LikeSmoltcp, MANY);
+    let mut theirs = SmoltcpPair::connected(BUFFER, MANY);
+    measure(
+        &format!("tcp_rr_many {MANY} x 64 B, per request"),
+        blocks,
+        100,
+        MANY as u32,
         &mut [
             ("inetstack", &mut || request_response(&mut full, REQUEST)),
             ("inetstack_no_sack_ts", &mut || request_response(&mut plain, REQUEST)),
@@ -212,21 +261,22 @@ fn ratio_report(blocks: usize) {
     );
 }
 
-criterion_group!(benches, tcp_bulk, tcp_rr, wire, idle_connections);
+criterion_group!(benches, tcp_bulk, tcp_rr, tcp_rr_many, wire, idle_connections);
 
-/// `INETSTACK_LOOP=<bulk|rr>:<inetstack|plain|smoltcp>:<count>`: runs one workload on one stack `count` times
-/// and prints the frames moved per run, for a profiler (`perf record`, `valgrind --tool=callgrind`) to look at
-/// one stack alone.
+/// `INETSTACK_LOOP=<bulk|rr|rr_many>:<inetstack|plain|smoltcp>:<count>`: runs one workload on one stack `count`
+/// times and prints the frames moved per run, for a profiler (`perf record`, `valgrind --tool=callgrind`) to look
+/// at one stack alone. A run of `rr_many` is one exchange over `MANY` connections (`MANY` requests).
 fn profile_loop(spec: &str) {
     let parts: Vec<&str> = spec.split(':').collect();
     let [workload, which, count] = parts[..] else {
-        panic!("INETSTACK_LOOP=<bulk|rr>:<inetstack|plain|smoltcp>:<count>")
+        panic!("INETSTACK_LOOP=<bulk|rr|rr_many>:<inetstack|plain|smoltcp>:<count>")
     };
     let count: usize = count.parse().expect("count");
+    let connections = if workload == "rr_many" { MANY } else { 1 };
     fn drive<P: TcpPair>(mut pair: P, workload: &str, count: usize) {
         let run = |pair: &mut P| match workload {
             "bulk" => bulk(pair, BULK),
-            "rr" => request_response(pair, REQUEST),
+            "rr" | "rr_many" => request_response(pair, REQUEST),
             other => panic!("unknown workload {other}"),
         };
         run(&mut pair);
@@ -238,9 +288,9 @@ fn profile_loop(spec: &str) {
         println!("{workload}: {:.2} frames per run, {} stalls", frames as f64 / count as f64, pair.stalls());
     }
     match which {
-        "inetstack" => drive(InetstackPair::connected(BUFFER, Features::Full), workload, count),
-        "plain" => drive(InetstackPair::connected(BUFFER, Features::LikeSmoltcp), workload, count),
-        "smoltcp" => drive(SmoltcpPair::connected(BUFFER), workload, count),
+        "inetstack" => drive(InetstackPair::connected(BUFFER, Features::Full, connections), workload, count),
+        "plain" => drive(InetstackPair::connected(BUFFER, Features::LikeSmoltcp, connections), workload, count),
+        "smoltcp" => drive(SmoltcpPair::connected(BUFFER, connections), workload, count),
         other => panic!("unknown stack {other}"),
     }
 }

@@ -89,29 +89,33 @@ impl phy::Device for Port<'_> {
     }
 }
 
-/// One host: an interface and its sockets.
+/// One host: an interface and its sockets, one per connection.
 struct Host {
     iface: Interface,
     sockets: SocketSet<'static>,
-    socket: SocketHandle,
+    handles: Vec<SocketHandle>,
 }
 
 impl Host {
-    fn new(mac: u8, ip: IpAddress, buffer: usize, port: &mut Port<'_>) -> Self {
+    fn new(mac: u8, ip: IpAddress, port: &mut Port<'_>) -> Self {
         let mut config = Config::new(EthernetAddress([2, 0, 0, 0, 0, mac]).into());
         config.random_seed = u64::from(mac);
         let mut iface = Interface::new(config, port, Instant::from_micros(0));
         iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(ip, 24)).expect("address"));
+        Self { iface, sockets: SocketSet::new(Vec::new()), handles: Vec::new() }
+    }
+
+    /// Adds a socket with `buffer` bytes of send and receive ring and Nagle off; returns its index.
+    fn add_socket(&mut self, buffer: usize) -> usize {
         let mut socket =
             tcp::Socket::new(tcp::SocketBuffer::new(vec![0; buffer]), tcp::SocketBuffer::new(vec![0; buffer]));
         socket.set_nagle_enabled(false);
-        let mut sockets = SocketSet::new(Vec::new());
-        let socket = sockets.add(socket);
-        Self { iface, sockets, socket }
+        self.handles.push(self.sockets.add(socket));
+        self.handles.len() - 1
     }
 
-    fn socket(&mut self) -> &mut tcp::Socket<'static> {
-        self.sockets.get_mut::<tcp::Socket>(self.socket)
+    fn socket(&mut self, index: usize) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(self.handles[index])
     }
 
     /// Takes in every frame, then sends until smoltcp has nothing more to send (one `poll` emits at most one
@@ -123,19 +127,24 @@ impl Host {
         waiting + port.tx.len() - queued
     }
 
-    fn send(&mut self, data: &[u8]) -> usize {
-        self.socket().send_slice(data).expect("send")
+    fn send(&mut self, index: usize, data: &[u8]) -> usize {
+        self.socket(index).send_slice(data).expect("send")
     }
 
+    /// Reads every socket.
     fn recv(&mut self) -> usize {
         let mut total = 0;
-        loop {
-            let n = self.socket().recv(|bytes| (bytes.len(), bytes.len())).expect("recv");
-            if n == 0 {
-                return total;
+        for &handle in &self.handles {
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            loop {
+                let n = socket.recv(|bytes| (bytes.len(), bytes.len())).expect("recv");
+                if n == 0 {
+                    break;
+                }
+                total += n;
             }
-            total += n;
         }
+        total
     }
 }
 
@@ -152,14 +161,17 @@ pub struct SmoltcpPair {
 }
 
 impl SmoltcpPair {
-    /// Two interfaces with one established connection; `buffer` bytes of send and receive ring per socket
-    /// (smoltcp picks the window scale that covers its receive ring).
-    pub fn connected(buffer: usize) -> Self {
+    /// Two interfaces with `connections` established connections; `buffer` bytes of send and receive ring per
+    /// socket (smoltcp picks the window scale that covers its receive ring). A smoltcp listening socket takes
+    /// exactly one connection, so the server has one socket per connection, all on the same port; they are
+    /// made one after the other (server socket `i` listens once connection `i - 1` is established, so it is
+    /// the one that takes client socket `i`'s SYN), each client socket from its own local port.
+    pub fn connected(buffer: usize, connections: usize) -> Self {
         let client_ip = IpAddress::v4(10, 0, 0, 1);
         let server_ip = IpAddress::v4(10, 0, 0, 2);
         let (mut to_client, mut to_server, free) = (VecDeque::new(), VecDeque::new(), RefCell::new(Vec::new()));
-        let client = Host::new(1, client_ip, buffer, &mut Port { rx: &mut to_client, tx: &mut to_server, free: &free });
-        let server = Host::new(2, server_ip, buffer, &mut Port { rx: &mut to_server, tx: &mut to_client, free: &free });
+        let client = Host::new(1, client_ip, &mut Port { rx: &mut to_client, tx: &mut to_server, free: &free });
+        let server = Host::new(2, server_ip, &mut Port { rx: &mut to_server, tx: &mut to_client, free: &free });
         let mut pair = Self {
             client,
             server,
@@ -171,16 +183,27 @@ impl SmoltcpPair {
             stalls: 0,
             frames: 0,
         };
-        pair.server.socket().listen(SERVER_PORT).expect("listen");
-        let cx = pair.client.iface.context();
-        let socket = pair.client.sockets.get_mut::<tcp::Socket>(pair.client.socket);
-        socket.connect(cx, (server_ip, SERVER_PORT), 49152).expect("connect");
+        for i in 0..connections {
+            let server_socket = pair.server.add_socket(buffer);
+            pair.server.socket(server_socket).listen(SERVER_PORT).expect("listen");
+            let client_socket = pair.client.add_socket(buffer);
+            let cx = pair.client.iface.context();
+            let socket = pair.client.sockets.get_mut::<tcp::Socket>(pair.client.handles[client_socket]);
+            let local_port = u16::try_from(49152 + i).expect("at most 16384 connections");
+            socket.connect(cx, (server_ip, SERVER_PORT), local_port).expect("connect");
+            pair.handshake(client_socket, server_socket);
+        }
+        pair
+    }
+
+    /// Runs rounds until both ends of connection (`client`, `server`) may send.
+    fn handshake(&mut self, client: usize, server: usize) {
         for _ in 0..1000 {
-            if pair.round() == 0 {
-                pair.skip_to_deadline();
+            if self.round() == 0 {
+                self.skip_to_deadline();
             }
-            if pair.client.socket().may_send() && pair.server.socket().may_send() {
-                return pair;
+            if self.client.socket(client).may_send() && self.server.socket(server).may_send() {
+                return;
             }
         }
         panic!("the handshake did not complete");
@@ -192,14 +215,18 @@ impl SmoltcpPair {
 }
 
 impl TcpPair for SmoltcpPair {
-    fn client_send(&mut self, len: usize) -> usize {
-        let len = len.min(self.data.len());
-        self.client.send(&self.data[..len])
+    fn connections(&self) -> usize {
+        self.client.handles.len()
     }
 
-    fn server_send(&mut self, len: usize) -> usize {
+    fn client_send(&mut self, connection: usize, len: usize) -> usize {
         let len = len.min(self.data.len());
-        self.server.send(&self.data[..len])
+        self.client.send(connection, &self.data[..len])
+    }
+
+    fn server_send(&mut self, connection: usize, len: usize) -> usize {
+        let len = len.min(self.data.len());
+        self.server.send(connection, &self.data[..len])
     }
 
     fn client_recv(&mut self) -> usize {
