@@ -1,10 +1,10 @@
 //! Two inetstack `Stack`s on an in-memory Ethernet link (see `pair.rs` for the rules).
 //!
-//! The link queues a frame that is one buffer (headers, or headers and a small payload the stack copied behind
-//! them) for the other stack as it is, as smoltcp's link passes the frames smoltcp writes in place. A frame of
-//! several segments (a pooled header buffer plus views of the application's data) it copies into one
-//! contiguous buffer from a `BufferPool`, as a NIC's DMA would gather it; that is the only copy on the way. The application side sends views of one 64 KiB buffer (the
-//! stack's zero-copy send) and drops what it receives without reading it.
+//! The link does not gather (`DeviceCapabilities::gather` is false and the stacks are configured to match), so
+//! each stack writes every frame as one buffer, its payload copied behind the headers, as smoltcp copies its
+//! payload into the link's frame; the link queues that buffer for the other stack as it is. A frame of several
+//! segments (which the stacks do not send here) it would copy into one buffer from a `BufferPool`. The
+//! application side sends views of one 64 KiB buffer and drops what it receives without reading it.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -87,6 +87,8 @@ fn stack(mac: u8, ip: Ipv4Addr, buffer: usize, epoch: Instant, features: Feature
     let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
     config.tcp.recv_buffer = buffer;
     config.tcp.send_buffer = buffer;
+    // The link copies frames (see the module docs): the stack writes each as one buffer.
+    config.gather = false;
     if features == Features::LikeSmoltcp {
         config.tcp.sack = false;
         config.tcp.timestamps = false;

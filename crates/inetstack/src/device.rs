@@ -13,11 +13,18 @@ pub struct DeviceCapabilities {
     pub mtu: usize,
     /// Which checksums the device verifies and generates itself.
     pub checksums: ChecksumCapabilities,
+    /// The device sends a frame of several buffers (the headers, then views of the application's data) without
+    /// copying them, as a NIC gathers them by DMA. When false, as for any device that copies frames (an
+    /// in-memory link, a socket, a pcap file), the stack is told so through [`StackConfig::gather`] and writes
+    /// each frame as one buffer. Either way a device must accept frames of several buffers.
+    ///
+    /// [`StackConfig::gather`]: crate::stack::StackConfig::gather
+    pub gather: bool,
 }
 
 impl Default for DeviceCapabilities {
     fn default() -> Self {
-        Self { mtu: 1500, checksums: ChecksumCapabilities::software() }
+        Self { mtu: 1500, checksums: ChecksumCapabilities::software(), gather: false }
     }
 }
 

@@ -540,7 +540,7 @@ fn port_name(port: u16) -> String {
 
 impl Device for DpdkDevice {
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { mtu: self.mtu, checksums: self.offloads.checksums() }
+        DeviceCapabilities { mtu: self.mtu, checksums: self.offloads.checksums(), gather: self.zero_copy }
     }
 
     fn receive(&mut self) -> Option<DemiBuffer> {

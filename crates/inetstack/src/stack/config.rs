@@ -21,6 +21,13 @@ pub struct StackConfig {
     pub mtu: usize,
     /// Checksums the device handles itself (the stack skips them).
     pub checksums: ChecksumCapabilities,
+    /// Whether the device gathers frames of several buffers without copying them ([`DeviceCapabilities::gather`]).
+    /// If so, a payload longer than 128 bytes goes to the device as a view of the application's buffer (zero
+    /// copy). If not (the default), every payload is copied behind its headers, so that the frame is one buffer:
+    /// the device would copy it anyway, and the copy leaves the payload in cache for its checksum.
+    ///
+    /// [`DeviceCapabilities::gather`]: crate::device::DeviceCapabilities::gather
+    pub gather: bool,
     pub arp: ArpConfig,
     /// Datagrams a UDP socket holds before dropping new ones.
     pub udp_queue_len: usize,
@@ -48,6 +55,7 @@ impl StackConfig {
             gateway: None,
             mtu: 1500,
             checksums: ChecksumCapabilities::software(),
+            gather: false,
             arp: ArpConfig::default(),
             udp_queue_len: 1024,
             ephemeral_ports: 49152..=65535,

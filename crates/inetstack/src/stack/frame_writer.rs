@@ -1,7 +1,8 @@
 //! [`FrameWriter`]: a TCP segment of a connection with a header template, written into one frame and queued
-//! for the device: the headers into a fresh pooled buffer, a small payload copied behind them (see
-//! [`INLINE_PAYLOAD`]), a larger one appended as a view of the send buffer. Both the general output path
-//! (`send_templated`) and the fast path's [`FrameSink`] write their frames here.
+//! for the device: the headers into a fresh pooled buffer, the payload copied behind them (see [`assemble`])
+//! or appended as a view of the send buffer. Both the general output path (`send_templated`) and the fast
+//! path's [`FrameSink`] write their frames here; the layered path (`send_ipv4_via`) assembles its frames
+//! with the same [`assemble`].
 
 use std::collections::VecDeque;
 
@@ -20,6 +21,8 @@ pub(super) struct FrameWriter<'a> {
     pub(super) ip_ident: &'a mut u16,
     pub(super) checksums: &'a ChecksumCapabilities,
     pub(super) mtu: usize,
+    /// [`StackConfig::gather`](super::StackConfig::gather).
+    pub(super) gather: bool,
 }
 
 #[cold]
@@ -46,28 +49,49 @@ impl FrameWriter<'_> {
         }
         *self.ip_ident = self.ip_ident.wrapping_add(1);
         let header_len = header_template::FIXED_LEN + options_len;
-        let inline = if payload_len <= INLINE_PAYLOAD { payload_len } else { 0 };
         // The frame is assembled before its headers are written: its stores have then left the store buffer
         // when it is moved into the outbox (moved right after, its 8-byte stores were reloaded 16 bytes at a
         // time, a store-to-load forwarding stall per frame).
-        let mut frame = Sga::from_buffer(self.headers.alloc(header_len + inline)?);
-        match payload {
-            Some(payload) if inline > 0 => {
-                let buffer = frame.segments_mut()[0].as_mut_slice().expect("a fresh header buffer is unique");
-                buffer[header_len..].copy_from_slice(&payload);
-            }
-            Some(payload) => frame.push_segment(payload),
-            None => {}
-        }
-        let (first, rest) = frame.segments_mut().split_first_mut().expect("a frame starts with its header");
-        let bytes = first.as_mut_slice().expect("a fresh header buffer is unique");
-        let (header, payload) = match bytes.split_at_mut(header_len) {
-            (header, copied) if inline > 0 => (header, &*copied),
-            (header, _) => (header, rest.first().map_or(&[][..], |p| &p[..])),
-        };
+        let mut frame = assemble(self.headers, self.gather, header_len, payload)?;
+        let (header, payload) = split(&mut frame, header_len);
         write(header, payload, *self.ip_ident, self.checksums)?;
         self.outbox.push_back(frame);
         Ok(())
+    }
+}
+
+/// A frame of `header_len` header bytes, still to be written, and `payload`: one buffer from `pool` with the
+/// payload copied behind the headers if it is at most [`INLINE_PAYLOAD`] bytes or the device does not
+/// `gather` (see [`StackConfig::gather`](super::StackConfig::gather)); else the headers' buffer and the
+/// payload as a second segment.
+#[inline(always)]
+pub(super) fn assemble(
+    pool: &BufferPool,
+    gather: bool,
+    header_len: usize,
+    payload: Option<DemiBuffer>,
+) -> Result<Sga, Fail> {
+    let payload = payload.filter(|p| !p.is_empty());
+    let Some(payload) = payload else { return Ok(Sga::from_buffer(pool.alloc(header_len)?)) };
+    if gather && payload.len() > INLINE_PAYLOAD {
+        let mut frame = Sga::from_buffer(pool.alloc(header_len)?);
+        frame.push_segment(payload);
+        return Ok(frame);
+    }
+    let mut buffer = pool.alloc(header_len + payload.len())?;
+    buffer.as_mut_slice().expect("a fresh pool buffer is unique")[header_len..].copy_from_slice(&payload);
+    Ok(Sga::from_buffer(buffer))
+}
+
+/// The header bytes (the first `header_len`, to write) and the payload bytes of a frame from [`assemble`].
+#[inline(always)]
+pub(super) fn split(frame: &mut Sga, header_len: usize) -> (&mut [u8], &[u8]) {
+    let (first, rest) = frame.segments_mut().split_first_mut().expect("a frame starts with its header");
+    let bytes = first.as_mut_slice().expect("a fresh pool buffer is unique");
+    let (header, copied) = bytes.split_at_mut(header_len);
+    match rest.first() {
+        Some(payload) => (header, &payload[..]),
+        None => (header, &*copied),
     }
 }
 

@@ -55,14 +55,21 @@ enum Socket {
     Tcp(TcpSocket),
 }
 
-/// Payloads up to this size travel in the frame's header buffer, copied behind the headers, rather than as a
-/// second segment referring to the application's buffer: for a payload this small the copy costs less than
-/// the reference (taken, handed to the device, dropped), and the frame is one buffer, which a device sends
-/// as it is where it would gather (copy or chain) several.
+/// On a device that gathers ([`StackConfig::gather`]), payloads up to this size still travel in the frame's
+/// header buffer, copied behind the headers, rather than as a second segment referring to the application's
+/// buffer: for a payload this small the copy costs less than the reference (taken, handed to the device,
+/// dropped), and the frame is one buffer, which the device sends as it is.
 const INLINE_PAYLOAD: usize = 128;
 
 /// Headroom-free buffers for headers: Ethernet + IPv4 + the largest transport header, and an inlined payload.
+/// On a device that does not gather, whole frames (Ethernet header and MTU) instead.
 const HEADER_BUFFER: usize = 14 + 20 + 60 + INLINE_PAYLOAD;
+
+/// The size of the stack's frame buffers: headers and a small payload, or whole frames if the device does not
+/// gather (see [`INLINE_PAYLOAD`]).
+fn frame_buffer_size(config: &StackConfig) -> usize {
+    if config.gather { HEADER_BUFFER } else { HEADER_BUFFER.max(crate::wire::ETHERNET_HEADER_LEN + config.mtu) }
+}
 
 #[derive(Debug)]
 pub struct Stack {
@@ -96,6 +103,7 @@ impl Stack {
     pub fn new(config: StackConfig, now: Instant) -> Result<Self, Fail> {
         config.validate()?;
         let icmp_errors = IcmpErrorBudget::new(config.icmp_errors_per_second, config.isn_secret);
+        let headers = BufferPool::new(0, frame_buffer_size(&config), 1024)?;
         Ok(Self {
             arp: ArpCache::new(config.arp.clone()),
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
@@ -105,7 +113,7 @@ impl Stack {
             now,
             epoch: now,
             tcp_now: Nanos::ZERO,
-            headers: BufferPool::new(0, HEADER_BUFFER, 1024)?,
+            headers,
             outbox: VecDeque::new(),
             loopback: VecDeque::new(),
             sockets: Vec::new(),

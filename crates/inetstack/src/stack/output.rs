@@ -1,5 +1,5 @@
 //! IPv4 output: routing to a next hop, building the Ethernet + IPv4 (+ transport) header in one small
-//! buffer, appending the payload as a zero-copy segment, and resolving the next hop's MAC address (frames
+//! buffer, the payload behind it (copied or as a zero-copy segment, see `frame_writer::assemble`), and resolving the next hop's MAC address (frames
 //! wait in the ARP cache while it is unknown). No fragmentation: datagrams larger than the MTU are EMSGSIZE.
 
 use std::net::Ipv4Addr;
@@ -9,7 +9,7 @@ use runtime::{DemiBuffer, Fail, Sga};
 
 use super::Stack;
 use super::arp_cache::ArpCache;
-use super::frame_writer::{FrameWriter, exceeds_mtu};
+use super::frame_writer::{FrameWriter, assemble, exceeds_mtu, split};
 use super::header_template::HeaderTemplate;
 use crate::device::flatten;
 use crate::tcp::OutgoingSegment;
@@ -136,6 +136,7 @@ impl Stack {
             ip_ident: &mut self.ip_ident,
             checksums: &self.config.checksums,
             mtu: self.config.mtu,
+            gather: self.config.gather,
         }
     }
 
@@ -167,9 +168,10 @@ impl Stack {
             ident: self.ip_ident,
             dont_fragment: true,
         };
-        let mut header = self.headers.alloc(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + transport_len)?;
+        let header_len = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + transport_len;
+        let mut frame = assemble(&self.headers, self.config.gather, header_len, payload)?;
         {
-            let bytes = header.as_mut_slice().expect("a fresh header buffer is unique");
+            let (bytes, payload_bytes) = split(&mut frame, header_len);
             let ethernet = EthernetRepr {
                 src_addr: self.config.mac,
                 dst_addr: dst_mac.unwrap_or(MacAddress::ZERO),
@@ -177,12 +179,7 @@ impl Stack {
             };
             ethernet.emit(bytes)?;
             ip.emit(&mut bytes[ETHERNET_HEADER_LEN..], &self.config.checksums)?;
-            let payload_bytes: &[u8] = payload.as_deref().unwrap_or(&[]);
             write_transport(&mut bytes[ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN..], src, payload_bytes)?;
-        }
-        let mut frame = Sga::from_buffer(header);
-        if let Some(payload) = payload.filter(|p| !p.is_empty()) {
-            frame.push_segment(payload);
         }
         match (next_hop, dst_mac) {
             (NextHop::Ourselves, _) => self.loopback.push_back(flatten(&frame)?),

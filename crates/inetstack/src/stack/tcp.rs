@@ -805,7 +805,14 @@ impl Stack {
             let addresses = (*local.ip(), *remote.ip());
             let template = template_for(&mut conn.template, config, mac, addresses, (local.port(), remote.port()));
             let mut sink = FrameSink {
-                writer: FrameWriter { headers, outbox, ip_ident, checksums: &config.checksums, mtu: config.mtu },
+                writer: FrameWriter {
+                    headers,
+                    outbox,
+                    ip_ident,
+                    checksums: &config.checksums,
+                    mtu: config.mtu,
+                    gather: config.gather,
+                },
                 template,
                 sent: &mut counters.tcp_out,
                 header: BatchHeader::default(),

@@ -8,7 +8,7 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::wire::{ArpOperation, ArpRepr, ETHERNET_HEADER_LEN, MacAddress};
+use crate::wire::{ArpOperation, ArpRepr, ChecksumCapabilities, ETHERNET_HEADER_LEN, MacAddress, TcpPacket, TcpRepr};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -16,9 +16,17 @@ const MAC_A: MacAddress = MacAddress([2, 0, 0, 0, 0, 1]);
 const MAC_B: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
 
 fn pair(faults: FaultConfig, seed: u64) -> Simulation {
+    pair_configured(faults, seed, |_| {})
+}
+
+/// `pair` with both stacks' configurations changed by `configure` first.
+fn pair_configured(faults: FaultConfig, seed: u64, configure: impl Fn(&mut StackConfig)) -> Simulation {
     let t0 = Instant::now();
-    let a = Stack::new(StackConfig::new(MAC_A, A, 24), t0).unwrap();
-    let b = Stack::new(StackConfig::new(MAC_B, B, 24), t0).unwrap();
+    let [a, b] = [(MAC_A, A), (MAC_B, B)].map(|(mac, ip)| {
+        let mut config = StackConfig::new(mac, ip, 24);
+        configure(&mut config);
+        Stack::new(config, t0).unwrap()
+    });
     Simulation::new(vec![a, b], t0, Duration::from_micros(10), faults, seed)
 }
 
@@ -266,7 +274,16 @@ fn corrupted_frames_fail_their_checksums() {
 
 /// A TCP server on B and a client on A; returns (sim, listener, client).
 fn tcp_pair(faults: FaultConfig, seed: u64) -> (Simulation, SocketId, SocketId) {
-    let mut sim = pair(faults, seed);
+    tcp_pair_configured(faults, seed, |_| {})
+}
+
+/// `tcp_pair` with both stacks' configurations changed by `configure` first.
+fn tcp_pair_configured(
+    faults: FaultConfig,
+    seed: u64,
+    configure: impl Fn(&mut StackConfig),
+) -> (Simulation, SocketId, SocketId) {
+    let mut sim = pair_configured(faults, seed, configure);
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
     sim.hosts[1].tcp_listen(listener, 8).unwrap();
@@ -278,7 +295,12 @@ fn tcp_pair(faults: FaultConfig, seed: u64) -> (Simulation, SocketId, SocketId) 
 
 /// An established `tcp_pair`: (sim, client, server side).
 fn established_pair(seed: u64) -> (Simulation, SocketId, SocketId) {
-    let (mut sim, listener, client) = tcp_pair(FaultConfig::default(), seed);
+    established_pair_configured(seed, |_| {})
+}
+
+/// `established_pair` with both stacks' configurations changed by `configure` first.
+fn established_pair_configured(seed: u64, configure: impl Fn(&mut StackConfig)) -> (Simulation, SocketId, SocketId) {
+    let (mut sim, listener, client) = tcp_pair_configured(FaultConfig::default(), seed, configure);
     let mut server = None;
     assert!(sim.run_until(Duration::from_secs(5), |s| {
         server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
@@ -344,17 +366,10 @@ impl crate::device::Device for Capture {
 
 #[test]
 fn small_payloads_are_copied_behind_the_headers_larger_ones_sent_as_views() {
+    // On a device that gathers: a view of the application's buffer for payloads over INLINE_PAYLOAD.
     for (len, inline) in [(1, true), (INLINE_PAYLOAD, true), (INLINE_PAYLOAD + 1, false), (1000, false)] {
-        let (mut sim, client, _) = established_pair(22);
-        let now = sim.now();
-        let host = &mut sim.hosts[0];
-        let data = DemiBuffer::from_slice(&vec![len as u8; len]).unwrap();
-        assert_eq!(host.tcp_send(now, client, &Sga::from_buffer(data.clone())).unwrap(), len);
-        host.poll(now);
-        let mut device = Capture(Vec::new());
-        assert_eq!(host.transmit(&mut device), 1, "{len} B: one segment");
-        let frame = device.0.pop().unwrap();
-        assert!(frame.to_vec().ends_with(&data), "{len} B: the payload ends the frame");
+        let (mut sim, client, _) = established_pair_configured(22, |config| config.gather = true);
+        let (frame, data) = send_one(&mut sim, client, len);
         if inline {
             assert_eq!(frame.num_segments(), 1, "{len} B: one buffer, the payload copied behind the headers");
         } else {
@@ -362,6 +377,39 @@ fn small_payloads_are_copied_behind_the_headers_larger_ones_sent_as_views() {
             assert_eq!(frame.segments()[1].as_ptr(), data.as_ptr(), "{len} B: a view of the application's buffer");
         }
     }
+}
+
+#[test]
+fn every_payload_is_copied_behind_the_headers_for_a_device_that_does_not_gather() {
+    // The default: one buffer per frame, whatever the payload's size, its checksum right.
+    let mss = usize::from(crate::tcp::TcpConfig::default().mss);
+    for len in [1, INLINE_PAYLOAD + 1, 1000, mss - 12] {
+        let (mut sim, client, _) = established_pair(23);
+        let (frame, _) = send_one(&mut sim, client, len);
+        assert_eq!(frame.num_segments(), 1, "{len} B: one buffer");
+        let bytes = frame.to_vec();
+        let ip = Ipv4Packet::new_checked(&bytes[ETHERNET_HEADER_LEN..]).unwrap();
+        let caps = ChecksumCapabilities::software();
+        let ip_repr = Ipv4Repr::parse(&ip, &caps).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        let tcp = TcpRepr::parse(&tcp, ip_repr.src_addr, ip_repr.dst_addr, &caps).expect("valid checksums");
+        assert_eq!(tcp.payload, &vec![len as u8; len][..], "{len} B");
+    }
+}
+
+/// Sends `len` bytes (each `len as u8`) from `client` of host 0 and takes the one frame that carries them, as
+/// the stack hands it to the device; returns it and the application's buffer.
+fn send_one(sim: &mut Simulation, client: SocketId, len: usize) -> (Sga, DemiBuffer) {
+    let now = sim.now();
+    let host = &mut sim.hosts[0];
+    let data = DemiBuffer::from_slice(&vec![len as u8; len]).unwrap();
+    assert_eq!(host.tcp_send(now, client, &Sga::from_buffer(data.clone())).unwrap(), len);
+    host.poll(now);
+    let mut device = Capture(Vec::new());
+    assert_eq!(host.transmit(&mut device), 1, "{len} B: one segment");
+    let frame = device.0.pop().unwrap();
+    assert!(frame.to_vec().ends_with(&data), "{len} B: the payload ends the frame");
+    (frame, data)
 }
 
 #[test]
