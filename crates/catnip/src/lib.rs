@@ -17,6 +17,8 @@ use std::net::SocketAddrV4;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// A pcap recording of a device: wrap the port's device in one with `dpdk::new_libos_shared_with`.
+pub use inetstack::phy::{PcapSink, PcapWriter};
 use inetstack::stack::{SocketId, Stack, StackConfig, TcpSocketOptions};
 pub use link::MemoryLink;
 pub use network::NetDevice;

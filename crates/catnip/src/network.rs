@@ -34,6 +34,13 @@ impl<D: NetDevice> NetDevice for inetstack::phy::FaultInjector<D> {
     }
 }
 
+/// A pcap recording of any device (inetstack's `PcapWriter`); waiting is the wrapped device's.
+impl<D: NetDevice> NetDevice for inetstack::phy::PcapWriter<D> {
+    fn wait(&self, timeout: Option<Duration>) {
+        self.inner().wait(timeout);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner<D> {
     pub(crate) stack: Stack,

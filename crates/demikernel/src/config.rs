@@ -14,13 +14,14 @@
 //! gateway = "10.99.0.254"   # optional
 //! arp = [{ ipv4 = "10.99.0.2", mac = "02:00:00:00:00:02" }]   # static ARP entries, optional
 //! link_timeout_ms = 5000    # how long to wait for the port's link (a memif server waits for its client)
+//! pcap = "/tmp/catnip.pcap" # optional: record every frame the port sends and receives (tcpdump -r reads it)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
 //! `eal_args` and `port`; the port stays open between instances (see `catnip::dpdk::shared`).
 //! Unknown keys and bad values are errors (EINVAL) that name the key; nothing here panics.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pdpix::Fail;
@@ -97,6 +98,8 @@ pub struct CatnipSection {
     pub arp: Vec<ArpEntry>,
     /// How long to wait for the port's link to come up, in milliseconds (default 5000).
     pub link_timeout_ms: Option<u64>,
+    /// A pcap file to record every frame the port sends and receives in (created, or replaced).
+    pub pcap: Option<String>,
 }
 
 /// One static ARP entry of the `[catnip]` section.
@@ -117,6 +120,7 @@ pub struct CatnipSettings {
     pub gateway: Option<Ipv4Addr>,
     pub arp: Vec<(Ipv4Addr, [u8; 6])>,
     pub link_timeout: Option<Duration>,
+    pub pcap: Option<PathBuf>,
 }
 
 fn bad(what: String) -> Fail {
@@ -175,6 +179,11 @@ impl CatnipSection {
             Some(ms @ 1..=600_000) => Some(Duration::from_millis(ms)),
             Some(ms) => return Err(bad(format!("catnip.link_timeout_ms = {ms} is not in 1..=600000"))),
         };
+        let pcap = match self.pcap.as_deref() {
+            None => None,
+            Some("") => return Err(bad("catnip.pcap is empty: name a file, or leave the key out".into())),
+            Some(path) => Some(PathBuf::from(path)),
+        };
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -183,6 +192,7 @@ impl CatnipSection {
             gateway,
             arp,
             link_timeout,
+            pcap,
         })
     }
 
@@ -272,6 +282,9 @@ mod tests {
         assert_eq!(settings.prefix_len, 24);
         assert_eq!(settings.gateway, Some(Ipv4Addr::new(10, 99, 0, 254)));
         assert_eq!(settings.arp, vec![(Ipv4Addr::new(10, 99, 0, 2), [2, 0, 0, 0, 0, 2])]);
+        assert_eq!(settings.pcap, None);
+        let with_pcap = Config::from_toml(&format!("{text}pcap = \"/tmp/catnip.pcap\"\n")).unwrap();
+        assert_eq!(with_pcap.catnip.validate().unwrap().pcap, Some(PathBuf::from("/tmp/catnip.pcap")));
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -286,6 +299,7 @@ mod tests {
             ("arp = [{ ipv4 = \"10.99.0.2\", mak = \"02:00:00:00:00:02\" }]", "mak"),
             ("eal_arg = []", "eal_arg"),
             ("link_timeout_ms = 0", "catnip.link_timeout_ms"),
+            ("pcap = \"\"", "catnip.pcap"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);

@@ -48,9 +48,7 @@ pub fn from_config(config: &Config) -> Result<Box<dyn LibOs>, Fail> {
     match name {
         "catnap" => Ok(Box::new(catnap::Catnap::new(config.catnap.to_config()?)?)),
         #[cfg(feature = "catnip")]
-        // The port and EAL outlive the instance (EAL starts once per process): the next catnip of this thread
-        // with the same `[catnip]` device settings reuses them with a fresh stack.
-        "catnip" => Ok(Box::new(catnip::dpdk::new_libos_shared(&config.catnip.to_config()?)?)),
+        "catnip" => catnip_from(&config.catnip),
         other => match LIBOSES.iter().find(|l| l.name == other) {
             Some(info) => Err(Fail::with_context(
                 libc::ENOTSUP,
@@ -62,6 +60,22 @@ pub fn from_config(config: &Config) -> Result<Box<dyn LibOs>, Fail> {
             }
         },
     }
+}
+
+/// catnip as the `[catnip]` section describes it, recording to its `pcap` file if it names one. The port and
+/// EAL outlive the instance (EAL starts once per process): the next catnip of this thread with the same
+/// `[catnip]` device settings reuses them with a fresh stack.
+#[cfg(feature = "catnip")]
+fn catnip_from(section: &config::CatnipSection) -> Result<Box<dyn LibOs>, Fail> {
+    let dpdk = section.to_config()?;
+    let Some(path) = section.validate()?.pcap else {
+        return Ok(Box::new(catnip::dpdk::new_libos_shared(&dpdk)?));
+    };
+    let sink = catnip::PcapSink::create(&path).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        Fail::with_context(errno, format!("catnip.pcap: cannot create {}: {e}", path.display()))
+    })?;
+    Ok(Box::new(catnip::dpdk::new_libos_shared_with(&dpdk, |device| catnip::PcapWriter::new(device, sink))?))
 }
 
 /// A libOS as the environment describes it (`DEMI_CONFIG`, `DEMI_LIBOS`; see [`config`]).

@@ -1,6 +1,6 @@
 //! `demikernel::from_config` builds catnip on real DPDK from a `[catnip]` section (feature `catnip`), here on a
 //! net_tap port whose kernel side has an address: a Linux UDP socket and catnip exchange datagrams, with ARP
-//! resolved by the kernel and answered by catnip.
+//! resolved by the kernel and answered by catnip, and the section's `pcap` file records those frames.
 //!
 //! One test function: DPDK's EAL initialises once per process. Needs root; when not root it prints SKIPPED and
 //! passes, unless `DPDK_SYS_REQUIRE_TESTS=1` (`ci/dpdk-tests.sh`).
@@ -28,12 +28,14 @@ fn from_config_builds_catnip_on_dpdk() {
     }
     let pid = std::process::id();
     let iface = format!("demitap{}", pid % 100_000);
+    let pcap_path = std::env::temp_dir().join(format!("demikernel-test-{pid}.pcap"));
     let memory =
         if hugepages_mounted() { "\"--in-memory\"" } else { "\"--no-huge\", \"-m\", \"512\", \"--no-shconf\"" };
     let text = format!(
         "libos = \"catnip\"\n[catnip]\neal_args = [\"-l\", \"0\", \"--no-pci\", \"--no-telemetry\", \
          \"--file-prefix=demikernel-test-{pid}\", {memory}, \"--vdev=net_tap0,iface={iface}\"]\n\
-         port = \"net_tap0\"\nipv4 = \"10.98.0.1\"\nprefix_len = 24\n"
+         port = \"net_tap0\"\nipv4 = \"10.98.0.1\"\nprefix_len = 24\npcap = \"{pcap}\"\n",
+        pcap = pcap_path.display()
     );
     println!("{text}");
     let config = Config::from_toml(&text).unwrap();
@@ -88,6 +90,31 @@ fn from_config_builds_catnip_on_dpdk() {
     libos.close(qd).unwrap();
     drop(libos);
     let _ = std::fs::remove_dir(format!("/var/run/dpdk/demikernel-test-{pid}"));
+
+    // The pcap file holds what went both ways: the kernel's ARP request and catnip's reply, both datagrams.
+    let frames = pcap_frames(&std::fs::read(&pcap_path).unwrap());
+    std::fs::remove_file(&pcap_path).unwrap();
+    let arp = |operation: u8| frames.iter().any(|f| f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[21] == operation);
+    assert!(arp(1) && arp(2), "an ARP request and a reply in {} frames", frames.len());
+    for payload in [&b"hello catnip"[..], b"hello Linux"] {
+        assert!(frames.iter().any(|f| f.ends_with(payload)), "a frame carrying {payload:?}");
+    }
+    println!("pcap: {} frames recorded", frames.len());
+}
+
+/// The frames of a classic pcap file (microsecond timestamps, link type Ethernet), checking its layout.
+fn pcap_frames(file: &[u8]) -> Vec<Vec<u8>> {
+    let word = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    assert!(file.len() >= 24, "a pcap header");
+    assert_eq!((word(0), word(20)), (0xa1b2_c3d4, 1), "pcap magic and link type Ethernet");
+    let (mut frames, mut at) = (Vec::new(), 24);
+    while at < file.len() {
+        let (captured, len) = (word(at + 8) as usize, word(at + 12) as usize);
+        assert_eq!(captured, len, "whole frames");
+        frames.push(file[at + 16..at + 16 + captured].to_vec());
+        at += 16 + captured;
+    }
+    frames
 }
 
 fn hugepages_mounted() -> bool {

@@ -25,7 +25,7 @@ pub use inetstack::tcp::TcpConfig;
 pub use inetstack::wire::MacAddress;
 pub use offload::{PortOffloads, RxVerdict};
 use pdpix::Fail;
-pub use shared::{SharedDpdkDevice, new_libos_shared};
+pub use shared::{SharedDpdkDevice, new_libos_shared, new_libos_shared_with};
 pub use tx::tx_pinned;
 
 use crate::{Catnip, NetDevice};

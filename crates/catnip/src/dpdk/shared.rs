@@ -156,7 +156,16 @@ impl Drop for SharedDpdkDevice {
 /// instance is dropped, for the next call on this thread with the same `config.device` (see the module docs).
 /// The stack, its sockets and the runtime are new each time; the MAC address is the port's.
 pub fn new_libos_shared(config: &DpdkConfig) -> Result<Catnip<SharedDpdkDevice>, Fail> {
+    new_libos_shared_with(config, |device| device)
+}
+
+/// As [`new_libos_shared`], with the port's device wrapped by `wrap` before the stack runs on it, as
+/// [`super::new_libos_with`] does: in a [`crate::PcapWriter`] to record every frame, for instance.
+pub fn new_libos_shared_with<D: NetDevice + 'static>(
+    config: &DpdkConfig,
+    wrap: impl FnOnce(SharedDpdkDevice) -> D,
+) -> Result<Catnip<D>, Fail> {
     let device = SharedDpdkDevice::acquire(&config.device)?;
     let mac = device.device().mac();
-    super::build(config, mac, device)
+    super::build(config, mac, wrap(device))
 }
