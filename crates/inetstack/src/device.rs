@@ -13,10 +13,12 @@ pub struct DeviceCapabilities {
     pub mtu: usize,
     /// Which checksums the device verifies and generates itself.
     pub checksums: ChecksumCapabilities,
-    /// The device sends a frame of several buffers (the headers, then views of the application's data) without
-    /// copying them, as a NIC gathers them by DMA. When false, as for any device that copies frames (an
-    /// in-memory link, a socket, a pcap file), the stack is told so through [`StackConfig::gather`] and writes
-    /// each frame as one buffer. Either way a device must accept frames of several buffers.
+    /// The device sends a frame of several buffers (the headers, then views of the application's data) as
+    /// cheaply as one: a NIC that gathers them by DMA, or a device that copies every frame into its own memory
+    /// anyway (a DPDK port, whose mbufs are its own). When false, the device sends a one-buffer frame as it is
+    /// but copies a frame of several (an in-memory link, the simulator): then the stack, told so through
+    /// [`StackConfig::gather`], writes each frame as one buffer. Either way a device must accept frames of
+    /// several buffers.
     ///
     /// [`StackConfig::gather`]: crate::stack::StackConfig::gather
     pub gather: bool,

@@ -540,7 +540,9 @@ fn port_name(port: u16) -> String {
 
 impl Device for DpdkDevice {
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { mtu: self.mtu, checksums: self.offloads.checksums(), gather: self.zero_copy }
+        // Every frame goes into an mbuf: chained to the payload where possible, else copied once. A frame of
+        // several buffers costs no more than one, so the stack need not copy payloads behind the headers.
+        DeviceCapabilities { mtu: self.mtu, checksums: self.offloads.checksums(), gather: true }
     }
 
     fn receive(&mut self) -> Option<DemiBuffer> {

@@ -21,10 +21,11 @@ pub struct StackConfig {
     pub mtu: usize,
     /// Checksums the device handles itself (the stack skips them).
     pub checksums: ChecksumCapabilities,
-    /// Whether the device gathers frames of several buffers without copying them ([`DeviceCapabilities::gather`]).
+    /// Whether the device sends frames of several buffers as cheaply as one ([`DeviceCapabilities::gather`]).
     /// If so, a payload longer than 128 bytes goes to the device as a view of the application's buffer (zero
     /// copy). If not (the default), every payload is copied behind its headers, so that the frame is one buffer:
-    /// the device would copy it anyway, and the copy leaves the payload in cache for its checksum.
+    /// the device would copy a frame of several, and the stack's copy leaves the payload in cache for its
+    /// checksum.
     ///
     /// [`DeviceCapabilities::gather`]: crate::device::DeviceCapabilities::gather
     pub gather: bool,
