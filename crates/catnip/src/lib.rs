@@ -72,9 +72,12 @@ impl<D: NetDevice + 'static> std::fmt::Debug for Catnip<D> {
 }
 
 impl<D: NetDevice + 'static> Catnip<D> {
-    /// A catnip instance with the stack configured by `config`, on `device`. `spin` is how long an idle wait
-    /// polls before sleeping in the device (poll-mode devices never sleep).
-    pub fn new(config: StackConfig, device: D, spin: Duration) -> Result<Self, Fail> {
+    /// A catnip instance with the stack configured by `config` (but for `gather`, which the device's
+    /// capabilities set), on `device`. `spin` is how long an idle wait polls before sleeping in the device
+    /// (poll-mode devices never sleep).
+    pub fn new(mut config: StackConfig, device: D, spin: Duration) -> Result<Self, Fail> {
+        // How frames are best built is the device's to say (see `DeviceCapabilities::gather`).
+        config.gather = device.capabilities().gather;
         let stack = Stack::new(config, Instant::now())?;
         let timers = Timers::system();
         let net = Rc::new(Network::new(stack, device, Rc::clone(&timers)));

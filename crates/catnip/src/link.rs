@@ -53,8 +53,9 @@ impl MemoryLink {
 }
 
 impl Device for MemoryLink {
+    /// Every frame is copied into the link's queue, so one of several buffers costs no more (`gather`).
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities::default()
+        DeviceCapabilities { gather: true, ..DeviceCapabilities::default() }
     }
 
     fn receive(&mut self) -> Option<DemiBuffer> {

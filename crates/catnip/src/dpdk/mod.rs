@@ -64,7 +64,7 @@ impl DpdkConfig {
 }
 
 /// Initialises EAL, opens and starts the port, and returns catnip running on it. The MAC address is the port's;
-/// checksums, MTU and zero-copy transmission follow the device's capabilities.
+/// checksums and MTU follow the device's capabilities.
 pub fn new_libos(config: &DpdkConfig) -> Result<Catnip<DpdkDevice>, Fail> {
     new_libos_with(config, |device| device)
 }
@@ -81,14 +81,13 @@ pub fn new_libos_with<D: NetDevice + 'static>(
     build(config, mac, wrap(port))
 }
 
-/// The stack `config` describes, with MAC `mac`, on `device` (its MTU, checksum and gather capabilities).
+/// The stack `config` describes, with MAC `mac`, on `device` (its MTU and checksum capabilities).
 fn build<D: NetDevice + 'static>(config: &DpdkConfig, mac: MacAddress, device: D) -> Result<Catnip<D>, Fail> {
     let caps = inetstack::device::Device::capabilities(&device);
     let mut stack = StackConfig::new(mac, config.ipv4, config.prefix_len);
     stack.gateway = config.gateway;
     stack.mtu = caps.mtu;
     stack.checksums = caps.checksums;
-    stack.gather = caps.gather;
     stack.arp.static_entries = config.static_arp.clone();
     stack.tcp = config.tcp.clone();
     stack.tcp.mss = mss_for(caps.mtu, config.tcp.mss);
