@@ -196,9 +196,9 @@ impl CatnipSection {
         })
     }
 
-    /// The checked section as catnip's DPDK configuration.
+    /// The checked section as catnip's DPDK configuration, and the pcap file to record to if it names one.
     #[cfg(feature = "catnip")]
-    pub(crate) fn to_config(&self) -> Result<catnip::dpdk::DpdkConfig, Fail> {
+    pub(crate) fn to_config(&self) -> Result<(catnip::dpdk::DpdkConfig, Option<PathBuf>), Fail> {
         let settings = self.validate()?;
         let mut config = catnip::dpdk::DpdkConfig::new(settings.eal_args, settings.ipv4, settings.prefix_len);
         config.device.port = settings.port;
@@ -207,7 +207,7 @@ impl CatnipSection {
         }
         config.gateway = settings.gateway;
         config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
-        Ok(config)
+        Ok((config, settings.pcap))
     }
 }
 

@@ -67,8 +67,8 @@ pub fn from_config(config: &Config) -> Result<Box<dyn LibOs>, Fail> {
 /// `[catnip]` device settings reuses them with a fresh stack.
 #[cfg(feature = "catnip")]
 fn catnip_from(section: &config::CatnipSection) -> Result<Box<dyn LibOs>, Fail> {
-    let dpdk = section.to_config()?;
-    let Some(path) = section.validate()?.pcap else {
+    let (dpdk, pcap) = section.to_config()?;
+    let Some(path) = pcap else {
         return Ok(Box::new(catnip::dpdk::new_libos_shared(&dpdk)?));
     };
     let sink = catnip::PcapSink::create(&path).map_err(|e| {

@@ -52,7 +52,7 @@ impl Stack {
 
     fn send_arp(&mut self, dst: MacAddress, arp: &ArpRepr) {
         // Header buffers are sized for Ethernet + IPv4 + 60 bytes: an ARP packet (28) always fits.
-        let Ok(mut buffer) = self.headers.alloc(ETHERNET_HEADER_LEN + ARP_PACKET_LEN) else { return };
+        let Ok(mut buffer) = self.frame_pool.alloc(ETHERNET_HEADER_LEN + ARP_PACKET_LEN) else { return };
         let Some(bytes) = buffer.as_mut_slice() else { return };
         let ethernet = EthernetRepr { src_addr: self.config.mac, dst_addr: dst, ethertype: EtherType::Arp };
         if ethernet.emit(bytes).is_ok() && arp.emit(&mut bytes[ETHERNET_HEADER_LEN..]).is_ok() {

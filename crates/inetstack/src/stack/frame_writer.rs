@@ -16,7 +16,7 @@ use crate::wire::{ChecksumCapabilities, IPV4_MIN_HEADER_LEN, SeqNumber, TCP_MIN_
 /// The parts of the stack a frame is written with (borrowed apart from its socket table, so that a
 /// connection can write its segments while it decides them).
 pub(super) struct FrameWriter<'a> {
-    pub(super) headers: &'a BufferPool,
+    pub(super) frame_pool: &'a BufferPool,
     pub(super) outbox: &'a mut VecDeque<Sga>,
     pub(super) ip_ident: &'a mut u16,
     pub(super) checksums: &'a ChecksumCapabilities,
@@ -41,7 +41,6 @@ impl FrameWriter<'_> {
         payload: Option<DemiBuffer>,
         write: impl FnOnce(&mut [u8], &[u8], u16, &ChecksumCapabilities) -> Result<(), WireError>,
     ) -> Result<(), Fail> {
-        let payload = payload.filter(|p| !p.is_empty());
         let payload_len = payload.as_ref().map_or(0, DemiBuffer::len);
         let ip_len = IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN + options_len + payload_len;
         if ip_len > self.mtu {
@@ -52,7 +51,7 @@ impl FrameWriter<'_> {
         // The frame is assembled before its headers are written: its stores have then left the store buffer
         // when it is moved into the outbox (moved right after, its 8-byte stores were reloaded 16 bytes at a
         // time, a store-to-load forwarding stall per frame).
-        let mut frame = assemble(self.headers, self.gather, header_len, payload)?;
+        let mut frame = assemble(self.frame_pool, self.gather, header_len, payload)?;
         let (header, payload) = split(&mut frame, header_len);
         write(header, payload, *self.ip_ident, self.checksums)?;
         self.outbox.push_back(frame);
@@ -71,8 +70,7 @@ pub(super) fn assemble(
     header_len: usize,
     payload: Option<DemiBuffer>,
 ) -> Result<Sga, Fail> {
-    let payload = payload.filter(|p| !p.is_empty());
-    let Some(payload) = payload else { return Ok(Sga::from_buffer(pool.alloc(header_len)?)) };
+    let Some(payload) = payload.filter(|p| !p.is_empty()) else { return Ok(Sga::from_buffer(pool.alloc(header_len)?)) };
     if gather && payload.len() > INLINE_PAYLOAD {
         let mut frame = Sga::from_buffer(pool.alloc(header_len)?);
         frame.push_segment(payload);

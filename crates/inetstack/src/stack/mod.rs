@@ -80,7 +80,8 @@ pub struct Stack {
     /// `now` as TCP counts time: nanoseconds since `epoch`.
     tcp_now: Nanos,
     arp: ArpCache,
-    headers: BufferPool,
+    /// Buffers frames are written into (see [`frame_buffer_size`]).
+    frame_pool: BufferPool,
     /// Frames ready for the device, oldest first.
     outbox: VecDeque<Sga>,
     /// Frames addressed to ourselves, processed on the next poll.
@@ -103,7 +104,7 @@ impl Stack {
     pub fn new(config: StackConfig, now: Instant) -> Result<Self, Fail> {
         config.validate()?;
         let icmp_errors = IcmpErrorBudget::new(config.icmp_errors_per_second, config.isn_secret);
-        let headers = BufferPool::new(0, frame_buffer_size(&config), 1024)?;
+        let frame_pool = BufferPool::new(0, frame_buffer_size(&config), 1024)?;
         Ok(Self {
             arp: ArpCache::new(config.arp.clone()),
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
@@ -113,7 +114,7 @@ impl Stack {
             now,
             epoch: now,
             tcp_now: Nanos::ZERO,
-            headers,
+            frame_pool,
             outbox: VecDeque::new(),
             loopback: VecDeque::new(),
             sockets: Vec::new(),

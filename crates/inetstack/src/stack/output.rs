@@ -1,6 +1,7 @@
-//! IPv4 output: routing to a next hop, building the Ethernet + IPv4 (+ transport) header in one small
-//! buffer, the payload behind it (copied or as a zero-copy segment, see `frame_writer::assemble`), and resolving the next hop's MAC address (frames
-//! wait in the ARP cache while it is unknown). No fragmentation: datagrams larger than the MTU are EMSGSIZE.
+//! IPv4 output: routing to a next hop, building the Ethernet + IPv4 (+ transport) header in a pooled buffer
+//! with the payload behind it (copied, or as a zero-copy segment: see `frame_writer::assemble`), and resolving
+//! the next hop's MAC address (frames wait in the ARP cache while it is unknown). No fragmentation: datagrams
+//! larger than the MTU are EMSGSIZE.
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -127,11 +128,12 @@ impl Stack {
         })
     }
 
-    /// What writes frames: the header pool, the outbox, the IPv4 identification, the checksum settings and MTU.
+    /// What writes frames: the frame pool, the outbox, the IPv4 identification, the checksum settings, MTU and
+    /// whether the device gathers.
     #[inline]
     pub(super) fn frame_writer(&mut self) -> FrameWriter<'_> {
         FrameWriter {
-            headers: &self.headers,
+            frame_pool: &self.frame_pool,
             outbox: &mut self.outbox,
             ip_ident: &mut self.ip_ident,
             checksums: &self.config.checksums,
@@ -169,7 +171,7 @@ impl Stack {
             dont_fragment: true,
         };
         let header_len = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + transport_len;
-        let mut frame = assemble(&self.headers, self.config.gather, header_len, payload)?;
+        let mut frame = assemble(&self.frame_pool, self.config.gather, header_len, payload)?;
         {
             let (bytes, payload_bytes) = split(&mut frame, header_len);
             let ethernet = EthernetRepr {

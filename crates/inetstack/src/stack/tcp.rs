@@ -798,7 +798,7 @@ impl Stack {
     #[inline(always)]
     fn poll_connection(&mut self, now: Nanos, id: SocketId, scratch: &mut PollScratch) {
         // The connection and the parts frames are written with, borrowed apart.
-        let Stack { sockets, headers, outbox, ip_ident, config, counters, arp, now: clock, .. } = self;
+        let Stack { sockets, frame_pool, outbox, ip_ident, config, counters, arp, now: clock, .. } = self;
         let Some(Some(Socket::Tcp(TcpSocket::Connection(conn)))) = sockets.get_mut(id.0 as usize) else { return };
         let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
         if let Some(mac) = CachedHop::valid_mac(&conn.hop, arp, *clock) {
@@ -806,7 +806,7 @@ impl Stack {
             let template = template_for(&mut conn.template, config, mac, addresses, (local.port(), remote.port()));
             let mut sink = FrameSink {
                 writer: FrameWriter {
-                    headers,
+                    frame_pool,
                     outbox,
                     ip_ident,
                     checksums: &config.checksums,
