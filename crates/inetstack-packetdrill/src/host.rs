@@ -125,8 +125,9 @@ struct Capture<'a> {
 }
 
 impl Device for Capture<'_> {
+    /// Every frame is copied out (its IP packet, for packetdrill), so one of several buffers costs no more.
     fn capabilities(&self) -> DeviceCapabilities {
-        DeviceCapabilities { mtu: self.mtu, ..DeviceCapabilities::default() }
+        DeviceCapabilities { mtu: self.mtu, gather: true, ..DeviceCapabilities::default() }
     }
     fn receive(&mut self) -> Option<DemiBuffer> {
         None
@@ -181,6 +182,8 @@ impl Host {
         config.gateway = Some(settings.gateway_ip);
         config.arp.static_entries = vec![(settings.gateway_ip, GATEWAY_MAC)];
         config.mtu = settings.mtu;
+        // As `Capture::capabilities` says: the frames are copied out anyway.
+        config.gather = true;
         config.tcp = settings.tcp.clone();
         if let Some(secret) = settings.isn_secret {
             config.isn_secret = secret;
