@@ -24,13 +24,14 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use catnip::Catnip;
-use catnip::dpdk::{DpdkConfig, DpdkDevice};
+use catnip::dpdk::DpdkDevice;
 use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
 
+use common::skip::{cannot_run_against_linux, skipped};
 use common::{
-    BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, hugepages_usable, in_namespace, rest_of,
-    split_digest, wait_ready,
+    BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, in_namespace, rest_of, split_digest,
+    veth_config, wait_ready,
 };
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
@@ -43,17 +44,12 @@ type Libos = Catnip<DpdkDevice>;
 
 #[test]
 fn catnip_on_dpdk_interoperates_with_linux() {
-    if let Some(reason) = skip_reason() {
-        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
-            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
-        }
-        println!("SKIPPED catnip Linux interoperability test: {reason}");
+    if skipped("catnip Linux interoperability test", cannot_run_against_linux()) {
         return;
     }
     let _namespace = Namespace::up();
     let prefix = format!("catnip-linux-{}", std::process::id());
-    let mut config = DpdkConfig::new(eal_args(&prefix), CATNIP, 24);
-    config.device.port = Some("net_af_packet0".to_owned());
+    let config = veth_config(&prefix);
     let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
     println!("catnip up at {CATNIP} on net_af_packet0 (dk0)");
     // A second DPDK catnip in this process is refused: EAL initialises once.
@@ -87,33 +83,6 @@ fn catnip_on_dpdk_interoperates_with_linux() {
         linux_rtt,
         catnip_rtt / linux_rtt
     );
-}
-
-/// Why the test cannot run here, if it cannot.
-fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        return Some(format!("needs root (euid is {euid}): EAL, network namespaces and veth pairs need it"));
-    }
-    if !std::path::Path::new(PYTHON).exists() {
-        return Some(format!("{PYTHON} is missing (the Linux side of the test is Python)"));
-    }
-    None
-}
-
-fn eal_args(prefix: &str) -> Vec<String> {
-    let mut args: Vec<String> =
-        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
-    args.push(format!("--file-prefix={prefix}"));
-    if hugepages_usable() {
-        args.push("--in-memory".to_owned());
-    } else {
-        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
-    }
-    args.push("--vdev=net_af_packet0,iface=dk0".to_owned());
-    println!("EAL args: {}", args.join(" "));
-    args
 }
 
 /// Runs a command to completion, panicking if it fails.

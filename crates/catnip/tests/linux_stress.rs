@@ -33,15 +33,16 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use catnip::NetDevice;
-use catnip::dpdk::{DpdkConfig, DpdkDevice};
+use catnip::dpdk::DpdkDevice;
 use inetstack::device::{Device, DeviceCapabilities};
 use inetstack::phy::{FaultConfig, FaultInjector};
 use pdpix::{DemiBuffer, LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
 use sha2::{Digest, Sha256};
 
+use common::skip::{cannot_run_against_linux, skipped};
 use common::{
-    BULK_SERVER, CATNIP, EchoServer, LINUX, Namespace, PYTHON, hex, hugepages_usable, in_namespace, listen, rest_of,
-    split_digest, wait_ready,
+    BULK_SERVER, CATNIP, EchoServer, LINUX, Namespace, PYTHON, hex, in_namespace, listen, rest_of, split_digest,
+    veth_config, wait_ready,
 };
 
 const ROLE: &str = "CATNIP_STRESS_ROLE";
@@ -59,23 +60,7 @@ fn mib_var(name: &str, default: usize) -> usize {
 
 #[test]
 fn catnip_against_linux_under_faults_at_scale_and_on_close() {
-    if std::env::var_os(ROLE).is_some() {
-        return;
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let reason = if euid != 0 {
-        Some(format!("needs root (euid is {euid}): EAL, network namespaces and veth pairs need it"))
-    } else if !std::path::Path::new(PYTHON).exists() {
-        Some(format!("{PYTHON} is missing (the Linux side of the test is Python)"))
-    } else {
-        None
-    };
-    if let Some(reason) = reason {
-        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
-            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
-        }
-        println!("SKIPPED catnip Linux stress test: {reason}");
+    if std::env::var_os(ROLE).is_some() || skipped("catnip Linux stress test", cannot_run_against_linux()) {
         return;
     }
     let _namespace = Namespace::up();
@@ -135,22 +120,6 @@ fn role() {
     }
 }
 
-fn config(prefix: &str) -> DpdkConfig {
-    let mut args: Vec<String> =
-        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
-    args.push(format!("--file-prefix={prefix}"));
-    if hugepages_usable() {
-        args.push("--in-memory".to_owned());
-    } else {
-        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
-    }
-    args.push("--vdev=net_af_packet0,iface=dk0".to_owned());
-    println!("EAL args: {}", args.join(" "));
-    let mut config = DpdkConfig::new(args, CATNIP, 24);
-    config.device.port = Some("net_af_packet0".to_owned());
-    config
-}
-
 /// inetstack's `FaultInjector` on catnip's port, with its counters copied out where the test can read them
 /// (the stack owns the device).
 #[derive(Debug)]
@@ -198,7 +167,7 @@ impl NetDevice for Faulty {
 fn faults(prefix: &str) {
     let counters = Rc::new(Cell::new([0u64; 4]));
     let shared = Rc::clone(&counters);
-    let mut libos = catnip::dpdk::new_libos_with(&config(prefix), |device| {
+    let mut libos = catnip::dpdk::new_libos_with(&veth_config(prefix), |device| {
         println!("port {} offloads: {:?}", device.port_name(), device.offloads());
         Faulty { inner: FaultInjector::new(device, FAULTS, FAULTS, 0x5eed), counters: shared }
     })
@@ -226,7 +195,7 @@ fn faults(prefix: &str) {
 }
 
 fn scale(prefix: &str) {
-    let mut libos = catnip::dpdk::new_libos(&config(prefix)).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
+    let mut libos = catnip::dpdk::new_libos(&veth_config(prefix)).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
     println!("catnip up at {CATNIP} on net_af_packet0");
     linux_clients_to_catnip(&mut libos);
     catnip_clients_to_linux(&mut libos);
@@ -305,12 +274,10 @@ fn push<L: LibOs>(libos: &mut L, qd: QDesc, data: &[u8]) {
     }
 }
 
-/// After the libOS is dropped: the device's statistics, and nothing left pinned or lent.
+/// After the libOS is dropped: the device's statistics, nothing left pinned or lent, and payloads sent without a
+/// copy.
 fn check_released(what: &str) {
-    let stats = catnip::dpdk::final_stats().expect("the device was dropped");
-    println!("{what}: device stats {stats:?}");
-    assert_eq!(catnip::dpdk::tx_pinned(), 0, "{what}: transmitted payloads still pinned after close");
-    assert_eq!(catnip::dpdk::lent_mbufs(), 0, "{what}: received mbufs still lent after close");
+    let stats = common::check_released(what);
     assert!(stats.tx_zero_copy > 0, "{what}: no payload was transmitted without a copy");
 }
 

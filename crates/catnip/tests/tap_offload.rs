@@ -31,6 +31,8 @@ use sha2::{Digest, Sha256};
 
 mod common;
 
+use common::skip::{not_root, skipped};
+
 const CATNIP: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
 const LINUX: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 2);
 const TCP_PORT: u16 = 5101;
@@ -65,28 +67,13 @@ fn ip(args: &[&str]) {
 
 #[test]
 fn checksum_offload_and_zero_copy_over_tap() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        let reason = format!("needs root (euid is {euid}) for EAL and a tap interface");
-        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
-            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
-        }
-        println!("SKIPPED tap offload test: {reason}");
+    if skipped("tap offload test", not_root("EAL and a tap interface")) {
         return;
     }
     let pid = std::process::id();
     let iface = format!("dtzc{}", pid % 100_000);
     let prefix = format!("catnip-tap-{pid}");
-    let mut args: Vec<String> =
-        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
-    if common::hugepages_usable() {
-        args.push("--in-memory".to_owned());
-    } else {
-        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
-    }
-    args.push(format!("--file-prefix={prefix}"));
-    args.push(format!("--vdev=net_tap0,iface={iface}"));
+    let args = common::eal_args(&prefix, &format!("--vdev=net_tap0,iface={iface}"));
     let mut config = DpdkConfig::new(args, CATNIP, 24);
     config.device.port = Some("net_tap0".to_owned());
     let mut offloads = None;

@@ -27,63 +27,41 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
-use catnip::dpdk::DpdkConfig;
-use pdpix::{LibOs, QDesc, QValue, Sga, SocketDomain, SocketType};
-use sha2::{Digest, Sha256};
+use pdpix::{LibOs, SocketDomain, SocketType};
 
-use common::listen;
-use common::pair::{
-    Cleanup, TIMEOUT, cpus, load, pattern, pin, pop, push, read_exactly, read_some, serve_bulk, serve_echo, wait_child,
-    write_all,
-};
+use common::check_released;
+use common::pair::catnip::{Libos, eal_args, linger, run_tcp_client, serve_tcp};
+use common::pair::figures::Figures;
+use common::pair::linux;
+use common::pair::parent::{Cleanup, finish_pair, linux_pair, load};
+use common::pair::workload::Workload;
+use common::pair::{Roles, cpus, pin};
+use common::skip::{not_root, skipped};
 
-const ROLE: &str = "CATNIP_VHOST_ROLE";
+const ROLES: Roles = Roles { prefix: "CATNIP_VHOST", child_limit: Duration::from_secs(120) };
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 2, 1);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 2, 2);
-const ECHO_PORT: u16 = 7;
-const BULK_PORT: u16 = 5001;
 const ECHO_SIZES: [usize; 6] = [1, 100, 1460, 8960, 70000, 1 << 20];
 const MTUS: [usize; 2] = [1500, 9000];
-const WARMUP: usize = 200;
 const ROUND_TRIPS: usize = 2000;
-/// Push size in the bulk transfer.
-const CHUNK: usize = 256 << 10;
-/// How long a child may run.
-const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
-fn bulk_size() -> usize {
-    env_usize("CATNIP_VHOST_BULK_MIB").unwrap_or(64) << 20
-}
-
-fn env_usize(name: &str) -> Option<usize> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
+fn workload() -> Workload {
+    Workload::new(&ROLES, &ECHO_SIZES, ROUND_TRIPS)
 }
 
 // ---- the parent: spawns the pairs, compares ----
 
 #[test]
 fn catnip_to_catnip_over_vhost_user() {
-    if std::env::var_os(ROLE).is_some() {
+    if ROLES.in_child() || skipped("catnip vhost-user test", not_root("EAL and hugepages")) {
         return;
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        let reason = format!("needs root (euid is {euid}) for EAL and hugepages");
-        if std::env::var("DPDK_SYS_REQUIRE_TESTS").as_deref() == Ok("1") {
-            panic!("DPDK tests required (DPDK_SYS_REQUIRE_TESTS=1) but cannot run: {reason}");
-        }
-        println!("SKIPPED catnip vhost-user test: {reason}");
-        return;
-    }
-    let mut guard = Cleanup { children: Vec::new(), files: Vec::new(), dirs: Vec::new() };
+    let mut guard = Cleanup::default();
     let (cpu_server, cpu_client) = cpus();
-    let runs = env_usize("CATNIP_VHOST_RUNS").unwrap_or(1).max(1);
+    let runs = ROLES.usize_var("RUNS").unwrap_or(1).max(1);
     println!("server on CPU {cpu_server}, client on CPU {cpu_client}; {runs} run(s); loadavg: {}", load());
     let mut rows: Vec<(String, Vec<Figures>)> = Vec::new();
     let mut record = |name: String, figures: Figures| match rows.iter_mut().find(|(n, _)| *n == name) {
@@ -97,7 +75,7 @@ fn catnip_to_catnip_over_vhost_user() {
         }
         for spin in [false, true] {
             let name = if spin { "Linux loopback, spinning" } else { "Linux loopback, blocking" };
-            record(name.to_owned(), linux_pair(&mut guard, &cpu_server, &cpu_client, spin));
+            record(name.to_owned(), linux_pair(&mut guard, &ROLES, spin));
         }
     }
 
@@ -141,105 +119,14 @@ fn catnip_pair(guard: &mut Cleanup, mtu: usize, run: usize) -> Figures {
     let mtu = mtu.to_string();
     let _ = std::fs::remove_file(&socket);
     // net_vhost creates the socket and waits for its peer: the client starts first.
-    let client = spawn_role(
-        "catnip-client",
-        &[("SOCK", &socket), ("PREFIX", &client_prefix), ("CPU", &cpu_client), ("MTU", &mtu)],
-    );
-    guard.children.push(client);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::path::Path::new(&socket).exists() {
-        assert!(Instant::now() < deadline, "net_vhost did not create {socket} within 30 s");
-        if let Some(status) = guard.children.last_mut().expect("client").try_wait().expect("try_wait") {
-            panic!("the catnip client (net_vhost) exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let server = spawn_role(
-        "catnip-server",
-        &[("SOCK", &socket), ("PREFIX", &server_prefix), ("CPU", &cpu_server), ("MTU", &mtu)],
-    );
-    guard.children.push(server);
-    let figures = finish_pair(guard, &format!("catnip over vhost-user, MTU {mtu}"));
+    let client = [("SOCK", socket.as_str()), ("PREFIX", &client_prefix), ("CPU", &cpu_client), ("MTU", &mtu)];
+    guard.spawn(&ROLES, "catnip-client", &client);
+    guard.wait_for_socket(&socket, "the catnip client (net_vhost)");
+    let server = [("SOCK", socket.as_str()), ("PREFIX", &server_prefix), ("CPU", &cpu_server), ("MTU", &mtu)];
+    guard.spawn(&ROLES, "catnip-server", &server);
+    let figures = finish_pair(guard, &format!("catnip over vhost-user, MTU {mtu}"), ROLES.child_limit);
     let _ = std::fs::remove_file(&socket);
     figures
-}
-
-/// Figures one client reports.
-#[derive(Debug, Default)]
-struct Figures {
-    tcp_p50: f64,
-    tcp_p99: f64,
-    bulk_mbps: f64,
-}
-
-fn spawn_role(role: &str, vars: &[(&str, &str)]) -> Child {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut command = Command::new(exe);
-    command.args(["role", "--exact", "--nocapture", "--test-threads=1"]).env(ROLE, role).stdout(Stdio::piped());
-    for (k, v) in vars {
-        command.env(format!("CATNIP_VHOST_{k}"), v);
-    }
-    command.spawn().unwrap_or_else(|e| panic!("spawn {role}: {e}"))
-}
-
-/// Waits for the last two children, echoing their output (each from its own thread, so no pipe fills); returns
-/// the figures the client printed as `RESULT key value` lines.
-fn finish_pair(guard: &mut Cleanup, what: &str) -> Figures {
-    let at = guard.children.len() - 2;
-    let mut readers = Vec::new();
-    for child in &mut guard.children[at..] {
-        let out = child.stdout.take().expect("piped");
-        readers.push(std::thread::spawn(move || {
-            let mut figures = None;
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                println!("  {line}");
-                let mut words = line.split_whitespace();
-                if words.next() == Some("RESULT") {
-                    let figures = figures.get_or_insert_with(Figures::default);
-                    let key = words.next().unwrap_or_default();
-                    let value: f64 = words.next().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
-                    match key {
-                        "tcp_p50_us" => figures.tcp_p50 = value,
-                        "tcp_p99_us" => figures.tcp_p99 = value,
-                        "bulk_MBps" => figures.bulk_mbps = value,
-                        _ => {}
-                    }
-                }
-            }
-            figures
-        }));
-    }
-    let ok: Vec<bool> = guard.children[at..].iter_mut().map(|child| wait_child(child, CHILD_LIMIT)).collect();
-    let figures: Vec<Option<Figures>> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
-    guard.children.truncate(at);
-    assert!(ok.iter().all(|&ok| ok), "{what}: a side failed (exit statuses ok: {ok:?})");
-    figures.into_iter().flatten().next().unwrap_or_else(|| panic!("{what}: no figures"))
-}
-
-/// The Linux pair over loopback; `spin`: non-blocking sockets polled in a loop for the round trips and the bulk
-/// transfer (as catnip polls), else blocking ones.
-fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: bool) -> Figures {
-    let spin = if spin { "1" } else { "0" };
-    guard.children.push(spawn_role("linux-server", &[("CPU", cpu_server), ("SPIN", spin)]));
-    // Read the "ready <ports>" line a byte at a time, so that nothing after it is buffered here and lost.
-    let stdout = guard.children.last_mut().and_then(|c| c.stdout.as_mut()).expect("piped");
-    let mut line = Vec::new();
-    let ports = loop {
-        let mut byte = [0u8];
-        assert_eq!(stdout.read(&mut byte).expect("read the Linux server's stdout"), 1, "the Linux server exited");
-        if byte[0] != b'\n' {
-            line.push(byte[0]);
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line).into_owned();
-        line.clear();
-        // The test harness prints "test role ... " on the same line first.
-        if let Some(at) = text.find("ready ") {
-            break text[at + "ready ".len()..].trim().to_owned();
-        }
-    };
-    guard.children.push(spawn_role("linux-client", &[("CPU", cpu_client), ("PORTS", &ports), ("SPIN", spin)]));
-    finish_pair(guard, "Linux loopback")
 }
 
 // ---- the children ----
@@ -247,31 +134,24 @@ fn linux_pair(guard: &mut Cleanup, cpu_server: &str, cpu_client: &str, spin: boo
 /// One role of the test, selected by `CATNIP_VHOST_ROLE`; does nothing without it.
 #[test]
 fn role() {
-    let Ok(role) = std::env::var(ROLE) else { return };
-    // Die with the test process, even if it is killed outright (its guards cannot run then).
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and no pointers.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let var = |k: &str| std::env::var(format!("CATNIP_VHOST_{k}")).unwrap_or_default();
+    let Some(role) = ROLES.current() else { return };
+    let spin = ROLES.var("SPIN") == "1";
     match role.as_str() {
         "catnip-server" | "catnip-client" => {
-            let mtu = var("MTU").parse().expect("CATNIP_VHOST_MTU");
-            let libos = vhost_libos(&var("SOCK"), &var("PREFIX"), &var("CPU"), mtu, role == "catnip-server");
-            if role == "catnip-server" { catnip_server(libos, mtu) } else { catnip_client(libos, mtu) }
+            let mtu = ROLES.usize_var("MTU").expect("CATNIP_VHOST_MTU");
+            let server = role == "catnip-server";
+            let libos = vhost_libos(&ROLES.var("SOCK"), &ROLES.var("PREFIX"), &ROLES.var("CPU"), mtu, server);
+            if server { catnip_server(libos, mtu) } else { catnip_client(libos, mtu) }
         }
-        "linux-server" => linux_server(&var("CPU"), var("SPIN") == "1"),
-        "linux-client" => linux_client(&var("CPU"), &var("PORTS"), var("SPIN") == "1"),
+        "linux-server" => linux_server(&ROLES.var("CPU"), spin),
+        "linux-client" => linux_client(&ROLES.var("CPU"), spin, &ROLES.var("PORTS")),
         other => panic!("unknown role {other}"),
     }
 }
 
-type Libos = catnip::Catnip<catnip::dpdk::DpdkDevice>;
-
 /// The server on virtio_user (which connects to the socket), the client on net_vhost (which creates it).
 fn vhost_libos(socket: &str, prefix: &str, cpu: &str, mtu: usize, server: bool) -> Libos {
-    let mut args: Vec<String> =
-        ["--no-pci", "--no-telemetry", "--log-level=lib.eal:notice", "--in-memory"].map(str::to_owned).to_vec();
-    args.push(format!("--lcores=0@{cpu}"));
-    args.push(format!("--file-prefix={prefix}"));
+    let mut args = eal_args(cpu, prefix);
     let (ip, port) = if server {
         // virtio_user shares its memory with the backend: one file per memory segment list, as it requires.
         args.push("--single-file-segments".to_owned());
@@ -281,151 +161,37 @@ fn vhost_libos(socket: &str, prefix: &str, cpu: &str, mtu: usize, server: bool) 
         args.push(format!("--vdev=net_vhost0,iface={socket},queues=1"));
         (CLIENT_IP, "net_vhost0")
     };
-    println!("EAL args: {}", args.join(" "));
-    let mut config = DpdkConfig::new(args, ip, 24);
-    config.device.port = Some(port.to_owned());
-    config.device.link_timeout = Duration::from_secs(30);
-    config.device.mtu = mtu;
-    if let Some(kib) = env_usize("CATNIP_VHOST_TCP_BUFFER_KIB") {
-        config.tcp.recv_buffer = kib << 10;
-        config.tcp.send_buffer = kib << 10;
-    }
-    catnip::dpdk::new_libos_with(&config, |port| {
-        println!("port {} (MTU {mtu}) offloads: {:?}", port.port_name(), port.offloads());
-        port
-    })
-    .unwrap_or_else(|e| panic!("catnip on {port} at MTU {mtu}: {e}"))
-}
-
-fn recv_exactly(libos: &mut Libos, qd: QDesc, n: usize) -> Vec<u8> {
-    let mut got = Vec::with_capacity(n);
-    while got.len() < n {
-        let sga = pop(libos, qd);
-        assert!(!sga.is_empty(), "stream ended after {} of {n} bytes", got.len());
-        got.extend_from_slice(&sga.to_vec());
-    }
-    got
+    common::pair::catnip::start(&ROLES, args, ip, port, |config| config.device.mtu = mtu)
 }
 
 fn catnip_server(mut libos: Libos, mtu: usize) {
     println!("catnip server up at {SERVER_IP} (virtio_user link up, MTU {mtu})");
-    let echo = listen(&mut libos, ECHO_PORT, 8);
-    let bulk = listen(&mut libos, BULK_PORT, 8);
-
-    let echoed = serve_echo(&mut libos, echo);
-    println!("tcp echo: {echoed} bytes echoed");
-    // Bulk: receive N bytes, answer their SHA-256 and the nanoseconds from first to last byte.
-    let n = bulk_size();
-    serve_bulk(&mut libos, bulk, n);
-    libos.close(echo).unwrap();
-    libos.close(bulk).unwrap();
-    println!("bulk: {} MiB received, hashed", n >> 20);
+    serve_tcp(&mut libos, workload().bulk);
     drop(libos);
-    check_released("server", mtu);
+    check_frames(&format!("server at MTU {mtu}"));
 }
 
-/// After the libOS is dropped: every transmitted payload was released by the driver, every received mbuf given
-/// back, and every received frame arrived in one mbuf (the pool is sized for the MTU).
-fn check_released(role: &str, mtu: usize) {
-    let stats = catnip::dpdk::final_stats().expect("the device was dropped");
-    println!("{role} device stats (MTU {mtu}): {stats:?}");
-    assert_eq!(catnip::dpdk::tx_pinned(), 0, "{role}: transmitted payloads still pinned after close");
-    assert_eq!(catnip::dpdk::lent_mbufs(), 0, "{role}: received mbufs still lent after close");
+/// After the libOS is dropped: nothing is left pinned or lent, and every received frame arrived in one mbuf (the
+/// pool is sized for the MTU). Returns the device's statistics.
+fn check_frames(role: &str) -> catnip::dpdk::DpdkStats {
+    let stats = check_released(role);
     assert_eq!(stats.rx_chained, 0, "{role}: frames arrived as mbuf chains");
     assert_eq!(stats.tx_oversize, 0, "{role}: frames longer than the MTU");
     assert_eq!(stats.rx_bad_checksum, 0, "{role}: bad checksums");
-}
-
-fn report_round_trips(mut times: Vec<Duration>) {
-    times.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let (p50, p99) = (us(times[times.len() / 2]), us(times[times.len() * 99 / 100]));
-    println!("TCP: {} round trips of 64 B, p50 {p50:.1} us, p99 {p99:.1} us", times.len());
-    println!("RESULT tcp_p50_us {p50:.2}");
-    println!("RESULT tcp_p99_us {p99:.2}");
-}
-
-fn report_bulk(n: usize, reply: &[u8], digest: &[u8]) {
-    assert_eq!(&reply[..32], digest, "the server's SHA-256 of the bulk data differs from the client's");
-    let nanos = u64::from_le_bytes(reply[32..40].try_into().unwrap());
-    let mbps = n as f64 / (nanos as f64 / 1e9) / 1e6;
-    println!("bulk: {} MiB, SHA-256 equal, {:.3} s first to last byte, {mbps:.0} MB/s", n >> 20, nanos as f64 / 1e9);
-    println!("RESULT bulk_MBps {mbps:.1}");
+    stats
 }
 
 fn catnip_client(mut libos: Libos, mtu: usize) {
     println!("catnip client up at {CLIENT_IP} (net_vhost link up, MTU {mtu})");
-    let connect = |libos: &mut Libos, port: u16| -> QDesc {
-        // The server may not be listening yet a moment after its link came up: retry a refused connection.
-        for _ in 0..1000 {
-            let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-            let qt = libos.connect(qd, SocketAddrV4::new(SERVER_IP, port)).unwrap();
-            match libos.wait(qt, TIMEOUT).unwrap().value {
-                Ok(QValue::Connected) => return qd,
-                Err(e) if e.errno() == libc::ECONNREFUSED => {
-                    libos.close(qd).unwrap();
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                other => panic!("connect: {other:?}"),
-            }
-        }
-        panic!("the server never listened on {port}")
-    };
-
-    let qd = connect(&mut libos, ECHO_PORT);
-    for size in ECHO_SIZES {
-        let data = pattern(size, size as u64);
-        // Receive while the push is in flight: a large echo would otherwise fill both directions' windows.
-        let qt = libos.push(qd, &Sga::from_slice(&data).unwrap()).unwrap();
-        assert_eq!(recv_exactly(&mut libos, qd, size), data, "{size}-byte echo");
-        libos.wait(qt, TIMEOUT).unwrap().value.expect("push");
-        println!("tcp echo {size} bytes ok");
-    }
-    let message = Sga::from_slice(&[b'x'; 64]).unwrap();
-    let mut times = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..WARMUP + ROUND_TRIPS {
-        let start = Instant::now();
-        push(&mut libos, qd, &message);
-        recv_exactly(&mut libos, qd, 64);
-        if i >= WARMUP {
-            times.push(start.elapsed());
-        }
-    }
-    libos.close(qd).unwrap();
-    report_round_trips(times);
-
-    // Bulk: the data is written once into a buffer from sgaalloc and pushed as views of it, CHUNK bytes each,
-    // as the Linux client writes slices of one vector; net_vhost sends these very bytes (zero-copy transmit).
-    let n = bulk_size();
-    let data = pattern(n, 0x9e37_79b9_7f4a_7c15);
-    let digest = Sha256::digest(&data);
-    let mut buffer = libos.sgaalloc(n).unwrap();
-    assert_eq!(buffer.num_segments(), 1, "catnip's sgaalloc gives one segment");
-    buffer.segments_mut()[0].as_mut_slice().expect("a new buffer is ours").copy_from_slice(&data);
-    drop(data);
-    let qd = connect(&mut libos, BULK_PORT);
-    while !buffer.is_empty() {
-        let chunk = buffer.split_front(CHUNK.min(buffer.len())).unwrap();
-        push(&mut libos, qd, &chunk);
-    }
-    libos.sgafree(buffer).unwrap();
-    let reply = recv_exactly(&mut libos, qd, 40);
-    libos.close(qd).unwrap();
-    report_bulk(n, &reply, &digest);
+    run_tcp_client(&mut libos, SERVER_IP, &workload());
     // Let the last ACK and FIN leave before the port closes: run the stack a while, waiting on a UDP socket
     // nothing arrives on.
     let idle = libos.socket(SocketDomain::Inet, SocketType::Datagram, 0).unwrap();
     libos.bind(idle, SocketAddrV4::new(CLIENT_IP, 4000)).unwrap();
-    let deadline = Instant::now() + Duration::from_millis(50);
-    while Instant::now() < deadline {
-        let qt = libos.pop(idle, None).unwrap();
-        let _ = libos.wait(qt, Some(Duration::from_millis(5)));
-    }
-    libos.close(idle).unwrap();
+    linger(&mut libos, idle);
     drop(libos);
     println!("catnip client shut down");
-    check_released("client", mtu);
-    let stats = catnip::dpdk::final_stats().expect("dropped");
+    let stats = check_frames(&format!("client at MTU {mtu}"));
     assert!(stats.tx_zero_copy > 0, "client: no payload was transmitted without a copy on net_vhost");
 }
 
@@ -433,82 +199,14 @@ fn catnip_client(mut libos: Libos, mtu: usize) {
 
 fn linux_server(cpu: &str, spin: bool) {
     pin(cpu);
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let bulk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo = linux::listen();
+    let bulk = linux::listen();
     println!("ready {},{}", echo.local_addr().unwrap().port(), bulk.local_addr().unwrap().port());
-    let (mut s, _) = echo.accept().unwrap();
-    s.set_nodelay(true).unwrap();
-    s.set_nonblocking(spin).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut echoed = 0;
-    loop {
-        let n = read_some(&mut s, &mut buf);
-        if n == 0 {
-            break;
-        }
-        echoed += n;
-        write_all(&mut s, &buf[..n]);
-    }
-    println!("tcp echo: {echoed} bytes echoed");
-    let n = bulk_size();
-    let (mut s, _) = bulk.accept().unwrap();
-    s.set_nonblocking(spin).unwrap();
-    // Pages touched before the clock starts, as in the catnip server.
-    let mut data = vec![1u8; n];
-    let mut filled = read_some(&mut s, &mut data);
-    let first = Instant::now();
-    while filled < n {
-        let k = read_some(&mut s, &mut data[filled..]);
-        assert!(k > 0, "bulk stream ended after {filled} of {n} bytes");
-        filled += k;
-    }
-    let nanos = first.elapsed().as_nanos() as u64;
-    let mut reply = Sha256::digest(&data).to_vec();
-    reply.extend_from_slice(&nanos.to_le_bytes());
-    write_all(&mut s, &reply);
-    assert_eq!(read_some(&mut s, &mut buf), 0, "the client closes after the bulk reply");
-    println!("bulk: {} MiB received, hashed", n >> 20);
+    linux::serve_tcp(&echo, &bulk, spin, workload().bulk);
 }
 
-fn linux_client(cpu: &str, ports: &str, spin: bool) {
+fn linux_client(cpu: &str, spin: bool, ports: &str) {
     pin(cpu);
     let ports: Vec<u16> = ports.split(',').map(|p| p.parse().unwrap()).collect();
-    let at = |port: u16| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-    let mut s = TcpStream::connect(at(ports[0])).unwrap();
-    s.set_nodelay(true).unwrap();
-    for size in ECHO_SIZES {
-        let data = pattern(size, size as u64);
-        // Write from a second handle on another thread: the echo of a large message would fill both buffers.
-        let mut writer = s.try_clone().unwrap();
-        let sent = data.clone();
-        let writing = std::thread::spawn(move || writer.write_all(&sent).expect("write"));
-        assert_eq!(read_exactly(&mut s, size), data, "{size}-byte echo");
-        writing.join().expect("writer");
-        println!("tcp echo {size} bytes ok");
-    }
-    s.set_nonblocking(spin).unwrap();
-    let message = [b'x'; 64];
-    let mut times = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..WARMUP + ROUND_TRIPS {
-        let start = Instant::now();
-        write_all(&mut s, &message);
-        read_exactly(&mut s, 64);
-        if i >= WARMUP {
-            times.push(start.elapsed());
-        }
-    }
-    drop(s);
-    report_round_trips(times);
-
-    let n = bulk_size();
-    let data = pattern(n, 0x9e37_79b9_7f4a_7c15);
-    let digest = Sha256::digest(&data);
-    let mut s = TcpStream::connect(at(ports[1])).unwrap();
-    s.set_nonblocking(spin).unwrap();
-    for chunk in data.chunks(CHUNK) {
-        write_all(&mut s, chunk);
-    }
-    let reply = read_exactly(&mut s, 40);
-    drop(s);
-    report_bulk(n, &reply, &digest);
+    linux::run_tcp_client(ports[0], ports[1], spin, &workload());
 }

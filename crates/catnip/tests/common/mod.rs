@@ -1,16 +1,20 @@
-//! What the tests against Linux share: the addresses, the namespace with its veth pair (set up by
-//! `ci/netns.sh`, removed on drop), processes inside it, and hugepage detection.
+//! What the catnip tests on DPDK share. This file: EAL's arguments for one catnip on one lcore (with hugepage
+//! detection), the checks made after a libOS on DPDK is dropped, and what the tests against Linux share (the
+//! addresses, the namespace with its veth pair, set up by `ci/netns.sh` and removed on drop, processes inside it);
+//! `skip`: whether a test can run here; `pair`: the two-process tests (`memif.rs`, `vhost.rs`).
 //!
 //! Each test binary uses a different subset, hence `dead_code` is allowed here (and only here).
 #![allow(dead_code)]
 
 pub mod pair;
+pub mod skip;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use catnip::dpdk::{DpdkConfig, DpdkStats};
 use pdpix::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketType};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +37,41 @@ pub fn hugepages_usable() -> bool {
         m.lines().find_map(|l| l.strip_prefix("HugePages_Free:").and_then(|v| v.trim().parse::<u64>().ok()))
     });
     mounted && free.is_some_and(|f| f >= 256)
+}
+
+/// EAL's arguments for one catnip on lcore 0 with the device `vdev` (such as `--vdev=net_tap0,iface=x`) and the
+/// runtime directory `prefix`: hugepages without files left behind if they are usable, else `--no-huge -m 512`.
+/// Prints them.
+pub fn eal_args(prefix: &str, vdev: &str) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["-l", "0", "--no-pci", "--no-telemetry", "--log-level=lib.eal:notice"].map(str::to_owned).to_vec();
+    args.push(format!("--file-prefix={prefix}"));
+    if hugepages_usable() {
+        args.push("--in-memory".to_owned());
+    } else {
+        args.extend(["--no-huge", "-m", "512", "--no-shconf"].map(str::to_owned));
+    }
+    args.push(vdev.to_owned());
+    println!("EAL args: {}", args.join(" "));
+    args
+}
+
+/// catnip at CATNIP on dk0, the host's end of the veth pair, through net_af_packet.
+pub fn veth_config(prefix: &str) -> DpdkConfig {
+    let mut config = DpdkConfig::new(eal_args(prefix, "--vdev=net_af_packet0,iface=dk0"), CATNIP, 24);
+    config.device.port = Some("net_af_packet0".to_owned());
+    config
+}
+
+/// After a libOS on DPDK is dropped: prints the device's statistics and checks that every transmitted payload
+/// was released by the driver and every received mbuf given back. Returns the statistics for the test's own
+/// checks.
+pub fn check_released(what: &str) -> DpdkStats {
+    let stats = catnip::dpdk::final_stats().expect("the device was dropped");
+    println!("{what} device stats: {stats:?}");
+    assert_eq!(catnip::dpdk::tx_pinned(), 0, "{what}: transmitted payloads still pinned after close");
+    assert_eq!(catnip::dpdk::lent_mbufs(), 0, "{what}: received mbufs still lent after close");
+    stats
 }
 
 /// The veth pair and namespace, removed when dropped (also when a scenario panics).
