@@ -126,8 +126,7 @@ impl TcpConnection {
             acks = 1;
         }
         // `update_persist_timer` with a window open (`fast_path_applies`): the persist timer stops.
-        self.timers.persist = Nanos::NEVER;
-        self.timers.persist_backoff = 0;
+        self.stop_persist_timer(now);
         self.counters.segments_out += segments + acks;
         self.counters.bytes_out += bytes;
         self.counters.acks_out += acks;

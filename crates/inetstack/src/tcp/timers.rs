@@ -196,10 +196,22 @@ impl TcpConnection {
         let waiting = self.data_end() > self.snd_una;
         let stalled = self.state.is_synchronized() && self.snd_wnd == 0 && waiting && self.timers.retransmit.is_never();
         if !stalled {
-            self.timers.persist = Nanos::NEVER;
-            self.timers.persist_backoff = 0;
+            self.stop_persist_timer(now);
         } else if self.timers.persist.is_never() {
             self.timers.persist = now.saturating_add(self.persist_interval());
+        }
+    }
+
+    /// Stops the persist timer (the window is open, or nothing waits). A probe's byte still unacknowledged is
+    /// then outstanding like any other data, so the retransmission timer covers it (RFC 6298 §5.1): if every
+    /// probe was lost and the window reopened below that byte, nothing else would send it again (Nagle holds
+    /// a short remainder behind it).
+    #[inline]
+    pub(super) fn stop_persist_timer(&mut self, now: Nanos) {
+        self.timers.persist = Nanos::NEVER;
+        self.timers.persist_backoff = 0;
+        if self.snd_max > self.snd_una && self.timers.retransmit.is_never() && self.state.is_synchronized() {
+            self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }
     }
 }

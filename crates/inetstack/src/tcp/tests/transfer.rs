@@ -212,6 +212,34 @@ fn lost_window_update_is_recovered_by_a_probe() {
 }
 
 #[test]
+fn a_lost_probe_byte_is_retransmitted_once_the_window_reopens() {
+    // A zero-window probe carries a byte beyond the closed window. If every probe is lost and the window then
+    // reopens with an ACK below that byte, the byte is outstanding data like any other: the retransmission
+    // timer must cover it. Here the 222 bytes queued behind it are under an MSS, so Nagle holds them until it
+    // is acknowledged; without that timer nothing would ever be sent again (found by the stack-level fast-path
+    // draws, seed 2332).
+    let config_b = TcpConfig { recv_buffer: 16 * 1024, ..config() };
+    let mut harness = established(&config(), &config_b, LinkFaults::default(), 20);
+    let total = 16 * 1024 + 223;
+    harness.a.send(&sga(&vec![5u8; total])).expect("send");
+    harness.filter = Some(Box::new(|entry| entry.from == Side::A && entry.len == 1));
+    harness.run_for(Duration::from_secs(1));
+    assert_eq!(harness.a.send_window(), 0);
+    assert!(harness.a.counters().window_probes >= 1, "a probe went out (and was lost)");
+    let mut received = Vec::new();
+    let done = harness.run_until(Duration::from_secs(30), |h| {
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            received.extend_from_slice(&data.to_vec());
+        }
+        received.len() == total
+    });
+    assert!(done, "got {} of {total}; A {:?}", received.len(), harness.a.counters());
+    assert!(received.iter().all(|&b| b == 5));
+    assert!(harness.a.counters().timeouts >= 1, "the retransmission timer resent the probe's byte");
+    assert_eq!(harness.a.error(), None);
+}
+
+#[test]
 fn bidirectional_transfer() {
     let mut harness = established(&config(), &config(), LinkFaults::lossy(0.02), 19);
     let to_b: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
