@@ -65,7 +65,9 @@ pub struct Link {
     to_server: VecDeque<DemiBuffer>,
     pool: BufferPool,
     epoch: Instant,
-    micros: u64,
+    /// The virtual clock: whole microseconds after `epoch`. Kept as an `Instant` that each round moves on (as
+    /// a libOS reads its clock once per loop), not computed again for every call that takes the time.
+    now: Instant,
     stalls: u64,
     frames: u64,
     /// Where each round collects the sockets the stacks touched (kept, as a libOS keeps it).
@@ -108,7 +110,7 @@ impl Link {
             to_server: VecDeque::new(),
             pool: BufferPool::new(0, FRAME, 4096).expect("pool"),
             epoch,
-            micros: 0,
+            now: epoch,
             stalls: 0,
             frames: 0,
             touched: Vec::new(),
@@ -140,14 +142,14 @@ impl Link {
     }
 
     pub fn now(&self) -> Instant {
-        self.epoch + Duration::from_micros(self.micros)
+        self.now
     }
 
     /// One round (see `pair.rs`): the clock moves 1 us, then the client and the server each take in their
     /// frames, run due timers and transmit. Returns the frames taken in and sent.
     pub fn round(&mut self) -> usize {
-        self.micros += 1;
-        let now = self.now();
+        self.now += Duration::from_micros(1);
+        let now = self.now;
         let mut to_server = LinkEnd { queue: &mut self.to_server, pool: &self.pool };
         let mut moved = run(&mut self.client, now, &mut self.to_client, &mut to_server, &mut self.touched);
         let mut to_client = LinkEnd { queue: &mut self.to_client, pool: &self.pool };
@@ -179,7 +181,8 @@ impl Link {
         let now = self.now();
         let next = [self.client.next_deadline(), self.server.next_deadline()].into_iter().flatten().min();
         if let Some(next) = next.filter(|&t| t > now) {
-            self.micros = next.duration_since(self.epoch).as_nanos().div_ceil(1000) as u64;
+            let micros = next.duration_since(self.epoch).as_nanos().div_ceil(1000) as u64;
+            self.now = self.epoch + Duration::from_micros(micros);
         }
         self.stalls += 1;
     }
