@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use runtime::Sga;
 
 use super::Stack;
+use super::output::NextHop;
 use crate::wire::{
     ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, MacAddress,
     WireError,
@@ -36,6 +37,16 @@ impl Stack {
             self.counters.arp_replies_out += 1;
         }
         Ok(())
+    }
+
+    /// A transport's advice that delivery to `dst` is failing (a TCP retransmission timeout): a request about
+    /// the next hop's learned entry, which a reply from another MAC address then corrects (see `ArpCache`).
+    pub(super) fn advise_delivery_problem(&mut self, dst: Ipv4Addr) {
+        let Ok(NextHop::Host(hop)) = self.route(dst) else { return };
+        if self.arp.revalidation_due(self.now, hop) {
+            self.send_arp_request(hop);
+            self.counters.arp_revalidations += 1;
+        }
     }
 
     pub(super) fn send_arp_request(&mut self, ip: Ipv4Addr) {

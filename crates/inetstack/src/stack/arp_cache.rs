@@ -1,6 +1,12 @@
 //! `ArpCache`: IPv4 → MAC resolution state (RFC 826). Learned entries expire; static entries (from the
 //! configuration) never do. Frames for an unresolved address wait in a bounded queue while requests are
 //! retried with exponential backoff; when retries run out, the waiting frames are dropped and counted.
+//!
+//! A learned entry can be wrong before it expires (a corrupted reply, an address moved to another machine
+//! without a gratuitous announcement). RFC 1122 §2.3.2.1's "higher-layer advice" covers that: when TCP times
+//! out towards a next hop, the stack asks [`ArpCache::revalidation_due`] and, at most once per
+//! [`REVALIDATION_INTERVAL`] per entry, broadcasts a request for it; the entry stays in use meanwhile, and the
+//! reply, if the owner answers from another address, replaces it.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -42,6 +48,8 @@ struct Entry {
     mac: MacAddress,
     /// `None` for static entries.
     expires: Option<Instant>,
+    /// When a request last asked about this entry on a transport's advice (see the module docs).
+    revalidated: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -67,8 +75,9 @@ pub struct ArpCache {
     pending: HashMap<Ipv4Addr, Pending, FlowHash>,
     /// When `poll` next sweeps expired entries out (`lookup` ignores them meanwhile).
     next_sweep: Option<Instant>,
-    /// Bumped whenever an entry is added, changed or removed, so a MAC address remembered from `lookup_entry`
-    /// (a connection's next hop) is known to be still what the table says.
+    /// Bumped whenever an entry is added, removed or its MAC address changes, so a MAC address remembered from
+    /// `lookup_entry` (a connection's next hop) is known to be still what the table says. A refresh only moves
+    /// the expiry later, which leaves what was remembered (with the earlier expiry) true.
     generation: u64,
 }
 
@@ -76,12 +85,16 @@ pub struct ArpCache {
 /// polled every few microseconds does not walk every entry each time.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The least time between two requests that revalidate one entry on a transport's advice: a busy next hop
+/// (a gateway every connection goes through) is asked at most this often however many connections time out.
+pub const REVALIDATION_INTERVAL: Duration = Duration::from_secs(1);
+
 impl ArpCache {
     pub fn new(config: ArpConfig) -> Self {
         let entries = config
             .static_entries
             .iter()
-            .map(|&(ip, mac)| (ip, Entry { mac, expires: None }))
+            .map(|&(ip, mac)| (ip, Entry { mac, expires: None, revalidated: None }))
             .collect::<HashMap<_, _, FlowHash>>();
         Self { config, entries, pending: HashMap::default(), next_sweep: None, generation: 0 }
     }
@@ -105,12 +118,33 @@ impl ArpCache {
     pub fn insert(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddress) -> VecDeque<Sga> {
         match self.entries.get_mut(&ip) {
             Some(Entry { expires: None, .. }) => {} // static: the configuration wins
-            _ => {
-                self.entries.insert(ip, Entry { mac, expires: Some(now + self.config.entry_ttl) });
+            Some(entry) => {
+                entry.expires = Some(now + self.config.entry_ttl);
+                if entry.mac != mac {
+                    entry.mac = mac;
+                    self.generation += 1;
+                }
+            }
+            None => {
+                let entry = Entry { mac, expires: Some(now + self.config.entry_ttl), revalidated: None };
+                self.entries.insert(ip, entry);
                 self.generation += 1;
             }
         }
         self.pending.remove(&ip).map(|p| p.frames).unwrap_or_default()
+    }
+
+    /// A transport's advice that delivery through `ip` failed (RFC 1122 §2.3.2.1, method 4): whether to
+    /// broadcast a request about it now. Only for a valid learned entry (static ones are the configuration's;
+    /// an unresolved address is being asked about already), at most once per [`REVALIDATION_INTERVAL`].
+    pub fn revalidation_due(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
+        let Some(entry) = self.entries.get_mut(&ip) else { return false };
+        let learned_and_valid = entry.expires.is_some_and(|t| now < t);
+        if !learned_and_valid || entry.revalidated.is_some_and(|t| now < t + REVALIDATION_INTERVAL) {
+            return false;
+        }
+        entry.revalidated = Some(now);
+        true
     }
 
     /// Whether `ip` is already in the cache (valid or not), so a request about it may refresh it.
@@ -254,6 +288,35 @@ mod tests {
         assert_eq!(cache.lookup(later, stat.0), Some(stat.1), "the network cannot override a static entry");
         cache.poll(later);
         assert!(!cache.knows(IP));
+    }
+
+    #[test]
+    fn revalidation_is_for_valid_learned_entries_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let stat = (Ipv4Addr::new(10, 0, 0, 9), MacAddress([2, 0, 0, 0, 0, 9]));
+        let mut cache = ArpCache::new(ArpConfig { static_entries: vec![stat], ..ArpConfig::default() });
+        assert!(!cache.revalidation_due(t0, IP), "an unknown address is resolved, not revalidated");
+        assert!(!cache.revalidation_due(t0, stat.0), "a static entry is the configuration's");
+        cache.insert(t0, IP, MAC);
+        assert!(cache.revalidation_due(t0, IP));
+        assert!(!cache.revalidation_due(t0 + REVALIDATION_INTERVAL - Duration::from_millis(1), IP));
+        assert!(cache.revalidation_due(t0 + REVALIDATION_INTERVAL, IP));
+        assert_eq!(cache.lookup(t0 + REVALIDATION_INTERVAL, IP), Some(MAC), "the entry stays in use meanwhile");
+        let expired = t0 + ArpConfig::default().entry_ttl;
+        assert!(!cache.revalidation_due(expired, IP), "an expired entry is resolved again, not revalidated");
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_generation_a_new_address_changes_it() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        cache.insert(t0, IP, MAC);
+        let g = cache.generation();
+        cache.insert(t0 + Duration::from_secs(1), IP, MAC);
+        assert_eq!(cache.generation(), g, "what a connection remembered (with the earlier expiry) is still true");
+        assert_eq!(cache.lookup_entry(t0, IP).unwrap().1, Some(t0 + Duration::from_secs(61)), "refreshed");
+        cache.insert(t0 + Duration::from_secs(2), IP, MacAddress([2, 0, 0, 0, 0, 3]));
+        assert_ne!(cache.generation(), g);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub struct StackCounters {
     pub drop_udp_queue_full: u64,
     pub arp_requests_out: u64,
     pub arp_replies_out: u64,
+    /// Requests about a learned entry sent on a transport's advice (a TCP retransmission timeout), counted in
+    /// `arp_requests_out` too.
+    pub arp_revalidations: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
     /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.

@@ -20,7 +20,7 @@ use crate::wire::{
 
 /// Where a datagram goes on the local link.
 #[derive(Clone, Copy)]
-enum NextHop {
+pub(super) enum NextHop {
     Broadcast,
     Host(Ipv4Addr),
     Ourselves,
@@ -49,7 +49,7 @@ impl CachedHop {
 }
 
 impl Stack {
-    fn route(&self, dst: Ipv4Addr) -> Result<NextHop, Fail> {
+    pub(super) fn route(&self, dst: Ipv4Addr) -> Result<NextHop, Fail> {
         if dst == self.config.ipv4 || dst.is_loopback() {
             return Ok(NextHop::Ourselves);
         }

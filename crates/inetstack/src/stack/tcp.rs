@@ -78,6 +78,8 @@ pub(super) struct Connection {
     hop: Option<CachedHop>,
     /// The constant header bytes towards that next hop, made at the first segment that found `hop` valid.
     template: Option<Box<HeaderTemplate>>,
+    /// The connection's retransmission timeouts the ARP layer has been advised of (see `emit_queued`).
+    timeouts_advised: u64,
 }
 
 impl Connection {
@@ -333,6 +335,7 @@ impl Stack {
             scheduled: Nanos::NEVER,
             hop: None,
             template: None,
+            timeouts_advised: 0,
         };
         *self.tcp_socket(id)? = TcpSocket::Connection(Box::new(conn));
         self.tcp.add_connection(FlowKey { local, remote }, id);
@@ -612,6 +615,7 @@ impl Stack {
             scheduled: Nanos::NEVER,
             hop: None,
             template: None,
+            timeouts_advised: 0,
         };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
         self.tcp.add_connection(FlowKey { local, remote }, id);
@@ -734,10 +738,19 @@ impl Stack {
     /// batch of the fast path's made while the next hop was not cached. Out of line, and the hop and template
     /// are moved out of the connection only here: on the fast path's way, their copy to the stack and back
     /// was reloaded 16 bytes at a time, a store-forwarding stall per poll (perf annotate).
+    ///
+    /// A retransmission timeout (which always leaves a segment to emit here) is advice that delivery to the
+    /// peer fails: the next hop's ARP entry is asked about again (RFC 1122 §2.3.2.1; see `ArpCache`).
     #[inline(never)]
     fn emit_queued(&mut self, id: SocketId, scratch: &mut PollScratch) {
         let Ok(conn) = self.connection(id) else { return };
         let (local, remote) = (*conn.tcb.local().ip(), *conn.tcb.remote().ip());
+        let timeouts = conn.tcb.counters().timeouts;
+        if timeouts != conn.timeouts_advised {
+            conn.timeouts_advised = timeouts;
+            self.advise_delivery_problem(remote);
+        }
+        let Ok(conn) = self.connection(id) else { return };
         let mut hop = conn.hop;
         let mut template = conn.template.take();
         if !scratch.batch.is_empty() {

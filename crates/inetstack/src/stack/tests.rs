@@ -668,6 +668,50 @@ fn a_connection_follows_its_peer_to_a_new_mac_address() {
 }
 
 #[test]
+fn a_wrong_arp_entry_is_corrected_after_a_retransmission_timeout() {
+    // A learns a wrong MAC address for B (a reply corrupted on the way did this in a seeded run, 48312), so its
+    // SYNs go to nobody. Its first timeout asks about B again (RFC 1122 §2.3.2.1, higher-layer advice): B's
+    // reply corrects the entry and the next SYN gets through, instead of when the entry expires (60 s).
+    let (mut sim, listener, client) = tcp_pair_configured(FaultConfig::default(), 23, |_| {});
+    let wrong = MacAddress([2, 0, 0, 0, 0x40, 2]);
+    let reply =
+        ArpRepr { operation: ArpOperation::Reply, sender_mac: wrong, sender_ip: B, target_mac: MAC_A, target_ip: A };
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + reply.buffer_len()];
+    EthernetRepr { src_addr: wrong, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
+    reply.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    let t0 = sim.now();
+    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(4), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    }));
+    let elapsed = sim.now() - t0;
+    // The first SYN (0 s) and its retransmission (1 s) went to the wrong address; the next one (3 s) got in.
+    assert!(elapsed > Duration::from_secs(3), "{elapsed:?}");
+    assert_eq!(sim.hosts[0].tcp_counters(client).unwrap().timeouts, 2);
+    // Each timeout asked (they are 2 s apart, more than `REVALIDATION_INTERVAL`); no other request was needed.
+    let a = *sim.hosts[0].counters();
+    assert_eq!((a.arp_revalidations, a.arp_requests_out), (2, 2), "{a:?}");
+}
+
+#[test]
+fn retransmission_timeouts_do_not_ask_about_a_static_entry() {
+    // Static entries are the configuration's: no timeout makes the stack ask about them.
+    let (mut sim, _listener, client) = tcp_pair_configured(FaultConfig::default(), 24, |config| {
+        config.arp.static_entries = vec![(B, MAC_B), (A, MAC_A)];
+    });
+    // B takes another address, so A's SYNs go unanswered.
+    sim.hosts[1] = Stack::new(StackConfig::new(MAC_B, Ipv4Addr::new(10, 0, 0, 99), 24), sim.now()).unwrap();
+    assert!(!sim.run_until(Duration::from_secs(8), |s| s.hosts[0].tcp_state(client).unwrap()
+        == crate::tcp::TcpState::Established));
+    let counters = sim.hosts[0].tcp_counters(client).unwrap();
+    assert!(counters.timeouts >= 3, "{counters:?}");
+    let a = *sim.hosts[0].counters();
+    assert_eq!((a.arp_revalidations, a.arp_requests_out), (0, 0), "{a:?}");
+}
+
+#[test]
 fn an_ephemeral_port_held_by_a_connection_is_free_again_once_it_is_reaped() {
     // One ephemeral port: a second connect finds it held (the per-port connection count), until the first
     // connection is reset and reaped.
