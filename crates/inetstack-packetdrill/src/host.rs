@@ -1,6 +1,7 @@
 //! The state behind the interface: one inetstack `Stack` on a virtual clock, the IP packets it emitted, and the
 //! descriptor table. Everything here is safe Rust; errors are libc errno values. Calls that would block return
-//! `EAGAIN` and the FFI layer (`lib.rs`) decides whether to wait on the condition variable.
+//! `EAGAIN` and the FFI layer (`state.rs`, used by the entry points) decides whether to wait on the condition
+//! variable.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -636,5 +637,20 @@ impl Host {
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => int(keepidle.as_secs() as i32),
             _ => Err(libc::ENOPROTOOPT),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse() {
+        let s = Settings::parse("--local_ip=10.0.0.2 --remote_ip=192.0.2.1 --mss=1000 --initial_rto_ms=300").unwrap();
+        assert_eq!(s.local_ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(s.tcp.mss, 1000);
+        assert_eq!(s.tcp.initial_rto, Duration::from_millis(300));
+        assert!(Settings::parse("--bogus=1").is_err());
+        assert!(Settings::parse("").is_ok());
     }
 }
