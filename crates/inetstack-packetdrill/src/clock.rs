@@ -14,7 +14,8 @@ use crate::state::shared;
 /// `userdata` must be null or the pointer `packetdrill_interface_init` stored.
 pub(crate) unsafe extern "C" fn pd_usleep(userdata: *mut c_void, usecs: libc::useconds_t) -> c_int {
     guard(-1, || {
-        shared(userdata)?.with(|h| {
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        unsafe { shared(userdata) }?.with(|h| {
             h.sleep(u64::from(usecs));
             Ok(0)
         })
@@ -27,7 +28,8 @@ pub(crate) unsafe extern "C" fn pd_usleep(userdata: *mut c_void, usecs: libc::us
 /// `userdata` must be null or the pointer `packetdrill_interface_init` stored; `tv` null or writable.
 pub(crate) unsafe extern "C" fn pd_gettimeofday(userdata: *mut c_void, tv: *mut timeval, _tz: *mut c_void) -> c_int {
     guard(-1, || {
-        let us = shared(userdata)?.with(|h| Ok(h.tick()))?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let us = unsafe { shared(userdata) }?.with(|h| Ok(h.tick()))?;
         if !tv.is_null() {
             let value =
                 timeval { tv_sec: (us / 1_000_000) as libc::time_t, tv_usec: (us % 1_000_000) as libc::suseconds_t };

@@ -29,7 +29,8 @@ pub(crate) unsafe extern "C" fn pd_getsockopt(
         if value.is_null() || len.is_null() {
             return Err(libc::EFAULT);
         }
-        let bytes = shared(userdata)?.with(|h| h.getsockopt(fd, level, name))?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let bytes = unsafe { shared(userdata) }?.with(|h| h.getsockopt(fd, level, name))?;
         // SAFETY: `value` and `len` are non-null (checked above) and, by the libc contract, valid, `value` for
         // `*len` bytes; we copy at most that many, as bytes (no alignment needed), from our own `Vec`, which
         // cannot overlap the caller's buffer.
@@ -57,18 +58,21 @@ pub(crate) unsafe extern "C" fn pd_setsockopt(
     guard(-1, || {
         // SAFETY: libc contract: `value` is readable for `len` bytes.
         let bytes = unsafe { input(value, len as usize) }?;
-        shared(userdata)?.with(|h| h.setsockopt(fd, level, name, bytes)).map(|()| 0)
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        unsafe { shared(userdata) }?.with(|h| h.setsockopt(fd, level, name, bytes)).map(|()| 0)
     })
 }
 
 /// `fcntl` after the C glue took its optional argument: F_GETFL/F_SETFL (O_NONBLOCK), F_GETFD/F_SETFD.
 ///
-/// A safe function, but it trusts `userdata` as every entry point does: it must be null or the pointer
-/// `packetdrill_interface_init` stored, which is what the C glue passes on.
+/// # Safety
+/// `userdata` must be null or the pointer `packetdrill_interface_init` stored, which is what the C glue passes
+/// on.
 #[unsafe(no_mangle)]
-pub extern "C" fn inetstack_pd_fcntl_impl(userdata: *mut c_void, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+pub unsafe extern "C" fn inetstack_pd_fcntl_impl(userdata: *mut c_void, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     guard(-1, || {
-        shared(userdata)?.with(|h| match cmd {
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        unsafe { shared(userdata) }?.with(|h| match cmd {
             libc::F_GETFL => Ok(libc::O_RDWR | if h.is_nonblocking(fd)? { libc::O_NONBLOCK } else { 0 }),
             libc::F_SETFL => h.set_nonblocking(fd, arg as c_long as c_int & libc::O_NONBLOCK != 0).map(|()| 0),
             libc::F_GETFD => h.is_nonblocking(fd).map(|_| libc::FD_CLOEXEC),
@@ -80,18 +84,19 @@ pub extern "C" fn inetstack_pd_fcntl_impl(userdata: *mut c_void, fd: c_int, cmd:
 
 /// `ioctl` after the C glue took its optional argument: FIONBIO and FIONREAD.
 ///
-/// A safe function, but it trusts its pointers as every entry point does: `userdata` must be null or the
-/// pointer `packetdrill_interface_init` stored, and for FIONBIO and FIONREAD a non-null `arg` must point to an
-/// `int`, which is what the C glue passes on from packetdrill.
+/// # Safety
+/// `userdata` must be null or the pointer `packetdrill_interface_init` stored, and for FIONBIO and FIONREAD a
+/// non-null `arg` must point to an `int`: what the C glue passes on from packetdrill.
 #[unsafe(no_mangle)]
-pub extern "C" fn inetstack_pd_ioctl_impl(
+pub unsafe extern "C" fn inetstack_pd_ioctl_impl(
     userdata: *mut c_void,
     fd: c_int,
     request: c_ulong,
     arg: *mut c_void,
 ) -> c_int {
     guard(-1, || {
-        let s = shared(userdata)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let s = unsafe { shared(userdata) }?;
         if arg.is_null() {
             return Err(libc::EFAULT);
         }

@@ -13,11 +13,10 @@ use libc::{iovec, msghdr, sockaddr, socklen_t, ssize_t};
 use crate::c_memory::{capacity, copy_out, gather, input, read_optional_addr, scatter, write_addr};
 use crate::errno::guard;
 use crate::host::Res;
-use crate::state::shared;
+use crate::state::{Shared, shared};
 
 /// The common body of the read calls: returns the data and the sender.
-fn read_common(userdata: *mut c_void, fd: c_int, max: usize, flags: c_int) -> Res<(Vec<u8>, Option<SocketAddrV4>)> {
-    let s = shared(userdata)?;
+fn read_common(s: &Shared, fd: c_int, max: usize, flags: c_int) -> Res<(Vec<u8>, Option<SocketAddrV4>)> {
     let peek = flags & libc::MSG_PEEK != 0;
     if flags & libc::MSG_DONTWAIT != 0 {
         return s.with(|h| h.read(fd, max, peek));
@@ -67,7 +66,8 @@ pub(crate) unsafe extern "C" fn pd_recvfrom(
         if buf.is_null() && len > 0 {
             return Err(libc::EFAULT);
         }
-        let (data, from) = read_common(userdata, fd, len, flags)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let (data, from) = read_common(unsafe { shared(userdata) }?, fd, len, flags)?;
         // SAFETY: `data` holds at most `len` bytes and `buf` is writable for `len` (libc contract).
         unsafe { copy_out(buf, &data) };
         if let Some(from) = from {
@@ -86,7 +86,8 @@ pub(crate) unsafe extern "C" fn pd_readv(userdata: *mut c_void, fd: c_int, iov: 
     guard(-1, || {
         // SAFETY: libc contract: `iov` is valid for `count` entries.
         let max = unsafe { capacity(iov, count) }?;
-        let (data, _) = read_common(userdata, fd, max, 0)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let (data, _) = read_common(unsafe { shared(userdata) }?, fd, max, 0)?;
         // SAFETY: `data` fits the entries' total capacity, and each entry is writable for its length (libc
         // contract).
         unsafe { scatter(iov, count, &data) };
@@ -117,7 +118,8 @@ pub(crate) unsafe extern "C" fn pd_recvmsg(
         }
         // SAFETY: libc contract: `msg_iov` is valid for `msg_iovlen` entries, each for its length.
         let max = unsafe { capacity(m.msg_iov, m.msg_iovlen as c_int) }?;
-        let (data, from) = read_common(userdata, fd, max, flags)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let (data, from) = read_common(unsafe { shared(userdata) }?, fd, max, flags)?;
         // SAFETY: `data` fits the entries' total capacity, and each entry is writable for its length (libc
         // contract).
         unsafe { scatter(m.msg_iov, m.msg_iovlen as c_int, &data) };
@@ -135,8 +137,7 @@ pub(crate) unsafe extern "C" fn pd_recvmsg(
 }
 
 /// The common body of the write calls: returns how many bytes were queued.
-fn write_common(userdata: *mut c_void, fd: c_int, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Res<usize> {
-    let s = shared(userdata)?;
+fn write_common(s: &Shared, fd: c_int, data: &[u8], flags: c_int, to: Option<SocketAddrV4>) -> Res<usize> {
     if flags & libc::MSG_DONTWAIT != 0 {
         return s.with(|h| h.write(fd, data, to));
     }
@@ -191,7 +192,8 @@ pub(crate) unsafe extern "C" fn pd_sendto(
         let data = unsafe { input(buf, len) }?;
         // SAFETY: libc contract: `addr` is null or valid for `addrlen` bytes.
         let to = unsafe { read_optional_addr(addr, addrlen) }?;
-        write_common(userdata, fd, data, flags, to).map(|n| n as ssize_t)
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        write_common(unsafe { shared(userdata) }?, fd, data, flags, to).map(|n| n as ssize_t)
     })
 }
 
@@ -208,7 +210,8 @@ pub(crate) unsafe extern "C" fn pd_writev(
     guard(-1, || {
         // SAFETY: libc contract: `iov` is valid for `count` readable entries.
         let data = unsafe { gather(iov, count) }?;
-        write_common(userdata, fd, &data, 0, None).map(|n| n as ssize_t)
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        write_common(unsafe { shared(userdata) }?, fd, &data, 0, None).map(|n| n as ssize_t)
     })
 }
 
@@ -237,6 +240,7 @@ pub(crate) unsafe extern "C" fn pd_sendmsg(
         let data = unsafe { gather(m.msg_iov, m.msg_iovlen as c_int) }?;
         // SAFETY: libc contract: `msg_name` is null or valid for `msg_namelen` bytes.
         let to = unsafe { read_optional_addr(m.msg_name.cast(), m.msg_namelen) }?;
-        write_common(userdata, fd, &data, flags, to).map(|n| n as ssize_t)
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        write_common(unsafe { shared(userdata) }?, fd, &data, flags, to).map(|n| n as ssize_t)
     })
 }

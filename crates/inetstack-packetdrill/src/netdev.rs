@@ -16,7 +16,8 @@ pub(crate) unsafe extern "C" fn pd_netdev_send(userdata: *mut c_void, buf: *cons
     guard(-1, || {
         // SAFETY: packetdrill passes a packet of `count` bytes: `buf` is readable for that many (or `count` is 0).
         let packet = unsafe { input(buf, count) }?;
-        shared(userdata)?.with(|h| h.inject(packet)).map(|()| 0)
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        unsafe { shared(userdata) }?.with(|h| h.inject(packet)).map(|()| 0)
     })
 }
 
@@ -38,7 +39,8 @@ pub(crate) unsafe extern "C" fn pd_netdev_receive(
         }
         // SAFETY: `count` is non-null (checked above) and packetdrill passes a valid, aligned in/out length.
         let room = unsafe { *count };
-        let next = shared(userdata)?.with(|h| Ok(h.next_packet()))?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let next = unsafe { shared(userdata) }?.with(|h| Ok(h.next_packet()))?;
         let (len, at) = match next {
             Some((packet, at)) => {
                 let n = packet.len().min(room);

@@ -21,7 +21,8 @@ pub(crate) unsafe extern "C" fn pd_poll(
     timeout: c_int,
 ) -> c_int {
     guard(-1, || {
-        let s = shared(userdata)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let s = unsafe { shared(userdata) }?;
         if fds.is_null() && nfds > 0 {
             return Err(libc::EFAULT);
         }

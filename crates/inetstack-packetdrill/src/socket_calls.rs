@@ -18,7 +18,8 @@ use crate::state::shared;
 /// `userdata` as for every entry point; nothing else.
 pub(crate) unsafe extern "C" fn pd_socket(userdata: *mut c_void, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     guard(-1, || {
-        let s = shared(userdata)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let s = unsafe { shared(userdata) }?;
         let fd = new_os_fd()?;
         match s.with(|h| h.socket(fd, domain, ty, protocol)) {
             Ok(()) => Ok(fd),
@@ -41,7 +42,8 @@ pub(crate) unsafe extern "C" fn pd_bind(
     len: socklen_t,
 ) -> c_int {
     guard(-1, || {
-        let s = shared(userdata)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let s = unsafe { shared(userdata) }?;
         // SAFETY: libc contract: `addr` is valid for `len` bytes.
         let addr = unsafe { read_addr(addr, len) }?;
         s.with(|h| h.bind(fd, addr)).map(|()| 0)
@@ -53,7 +55,8 @@ pub(crate) unsafe extern "C" fn pd_bind(
 /// # Safety
 /// `userdata` as for every entry point; nothing else.
 pub(crate) unsafe extern "C" fn pd_listen(userdata: *mut c_void, fd: c_int, backlog: c_int) -> c_int {
-    guard(-1, || shared(userdata)?.with(|h| h.listen(fd, backlog)).map(|()| 0))
+    // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+    guard(-1, || unsafe { shared(userdata) }?.with(|h| h.listen(fd, backlog)).map(|()| 0))
 }
 
 /// `accept`: waits for a connection unless the listener is non-blocking.
@@ -67,7 +70,8 @@ pub(crate) unsafe extern "C" fn pd_accept(
     len: *mut socklen_t,
 ) -> c_int {
     guard(-1, || {
-        let (new_fd, peer) = shared(userdata)?.blocking(fd, |h| h.accept(fd, new_os_fd))?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let (new_fd, peer) = unsafe { shared(userdata) }?.blocking(fd, |h| h.accept(fd, new_os_fd))?;
         // SAFETY: libc contract: `addr`/`len` are null or valid.
         unsafe { write_addr(addr, len, peer) };
         Ok(new_fd)
@@ -85,7 +89,8 @@ pub(crate) unsafe extern "C" fn pd_connect(
     len: socklen_t,
 ) -> c_int {
     guard(-1, || {
-        let s = shared(userdata)?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        let s = unsafe { shared(userdata) }?;
         // SAFETY: libc contract: `addr` is valid for `len` bytes.
         let addr = unsafe { read_addr(addr, len) }?;
         match s.with(|h| h.connect(fd, addr)) {
@@ -103,7 +108,8 @@ pub(crate) unsafe extern "C" fn pd_connect(
 /// `userdata` as for every entry point; nothing else.
 pub(crate) unsafe extern "C" fn pd_close(userdata: *mut c_void, fd: c_int) -> c_int {
     guard(-1, || {
-        shared(userdata)?.with(|h| h.close(fd))?;
+        // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+        unsafe { shared(userdata) }?.with(|h| h.close(fd))?;
         close_os_fd(fd);
         Ok(0)
     })
@@ -114,5 +120,6 @@ pub(crate) unsafe extern "C" fn pd_close(userdata: *mut c_void, fd: c_int) -> c_
 /// # Safety
 /// `userdata` as for every entry point; nothing else.
 pub(crate) unsafe extern "C" fn pd_shutdown(userdata: *mut c_void, fd: c_int, how: c_int) -> c_int {
-    guard(-1, || shared(userdata)?.with(|h| h.shutdown(fd, how)).map(|()| 0))
+    // SAFETY: `userdata` is null or `packetdrill_interface_init`'s pointer (this entry point's contract).
+    guard(-1, || unsafe { shared(userdata) }?.with(|h| h.shutdown(fd, how)).map(|()| 0))
 }

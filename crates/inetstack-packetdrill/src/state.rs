@@ -24,16 +24,15 @@ unsafe impl Send for SendHost {}
 
 /// The state behind `userdata`; EINVAL if it is null (init failed).
 ///
-/// `userdata` is trusted, not checked: every caller passes on the `userdata` packetdrill handed to an entry
-/// point, which by the interface's contract is the pointer `packetdrill_interface_init` stored.
-pub(crate) fn shared<'a>(userdata: *mut c_void) -> Res<&'a Shared> {
+/// # Safety
+/// `userdata` must be null or the pointer `packetdrill_interface_init` stored, not yet freed (`pd_free`): what
+/// packetdrill hands every entry point, by the interface's contract.
+pub(crate) unsafe fn shared<'a>(userdata: *mut c_void) -> Res<&'a Shared> {
     if userdata.is_null() {
         return Err(libc::EINVAL);
     }
-    // SAFETY: non-null userdata is the `Box<Shared>` `packetdrill_interface_init` leaked; it lives until `free`.
-    // This rests on packetdrill passing back only that pointer (the interface's contract), not on anything this
-    // safe function can check: a Rust caller handing any other non-null pointer to a safe entry point
-    // (`inetstack_pd_fcntl_impl`, `inetstack_pd_ioctl_impl`) would make this dereference undefined behaviour.
+    // SAFETY: non-null, so by this function's contract the `Box<Shared>` `packetdrill_interface_init` leaked,
+    // which lives until `pd_free`.
     Ok(unsafe { &*userdata.cast::<Shared>() })
 }
 
