@@ -318,8 +318,8 @@ impl Stream {
 }
 
 /// One seeded exchange with both stacks' `TcpConfig::fast_paths` as given, and whether B accepted the
-/// connection and how many bytes the applications read (A to B, then B to A).
-fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool, [usize; 2]) {
+/// connection.
+fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
     let mut d = draw(seed);
     for config in &mut d.configs {
         config.tcp.fast_paths = fast_paths;
@@ -396,7 +396,7 @@ fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool, [usize; 2]) {
         })
         .collect();
     let outcome = Outcome::new(&mut sim, t0, connections);
-    (outcome, server.is_some(), streams.map(|stream| stream.received))
+    (outcome, server.is_some())
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -408,15 +408,20 @@ fn stacks_put_the_same_frames_on_the_wire_with_the_fast_path_off_and_on() {
     let first = env_u64("STACK_FAST_PATH_SEED", 1);
     let taken_before = crate::tcp::fast_path_taken();
     for seed in first..first + env_u64("STACK_FAST_PATH_CASES", 16) {
-        let (general, accepted, read) = drawn_run(seed, false);
-        let (fast, ..) = drawn_run(seed, true);
+        let (general, accepted) = drawn_run(seed, false);
+        let (fast, _) = drawn_run(seed, true);
         assert_same(&format!("seed {seed}"), &general, &fast);
-        // Not a degenerate run: the connection opened and an application read data. Neither every byte nor
-        // data each way: the applications act only on the simulation's steps, which jump from timer to timer
-        // once the link goes quiet, so a reader that skips most of its chances (`stall`) may leave its window
-        // closed for the run's two minutes. Nor a count of frames: a draw may send a few bytes.
+        // Not a degenerate run: the connection opened and data went over it. Neither every byte nor data each
+        // way, nor even data read: the applications act only on the simulation's steps, which jump from timer
+        // to timer once the link goes quiet, so readers that skip most of their chances (`stall`) may leave
+        // both windows closed for the run's two minutes without reading once (seed 98917: 4 KiB buffers, both
+        // full, 0.9 stall). Nor a count of frames: a draw may send a few bytes.
         assert!(accepted, "seed {seed}: the connection opened");
-        assert!(read.iter().sum::<usize>() > 0 || draw(seed).volumes == [0, 0], "seed {seed}: data was read");
+        let offloaded = ChecksumCapabilities::offloaded();
+        let data_sent = general.wire.iter().any(|(_, _, frame)| {
+            crate::wire::TcpFrame::parse(frame, &offloaded).is_some_and(|f| !f.tcp.payload.is_empty())
+        });
+        assert!(data_sent || draw(seed).volumes == [0, 0], "seed {seed}: data went on the wire");
     }
     assert!(crate::tcp::fast_path_taken() > taken_before, "the fast path was taken");
 }

@@ -132,6 +132,12 @@ impl TcpTables {
         Self { isn_secret, ..Self::default() }
     }
 
+    /// How many connections the demultiplexer knows (tests: nothing may be left behind).
+    #[cfg(test)]
+    pub(super) fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
     fn port_in_use(&self, port: u16) -> bool {
         self.listeners.contains_key(&port)
             || self.bound.contains_key(&port)
