@@ -3,10 +3,11 @@
 //! own header prediction (`crate::tcp`) then takes it if it is the expected segment.
 //!
 //! Not for anything else (ARP, ICMP, UDP, IPv4 options or fragments, unusual TCP options, segments for
-//! listeners or for nobody, bad checksums, frames not addressed to us): those go back, untouched and uncounted,
-//! to the layered path (`Stack::dispatch`), which stays the reference and does exactly what it would have done
-//! for them. For the frames taken here it would have reached the same connection with the same segment and
-//! payload view; tests run the same traffic both ways (`TcpConfig::fast_paths`) and compare.
+//! listeners or for nobody, a SYN without ACK, bad checksums, frames not addressed to us): those go back,
+//! untouched and uncounted, to the layered path (`Stack::dispatch`), which stays the reference and does exactly
+//! what it would have done for them. For the frames taken here it would have reached the same connection with
+//! the same segment and payload view; tests run the same traffic both ways (`TcpConfig::fast_paths`) and
+//! compare.
 
 use std::net::SocketAddrV4;
 

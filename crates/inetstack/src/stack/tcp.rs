@@ -64,6 +64,13 @@ pub(super) struct Listener {
     accept_queue: VecDeque<(SocketId, SocketAddrV4)>,
 }
 
+impl Listener {
+    /// Whether the backlog (handshakes in progress and connections waiting for `accept` together) has room.
+    fn has_room(&self) -> bool {
+        self.embryonic + self.accept_queue.len() < self.backlog
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) tcb: TcpConnection,
@@ -330,7 +337,8 @@ impl Stack {
         };
         let local = SocketAddrV4::new(ip, port);
         let iss = self.initial_sequence_number(local, remote);
-        let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, self.tcp_now);
+        let ts_offset = self.timestamp_offset(local, remote);
+        let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, ts_offset, self.tcp_now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let conn = Connection {
@@ -522,6 +530,15 @@ impl Stack {
         }
     }
 
+    /// What the timestamp clock of a connection between these addresses reads at time zero: a keyed hash of the
+    /// two addresses (not the ports), so one clock runs on across every connection with a peer, as Linux keeps
+    /// one per pair of hosts (see `TcpConnection::connect`).
+    fn timestamp_offset(&self, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+        let mut hasher = DefaultHasher::new();
+        (self.tcp.isn_secret, "timestamps", local.ip(), remote.ip()).hash(&mut hasher);
+        hasher.finish() as u32
+    }
+
     fn initial_sequence_number(&self, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
         let mut hasher = DefaultHasher::new();
         (self.tcp.isn_secret, local, remote).hash(&mut hasher);
@@ -547,18 +564,17 @@ impl Stack {
         let remote = SocketAddrV4::new(ip.src_addr, repr.src_port);
         let mut payload = datagram.clone();
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
+        let new_syn = repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst();
         if let Some(id) = self.tcp_connection_for(local, remote) {
+            if new_syn && self.reopen_from_time_wait(id, local, remote, &repr) {
+                return Ok(());
+            }
             self.segment_for_connection(id, &repr, payload);
             return Ok(());
         }
-        // A listener bound to one address takes only connections to it.
-        let listener = self.tcp.listeners.get(&repr.dst_port).copied().filter(|&lid| match self.socket(lid) {
-            Ok(Socket::Tcp(TcpSocket::Listener(l))) => l.local.ip().is_unspecified() || *l.local.ip() == ip.dst_addr,
-            _ => false,
-        });
-        match listener {
-            Some(lid) if repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst() => {
-                self.passive_open(lid, local, remote, &repr);
+        match self.listener_for(local) {
+            Some(lid) if new_syn => {
+                self.passive_open(lid, local, remote, &repr, None);
                 Ok(())
             }
             // A segment for no connection (or a non-SYN for a listening port): RST, unless it is a RST.
@@ -601,16 +617,66 @@ impl Stack {
         }
     }
 
-    fn passive_open(&mut self, lid: SocketId, local: SocketAddrV4, remote: SocketAddrV4, syn: &TcpRepr<'_>) {
+    /// The listener that takes connections to `local`: one bound to its port, on that address or on all.
+    fn listener_for(&self, local: SocketAddrV4) -> Option<SocketId> {
+        self.tcp.listeners.get(&local.port()).copied().filter(|&lid| match self.socket(lid) {
+            Ok(Socket::Tcp(TcpSocket::Listener(l))) => l.local.ip().is_unspecified() || l.local.ip() == local.ip(),
+            _ => false,
+        })
+    }
+
+    /// A new SYN for connection `id`: if the connection is in TIME-WAIT, let go by its application, the SYN
+    /// newer than it (`TcpConnection::new_incarnation_iss`) and a listener has room, the old connection is
+    /// forgotten and the SYN opens a new one, whose sequence numbers start beyond the old one's (RFC 1122
+    /// §4.2.2.13, RFC 6191). Returns whether it did.
+    #[cold]
+    #[inline(never)]
+    fn reopen_from_time_wait(
+        &mut self,
+        id: SocketId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+    ) -> bool {
+        let Some(lid) = self.listener_for(local) else { return false };
+        let Ok(conn) = self.connection(id) else { return false };
+        if conn.app_holds || conn.listener.is_some() {
+            return false;
+        }
+        let Some(least_iss) = conn.tcb.new_incarnation_iss(syn) else { return false };
+        if !matches!(self.socket(lid), Ok(Socket::Tcp(TcpSocket::Listener(l))) if l.has_room()) {
+            return false;
+        }
+        self.reap(FlowKey { local, remote }, id);
+        self.passive_open(lid, local, remote, syn, Some(least_iss));
+        true
+    }
+
+    /// A connection in SYN-RECEIVED for `syn`, counted against listener `lid`'s backlog, with an initial
+    /// sequence number no less than `least_iss` if given; nothing if the backlog is full.
+    fn passive_open(
+        &mut self,
+        lid: SocketId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+        least_iss: Option<SeqNumber>,
+    ) {
         let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return };
-        if listener.embryonic + listener.accept_queue.len() >= listener.backlog {
+        if !listener.has_room() {
             self.counters.tcp_syn_queue_full += 1;
             return; // the peer retries its SYN; nothing is allocated
         }
         listener.embryonic += 1;
         let options = listener.options;
-        let iss = self.initial_sequence_number(local, remote);
-        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, self.tcp_now);
+        let mut iss = self.initial_sequence_number(local, remote);
+        if let Some(least) = least_iss
+            && iss < least
+        {
+            iss = least;
+        }
+        let ts_offset = self.timestamp_offset(local, remote);
+        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, ts_offset, self.tcp_now);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let conn = Connection {

@@ -598,6 +598,108 @@ fn so_reuseaddr_takes_a_port_held_in_time_wait() {
 }
 
 #[test]
+fn a_peer_that_restarted_resets_the_connection_on_our_next_segment() {
+    // B restarts (a fresh stack at the same addresses): its connection is gone, so A's next data gets a RST
+    // (RFC 9293 §3.10.7.1) and A's application an ECONNRESET, not a silent wait.
+    let (mut sim, client, _server) = established_pair(25);
+    let now = sim.now();
+    sim.hosts[1] = Stack::new(StackConfig::new(MAC_B, B, 24), now).unwrap();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"anyone there?").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
+    assert_eq!(sim.hosts[1].counters().tcp_rst_out, 1);
+}
+
+#[test]
+fn keepalive_finds_a_peer_that_restarted_while_the_connection_was_idle() {
+    let (mut sim, client, _server) = established_pair(26);
+    let keepalive = TcpSocketOptions { keepalive: Some(Duration::from_secs(10)), ..TcpSocketOptions::default() };
+    sim.hosts[0].tcp_set_options(client, keepalive).unwrap();
+    let now = sim.now();
+    sim.hosts[1] = Stack::new(StackConfig::new(MAC_B, B, 24), now).unwrap();
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.hosts[0].tcp_error(client).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
+    assert!(sim.now() - now >= Duration::from_secs(10), "not before the idle time");
+}
+
+/// Connects from A:5000 to B:80 and waits until B accepted and A is established (at most `limit`); returns
+/// (client, server) and how long it took.
+fn connect_from_5000(sim: &mut Simulation, listener: SocketId, limit: Duration) -> (SocketId, SocketId, Duration) {
+    let start = sim.now();
+    let client = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_bind(client, SocketAddrV4::new(A, 5000)).unwrap();
+    sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(B, 80)).unwrap();
+    let mut server = None;
+    let established = sim.run_until(limit, |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    });
+    assert!(established, "the connection was made within {limit:?}");
+    (client, server.unwrap().0, sim.now() - start)
+}
+
+/// A connection from A:5000 to B:80 that the server closed first: B's side is left in TIME-WAIT, A's is gone.
+/// Returns the simulation (recording frames from the start), B's listener and B's TIME-WAIT socket.
+fn server_side_in_time_wait(seed: u64, configure: impl Fn(&mut StackConfig)) -> (Simulation, SocketId, SocketId) {
+    let mut sim = pair_configured(FaultConfig::default(), seed, configure).record_frames();
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 8).unwrap();
+    let (client, server, _) = connect_from_5000(&mut sim, listener, Duration::from_secs(5));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(b"some data, so that RCV.NXT moves").unwrap()).unwrap();
+    // Read before closing: unread data would make the close a RST.
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].tcp_recv(server, 100).unwrap().is_some()));
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+    sim.hosts[0].close(client).unwrap();
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.hosts[1].tcp_state(server).is_ok_and(|st| st == crate::tcp::TcpState::TimeWait)
+            && s.hosts[0].tcp_state(client).is_err()
+    }));
+    (sim, listener, server)
+}
+
+#[test]
+fn a_client_reconnecting_from_the_same_port_reopens_a_connection_in_time_wait_at_once() {
+    // The client connects again from the same port while the server's side waits in TIME-WAIT. The SYN is newer
+    // than the old connection (its timestamp, or without timestamps its sequence number), so the server opens
+    // the new connection at once (RFC 6191, RFC 1122 §4.2.2.13) instead of answering with a challenge ACK, which
+    // costs the client a RST and a second before its SYN is retried.
+    for timestamps in [true, false] {
+        let (mut sim, listener, old) = server_side_in_time_wait(27, |c| c.tcp.timestamps = timestamps);
+        // Without timestamps the new SYN must be beyond the old RCV.NXT: the ISN clock (4 us, RFC 6528) must
+        // have moved past the old connection's data, which this simulation sends in well under a millisecond.
+        sim.sleep(Duration::from_millis(10));
+        let (client, server, took) = connect_from_5000(&mut sim, listener, Duration::from_secs(5));
+        assert!(took < Duration::from_millis(1), "timestamps {timestamps}: {took:?}");
+        assert!(sim.hosts[1].tcp_state(old).is_err() || old == server, "the old connection was forgotten");
+        assert_eq!(sim.hosts[0].counters().tcp_rst_out, 0, "no RST was needed");
+        // The new connection works, and its sequence numbers start beyond the old one's.
+        let now = sim.now();
+        sim.hosts[1].tcp_send(now, server, &Sga::from_slice(b"new").unwrap()).unwrap();
+        assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+    }
+}
+
+#[test]
+fn an_old_duplicate_syn_does_not_reopen_a_connection_in_time_wait() {
+    // The first connection's own SYN, delivered again during TIME-WAIT: older than the connection (both its
+    // timestamp and its sequence number), so TIME-WAIT stays and answers it with an ACK (RFC 9293, RFC 5961).
+    for timestamps in [true, false] {
+        let (mut sim, _listener, old) = server_side_in_time_wait(28, |c| c.tcp.timestamps = timestamps);
+        let wire = sim.recorded.take().unwrap();
+        let (_, _, syn) = wire
+            .iter()
+            .find(|(_, host, bytes)| *host == 0 && bytes.len() > 54 && bytes[47] == 0x02)
+            .expect("the first SYN");
+        let now = sim.now();
+        sim.hosts[1].receive(now, DemiBuffer::from_slice(syn).unwrap());
+        assert_eq!(sim.hosts[1].tcp_state(old).unwrap(), crate::tcp::TcpState::TimeWait, "timestamps {timestamps}");
+    }
+}
+
+#[test]
 fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
     use crate::phy::Loopback;
     use crate::wire::{

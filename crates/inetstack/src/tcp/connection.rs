@@ -164,7 +164,14 @@ impl std::fmt::Debug for TcpConnection {
 }
 
 impl TcpConnection {
-    fn new(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Nanos) -> Self {
+    fn new(
+        config: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        ts_offset: u32,
+        now: Nanos,
+    ) -> Self {
         let mss = usize::from(config.effective_mss());
         Self {
             config: config.clone(),
@@ -196,7 +203,7 @@ impl TcpConnection {
             reassembly: Reassembly::new(config.max_out_of_order_fragments),
             peer_fin: None,
             eof: false,
-            timestamps: config.timestamps.then(|| Timestamps::new(now, iss.0.rotate_left(13))),
+            timestamps: config.timestamps.then(|| Timestamps::new(ts_offset)),
             sack_enabled: config.sack,
             rack_enabled: config.rack_tlp && config.sack,
             window_scaling: config.window_scale,
@@ -220,23 +227,37 @@ impl TcpConnection {
     }
 
     /// Active open: state SYN-SENT; the first `poll_transmit` emits the SYN.
-    pub fn connect(config: &TcpConfig, local: SocketAddrV4, remote: SocketAddrV4, iss: SeqNumber, now: Nanos) -> Self {
-        let mut connection = Self::new(config, local, remote, iss, now);
+    ///
+    /// `iss` is the initial sequence number; `ts_offset` what the timestamp clock reads at time zero (TSval =
+    /// `ts_offset` + the milliseconds since zero, when timestamps are on): a stack derives it from a keyed hash
+    /// of the two addresses, so that the clock reveals nothing (RFC 7323 §7.1) and runs on from one connection
+    /// with a peer to the next (a new incarnation's timestamps are newer, RFC 6191).
+    pub fn connect(
+        config: &TcpConfig,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        ts_offset: u32,
+        now: Nanos,
+    ) -> Self {
+        let mut connection = Self::new(config, local, remote, iss, ts_offset, now);
         connection.state = TcpState::SynSent;
         connection
     }
 
     /// Passive open from a listener that received `syn` (already validated as a SYN without ACK): state
     /// SYN-RECEIVED; the first `poll_transmit` emits the SYN-ACK.
+    /// `iss` and `ts_offset` as for [`Self::connect`].
     pub fn accept(
         config: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
         iss: SeqNumber,
+        ts_offset: u32,
         now: Nanos,
     ) -> Self {
-        let mut connection = Self::new(config, local, remote, iss, now);
+        let mut connection = Self::new(config, local, remote, iss, ts_offset, now);
         connection.state = TcpState::SynReceived;
         connection.passive = true;
         connection.on_peer_syn(now, syn);

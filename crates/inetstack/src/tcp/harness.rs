@@ -20,6 +20,10 @@ pub(crate) const ADDRESS_A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0
 pub(crate) const ADDRESS_B: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
 pub(crate) const ISS_A: SeqNumber = SeqNumber(0xffff_f000);
 pub(crate) const ISS_B: SeqNumber = SeqNumber(0x1234_5678);
+/// What A's and B's timestamp clocks read at time zero (A's is near the top of the range: a TSval of 1 from
+/// a test's hand is newer than anything A sent).
+pub(crate) const TS_OFFSET_A: u32 = ISS_A.0.rotate_left(13);
+pub(crate) const TS_OFFSET_B: u32 = ISS_B.0.rotate_left(13);
 
 /// splitmix64: small, seedable, good enough for fault schedules.
 #[derive(Clone, Debug)]
@@ -158,7 +162,7 @@ impl Harness {
         Self {
             start,
             now: start,
-            a: TcpConnection::connect(config_a, ADDRESS_A, ADDRESS_B, ISS_A, Nanos::ZERO),
+            a: TcpConnection::connect(config_a, ADDRESS_A, ADDRESS_B, ISS_A, TS_OFFSET_A, Nanos::ZERO),
             b: None,
             config_b: config_b.clone(),
             listening: true,
@@ -315,7 +319,15 @@ impl Harness {
     /// segments, or any segment to a closed port, get a RST (RFC 9293 §3.10.7.1).
     fn answer_for_missing_b(&mut self, repr: &TcpRepr<'_>) {
         if self.listening && repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst() {
-            self.b = Some(TcpConnection::accept(&self.config_b, ADDRESS_B, ADDRESS_A, repr, ISS_B, self.clock()));
+            self.b = Some(TcpConnection::accept(
+                &self.config_b,
+                ADDRESS_B,
+                ADDRESS_A,
+                repr,
+                ISS_B,
+                TS_OFFSET_B,
+                self.clock(),
+            ));
             return;
         }
         if repr.flags.rst() {

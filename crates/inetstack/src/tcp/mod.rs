@@ -36,6 +36,7 @@ mod reassembly;
 mod receive;
 mod receive_queue;
 mod recovery;
+mod reopen;
 mod rtt;
 mod scoreboard;
 pub mod segment;

@@ -28,12 +28,11 @@ struct Tick {
 /// The timestamp clock and echo state of one connection.
 #[derive(Clone, Debug)]
 pub(crate) struct Timestamps {
-    /// When the clock read `offset`.
-    base: Nanos,
     /// Every segment sent and every echo sampled reads the clock, mostly within the same millisecond: two
     /// comparisons then answer instead of a subtraction and a division.
     tick: Cell<Tick>,
-    /// A per-connection starting value, so that TSval does not reveal uptime (RFC 7323 §7.1).
+    /// What the clock reads at time zero: a value per pair of addresses, so that TSval does not reveal uptime
+    /// (RFC 7323 §7.1) and runs on across connections with one peer (see `TcpConnection::connect`).
     offset: u32,
     /// TS.Recent: the TSval to echo; `None` until the peer sent one.
     recent: Option<u32>,
@@ -46,10 +45,16 @@ pub(crate) struct Timestamps {
 }
 
 impl Timestamps {
-    pub(crate) fn new(now: Nanos, offset: u32) -> Self {
+    /// A clock that reads `offset` at time zero and ticks every millisecond.
+    pub(crate) fn new(offset: u32) -> Self {
         // An empty first tick: the first reading computes.
-        let tick = Cell::new(Tick { start: now, end: now, millis: 0 });
-        Self { base: now, tick, offset, recent: None, recent_at: now, timed_out_at: None }
+        let tick = Cell::new(Tick { start: Nanos::ZERO, end: Nanos::ZERO, millis: 0 });
+        Self { tick, offset, recent: None, recent_at: Nanos::ZERO, timed_out_at: None }
+    }
+
+    /// TS.Recent: the last TSval of the peer's that was accepted, if any.
+    pub(crate) fn recent(&self) -> Option<u32> {
+        self.recent
     }
 
     /// Our TSval now (one tick per millisecond).
@@ -60,11 +65,10 @@ impl Timestamps {
         self.offset.wrapping_add(millis)
     }
 
-    /// Milliseconds since `base` (0 before it), remembering the millisecond `now` falls in.
+    /// Milliseconds since time zero, remembering the millisecond `now` falls in.
     #[inline(never)]
     fn read_clock(&self, now: Nanos) -> u32 {
-        let Some(elapsed) = now.checked_sub(self.base) else { return 0 };
-        let elapsed = elapsed.as_nanos();
+        let elapsed = now.as_nanos();
         // The clock wraps: the low 32 bits of the milliseconds.
         let millis = (elapsed / TICK) as u32;
         let start = now.saturating_sub(Nanos::from_nanos(elapsed % TICK));
@@ -129,9 +133,9 @@ mod tests {
 
     #[test]
     fn clock_paws_and_rtt() {
-        let start = Nanos::from_secs(5);
+        let start = Nanos::ZERO;
         let at = |elapsed: Duration| start.saturating_add(Nanos::from_duration(elapsed));
-        let mut ts = Timestamps::new(start, u32::MAX - 5);
+        let mut ts = Timestamps::new(u32::MAX - 5);
         assert_eq!(ts.value(at(Duration::from_millis(10))), 4, "wraps");
         // Within one millisecond and across its edges, before and after other readings.
         for micros in [10_999, 10_000, 11_000, 10_500, 9_999, 0, 10_001, 11_999, 12_000] {

@@ -46,7 +46,7 @@ pub struct TcpFrame<'a> {
 
 impl<'a> TcpFrame<'a> {
     /// The frame's headers, if it is a TCP segment in the common layout with valid checksums (those `caps`
-    /// leaves to software); `None` for anything else, whatever the bytes.
+    /// leaves to software), and not a SYN without ACK; `None` for anything else, whatever the bytes.
     #[inline]
     pub fn parse(frame: &'a [u8], caps: &ChecksumCapabilities) -> Option<Self> {
         let head: &[u8; FIXED_LEN] = frame.first_chunk()?;
@@ -77,6 +77,10 @@ impl<'a> TcpFrame<'a> {
         }
         let options = TcpOptions::parse_common(&segment[TCP_MIN_HEADER_LEN..header_len])?;
         let flags = TcpFlags::from_bits(head[TCP + 13]);
+        // A SYN without ACK opens a connection (or may reopen one from TIME-WAIT): never the common case.
+        if flags.syn() && !flags.ack() {
+            return None;
+        }
         let address = |at: usize| Ipv4Addr::from(read_u32(head, at));
         Some(Self {
             // Copied as one 6-byte block: built byte by byte, the address was stored in narrow pieces that

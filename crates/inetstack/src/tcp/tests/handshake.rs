@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::util::{config, established, segment};
-use crate::tcp::harness::{ADDRESS_A, ADDRESS_B, Harness, ISS_A, ISS_B, LinkFaults, Side};
+use crate::tcp::harness::{ADDRESS_A, ADDRESS_B, Harness, ISS_A, ISS_B, LinkFaults, Side, TS_OFFSET_A, TS_OFFSET_B};
 use crate::tcp::{TcpConfig, TcpConnection, TcpState};
 use crate::wire::TcpFlags;
 
@@ -41,7 +41,7 @@ fn options_fall_back_when_the_peer_does_not_offer_them() {
 #[test]
 fn simultaneous_open() {
     let mut harness = Harness::new(&config(), &config(), LinkFaults::default(), 3);
-    harness.b = Some(TcpConnection::connect(&config(), ADDRESS_B, ADDRESS_A, ISS_B, harness.clock()));
+    harness.b = Some(TcpConnection::connect(&config(), ADDRESS_B, ADDRESS_A, ISS_B, TS_OFFSET_B, harness.clock()));
     let done = harness
         .run_until(Duration::from_secs(10), |h| h.states() == (TcpState::Established, Some(TcpState::Established)));
     assert!(done, "{:?}", harness.states());
@@ -102,7 +102,7 @@ fn connection_refused_by_rst() {
 #[test]
 fn syn_sent_ignores_bad_acks_and_rsts_without_ack() {
     let now = crate::tcp::Nanos::ZERO;
-    let mut connection = TcpConnection::connect(&config(), ADDRESS_A, ADDRESS_B, ISS_A, now);
+    let mut connection = TcpConnection::connect(&config(), ADDRESS_A, ADDRESS_B, ISS_A, TS_OFFSET_A, now);
     let mut out = Vec::new();
     connection.poll_transmit(now, &mut out);
     assert_eq!(out.len(), 1);
