@@ -16,7 +16,7 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
 
-step "fuzz (every inetstack fuzz target for a bounded time; installs cargo-fuzz if missing)"
+step "fuzz (every target of every fuzz crate for a bounded time; installs cargo-fuzz if missing)"
 bash ci/fuzz.sh
 
 step "python"

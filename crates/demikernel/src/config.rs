@@ -18,7 +18,8 @@
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
 //! `eal_args` and `port`; the port stays open between instances (see `catnip::dpdk::shared`).
-//! Unknown keys and bad values are errors (EINVAL) that name the key; nothing here panics.
+//! Unknown keys and bad values are errors (EINVAL) that name the key; nothing here panics (fuzzed: the `config`
+//! target of `crates/demikernel/fuzz` parses TOML and YAML and checks both sections).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -58,7 +59,8 @@ impl Default for CatnapSection {
 }
 
 impl CatnapSection {
-    pub(crate) fn to_config(&self) -> Result<catnap::CatnapConfig, Fail> {
+    /// Checks every value (EINVAL naming the key of the first bad one) and gives catnap's configuration.
+    pub fn to_config(&self) -> Result<catnap::CatnapConfig, Fail> {
         if self.recv_buffer_size == 0 || self.recv_buffer_size > pdpix::MAX_SGA_LEN {
             return Err(Fail::with_context(
                 libc::EINVAL,

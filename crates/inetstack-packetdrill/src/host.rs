@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::num::ParseIntError;
+use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inetstack::device::{Device, DeviceCapabilities};
@@ -49,6 +51,12 @@ impl Default for Settings {
     }
 }
 
+/// `value` as the number type `key` takes, checked: an error names the key, the value and the type (so
+/// `initial_window=4294967297` is an error, not 1).
+fn number<T: FromStr<Err = ParseIntError>>(key: &str, value: &str) -> Result<T, String> {
+    value.parse().map_err(|e| format!("{key}={value}: {e} (expected a {})", std::any::type_name::<T>()))
+}
+
 impl Settings {
     /// Parses whitespace-separated `--key=value` words (a leading `--` is optional). Keys: `local_ip`,
     /// `gateway_ip`, `mtu`, `mss`, `initial_rto_ms`, `min_rto_ms`, `delayed_ack_ms`, `recv_buffer`,
@@ -61,7 +69,6 @@ impl Settings {
         for word in flags.split_whitespace() {
             let word = word.trim_start_matches('-');
             let (key, value) = word.split_once('=').ok_or_else(|| format!("flag {word:?} is not key=value"))?;
-            let int = || value.parse::<u64>().map_err(|e| format!("{key}={value}: {e}"));
             let flag = || match value {
                 "1" | "true" | "on" => Ok(true),
                 "0" | "false" | "off" => Ok(false),
@@ -74,18 +81,18 @@ impl Settings {
                     s.gateway_ip = ip()?;
                     gateway_given = true;
                 }
-                "mtu" => s.mtu = int()? as usize,
-                "mss" => s.tcp.mss = u16::try_from(int()?).map_err(|e| format!("mss: {e}"))?,
-                "initial_rto_ms" => s.tcp.initial_rto = Duration::from_millis(int()?),
-                "min_rto_ms" => s.tcp.min_rto = Duration::from_millis(int()?),
-                "delayed_ack_ms" => s.tcp.delayed_ack = Duration::from_millis(int()?),
-                "recv_buffer" => s.tcp.recv_buffer = int()? as usize,
-                "send_buffer" => s.tcp.send_buffer = int()? as usize,
-                "initial_window" => s.tcp.initial_window_segments = int()? as _,
+                "mtu" => s.mtu = number(key, value)?,
+                "mss" => s.tcp.mss = number(key, value)?,
+                "initial_rto_ms" => s.tcp.initial_rto = Duration::from_millis(number(key, value)?),
+                "min_rto_ms" => s.tcp.min_rto = Duration::from_millis(number(key, value)?),
+                "delayed_ack_ms" => s.tcp.delayed_ack = Duration::from_millis(number(key, value)?),
+                "recv_buffer" => s.tcp.recv_buffer = number(key, value)?,
+                "send_buffer" => s.tcp.send_buffer = number(key, value)?,
+                "initial_window" => s.tcp.initial_window_segments = number(key, value)?,
                 "timestamps" => s.tcp.timestamps = flag()?,
                 "sack" => s.tcp.sack = flag()?,
                 "window_scale" => s.tcp.window_scale = flag()?,
-                "isn_secret" => s.isn_secret = Some(int()?),
+                "isn_secret" => s.isn_secret = Some(number(key, value)?),
                 "remote_ip" | "gateway_mac" | "netmask_ip" | "ip_version" | "wire_server_ip" => {}
                 _ => return Err(format!("unknown flag {key:?}")),
             }
@@ -310,8 +317,9 @@ impl Host {
             nonblock,
             read_shut: false,
             peeked: Vec::new(),
-            rcvbuf: self.settings.tcp.recv_buffer as i32,
-            sndbuf: self.settings.tcp.send_buffer as i32,
+            // An int, as getsockopt reports it: a buffer beyond i32::MAX reads back as i32::MAX, not truncated.
+            rcvbuf: i32::try_from(self.settings.tcp.recv_buffer).unwrap_or(i32::MAX),
+            sndbuf: i32::try_from(self.settings.tcp.send_buffer).unwrap_or(i32::MAX),
             maxseg: i32::from(self.settings.tcp.mss),
             keepidle: DEFAULT_KEEPIDLE,
         };
@@ -652,5 +660,43 @@ mod tests {
         assert_eq!(s.tcp.initial_rto, Duration::from_millis(300));
         assert!(Settings::parse("--bogus=1").is_err());
         assert!(Settings::parse("").is_ok());
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_errors_naming_the_key() {
+        // Numbers used to be parsed as u64 and cast with `as`: --initial_window=4294967297 became 1 segment (the
+        // usize casts truncate only where usize is narrower than u64). Now each parses as its own type.
+        for (flag, key) in [
+            ("--initial_window=4294967296", "initial_window"),
+            ("--initial_window=4294967297", "initial_window"),
+            ("--mss=65536", "mss"),
+            ("--mtu=18446744073709551616", "mtu"),
+            ("--recv_buffer=18446744073709551616", "recv_buffer"),
+            ("--send_buffer=18446744073709551616", "send_buffer"),
+            ("--initial_rto_ms=18446744073709551616", "initial_rto_ms"),
+            ("--isn_secret=18446744073709551616", "isn_secret"),
+            ("--mtu=-1", "mtu"),
+            ("--recv_buffer=", "recv_buffer"),
+        ] {
+            let e = Settings::parse(&format!("--local_ip=10.0.0.2 {flag}")).unwrap_err();
+            assert!(e.starts_with(&format!("{key}=")), "{flag}: {e}");
+        }
+        let e = Settings::parse("--initial_window=4294967297").unwrap_err();
+        assert!(e.contains("u32"), "{e}");
+        // The largest values of each type still parse, unchanged.
+        let s = Settings::parse("--initial_window=4294967295 --mss=65535 --recv_buffer=4294967296").unwrap();
+        assert_eq!(s.tcp.initial_window_segments, u32::MAX);
+        assert_eq!(s.tcp.mss, u16::MAX);
+        assert_eq!(s.tcp.recv_buffer, 1 << 32);
+    }
+
+    #[test]
+    fn a_buffer_beyond_an_int_reads_back_as_the_largest_int() {
+        let settings = Settings::parse("--recv_buffer=4294967296 --send_buffer=2147483648").unwrap();
+        let mut host = Host::new(settings).unwrap();
+        host.socket(3, libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let int = |v: Vec<u8>| i32::from_ne_bytes(v.try_into().unwrap());
+        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap()), i32::MAX);
+        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap()), i32::MAX);
     }
 }

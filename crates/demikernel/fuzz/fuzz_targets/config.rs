@@ -1,0 +1,78 @@
+//! demikernel's configuration file (`demikernel::config`): the first byte picks the format (even: TOML, odd:
+//! YAML; the seeds start with `T` or `Y`), the rest is the file's text. Whatever the text, parsing and then
+//! checking both sections (catnap's, and catnip's without DPDK) give a value or an EINVAL error that names the
+//! problem, never a panic; and what the checks accept holds what they promise: a catnip address that is a host
+//! address, a prefix length in 1..=32, catnap values in range; checked catnip settings written back as a section
+//! check to the same settings.
+#![no_main]
+
+use std::time::Duration;
+
+use demikernel::Config;
+use demikernel::config::{ArpEntry, CatnipSection};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&format, text)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(text) else { return };
+    let parsed = if format % 2 == 0 { Config::from_toml(text) } else { Config::from_yaml(text) };
+    let config = match parsed {
+        Ok(config) => config,
+        Err(e) => {
+            assert_eq!(e.errno(), libc::EINVAL, "{e}");
+            assert!(e.cause().starts_with("bad configuration: "), "{e}");
+            return;
+        }
+    };
+
+    match config.catnap.to_config() {
+        Ok(catnap) => {
+            assert_eq!(catnap.recv_buffer_size, config.catnap.recv_buffer_size);
+            assert!((1..=demikernel::MAX_SGA_LEN).contains(&catnap.recv_buffer_size));
+            assert_eq!(catnap.spin, Duration::from_micros(config.catnap.spin_us));
+            assert!(catnap.spin <= Duration::from_secs(1));
+        }
+        Err(e) => {
+            assert_eq!(e.errno(), libc::EINVAL, "{e}");
+            assert!(e.cause().starts_with("catnap."), "{e}");
+        }
+    }
+
+    match config.catnip.validate() {
+        Ok(settings) => {
+            let ip = settings.ipv4;
+            assert!(!ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast(), "{ip}");
+            assert!((1..=32).contains(&settings.prefix_len), "{}", settings.prefix_len);
+            assert!(!settings.eal_args.is_empty());
+            assert_eq!(settings.eal_args, config.catnip.eal_args);
+            assert_eq!(settings.arp.len(), config.catnip.arp.len());
+            if let Some(timeout) = settings.link_timeout {
+                assert!(Duration::from_millis(1) <= timeout && timeout <= Duration::from_secs(600), "{timeout:?}");
+            }
+            assert!(settings.pcap.as_ref().is_none_or(|p| !p.as_os_str().is_empty()));
+            // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
+            let section = CatnipSection {
+                eal_args: settings.eal_args.clone(),
+                port: settings.port.clone(),
+                ipv4: Some(settings.ipv4.to_string()),
+                prefix_len: Some(i64::from(settings.prefix_len)),
+                gateway: settings.gateway.map(|g| g.to_string()),
+                arp: settings
+                    .arp
+                    .iter()
+                    .map(|(ipv4, mac)| ArpEntry {
+                        ipv4: ipv4.to_string(),
+                        mac: mac.map(|b| format!("{b:02x}")).join(":"),
+                    })
+                    .collect(),
+                link_timeout_ms: settings.link_timeout.map(|t| u64::try_from(t.as_millis()).unwrap()),
+                pcap: settings.pcap.as_ref().map(|p| p.to_str().unwrap().to_owned()),
+            };
+            assert_eq!(section.validate().expect("checked settings check again"), settings);
+        }
+        Err(e) => {
+            assert_eq!(e.errno(), libc::EINVAL, "{e}");
+            assert!(e.cause().starts_with("catnip."), "{e}");
+        }
+    }
+});
