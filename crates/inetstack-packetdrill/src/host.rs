@@ -691,12 +691,18 @@ mod tests {
     }
 
     #[test]
-    fn a_buffer_beyond_an_int_reads_back_as_the_largest_int() {
-        let settings = Settings::parse("--recv_buffer=4294967296 --send_buffer=2147483648").unwrap();
+    fn buffers_and_timers_the_stack_cannot_run_with_are_refused() {
+        // Parsed (they fit their types), then refused by the stack's configuration check: a buffer no window
+        // can describe, an RTO so long that the timer would never fire.
+        for flags in ["--recv_buffer=4294967296", "--send_buffer=0", "--min_rto_ms=18446744073709551615"] {
+            let settings = Settings::parse(flags).unwrap();
+            assert_eq!(Host::new(settings).unwrap_err(), libc::EINVAL, "{flags}");
+        }
+        let settings = Settings::parse("--recv_buffer=1073741824 --send_buffer=2048").unwrap();
         let mut host = Host::new(settings).unwrap();
         host.socket(3, libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
         let int = |v: Vec<u8>| i32::from_ne_bytes(v.try_into().unwrap());
-        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap()), i32::MAX);
-        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap()), i32::MAX);
+        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap()), 1 << 30);
+        assert_eq!(int(host.getsockopt(3, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap()), 2048);
     }
 }

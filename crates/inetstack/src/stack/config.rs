@@ -87,7 +87,7 @@ impl StackConfig {
         if self.ttl == 0 {
             return bad("ttl must be positive".to_owned());
         }
-        Ok(())
+        self.tcp.validate()
     }
 
     pub(crate) fn netmask(&self) -> u32 {

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use runtime::Fail;
+
 /// Which congestion controller a connection runs (see [`super::congestion`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CongestionAlgorithm {
@@ -106,7 +108,53 @@ impl Default for TcpConfig {
     }
 }
 
+/// The longest any of the timers' durations may be configured: beyond, a deadline would be so far that the
+/// timer could as well never fire, which is not what a configuration means.
+pub const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The largest buffer a window can describe: 65 535 bytes shifted by the largest window scale (RFC 7323 §2.3).
+pub const MAX_BUFFER: usize = 1 << 30;
+
 impl TcpConfig {
+    /// Checks the values a stack cannot run with (EINVAL naming the field): empty or unrepresentable buffers, no
+    /// initial window, a zero or inverted retransmission timeout range, a delayed ACK of half a second or more
+    /// (RFC 1122 §4.2.3.2), and timers longer than [`MAX_TIMER`].
+    pub fn validate(&self) -> Result<(), Fail> {
+        let bad = |what: String| Err(Fail::with_context(libc::EINVAL, format!("tcp.{what}")));
+        for (name, bytes) in [("recv_buffer", self.recv_buffer), ("send_buffer", self.send_buffer)] {
+            if !(1..=MAX_BUFFER).contains(&bytes) {
+                return bad(format!("{name} {bytes} is not in 1..={MAX_BUFFER}"));
+            }
+        }
+        if self.initial_window_segments == 0 {
+            return bad("initial_window_segments must be positive".to_owned());
+        }
+        if self.delayed_ack >= Duration::from_millis(500) {
+            return bad(format!("delayed_ack {:?} is not under 500 ms (RFC 1122 §4.2.3.2)", self.delayed_ack));
+        }
+        let timers = [
+            ("time_wait", self.time_wait),
+            ("min_rto", self.min_rto),
+            ("max_rto", self.max_rto),
+            ("initial_rto", self.initial_rto),
+            ("keepalive", self.keepalive.unwrap_or_default()),
+            ("keepalive_interval", self.keepalive_interval),
+            ("fin_wait2_timeout", self.fin_wait2_timeout),
+        ];
+        for (name, duration) in timers {
+            if duration > MAX_TIMER {
+                return bad(format!("{name} {duration:?} is longer than {MAX_TIMER:?}"));
+            }
+        }
+        if self.min_rto.is_zero() || self.min_rto > self.max_rto {
+            return bad(format!("min_rto {:?} is not in (0, max_rto {:?}]", self.min_rto, self.max_rto));
+        }
+        if self.initial_rto.is_zero() {
+            return bad("initial_rto must be positive".to_owned());
+        }
+        Ok(())
+    }
+
     /// The MSS to advertise and use: at least 64 bytes, so that options always leave room for data.
     pub(crate) fn effective_mss(&self) -> u16 {
         self.mss.max(64)
@@ -125,6 +173,29 @@ impl TcpConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_a_stack_cannot_run_with_are_refused_naming_the_field() {
+        assert!(TcpConfig::default().validate().is_ok());
+        let day_and_more = MAX_TIMER + Duration::from_secs(1);
+        let cases = [
+            ("recv_buffer", TcpConfig { recv_buffer: 0, ..TcpConfig::default() }),
+            ("send_buffer", TcpConfig { send_buffer: MAX_BUFFER + 1, ..TcpConfig::default() }),
+            ("initial_window_segments", TcpConfig { initial_window_segments: 0, ..TcpConfig::default() }),
+            ("delayed_ack", TcpConfig { delayed_ack: Duration::from_millis(500), ..TcpConfig::default() }),
+            ("min_rto", TcpConfig { min_rto: Duration::ZERO, ..TcpConfig::default() }),
+            ("min_rto", TcpConfig { min_rto: Duration::from_secs(61), ..TcpConfig::default() }),
+            ("max_rto", TcpConfig { max_rto: Duration::MAX, ..TcpConfig::default() }),
+            ("initial_rto", TcpConfig { initial_rto: Duration::ZERO, ..TcpConfig::default() }),
+            ("keepalive", TcpConfig { keepalive: Some(day_and_more), ..TcpConfig::default() }),
+            ("time_wait", TcpConfig { time_wait: day_and_more, ..TcpConfig::default() }),
+        ];
+        for (field, config) in cases {
+            let e = config.validate().unwrap_err();
+            assert_eq!(e.errno(), libc::EINVAL);
+            assert!(e.cause().starts_with(&format!("tcp.{field} ")), "{field}: {}", e.cause());
+        }
+    }
 
     #[test]
     fn window_shift_covers_the_receive_buffer() {
