@@ -197,3 +197,14 @@ impl Simulation {
         }
     }
 }
+
+/// The seeds a seeded test runs: `<prefix>_CASES` of them (default `default_cases`) from `<prefix>_SEED`
+/// (default 1), so that a long run, or the replay of one failing seed, needs no rebuild.
+#[cfg(test)]
+pub(crate) fn seeds(prefix: &str, default_cases: u64) -> std::ops::Range<u64> {
+    let var = |name: &str, default: u64| {
+        std::env::var(format!("{prefix}_{name}")).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let first = var("SEED", 1);
+    first..first + var("CASES", default_cases)
+}

@@ -20,7 +20,6 @@ use runtime::Sga;
 
 use super::*;
 use crate::phy::{FaultConfig, Rng};
-use crate::sim::Simulation;
 use crate::tcp::{RecvOutcome, TcpState};
 use crate::wire::MacAddress;
 
@@ -186,19 +185,11 @@ struct Connection {
 
 /// One seeded run with the fast paths as given; returns every frame put on the wire.
 fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
-    let mut d = draw(seed);
-    for config in &mut d.configs {
-        config.tcp.fast_paths = fast_paths;
-    }
-    let t0 = Instant::now();
-    let hosts = d.configs.iter().map(|config| Stack::new(config.clone(), t0).expect("stack")).collect();
-    let mut sim =
-        Simulation::new(hosts, t0, Duration::from_micros(20), d.faults, seed).with_jitter(d.jitter).record_frames();
+    let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let listener = sim.hosts[1].tcp_open();
-    sim.hosts[1].tcp_set_options(listener, options).expect("options");
-    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
-    sim.hosts[1].tcp_listen(listener, d.backlog).expect("listen");
+    let link = (d.faults, d.jitter);
+    let (mut sim, listener, t0) =
+        super::fast_path_tests::recorded_pair(&d.configs, fast_paths, link, seed, (options, d.backlog));
     let mut conns: Vec<Connection> = d
         .plans
         .iter()
@@ -350,14 +341,9 @@ fn check_outcomes(seed: u64, conns: &[Connection]) {
     }
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[test]
 fn many_connections_with_drawn_endings_deliver_close_and_are_forgotten() {
-    let first = env_u64("STACK_MIX_SEED", 1);
-    for seed in first..first + env_u64("STACK_MIX_CASES", 16) {
+    for seed in crate::sim::seeds("STACK_MIX", 16) {
         let general = mixed_run(seed, false);
         let fast = mixed_run(seed, true);
         if let Some(at) = general.iter().zip(&fast).position(|(g, f)| g != f) {

@@ -317,22 +317,39 @@ impl Stream {
     }
 }
 
-/// One seeded exchange with both stacks' `TcpConfig::fast_paths` as given, and whether B accepted the
-/// connection.
-fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
-    let mut d = draw(seed);
-    for config in &mut d.configs {
-        config.tcp.fast_paths = fast_paths;
-    }
+/// Two hosts made from `configs` with their fast paths as given, on a simulated link with `faults` and
+/// `jitter` (20 us of latency) that records every frame, and host 1 listening on `PORT` with `socket` options and
+/// backlog; returns the simulation, the listener and the start of time.
+pub(super) fn recorded_pair(
+    configs: &[StackConfig; 2],
+    fast_paths: bool,
+    (faults, jitter): (FaultConfig, Duration),
+    seed: u64,
+    (options, backlog): (TcpSocketOptions, usize),
+) -> (Simulation, SocketId, Instant) {
     let t0 = Instant::now();
-    let hosts = d.configs.iter().map(|config| Stack::new(config.clone(), t0).expect("stack")).collect();
+    let hosts = configs
+        .iter()
+        .map(|config| {
+            let tcp = TcpConfig { fast_paths, ..config.tcp.clone() };
+            Stack::new(StackConfig { tcp, ..config.clone() }, t0).expect("stack")
+        })
+        .collect();
     let mut sim =
-        Simulation::new(hosts, t0, Duration::from_micros(20), d.faults, seed).with_jitter(d.jitter).record_frames();
-    let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
+        Simulation::new(hosts, t0, Duration::from_micros(20), faults, seed).with_jitter(jitter).record_frames();
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
-    sim.hosts[1].tcp_listen(listener, 4).expect("listen");
+    sim.hosts[1].tcp_listen(listener, backlog).expect("listen");
+    (sim, listener, t0)
+}
+
+/// One seeded exchange with both stacks' `TcpConfig::fast_paths` as given, and whether B accepted the
+/// connection.
+fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
+    let d = draw(seed);
+    let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
+    let (mut sim, listener, t0) = recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter), seed, (options, 4));
     let client = sim.hosts[0].tcp_open();
     sim.hosts[0].tcp_set_options(client, options).expect("options");
     sim.hosts[0].tcp_connect(t0, client, SocketAddrV4::new(B, PORT)).expect("connect");
@@ -399,15 +416,10 @@ fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
     (outcome, server.is_some())
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[test]
 fn stacks_put_the_same_frames_on_the_wire_with_the_fast_path_off_and_on() {
-    let first = env_u64("STACK_FAST_PATH_SEED", 1);
     let taken_before = crate::tcp::fast_path_taken();
-    for seed in first..first + env_u64("STACK_FAST_PATH_CASES", 16) {
+    for seed in crate::sim::seeds("STACK_FAST_PATH", 16) {
         let (general, accepted) = drawn_run(seed, false);
         let (fast, _) = drawn_run(seed, true);
         assert_same(&format!("seed {seed}"), &general, &fast);

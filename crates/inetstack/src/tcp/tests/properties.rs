@@ -260,23 +260,17 @@ fn run_recording(seed: u64, record: bool, fast_paths: bool) -> Harness {
     h
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[test]
 fn random_connections_deliver_every_byte_once_in_order_and_close_cleanly() {
-    let first = env_u64("TCP_PROPERTY_SEED", 1);
-    for seed in first..first + env_u64("TCP_PROPERTY_CASES", 32) {
+    for seed in crate::sim::seeds("TCP_PROPERTY", 32) {
         run(seed);
     }
 }
 
 #[test]
 fn the_fast_path_sends_exactly_what_the_general_path_sends() {
-    let first = env_u64("TCP_PROPERTY_SEED", 1);
     let taken_before = crate::tcp::fast_path_taken();
-    for seed in first..first + env_u64("TCP_PROPERTY_CASES", 32) {
+    for seed in crate::sim::seeds("TCP_PROPERTY", 32) {
         let general = run_recording(seed, true, false).frames.unwrap_or_default();
         let fast = run_recording(seed, true, true).frames.unwrap_or_default();
         if let Some(at) = general.iter().zip(&fast).position(|(g, f)| g != f) {
