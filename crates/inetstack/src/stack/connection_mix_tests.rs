@@ -352,3 +352,81 @@ fn many_connections_with_drawn_endings_deliver_close_and_are_forgotten() {
         assert_eq!(general.len(), fast.len(), "seed {seed}: as many frames with the fast paths on");
     }
 }
+
+/// Connections one after the other from the same client port (the drawn link and settings), each an orderly
+/// exchange that the server closes first, so that its side of the one before waits in TIME-WAIT when the next
+/// SYN comes: whether that SYN reopens it at once (RFC 6191) or goes the long way (challenge ACK, RST, retry),
+/// every connection delivers its own bytes (each connection's differ, so a segment of an earlier one taken into a
+/// later one would show) and closes cleanly.
+#[test]
+fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
+    let mut reopened = 0;
+    for seed in crate::sim::seeds("STACK_REUSE", 8) {
+        let d = draw(seed);
+        let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
+        let link = (d.faults, d.jitter);
+        let (mut sim, listener, t0) = super::fast_path_tests::recorded_pair(&d.configs, true, link, seed, (options, 4));
+        let mut rng = Rng::new(seed);
+        for i in 0..6 {
+            let (request, response, chunk) = (1 + rng.below(20_000), 1 + rng.below(20_000), 1448);
+            let (mut client, mut server) = (End::default(), End::default());
+            let mut idle = 0;
+            loop {
+                let now = sim.now();
+                assert!(now - t0 < Duration::from_secs(3600), "seed {seed}: connection {i} did not finish in an hour");
+                if client.socket.is_none() {
+                    let id = sim.hosts[0].tcp_open();
+                    match sim.hosts[0].tcp_bind(id, SocketAddrV4::new(CLIENT, 6000)) {
+                        Ok(_) => {
+                            sim.hosts[0].tcp_connect(now, id, SocketAddrV4::new(SERVER, PORT)).expect("connect");
+                            client.socket = Some(id);
+                        }
+                        // The previous connection's client side still holds the port (LAST-ACK).
+                        Err(e) => {
+                            assert_eq!(e.errno(), libc::EADDRINUSE);
+                            sim.hosts[0].close(id).expect("close");
+                        }
+                    }
+                }
+                if server.socket.is_none() {
+                    server.socket = sim.hosts[1].tcp_accept(listener).expect("accept").map(|(id, _)| id);
+                }
+                let established = client.socket.is_some_and(|id| {
+                    matches!(sim.hosts[0].tcp_state(id), Ok(TcpState::Established | TcpState::CloseWait))
+                });
+                if established {
+                    client.send(&mut sim.hosts[0], now, (seed, i, 0), request, chunk);
+                }
+                client.receive(&mut sim.hosts[0], (seed, i, 1), seed);
+                if client.eof && !client.closed {
+                    client.close(&mut sim.hosts[0]);
+                }
+                server.receive(&mut sim.hosts[1], (seed, i, 0), seed);
+                if server.read == request && !server.closed {
+                    server.send(&mut sim.hosts[1], now, (seed, i, 1), response, chunk);
+                    if server.sent == response {
+                        server.close(&mut sim.hosts[1]);
+                    }
+                }
+                assert!(
+                    client.error.is_none() && server.error.is_none(),
+                    "seed {seed}: connection {i}: {client:?} {server:?}"
+                );
+                if client.closed && server.closed {
+                    break;
+                }
+                if sim.step() {
+                    idle = 0;
+                } else {
+                    // Nothing on the network: the client waits for its port (a bind retried every 10 ms).
+                    idle += 1;
+                    assert!(idle < 1000, "seed {seed}: connection {i} stuck: {client:?} {server:?}");
+                    sim.sleep(Duration::from_millis(10));
+                }
+            }
+            assert_eq!((server.read, client.read), (request, response), "seed {seed}: connection {i}");
+        }
+        reopened += sim.hosts[1].counters().tcp_time_wait_reopens;
+    }
+    assert!(reopened > 0, "some SYN reopened a connection in TIME-WAIT");
+}

@@ -33,4 +33,6 @@ pub struct StackCounters {
     pub tcp_out: u64,
     pub tcp_rst_out: u64,
     pub tcp_syn_queue_full: u64,
+    /// Connections in TIME-WAIT that a newer SYN reopened at once (RFC 6191).
+    pub tcp_time_wait_reopens: u64,
 }

@@ -649,6 +649,7 @@ impl Stack {
         }
         self.reap(FlowKey { local, remote }, id);
         self.passive_open(lid, local, remote, syn, Some(least_iss));
+        self.counters.tcp_time_wait_reopens += 1;
         true
     }
 

@@ -675,6 +675,7 @@ fn a_client_reconnecting_from_the_same_port_reopens_a_connection_in_time_wait_at
         assert!(took < Duration::from_millis(1), "timestamps {timestamps}: {took:?}");
         assert!(sim.hosts[1].tcp_state(old).is_err() || old == server, "the old connection was forgotten");
         assert_eq!(sim.hosts[0].counters().tcp_rst_out, 0, "no RST was needed");
+        assert_eq!(sim.hosts[1].counters().tcp_time_wait_reopens, 1);
         // The new connection works, and its sequence numbers start beyond the old one's.
         let now = sim.now();
         sim.hosts[1].tcp_send(now, server, &Sga::from_slice(b"new").unwrap()).unwrap();

@@ -3,7 +3,9 @@
 //! challenge ACK and the client's RST and SYN retry (a second's wait) that TIME-WAIT would otherwise cost it.
 //!
 //! The SYN must be newer than anything of the old incarnation: with timestamps on both incarnations, its
-//! timestamp later than the last one seen (RFC 6191 §2); otherwise its sequence number beyond RCV.NXT (RFC 1122).
+//! timestamp later than the last one seen (RFC 6191 §2); without, or with the same timestamp (a reconnection
+//! within the timestamp clock's millisecond), its sequence number beyond RCV.NXT (RFC 1122). A timestamp older
+//! than the last one seen marks an old duplicate, whatever its sequence number. This is Linux's rule too.
 //! The new incarnation's initial sequence number must be beyond every sequence number the old one used. RFC
 //! 1122's return to TIME-WAIT when the SYN then proves to be an old duplicate is not done (Linux does not
 //! either): such a SYN passes neither test, since it is older than the data the old incarnation saw.
@@ -21,15 +23,20 @@ impl TcpConnection {
         if self.state != TcpState::TimeWait {
             return None;
         }
-        let old_recent = self.timestamps.as_ref().and_then(|t| t.recent());
-        let newer = match (old_recent, syn.options.timestamps) {
-            (Some(recent), Some(theirs)) if self.config.timestamps => (theirs.value.wrapping_sub(recent) as i32) > 0,
+        // The timestamp decides when both incarnations use timestamps and the SYN's differs from TS.Recent
+        // (older is an old duplicate, as PAWS says); the same timestamp (a reconnection within the millisecond)
+        // or none leaves it to the sequence number, as Linux decides.
+        let timestamp_order = match (self.timestamps.as_ref().and_then(|t| t.recent()), syn.options.timestamps) {
+            (Some(recent), Some(theirs)) if self.config.timestamps => {
+                (theirs.value.wrapping_sub(recent) as i32).signum()
+            }
+            _ => 0,
+        };
+        let newer = match timestamp_order {
+            1 => true,
+            -1 => false,
             _ => syn.seq_number > self.rcv_nxt,
         };
-        eprintln!(
-            "DEBUG reopen? syn seq {:?} rcv_nxt {:?} recent {:?} newer {newer}",
-            syn.seq_number, self.rcv_nxt, old_recent
-        );
         newer.then(|| self.snd_max + INCARNATION_GAP)
     }
 }
