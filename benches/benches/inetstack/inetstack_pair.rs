@@ -39,12 +39,15 @@ impl Device for LinkEnd<'_> {
     }
 
     fn transmit(&mut self, frame: Sga) -> Result<(), Sga> {
-        if frame.num_segments() == 1 {
-            // One buffer goes over as it is: a NIC sends a buffer it can reach without a copy, and smoltcp's
-            // frames, written in place into the link's buffers, are not copied either.
-            self.queue.extend(frame.into_segments());
-            return Ok(());
-        }
+        // One buffer goes over as it is: a NIC sends a buffer it can reach without a copy, and smoltcp's
+        // frames, written in place into the link's buffers, are not copied either.
+        let frame = match frame.into_single() {
+            Ok(buffer) => {
+                self.queue.push_back(buffer);
+                return Ok(());
+            }
+            Err(frame) => frame,
+        };
         let Ok(mut buffer) = self.pool.alloc(frame.len()) else { return Err(frame) };
         let Some(bytes) = buffer.as_mut_slice() else { return Err(frame) };
         let mut at = 0;

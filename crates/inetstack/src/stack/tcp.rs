@@ -757,10 +757,10 @@ impl Stack {
     ) -> Result<(), Fail> {
         // The payload moves into the frame: one view (the common case) as is, several copied into one.
         let payload = std::mem::take(&mut segment.payload);
-        let payload = match payload.num_segments() {
-            0 => None,
-            1 => payload.into_segments().next(),
-            _ => Some(flatten(&payload)?),
+        let payload = match payload.into_single() {
+            Ok(view) => Some(view),
+            Err(none) if none.num_segments() == 0 => None,
+            Err(views) => Some(flatten(&views)?),
         };
         if let Some(mac) = self.cached_hop_mac(hop) {
             let template = template_for(template, &self.config, mac, (src, dst), (segment.src_port, segment.dst_port));

@@ -89,6 +89,16 @@ impl Sga {
         std::mem::take(&mut *self.segments).into_iter()
     }
 
+    /// The one segment of an array of exactly one (a frame written in one buffer, a read of one view), moved
+    /// out without iterating; any other array is given back.
+    #[inline]
+    pub fn into_single(mut self) -> Result<DemiBuffer, Self> {
+        if self.segments.len() != 1 {
+            return Err(self);
+        }
+        Ok(self.segments.pop().expect("one segment"))
+    }
+
     #[inline]
     pub fn num_segments(&self) -> usize {
         self.segments.len()
@@ -241,6 +251,20 @@ mod tests {
         }
         let bytes: Vec<u8> = spilled.into_segments().map(|segment| segment[0]).collect();
         assert_eq!(bytes, b"abc");
+    }
+
+    #[test]
+    fn into_single_moves_out_only_a_lone_segment() {
+        let pool = crate::BufferPool::new(0, 16, 8).unwrap();
+        let single = Sga::from_buffer(pool.alloc(4).unwrap()).into_single().unwrap();
+        assert_eq!(single.len(), 4);
+        assert_eq!(Sga::new().into_single().unwrap_err().num_segments(), 0);
+        let mut two = Sga::from_slice(b"ab").unwrap();
+        two.push_segment(DemiBuffer::from_slice(b"cd").unwrap());
+        assert_eq!(two.into_single().unwrap_err().to_vec(), b"abcd");
+        let before = pool.cached();
+        drop(single);
+        assert_eq!(pool.cached(), before + 1, "the moved-out buffer is released once");
     }
 
     #[test]
