@@ -13,6 +13,10 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --all-targets -- -D warnings
 
+step "pcap readers (installs tcpdump and tshark: the pcap tests have them read a capture, and fail without them)"
+bash ci/pcap-readers.sh
+export INETSTACK_PCAP_READERS=required
+
 step "cargo test"
 cargo test
 

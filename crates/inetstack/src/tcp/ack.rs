@@ -92,24 +92,36 @@ impl TcpConnection {
             if self.snd_una != self.snd_max { now.saturating_add(self.rtt.rto()) } else { Nanos::NEVER };
     }
 
-    /// Takes an RTT sample if this ACK allows one: from the echoed timestamp, or for the timed segment.
+    /// Takes an RTT sample if this ACK allows one: for the timed segment, on the stack's nanosecond clock; or,
+    /// while a retransmission has voided the timing, from the echoed timestamp. Timestamps tick in
+    /// milliseconds, so on a path faster than that they read 0 and are not the first source: an SRTT of 0
+    /// would make the loss probe fire in the instant its flight leaves (RFC 8985 §7.2: PTO = 2 SRTT) and
+    /// shrink RACK's reordering window to nothing (§6.2: at most SRTT). Linux likewise measures with its own
+    /// clock and falls back on the timestamps for ACKs of retransmitted data.
     pub(super) fn sample_rtt(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
-        if let Some(timestamps) = &self.timestamps {
-            if let Some(theirs) = segment.options.timestamps
-                && let Some(rtt) = timestamps.rtt(now, theirs.echo_reply)
-            {
-                self.rtt.sample(rtt);
-                self.counters.rtt_samples += 1;
-            }
-            return;
-        }
         if let Some((end, sent_at)) = self.timed_segment
             && ack >= end
         {
             self.rtt.sample(now.saturating_sub(sent_at));
             self.counters.rtt_samples += 1;
             self.timed_segment = None;
+            self.timing_voided = false;
+            return;
         }
+        if self.timing_voided
+            && let Some(timestamps) = &self.timestamps
+            && let Some(theirs) = segment.options.timestamps
+            && let Some(rtt) = timestamps.rtt(now, theirs.echo_reply)
+        {
+            self.rtt.sample(rtt);
+            self.counters.rtt_samples += 1;
+        }
+    }
+
+    /// A retransmission makes the timed segment's ACK ambiguous (Karn's rule): stop timing it.
+    pub(super) fn void_timing(&mut self) {
+        self.timed_segment = None;
+        self.timing_voided = true;
     }
 
     pub(super) fn enter_time_wait(&mut self, now: Nanos) {

@@ -127,8 +127,12 @@ pub struct TcpConnection {
     pub(super) ack: AckState,
     pub(super) timers: TimerDeadlines,
     pub(super) rtt: RttEstimator,
-    /// Without timestamps: the segment being timed (its end and when it was sent), per Karn's rule.
+    /// The segment being timed (its end and when it was sent), per Karn's rule: the RTT samples, measured on
+    /// the stack's nanosecond clock.
     pub(super) timed_segment: Option<(SeqNumber, Nanos)>,
+    /// A retransmission voided the timed segment (Karn's rule): until a new one is timed and acknowledged, the
+    /// samples come from echoed timestamps, which tell the ACK of a retransmission from the original's.
+    pub(super) timing_voided: bool,
     /// Consecutive retransmission timeouts.
     pub(super) retries: u32,
     pub(super) congestion: Controller,
@@ -211,6 +215,7 @@ impl TcpConnection {
             timers: TimerDeadlines::default(),
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             timed_segment: None,
+            timing_voided: false,
             retries: 0,
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
             recovery: LossRecovery::new(iss),

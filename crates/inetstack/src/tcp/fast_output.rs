@@ -146,7 +146,7 @@ impl TcpConnection {
         if len < self.send_mss {
             self.snd_sml = end;
         }
-        if self.timestamps.is_none() && self.timed_segment.is_none() {
+        if self.timed_segment.is_none() {
             self.timed_segment = Some((end, now));
         }
         if self.rack_active() {

@@ -105,7 +105,7 @@ impl TcpConnection {
         });
         if retransmission {
             self.counters.retransmits += 1;
-        } else if self.timestamps.is_none() {
+        } else {
             self.timed_segment = Some((self.iss + 1, now));
         }
         self.snd_nxt = self.iss + 1;
@@ -267,7 +267,7 @@ impl TcpConnection {
         }
         if seq < self.snd_max {
             self.counters.retransmits += 1;
-            self.timed_segment = None;
+            self.void_timing();
             if !probe {
                 self.note_retransmission(seq, end);
             }
@@ -275,7 +275,7 @@ impl TcpConnection {
             if len > 0 && len < self.send_mss {
                 self.snd_sml = data_end;
             }
-            if self.timestamps.is_none() && self.timed_segment.is_none() {
+            if self.timed_segment.is_none() {
                 self.timed_segment = Some((end, now));
             }
         }

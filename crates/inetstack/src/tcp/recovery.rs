@@ -205,7 +205,7 @@ impl TcpConnection {
         self.recovery.inflation = if self.sack_enabled { 0 } else { (DUP_THRESH * self.send_mss) as i64 };
         self.recovery.retransmit_head = !self.rack_active();
         self.recovery.high_rxt = self.snd_una;
-        self.timed_segment = None;
+        self.void_timing();
     }
 
     /// New data was acknowledged (`acked` bytes of sequence space, `flight` outstanding before the ACK).

@@ -125,7 +125,7 @@ impl TcpConnection {
         }
         // Go back N (RFC 5681 §3.1, RFC 6298 §5.4): resend from SND.UNA; SACKed ranges are skipped.
         self.snd_nxt = self.snd_una;
-        self.timed_segment = None;
+        self.void_timing();
         self.rtt.back_off();
         self.timers.retransmit = now.saturating_add(self.rtt.rto());
     }

@@ -200,3 +200,24 @@ fn reordering_within_the_reordering_window_is_not_a_loss() {
     let without = reordered_flights(false);
     assert_eq!(without.a.counters().retransmits, 1, "{:?}", without.a.counters());
 }
+
+/// A path faster than the timestamps' millisecond tick: with or without timestamps, SRTT is the RTT measured on
+/// the stack's clock, not 0; so the loss probe (PTO = 2 SRTT) waits for the flight's ACK instead of resending
+/// its last segment in the instant the flight leaves (which it did while SRTT came from the timestamps alone).
+#[test]
+fn on_a_sub_millisecond_path_the_rtt_is_measured_and_no_probe_chases_its_flight() {
+    let latency = Duration::from_micros(50);
+    for timestamps in [true, false] {
+        let tcp = TcpConfig { timestamps, ..config() };
+        let faults = LinkFaults { latency, ..LinkFaults::default() };
+        let mut harness = established(&tcp, &tcp, faults, 7);
+        let mss = harness.a.send_mss();
+        for flight in [2 * mss, 3 * mss + 100, 10 * mss] {
+            send_and_deliver(&mut harness, flight);
+        }
+        let srtt = harness.a.smoothed_rtt().expect("measured");
+        assert!(srtt >= 2 * latency && srtt < 4 * latency, "timestamps {timestamps}: SRTT {srtt:?}");
+        let counters = harness.a.counters();
+        assert_eq!((counters.tlp_probes, counters.retransmits), (0, 0), "timestamps {timestamps}: {counters:?}");
+    }
+}
