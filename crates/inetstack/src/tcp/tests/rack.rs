@@ -212,7 +212,7 @@ fn on_a_sub_millisecond_path_the_rtt_is_measured_and_no_probe_chases_its_flight(
         let faults = LinkFaults { latency, ..LinkFaults::default() };
         let mut harness = established(&tcp, &tcp, faults, 7);
         let mss = harness.a.send_mss();
-        for flight in [2 * mss, 3 * mss + 100, 10 * mss] {
+        for flight in [2 * mss, 3 * mss + 100, 10 * mss, mss + 100] {
             send_and_deliver(&mut harness, flight);
         }
         let srtt = harness.a.smoothed_rtt().expect("measured");
