@@ -294,10 +294,15 @@ impl TcpConnection {
     }
 
     /// A zero-window probe (RFC 9293 §3.8.6.1): one byte beyond the closed window, resent until answered.
+    /// SND.NXT stays at that byte (as BSD pulls SND.NXT back to SND.UNA while the window is zero): a receiver
+    /// with no room drops it, so the window update that ends the episode usually acknowledges below it, and the
+    /// data that follows must start with it. Sending on from beyond it left a one-byte hole that took dozens of
+    /// duplicate ACKs, a fast retransmission and a window cut to fill (seen by tshark in a capture).
     pub(super) fn send_window_probe(&mut self, now: Nanos) {
         let mut probe = Vec::new();
         let seq = if self.snd_max > self.snd_una { self.snd_una } else { self.snd_nxt };
         self.send_range(now, &mut probe, seq, 1, true);
+        self.snd_nxt = seq;
         self.counters.window_probes += probe.len() as u64;
         self.control.append(&mut probe);
     }

@@ -184,6 +184,13 @@ fn zero_window_is_probed_until_the_window_reopens() {
     assert!(done, "got {}", received.len());
     assert!(received.iter().all(|&b| b == 9));
     assert_eq!(harness.a.error(), None);
+    // B had no room for the probes' byte, so the window update acknowledged below it: A went on from that
+    // byte, not beyond it, so B saw no hole and A no duplicate ACKs (it once left a one-byte gap, filled by
+    // a fast retransmission).
+    let b = harness.b.as_ref().expect("B");
+    assert_eq!(b.counters().out_of_order, 0, "{:?}", b.counters());
+    let a = harness.a.counters();
+    assert_eq!((a.dup_acks_in, a.fast_retransmits), (0, 0), "{a:?}");
 }
 
 #[test]
@@ -214,10 +221,10 @@ fn lost_window_update_is_recovered_by_a_probe() {
 #[test]
 fn a_lost_probe_byte_is_retransmitted_once_the_window_reopens() {
     // A zero-window probe carries a byte beyond the closed window. If every probe is lost and the window then
-    // reopens with an ACK below that byte, the byte is outstanding data like any other: the retransmission
-    // timer must cover it. Here the 222 bytes queued behind it are under an MSS, so Nagle holds them until it
-    // is acknowledged; without that timer nothing would ever be sent again (found by the stack-level fast-path
-    // draws, seed 2332).
+    // reopens with an ACK below that byte, the byte goes out again with what follows it: SND.NXT stayed at
+    // it. (Before that, the 222 bytes queued behind it, under an MSS, were held by Nagle until the byte was
+    // acknowledged, and only the retransmission timer sent it again: found by the stack-level fast-path
+    // draws, seed 2332; that timer still covers it.)
     let config_b = TcpConfig { recv_buffer: 16 * 1024, ..config() };
     let mut harness = established(&config(), &config_b, LinkFaults::default(), 20);
     let total = 16 * 1024 + 223;
@@ -235,7 +242,7 @@ fn a_lost_probe_byte_is_retransmitted_once_the_window_reopens() {
     });
     assert!(done, "got {} of {total}; A {:?}", received.len(), harness.a.counters());
     assert!(received.iter().all(|&b| b == 5));
-    assert!(harness.a.counters().timeouts >= 1, "the retransmission timer resent the probe's byte");
+    assert_eq!(harness.a.counters().timeouts, 0, "the probe's byte went out with the window update");
     assert_eq!(harness.a.error(), None);
 }
 
