@@ -50,15 +50,19 @@ impl Stack {
     }
 
     pub(super) fn send_arp_request(&mut self, ip: Ipv4Addr) {
-        let request = ArpRepr {
-            operation: ArpOperation::Request,
-            sender_mac: self.config.mac,
-            sender_ip: self.config.ipv4,
-            target_mac: MacAddress::ZERO,
-            target_ip: ip,
-        };
-        self.send_arp(MacAddress::BROADCAST, &request);
+        self.send_arp(MacAddress::BROADCAST, &Self::arp_request(self.config.mac, self.config.ipv4, ip));
         self.counters.arp_requests_out += 1;
+    }
+
+    /// A request about a stale entry in use, sent to the MAC address it holds (RFC 1122 §2.3.2.1, "unicast
+    /// poll"; see `ArpCache`).
+    pub(super) fn send_arp_poll(&mut self, ip: Ipv4Addr, mac: MacAddress) {
+        self.send_arp(mac, &Self::arp_request(self.config.mac, self.config.ipv4, ip));
+        self.counters.arp_polls += 1;
+    }
+
+    fn arp_request(sender_mac: MacAddress, sender_ip: Ipv4Addr, target_ip: Ipv4Addr) -> ArpRepr {
+        ArpRepr { operation: ArpOperation::Request, sender_mac, sender_ip, target_mac: MacAddress::ZERO, target_ip }
     }
 
     fn send_arp(&mut self, dst: MacAddress, arp: &ArpRepr) {

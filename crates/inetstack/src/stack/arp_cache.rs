@@ -2,12 +2,22 @@
 //! configuration) never do. Frames for an unresolved address wait in a bounded queue while requests are
 //! retried with exponential backoff; when retries run out, the waiting frames are dropped and counted.
 //!
+//! An entry still in use when it expires is not dropped from under its traffic: it turns stale, stays usable,
+//! and is polled with requests sent to its own MAC address (RFC 1122 §2.3.2.1, "unicast poll"; Linux's
+//! STALE and PROBE states): the first at once, then on the retry schedule of unresolved addresses, up to
+//! `max_requests`; the reply refreshes it, silence removes it at the end of its grace period
+//! ([`ArpCache::stale_grace`]). Only entries looked up while stale are polled; unused ones just go at the
+//! end of their grace. Removing an entry in use made every connection through it queue its frames
+//! behind a broadcast request each TTL, and a bulk sender's window overflowed the queue (117 frames dropped
+//! at one expiry in a simulated transfer).
+//!
 //! A learned entry can be wrong before it expires (a corrupted reply, an address moved to another machine
 //! without a gratuitous announcement). RFC 1122 §2.3.2.1's "higher-layer advice" covers that: when TCP times
 //! out towards a next hop, the stack asks [`ArpCache::revalidation_due`] and, at most once per
 //! [`REVALIDATION_INTERVAL`] per entry, broadcasts a request for it; the entry stays in use meanwhile, and the
 //! reply, if the owner answers from another address, replaces it.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -50,6 +60,16 @@ struct Entry {
     expires: Option<Instant>,
     /// When a request last asked about this entry on a transport's advice (see the module docs).
     revalidated: Option<Instant>,
+    /// When the next poll is due, once a lookup found the entry stale (set by the lookup, which takes `&self`).
+    next_poll: Cell<Option<Instant>>,
+    /// Polls sent since it expired.
+    polls: u32,
+}
+
+impl Entry {
+    fn new(mac: MacAddress, expires: Option<Instant>) -> Self {
+        Self { mac, expires, revalidated: None, next_poll: Cell::new(None), polls: 0 }
+    }
 }
 
 #[derive(Debug)]
@@ -66,6 +86,8 @@ pub struct ArpWork {
     pub requests: Vec<Ipv4Addr>,
     /// Frames given up on.
     pub dropped: usize,
+    /// Stale entries in use to poll: a request to each address at its MAC address.
+    pub polls: Vec<(Ipv4Addr, MacAddress)>,
 }
 
 #[derive(Debug)]
@@ -79,6 +101,8 @@ pub struct ArpCache {
     /// `lookup_entry` (a connection's next hop) is known to be still what the table says. A refresh only moves
     /// the expiry later, which leaves what was remembered (with the earlier expiry) true.
     generation: u64,
+    /// Some entry has a poll scheduled (`Entry::next_poll`).
+    polling: Cell<bool>,
 }
 
 /// How often `poll` sweeps expired entries: often enough to bound the table, rarely enough that a stack
@@ -94,19 +118,45 @@ impl ArpCache {
         let entries = config
             .static_entries
             .iter()
-            .map(|&(ip, mac)| (ip, Entry { mac, expires: None, revalidated: None }))
+            .map(|&(ip, mac)| (ip, Entry::new(mac, None)))
             .collect::<HashMap<_, _, FlowHash>>();
-        Self { config, entries, pending: HashMap::default(), next_sweep: None, generation: 0 }
+        Self {
+            config,
+            entries,
+            pending: HashMap::default(),
+            next_sweep: None,
+            generation: 0,
+            polling: Cell::new(false),
+        }
+    }
+
+    /// How long an expired entry stays usable (stale): time for `max_requests` polls on the retry schedule
+    /// (the interval doubling after each) and the wait for the last one's answer.
+    pub fn stale_grace(&self) -> Duration {
+        self.config.retry_interval * 2u32.saturating_pow(self.config.max_requests.max(1))
     }
 
     pub fn lookup(&self, now: Instant, ip: Ipv4Addr) -> Option<MacAddress> {
         self.lookup_entry(now, ip).map(|(mac, _)| mac)
     }
 
-    /// The valid entry for `ip`: its MAC address and when it expires (`None`: static). The answer stays true
-    /// until that time, as long as [`Self::generation`] does not change.
+    /// The usable entry for `ip`: its MAC address and until when it may be used (`None`: static, always). The
+    /// answer stays true until that time, as long as [`Self::generation`] does not change. A stale entry (see
+    /// the module docs) is usable to the end of its grace period, and marked for polling.
     pub fn lookup_entry(&self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddress, Option<Instant>)> {
-        self.entries.get(&ip).filter(|e| e.expires.is_none_or(|t| now < t)).map(|e| (e.mac, e.expires))
+        let entry = self.entries.get(&ip)?;
+        match entry.expires {
+            None => Some((entry.mac, None)),
+            Some(expires) if now < expires => Some((entry.mac, Some(expires))),
+            Some(expires) if now < expires + self.stale_grace() => {
+                if entry.polls == 0 && entry.next_poll.get().is_none() {
+                    entry.next_poll.set(Some(now));
+                    self.polling.set(true);
+                }
+                Some((entry.mac, Some(expires + self.stale_grace())))
+            }
+            Some(_) => None,
+        }
     }
 
     /// Changes whenever the table does (see `generation`).
@@ -120,14 +170,15 @@ impl ArpCache {
             Some(Entry { expires: None, .. }) => {} // static: the configuration wins
             Some(entry) => {
                 entry.expires = Some(now + self.config.entry_ttl);
+                entry.next_poll.set(None);
+                entry.polls = 0;
                 if entry.mac != mac {
                     entry.mac = mac;
                     self.generation += 1;
                 }
             }
             None => {
-                let entry = Entry { mac, expires: Some(now + self.config.entry_ttl), revalidated: None };
-                self.entries.insert(ip, entry);
+                self.entries.insert(ip, Entry::new(mac, Some(now + self.config.entry_ttl)));
                 self.generation += 1;
             }
         }
@@ -169,8 +220,8 @@ impl ArpCache {
         (first, dropped)
     }
 
-    /// Retries due requests, drops what waited too long, forgets expired entries (at most once per
-    /// `SWEEP_INTERVAL`).
+    /// Retries due requests, drops what waited too long, polls stale entries in use and forgets those past
+    /// their grace period (at most once per `SWEEP_INTERVAL`).
     pub fn poll(&mut self, now: Instant) -> ArpWork {
         if self.is_idle(now) {
             return ArpWork::default();
@@ -178,11 +229,11 @@ impl ArpCache {
         self.poll_pending(now)
     }
 
-    /// Whether `poll` has nothing to do: nothing waits for an address and no sweep is due. The common case on
-    /// every poll of a busy stack, checked inline so that the stack skips the call.
+    /// Whether `poll` has nothing to do: nothing waits for an address, no entry is being polled and no sweep
+    /// is due. The common case on every poll of a busy stack, checked inline so that the stack skips the call.
     #[inline]
     pub fn is_idle(&self, now: Instant) -> bool {
-        self.pending.is_empty() && self.next_sweep.is_some_and(|t| now < t)
+        self.pending.is_empty() && !self.polling.get() && self.next_sweep.is_some_and(|t| now < t)
     }
 
     fn poll_pending(&mut self, now: Instant) -> ArpWork {
@@ -202,9 +253,13 @@ impl ArpCache {
             work.requests.push(ip);
             true
         });
+        if self.polling.get() {
+            self.poll_stale(now, &mut work);
+        }
         if self.next_sweep.is_none_or(|t| now >= t) {
+            let grace = self.stale_grace();
             let before = self.entries.len();
-            self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t));
+            self.entries.retain(|_, e| e.expires.is_none_or(|t| now < t + grace));
             if self.entries.len() != before {
                 self.generation += 1;
             }
@@ -213,19 +268,39 @@ impl ArpCache {
         work
     }
 
-    /// When `poll` must next run for a retry (the sweep is not a deadline). Inline: the stack asks on every
-    /// round, and nothing is pending in the common case.
+    /// Sends the due polls of stale entries in use, scheduling each next one as retries are (the interval
+    /// doubling), up to `max_requests`. Walks the table, but only while some entry is being polled.
+    #[inline(never)]
+    fn poll_stale(&mut self, now: Instant, work: &mut ArpWork) {
+        let (base, max) = (self.config.retry_interval, self.config.max_requests.max(1));
+        let mut polling = false;
+        for (&ip, entry) in &mut self.entries {
+            let Some(due) = entry.next_poll.get() else { continue };
+            if now >= due {
+                entry.polls += 1;
+                work.polls.push((ip, entry.mac));
+                let next = (entry.polls < max).then(|| now + base * 2u32.saturating_pow(entry.polls - 1));
+                entry.next_poll.set(next);
+            }
+            polling |= entry.next_poll.get().is_some();
+        }
+        self.polling.set(polling);
+    }
+
+    /// When `poll` must next run: for a retry or a poll (the sweep is not a deadline). Inline: the stack asks on
+    /// every round, and neither waits in the common case.
     #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.polling.get() {
             return None;
         }
-        self.earliest_retry()
+        self.earliest_work()
     }
 
     #[inline(never)]
-    fn earliest_retry(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.next_request).min()
+    fn earliest_work(&self) -> Option<Instant> {
+        let polls = self.entries.values().filter_map(|e| e.next_poll.get()).filter(|_| self.polling.get());
+        self.pending.values().map(|p| p.next_request).chain(polls).min()
     }
 }
 
@@ -237,22 +312,71 @@ mod tests {
     const MAC: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
 
     #[test]
-    fn expired_entries_are_swept_at_most_once_per_interval() {
+    fn unused_stale_entries_are_swept_after_their_grace_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        let gone = ArpConfig::default().entry_ttl + cache.stale_grace();
+        cache.poll(t0);
+        cache.insert(t0, IP, MAC);
+        let work = cache.poll(t0 + ArpConfig::default().entry_ttl + Duration::from_millis(1));
+        assert!(cache.knows(IP) && work.polls.is_empty(), "stale, unused: kept for its grace, not polled");
+        cache.poll(t0 + gone);
+        assert!(!cache.knows(IP), "the first sweep after the grace forgets it");
+        let t1 = t0 + gone;
+        cache.insert(t1, IP, MAC);
+        cache.poll(t1 + gone - Duration::from_millis(1));
+        cache.poll(t1 + gone);
+        assert_eq!(cache.lookup(t1 + gone, IP), None, "past its grace an entry is never used");
+        assert!(cache.knows(IP), "but stays until the next sweep");
+        cache.poll(t1 + gone + SWEEP_INTERVAL);
+        assert!(!cache.knows(IP));
+        assert!(cache.poll(t1 + gone + 2 * SWEEP_INTERVAL).polls.is_empty(), "nothing was ever polled");
+    }
+
+    #[test]
+    fn a_stale_entry_in_use_stays_usable_and_is_polled_until_it_answers() {
         let t0 = Instant::now();
         let mut cache = ArpCache::new(ArpConfig::default());
         cache.poll(t0);
         cache.insert(t0, IP, MAC);
-        let expired = t0 + ArpConfig::default().entry_ttl + Duration::from_millis(1);
-        cache.poll(expired);
-        assert!(!cache.knows(IP), "the first poll after the interval sweeps");
-        cache.insert(expired, IP, MAC);
-        let expired_again = expired + ArpConfig::default().entry_ttl;
-        cache.poll(expired_again - Duration::from_millis(1));
-        cache.poll(expired_again);
-        assert_eq!(cache.lookup(expired_again, IP), None, "expired entries are never used");
-        assert!(cache.knows(IP), "but stay until the next sweep");
-        cache.poll(expired_again + SWEEP_INTERVAL);
-        assert!(!cache.knows(IP));
+        let g = cache.generation();
+        assert_eq!(cache.next_deadline(), None);
+        let stale = t0 + ArpConfig::default().entry_ttl;
+        let grace_end = stale + cache.stale_grace();
+        assert_eq!(cache.lookup_entry(stale, IP), Some((MAC, Some(grace_end))), "usable while stale");
+        assert_eq!(cache.next_deadline(), Some(stale), "the first poll is due at once");
+        assert_eq!(cache.poll(stale).polls, [(IP, MAC)], "a request to its own MAC address");
+        let retry = ArpConfig::default().retry_interval;
+        assert_eq!(cache.next_deadline(), Some(stale + retry), "the next on the retry schedule");
+        assert!(cache.poll(stale + retry / 2).polls.is_empty());
+        assert_eq!(cache.poll(stale + retry).polls, [(IP, MAC)]);
+        assert_eq!(cache.next_deadline(), Some(stale + 3 * retry), "the interval doubles");
+        assert!(cache.insert(stale + retry, IP, MAC).is_empty(), "the reply refreshes it");
+        assert_eq!(cache.generation(), g, "same address: what connections remember still holds");
+        assert!(cache.poll(stale + 3 * retry).polls.is_empty(), "fresh again: no more polls");
+        assert_eq!(cache.next_deadline(), None);
+        assert_eq!(cache.lookup(grace_end, IP), Some(MAC));
+    }
+
+    #[test]
+    fn a_stale_entry_that_never_answers_is_polled_max_requests_times_then_forgotten() {
+        let t0 = Instant::now();
+        let mut cache = ArpCache::new(ArpConfig::default());
+        cache.poll(t0);
+        cache.insert(t0, IP, MAC);
+        let stale = t0 + ArpConfig::default().entry_ttl;
+        assert!(cache.lookup(stale, IP).is_some());
+        let g = cache.generation();
+        let mut polls = 0;
+        while let Some(t) = cache.next_deadline() {
+            polls += cache.poll(t).polls.len();
+            assert!(cache.lookup(t, IP).is_some(), "usable while polled");
+        }
+        assert_eq!(polls, 5, "max_requests polls");
+        let gone = stale + cache.stale_grace();
+        assert_eq!(cache.lookup(gone, IP), None, "unusable after its grace");
+        cache.poll(gone);
+        assert!(!cache.knows(IP) && cache.generation() != g, "and forgotten");
     }
 
     #[test]
@@ -281,7 +405,7 @@ mod tests {
         let mut cache = ArpCache::new(ArpConfig { static_entries: vec![stat], ..ArpConfig::default() });
         cache.insert(t0, IP, MAC);
         assert_eq!(cache.lookup(t0, IP), Some(MAC));
-        let later = t0 + Duration::from_secs(61);
+        let later = t0 + Duration::from_secs(61) + cache.stale_grace();
         assert_eq!(cache.lookup(later, IP), None);
         assert_eq!(cache.lookup(later, stat.0), Some(stat.1));
         cache.insert(later, stat.0, MAC);

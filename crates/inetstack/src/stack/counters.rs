@@ -20,6 +20,9 @@ pub struct StackCounters {
     /// Requests about a learned entry sent on a transport's advice (a TCP retransmission timeout), counted in
     /// `arp_requests_out` too.
     pub arp_revalidations: u64,
+    /// Requests sent to the MAC address of a stale entry in use (see `ArpCache`), not counted in
+    /// `arp_requests_out`.
+    pub arp_polls: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
     /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.

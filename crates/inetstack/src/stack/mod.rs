@@ -197,6 +197,9 @@ impl Stack {
             for ip in work.requests {
                 self.send_arp_request(ip);
             }
+            for (ip, mac) in work.polls {
+                self.send_arp_poll(ip, mac);
+            }
         }
         self.poll_tcp();
     }

@@ -799,6 +799,53 @@ fn a_wrong_arp_entry_is_corrected_after_a_retransmission_timeout() {
 }
 
 #[test]
+fn a_busy_connection_keeps_its_next_hop_through_arp_expiry() {
+    // Entries expire every 100 ms here; a bulk sender has a 256 KiB window (181 segments) in flight on a
+    // 4 ms round trip. An entry in use turns stale and is polled (a request to the peer's own MAC address)
+    // while segments keep going to it; the reply refreshes it. Before, the entry was dropped at expiry, the window's
+    // worth of segments queued behind a broadcast request, and the queue (64 frames) dropped the rest:
+    // losses and a window cut every expiry (117 frames at once in a longer run).
+    let t0 = Instant::now();
+    let [a, b] = [(MAC_A, A), (MAC_B, B)].map(|(mac, ip)| {
+        let mut config = StackConfig::new(mac, ip, 24);
+        config.arp.entry_ttl = Duration::from_millis(100);
+        Stack::new(config, t0).unwrap()
+    });
+    let mut sim = Simulation::new(vec![a, b], t0, Duration::from_millis(2), FaultConfig::default(), 25);
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 8).unwrap();
+    let client = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_connect(t0, client, SocketAddrV4::new(B, 80)).unwrap();
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(1), |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap().map(|(id, _)| id));
+        server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+    }));
+    let server = server.unwrap();
+    let chunk = Sga::from_slice(&[7; 65536]).unwrap();
+    let (mut slot, mut received) = (Sga::new(), 0);
+    let end = sim.now() + Duration::from_millis(450);
+    sim.run_until(Duration::from_secs(1), |s| {
+        let now = s.now();
+        s.hosts[0].tcp_send(now, client, &chunk).unwrap();
+        while s.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).unwrap() == crate::tcp::RecvOutcome::Data {
+            received += slot.len();
+        }
+        now >= end
+    });
+    assert!(received > 10 << 20, "{received} bytes");
+    let (a, b) = (*sim.hosts[0].counters(), *sim.hosts[1].counters());
+    assert_eq!((a.drop_arp_unresolved, b.drop_arp_unresolved), (0, 0), "{a:?}\n{b:?}");
+    // Each side's entry went stale while in use and was polled; the answers kept them (a connection then
+    // goes on with the entry it holds until the end of its grace, so there is one poll each here).
+    assert!(a.arp_polls >= 1 && b.arp_polls >= 1, "{a:?}\n{b:?}");
+    assert_eq!(a.arp_requests_out + b.arp_requests_out, 1, "only the first resolution broadcast");
+    let tcp = sim.hosts[0].tcp_counters(client).unwrap();
+    assert_eq!((tcp.retransmits, tcp.timeouts), (0, 0), "{tcp:?}");
+}
+
+#[test]
 fn retransmission_timeouts_do_not_ask_about_a_static_entry() {
     // Static entries are the configuration's: no timeout makes the stack ask about them.
     let (mut sim, _listener, client) = tcp_pair_configured(FaultConfig::default(), 24, |config| {
