@@ -111,9 +111,7 @@ impl Simulation {
     /// Returns false when nothing is left to happen.
     pub fn step(&mut self) -> bool {
         self.collect_output();
-        let next_frame = self.in_flight.peek().map(|Reverse(f)| f.at);
-        let next_timer = self.hosts.iter().filter_map(Stack::next_deadline).min();
-        let Some(next) = [next_frame, next_timer].into_iter().flatten().min() else { return false };
+        let Some(next) = self.next_event() else { return false };
         self.now = self.now.max(next);
         while self.in_flight.peek().is_some_and(|Reverse(f)| f.at <= self.now) {
             let Reverse(flight) = self.in_flight.pop().expect("peeked");
@@ -132,11 +130,25 @@ impl Simulation {
         true
     }
 
-    /// Lets `duration` of virtual time pass: runs every event due in it, then moves the clock to its end even if
-    /// nothing happened (as `usleep` does).
+    /// When the next frame arrives or the next timer of a host is due (output already collected).
+    fn next_event(&self) -> Option<Instant> {
+        let next_frame = self.in_flight.peek().map(|Reverse(f)| f.at);
+        let next_timer = self.hosts.iter().filter_map(Stack::next_deadline).min();
+        [next_frame, next_timer].into_iter().flatten().min()
+    }
+
+    /// Lets `duration` of virtual time pass: runs every event due in it, and no later one, then moves the clock
+    /// to its end (as `usleep` does). It used to run the first event after the end too (a delayed ACK 40 ms
+    /// on, say) and leave the clock there.
     pub fn sleep(&mut self, duration: Duration) {
         let end = self.now + duration;
-        self.run_until(duration, |s| s.now >= end);
+        loop {
+            self.collect_output();
+            if self.next_event().is_none_or(|t| t > end) {
+                break;
+            }
+            self.step();
+        }
         self.now = self.now.max(end);
     }
 

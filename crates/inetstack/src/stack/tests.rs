@@ -926,3 +926,18 @@ fn icmp_errors_are_rate_limited() {
     assert_eq!(c.icmp_unreachable_out, first.icmp_unreachable_out + 3, "{c:?}");
     assert_eq!(c.icmp_errors_suppressed, first.icmp_errors_suppressed, "{c:?}");
 }
+
+#[test]
+fn the_simulators_sleep_runs_the_events_due_in_it_and_no_later_one() {
+    // B's ACK of a small segment waits for the 40 ms delayed-ACK timer: a 5 ms sleep ends at 5 ms, before it.
+    let (mut sim, client, _server) = established_pair(26);
+    let start = sim.now();
+    sim.hosts[0].tcp_send(start, client, &Sga::from_slice(b"hello").unwrap()).unwrap();
+    let acks_before = sim.hosts[0].tcp_counters(client).unwrap().segments_in;
+    sim.sleep(Duration::from_millis(5));
+    assert_eq!(sim.now() - start, Duration::from_millis(5));
+    assert_eq!(sim.hosts[0].tcp_counters(client).unwrap().segments_in, acks_before, "the ACK is not due yet");
+    sim.sleep(Duration::from_millis(40));
+    assert_eq!(sim.now() - start, Duration::from_millis(45));
+    assert_eq!(sim.hosts[0].tcp_counters(client).unwrap().segments_in, acks_before + 1, "now it came");
+}

@@ -37,9 +37,8 @@ pub(crate) const TIMESTAMPS_OPTION_LEN: usize = 12;
 pub(crate) struct AckState {
     /// Send an ACK at the next `poll_transmit`.
     pub(crate) now: bool,
-    /// Full-sized segments received since the last ACK (RFC 5681 §4.2: ACK at least every second one).
-    pub(crate) full_segments: u32,
-    /// The largest payload received so far: segments this large count as full-sized.
+    /// The largest payload received so far: the size of a full segment, as far as we can tell (an ACK goes
+    /// out at once when more than that is unacknowledged).
     pub(crate) largest_segment: usize,
     /// Out-of-order segments received since the last ACK: each is owed its own duplicate ACK (RFC 5681 §4.2),
     /// even when a batch of them is handled before the next transmit, so the sender can count them.

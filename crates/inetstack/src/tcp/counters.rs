@@ -52,7 +52,8 @@ pub struct TcpCounters {
     pub out_of_order: u64,
     /// Pure ACKs sent.
     pub acks_out: u64,
-    /// ACKs that acknowledged two or more full segments at once (delayed ACK coalescing).
+    /// ACKs sent at once because more than a full segment's worth was unacknowledged (delayed ACK coalescing:
+    /// one ACK for two full segments, or a full and a partial one).
     pub delayed_acks_coalesced: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,

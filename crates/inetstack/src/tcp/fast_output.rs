@@ -181,7 +181,6 @@ impl TcpConnection {
         self.ack.last_ack_sent = self.rcv_nxt;
         self.ack.now = false;
         self.ack.duplicates_owed = 0;
-        self.ack.full_segments = 0;
         self.timers.delayed_ack = Nanos::NEVER;
     }
 }

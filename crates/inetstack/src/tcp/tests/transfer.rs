@@ -95,6 +95,39 @@ fn delayed_ack_every_second_full_segment_and_timer_for_odd_ones() {
 }
 
 #[test]
+fn a_full_and_a_partial_segment_are_acknowledged_at_once() {
+    // More than a full segment's worth unacknowledged: the ACK goes at once, though only one of the two
+    // segments is full-sized and B's application does not read. Held for the 40 ms delayed-ACK timer, it came
+    // after A's loss probe (PTO = 2 SRTT = 20 ms on this 10 ms path), which resent the 552 bytes for nothing.
+    let mut harness = established(&config(), &config(), LinkFaults::default(), 15);
+    let mss = harness.a.send_mss();
+    send_and_deliver_once(&mut harness, 2 * mss);
+    let since = harness.trace.len();
+    let sent_at = harness.elapsed();
+    harness.a.send(&sga(&vec![1u8; mss + 552])).expect("send");
+    harness.run_for(Duration::from_millis(100));
+    // B's last ACK covers the message (an earlier one may still answer the warm-up's data).
+    let acks = pure_acks(&sent_by(&harness, Side::B, since)).into_iter().cloned().collect::<Vec<_>>();
+    let last = acks.last().expect("an ACK");
+    assert!(last.at - sent_at < Duration::from_millis(6), "at the one-way delay: {acks:?}");
+    assert_eq!(last.sack_blocks, 0, "no D-SACK of a probe's duplicate: {acks:?}");
+    let a = harness.a.counters();
+    assert_eq!((a.tlp_probes, a.retransmits), (0, 0), "{a:?}");
+}
+
+/// A sends `len` bytes and B reads them (an RTT sample for A).
+fn send_and_deliver_once(harness: &mut crate::tcp::harness::Harness, len: usize) {
+    harness.a.send(&sga(&vec![0u8; len])).expect("send");
+    let mut got = 0;
+    assert!(harness.run_until(Duration::from_secs(5), |h| {
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            got += data.len();
+        }
+        got == len
+    }));
+}
+
+#[test]
 fn no_delayed_ack_when_configured_off() {
     let config_b = TcpConfig { delayed_ack: Duration::ZERO, ..config() };
     let mut harness = established(&config(), &config_b, LinkFaults::default(), 14);
