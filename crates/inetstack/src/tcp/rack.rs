@@ -4,9 +4,11 @@
 //! - RACK: every segment carries its last transmit time ([`super::sent_segments`]). The most recently sent
 //!   segment the peer has delivered (RACK.xmit_ts, RACK.end_seq) and its RTT (RACK.rtt) say that any segment
 //!   sent before it and still undelivered RACK.rtt + reo_wnd after its own transmission is lost — original
-//!   transmissions and retransmissions alike. The reordering window reo_wnd is min_RTT / 4 (at most SRTT), and
-//!   zero while no reordering has been seen and either recovery is under way or DupThresh segments are SACKed
-//!   (RFC 8985 §6.2 step 4). A segment not yet past its deadline arms the reordering timer.
+//!   transmissions and retransmissions alike. The reordering window reo_wnd is min_RTT / 4 times a multiplier
+//!   (at most SRTT), and zero while no reordering has been seen and either recovery is under way or DupThresh
+//!   segments are SACKed (RFC 8985 §6.2 step 4). The multiplier starts at 1 and grows by one per round trip in
+//!   which a D-SACK arrives (a retransmission was spurious: the segment was late, not lost); 16 recoveries
+//!   later it falls back to 1. A segment not yet past its deadline arms the reordering timer.
 //! - TLP: while data is outstanding outside recovery, a probe timeout (PTO = 2·SRTT, plus a worst-case
 //!   delayed ACK of 200 ms when one segment is in flight, never later than the RTO) sends one probe: a new
 //!   segment if the peer's window allows, else the highest segment again. Its ACK (or SACK) gives RACK what it
@@ -16,8 +18,8 @@
 //! Segments RACK marks lost leave the pipe ([`super::recovery`]) and are resent lowest first, within the
 //! congestion window, before new data (RFC 6675 `NextSeg` rules 1 and 2, by [`super::output`]).
 //!
-//! Not implemented: the D-SACK-driven growth of reo_wnd (`reo_wnd_mult`, §6.2 step 4), a windowed min-RTT
-//! filter (a global minimum is kept), and RACK's loss marking on RTO (§6.3: a timeout here still goes back N).
+//! Not implemented: a windowed min-RTT filter (a global minimum is kept), and RACK's loss marking on RTO (§6.3:
+//! a timeout here still goes back N).
 
 use super::congestion::CongestionControl as _;
 use super::scoreboard::DUP_THRESH;
@@ -28,6 +30,9 @@ use crate::wire::{SackBlock, SeqNumber, TcpRepr};
 /// WCDelAckT of RFC 8985 §7.2: the longest a receiver may delay the ACK of a lone segment.
 const WORST_CASE_DELAYED_ACK: Nanos = Nanos::from_millis(200);
 
+/// RFC 8985 §6.2 step 4: loss recoveries a grown reordering window lasts before it falls back to min_RTT / 4.
+const REO_WND_PERSIST: u32 = 16;
+
 /// RACK and TLP state of one connection.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rack {
@@ -37,10 +42,19 @@ pub(crate) struct Rack {
     /// RTT of the most recently delivered segment (RACK.rtt).
     rtt: Nanos,
     min_rtt: Option<Nanos>,
-    /// The highest sequence number delivered (RACK.fack).
-    fack: SeqNumber,
+    /// The highest sequence number delivered (RACK.fack), once anything was. (A `SeqNumber(0)` to start from
+    /// compared as above every sequence number in the half of the space below it, so a connection whose ISS
+    /// fell there took its first delivery for reordering and opened its reordering window at once, while
+    /// the others waited for the first real reordering: the same run went two ways depending on the ISS.)
+    fack: Option<SeqNumber>,
     /// A never-retransmitted segment was delivered below `fack`.
     reordering_seen: bool,
+    /// RACK.reo_wnd_mult - 1: how many quarters of min_RTT the reordering window has grown by (D-SACKs).
+    reo_wnd_growth: u32,
+    /// RACK.dsack_round: SND.NXT when the window last grew; it grows again only once SND.UNA has passed it.
+    dsack_round: Option<SeqNumber>,
+    /// RACK.reo_wnd_persist: recoveries left before the growth is forgotten.
+    reo_wnd_persist: u32,
     /// The end of the flight when the outstanding loss probe was sent (TLP.end_seq), and whether the probe
     /// was a retransmission (TLP.is_retrans).
     tlp_end_seq: Option<SeqNumber>,
@@ -51,6 +65,13 @@ pub(crate) struct Rack {
     pub(crate) force_retransmit: bool,
     /// Newly SACKed ranges of the ACK being processed (kept to reuse the allocation).
     newly_sacked: Vec<(SeqNumber, SeqNumber)>,
+}
+
+/// Whether an ACK's SACK blocks start with a D-SACK (RFC 2883 §4): a first block below the cumulative ACK, or
+/// inside the second block.
+fn reports_duplicate(ack: SeqNumber, blocks: &[SackBlock]) -> bool {
+    let Some(first) = blocks.first() else { return false };
+    first.left < ack || blocks.get(1).is_some_and(|second| second.left <= first.left && first.right <= second.right)
 }
 
 /// RACK_sent_after: was (t1, seq1) sent after (t2, seq2)?
@@ -68,7 +89,7 @@ impl Rack {
     #[inline]
     fn on_delivered_run(&mut self, last: &SentSegment, first: Option<&SentSegment>, now: Nanos) {
         if let Some(first) = first
-            && first.end < self.fack
+            && self.fack.is_some_and(|fack| first.end < fack)
         {
             self.reordering_seen = true;
         }
@@ -78,10 +99,9 @@ impl Rack {
     /// RFC 8985 §6.2 steps 2-3 for one newly delivered segment. Inline: once per ACK.
     #[inline]
     fn on_delivered(&mut self, segment: &SentSegment, now: Nanos) {
-        if segment.end < self.fack {
-            self.reordering_seen |= !segment.retransmitted;
-        } else {
-            self.fack = segment.end;
+        match self.fack {
+            Some(fack) if segment.end < fack => self.reordering_seen |= !segment.retransmitted,
+            _ => self.fack = Some(segment.end),
         }
         let rtt = now.saturating_sub(segment.xmit_ts);
         // Ambiguous: the ACK may answer an earlier transmission if this one is younger than any round trip.
@@ -148,6 +168,9 @@ impl TcpConnection {
         if self.rack.tlp_end_seq.is_some() {
             self.tlp_on_ack(now, ack, segment.options.sack_blocks.as_slice());
         }
+        if self.rack.dsack_round.is_some() || !segment.options.sack_blocks.is_empty() {
+            self.rack_adapt_reordering_window(ack, segment.options.sack_blocks.as_slice());
+        }
         if self.rack_detect_loss(now) {
             self.on_rack_loss(now);
         }
@@ -176,14 +199,44 @@ impl TcpConnection {
         self.rack.newly_sacked = newly;
     }
 
-    /// RFC 8985 §6.2 step 4 (without the D-SACK multiplier).
+    /// RFC 8985 §6.2 step 4.
     fn reordering_window(&self) -> Nanos {
         let recovering = self.recovery.in_recovery || self.snd_una < self.recovery.recover;
         if !self.rack.reordering_seen && (recovering || self.sent_segments.sacked_segments() >= DUP_THRESH) {
             return Nanos::ZERO;
         }
-        let quarter = self.rack.min_rtt.unwrap_or_default().div(4);
-        self.rtt.srtt().map_or(quarter, |srtt| quarter.min(srtt))
+        let multiplier = u64::from(self.rack.reo_wnd_growth) + 1;
+        let window = self.rack.min_rtt.unwrap_or_default().div(4).saturating_mul(multiplier);
+        self.rtt.srtt().map_or(window, |srtt| window.min(srtt))
+    }
+
+    /// RFC 8985 §6.2 step 4's adaptation, for an ACK with SACK blocks or while a D-SACK round is open: a
+    /// D-SACK (RFC 2883: the first block below the cumulative ACK, or inside the second block) says a
+    /// retransmission was spurious, the segment late rather than lost, so the reordering window grows by a
+    /// quarter of min_RTT, at most once per round trip. Without it, a path that delays some segments by more
+    /// than min_RTT / 4 had every late segment resent (117 spurious retransmissions in 2 MiB in a simulated
+    /// run with 30% of the frames up to 300 us late on a 200 us round trip).
+    #[inline(never)]
+    fn rack_adapt_reordering_window(&mut self, ack: SeqNumber, blocks: &[SackBlock]) {
+        let rack = &mut self.rack;
+        if rack.dsack_round.is_some_and(|round| self.snd_una >= round) {
+            rack.dsack_round = None;
+        }
+        if rack.dsack_round.is_none() && reports_duplicate(ack, blocks) {
+            rack.dsack_round = Some(self.snd_nxt);
+            rack.reo_wnd_growth = rack.reo_wnd_growth.saturating_add(1);
+            rack.reo_wnd_persist = REO_WND_PERSIST;
+        }
+    }
+
+    /// A loss recovery ended (RFC 8985 §6.2 step 4): after `REO_WND_PERSIST` of them without a D-SACK, the
+    /// reordering window is back to a quarter of min_RTT.
+    pub(super) fn rack_on_recovery_end(&mut self) {
+        let rack = &mut self.rack;
+        rack.reo_wnd_persist = rack.reo_wnd_persist.saturating_sub(1);
+        if rack.reo_wnd_persist == 0 {
+            rack.reo_wnd_growth = 0;
+        }
     }
 
     /// RFC 8985 §6.2 step 5: marks lost every in-flight segment sent before the most recently delivered one
@@ -367,8 +420,22 @@ mod tests {
         rack
     }
 
-    fn state(rack: &Rack) -> (Option<Nanos>, SeqNumber, Nanos, Option<Nanos>, SeqNumber, bool) {
+    fn state(rack: &Rack) -> (Option<Nanos>, SeqNumber, Nanos, Option<Nanos>, Option<SeqNumber>, bool) {
         (rack.xmit_ts, rack.end_seq, rack.rtt, rack.min_rtt, rack.fack, rack.reordering_seen)
+    }
+
+    #[test]
+    fn a_first_delivery_is_not_reordering_wherever_the_sequence_space_starts() {
+        for start in [0u32, 0x7fff_ff00, 0x8000_0000, 0xffff_ff00] {
+            let mut sent = SentSegments::default();
+            sent.on_send_new(SeqNumber(start), SeqNumber(start.wrapping_add(100)), Nanos::from_millis(1));
+            let mut rack = Rack::default();
+            sent.on_cumulative_ack(SeqNumber(start.wrapping_add(100)), |last, first| {
+                rack.on_delivered_run(last, first, Nanos::from_millis(2));
+            });
+            assert!(!rack.reordering_seen, "sequence space from {start:#x}");
+            assert_eq!(rack.fack, Some(SeqNumber(start.wrapping_add(100))));
+        }
     }
 
     #[test]

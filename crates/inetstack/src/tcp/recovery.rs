@@ -223,6 +223,7 @@ impl TcpConnection {
             self.recovery.in_recovery = false;
             self.recovery.inflation = 0;
             self.congestion.on_recovery_end(now);
+            self.rack_on_recovery_end();
             return;
         }
         // Partial ACK (RFC 6582 §3.2 step 5): resend the next hole unless already resent (with SACK, the
@@ -241,6 +242,7 @@ impl TcpConnection {
 
     /// The retransmission timer expired: leave recovery; later duplicate ACKs of this flight start none.
     pub(super) fn reset_recovery_on_timeout(&mut self) {
+        self.rack_on_recovery_end();
         self.recovery.in_recovery = false;
         self.recovery.inflation = 0;
         self.recovery.dupacks = 0;
