@@ -107,6 +107,7 @@ impl TcpConnection {
         if !flags.rst()
             && let (Some(timestamps), Some(theirs)) = (&self.timestamps, segment.options.timestamps)
             && timestamps.is_stale(theirs.value, now)
+            && !self.is_disordered_ack(segment, seq, flags, theirs.value)
         {
             self.counters.drops.paws += 1;
             self.ack_out_of_window(now);
@@ -168,6 +169,24 @@ impl TcpConnection {
 
     /// The acceptability test of RFC 9293 §3.10.7.4 against the window we advertised. A bare FIN exactly at
     /// RCV.NXT is accepted even when the window is zero.
+    /// A duplicate ACK the network reordered behind a newer segment, which PAWS lets through (as Linux does,
+    /// `tcp_disordered_ack`): a pure ACK at RCV.NXT whose ACK is SND.UNA and whose window would update
+    /// nothing, with a TSval less than one RTO older than TS.Recent. Its timestamp is old only because it was
+    /// overtaken; dropping it lost its SACK blocks and drew an ACK in reply (seen in a simulated transfer
+    /// with reordering, where each millisecond tick of the peer's clock could put a late ACK behind a newer
+    /// one).
+    fn is_disordered_ack(&self, segment: &TcpRepr<'_>, seq: SeqNumber, flags: TcpFlags, tsval: u32) -> bool {
+        let window = u32::from(segment.window_len) << self.snd_shift;
+        let updates_window = seq > self.snd_wl1 || (seq == self.snd_wl1 && window > self.snd_wnd);
+        let rto_ticks = u32::try_from(self.rtt.rto().as_duration().as_millis()).unwrap_or(u32::MAX);
+        flags == TcpFlags::empty()
+            && segment.payload.is_empty()
+            && seq == self.rcv_nxt
+            && segment.ack_number == Some(self.snd_una)
+            && !updates_window
+            && self.timestamps.as_ref().is_some_and(|ts| ts.within_of_recent(tsval, rto_ticks))
+    }
+
     fn is_acceptable(&self, seq: SeqNumber, len: usize, bare_fin: bool) -> bool {
         let window = self.rcv_adv.distance_from(self.rcv_nxt).max(0) as u32;
         let window_end = self.rcv_nxt + window;

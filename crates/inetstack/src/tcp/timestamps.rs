@@ -88,6 +88,11 @@ impl Timestamps {
         self.recent.is_some_and(|recent| (tsval.wrapping_sub(recent) as i32) < 0)
     }
 
+    /// Whether `tsval` is at most `ticks` older than TS.Recent.
+    pub(crate) fn within_of_recent(&self, tsval: u32, ticks: u32) -> bool {
+        self.recent.is_some_and(|recent| recent.wrapping_sub(tsval) <= ticks)
+    }
+
     /// PAWS (RFC 7323 §5.3 R1): whether `tsval` is older than TS.Recent, so the segment is a stale duplicate;
     /// never once TS.Recent has gone 24 days without an update (§5.5).
     pub(crate) fn is_stale(&self, tsval: u32, now: Nanos) -> bool {

@@ -98,6 +98,38 @@ fn paws_drops_segments_with_old_timestamps() {
     assert_eq!(harness.b_mut().recv(100).expect("ok").expect("data").to_vec(), b"fresh");
 }
 
+/// A duplicate ACK overtaken by a newer segment carries a TSval older than TS.Recent. PAWS lets such a pure
+/// ACK through when it is less than one RTO older (as Linux does); an older one, or one with data, is still
+/// dropped.
+#[test]
+fn paws_lets_a_reordered_duplicate_ack_through() {
+    let (mut harness, from_a, from_b) = pair(68);
+    harness.a.send(&sga(b"fresh")).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    let recent = harness.b().timestamps.as_ref().and_then(|ts| ts.recent()).expect("TS.Recent");
+    let from_a = from_a + 5;
+    let window = (harness.b().snd_wnd >> harness.b().snd_shift) as u16;
+    let late_ack = |harness: &Harness, tsval: u32| {
+        let mut ack = segment(from_a, Some(from_b), TcpFlags::empty(), &[]);
+        ack.window_len = window;
+        with_timestamps(ack, harness, tsval)
+    };
+    // Two duplicate ACKs sent 3 ms apart arrive newest first.
+    let newer = late_ack(&harness, recent.wrapping_add(3));
+    harness.inject(Side::B, &newer);
+    let reordered = late_ack(&harness, recent);
+    let acks_out = harness.b().counters().acks_out;
+    harness.inject(Side::B, &reordered);
+    assert_eq!(harness.b().counters().drops.paws, 0, "3 ms older: overtaken, not stale");
+    assert_eq!(harness.b().counters().acks_out, acks_out, "and not answered");
+    let stale = late_ack(&harness, recent.wrapping_sub(100_000));
+    harness.inject(Side::B, &stale);
+    assert_eq!(harness.b().counters().drops.paws, 1, "100 s older: stale");
+    let data = with_timestamps(segment(from_a, Some(from_b), TcpFlags::empty(), b"x"), &harness, recent);
+    harness.inject(Side::B, &data);
+    assert_eq!(harness.b().counters().drops.paws, 2, "data is never let through");
+}
+
 /// RFC 7323 §5.5: TS.Recent is not trusted after 24 days without an update. In 25 idle days the peer's
 /// millisecond clock moves past 2^31, so its next TSval reads as older than TS.Recent: without the rule PAWS would
 /// drop every segment of the connection from then on.
