@@ -454,7 +454,7 @@ impl Stack {
     /// the application. ENOTCONN unless connected.
     pub fn tcp_shutdown_write(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {
         self.advance(now);
-        self.connection(id)?.tcb.close();
+        self.connection(id)?.tcb.shutdown_write();
         self.tcp.active.push(id);
         Ok(())
     }
@@ -470,6 +470,7 @@ impl Stack {
     /// Closes a TCP socket: listeners reset their pending connections; connections close in order (FIN after
     /// queued data) and live on in the stack until the close completes.
     pub(super) fn tcp_release(&mut self, id: SocketId) -> Result<(), Fail> {
+        let now = self.tcp_now; // `close` takes no time: the stack's clock at its last event
         match self.tcp_socket(id)? {
             TcpSocket::Idle { local, .. } => {
                 if let Some(local) = *local {
@@ -505,7 +506,7 @@ impl Stack {
                 if conn.options.linger == Some(Duration::ZERO) || conn.tcb.buffered_receive().0 > 0 {
                     conn.tcb.abort();
                 } else {
-                    conn.tcb.close();
+                    conn.tcb.close(now);
                 }
                 conn.app_holds = false;
                 self.tcp.active.push(id);

@@ -423,6 +423,38 @@ fn closing_with_unread_data_resets() {
     assert_eq!(sim.hosts[0].tcp_error(client).unwrap().unwrap().errno(), libc::ECONNRESET);
 }
 
+#[test]
+fn a_half_closed_connection_reads_on_past_the_fin_wait_2_timeout() {
+    // shutdown(SHUT_WR) keeps the socket: its FIN-WAIT-2 lasts as long as the peer sends (RFC 9293 §3.6: the
+    // side that closed receives until the other closes too); `fin_wait2_timeout` bounds it only from the
+    // application's close, as Linux's tcp_fin_timeout bounds only orphans. It used to run from the ACK of the
+    // FIN and cut the stream 3 s into the server's 10 s of data (reads then failed with ENOTCONN, and the
+    // server's data was dropped unanswered; found by `duplex_close_tests`, seed 2).
+    let (mut sim, client, server) =
+        established_pair_configured(22, |c| c.tcp.fin_wait2_timeout = Duration::from_secs(3));
+    let now = sim.now();
+    sim.hosts[0].tcp_shutdown_write(now, client).unwrap();
+    let mut got = Vec::new();
+    for second in 0..10u8 {
+        sim.sleep(Duration::from_secs(1));
+        let now = sim.now();
+        sim.hosts[1].tcp_send(now, server, &Sga::from_slice(&[second; 100]).unwrap()).unwrap();
+        let arrived = sim.run_until(Duration::from_secs(1), |s| {
+            let data = s.hosts[0].tcp_recv(client, usize::MAX).expect("the half-closed client reads on");
+            got.extend(data.map(|d| d.to_vec()).unwrap_or_default());
+            got.len() == 100 * (usize::from(second) + 1)
+        });
+        assert!(arrived, "second {second}: the server's data arrives");
+    }
+    assert_eq!(sim.hosts[0].tcp_state(client).unwrap(), crate::tcp::TcpState::FinWait2);
+    assert_eq!(sim.hosts[1].tcp_state(server).unwrap(), crate::tcp::TcpState::CloseWait);
+    // The application lets go while the server is silent: FIN-WAIT-2 now lasts 3 s more at most.
+    let released = sim.now();
+    sim.hosts[0].close(client).unwrap();
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.hosts[0].tcp.connection_count() == 0));
+    assert_eq!(sim.now() - released, Duration::from_secs(3));
+}
+
 fn transfer(faults: FaultConfig, seed: u64, total: usize) -> (Duration, StackCounters) {
     let (mut sim, listener, client) = tcp_pair(faults, seed);
     let mut server = None;

@@ -61,7 +61,9 @@ impl TcpConnection {
             match self.state {
                 TcpState::FinWait1 => {
                     self.state = TcpState::FinWait2;
-                    self.timers.close = now.saturating_add(Nanos::from_duration(self.config.fin_wait2_timeout));
+                    if self.released {
+                        self.timers.close = now.saturating_add(Nanos::from_duration(self.config.fin_wait2_timeout));
+                    }
                 }
                 TcpState::Closing => self.enter_time_wait(now),
                 TcpState::LastAck => self.enter_closed(),

@@ -1,5 +1,5 @@
 //! [`TcpConnection`]: one TCP connection's state machine (RFC 9293), sans-I/O. This file holds the state and
-//! the application-facing calls (send, recv, close, abort, readiness); the segment paths are split by concern:
+//! the application-facing calls (send, recv, shutdown_write, close, abort, readiness); the segment paths are split by concern:
 //! [`super::input`] (acceptance, RST, SYN, state changes), [`super::ack`] (acknowledgments, windows, loss
 //! recovery), [`super::receive`] (data, FIN, delayed ACKs, the advertised window), [`super::output`] (what to
 //! send) and [`super::timers`] (RTO, persist, keepalive, delayed ACK, TIME-WAIT).
@@ -75,8 +75,11 @@ pub struct TcpConnection {
     pub(super) soft_error: Option<Fail>,
     /// Opened by `accept` (a RST in SYN-RECEIVED then means the peer gave up, not a refusal).
     pub(super) passive: bool,
-    /// `close` or `abort` was called: further sends fail with EPIPE.
+    /// `shutdown_write`, `close` or `abort` was called: further sends fail with EPIPE.
     pub(super) user_closed: bool,
+    /// `close` was called: the application let go of the connection, so FIN-WAIT-2 is bounded by
+    /// `fin_wait2_timeout` (after `shutdown_write` alone it is not: the application reads on).
+    pub(super) released: bool,
 
     // Send sequence space (RFC 9293 §3.3.1). SND.NXT is rewound to SND.UNA after a timeout (go-back-N), so
     // SND.MAX keeps the highest sequence number sent.
@@ -185,6 +188,7 @@ impl TcpConnection {
             soft_error: None,
             passive: false,
             user_closed: false,
+            released: false,
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -514,8 +518,22 @@ impl TcpConnection {
         (self.state == TcpState::Closed).then(|| Fail::new(libc::ENOTCONN, "connection closed"))
     }
 
-    /// Orderly close: a FIN follows the queued data. The receive side stays open until the peer's FIN.
-    pub fn close(&mut self) {
+    /// Orderly close by an application that lets go of the connection: [`Self::shutdown_write`], and
+    /// FIN-WAIT-2 then waits at most `fin_wait2_timeout` for the peer's FIN (from `now` if the connection is
+    /// there already, half-closed before). The receive side stays open until the peer's FIN.
+    pub fn close(&mut self, now: Nanos) {
+        self.released = true;
+        self.shutdown_write();
+        if self.state == TcpState::FinWait2 && self.timers.close.is_never() {
+            self.timers.close = now.saturating_add(Nanos::from_duration(self.config.fin_wait2_timeout));
+        }
+    }
+
+    /// Half-close (`shutdown(SHUT_WR)`): a FIN follows the queued data, and the application keeps the
+    /// connection to read the peer's data, so FIN-WAIT-2 waits for the peer's FIN as long as the peer takes:
+    /// RFC 9293 §3.6 lets the side that closed receive until the other closes too; `fin_wait2_timeout` is for
+    /// connections nobody holds, as Linux's `tcp_fin_timeout` is for orphaned sockets.
+    pub fn shutdown_write(&mut self) {
         self.user_closed = true;
         match self.state {
             TcpState::SynSent | TcpState::Listen => self.enter_closed(),

@@ -425,6 +425,7 @@ impl BulkTransfer {
 
     /// One round of application work on both ends; true when the data arrived whole and both ends closed.
     pub(crate) fn pump(&mut self, harness: &mut Harness) -> bool {
+        let now = harness.clock();
         if harness.a.state() == TcpState::Established || harness.a.state() == TcpState::CloseWait {
             while self.sent < self.data.len() {
                 let end = (self.sent + self.chunk).min(self.data.len());
@@ -435,14 +436,14 @@ impl BulkTransfer {
                 }
             }
             if self.sent == self.data.len() {
-                harness.a.close();
+                harness.a.close(harness.clock());
             }
         }
         if let Some(b) = harness.b.as_mut() {
             while let Ok(Some(sga)) = b.recv(usize::MAX) {
                 if sga.is_empty() {
                     if !self.eof {
-                        b.close();
+                        b.close(now);
                     }
                     self.eof = true;
                     break;

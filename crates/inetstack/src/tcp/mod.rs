@@ -3,7 +3,7 @@
 //! A [`TcpConnection`] is created by an active open ([`TcpConnection::connect`]) or by a listener that
 //! received a SYN ([`TcpConnection::accept`]), and is then driven by three kinds of calls: segments that
 //! arrive for its 4-tuple ([`TcpConnection::on_segment`]), the passage of time ([`TcpConnection::poll_transmit`]
-//! at or after [`TcpConnection::next_deadline`]), and the application (`send`, `recv`, `close`, `abort`).
+//! at or after [`TcpConnection::next_deadline`]), and the application (`send`, `recv`, `shutdown_write`, `close`, `abort`).
 //! It reads no clock and performs no I/O: what it wants sent comes out of `poll_transmit` as
 //! [`OutgoingSegment`]s whose payloads are views of the application's buffers.
 //!

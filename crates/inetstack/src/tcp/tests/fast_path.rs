@@ -41,7 +41,7 @@ fn an_established_sender_takes_the_fast_path() {
 
 #[test]
 fn states_other_than_established_and_close_wait_take_the_general_path() {
-    assert!(!fast_after(|a, _| a.close()), "FIN-WAIT-1, a FIN to send");
+    assert!(!fast_after(|a, now| a.close(now)), "FIN-WAIT-1, a FIN to send");
     for state in [TcpState::SynSent, TcpState::SynReceived, TcpState::FinWait2, TcpState::LastAck, TcpState::TimeWait] {
         assert!(!fast_after(|a, _| a.state = state), "{state:?}");
     }

@@ -173,6 +173,7 @@ const MAX_READER_LAG: Duration = Duration::from_millis(10);
 impl Exchange {
     /// One round of application work on both ends; true when everything arrived and both ends closed.
     fn round(&mut self, h: &mut Harness, s: &Scenario, seed: u64) -> bool {
+        let now = h.clock();
         let busy = h.next_event().is_some_and(|at| at <= h.now + MAX_READER_LAG);
         let stall = |rng: &mut Rng| busy && rng.chance(s.stall);
         self.forward.push(&mut h.a, s.chunk);
@@ -188,13 +189,13 @@ impl Exchange {
             }
             // B closes once it has A's end of stream and has handed over all of its own data.
             if self.forward.eof && self.backward.sent == self.backward.data.len() && !self.b_closed {
-                b.close();
+                b.close(now);
                 self.b_closed = true;
             }
         }
         // A closes once it has sent everything and received all of B's data.
         if self.forward.sent == self.forward.data.len() && self.backward.delivered() && !self.a_closed {
-            h.a.close();
+            h.a.close(h.clock());
             self.a_closed = true;
         }
         if let Some(error) = h.a.error().or_else(|| h.b.as_ref().and_then(TcpConnection::error)) {
