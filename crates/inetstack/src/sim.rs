@@ -130,8 +130,9 @@ impl Simulation {
         true
     }
 
-    /// When the next frame arrives or the next timer of a host is due (output already collected).
-    fn next_event(&self) -> Option<Instant> {
+    /// When the next event is due: the next frame's delivery or the earliest timer of a host (`None`: nothing is
+    /// left to happen). Frames the hosts queued since the last step are not counted until it collects them.
+    pub fn next_event(&self) -> Option<Instant> {
         let next_frame = self.in_flight.peek().map(|Reverse(f)| f.at);
         let next_timer = self.hosts.iter().filter_map(Stack::next_deadline).min();
         [next_frame, next_timer].into_iter().flatten().min()

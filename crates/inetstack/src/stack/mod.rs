@@ -381,6 +381,8 @@ fn no_socket(id: SocketId) -> Fail {
 #[cfg(test)]
 mod connection_mix_tests;
 #[cfg(test)]
+mod duplex_close_tests;
+#[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
 mod tests;
