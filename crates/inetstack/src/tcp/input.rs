@@ -167,8 +167,6 @@ impl TcpConnection {
         self.receive_text(now, seq, payload, flags.fin());
     }
 
-    /// The acceptability test of RFC 9293 §3.10.7.4 against the window we advertised. A bare FIN exactly at
-    /// RCV.NXT is accepted even when the window is zero.
     /// A duplicate ACK the network reordered behind a newer segment, which PAWS lets through (as Linux does,
     /// `tcp_disordered_ack`): a pure ACK at RCV.NXT whose ACK is SND.UNA and whose window would update
     /// nothing, with a TSval less than one RTO older than TS.Recent. Its timestamp is old only because it was
@@ -187,11 +185,22 @@ impl TcpConnection {
             && self.timestamps.as_ref().is_some_and(|ts| ts.within_of_recent(tsval, rto_ticks))
     }
 
+    /// The acceptability test of RFC 9293 §3.10.7.4 against the window we advertised. A bare FIN exactly at
+    /// RCV.NXT is accepted even when the window is zero.
+    ///
+    /// A segment without data is accepted up to the right edge included: RCV.NXT <= SEG.SEQ <= RCV.NXT + RCV.WND
+    /// (with a zero window, the RFC's SEG.SEQ = RCV.NXT). The RFC's table excludes the edge, but a peer that
+    /// filled our window sends its ACKs with SEQ = its SND.NXT, which is the edge while that data is lost (and
+    /// stays so while the little we read does not move the edge, RFC 1122 §4.2.3.3). Refused, those ACKs
+    /// carried nothing, and two ends that had each filled the other's window, losing all but the first segment,
+    /// resent once per RTO the segment the other already held (a duplicate, whose ACK field is not looked at)
+    /// until ETIMEDOUT (stack duplex draw 1070726). Linux (`tcp_sequence`) and BSD (`tcp_input`, which trims
+    /// only what lies beyond the edge) accept the edge.
     fn is_acceptable(&self, seq: SeqNumber, len: usize, bare_fin: bool) -> bool {
         let window = self.rcv_adv.distance_from(self.rcv_nxt).max(0) as u32;
         let window_end = self.rcv_nxt + window;
         if len == 0 || (bare_fin && seq == self.rcv_nxt) {
-            return if window == 0 { seq == self.rcv_nxt } else { seq.is_in_range(self.rcv_nxt, window_end) };
+            return seq.is_in_range(self.rcv_nxt, window_end + 1);
         }
         let last = seq + (len as u32 - 1);
         window > 0 && (seq.is_in_range(self.rcv_nxt, window_end) || last.is_in_range(self.rcv_nxt, window_end))

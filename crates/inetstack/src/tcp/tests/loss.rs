@@ -338,3 +338,40 @@ fn veth_fault_mix_report() {
         );
     }
 }
+
+/// Both ends fill the other's 4 KiB window at once and lose every segment but the first, each way. Each then holds
+/// the other's first segment, and its window's right edge stays where the other's data ends (reading 1 448 bytes
+/// frees less than an MSS, so the edge does not move, RFC 1122 §4.2.3.3): each end's pure ACKs carry SEQ = its
+/// SND.NXT, exactly the right edge of the other's window. Refused there (RFC 9293's table excludes the edge), no
+/// ACK got through, and each end resent, once per RTO, the first segment, which the other already held (a
+/// duplicate: its ACK field is not looked at), until ETIMEDOUT (found by the stack duplex draws, seed 1070726).
+#[test]
+fn ends_that_filled_each_others_window_with_lost_data_recover() {
+    let config =
+        TcpConfig { recv_buffer: 4096, send_buffer: 4096, delayed_ack: Duration::ZERO, sack: false, ..config() };
+    let mut harness = established(&config, &config, LinkFaults::default(), 90);
+    // The second and third data segments each end sends (the first transmissions of its last two) are lost.
+    let mut data_segments = [0; 2];
+    harness.filter = Some(Box::new(move |entry| {
+        let from = usize::from(entry.from == Side::B);
+        data_segments[from] += usize::from(entry.len > 0);
+        entry.len > 0 && (2..=3).contains(&data_segments[from])
+    }));
+    let (up, down) = (vec![1u8; 4096], vec![2u8; 4096]);
+    assert_eq!(harness.a.send(&sga(&up)).expect("send"), 4096);
+    assert_eq!(harness.b_mut().send(&sga(&down)).expect("send"), 4096);
+    let (mut at_a, mut at_b) = (Vec::new(), Vec::new());
+    let done = harness.run_until(Duration::from_secs(120), |h| {
+        while let Ok(Some(data)) = h.a.recv(usize::MAX) {
+            at_a.extend(data.to_vec());
+        }
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            at_b.extend(data.to_vec());
+        }
+        at_a.len() == down.len() && at_b.len() == up.len()
+    });
+    assert!(done, "A read {} and B {} of 4096 bytes: {:?}", at_a.len(), at_b.len(), harness.states());
+    assert_eq!((at_a, at_b), (down, up));
+    assert_eq!((harness.a.error(), harness.b().error()), (None, None));
+    assert!(harness.elapsed() < Duration::from_secs(5), "recovered after an RTO or two: {:?}", harness.elapsed());
+}
