@@ -59,17 +59,13 @@ struct Draw {
     plans: Vec<Plan>,
 }
 
-fn pick<T: Copy>(rng: &mut Rng, options: &[T]) -> T {
-    options[rng.below(options.len())]
-}
-
 fn draw(seed: u64) -> Draw {
     let mut rng = Rng::new(seed.wrapping_mul(0xd134_2543_de82_ef95) | 1);
-    let mss = pick(&mut rng, &[536u16, 1460]);
-    let buffer = pick(&mut rng, &[8_192usize, 65_536]);
+    let mss = rng.pick(&[536u16, 1460]);
+    let buffer = rng.pick(&[8_192usize, 65_536]);
     let (sack, timestamps) = (rng.chance(0.7), rng.chance(0.7));
-    let delayed_ack = pick(&mut rng, &[Duration::ZERO, Duration::from_millis(40)]);
-    let entry_ttl = pick(&mut rng, &[Duration::from_secs(60), Duration::from_secs(1), Duration::from_millis(100)]);
+    let delayed_ack = rng.pick(&[Duration::ZERO, Duration::from_millis(40)]);
+    let entry_ttl = rng.pick(&[Duration::from_secs(60), Duration::from_secs(1), Duration::from_millis(100)]);
     let configs =
         [(MacAddress([2, 0, 0, 0, 0, 1]), CLIENT), (MacAddress([2, 0, 0, 0, 0, 2]), SERVER)].map(|(mac, ip)| {
             let mut config = StackConfig::new(mac, ip, 24);
@@ -86,10 +82,10 @@ fn draw(seed: u64) -> Draw {
             config
         });
     let faults = FaultConfig {
-        drop: pick(&mut rng, &[0.0, 0.01, 0.05]),
-        duplicate: pick(&mut rng, &[0.0, 0.02]),
-        corrupt: pick(&mut rng, &[0.0, 0.01]),
-        reorder: pick(&mut rng, &[0.0, 0.1]),
+        drop: rng.pick(&[0.0, 0.01, 0.05]),
+        duplicate: rng.pick(&[0.0, 0.02]),
+        corrupt: rng.pick(&[0.0, 0.01]),
+        reorder: rng.pick(&[0.0, 0.1]),
     };
     let plans = (0..1 + rng.below(12))
         .map(|_| {
@@ -100,14 +96,14 @@ fn draw(seed: u64) -> Draw {
                 _ => Ending::Orderly,
             };
             let start = Duration::from_micros(rng.below(2_000_000) as u64);
-            Plan { start, request, response, chunk: pick(&mut rng, &[100usize, 1448, 16_384]), ending }
+            Plan { start, request, response, chunk: rng.pick(&[100usize, 1448, 16_384]), ending }
         })
         .collect();
     Draw {
         configs,
         faults,
-        jitter: pick(&mut rng, &[Duration::ZERO, Duration::from_micros(50)]),
-        backlog: pick(&mut rng, &[4usize, 16]),
+        jitter: rng.pick(&[Duration::ZERO, Duration::from_micros(50)]),
+        backlog: rng.pick(&[4usize, 16]),
         nodelay: rng.chance(0.5),
         plans,
     }

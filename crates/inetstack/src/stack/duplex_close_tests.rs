@@ -136,10 +136,6 @@ struct Draw {
     plans: Vec<Plan>,
 }
 
-fn pick<T: Copy>(rng: &mut Rng, options: &[T]) -> T {
-    options[rng.below(options.len())]
-}
-
 /// A stream's length: none a quarter of the time, else up to 4 KB, 60 KB or 400 KB.
 fn volume(rng: &mut Rng) -> usize {
     match rng.below(8) {
@@ -152,21 +148,21 @@ fn volume(rng: &mut Rng) -> usize {
 
 fn draw(seed: u64) -> Draw {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
-    let mss = pick(&mut rng, &[536u16, 1460]);
+    let mss = rng.pick(&[536u16, 1460]);
     let (sack, timestamps, window_scale) = (rng.chance(0.7), rng.chance(0.7), rng.chance(0.8));
     let rack_tlp = rng.chance(0.7);
-    let congestion = pick(&mut rng, &[CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno]);
-    let delayed_ack = pick(&mut rng, &[Duration::ZERO, Duration::from_millis(40)]);
-    let time_wait = pick(&mut rng, &[Duration::from_secs(1), Duration::from_secs(10)]);
-    let fin_wait2_timeout = pick(&mut rng, &[Duration::from_secs(5), Duration::from_secs(60)]);
+    let congestion = rng.pick(&[CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno]);
+    let delayed_ack = rng.pick(&[Duration::ZERO, Duration::from_millis(40)]);
+    let time_wait = rng.pick(&[Duration::from_secs(1), Duration::from_secs(10)]);
+    let fin_wait2_timeout = rng.pick(&[Duration::from_secs(5), Duration::from_secs(60)]);
     let configs =
         [(MacAddress([2, 0, 0, 0, 0, 1]), CLIENT), (MacAddress([2, 0, 0, 0, 0, 2]), SERVER)].map(|(mac, ip)| {
             let mut config = StackConfig::new(mac, ip, 24);
             config.isn_secret = seed;
             config.tcp = TcpConfig {
                 mss,
-                recv_buffer: pick(&mut rng, &[4_096usize, 16_384, 65_536, 256 * 1024]),
-                send_buffer: pick(&mut rng, &[4_096usize, 16_384, 65_536, 256 * 1024]),
+                recv_buffer: rng.pick(&[4_096usize, 16_384, 65_536, 256 * 1024]),
+                send_buffer: rng.pick(&[4_096usize, 16_384, 65_536, 256 * 1024]),
                 sack,
                 timestamps,
                 window_scale,
@@ -185,20 +181,20 @@ fn draw(seed: u64) -> Draw {
             config
         });
     let faults = FaultConfig {
-        drop: pick(&mut rng, &[0.0, 0.0, 0.01, 0.05, 0.2]),
-        duplicate: pick(&mut rng, &[0.0, 0.02, 0.1]),
-        corrupt: pick(&mut rng, &[0.0, 0.01, 0.05]),
-        reorder: pick(&mut rng, &[0.0, 0.1, 0.3]),
+        drop: rng.pick(&[0.0, 0.0, 0.01, 0.05, 0.2]),
+        duplicate: rng.pick(&[0.0, 0.02, 0.1]),
+        corrupt: rng.pick(&[0.0, 0.01, 0.05]),
+        reorder: rng.pick(&[0.0, 0.1, 0.3]),
     };
-    let latency = pick(&mut rng, &[Duration::from_micros(20), Duration::from_millis(1), Duration::from_millis(10)]);
-    let jitter = pick(&mut rng, &[Duration::ZERO, Duration::from_micros(50), Duration::from_millis(2)]);
+    let latency = rng.pick(&[Duration::from_micros(20), Duration::from_millis(1), Duration::from_millis(10)]);
+    let jitter = rng.pick(&[Duration::ZERO, Duration::from_micros(50), Duration::from_millis(2)]);
     let plans = (0..1 + rng.below(4))
         .map(|_| {
             let sides = [(); 2].map(|_| Side {
                 bytes: volume(&mut rng),
-                chunk: pick(&mut rng, &[10usize, 100, 1448, 9000, 65_536]),
-                stall: pick(&mut rng, &[0.0, 0.0, 0.5, 0.9]),
-                read_max: pick(&mut rng, &[usize::MAX, usize::MAX, 4096, 1500]),
+                chunk: rng.pick(&[10usize, 100, 1448, 9000, 65_536]),
+                stall: rng.pick(&[0.0, 0.0, 0.5, 0.9]),
+                read_max: rng.pick(&[usize::MAX, usize::MAX, 4096, 1500]),
             });
             let ending = match rng.below(5) {
                 0 => Ending::ClientHalfCloses,

@@ -217,10 +217,6 @@ fn faulty_link_same_frames_and_counters_with_the_fast_paths_on_or_off() {
 
 // ---- Drawn runs ----
 
-fn pick<T: Copy>(rng: &mut Rng, options: &[T]) -> T {
-    options[rng.below(options.len())]
-}
-
 /// One seed's draw.
 #[derive(Debug)]
 struct Draw {
@@ -241,11 +237,11 @@ fn draw(seed: u64) -> Draw {
     let offload = rng.chance(0.3);
     let mode = if offload { ChecksumMode::Offloaded } else { ChecksumMode::Software };
     let checksums = ChecksumCapabilities { ipv4: mode, tcp: mode, ..ChecksumCapabilities::software() };
-    let mss = pick(&mut rng, &[200u16, 536, 1460]);
-    let buffer = pick(&mut rng, &[4_096usize, 65_536, 256 * 1024]);
+    let mss = rng.pick(&[200u16, 536, 1460]);
+    let buffer = rng.pick(&[4_096usize, 65_536, 256 * 1024]);
     let (sack, timestamps, window_scale) = (rng.chance(0.7), rng.chance(0.7), rng.chance(0.8));
-    let delayed_ack = pick(&mut rng, &[Duration::ZERO, Duration::from_millis(40)]);
-    let keepalive = pick(&mut rng, &[None, Some(Duration::from_millis(300))]);
+    let delayed_ack = rng.pick(&[Duration::ZERO, Duration::from_millis(40)]);
+    let keepalive = rng.pick(&[None, Some(Duration::from_millis(300))]);
     let configs = [(MacAddress([2, 0, 0, 0, 0, 1]), A), (MacAddress([2, 0, 0, 0, 0, 2]), B)].map(|(mac, ip)| {
         let mut config = StackConfig::new(mac, ip, 24);
         config.isn_secret = seed;
@@ -261,19 +257,19 @@ fn draw(seed: u64) -> Draw {
         config
     });
     let faults = FaultConfig {
-        drop: pick(&mut rng, &[0.0, 0.0, 0.01, 0.05]),
-        duplicate: pick(&mut rng, &[0.0, 0.02]),
-        corrupt: if offload { 0.0 } else { pick(&mut rng, &[0.0, 0.01]) },
-        reorder: pick(&mut rng, &[0.0, 0.05, 0.2]),
+        drop: rng.pick(&[0.0, 0.0, 0.01, 0.05]),
+        duplicate: rng.pick(&[0.0, 0.02]),
+        corrupt: if offload { 0.0 } else { rng.pick(&[0.0, 0.01]) },
+        reorder: rng.pick(&[0.0, 0.05, 0.2]),
     };
     Draw {
         configs,
         faults,
-        jitter: pick(&mut rng, &[Duration::ZERO, Duration::from_micros(50)]),
+        jitter: rng.pick(&[Duration::ZERO, Duration::from_micros(50)]),
         nodelay: rng.chance(0.5),
         volumes: [rng.below(200_000), rng.below(60_000)],
-        chunk: pick(&mut rng, &[1usize, 100, 1000, 1448, 9000, 65_536]),
-        stall: pick(&mut rng, &[0.0, 0.3, 0.9]),
+        chunk: rng.pick(&[1usize, 100, 1000, 1448, 9000, 65_536]),
+        stall: rng.pick(&[0.0, 0.3, 0.9]),
     }
 }
 

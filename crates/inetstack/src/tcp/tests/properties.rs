@@ -38,24 +38,20 @@ struct Scenario {
     stall: f64,
 }
 
-fn pick<T: Copy>(rng: &mut Rng, options: &[T]) -> T {
-    options[rng.below(options.len())]
-}
-
 fn random_config(rng: &mut Rng) -> TcpConfig {
-    let mss = pick(rng, &[64u16, 200, 536, 1460]);
-    let buffer = |rng: &mut Rng| pick(rng, &[2_000usize, 8_192, 65_536, 1 << 20]).max(2 * usize::from(mss));
+    let mss = rng.pick(&[64u16, 200, 536, 1460]);
+    let buffer = |rng: &mut Rng| rng.pick(&[2_000usize, 8_192, 65_536, 1 << 20]).max(2 * usize::from(mss));
     TcpConfig {
         mss,
         recv_buffer: buffer(rng),
         send_buffer: buffer(rng),
         nodelay: rng.chance(0.5),
-        delayed_ack: pick(rng, &[Duration::ZERO, Duration::from_millis(40)]),
+        delayed_ack: rng.pick(&[Duration::ZERO, Duration::from_millis(40)]),
         window_scale: rng.chance(0.8),
         timestamps: rng.chance(0.7),
         sack: rng.chance(0.7),
-        congestion: pick(rng, &[CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno]),
-        max_out_of_order_fragments: pick(rng, &[4usize, 64, 256]),
+        congestion: rng.pick(&[CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno]),
+        max_out_of_order_fragments: rng.pick(&[4usize, 64, 256]),
         // At 30% loss the closing FIN and its ACK can be lost many times in a row while the peer's FIN
         // retransmissions back off towards max_rto (60 s): with the default 60 s TIME-WAIT (seed 6) or 60 s
         // FIN-WAIT-2 timeout (seed 248), an unlucky run ends with A gone and B timing out its FIN, as it would
@@ -77,15 +73,15 @@ fn random_config(rng: &mut Rng) -> TcpConfig {
 
 fn scenario(seed: u64) -> Scenario {
     let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let loss = pick(&mut rng, &[0.0, 0.01, 0.05, 0.1, 0.2, 0.3]);
+    let loss = rng.pick(&[0.0, 0.01, 0.05, 0.1, 0.2, 0.3]);
     let faults = LinkFaults {
         loss,
-        duplicate: pick(&mut rng, &[0.0, 0.02, 0.1]),
-        reorder: pick(&mut rng, &[0.0, 0.05, 0.3]),
-        reorder_delay: pick(&mut rng, &[Duration::from_millis(1), Duration::from_millis(30)]),
-        corrupt: pick(&mut rng, &[0.0, 0.01, 0.05]),
-        latency: pick(&mut rng, &[Duration::from_micros(100), Duration::from_millis(5), Duration::from_millis(40)]),
-        bandwidth: pick(&mut rng, &[None, None, Some(10_000_000)]),
+        duplicate: rng.pick(&[0.0, 0.02, 0.1]),
+        reorder: rng.pick(&[0.0, 0.05, 0.3]),
+        reorder_delay: rng.pick(&[Duration::from_millis(1), Duration::from_millis(30)]),
+        corrupt: rng.pick(&[0.0, 0.01, 0.05]),
+        latency: rng.pick(&[Duration::from_micros(100), Duration::from_millis(5), Duration::from_millis(40)]),
+        bandwidth: rng.pick(&[None, None, Some(10_000_000)]),
         ..LinkFaults::default()
     };
     // Heavy loss makes every byte expensive in simulated round trips: move less.
@@ -96,8 +92,8 @@ fn scenario(seed: u64) -> Scenario {
         faults,
         a_to_b: rng.below(volume),
         b_to_a: rng.below(volume / 4),
-        chunk: pick(&mut rng, &[1usize, 100, 1460, 65_536]),
-        stall: pick(&mut rng, &[0.0, 0.5, 0.9]),
+        chunk: rng.pick(&[1usize, 100, 1460, 65_536]),
+        stall: rng.pick(&[0.0, 0.5, 0.9]),
     }
 }
 
