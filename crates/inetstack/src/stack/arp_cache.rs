@@ -299,8 +299,10 @@ impl ArpCache {
 
     #[inline(never)]
     fn earliest_work(&self) -> Option<Instant> {
-        let polls = self.entries.values().filter_map(|e| e.next_poll.get()).filter(|_| self.polling.get());
-        self.pending.values().map(|p| p.next_request).chain(polls).min()
+        let retries = self.pending.values().map(|p| p.next_request).min();
+        // The table is walked only while some entry is being polled.
+        let polls = self.polling.get().then(|| self.entries.values().filter_map(|e| e.next_poll.get()).min());
+        retries.into_iter().chain(polls.flatten()).min()
     }
 }
 
