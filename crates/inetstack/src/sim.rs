@@ -1,9 +1,10 @@
 //! A deterministic network simulator: hosts (each a `Stack`) on one shared Ethernet segment (a hub), a
-//! virtual clock, propagation delay, and seeded faults (drop, duplicate, corrupt, reorder by jitter). No
-//! threads and no real time: the same seed gives the same run, so any failure replays exactly.
+//! virtual clock, propagation delay, seeded faults (drop, duplicate, corrupt, reorder by jitter) and, if asked,
+//! a bandwidth limit on each host's link to the hub with a bounded queue in front of it. No threads and no
+//! real time: the same seed gives the same run, so any failure replays exactly.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Sga};
@@ -66,9 +67,13 @@ pub struct Simulation {
     rng: Rng,
     in_flight: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
-    /// Frames put on the wire, and lost to faults.
+    /// Each host's link to the hub, once [`Simulation::with_bandwidth`] set one.
+    uplinks: Option<Uplinks>,
+    /// Frames put on the wire, and lost to faults or to a full uplink queue.
     pub frames_sent: u64,
     pub frames_lost: u64,
+    /// Of `frames_lost`, the frames a full uplink queue dropped.
+    pub queue_drops: u64,
     /// Every frame put on the wire (before faults): when, from which host, its bytes; kept only once
     /// [`Simulation::record_frames`] asked for it, for tests that compare two runs frame for frame.
     pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
@@ -85,8 +90,10 @@ impl Simulation {
             rng: Rng::new(seed),
             in_flight: BinaryHeap::new(),
             seq: 0,
+            uplinks: None,
             frames_sent: 0,
             frames_lost: 0,
+            queue_drops: 0,
             recorded: None,
         }
     }
@@ -94,6 +101,16 @@ impl Simulation {
     /// Keeps every frame put on the wire in `recorded` from now on.
     pub fn record_frames(mut self) -> Self {
         self.recorded = Some(Vec::new());
+        self
+    }
+
+    /// Gives every host's link to the hub `bits_per_second` (a frame of n bytes takes n * 8 bits to send) and
+    /// a drop-tail queue of `queue_frames` frames (at least 1, the one being sent included) in front of it: a frame
+    /// leaves when those ahead of it have, and is dropped if the queue is full when the host sends it.
+    pub fn with_bandwidth(mut self, bits_per_second: u64, queue_frames: usize) -> Self {
+        let lanes = (0..self.hosts.len()).map(|_| VecDeque::new()).collect();
+        self.uplinks =
+            Some(Uplinks { bits_per_second: bits_per_second.max(1), queue_frames: queue_frames.max(1), lanes });
         self
     }
 
@@ -185,9 +202,18 @@ impl Simulation {
 
     fn put_on_wire(&mut self, from: usize, frame: DemiBuffer) {
         self.frames_sent += 1;
+        let departs = match self.uplinks.as_mut() {
+            Some(uplinks) => uplinks.enqueue(from, self.now, frame.len()),
+            None => Some(self.now),
+        };
         if let Some(recorded) = self.recorded.as_mut() {
             recorded.push((self.now, from, frame.to_vec()));
         }
+        let Some(departs) = departs else {
+            self.frames_lost += 1;
+            self.queue_drops += 1;
+            return;
+        };
         if self.rng.chance(self.faults.drop) {
             self.frames_lost += 1;
             return;
@@ -201,13 +227,41 @@ impl Simulation {
                 bytes[at] ^= 1 << self.rng.below(8);
                 frame = DemiBuffer::from_slice(&bytes).unwrap_or(frame);
             }
-            let mut at = self.now + self.latency;
+            let mut at = departs + self.latency;
             if !self.jitter.is_zero() && self.rng.chance(self.faults.reorder) {
                 at += self.jitter.mul_f64((self.rng.below(1000) as f64) / 1000.0);
             }
             self.seq += 1;
             self.in_flight.push(Reverse(InFlight { at, seq: self.seq, from, frame }));
         }
+    }
+}
+
+/// The hosts' links to the hub: one rate for all, and each host's queue.
+#[derive(Debug)]
+struct Uplinks {
+    bits_per_second: u64,
+    queue_frames: usize,
+    /// Per host, when each frame in its queue will have left (the last is when the link is next free).
+    lanes: Vec<VecDeque<Instant>>,
+}
+
+impl Uplinks {
+    /// Queues a frame of `len` bytes that host `from` sends at `now`: when it will have left, or `None` if
+    /// the queue is full (tail drop).
+    fn enqueue(&mut self, from: usize, now: Instant, len: usize) -> Option<Instant> {
+        let lane = &mut self.lanes[from];
+        while lane.front().is_some_and(|&left| left <= now) {
+            lane.pop_front();
+        }
+        if lane.len() >= self.queue_frames {
+            return None;
+        }
+        let bits = len as u128 * 8;
+        let sending = Duration::from_nanos((bits * 1_000_000_000 / u128::from(self.bits_per_second)) as u64);
+        let starts = lane.back().map_or(now, |&free| free.max(now));
+        lane.push_back(starts + sending);
+        Some(starts + sending)
     }
 }
 
@@ -220,4 +274,25 @@ pub(crate) fn seeds(prefix: &str, default_cases: u64) -> std::ops::Range<u64> {
     };
     let first = var("SEED", 1);
     first..first + var("CASES", default_cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uplink_paces_frames_at_its_rate_and_drops_when_its_queue_is_full() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        // 1500-byte frames at 12 Mbit/s: 1 ms each. A queue of 2 frames.
+        let mut uplinks = Uplinks { bits_per_second: 12_000_000, queue_frames: 2, lanes: vec![VecDeque::new(); 2] };
+        assert_eq!(uplinks.enqueue(0, t0, 1500), Some(t0 + ms));
+        assert_eq!(uplinks.enqueue(0, t0, 1500), Some(t0 + 2 * ms), "behind the first");
+        assert_eq!(uplinks.enqueue(0, t0, 1500), None, "the queue is full");
+        assert_eq!(uplinks.enqueue(1, t0, 750), Some(t0 + ms / 2), "each host has its own link");
+        // Once the first frame has left there is room again, behind the second.
+        assert_eq!(uplinks.enqueue(0, t0 + ms, 1500), Some(t0 + 3 * ms));
+        // An idle link sends at once.
+        assert_eq!(uplinks.enqueue(0, t0 + 10 * ms, 150), Some(t0 + 10 * ms + ms / 10));
+    }
 }

@@ -1,7 +1,8 @@
 //! Many connections at once, drawn per seed, through whole stacks in the simulator: a client host opens up to
 //! 12 connections to a server host at drawn times, each with its own plan (an orderly request/response and
-//! close, a client that aborts part way, a server that closes before reading everything), over a faulty link,
-//! with ARP entries that may expire in the middle of a transfer (and frames wait for the address again).
+//! close, a client that aborts part way, a server that closes before reading everything), over a faulty link
+//! that may also have a rate and a drop-tail queue the connections share, with ARP entries that may expire in
+//! the middle of a transfer (and frames wait for the address again).
 //!
 //! What must hold for every seed:
 //! - every byte read is the byte sent at that offset; an orderly connection delivers everything both ways and
@@ -56,6 +57,8 @@ struct Draw {
     jitter: Duration,
     backlog: usize,
     nodelay: bool,
+    /// Each host's link rate (bits per second) and queue (frames), if limited.
+    uplink: Option<(u64, usize)>,
     plans: Vec<Plan>,
 }
 
@@ -105,6 +108,7 @@ fn draw(seed: u64) -> Draw {
         jitter: rng.pick(&[Duration::ZERO, Duration::from_micros(50)]),
         backlog: rng.pick(&[4usize, 16]),
         nodelay: rng.chance(0.5),
+        uplink: rng.pick(&super::fast_path_tests::UPLINKS),
         plans,
     }
 }
@@ -183,7 +187,7 @@ struct Connection {
 fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let link = (d.faults, d.jitter);
+    let link = (d.faults, d.jitter, d.uplink);
     let (mut sim, listener, t0) =
         super::fast_path_tests::recorded_pair(&d.configs, fast_paths, link, seed, (options, d.backlog));
     let mut conns: Vec<Connection> = d
@@ -360,7 +364,7 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
     for seed in crate::sim::seeds("STACK_REUSE", 8) {
         let d = draw(seed);
         let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-        let link = (d.faults, d.jitter);
+        let link = (d.faults, d.jitter, d.uplink);
         let (mut sim, listener, t0) = super::fast_path_tests::recorded_pair(&d.configs, true, link, seed, (options, 4));
         let mut rng = Rng::new(seed);
         for i in 0..6 {

@@ -9,7 +9,8 @@
 //! - both shut down writing at drawn times (after a drawn share of the other's stream, a drawn delay) while the
 //!   other direction still flows, and read to end of stream.
 //!
-//! The link is faulty as drawn (loss up to 20%, duplication, corruption, reordering, latency), and so are the
+//! The link is faulty as drawn (loss up to 20%, duplication, corruption, reordering, latency, and in three draws
+//! of five a rate of 1 to 100 Mbit/s with a drop-tail queue of 4 to 64 frames), and so are the
 //! stacks' settings (buffers of 4 KiB to 256 KiB, MSS, SACK, timestamps, window scaling, delayed ACKs,
 //! congestion control, Nagle).
 //!
@@ -132,6 +133,8 @@ struct Draw {
     faults: FaultConfig,
     latency: Duration,
     jitter: Duration,
+    /// Each host's link rate (bits per second) and queue (frames), if limited.
+    uplink: Option<(u64, usize)>,
     nodelay: bool,
     plans: Vec<Plan>,
 }
@@ -213,7 +216,9 @@ fn draw(seed: u64) -> Draw {
             Plan { start: Duration::from_micros(rng.below(500_000) as u64), sides, ending }
         })
         .collect();
-    Draw { configs, faults, latency, jitter, nodelay: rng.chance(0.5), plans }
+    let nodelay = rng.chance(0.5);
+    let uplink = rng.pick(&super::fast_path_tests::UPLINKS);
+    Draw { configs, faults, latency, jitter, uplink, nodelay, plans }
 }
 
 /// The `len` bytes connection `conn` sends from the client (`dir` 0) or from the server (`dir` 1).
@@ -363,8 +368,8 @@ struct Connection {
     ends: [End; 2],
 }
 
-/// Two stacks from `configs` with their fast paths as given, on a link with the drawn faults, latency and
-/// jitter that records every frame, and the server listening on `PORT`.
+/// Two stacks from `configs` with their fast paths as given, on a link with the drawn faults, latency, jitter
+/// and rate that records every frame, and the server listening on `PORT`.
 fn duplex_pair(d: &Draw, fast_paths: bool, seed: u64, options: TcpSocketOptions) -> (Simulation, SocketId, Instant) {
     let t0 = Instant::now();
     let hosts = d
@@ -376,6 +381,9 @@ fn duplex_pair(d: &Draw, fast_paths: bool, seed: u64, options: TcpSocketOptions)
         })
         .collect();
     let mut sim = Simulation::new(hosts, t0, d.latency, d.faults, seed).with_jitter(d.jitter).record_frames();
+    if let Some((rate, queue)) = d.uplink {
+        sim = sim.with_bandwidth(rate, queue);
+    }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");

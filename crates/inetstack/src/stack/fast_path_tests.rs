@@ -7,8 +7,8 @@
 //! - scripted: request/response of 1 to 1500 bytes, bulk both ways with a slow reader, an orderly close; over
 //!   a clean link (software and offloaded checksums) and a faulty one, under several TCP configurations;
 //! - drawn per seed: options, buffer sizes, Nagle, delayed ACKs, checksum offload, chunk sizes, slow readers
-//!   (zero windows), loss, duplication, corruption and reordering. `STACK_FAST_PATH_CASES` (default 16) sets
-//!   how many seeds run, `STACK_FAST_PATH_SEED` the first one.
+//!   (zero windows), loss, duplication, corruption, reordering, and the link's rate and queue (`UPLINKS`).
+//!   `STACK_FAST_PATH_CASES` (default 16) sets how many seeds run, `STACK_FAST_PATH_SEED` the first one.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -230,6 +230,8 @@ struct Draw {
     chunk: usize,
     /// Chance that an application skips reading in a round.
     stall: f64,
+    /// Each host's link rate (bits per second) and queue (frames), if limited.
+    uplink: Option<(u64, usize)>,
 }
 
 fn draw(seed: u64) -> Draw {
@@ -270,8 +272,15 @@ fn draw(seed: u64) -> Draw {
         volumes: [rng.below(200_000), rng.below(60_000)],
         chunk: rng.pick(&[1usize, 100, 1000, 1448, 9000, 65_536]),
         stall: rng.pick(&[0.0, 0.3, 0.9]),
+        uplink: rng.pick(&UPLINKS),
     }
 }
+
+/// The links the drawn tests pick from: as fast as the simulator goes (twice as likely), or a rate in bits per
+/// second with a drop-tail queue of so many frames. Picked after everything else, so that the seeds drawn
+/// before links had a rate keep the rest of their draw.
+pub(super) const UPLINKS: [Option<(u64, usize)>; 5] =
+    [None, None, Some((100_000_000, 64)), Some((10_000_000, 16)), Some((1_000_000, 4))];
 
 /// One direction of the exchange as the two applications see it.
 struct Stream {
@@ -313,13 +322,13 @@ impl Stream {
     }
 }
 
-/// Two hosts made from `configs` with their fast paths as given, on a simulated link with `faults` and
-/// `jitter` (20 us of latency) that records every frame, and host 1 listening on `PORT` with `socket` options and
-/// backlog; returns the simulation, the listener and the start of time.
+/// Two hosts made from `configs` with their fast paths as given, on a simulated link with `faults`, `jitter`
+/// (20 us of latency) and the `uplink` rate and queue if any, that records every frame, and host 1 listening on
+/// `PORT` with `socket` options and backlog; returns the simulation, the listener and the start of time.
 pub(super) fn recorded_pair(
     configs: &[StackConfig; 2],
     fast_paths: bool,
-    (faults, jitter): (FaultConfig, Duration),
+    (faults, jitter, uplink): (FaultConfig, Duration, Option<(u64, usize)>),
     seed: u64,
     (options, backlog): (TcpSocketOptions, usize),
 ) -> (Simulation, SocketId, Instant) {
@@ -333,6 +342,9 @@ pub(super) fn recorded_pair(
         .collect();
     let mut sim =
         Simulation::new(hosts, t0, Duration::from_micros(20), faults, seed).with_jitter(jitter).record_frames();
+    if let Some((rate, queue)) = uplink {
+        sim = sim.with_bandwidth(rate, queue);
+    }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
@@ -345,7 +357,8 @@ pub(super) fn recorded_pair(
 fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
     let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let (mut sim, listener, t0) = recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter), seed, (options, 4));
+    let (mut sim, listener, t0) =
+        recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter, d.uplink), seed, (options, 4));
     let client = sim.hosts[0].tcp_open();
     sim.hosts[0].tcp_set_options(client, options).expect("options");
     sim.hosts[0].tcp_connect(t0, client, SocketAddrV4::new(B, PORT)).expect("connect");

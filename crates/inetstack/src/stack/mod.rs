@@ -379,6 +379,8 @@ fn no_socket(id: SocketId) -> Fail {
 }
 
 #[cfg(test)]
+mod bottleneck_tests;
+#[cfg(test)]
 mod connection_mix_tests;
 #[cfg(test)]
 mod duplex_close_tests;
