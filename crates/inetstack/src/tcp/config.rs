@@ -65,9 +65,12 @@ pub struct TcpConfig {
     pub congestion: CongestionAlgorithm,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_window_segments: u32,
-    /// Most out-of-order fragments held for reassembly; beyond it, new out-of-order segments are dropped (their
-    /// bytes are bounded by the receive window anyway; this bounds the bookkeeping of many tiny segments).
-    pub max_out_of_order_fragments: usize,
+    /// Most out-of-order segments held for reassembly; beyond it, new out-of-order segments are dropped (their
+    /// bytes are bounded by the receive window anyway; this bounds the bookkeeping and the buffers that many
+    /// tiny segments would hold). `None` (the default): a full receive buffer of 536-byte segments (the MSS a
+    /// peer may use without asking, RFC 9293 §3.7.1), at least 256 and at most 8192; see
+    /// [`TcpConfig::out_of_order_limit`].
+    pub max_out_of_order_fragments: Option<usize>,
     /// Most challenge ACKs sent per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
     /// Take the fast paths for the common case: on receive, header prediction (the stack's one-pass parse of
@@ -101,7 +104,7 @@ impl Default for TcpConfig {
             rack_tlp: true,
             congestion: CongestionAlgorithm::Cubic,
             initial_window_segments: 10,
-            max_out_of_order_fragments: 256,
+            max_out_of_order_fragments: None,
             challenge_ack_limit: 100,
             fast_paths: true,
         }
@@ -153,6 +156,14 @@ impl TcpConfig {
             return bad("initial_rto must be positive".to_owned());
         }
         Ok(())
+    }
+
+    /// How many out-of-order segments a connection holds (see `max_out_of_order_fragments`). A fixed 256 was
+    /// too few for a large buffer: a 4 MB window that lost its first segments dropped most of what followed
+    /// them, though it had the room, and the sender had to send it all again.
+    pub fn out_of_order_limit(&self) -> usize {
+        const SMALL_SEGMENT: usize = 536;
+        self.max_out_of_order_fragments.unwrap_or((self.recv_buffer / SMALL_SEGMENT).clamp(256, 8192))
     }
 
     /// The MSS to advertise and use: at least 64 bytes, so that options always leave room for data.

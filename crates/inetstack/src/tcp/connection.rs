@@ -207,7 +207,7 @@ impl TcpConnection {
             rcv_adv: SeqNumber(0),
             rcv_shift: if config.window_scale { config.receive_window_shift() } else { 0 },
             receive_queue: ReceiveQueue::default(),
-            reassembly: Reassembly::new(config.max_out_of_order_fragments),
+            reassembly: Reassembly::new(config.out_of_order_limit()),
             peer_fin: None,
             eof: false,
             timestamps: config.timestamps.then(|| Timestamps::new(ts_offset)),

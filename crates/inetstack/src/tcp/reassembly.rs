@@ -2,7 +2,7 @@
 //! beyond `RCV.NXT` but inside the window are kept), and the SACK blocks that describe it (RFC 2018 §4).
 //!
 //! Memory is bounded twice: bytes by the receive window (the caller only inserts in-window data) and fragments
-//! by a fixed count, so a flood of one-byte segments cannot grow the bookkeeping. Overlapping data is stored
+//! by a count (`TcpConfig::out_of_order_limit`), so a flood of one-byte segments cannot grow the bookkeeping. Overlapping data is stored
 //! once (what arrived first wins). Never reneges: data once SACKed stays until delivered.
 
 use runtime::DemiBuffer;

@@ -147,7 +147,7 @@ fn paws_forgets_ts_recent_after_24_idle_days() {
 
 #[test]
 fn reassembly_memory_is_bounded() {
-    let config_b = TcpConfig { max_out_of_order_fragments: 16, ..config() };
+    let config_b = TcpConfig { max_out_of_order_fragments: Some(16), ..config() };
     let mut harness = established(&config(), &config_b, LinkFaults::default(), 66);
     let (from_a, from_b) = (harness.a.snd_nxt, harness.b().snd_nxt);
     // One-byte segments with gaps between them, far more than the fragment limit, all inside the window.
@@ -164,6 +164,32 @@ fn reassembly_memory_is_bounded() {
     // Filling the first gap delivers the held run.
     harness.inject(Side::B, &segment(from_a, Some(from_b), TcpFlags::empty(), b"ab"));
     assert_eq!(harness.b().buffered_receive().0, 3, "ab and x; then a gap at +3");
+}
+
+#[test]
+fn a_large_window_holds_every_out_of_order_segment_it_has_room_for() {
+    // 4 MiB of buffer: the default limit is one fragment per 536 bytes of it (7825), not a fixed 256.
+    let config_b = TcpConfig { recv_buffer: 4 << 20, ..config() };
+    assert_eq!(config_b.out_of_order_limit(), (4 << 20) / 536);
+    assert_eq!(config().out_of_order_limit(), 489, "256 KiB of default buffer");
+    assert_eq!(TcpConfig { recv_buffer: 4096, ..config() }.out_of_order_limit(), 256, "never under 256");
+    assert_eq!(TcpConfig { recv_buffer: 1 << 30, ..config() }.out_of_order_limit(), 8192, "nor over 8192");
+    let mut harness = established(&config(), &config_b, LinkFaults::default(), 68);
+    // A first byte draws an ACK with B's whole window (the SYN-ACK's is never scaled: 64 KiB at most).
+    harness.a.send(&sga(b"!")).expect("send");
+    harness.run_for(Duration::from_millis(100));
+    assert_eq!(harness.b_mut().recv(1).expect("ok").expect("data").to_vec(), b"!");
+    harness.run_for(Duration::from_millis(100));
+    let (from_a, from_b) = (harness.a.snd_nxt, harness.b().snd_nxt);
+    // The first full segment of a 1.4 MB flight is lost; the 999 behind it arrive.
+    let payload = [7u8; 1460];
+    for i in 1..1000u32 {
+        harness.inject(Side::B, &segment(from_a + 1460 * i, Some(from_b), TcpFlags::empty(), &payload));
+    }
+    assert_eq!(harness.b().buffered_receive(), (0, 999 * 1460, 999), "all held, none dropped");
+    assert_eq!(harness.b().counters().drops.reassembly_full, 0);
+    harness.inject(Side::B, &segment(from_a, Some(from_b), TcpFlags::empty(), &payload));
+    assert_eq!(harness.b().buffered_receive(), (1000 * 1460, 0, 0), "the hole filled delivers the flight");
 }
 
 #[test]
