@@ -89,9 +89,16 @@ impl TcpConnection {
         }
         self.sample_rtt(now, segment, ack);
         self.on_ack_advance(now, data_acked, flight);
-        // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it.
-        self.timers.retransmit =
-            if self.snd_una != self.snd_max { now.saturating_add(self.rtt.rto()) } else { Nanos::NEVER };
+        // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it. Except in NewReno's
+        // recovery (no SACK), where only the first partial ACK restarts it (RFC 6582 §3.2 step 5, the
+        // "Impatient" variant of its §4): NewReno resends one hole per round trip, so a window that lost a
+        // thousand segments would take a thousand round trips; the timeout ends that with a slow start.
+        let impatient = self.recovery.in_recovery && !self.sack_enabled && self.recovery.partial_acks > 1;
+        if self.snd_una == self.snd_max {
+            self.timers.retransmit = Nanos::NEVER;
+        } else if !impatient || self.timers.retransmit.is_never() {
+            self.timers.retransmit = now.saturating_add(self.rtt.rto());
+        }
     }
 
     /// Takes an RTT sample if this ACK allows one: for the timed segment, on the stack's nanosecond clock; or,

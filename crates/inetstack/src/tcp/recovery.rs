@@ -38,6 +38,8 @@ pub(crate) struct LossRecovery {
     pub(crate) in_recovery: bool,
     /// NewReno window inflation (bytes, may go negative after partial ACKs).
     pub(crate) inflation: i64,
+    /// Partial ACKs in this recovery: without SACK only the first restarts the retransmission timer.
+    pub(crate) partial_acks: u32,
     /// Resend the segment at SND.UNA at the next transmit, regardless of windows (fast retransmit, partial ACK,
     /// timeout).
     pub(crate) retransmit_head: bool,
@@ -65,6 +67,7 @@ impl LossRecovery {
             recover: iss,
             in_recovery: false,
             inflation: 0,
+            partial_acks: 0,
             retransmit_head: false,
             high_rxt: iss,
             retransmissions: Vec::new(),
@@ -203,6 +206,7 @@ impl TcpConnection {
         self.recovery.in_recovery = true;
         self.recovery.recover = self.snd_max;
         self.recovery.inflation = if self.sack_enabled { 0 } else { (DUP_THRESH * self.send_mss) as i64 };
+        self.recovery.partial_acks = 0;
         self.recovery.retransmit_head = !self.rack_active();
         self.recovery.high_rxt = self.snd_una;
         self.void_timing();
@@ -228,6 +232,7 @@ impl TcpConnection {
         }
         // Partial ACK (RFC 6582 §3.2 step 5): resend the next hole unless already resent (with SACK, the
         // scoreboard usually has); deflate by what was acknowledged.
+        self.recovery.partial_acks += 1;
         if self.recovery.high_rxt <= self.snd_una && !self.rack_active() {
             self.recovery.retransmit_head = true;
         }

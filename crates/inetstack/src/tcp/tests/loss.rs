@@ -123,36 +123,38 @@ fn bottleneck_link_with_a_drop_tail_queue() {
     }
 }
 
-/// Established pair with 20 full segments of cwnd room, A sends 20 segments of which `lost` are dropped once.
-fn recover_from_losses(sack: bool, lost: &'static [usize]) -> Harness {
-    let tcp = TcpConfig { sack, initial_window_segments: 20, ..config() };
+/// Established pair with `segments` full segments of cwnd room; A sends that many segments, and the first
+/// transmission of each segment whose index `lost` picks is dropped. Returns the harness and the time from the
+/// send to the last byte.
+fn recover_from_losses(sack: bool, segments: usize, lost: impl Fn(usize) -> bool + 'static) -> (Harness, Duration) {
+    let tcp = TcpConfig { sack, initial_window_segments: segments as u32, ..config() };
     let mut harness = established(&tcp, &tcp, LinkFaults::default(), 140);
-    let since = harness.trace.len();
-    let mut data_index = 0;
+    let (first, mss) = (harness.a.snd_nxt, harness.a.send_mss());
+    let mut sent = std::collections::HashSet::new();
     harness.filter = Some(Box::new(move |entry| {
         if entry.from != Side::A || entry.len == 0 || entry.at.is_zero() {
             return false;
         }
-        data_index += 1;
-        lost.contains(&(data_index - 1))
+        let index = entry.seq.distance_from(first) as usize / mss;
+        sent.insert(index) && lost(index)
     }));
-    let _ = since;
-    let mss = harness.a.send_mss();
-    harness.a.send(&sga(&vec![0u8; 20 * mss])).expect("send");
+    harness.a.send(&sga(&vec![0u8; segments * mss])).expect("send");
+    let start = harness.elapsed();
     let mut got = 0;
     let done = harness.run_until(Duration::from_secs(30), |h| {
         while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
             got += data.len();
         }
-        got == 20 * mss
+        got == segments * mss
     });
     assert!(done);
-    harness
+    let took = harness.elapsed() - start;
+    (harness, took)
 }
 
 #[test]
 fn sack_recovery_resends_only_the_lost_segments() {
-    let harness = recover_from_losses(true, &[3, 8, 12]);
+    let (harness, _) = recover_from_losses(true, 20, |i| [3, 8, 12].contains(&i));
     let counters = harness.a.counters();
     assert_eq!(counters.timeouts, 0);
     assert_eq!(counters.fast_retransmits, 1, "one recovery episode for the whole window");
@@ -163,11 +165,23 @@ fn sack_recovery_resends_only_the_lost_segments() {
 
 #[test]
 fn newreno_partial_acks_resend_each_hole_without_a_timeout() {
-    let harness = recover_from_losses(false, &[3, 8, 12]);
+    let (harness, _) = recover_from_losses(false, 20, |i| [3, 8, 12].contains(&i));
     let counters = harness.a.counters();
     assert_eq!(counters.timeouts, 0);
     assert_eq!(counters.fast_retransmits, 1, "RFC 6582: partial ACKs stay in the same recovery");
     assert_eq!(counters.retransmits, 3);
+}
+
+#[test]
+fn newreno_ends_a_recovery_of_many_holes_with_a_timeout_not_a_round_trip_per_hole() {
+    // Every other segment of 120 lost. NewReno resends one hole per round trip (10 ms here): 60 round trips,
+    // 485 ms when every partial ACK restarted the retransmission timer. Only the first one restarts it (RFC 6582
+    // §3.2 step 5), so the timeout (200 ms) comes first and a slow start resends the rest: 275 ms.
+    let (harness, took) = recover_from_losses(false, 120, |i| i % 2 == 1);
+    let counters = harness.a.counters();
+    assert_eq!(counters.fast_retransmits, 1, "{counters:?}");
+    assert_eq!(counters.timeouts, 1, "{counters:?}");
+    assert!(took < Duration::from_millis(400), "{took:?}: {counters:?}");
 }
 
 #[test]
