@@ -90,8 +90,8 @@ impl TcpConnection {
         self.sample_rtt(now, segment, ack);
         self.on_ack_advance(now, data_acked, flight);
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it. Except in NewReno's
-        // recovery (no SACK), where only the first partial ACK restarts it (RFC 6582 §3.2 step 5, the
-        // "Impatient" variant of its §4): NewReno resends one hole per round trip, so a window that lost a
+        // recovery (no SACK), where only the first partial ACK restarts it (RFC 6582 §3.2 step 5, NewReno's
+        // "Impatient" variant): NewReno resends one hole per round trip, so a window that lost a
         // thousand segments would take a thousand round trips; the timeout ends that with a slow start.
         let impatient = self.recovery.in_recovery && !self.sack_enabled && self.recovery.partial_acks > 1;
         if self.snd_una == self.snd_max {

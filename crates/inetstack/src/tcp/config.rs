@@ -68,7 +68,7 @@ pub struct TcpConfig {
     /// Most out-of-order segments held for reassembly; beyond it, new out-of-order segments are dropped (their
     /// bytes are bounded by the receive window anyway; this bounds the bookkeeping and the buffers that many
     /// tiny segments would hold). `None` (the default): a full receive buffer of 536-byte segments (the MSS a
-    /// peer may use without asking, RFC 9293 §3.7.1), at least 256 and at most 8192; see
+    /// peer assumes when none is announced, RFC 9293 §3.7.1), at least 256 and at most 8192; see
     /// [`TcpConfig::out_of_order_limit`].
     pub max_out_of_order_fragments: Option<usize>,
     /// Most challenge ACKs sent per second (RFC 5961 §7).

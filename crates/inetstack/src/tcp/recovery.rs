@@ -232,7 +232,7 @@ impl TcpConnection {
         }
         // Partial ACK (RFC 6582 §3.2 step 5): resend the next hole unless already resent (with SACK, the
         // scoreboard usually has); deflate by what was acknowledged.
-        self.recovery.partial_acks += 1;
+        self.recovery.partial_acks = self.recovery.partial_acks.saturating_add(1);
         if self.recovery.high_rxt <= self.snd_una && !self.rack_active() {
             self.recovery.retransmit_head = true;
         }
