@@ -51,6 +51,9 @@ impl TcpConnection {
         } else if new_sack || advanced {
             self.detect_lost_retransmissions();
         }
+        if self.undo.is_some() && !blocks.is_empty() {
+            self.undo_on_sack_blocks(ack, blocks.as_slice());
+        }
         if self.snd_wl1 < segment.seq_number || (self.snd_wl1 == segment.seq_number && self.snd_wl2 <= ack) {
             self.snd_wnd = window;
             self.snd_wl1 = segment.seq_number;

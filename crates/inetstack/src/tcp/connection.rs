@@ -139,6 +139,8 @@ pub struct TcpConnection {
     pub(super) retries: u32,
     pub(super) congestion: Controller,
     pub(super) recovery: LossRecovery,
+    /// The current recovery's undo, while D-SACKs may still show it spurious (`undo.rs`).
+    pub(super) undo: Option<Box<super::undo::Undo>>,
     pub(super) scoreboard: SackScoreboard,
     /// Segments sent and not yet acknowledged, with their transmit times (kept only while RACK-TLP runs).
     pub(super) sent_segments: SentSegments,
@@ -222,6 +224,7 @@ impl TcpConnection {
             retries: 0,
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
             recovery: LossRecovery::new(iss),
+            undo: None,
             scoreboard: SackScoreboard::default(),
             sent_segments: SentSegments::default(),
             rack: Rack::default(),

@@ -46,6 +46,9 @@ pub struct TcpCounters {
     pub tlp_probes: u64,
     /// Losses a tail loss probe repaired (each answered by a window reduction).
     pub tlp_repaired_losses: u64,
+    /// Fast recoveries whose window reduction was undone: D-SACKs showed every segment they resent had
+    /// arrived already (`tcp/undo.rs`).
+    pub undone_recoveries: u64,
     /// Duplicate ACKs received (RFC 5681 §2).
     pub dup_acks_in: u64,
     /// Segments that arrived ahead of `RCV.NXT` and were queued for reassembly.

@@ -45,6 +45,7 @@ mod sent_segments;
 pub mod state;
 mod timers;
 mod timestamps;
+mod undo;
 
 #[cfg(test)]
 mod harness;

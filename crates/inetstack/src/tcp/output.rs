@@ -268,6 +268,9 @@ impl TcpConnection {
         if seq < self.snd_max {
             self.counters.retransmits += 1;
             self.void_timing();
+            if self.undo.is_some() {
+                self.undo_note_retransmission(seq, end);
+            }
             if !probe {
                 self.note_retransmission(seq, end);
             }

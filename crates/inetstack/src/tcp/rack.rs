@@ -69,7 +69,7 @@ pub(crate) struct Rack {
 
 /// Whether an ACK's SACK blocks start with a D-SACK (RFC 2883 §4): a first block below the cumulative ACK, or
 /// inside the second block.
-fn reports_duplicate(ack: SeqNumber, blocks: &[SackBlock]) -> bool {
+pub(super) fn reports_duplicate(ack: SeqNumber, blocks: &[SackBlock]) -> bool {
     let Some(first) = blocks.first() else { return false };
     first.left < ack || blocks.get(1).is_some_and(|second| second.left <= first.left && first.right <= second.right)
 }
@@ -375,6 +375,7 @@ impl TcpConnection {
             self.rack.tlp_end_seq = None;
             if !self.recovery.in_recovery {
                 self.counters.tlp_repaired_losses += 1;
+                self.undo_forget();
                 let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
                 self.congestion.on_loss(now, flight);
                 self.congestion.on_recovery_end(now);

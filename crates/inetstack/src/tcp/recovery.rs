@@ -202,6 +202,7 @@ impl TcpConnection {
     pub(super) fn enter_recovery(&mut self, now: Nanos) {
         self.counters.fast_retransmits += 1;
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+        self.undo_start();
         self.congestion.on_loss(now, flight);
         self.recovery.in_recovery = true;
         self.recovery.recover = self.snd_max;
@@ -227,6 +228,7 @@ impl TcpConnection {
             self.recovery.in_recovery = false;
             self.recovery.inflation = 0;
             self.congestion.on_recovery_end(now);
+            self.undo_on_recovery_end();
             self.rack_on_recovery_end();
             return;
         }
@@ -247,6 +249,7 @@ impl TcpConnection {
 
     /// The retransmission timer expired: leave recovery; later duplicate ACKs of this flight start none.
     pub(super) fn reset_recovery_on_timeout(&mut self) {
+        self.undo_forget();
         self.rack_on_recovery_end();
         self.recovery.in_recovery = false;
         self.recovery.inflation = 0;

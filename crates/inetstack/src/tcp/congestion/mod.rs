@@ -58,7 +58,7 @@ pub(crate) fn new_controller(algorithm: CongestionAlgorithm, mss: usize, initial
 /// The connection's controller: one of the two, held inline and dispatched by a `match` that inlines (a
 /// `Box<dyn CongestionControl>` cost an allocation per connection and an indirect call per window query, several
 /// per segment).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Controller {
     Cubic(Cubic),
     NewReno(NewReno),
