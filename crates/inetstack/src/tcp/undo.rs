@@ -5,7 +5,8 @@
 //! reported so, nothing was lost, only late: the controller goes back to what it was, when the recovery has
 //! ended (its end would otherwise apply the reduction again). A recovery that starts while an earlier one may
 //! still be undone joins it: undoing then goes back to before the first, and needs every range both resent.
-//! A timeout, a loss probe's window cut, or more than [`MAX_UNDO_RANGES`] retransmissions end the chance, and
+//! A timeout, a loss probe's window cut, or more than [`MAX_UNDO_RANGES`] resent ranges waiting for their D-SACK
+//! end the chance, and
 //! so does SND.UNA passing, twice over, what had been sent when the recovery ended: a late original arrives,
 //! and draws its D-SACK, within about a round trip of the data sent with it.
 
@@ -14,7 +15,8 @@ use super::congestion::Controller;
 use super::rack::reports_duplicate;
 use crate::wire::{SackBlock, SeqNumber};
 
-/// Most retransmissions one recovery may send and still be undone: more is not a late segment.
+/// Most resent ranges waiting for their D-SACK while a recovery may still be undone: more is not a few late
+/// segments.
 pub(crate) const MAX_UNDO_RANGES: usize = 16;
 
 /// A recovery that may yet turn out spurious.
