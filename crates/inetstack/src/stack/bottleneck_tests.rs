@@ -15,7 +15,7 @@ use runtime::Sga;
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::tcp::{CongestionAlgorithm, RecvOutcome, TcpState};
+use crate::tcp::{CongestionAlgorithm, RecvOutcome, TcpConfig, TcpState};
 use crate::wire::MacAddress;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -28,13 +28,14 @@ const QUEUE: usize = 20;
 
 /// A client and a server host on the bottleneck link, the server listening.
 fn bottleneck(congestion: CongestionAlgorithm, seed: u64) -> (Simulation, SocketId) {
-    link(congestion, seed, (RATE, LATENCY, QUEUE), (FaultConfig::default(), Duration::ZERO))
+    let tcp = TcpConfig { congestion, ..TcpConfig::default() };
+    link(tcp, seed, (RATE, LATENCY, QUEUE), (FaultConfig::default(), Duration::ZERO))
 }
 
-/// A client and a server host on a link of `rate` bits per second, `latency` and a queue of `queue` frames,
-/// with `faults` and `jitter`, the server listening.
+/// A client and a server host with `tcp` on a link of `rate` bits per second, `latency` and a queue of `queue`
+/// frames, with `faults` and `jitter`, the server listening.
 fn link(
-    congestion: CongestionAlgorithm,
+    tcp: TcpConfig,
     seed: u64,
     (rate, latency, queue): (u64, Duration, usize),
     (faults, jitter): (FaultConfig, Duration),
@@ -43,7 +44,7 @@ fn link(
     let hosts = [(1, CLIENT), (2, SERVER)]
         .map(|(mac, ip)| {
             let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
-            config.tcp.congestion = congestion;
+            config.tcp = tcp.clone();
             config.isn_secret = seed;
             Stack::new(config, t0).expect("stack")
         })
@@ -72,6 +73,7 @@ struct Sent {
     timeouts: u64,
     recoveries: u64,
     undone_recoveries: u64,
+    hystart_exits: u64,
 }
 
 /// Runs `streams` streams of `total` bytes each, opened at once, until all are read whole; returns each one's
@@ -120,6 +122,7 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
         sent.timeouts += counters.timeouts;
         sent.recoveries += counters.fast_retransmits;
         sent.undone_recoveries += counters.undone_recoveries;
+        sent.hystart_exits += counters.hystart_exits;
     }
     (all.iter().map(|st| st.done_at.expect("done") - start).collect(), sent)
 }
@@ -180,11 +183,51 @@ fn a_link_that_only_reorders_gets_back_the_window_its_spurious_recoveries_cut() 
     const TOTAL: usize = 8_000_000;
     let faults = FaultConfig { reorder: 0.05, ..FaultConfig::default() };
     let speed = (100_000_000, Duration::from_millis(5), 1000);
-    let (mut sim, listener) = link(CongestionAlgorithm::Cubic, 1, speed, (faults, Duration::from_millis(3)));
+    let (mut sim, listener) = link(TcpConfig::default(), 1, speed, (faults, Duration::from_millis(3)));
     let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
     eprintln!("{took:?}; {} frames lost; {sent:?}", sim.frames_lost);
     assert_eq!(sim.frames_lost, 0, "nothing is lost, only late");
     assert!(sent.recoveries > 0, "some late segments were taken for lost: {sent:?}");
     assert!(sent.undone_recoveries > 0 && sent.undone_recoveries <= sent.recoveries, "{sent:?}");
     assert!(took[0] < Duration::from_millis(900), "{took:?}: {sent:?}");
+}
+
+/// 100 Mbit/s with 20 ms each way (a bandwidth-delay product of 330 frames) and a deep queue: `queue` frames.
+fn deep_queue(hystart: bool, buffer: usize, queue: usize) -> (Simulation, SocketId) {
+    let tcp = TcpConfig { hystart, recv_buffer: buffer, send_buffer: buffer, ..TcpConfig::default() };
+    link(tcp, 1, (100_000_000, Duration::from_millis(20), queue), (FaultConfig::default(), Duration::ZERO))
+}
+
+#[test]
+fn hystart_leaves_slow_start_before_a_deep_queue_overflows() {
+    // Six round trips' worth of queue. Slow start doubles the window until the queue overflows, up to a window
+    // of the bottleneck's: without HyStart++, 437 frames dropped. With it, the queueing delay (the round trip
+    // from 40 ms towards 130 ms) ends slow start first, and nothing is dropped. The time is the same: what
+    // slow start would have gained the recovery gives back.
+    const TOTAL: usize = 8_000_000;
+    let mut runs = Vec::new();
+    for hystart in [true, false] {
+        let (mut sim, listener) = deep_queue(hystart, 8 << 20, 2000);
+        let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
+        eprintln!("HyStart++ {hystart}: {took:?}; {} queue drops; {sent:?}", sim.queue_drops);
+        assert_eq!(sent.retransmits, sim.queue_drops, "{sent:?}");
+        assert_eq!(sent.timeouts, 0, "{sent:?}");
+        runs.push((took[0], sim.queue_drops));
+    }
+    let [(with, with_drops), (without, without_drops)] = runs[..] else { unreachable!() };
+    assert_eq!(with_drops, 0, "with HyStart++");
+    assert!(without_drops > 100, "without HyStart++, slow start overruns the queue: {without_drops}");
+    assert!(with.as_secs_f64() <= without.as_secs_f64() * 1.01, "{with:?} against {without:?}");
+}
+
+#[test]
+fn hystart_hands_over_to_congestion_avoidance_after_five_conservative_rounds() {
+    // A queue deeper than the window ever gets: slow start would only stop at the receive window. HyStart++
+    // enters CSS as the round trip grows, and after five rounds of it ssthresh becomes cwnd: CUBIC then grows
+    // from its plateau (W_max = cwnd, K = 0), still without a drop.
+    let (mut sim, listener) = deep_queue(true, 16 << 20, 6000);
+    let (took, sent) = run_streams(&mut sim, listener, 1, 30_000_000);
+    eprintln!("{took:?}; {} queue drops; {sent:?}", sim.queue_drops);
+    assert_eq!(sent.hystart_exits, 1, "{sent:?}");
+    assert_eq!((sim.queue_drops, sent.retransmits, sent.recoveries), (0, 0, 0), "{sent:?}");
 }

@@ -63,6 +63,10 @@ pub struct TcpConfig {
     pub rack_tlp: bool,
     /// The congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// End the first slow start when the round trip grows, before the bottleneck's queue overflows: HyStart++
+    /// (RFC 9406), for either controller. It runs where RACK-TLP does (its per-segment send times give the RTT
+    /// of every ACK); elsewhere the first slow start ends at the first loss, as later ones do.
+    pub hystart: bool,
     /// Initial congestion window in segments (RFC 6928: 10).
     pub initial_window_segments: u32,
     /// Most out-of-order segments held for reassembly; beyond it, new out-of-order segments are dropped (their
@@ -103,6 +107,7 @@ impl Default for TcpConfig {
             sack: true,
             rack_tlp: true,
             congestion: CongestionAlgorithm::Cubic,
+            hystart: true,
             initial_window_segments: 10,
             max_out_of_order_fragments: None,
             challenge_ack_limit: 100,

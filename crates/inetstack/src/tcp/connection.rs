@@ -11,7 +11,7 @@ use std::net::SocketAddrV4;
 
 use runtime::{Fail, Sga};
 
-use super::congestion::{CongestionControl, Controller, new_controller};
+use super::congestion::{CongestionControl, Controller, HyStart, new_controller};
 use super::counters::TcpCounters;
 use super::rack::Rack;
 use super::rate_limit::RateLimiter;
@@ -138,6 +138,8 @@ pub struct TcpConnection {
     /// Consecutive retransmission timeouts.
     pub(super) retries: u32,
     pub(super) congestion: Controller,
+    /// HyStart++ (RFC 9406): ends the first slow start when the round trip grows (`recovery.rs` feeds it).
+    pub(super) hystart: HyStart,
     pub(super) recovery: LossRecovery,
     /// The current recovery's undo, while D-SACKs may still show it spurious (`undo.rs`).
     pub(super) undo: Option<Box<super::undo::Undo>>,
@@ -223,6 +225,7 @@ impl TcpConnection {
             timing_voided: false,
             retries: 0,
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
+            hystart: HyStart::new(config.hystart && config.rack_tlp && config.sack),
             recovery: LossRecovery::new(iss),
             undo: None,
             scoreboard: SackScoreboard::default(),
@@ -313,6 +316,8 @@ impl TcpConnection {
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;
+        // HyStart++ needs an RTT per ACK, which the per-segment send times RACK keeps give.
+        self.hystart = HyStart::new(self.config.hystart && self.rack_enabled);
         self.send_mss = if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss };
     }
 

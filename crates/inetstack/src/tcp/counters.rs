@@ -49,6 +49,8 @@ pub struct TcpCounters {
     /// Fast recoveries whose window reduction was undone: D-SACKs showed every segment they resent had
     /// arrived already (`tcp/undo.rs`).
     pub undone_recoveries: u64,
+    /// First slow starts HyStart++ (RFC 9406) ended on a growing round trip rather than a loss.
+    pub hystart_exits: u64,
     /// Duplicate ACKs received (RFC 5681 §2).
     pub dup_acks_in: u64,
     /// Segments that arrived ahead of `RCV.NXT` and were queued for reassembly.

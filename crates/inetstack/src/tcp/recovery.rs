@@ -22,8 +22,9 @@
 //! With RACK-TLP on ([`super::rack`]), RACK replaces DupThresh, `IsLost` and the lost-retransmission check:
 //! it enters recovery here ([`TcpConnection::enter_recovery`]) and the pipe counts its lost segments out.
 
-use super::congestion::{CongestionControl as _, initial_window};
+use super::congestion::{CongestionControl as _, Growth, initial_window};
 use super::scoreboard::{DUP_THRESH, MAX_SCOREBOARD_RANGES};
+use super::sent_segments::SegmentState;
 use super::{Nanos, TcpConnection};
 use crate::wire::SeqNumber;
 
@@ -217,7 +218,10 @@ impl TcpConnection {
     pub(super) fn on_ack_advance(&mut self, now: Nanos, acked: usize, flight: usize) {
         self.recovery.dupacks = 0;
         if !self.recovery.in_recovery {
-            let growth = self.window_growth(acked, flight);
+            let mut growth = self.window_growth(acked, flight);
+            if growth > 0 && self.hystart.running() {
+                growth = self.hystart_growth(now, growth);
+            }
             if growth > 0 {
                 self.congestion.on_ack(now, growth, flight, self.rtt.srtt());
             }
@@ -243,6 +247,31 @@ impl TcpConnection {
             self.recovery.inflation -= acked as i64;
             if acked >= self.send_mss {
                 self.recovery.inflation += self.send_mss as i64;
+            }
+        }
+    }
+
+    /// HyStart++ (RFC 9406) for an ACK that lets the window grow by `growth` in the first slow start (ssthresh
+    /// still unset): what the window may grow by now, 0 if HyStart++ ended slow start. The RTT is the newest
+    /// acknowledged segment's, unless it was resent (Karn's rule). Out of line: only a growing window comes here.
+    #[inline(never)]
+    fn hystart_growth(&mut self, now: Nanos, growth: usize) -> usize {
+        if self.congestion.slow_start_threshold() != usize::MAX {
+            // A loss set ssthresh: slow start from here on is RFC 5681's, up to it.
+            self.hystart.stop();
+            return growth;
+        }
+        let rtt = self
+            .sent_segments
+            .newest_acknowledged(self.snd_una)
+            .filter(|segment| !segment.retransmitted && segment.state != SegmentState::Sacked)
+            .map(|segment| now.saturating_sub(segment.xmit_ts));
+        match self.hystart.on_ack(self.snd_una, self.snd_nxt, rtt, growth, self.send_mss) {
+            Growth::By(bytes) => bytes,
+            Growth::EndSlowStart => {
+                self.counters.hystart_exits += 1;
+                self.congestion.end_slow_start(now);
+                0
             }
         }
     }

@@ -104,6 +104,13 @@ impl SentSegments {
         self.entries.back()
     }
 
+    /// The highest segment a cumulative ACK of `ack` covers whole, before [`Self::on_cumulative_ack`] takes
+    /// them out (a binary search).
+    pub(crate) fn newest_acknowledged(&self, ack: SeqNumber) -> Option<&SentSegment> {
+        let covered = self.entries.partition_point(|segment| segment.end <= ack);
+        self.entries.get(covered.checked_sub(1)?)
+    }
+
     fn get(&self, id: u64) -> Option<&SentSegment> {
         self.entries.get(id.checked_sub(self.first_id)? as usize)
     }

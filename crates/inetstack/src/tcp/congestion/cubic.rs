@@ -2,10 +2,13 @@
 //! `W(t) = C (t - K)^3 + W_max` in segments: fast towards the window where loss happened, flat around it, then
 //! probing beyond; never slower than standard TCP would grow (the Reno-friendly region, §4.3).
 //!
-//! Implemented: slow start (shared with NewReno), the concave and convex regions (§4.2, §4.4-4.5), the
-//! Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast convergence (§4.7),
-//! the timeout response (§4.8), the epoch excluding idle time (§5.8) and the shared restart after idle (RFC 5681
-//! §4.1, decided by the connection). Not implemented: HyStart++ (RFC 9406) and undoing spurious reductions (§4.9).
+//! Implemented: slow start (shared with NewReno; the first one ended by HyStart++, RFC 9406, when the round trip
+//! grows, after which the curve starts from that window, §4.10), the concave and convex regions (§4.2,
+//! §4.4-4.5), the Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast
+//! convergence (§4.7), the timeout response (§4.8), the epoch excluding idle time (§5.8) and the shared restart
+//! after idle (RFC 5681 §4.1, decided by the connection). Undoing a spurious fast recovery (§4.9) is the
+//! connection's (`undo.rs`: it keeps a copy of the controller from before the cut); a spurious timeout is not
+//! undone.
 
 use super::{CongestionControl, slow_start_increase};
 use crate::tcp::Nanos;
@@ -186,6 +189,14 @@ impl CongestionControl for Cubic {
             self.epoch = None;
         }
     }
+
+    /// RFC 9438 §4.10: with no loss there is no W_max yet; the curve starts from this window, with W_max = cwnd
+    /// and K = 0 (its plateau now, then growth beyond).
+    fn end_slow_start(&mut self, _now: Nanos) {
+        self.ssthresh = self.window;
+        self.w_max = self.cwnd;
+        self.epoch = None;
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +239,7 @@ mod tests {
     }
 
     /// Slow start with the remembered step grows cwnd exactly as dividing on every ACK does, bit for bit,
-    /// through runs of equal and changing increases (and increases capped at 10 segments).
+    /// through runs of equal and changing increases (and increases capped at L segments).
     #[test]
     fn slow_start_step_matches_division_on_every_ack() {
         let now = Nanos::from_secs(1);
@@ -245,7 +256,7 @@ mod tests {
                     _ => (state >> 33) as usize % 3 + 63,
                 };
                 cubic.on_ack(now, acked, 0, None);
-                expected += acked.min(10 * mss) as f64 / mss as f64;
+                expected += acked.min(super::super::SLOW_START_LIMIT * mss) as f64 / mss as f64;
                 assert_eq!(cubic.cwnd.to_bits(), expected.to_bits(), "mss {mss}, ACK {ack} of {acked} bytes");
                 assert_eq!(cubic.window(), (expected * mss as f64) as usize);
             }

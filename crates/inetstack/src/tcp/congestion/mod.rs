@@ -7,11 +7,13 @@
 //! the SACK pipe) is the connection's job (see [`super::recovery`]); a controller only decides window sizes.
 
 mod cubic;
+mod hystart;
 mod newreno;
 
 use std::fmt;
 
 pub use cubic::Cubic;
+pub(crate) use hystart::{Growth, HyStart};
 pub use newreno::NewReno;
 
 use super::{CongestionAlgorithm, Nanos};
@@ -39,6 +41,9 @@ pub trait CongestionControl: fmt::Debug {
     /// The connection restarts after an idle period longer than the retransmission timeout: cwnd falls to at
     /// most `window`, the restart window (RFC 5681 §4.1); ssthresh stays.
     fn on_idle_restart(&mut self, window: usize);
+    /// The first slow start ended without a loss (HyStart++, RFC 9406): ssthresh becomes cwnd and congestion
+    /// avoidance begins from this window.
+    fn end_slow_start(&mut self, now: Nanos);
 }
 
 /// The initial window (RFC 6928 with `segments` = 10; never under 2 segments).
@@ -124,10 +129,23 @@ impl CongestionControl for Controller {
             Self::NewReno(c) => c.on_idle_restart(window),
         }
     }
+
+    fn end_slow_start(&mut self, now: Nanos) {
+        match self {
+            Self::Cubic(c) => c.end_slow_start(now),
+            Self::NewReno(c) => c.end_slow_start(now),
+        }
+    }
 }
 
 /// Slow start growth with byte counting (RFC 3465 §2.1): how much cwnd grows for an ACK of `acked` bytes.
-/// Capped at one initial window per ACK, so a single huge stretch ACK cannot release a burst.
+/// Capped at L segments per ACK, so a single huge stretch ACK cannot release a burst.
 pub(crate) fn slow_start_increase(acked: usize, mss: usize) -> usize {
-    acked.min(10 * mss)
+    acked.min(SLOW_START_LIMIT * mss)
 }
+
+/// L, the most segments one ACK may grow the window by in slow start: one initial window. RFC 3465's L = 2
+/// would starve a receiver that acknowledges each batch with one stretch ACK, and RFC 9406 asks 8 of a sender
+/// that does not pace; with 8, such a receiver's ACKs (13 in the first 120 ms of a 10 ms path in
+/// `window_scaling_allows_more_than_64k_in_flight`) opened the window a fifth less.
+pub(crate) const SLOW_START_LIMIT: usize = 10;

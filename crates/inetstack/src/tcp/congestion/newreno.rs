@@ -77,6 +77,11 @@ impl CongestionControl for NewReno {
             self.bytes_acked = 0;
         }
     }
+
+    fn end_slow_start(&mut self, _now: Nanos) {
+        self.ssthresh = self.cwnd;
+        self.bytes_acked = 0;
+    }
 }
 
 #[cfg(test)]
