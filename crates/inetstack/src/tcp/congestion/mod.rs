@@ -3,8 +3,10 @@
 //!
 //! Two controllers: [`Cubic`] (RFC 9438, the default) and [`NewReno`] (RFC 5681). Both share slow start with
 //! byte counting (RFC 3465) without the L = 2 SMSS cap per ACK: a polled stack handles received segments in
-//! batches and acknowledges a batch with one stretch ACK, so (as Linux does) every acknowledged byte counts. Fast recovery itself (which segment to resend, window inflation,
-//! the SACK pipe) is the connection's job (see [`super::recovery`]); a controller only decides window sizes.
+//! batches and acknowledges a batch with one stretch ACK, so (as Linux does) every acknowledged byte counts. For
+//! both, HyStart++ (RFC 9406, `hystart.rs`) may end the first slow start before a loss does. Fast recovery itself (which
+//! segment to resend, window inflation, the SACK pipe) is the connection's job (see [`super::recovery`]); a
+//! controller only decides window sizes.
 
 mod cubic;
 mod hystart;
