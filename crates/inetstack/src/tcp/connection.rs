@@ -45,9 +45,52 @@ pub(crate) struct AckState {
     pub(crate) duplicates_owed: u32,
     /// The acknowledgment number of the last segment sent (RFC 7323 `Last.ACK.sent`).
     pub(crate) last_ack_sent: SeqNumber,
-    /// A duplicate range received since the last ACK, reported as the first SACK block of the next one (D-SACK,
-    /// RFC 2883), so the sender can tell a spurious retransmission from a loss.
-    pub(crate) dsack: Option<(SeqNumber, SeqNumber)>,
+    /// Duplicate ranges received since the last ACK, each reported as the first SACK block of an ACK of its own
+    /// (D-SACK, RFC 2883), so the sender can tell a spurious retransmission from a loss.
+    pub(crate) dsacks: PendingDsacks,
+}
+
+/// Most D-SACK blocks waiting for an ACK: a batch of more duplicates than this reports the first ones.
+const MAX_PENDING_DSACKS: usize = 8;
+
+/// The duplicate ranges owed a D-SACK, oldest first (a fixed array: no allocation per connection).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PendingDsacks {
+    ranges: [(SeqNumber, SeqNumber); MAX_PENDING_DSACKS],
+    len: u8,
+    /// Index of the oldest.
+    first: u8,
+}
+
+impl PendingDsacks {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Queues `[start, end)`, unless as many are waiting as fit.
+    pub(crate) fn push(&mut self, start: SeqNumber, end: SeqNumber) {
+        let len = usize::from(self.len);
+        if len < MAX_PENDING_DSACKS {
+            self.ranges[(usize::from(self.first) + len) % MAX_PENDING_DSACKS] = (start, end);
+            self.len += 1;
+        }
+    }
+
+    /// Takes the oldest.
+    pub(crate) fn pop(&mut self) -> Option<(SeqNumber, SeqNumber)> {
+        if self.len == 0 {
+            return None;
+        }
+        let range = self.ranges[usize::from(self.first)];
+        self.first = ((usize::from(self.first) + 1) % MAX_PENDING_DSACKS) as u8;
+        self.len -= 1;
+        Some(range)
+    }
 }
 
 /// What a read into the caller's array ([`TcpConnection::recv_into`], `Stack::tcp_recv_into`) found.

@@ -58,7 +58,7 @@ impl TcpConnection {
             && self.recovery.lost_retransmissions.is_empty()
             && !self.rack.probe_due
             && self.sent_segments.first_lost().is_none()
-            && self.ack.dsack.is_none()
+            && self.ack.dsacks.is_empty()
             && self.ack.duplicates_owed <= 1
             && (!self.sack_enabled || self.reassembly.is_empty())
             && not_due(self.deadline_beside_delayed_ack(), now)

@@ -48,14 +48,17 @@ impl TcpConnection {
             }
             TcpState::TimeWait => {
                 if self.ack.now {
-                    out.push(self.ack_segment(now, self.snd_max));
+                    for _ in 0..self.ack.dsacks.len().max(1) {
+                        out.push(self.ack_segment(now, self.snd_max));
+                    }
                 }
             }
             _ => {
                 self.transmit_data(now, out);
                 if self.ack.now {
-                    // One ACK, or one per out-of-order segment received since the last (duplicate ACKs).
-                    let count = self.ack.duplicates_owed.max(1);
+                    // One ACK, or one per out-of-order segment received since the last (duplicate ACKs), or
+                    // one per duplicate range still to report (D-SACKs).
+                    let count = self.ack.duplicates_owed.max(self.ack.dsacks.len() as u32).max(1);
                     for _ in 0..count {
                         out.push(self.ack_segment(now, self.snd_max));
                     }
@@ -335,7 +338,7 @@ impl TcpConnection {
         let window_len = self.advertised_window();
         let mut options =
             TcpOptions { timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)), ..TcpOptions::default() };
-        let dsack = self.ack.dsack.take();
+        let dsack = self.ack.dsacks.pop();
         if self.sack_enabled && (dsack.is_some() || !self.reassembly.is_empty()) {
             let used = if options.timestamps.is_some() { 12 } else { 0 };
             let most = (TCP_MAX_OPTIONS_LEN - used - 4) / 8;
@@ -348,7 +351,8 @@ impl TcpConnection {
             options.sack_blocks = SackBlocks::from_slice(&blocks).unwrap_or_default();
         }
         self.ack.last_ack_sent = self.rcv_nxt;
-        self.ack.now = false;
+        // Duplicates left to report are owed ACKs of their own.
+        self.ack.now = !self.ack.dsacks.is_empty();
         self.ack.duplicates_owed = 0;
         self.timers.delayed_ack = Nanos::NEVER;
         OutgoingSegment {

@@ -74,11 +74,12 @@ impl TcpConnection {
         }
     }
 
-    /// Data `[start, end)` arrived again: with SACK, the next ACK reports it first (D-SACK, RFC 2883 §4) and
-    /// goes out at once.
+    /// Data `[start, end)` arrived again: with SACK, an ACK that goes out at once reports it first (D-SACK, RFC
+    /// 2883 §4). Each duplicate of a batch gets its own ACK, as each would have had one arriving alone: a sender
+    /// that undoes a spurious recovery needs a D-SACK for every range it resent.
     pub(super) fn note_duplicate(&mut self, start: SeqNumber, end: SeqNumber) {
         if self.sack_enabled && start < end {
-            self.ack.dsack = Some((start, end));
+            self.ack.dsacks.push(start, end);
             self.ack.now = true;
         }
     }

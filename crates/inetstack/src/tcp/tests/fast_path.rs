@@ -96,7 +96,7 @@ fn pending_resends_and_recovery_take_the_general_path() {
 
 #[test]
 fn sack_blocks_owed_acks_and_a_closed_window_take_the_general_path() {
-    assert!(!fast_after(|a, _| a.ack.dsack = Some((a.rcv_nxt - 10, a.rcv_nxt))), "a D-SACK block");
+    assert!(!fast_after(|a, _| a.ack.dsacks.push(a.rcv_nxt - 10, a.rcv_nxt)), "a D-SACK block");
     assert!(
         !fast_after(|a, _| {
             a.reassembly.insert(a.rcv_nxt + 100, buffer(b"out of order"));

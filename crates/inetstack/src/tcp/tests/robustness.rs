@@ -271,3 +271,26 @@ fn duplicate_data_is_reported_with_a_dsack_block() {
     assert_eq!(again, Some((ahead + 50, ahead + 100)));
     assert_eq!(harness.b().counters().drops.out_of_window, 1, "only the wholly old segment is out of window");
 }
+
+/// Several duplicates handled in one batch (before the next transmit) each get an ACK with their own D-SACK
+/// block, as they would arriving one by one: a sender undoes a spurious recovery only once every range it resent
+/// is reported (`tcp/undo.rs`). One D-SACK per batch reported the last duplicate only.
+#[test]
+fn each_duplicate_of_a_batch_gets_its_own_dsack() {
+    let (mut harness, from_a, _) = pair(71);
+    harness.a.send(&sga(&[7u8; 1500])).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    assert_eq!(harness.b().rcv_nxt, from_a + 1500);
+    let ack = Some(harness.b().snd_nxt);
+    let since = harness.trace.len();
+    for start in [0u32, 500, 1000] {
+        let repr = segment(from_a + start, ack, TcpFlags::ACK, &[7u8; 500]);
+        let repr = with_timestamps(repr, &harness, 1);
+        harness.inject(Side::B, &repr);
+    }
+    harness.run_for(Duration::from_millis(1));
+    let reported: Vec<_> =
+        harness.trace[since..].iter().filter(|e| e.from == Side::B).map(|e| e.first_sack_block).collect();
+    let expected: Vec<_> = [0u32, 500, 1000].map(|start| Some((from_a + start, from_a + start + 500))).into();
+    assert_eq!(reported, expected);
+}
