@@ -77,6 +77,9 @@ impl TcpConnection {
     }
 
     pub(super) fn on_new_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
+        if self.timeout_undo.is_some() {
+            self.timeout_undo_check(segment);
+        }
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let base = self.send_base();
         let data_acked = if ack > base { (ack.distance_from(base) as usize).min(self.send_buffer.len()) } else { 0 };

@@ -186,6 +186,9 @@ pub struct TcpConnection {
     pub(super) recovery: LossRecovery,
     /// The current recovery's undo, while D-SACKs may still show it spurious (`undo.rs`).
     pub(super) undo: Option<Box<super::undo::Undo>>,
+    /// The last retransmission timeout's undo, until the next ACK shows whether it was spurious
+    /// (`spurious_timeout.rs`).
+    pub(super) timeout_undo: Option<Box<super::spurious_timeout::TimeoutUndo>>,
     pub(super) scoreboard: SackScoreboard,
     /// Segments sent and not yet acknowledged, with their transmit times (kept only while RACK-TLP runs).
     pub(super) sent_segments: SentSegments,
@@ -271,6 +274,7 @@ impl TcpConnection {
             hystart: HyStart::new(config.hystart && config.rack_tlp && config.sack),
             recovery: LossRecovery::new(iss),
             undo: None,
+            timeout_undo: None,
             scoreboard: SackScoreboard::default(),
             sent_segments: SentSegments::default(),
             rack: Rack::default(),

@@ -49,6 +49,9 @@ pub struct TcpCounters {
     /// Fast recoveries whose window reduction was undone: D-SACKs showed every segment they resent had
     /// arrived already (`tcp/undo.rs`).
     pub undone_recoveries: u64,
+    /// Retransmission timeouts found spurious by the timestamp their first ACK echoed, and undone
+    /// (`tcp/spurious_timeout.rs`).
+    pub spurious_timeouts: u64,
     /// First slow starts HyStart++ (RFC 9406) ended on a growing round trip rather than a loss.
     pub hystart_exits: u64,
     /// Duplicate ACKs received (RFC 5681 §2).

@@ -42,6 +42,7 @@ mod scoreboard;
 pub mod segment;
 mod send_buffer;
 mod sent_segments;
+mod spurious_timeout;
 pub mod state;
 mod timers;
 mod timestamps;

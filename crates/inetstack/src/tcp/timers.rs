@@ -115,6 +115,7 @@ impl TcpConnection {
             return;
         }
         if synchronized {
+            self.timeout_undo_arm(now);
             let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
             self.congestion.on_timeout(now, flight, self.retries == 1);
         }

@@ -389,3 +389,52 @@ fn ends_that_filled_each_others_window_with_lost_data_recover() {
     assert_eq!((harness.a.error(), harness.b().error()), (None, None));
     assert!(harness.elapsed() < Duration::from_secs(5), "recovered after an RTO or two: {:?}", harness.elapsed());
 }
+
+/// A bulk transfer of 8 MiB from A during which, from 100 ms to 400 ms, the link delays B's segments by 350 ms
+/// (A's RTO is 200 ms: the tail loss probe and B's answer to it come and go inside the outage) or drops A's
+/// (`delay_acks` false); returns A's counters and its congestion window just before the outage and 500 ms
+/// after its start (or at the end, if sooner).
+fn transfer_through_an_outage(delay_acks: bool, seed: u64) -> (crate::tcp::TcpCounters, usize, usize) {
+    let tcp = config();
+    let mut harness = established(&tcp, &tcp, LinkFaults::default(), seed);
+    let (from, to) = (Duration::from_millis(100), Duration::from_millis(400));
+    if delay_acks {
+        harness.delay = Some(Box::new(move |entry| {
+            let held = entry.from == Side::B && entry.at >= from && entry.at < to;
+            if held { Duration::from_millis(350) } else { Duration::ZERO }
+        }));
+    } else {
+        harness.filter = Some(Box::new(move |entry| entry.from == Side::A && entry.at >= from && entry.at < to));
+    }
+    let mut bulk = BulkTransfer::new(8 << 20, seed);
+    let mut run_to = |harness: &mut Harness, mark: Duration| {
+        harness.run_until(Duration::from_secs(30), |h| bulk.pump(h) || h.elapsed() >= mark) && harness.elapsed() < mark
+    };
+    assert!(!run_to(&mut harness, from), "still sending at the outage");
+    let before = harness.a.congestion_window();
+    run_to(&mut harness, from + Duration::from_millis(500));
+    let after = harness.a.congestion_window();
+    assert!(run_to(&mut harness, Duration::from_secs(20)), "the transfer completes");
+    eprintln!("done at {:?}; cwnd {before} before, {after} after", harness.elapsed());
+    (*harness.a.counters(), before, after)
+}
+
+#[test]
+fn a_timeout_that_delay_set_off_is_undone() {
+    // Eifel (RFC 3522, `tcp/spurious_timeout.rs`): the first ACK after the timeout echoes a TSval older than
+    // the retransmission's, so the original had arrived. The window goes back to what it was, and sending
+    // resumes at SND.MAX: only the one retransmission is sent for nothing.
+    let (counters, before, after) = transfer_through_an_outage(true, 150);
+    assert_eq!((counters.timeouts, counters.spurious_timeouts), (1, 1), "{counters:?}");
+    assert_eq!(counters.retransmits, 1, "{counters:?}");
+    assert!(after >= before, "the window restored: {after} against {before} before the outage");
+}
+
+#[test]
+fn a_timeout_after_a_loss_is_not_undone() {
+    // The same outage dropping A's segments instead: the ACK after the timeout echoes the retransmission's TSval.
+    let (counters, _, _) = transfer_through_an_outage(false, 151);
+    assert!(counters.timeouts >= 1, "{counters:?}");
+    assert_eq!(counters.spurious_timeouts, 0, "{counters:?}");
+    assert!(counters.retransmits > 1, "{counters:?}");
+}
