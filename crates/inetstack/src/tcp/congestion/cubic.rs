@@ -6,9 +6,9 @@
 //! grows, after which the curve starts from that window, §4.10), the concave and convex regions (§4.2,
 //! §4.4-4.5), the Reno-friendly estimate (§4.3), multiplicative decrease with beta = 0.7 (§4.6), fast
 //! convergence (§4.7), the timeout response (§4.8), the epoch excluding idle time (§5.8) and the shared restart
-//! after idle (RFC 5681 §4.1, decided by the connection). Undoing a spurious fast recovery (§4.9) is the
-//! connection's (`undo.rs`: it keeps a copy of the controller from before the cut); a spurious timeout is not
-//! undone.
+//! after idle (RFC 5681 §4.1, decided by the connection). Undoing a spurious reduction (§4.9) is the
+//! connection's: it keeps a copy of the controller from before the cut (`undo.rs` for a fast recovery,
+//! `spurious_timeout.rs` for a timeout).
 
 use super::{CongestionControl, slow_start_increase};
 use crate::tcp::Nanos;
