@@ -155,6 +155,15 @@ mod tests {
         answers
     }
 
+    /// Whether two rounds, of (ACKs, RTT in ms) each, take a fresh HyStart++ out of slow start.
+    fn leaves_slow_start(first: (u32, u64), second: (u32, u64)) -> bool {
+        let mut hystart = HyStart::new(true);
+        let mut next = 0;
+        round(&mut hystart, &mut next, first.0, first.1);
+        round(&mut hystart, &mut next, second.0, second.1);
+        hystart.phase() != Phase::SlowStart
+    }
+
     #[test]
     fn a_rising_round_trip_starts_conservative_slow_start_then_congestion_avoidance() {
         let mut hystart = HyStart::new(true);
@@ -178,11 +187,7 @@ mod tests {
     #[test]
     fn a_round_with_too_few_samples_decides_nothing() {
         for (samples, exits) in [(N_RTT_SAMPLE - 1, false), (N_RTT_SAMPLE, true)] {
-            let mut hystart = HyStart::new(true);
-            let mut next = 0;
-            round(&mut hystart, &mut next, 10, 40);
-            round(&mut hystart, &mut next, samples, 100);
-            assert_eq!(hystart.phase() != Phase::SlowStart, exits, "{samples} samples");
+            assert_eq!(leaves_slow_start((10, 40), (samples, 100)), exits, "{samples} samples");
         }
     }
 
@@ -201,11 +206,7 @@ mod tests {
     #[test]
     fn the_threshold_is_an_eighth_of_the_round_trip_within_4_to_16_ms() {
         for (base, rise, exits) in [(10, 3, false), (10, 4, true), (80, 9, false), (80, 10, true), (400, 16, true)] {
-            let mut hystart = HyStart::new(true);
-            let mut next = 0;
-            round(&mut hystart, &mut next, 10, base);
-            round(&mut hystart, &mut next, 10, base + rise);
-            assert_eq!(hystart.phase() != Phase::SlowStart, exits, "{base} ms + {rise} ms");
+            assert_eq!(leaves_slow_start((10, base), (10, base + rise)), exits, "{base} ms + {rise} ms");
         }
     }
 

@@ -239,14 +239,20 @@ fn random_segments_never_panic() {
     }
 }
 
+/// A pair in which A has sent `len` bytes and B has them all; returns it and A's first sequence number.
+fn delivered_to_b(seed: u64, len: usize) -> (Harness, SeqNumber) {
+    let (mut harness, from_a, _) = pair(seed);
+    harness.a.send(&sga(&vec![7u8; len])).expect("send");
+    harness.run_for(Duration::from_millis(50));
+    assert_eq!(harness.b().rcv_nxt, from_a + len as u32);
+    (harness, from_a)
+}
+
 /// D-SACK (RFC 2883): data received twice is reported as the first SACK block of the next ACK, sent at once:
 /// a whole old segment, the old part of a partly new one, and a repeat of out-of-order data.
 #[test]
 fn duplicate_data_is_reported_with_a_dsack_block() {
-    let (mut harness, from_a, _) = pair(70);
-    harness.a.send(&sga(&[7u8; 1000])).expect("send");
-    harness.run_for(Duration::from_millis(50));
-    assert_eq!(harness.b().rcv_nxt, from_a + 1000);
+    let (mut harness, from_a) = delivered_to_b(70, 1000);
     let first_sack_of_next_b_ack = |harness: &mut Harness, repr: TcpRepr<'_>| {
         let since = harness.trace.len();
         harness.inject(Side::B, &with_timestamps(repr, harness, 1));
@@ -277,10 +283,7 @@ fn duplicate_data_is_reported_with_a_dsack_block() {
 /// is reported (`tcp/undo.rs`). One D-SACK per batch reported the last duplicate only.
 #[test]
 fn each_duplicate_of_a_batch_gets_its_own_dsack() {
-    let (mut harness, from_a, _) = pair(71);
-    harness.a.send(&sga(&[7u8; 1500])).expect("send");
-    harness.run_for(Duration::from_millis(50));
-    assert_eq!(harness.b().rcv_nxt, from_a + 1500);
+    let (mut harness, from_a) = delivered_to_b(71, 1500);
     let ack = Some(harness.b().snd_nxt);
     let since = harness.trace.len();
     for start in [0u32, 500, 1000] {
