@@ -155,13 +155,18 @@ mod tests {
         answers
     }
 
-    /// Whether two rounds, of (ACKs, RTT in ms) each, take a fresh HyStart++ out of slow start.
-    fn leaves_slow_start(first: (u32, u64), second: (u32, u64)) -> bool {
+    /// A fresh HyStart++ after two rounds of (ACKs, RTT in ms) each, and where the next round starts.
+    fn after_two_rounds(first: (u32, u64), second: (u32, u64)) -> (HyStart, u32) {
         let mut hystart = HyStart::new(true);
         let mut next = 0;
         round(&mut hystart, &mut next, first.0, first.1);
         round(&mut hystart, &mut next, second.0, second.1);
-        hystart.phase() != Phase::SlowStart
+        (hystart, next)
+    }
+
+    /// Whether two such rounds take HyStart++ out of slow start.
+    fn leaves_slow_start(first: (u32, u64), second: (u32, u64)) -> bool {
+        after_two_rounds(first, second).0.phase() != Phase::SlowStart
     }
 
     #[test]
@@ -193,10 +198,7 @@ mod tests {
 
     #[test]
     fn a_round_trip_back_under_the_baseline_resumes_slow_start() {
-        let mut hystart = HyStart::new(true);
-        let mut next = 0;
-        round(&mut hystart, &mut next, 10, 40);
-        round(&mut hystart, &mut next, 20, 50);
+        let (mut hystart, mut next) = after_two_rounds((10, 40), (20, 50));
         assert_eq!(hystart.phase(), Phase::Conservative { baseline: Nanos::from_millis(50), rounds: 0 });
         let answers = round(&mut hystart, &mut next, 20, 45);
         assert_eq!(answers.last(), Some(&Growth::By(MSS)), "jitter, not a queue: {answers:?}");
@@ -212,10 +214,7 @@ mod tests {
 
     #[test]
     fn css_grows_a_quarter_of_slow_start_capped_first() {
-        let mut hystart = HyStart::new(true);
-        let mut next = 0;
-        round(&mut hystart, &mut next, 10, 40);
-        round(&mut hystart, &mut next, 10, 60);
+        let (mut hystart, next) = after_two_rounds((10, 40), (10, 60));
         let growth = hystart.on_ack(SeqNumber(next + 1), SeqNumber(next + 2), None, 20 * MSS, MSS);
         assert_eq!(growth, Growth::By(slow_start_increase(20 * MSS, MSS) / CSS_GROWTH_DIVISOR));
     }
