@@ -116,10 +116,11 @@ impl HyStart {
             self.round_min = self.round_min.min(rtt);
             self.samples += 1;
         }
-        if self.samples >= N_RTT_SAMPLE && !self.round_min.is_never() {
+        // Eight samples of this round set its minimum.
+        if self.samples >= N_RTT_SAMPLE {
             match self.phase {
                 Phase::SlowStart if !self.last_round_min.is_never() => {
-                    let threshold = (self.last_round_min.div(MIN_RTT_DIVISOR)).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
+                    let threshold = self.last_round_min.div(MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
                     if self.round_min >= self.last_round_min.saturating_add(threshold) {
                         self.phase = Phase::Conservative { baseline: self.round_min, rounds: 0 };
                     }
