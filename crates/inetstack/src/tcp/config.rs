@@ -63,6 +63,11 @@ pub struct TcpConfig {
     pub rack_tlp: bool,
     /// The congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// Spread new data over the round trip at Linux's pacing rate (cwnd / SRTT, doubled in slow start, times 1.2
+    /// after) instead of sending each burst the ACKs release at once (`tcp/pacing.rs`): for paths whose
+    /// bottleneck queue is shallower than a window. Off by default, as Linux paces CUBIC only under the fq
+    /// qdisc; a pacing connection takes the general paths (as with `fast_paths` off).
+    pub pacing: bool,
     /// End the first slow start when the round trip grows, before the bottleneck's queue overflows: HyStart++
     /// (RFC 9406), for either controller. It runs where RACK-TLP does (its per-segment send times give the RTT
     /// of every ACK); elsewhere the first slow start ends at the first loss, as later ones do.
@@ -107,6 +112,7 @@ impl Default for TcpConfig {
             sack: true,
             rack_tlp: true,
             congestion: CongestionAlgorithm::Cubic,
+            pacing: false,
             hystart: true,
             initial_window_segments: 10,
             max_out_of_order_fragments: None,

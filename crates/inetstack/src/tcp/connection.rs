@@ -183,6 +183,8 @@ pub struct TcpConnection {
     pub(super) congestion: Controller,
     /// HyStart++ (RFC 9406): ends the first slow start when the round trip grows (`recovery.rs` feeds it).
     pub(super) hystart: HyStart,
+    /// With pacing on, when the next paced segment may leave (`pacing.rs`).
+    pub(super) pacing_next: Nanos,
     pub(super) recovery: LossRecovery,
     /// The current recovery's undo, while D-SACKs may still show it spurious (`undo.rs`).
     pub(super) undo: Option<Box<super::undo::Undo>>,
@@ -230,7 +232,8 @@ impl TcpConnection {
     ) -> Self {
         let mss = usize::from(config.effective_mss());
         Self {
-            config: config.clone(),
+            // The fast paths do not pace (`pacing.rs`): a pacing connection takes the general paths.
+            config: TcpConfig { fast_paths: config.fast_paths && !config.pacing, ..config.clone() },
             local,
             remote,
             state: TcpState::Closed,
@@ -272,6 +275,7 @@ impl TcpConnection {
             retries: 0,
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
             hystart: HyStart::new(config.hystart && config.rack_tlp && config.sack),
+            pacing_next: Nanos::ZERO,
             recovery: LossRecovery::new(iss),
             undo: None,
             timeout_undo: None,

@@ -52,6 +52,8 @@ pub struct TcpCounters {
     /// Retransmission timeouts found spurious by the timestamp their first ACK echoed, and undone
     /// (`tcp/spurious_timeout.rs`).
     pub spurious_timeouts: u64,
+    /// Times pacing held a segment back (`tcp/pacing.rs`).
+    pub pacing_waits: u64,
     /// First slow starts HyStart++ (RFC 9406) ended on a growing round trip rather than a loss.
     pub hystart_exits: u64,
     /// Duplicate ACKs received (RFC 5681 §2).

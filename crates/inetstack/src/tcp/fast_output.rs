@@ -57,7 +57,7 @@ impl TcpConnection {
             && !self.recovery.retransmit_head
             && self.recovery.lost_retransmissions.is_empty()
             && !self.rack.probe_due
-            && self.sent_segments.first_lost().is_none()
+            && self.sent_segments.lost_bytes() == 0
             && self.ack.dsacks.is_empty()
             && self.ack.duplicates_owed <= 1
             && (!self.sack_enabled || self.reassembly.is_empty())

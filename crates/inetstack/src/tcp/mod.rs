@@ -29,6 +29,7 @@ mod fast_output;
 mod input;
 mod nanos;
 mod output;
+mod pacing;
 mod predict;
 mod rack;
 mod rate_limit;

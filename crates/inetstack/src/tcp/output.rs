@@ -177,7 +177,11 @@ impl TcpConnection {
             } else if len < self.send_mss && self.fin_seq.is_none() && !resending && self.nagle_holds(in_flight) {
                 return;
             }
+            if self.pacing_holds(now) {
+                return;
+            }
             self.send_range(now, out, self.snd_nxt, len, false);
+            self.pacing_after_send(now, len);
         }
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct TimerDeadlines {
     pub(crate) persist_unanswered: u32,
     /// TIME-WAIT or FIN-WAIT-2 ends.
     pub(crate) close: Nanos,
+    /// Pacing lets the next held-back segment go (`pacing.rs`).
+    pub(crate) pacing: Nanos,
     /// Keepalive probes sent without an answer, and when the last one went.
     pub(crate) keepalive_sent: u32,
     pub(crate) keepalive_last_probe: Option<Nanos>,
@@ -42,6 +44,7 @@ impl Default for TimerDeadlines {
             persist_backoff: 0,
             persist_unanswered: 0,
             close: Nanos::NEVER,
+            pacing: Nanos::NEVER,
             keepalive_sent: 0,
             keepalive_last_probe: None,
         }
@@ -54,7 +57,7 @@ impl TimerDeadlines {
     #[inline]
     pub(crate) fn earliest(&self, keepalive: Nanos) -> Nanos {
         let earliest = keepalive.min(self.retransmit).min(self.reorder).min(self.probe);
-        earliest.min(self.delayed_ack).min(self.persist).min(self.close)
+        earliest.min(self.delayed_ack).min(self.persist).min(self.close).min(self.pacing)
     }
 }
 
@@ -102,6 +105,10 @@ impl TcpConnection {
         if due(self.timers.delayed_ack, now) {
             self.timers.delayed_ack = Nanos::NEVER;
             self.ack.now = true;
+        }
+        if due(self.timers.pacing, now) {
+            // The transmit that follows sends what pacing held back.
+            self.timers.pacing = Nanos::NEVER;
         }
     }
 

@@ -305,3 +305,25 @@ fn cubic_resumes_its_curve_where_it_left_it_after_idling() {
         "cwnd {after:.1} five round trips after resuming, W_cubic {expected:.1} (from {stopped:.1}, W_max {w_max:.1})"
     );
 }
+
+/// Pacing (`tcp/pacing.rs`): with SRTT known (10 ms here) the initial window of 10 segments leaves spread at
+/// twice cwnd / SRTT, one segment every 10 ms · 1 / (2 · 10) = 0.5 ms, instead of all at once.
+#[test]
+fn pacing_spreads_a_window_over_the_round_trip() {
+    let mut departures = Vec::new();
+    for pacing in [false, true] {
+        let tcp = TcpConfig { pacing, ..config() };
+        let mut harness = established(&tcp, &tcp, LinkFaults::default(), 160);
+        let since = harness.trace.len();
+        harness.a.send(&sga(&vec![0u8; 10 * harness.a.send_mss()])).expect("send");
+        harness.run_for(Duration::from_millis(8));
+        let data = data_segments(&sent_by(&harness, Side::A, since)).into_iter().map(|e| e.at).collect::<Vec<_>>();
+        assert_eq!(data.len(), 10, "pacing {pacing}");
+        departures.push(data.windows(2).map(|pair| pair[1] - pair[0]).collect::<Vec<_>>());
+    }
+    assert!(departures[0].iter().all(|gap| gap.is_zero()), "unpaced: one burst, {:?}", departures[0]);
+    let srtt = 10.0e-3;
+    for gap in &departures[1] {
+        assert!((gap.as_secs_f64() - srtt / 20.0).abs() < 0.05e-3, "paced: {:?}", departures[1]);
+    }
+}
