@@ -50,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(Duration::from_millis(1) <= timeout && timeout <= Duration::from_secs(600), "{timeout:?}");
             }
             assert!(settings.pcap.as_ref().is_none_or(|p| !p.as_os_str().is_empty()));
+            assert_eq!(settings.pacing, config.catnip.pacing.unwrap_or(false));
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
             let section = CatnipSection {
                 eal_args: settings.eal_args.clone(),
@@ -67,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
                     .collect(),
                 link_timeout_ms: settings.link_timeout.map(|t| u64::try_from(t.as_millis()).unwrap()),
                 pcap: settings.pcap.as_ref().map(|p| p.to_str().unwrap().to_owned()),
+                pacing: Some(settings.pacing),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
         }
