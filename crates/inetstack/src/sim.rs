@@ -1,6 +1,7 @@
 //! A deterministic network simulator: hosts (each a `Stack`) on one shared Ethernet segment (a hub), a
 //! virtual clock, propagation delay, seeded faults (drop, duplicate, corrupt, reorder by jitter) and, if asked,
-//! a bandwidth limit on each host's link to the hub with a bounded queue in front of it. No threads and no
+//! a bandwidth limit on each host's link to the hub with a bounded queue in front of it, which may mark
+//! ECN-capable datagrams Congestion Experienced once it holds a threshold of frames. No threads and no
 //! real time: the same seed gives the same run, so any failure replays exactly.
 
 use std::cmp::Reverse;
@@ -12,6 +13,8 @@ use runtime::{DemiBuffer, Sga};
 use crate::device::{Device, DeviceCapabilities, flatten};
 use crate::phy::{FaultConfig, Rng};
 use crate::stack::Stack;
+use crate::tcp::ecn_codepoint;
+use crate::wire::{checksum_from_sum, ones_complement_sum};
 
 /// A frame in flight: delivered to every host but its sender at `at`.
 #[derive(Debug)]
@@ -74,6 +77,8 @@ pub struct Simulation {
     pub frames_lost: u64,
     /// Of `frames_lost`, the frames a full uplink queue dropped.
     pub queue_drops: u64,
+    /// ECN-capable datagrams an uplink queue marked Congestion Experienced.
+    pub ce_marks: u64,
     /// Every frame put on the wire (before faults): when, from which host, its bytes; kept only once
     /// [`Simulation::record_frames`] asked for it, for tests that compare two runs frame for frame.
     pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
@@ -94,6 +99,7 @@ impl Simulation {
             frames_sent: 0,
             frames_lost: 0,
             queue_drops: 0,
+            ce_marks: 0,
             recorded: None,
         }
     }
@@ -109,8 +115,23 @@ impl Simulation {
     /// leaves when those ahead of it have, and is dropped if the queue is full when the host sends it.
     pub fn with_bandwidth(mut self, bits_per_second: u64, queue_frames: usize) -> Self {
         let lanes = (0..self.hosts.len()).map(|_| VecDeque::new()).collect();
-        self.uplinks =
-            Some(Uplinks { bits_per_second: bits_per_second.max(1), queue_frames: queue_frames.max(1), lanes });
+        self.uplinks = Some(Uplinks {
+            bits_per_second: bits_per_second.max(1),
+            queue_frames: queue_frames.max(1),
+            mark_threshold: None,
+            lanes,
+        });
+        self
+    }
+
+    /// Makes the uplink queues (of [`Simulation::with_bandwidth`], called before) mark an ECN-capable IPv4
+    /// datagram Congestion Experienced instead of only queueing it when `frames` or more wait ahead of it, as a
+    /// switch with ECN marking at a threshold does (RFC 3168 §5; DCTCP's K). Other frames are dropped only when
+    /// the queue is full, as before.
+    pub fn with_ecn_marking(mut self, frames: usize) -> Self {
+        if let Some(uplinks) = self.uplinks.as_mut() {
+            uplinks.mark_threshold = Some(frames);
+        }
         self
     }
 
@@ -200,10 +221,21 @@ impl Simulation {
         }
     }
 
-    fn put_on_wire(&mut self, from: usize, frame: DemiBuffer) {
+    fn put_on_wire(&mut self, from: usize, mut frame: DemiBuffer) {
         self.frames_sent += 1;
         let departs = match self.uplinks.as_mut() {
-            Some(uplinks) => uplinks.enqueue(from, self.now, frame.len()),
+            Some(uplinks) => {
+                let queued = uplinks.enqueue(from, self.now, frame.len());
+                let ahead = queued.map_or(0, |(_, ahead)| ahead);
+                if queued.is_some()
+                    && uplinks.mark_threshold.is_some_and(|threshold| ahead >= threshold)
+                    && let Some(marked) = mark_congestion_experienced(&frame)
+                {
+                    frame = marked;
+                    self.ce_marks += 1;
+                }
+                queued.map(|(departs, _)| departs)
+            }
             None => Some(self.now),
         };
         if let Some(recorded) = self.recorded.as_mut() {
@@ -237,19 +269,39 @@ impl Simulation {
     }
 }
 
+/// `frame` with its IPv4 header's ECN field set to Congestion Experienced (and the header checksum made
+/// anew), if it is an ECN-capable IPv4 datagram; `None` otherwise.
+fn mark_congestion_experienced(frame: &[u8]) -> Option<DemiBuffer> {
+    const IP: usize = 14;
+    let ecn = *frame.get(IP + 1)? & ecn_codepoint::MASK;
+    if frame.get(12..14)? != [0x08, 0x00] || ecn == ecn_codepoint::NOT_ECT || ecn == ecn_codepoint::CE {
+        return None;
+    }
+    let header_len = usize::from(frame[IP] & 0x0f) * 4;
+    let mut bytes = frame.to_vec();
+    bytes[IP + 1] |= ecn_codepoint::CE;
+    let header = bytes.get_mut(IP..IP + header_len)?;
+    header[10..12].fill(0);
+    let checksum = checksum_from_sum(ones_complement_sum(header));
+    header[10..12].copy_from_slice(&checksum.to_be_bytes());
+    DemiBuffer::from_slice(&bytes).ok()
+}
+
 /// The hosts' links to the hub: one rate for all, and each host's queue.
 #[derive(Debug)]
 struct Uplinks {
     bits_per_second: u64,
     queue_frames: usize,
+    /// Frames waiting ahead of an ECN-capable datagram at which it is marked CE ([`Simulation::with_ecn_marking`]).
+    mark_threshold: Option<usize>,
     /// Per host, when each frame in its queue will have left (the last is when the link is next free).
     lanes: Vec<VecDeque<Instant>>,
 }
 
 impl Uplinks {
-    /// Queues a frame of `len` bytes that host `from` sends at `now`: when it will have left, or `None` if
-    /// the queue is full (tail drop).
-    fn enqueue(&mut self, from: usize, now: Instant, len: usize) -> Option<Instant> {
+    /// Queues a frame of `len` bytes that host `from` sends at `now`: when it will have left and how many frames
+    /// wait ahead of it, or `None` if the queue is full (tail drop).
+    fn enqueue(&mut self, from: usize, now: Instant, len: usize) -> Option<(Instant, usize)> {
         let lane = &mut self.lanes[from];
         while lane.front().is_some_and(|&left| left <= now) {
             lane.pop_front();
@@ -260,8 +312,9 @@ impl Uplinks {
         let bits = len as u128 * 8;
         let sending = Duration::from_nanos((bits * 1_000_000_000 / u128::from(self.bits_per_second)) as u64);
         let starts = lane.back().map_or(now, |&free| free.max(now));
+        let ahead = lane.len();
         lane.push_back(starts + sending);
-        Some(starts + sending)
+        Some((starts + sending, ahead))
     }
 }
 
@@ -285,14 +338,58 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis(1);
         // 1500-byte frames at 12 Mbit/s: 1 ms each. A queue of 2 frames.
-        let mut uplinks = Uplinks { bits_per_second: 12_000_000, queue_frames: 2, lanes: vec![VecDeque::new(); 2] };
-        assert_eq!(uplinks.enqueue(0, t0, 1500), Some(t0 + ms));
-        assert_eq!(uplinks.enqueue(0, t0, 1500), Some(t0 + 2 * ms), "behind the first");
+        let mut uplinks = Uplinks {
+            bits_per_second: 12_000_000,
+            queue_frames: 2,
+            mark_threshold: None,
+            lanes: vec![VecDeque::new(); 2],
+        };
+        assert_eq!(uplinks.enqueue(0, t0, 1500), Some((t0 + ms, 0)));
+        assert_eq!(uplinks.enqueue(0, t0, 1500), Some((t0 + 2 * ms, 1)), "behind the first");
         assert_eq!(uplinks.enqueue(0, t0, 1500), None, "the queue is full");
-        assert_eq!(uplinks.enqueue(1, t0, 750), Some(t0 + ms / 2), "each host has its own link");
+        assert_eq!(uplinks.enqueue(1, t0, 750), Some((t0 + ms / 2, 0)), "each host has its own link");
         // Once the first frame has left there is room again, behind the second.
-        assert_eq!(uplinks.enqueue(0, t0 + ms, 1500), Some(t0 + 3 * ms));
+        assert_eq!(uplinks.enqueue(0, t0 + ms, 1500), Some((t0 + 3 * ms, 1)));
         // An idle link sends at once.
-        assert_eq!(uplinks.enqueue(0, t0 + 10 * ms, 150), Some(t0 + 10 * ms + ms / 10));
+        assert_eq!(uplinks.enqueue(0, t0 + 10 * ms, 150), Some((t0 + 10 * ms + ms / 10, 0)));
+    }
+
+    #[test]
+    fn a_queue_marks_only_ecn_capable_ipv4_datagrams_and_keeps_their_checksum_valid() {
+        use crate::wire::{ChecksumCapabilities, EtherType, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr};
+        let frame = |tos: u8| {
+            let mut bytes = vec![0u8; 14 + 20 + 8];
+            let ethernet = EthernetRepr {
+                src_addr: crate::wire::MacAddress([2, 0, 0, 0, 0, 1]),
+                dst_addr: crate::wire::MacAddress([2, 0, 0, 0, 0, 2]),
+                ethertype: EtherType::Ipv4,
+            };
+            ethernet.emit(&mut bytes).unwrap();
+            let ip = Ipv4Repr {
+                src_addr: std::net::Ipv4Addr::new(10, 0, 0, 1),
+                dst_addr: std::net::Ipv4Addr::new(10, 0, 0, 2),
+                protocol: IpProtocol::Udp,
+                payload_len: 8,
+                ttl: 64,
+                tos,
+                ident: 7,
+                dont_fragment: true,
+            };
+            ip.emit(&mut bytes[14..], &ChecksumCapabilities::software()).unwrap();
+            bytes
+        };
+        for tos in [0b10, 0b01, 0xb8 | 0b10] {
+            let marked = mark_congestion_experienced(&frame(tos)).expect("ECN-capable: marked");
+            let view = Ipv4Packet::new_checked(&marked[14..]).unwrap();
+            let ip = Ipv4Repr::parse(&view, &ChecksumCapabilities::software()).expect("the checksum still holds");
+            assert_eq!(ip.tos, tos | 0b11, "CE, and the DSCP kept");
+            assert_eq!(marked[34..], frame(tos)[34..], "nothing else changed");
+        }
+        assert!(mark_congestion_experienced(&frame(0)).is_none(), "not ECN-capable");
+        assert!(mark_congestion_experienced(&frame(0b11)).is_none(), "marked already");
+        let mut arp = frame(0b10);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(mark_congestion_experienced(&arp).is_none(), "not IPv4");
+        assert!(mark_congestion_experienced(&[0u8; 10]).is_none(), "too short");
     }
 }

@@ -75,6 +75,7 @@ struct Sent {
     undone_recoveries: u64,
     hystart_exits: u64,
     pacing_waits: u64,
+    ecn_reductions: u64,
 }
 
 /// Runs `streams` streams of `total` bytes each, opened at once, until all are read whole; returns each one's
@@ -125,6 +126,7 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
         sent.undone_recoveries += counters.undone_recoveries;
         sent.hystart_exits += counters.hystart_exits;
         sent.pacing_waits += counters.pacing_waits;
+        sent.ecn_reductions += counters.ecn_reductions;
     }
     (all.iter().map(|st| st.done_at.expect("done") - start).collect(), sent)
 }
@@ -254,4 +256,37 @@ fn pacing_fills_a_path_whose_queue_is_shallower_than_a_window() {
         took.push(time[0]);
     }
     assert!(took[1].as_secs_f64() < 0.5 * took[0].as_secs_f64(), "paced {:?}, unpaced {:?}", took[1], took[0]);
+}
+
+#[test]
+fn ecn_marks_keep_the_bottleneck_queue_from_overflowing() {
+    // The 10 Mbit/s, 5 ms bottleneck with its 20-frame queue, marking ECN-capable frames once 10 wait (about
+    // the path's bandwidth-delay product, 9 frames). Without ECN the queue fills and drops in every congestion
+    // epoch (CUBIC 42 drops in 3.74 s, NewReno 33 in 3.53 s); with it, the marks cut the window before the queue
+    // fills (CUBIC 20 cuts, 3.53 s; NewReno 19, 3.55 s): no drop, nothing resent, and no slower (line rate
+    // 3.51 s).
+    const TOTAL: usize = 4 << 20;
+    let mut runs = Vec::new();
+    for ecn in [false, true] {
+        for congestion in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
+            let tcp = TcpConfig { congestion, ecn, ..TcpConfig::default() };
+            let (sim, listener) = link(tcp, 4, (RATE, LATENCY, QUEUE), (FaultConfig::default(), Duration::ZERO));
+            let mut sim = sim.with_ecn_marking(10);
+            let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
+            let (drops, marks) = (sim.queue_drops, sim.ce_marks);
+            eprintln!("ECN {ecn} {congestion:?}: {took:?}; {drops} queue drops, {marks} CE marks; {sent:?}");
+            assert!(took[0].as_secs_f64() < line_time(TOTAL).as_secs_f64() / 0.9, "{took:?}: {sent:?}");
+            assert_eq!(sent.timeouts, 0, "{sent:?}");
+            if ecn {
+                assert!(marks > 0 && sent.ecn_reductions > 0, "{sent:?}");
+                assert_eq!((drops, sent.retransmits), (0, 0), "{sent:?}");
+            } else {
+                assert_eq!((marks, sent.ecn_reductions), (0, 0), "nothing is ECN-capable");
+                assert_congestion_response(drops, &sent);
+            }
+            runs.push(took[0]);
+        }
+    }
+    let no_slower = |with: Duration, without: Duration| with.as_secs_f64() <= without.as_secs_f64() * 1.01;
+    assert!(no_slower(runs[2], runs[0]) && no_slower(runs[3], runs[1]), "ECN no slower: {runs:?}");
 }

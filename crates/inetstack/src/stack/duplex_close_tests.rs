@@ -12,7 +12,8 @@
 //! The link is faulty as drawn (loss up to 20%, duplication, corruption, reordering, latency, and in three draws
 //! of five a rate of 1 to 100 Mbit/s with a drop-tail queue of 4 to 64 frames), and so are the
 //! stacks' settings (buffers of 4 KiB to 256 KiB, MSS, SACK, timestamps, window scaling, delayed ACKs,
-//! congestion control, Nagle, pacing in one draw of four).
+//! congestion control, Nagle, pacing in one draw of four, ECN in three of ten, with a queue that marks where the
+//! link has a rate).
 //!
 //! What must hold for every seed:
 //! - every byte read is the byte sent at that offset: each direction arrives whole, once and in order, and the
@@ -135,6 +136,8 @@ struct Draw {
     jitter: Duration,
     /// Each host's link rate (bits per second) and queue (frames), if limited.
     uplink: Option<(u64, usize)>,
+    /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
+    marking: Option<usize>,
     nodelay: bool,
     plans: Vec<Plan>,
 }
@@ -223,7 +226,13 @@ fn draw(seed: u64) -> Draw {
     for config in &mut configs {
         config.tcp.pacing = pacing;
     }
-    Draw { configs, faults, latency, jitter, uplink, nodelay, plans }
+    // Then ECN, with a queue that marks from a quarter full where the link has a rate.
+    let ecn = rng.chance(0.3);
+    for config in &mut configs {
+        config.tcp.ecn = ecn;
+    }
+    let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
+    Draw { configs, faults, latency, jitter, uplink, marking, nodelay, plans }
 }
 
 /// The `len` bytes connection `conn` sends from the client (`dir` 0) or from the server (`dir` 1).
@@ -388,6 +397,9 @@ fn duplex_pair(d: &Draw, fast_paths: bool, seed: u64, options: TcpSocketOptions)
     let mut sim = Simulation::new(hosts, t0, d.latency, d.faults, seed).with_jitter(d.jitter).record_frames();
     if let Some((rate, queue)) = d.uplink {
         sim = sim.with_bandwidth(rate, queue);
+    }
+    if let Some(frames) = d.marking {
+        sim = sim.with_ecn_marking(frames);
     }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");

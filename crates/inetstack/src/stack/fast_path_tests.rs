@@ -7,7 +7,8 @@
 //! - scripted: request/response of 1 to 1500 bytes, bulk both ways with a slow reader, an orderly close; over
 //!   a clean link (software and offloaded checksums) and a faulty one, under several TCP configurations;
 //! - drawn per seed: options, buffer sizes, Nagle, delayed ACKs, checksum offload, chunk sizes, slow readers
-//!   (zero windows), loss, duplication, corruption, reordering, and the link's rate and queue (`UPLINKS`).
+//!   (zero windows), loss, duplication, corruption, reordering, the link's rate and queue (`UPLINKS`), and ECN
+//!   with a queue that marks.
 //!   `STACK_FAST_PATH_CASES` (default 16) sets how many seeds run, `STACK_FAST_PATH_SEED` the first one.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -188,6 +189,7 @@ fn configurations() -> Vec<(&'static str, TcpConfig)> {
             "no delayed ACKs, no window scaling",
             TcpConfig { delayed_ack: Duration::ZERO, window_scale: false, ..base.clone() },
         ),
+        ("ECN", TcpConfig { ecn: true, ..base.clone() }),
         ("small buffers, Nagle", TcpConfig { recv_buffer: 8192, send_buffer: 8192, mss: 536, ..base }),
     ]
 }
@@ -232,6 +234,8 @@ struct Draw {
     stall: f64,
     /// Each host's link rate (bits per second) and queue (frames), if limited.
     uplink: Option<(u64, usize)>,
+    /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
+    marking: Option<usize>,
 }
 
 fn draw(seed: u64) -> Draw {
@@ -244,7 +248,7 @@ fn draw(seed: u64) -> Draw {
     let (sack, timestamps, window_scale) = (rng.chance(0.7), rng.chance(0.7), rng.chance(0.8));
     let delayed_ack = rng.pick(&[Duration::ZERO, Duration::from_millis(40)]);
     let keepalive = rng.pick(&[None, Some(Duration::from_millis(300))]);
-    let configs = [(MacAddress([2, 0, 0, 0, 0, 1]), A), (MacAddress([2, 0, 0, 0, 0, 2]), B)].map(|(mac, ip)| {
+    let mut configs = [(MacAddress([2, 0, 0, 0, 0, 1]), A), (MacAddress([2, 0, 0, 0, 0, 2]), B)].map(|(mac, ip)| {
         let mut config = StackConfig::new(mac, ip, 24);
         config.isn_secret = seed;
         config.checksums = checksums;
@@ -264,16 +268,19 @@ fn draw(seed: u64) -> Draw {
         corrupt: if offload { 0.0 } else { rng.pick(&[0.0, 0.01]) },
         reorder: rng.pick(&[0.0, 0.05, 0.2]),
     };
-    Draw {
-        configs,
-        faults,
-        jitter: rng.pick(&[Duration::ZERO, Duration::from_micros(50)]),
-        nodelay: rng.chance(0.5),
-        volumes: [rng.below(200_000), rng.below(60_000)],
-        chunk: rng.pick(&[1usize, 100, 1000, 1448, 9000, 65_536]),
-        stall: rng.pick(&[0.0, 0.3, 0.9]),
-        uplink: rng.pick(&UPLINKS),
+    let jitter = rng.pick(&[Duration::ZERO, Duration::from_micros(50)]);
+    let nodelay = rng.chance(0.5);
+    let volumes = [rng.below(200_000), rng.below(60_000)];
+    let chunk = rng.pick(&[1usize, 100, 1000, 1448, 9000, 65_536]);
+    let stall = rng.pick(&[0.0, 0.3, 0.9]);
+    let uplink = rng.pick(&UPLINKS);
+    // Drawn last, so that earlier seeds keep the rest of their draw.
+    let ecn = rng.chance(0.3);
+    for config in &mut configs {
+        config.tcp.ecn = ecn;
     }
+    let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
+    Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking }
 }
 
 /// The links the drawn tests pick from: as fast as the simulator goes (twice as likely), or a rate in bits per
@@ -357,8 +364,11 @@ pub(super) fn recorded_pair(
 fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
     let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let (mut sim, listener, t0) =
-        recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter, d.uplink), seed, (options, 4));
+    let (sim, listener, t0) = recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter, d.uplink), seed, (options, 4));
+    let mut sim = match d.marking {
+        Some(frames) => sim.with_ecn_marking(frames),
+        None => sim,
+    };
     let client = sim.hosts[0].tcp_open();
     sim.hosts[0].tcp_set_options(client, options).expect("options");
     sim.hosts[0].tcp_connect(t0, client, SocketAddrV4::new(B, PORT)).expect("connect");

@@ -41,7 +41,8 @@ impl Stack {
         };
         self.counters.tcp_in += 1;
         self.counters.tcp_in_fast += 1;
-        self.segment_for_connection(id, &parsed.tcp, payload);
+        let ce = parsed.ecn == crate::tcp::ecn_codepoint::CE;
+        self.segment_for_connection(id, &parsed.tcp, payload, ce);
         None
     }
 }

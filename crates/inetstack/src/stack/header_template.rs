@@ -5,7 +5,8 @@
 //! layer.
 //!
 //! The bytes written are exactly what [`EthernetRepr::emit`], [`Ipv4Repr::emit`] and [`TcpRepr::emit_header`]
-//! write for the same segment (a test checks it): DF set, TOS 0, no IP options, urgent pointer 0. Only for
+//! write for the same segment (a test checks it): DF set, TOS 0 but for the ECN field (ECT(0) where the segment
+//! asks for it), no IP options, urgent pointer 0. Only for
 //! connection segments to a resolved unicast next hop; anything else (RSTs for unknown connections, frames
 //! waiting for ARP, loopback) goes through the layered path. The segments of a
 //! [`SegmentBatch`](crate::tcp::SegmentBatch) (timestamps their only option) are written field by field with [`HeaderTemplate::write_batched`], their checksum summed
@@ -17,7 +18,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::tcp::{BatchHeader, OutgoingSegment};
+use crate::tcp::{BatchHeader, OutgoingSegment, ecn_codepoint};
 use crate::wire::{
     ChecksumCapabilities, ETHERNET_HEADER_LEN, IPV4_MIN_HEADER_LEN, MacAddress, SeqNumber, TCP_MIN_HEADER_LEN,
     TcpFlags, WireError, checksum_from_sum, fold, ones_complement_sum,
@@ -86,15 +87,19 @@ impl HeaderTemplate {
         self.dst_mac
     }
 
-    /// Copies the constant bytes into `fixed` (`FIXED_LEN` long) and fills the IPv4 total length, identification
-    /// and (unless offloaded) header checksum: what [`Self::write`] and [`Self::write_batched`] share.
+    /// Copies the constant bytes into `fixed` (`FIXED_LEN` long) and fills the TOS byte (`ect`: the ECN field
+    /// says ECT(0)), the IPv4 total length, identification and (unless offloaded) header checksum: what
+    /// [`Self::write`] and [`Self::write_batched`] share.
     #[inline(always)]
-    fn write_fixed(&self, fixed: &mut [u8], total_len: u16, ident: u16, caps: &ChecksumCapabilities) {
+    fn write_fixed(&self, fixed: &mut [u8], ect: bool, total_len: u16, ident: u16, caps: &ChecksumCapabilities) {
         fixed.copy_from_slice(&self.bytes);
+        let tos = if ect { ecn_codepoint::ECT0 } else { ecn_codepoint::NOT_ECT };
+        fixed[IP + 1] = tos;
         fixed[IP + 2..IP + 4].copy_from_slice(&total_len.to_be_bytes());
         fixed[IP + 4..IP + 6].copy_from_slice(&ident.to_be_bytes());
         if caps.ipv4.generate_on_tx() {
-            let sum = fold(self.ip_sum + u32::from(total_len) + u32::from(ident));
+            // The TOS byte is the low half of the header's first word.
+            let sum = fold(self.ip_sum + u32::from(tos) + u32::from(total_len) + u32::from(ident));
             fixed[IP + 10..IP + 12].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
         }
     }
@@ -116,7 +121,7 @@ impl HeaderTemplate {
         let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
         let (fixed, options) = out.split_at_mut_checked(FIXED_LEN).ok_or(WireError::BufferTooSmall)?;
         segment.options.emit(options)?;
-        self.write_fixed(fixed, total_len, ident, caps);
+        self.write_fixed(fixed, segment.ect, total_len, ident, caps);
         let tcp = &mut fixed[TCP..];
         tcp[4..8].copy_from_slice(&segment.seq_number.0.to_be_bytes());
         tcp[8..12].copy_from_slice(&segment.ack_number.map_or(0, |ack| ack.0).to_be_bytes());
@@ -137,7 +142,7 @@ impl HeaderTemplate {
     /// Writes the headers of the segment at `seq` with `flags` (ACK implied) and the fields of `header` (its
     /// payload is `payload`) into `out`, which must be exactly `FIXED_LEN` plus [`TIMESTAMPS_ONLY_LEN`] if the
     /// header carries timestamps: the bytes [`Self::write`] writes for the same segment as an
-    /// `OutgoingSegment`.
+    /// `OutgoingSegment` (ECN-capable if `header.ect` and the segment carries data).
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn write_batched(
@@ -159,7 +164,7 @@ impl HeaderTemplate {
         let tcp_len = u16::try_from(header_len + payload.len()).map_err(|_| WireError::TooLarge)?;
         let total_len = u16::try_from(usize::from(tcp_len) + IPV4_MIN_HEADER_LEN).map_err(|_| WireError::TooLarge)?;
         let (fixed, options) = out.split_at_mut(FIXED_LEN);
-        self.write_fixed(fixed, total_len, ident, caps);
+        self.write_fixed(fixed, header.ect && !payload.is_empty(), total_len, ident, caps);
         let (seq, ack) = (seq.0, header.ack_number.0);
         let offset_and_flags =
             [((header_len / 4) as u8) << 4, flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
@@ -222,7 +227,7 @@ mod tests {
             protocol: IpProtocol::Tcp,
             payload_len: header_len + payload.len(),
             ttl: 64,
-            tos: 0,
+            tos: if segment.ect { ecn_codepoint::ECT0 } else { 0 },
             ident,
             dont_fragment: true,
         };
@@ -252,10 +257,12 @@ mod tests {
                         ack_number: SeqNumber(u32::MAX - i as u32),
                         window_len: 0xfffe - j as u16,
                         timestamps,
+                        ect: i % 2 == 0,
                     };
                     let segment = BatchSegment { seq_number: SeqNumber(0xffff_0000 + j as u32), flags, payload: None };
                     let ident = 0xfff0 + (i * 4 + j) as u16;
-                    let general = header.to_outgoing(BatchSegment { payload: None, ..segment });
+                    let mut general = header.to_outgoing(BatchSegment { payload: None, ..segment });
+                    general.ect = header.ect && !payload.is_empty();
                     let mut out = vec![0u8; FIXED_LEN + general.options.encoded_len().unwrap()];
                     let (seq, flags) = (segment.seq_number, segment.flags);
                     template.write_batched(&mut out, &header, seq, flags, payload, ident, &caps).unwrap();
@@ -309,6 +316,7 @@ mod tests {
                         window_len,
                         options,
                         payload: Sga::new(),
+                        ect: i % 2 == 1 && !payload.is_empty(),
                     };
                     let ident = 0xfff0 + i as u16;
                     assert_eq!(

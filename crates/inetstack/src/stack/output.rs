@@ -86,7 +86,7 @@ impl Stack {
         payload: Option<DemiBuffer>,
         write_transport: impl FnOnce(&mut [u8], Ipv4Addr, &[u8]) -> Result<(), crate::wire::WireError>,
     ) -> Result<(), Fail> {
-        self.send_ipv4_via(src, dst, protocol, transport_len, payload, &mut None, write_transport)
+        self.send_ipv4_via(src, dst, protocol, 0, transport_len, payload, &mut None, write_transport)
     }
 
     /// The next hop towards `dst` and its MAC address if known, from `cache` when it is still valid; a
@@ -142,13 +142,14 @@ impl Stack {
         }
     }
 
-    /// [`Self::send_ipv4`] with the sender's [`CachedHop`].
+    /// [`Self::send_ipv4`] with the sender's [`CachedHop`] and the IP header's TOS byte.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn send_ipv4_via(
         &mut self,
         src: Ipv4Addr,
         dst: Ipv4Addr,
         protocol: IpProtocol,
+        tos: u8,
         transport_len: usize,
         payload: Option<DemiBuffer>,
         hop_cache: &mut Option<CachedHop>,
@@ -166,7 +167,7 @@ impl Stack {
             protocol,
             payload_len,
             ttl: self.config.ttl,
-            tos: 0,
+            tos,
             ident: self.ip_ident,
             dont_fragment: true,
         };

@@ -25,7 +25,7 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
-use crate::tcp::{BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::tcp::{BatchHeader, Nanos, ecn_codepoint, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.
@@ -570,7 +570,8 @@ impl Stack {
             if new_syn && self.reopen_from_time_wait(id, local, remote, &repr) {
                 return Ok(());
             }
-            self.segment_for_connection(id, &repr, payload);
+            let ce = ip.tos & ecn_codepoint::MASK == ecn_codepoint::CE;
+            self.segment_for_connection(id, &repr, payload, ce);
             return Ok(());
         }
         match self.listener_for(local) {
@@ -586,15 +587,20 @@ impl Stack {
         }
     }
 
-    /// Hands a segment to connection `id` (`payload`: the zero-copy view of its data), then polls the
-    /// connection or only schedules its deadlines, and settles a handshake it completed.
+    /// Hands a segment to connection `id` (`payload`: the zero-copy view of its data; `ce`: its IP header
+    /// was marked Congestion Experienced), then polls the connection or only schedules its deadlines, and
+    /// settles a handshake it completed.
     #[inline]
-    pub(super) fn segment_for_connection(&mut self, id: SocketId, repr: &TcpRepr<'_>, payload: DemiBuffer) {
+    pub(super) fn segment_for_connection(&mut self, id: SocketId, repr: &TcpRepr<'_>, payload: DemiBuffer, ce: bool) {
         let now = self.tcp_now;
         let mut handshake = false;
         let mut quiet = None;
         if let Ok(conn) = self.connection(id) {
             conn.tcb.on_segment(now, repr, payload);
+            // After the segment: a mark on a segment with CWR starts the echo again (RFC 3168 §6.1.3).
+            if ce {
+                conn.tcb.on_congestion_experienced();
+            }
             handshake = conn.listener.is_some();
             // Data for a connection the application closed can never be read: reset it (RFC 1122
             // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
@@ -739,6 +745,7 @@ impl Stack {
             window_len: 0,
             options: TcpOptions::default(),
             payload: Sga::new(),
+            ect: false,
         };
         if self.emit_segment(ip.dst_addr, ip.src_addr, &mut rst, &mut None, &mut None).is_ok() {
             self.counters.tcp_rst_out += 1;
@@ -769,7 +776,8 @@ impl Stack {
         } else {
             let header_len = segment.repr(&[]).header_len();
             let checksums = self.config.checksums;
-            self.send_ipv4_via(src, dst, IpProtocol::Tcp, header_len, payload, hop, |header, src, payload| {
+            let tos = if segment.ect { ecn_codepoint::ECT0 } else { ecn_codepoint::NOT_ECT };
+            self.send_ipv4_via(src, dst, IpProtocol::Tcp, tos, header_len, payload, hop, |header, src, payload| {
                 segment.repr(payload).emit_header(header, src, dst, &checksums)
             })?;
         }

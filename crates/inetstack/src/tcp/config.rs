@@ -68,6 +68,11 @@ pub struct TcpConfig {
     /// bottleneck queue is shallower than a window. Off by default, as Linux paces CUBIC only under the fq
     /// qdisc; a pacing connection takes the general paths (as with `fast_paths` off).
     pub pacing: bool,
+    /// Explicit Congestion Notification (RFC 3168, `tcp/ecn.rs`): offer it on active opens, accept it on passive
+    /// ones; on a connection where both ends agree, new data goes out ECN-capable and a router's congestion
+    /// mark halves the window without a loss. Off by default (Linux, by default, accepts ECN but does not ask
+    /// for it).
+    pub ecn: bool,
     /// End the first slow start when the round trip grows, before the bottleneck's queue overflows: HyStart++
     /// (RFC 9406), for either controller. It runs where RACK-TLP does (its per-segment send times give the RTT
     /// of every ACK); elsewhere the first slow start ends at the first loss, as later ones do.
@@ -113,6 +118,7 @@ impl Default for TcpConfig {
             rack_tlp: true,
             congestion: CongestionAlgorithm::Cubic,
             pacing: false,
+            ecn: false,
             hystart: true,
             initial_window_segments: 10,
             max_out_of_order_fragments: None,

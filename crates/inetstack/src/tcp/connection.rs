@@ -183,6 +183,8 @@ pub struct TcpConnection {
     pub(super) congestion: Controller,
     /// HyStart++ (RFC 9406): ends the first slow start when the round trip grows (`recovery.rs` feeds it).
     pub(super) hystart: HyStart,
+    /// Explicit Congestion Notification (`ecn.rs`).
+    pub(super) ecn: super::ecn::Ecn,
     /// With pacing on, when the next paced segment may leave (`pacing.rs`).
     pub(super) pacing_next: Nanos,
     pub(super) recovery: LossRecovery,
@@ -275,6 +277,7 @@ impl TcpConnection {
             retries: 0,
             congestion: new_controller(config.congestion, mss, config.initial_window_segments),
             hystart: HyStart::new(config.hystart && config.rack_tlp && config.sack),
+            ecn: super::ecn::Ecn::new(iss),
             pacing_next: Nanos::ZERO,
             recovery: LossRecovery::new(iss),
             undo: None,
@@ -337,6 +340,7 @@ impl TcpConnection {
         self.rcv_adv = self.rcv_nxt;
         self.ack.last_ack_sent = self.rcv_nxt;
         self.negotiate(&syn.options);
+        self.negotiate_ecn(syn.flags, syn.ack_number.is_some());
         // The window of a SYN is never scaled (RFC 7323 §2.2).
         self.snd_wnd = u32::from(syn.window_len);
         self.max_snd_wnd = self.snd_wnd;

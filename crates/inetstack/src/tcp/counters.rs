@@ -54,6 +54,10 @@ pub struct TcpCounters {
     pub spurious_timeouts: u64,
     /// Times pacing held a segment back (`tcp/pacing.rs`).
     pub pacing_waits: u64,
+    /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).
+    pub ecn_ce_received: u64,
+    /// Window reductions on ECN-Echo ACKs (at most one per window of data).
+    pub ecn_reductions: u64,
     /// First slow starts HyStart++ (RFC 9406) ended on a growing round trip rather than a loss.
     pub hystart_exits: u64,
     /// Duplicate ACKs received (RFC 5681 §2).

@@ -59,6 +59,7 @@ impl TcpConnection {
             && !self.rack.probe_due
             && self.sent_segments.lost_bytes() == 0
             && self.ack.dsacks.is_empty()
+            && !self.ecn.signalling()
             && self.ack.duplicates_owed <= 1
             && (!self.sack_enabled || self.reassembly.is_empty())
             && not_due(self.deadline_beside_delayed_ack(), now)
@@ -178,6 +179,7 @@ impl TcpConnection {
             ack_number: self.rcv_nxt,
             window_len: self.advertised_window(),
             timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)),
+            ect: self.ecn.enabled,
         });
         self.ack.last_ack_sent = self.rcv_nxt;
         self.ack.now = false;

@@ -109,6 +109,8 @@ pub(crate) struct TraceEntry {
     pub(crate) sack_blocks: usize,
     /// The first SACK block (a D-SACK block when it lies below the ACK or inside a later block), if any.
     pub(crate) first_sack_block: Option<(SeqNumber, SeqNumber)>,
+    /// Sent ECN-capable (`OutgoingSegment::ect`).
+    pub(crate) ect: bool,
 }
 
 /// Link-level tallies.
@@ -123,10 +125,14 @@ pub(crate) struct LinkStats {
     pub(crate) resets_from_closed_port: u64,
 }
 
-type Packet = Reverse<(Instant, u64, Side, Vec<u8>)>;
+/// A segment on the link: when it arrives, its order, where it goes, its bytes, whether it was marked CE.
+type Packet = Reverse<(Instant, u64, Side, Vec<u8>, bool)>;
 
 /// Decides, per traced segment, whether the link drops it.
 pub(crate) type DropFilter = Box<dyn FnMut(&TraceEntry) -> bool>;
+
+/// Decides, per traced segment, whether the link marks it Congestion Experienced (ECN-capable ones only).
+pub(crate) type MarkFilter = Box<dyn FnMut(&TraceEntry) -> bool>;
 
 /// Decides, per traced segment, how much extra delay the link adds (scripted reordering).
 pub(crate) type DelayFilter = Box<dyn FnMut(&TraceEntry) -> Duration>;
@@ -148,6 +154,8 @@ pub(crate) struct Harness {
     pub(crate) frames: Option<Vec<(Duration, Side, Vec<u8>)>>,
     /// Drops the segments for which it returns true (after tracing them), for scripted loss.
     pub(crate) filter: Option<DropFilter>,
+    /// Marks the ECN-capable segments for which it returns true Congestion Experienced, as a router would.
+    pub(crate) mark: Option<MarkFilter>,
     /// Holds back the segments for which it returns a delay, for scripted reordering.
     pub(crate) delay: Option<DelayFilter>,
     rng: Rng,
@@ -172,6 +180,7 @@ impl Harness {
             trace: Vec::new(),
             frames: None,
             filter: None,
+            mark: None,
             delay: None,
             rng: Rng::new(seed),
             in_flight: BinaryHeap::new(),
@@ -233,8 +242,10 @@ impl Harness {
             window: segment.window_len,
             sack_blocks: segment.options.sack_blocks.len(),
             first_sack_block: segment.options.sack_blocks.as_slice().first().map(|block| (block.left, block.right)),
+            ect: segment.ect,
         };
         let dropped = self.filter.as_mut().is_some_and(|filter| filter(&entry));
+        let marked = entry.ect && self.mark.as_mut().is_some_and(|mark| mark(&entry));
         let extra = self.delay.as_mut().map_or(Duration::ZERO, |delay| delay(&entry));
         let at = entry.at;
         self.trace.push(entry);
@@ -249,10 +260,10 @@ impl Harness {
             self.stats.lost += 1;
             return;
         }
-        self.put_on_link(from, bytes, extra);
+        self.put_on_link(from, bytes, extra, marked);
     }
 
-    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>, extra: Duration) {
+    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>, extra: Duration, marked: bool) {
         self.stats.sent += 1;
         let to = if from == Side::A { Side::B } else { Side::A };
         let faults = if to == Side::B { self.faults_to_b.clone() } else { self.faults_to_a.clone() };
@@ -287,7 +298,7 @@ impl Harness {
                 arrives += faults.reorder_delay.mul_f64(self.rng.unit());
             }
             self.order += 1;
-            self.in_flight.push(Reverse((arrives, self.order, to, copy)));
+            self.in_flight.push(Reverse((arrives, self.order, to, copy, marked)));
         }
     }
 
@@ -296,10 +307,11 @@ impl Harness {
         let (src, dst) = if to == Side::B { (ADDRESS_A, ADDRESS_B) } else { (ADDRESS_B, ADDRESS_A) };
         let mut bytes = vec![0u8; repr.buffer_len()];
         repr.emit(&mut bytes, *src.ip(), *dst.ip(), &ChecksumCapabilities::software()).expect("valid segment");
-        self.deliver(to, &bytes);
+        self.deliver(to, &bytes, false);
     }
 
-    fn deliver(&mut self, to: Side, bytes: &[u8]) {
+    /// Hands `bytes` to `to`, and then its mark if the link marked it CE (as the stack does).
+    fn deliver(&mut self, to: Side, bytes: &[u8], marked: bool) {
         let (src, dst) = if to == Side::B { (ADDRESS_A, ADDRESS_B) } else { (ADDRESS_B, ADDRESS_A) };
         let caps = ChecksumCapabilities::software();
         let Ok(packet) = TcpPacket::new_checked(bytes) else { return };
@@ -307,9 +319,19 @@ impl Harness {
         let payload = DemiBuffer::from_slice(repr.payload).expect("alloc");
         let now = self.clock();
         match to {
-            Side::A => self.a.on_segment(now, &repr, payload),
+            Side::A => {
+                self.a.on_segment(now, &repr, payload);
+                if marked {
+                    self.a.on_congestion_experienced();
+                }
+            }
             Side::B => match self.b.as_mut() {
-                Some(b) => b.on_segment(now, &repr, payload),
+                Some(b) => {
+                    b.on_segment(now, &repr, payload);
+                    if marked {
+                        b.on_congestion_experienced();
+                    }
+                }
                 None => self.answer_for_missing_b(&repr),
             },
         }
@@ -347,6 +369,7 @@ impl Harness {
             window_len: 0,
             options: Default::default(),
             payload: Sga::new(),
+            ect: false,
         };
         self.transmit(Side::B, &reset);
     }
@@ -369,8 +392,8 @@ impl Harness {
             if *at > self.now {
                 break;
             }
-            let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else { break };
-            self.deliver(to, &bytes);
+            let Some(Reverse((_, _, to, bytes, marked))) = self.in_flight.pop() else { break };
+            self.deliver(to, &bytes, marked);
         }
         true
     }

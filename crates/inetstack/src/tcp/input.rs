@@ -161,6 +161,9 @@ impl TcpConnection {
                 return;
             }
         }
+        if self.ecn.enabled {
+            self.on_ecn_flags(now, flags, ack);
+        }
         if !self.process_ack(now, segment, ack) || self.state == TcpState::Closed {
             return;
         }

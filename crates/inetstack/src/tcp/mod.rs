@@ -24,6 +24,7 @@ mod ack;
 pub mod config;
 pub mod congestion;
 mod connection;
+mod ecn;
 pub mod counters;
 mod fast_output;
 mod input;
@@ -58,6 +59,7 @@ pub use config::{CongestionAlgorithm, TcpConfig};
 pub use congestion::{CongestionControl, Cubic, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
+pub(crate) use ecn::codepoint as ecn_codepoint;
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
 pub use nanos::Nanos;

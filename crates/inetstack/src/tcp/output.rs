@@ -96,15 +96,17 @@ impl TcpConnection {
             self.ack.last_ack_sent = self.rcv_nxt;
         }
         self.ack.now = false;
+        let ecn = super::ecn::Ecn::syn_flags(self.config.ecn, self.ecn.enabled, syn_ack, retransmission);
         out.push(OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq_number: self.iss,
             ack_number,
-            flags: TcpFlags::SYN,
+            flags: TcpFlags::SYN | ecn,
             window_len: window as u16,
             options,
             payload: Sga::new(),
+            ect: false,
         });
         if retransmission {
             self.counters.retransmits += 1;
@@ -272,7 +274,11 @@ impl TcpConnection {
         if end == seq {
             return seq;
         }
-        if seq < self.snd_max {
+        let new_data = seq >= self.snd_max;
+        if new_data && len > 0 && std::mem::take(&mut self.ecn.send_cwr) {
+            flags = flags | TcpFlags::CWR;
+        }
+        if !new_data {
             self.counters.retransmits += 1;
             self.void_timing();
             if self.undo.is_some() {
@@ -292,7 +298,9 @@ impl TcpConnection {
         if self.rack_active() {
             self.rack_on_send(seq, end, now);
         }
-        let segment = self.build_segment(now, seq, flags, payload);
+        let mut segment = self.build_segment(now, seq, flags, payload);
+        // ECN-capable: new data only, not retransmissions or window probes (RFC 3168 §6.1.5-6).
+        segment.ect = self.ecn.enabled && new_data && len > 0 && !probe;
         out.push(segment);
         self.snd_nxt = self.snd_nxt.max(end);
         self.snd_max = self.snd_max.max(end);
@@ -333,6 +341,7 @@ impl TcpConnection {
             window_len: 0,
             options: TcpOptions::default(),
             payload: Sga::new(),
+            ect: false,
         }
     }
 
@@ -359,6 +368,8 @@ impl TcpConnection {
         self.ack.now = !self.ack.dsacks.is_empty();
         self.ack.duplicates_owed = 0;
         self.timers.delayed_ack = Nanos::NEVER;
+        // Every segment echoes a congestion mark until the peer's CWR (RFC 3168 §6.1.3).
+        let flags = if self.ecn.echo { flags | TcpFlags::ECE } else { flags };
         OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -368,6 +379,7 @@ impl TcpConnection {
             window_len,
             options,
             payload,
+            ect: false,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct OutgoingSegment {
     pub window_len: u16,
     pub options: TcpOptions,
     pub payload: Sga,
+    /// Send the datagram ECN-capable (ECT(0) in its IP header, RFC 3168): new data of an ECN connection.
+    pub ect: bool,
 }
 
 impl OutgoingSegment {
@@ -66,8 +68,8 @@ pub struct SegmentBatch {
 }
 
 /// The header fields every segment of a [`SegmentBatch`] shares: each acknowledges `ack_number`, advertises
-/// `window_len` and carries `timestamps` (its only option). A copy apart from the segments, so that they can
-/// be drained while it is read.
+/// `window_len` and carries `timestamps` (its only option); with `ect`, those with data go out ECN-capable. A
+/// copy apart from the segments, so that they can be drained while it is read.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BatchHeader {
     pub src_port: u16,
@@ -75,6 +77,7 @@ pub struct BatchHeader {
     pub ack_number: SeqNumber,
     pub window_len: u16,
     pub timestamps: Option<TcpTimestamps>,
+    pub ect: bool,
 }
 
 /// One segment of a [`SegmentBatch`]: a data segment (flags empty or PSH) or a pure ACK (no payload).
@@ -124,6 +127,7 @@ impl BatchHeader {
             flags: segment.flags,
             window_len: self.window_len,
             options: self.options(),
+            ect: self.ect && segment.payload.is_some(),
             payload: segment.payload.map(Sga::from_buffer).unwrap_or_default(),
         }
     }

@@ -38,6 +38,8 @@ pub struct TcpFrame<'a> {
     pub dst_mac: MacAddress,
     pub src_addr: Ipv4Addr,
     pub dst_addr: Ipv4Addr,
+    /// The IP header's ECN field (RFC 3168 §5: the TOS byte's low two bits).
+    pub ecn: u8,
     /// The segment; its payload borrows the frame, cut at the IPv4 total length (no Ethernet padding).
     pub tcp: TcpRepr<'a>,
     /// Where the payload starts in the frame.
@@ -88,6 +90,7 @@ impl<'a> TcpFrame<'a> {
             dst_mac: MacAddress(*head.first_chunk::<6>()?),
             src_addr: address(IP + 12),
             dst_addr: address(IP + 16),
+            ecn: head[IP + 1] & 0b11,
             tcp: TcpRepr {
                 src_port: read_u16(head, TCP),
                 dst_port: read_u16(head, TCP + 2),
@@ -111,19 +114,19 @@ impl TcpFrame<'_> {
     #[doc(hidden)]
     pub fn check_against_layered(bytes: &[u8], caps: &ChecksumCapabilities) -> bool {
         let Some(fast) = TcpFrame::parse(bytes, caps) else { return false };
-        let (dst_mac, src_addr, dst_addr, tcp, payload_offset) =
+        let (dst_mac, src_addr, dst_addr, ecn, tcp, payload_offset) =
             layered(bytes, caps).unwrap_or_else(|| panic!("the layered parsers refused {bytes:02x?}"));
-        let layered = TcpFrame { dst_mac, src_addr, dst_addr, tcp, payload_offset };
+        let layered = TcpFrame { dst_mac, src_addr, dst_addr, ecn, tcp, payload_offset };
         assert_eq!(fast, layered, "the one-pass parse disagrees with the layered parsers");
         true
     }
 }
 
-/// What the layered parsers make of `bytes`: (destination MAC, addresses, segment, payload offset).
+/// What the layered parsers make of `bytes`: (destination MAC, addresses, ECN field, segment, payload offset).
 fn layered<'a>(
     bytes: &'a [u8],
     caps: &ChecksumCapabilities,
-) -> Option<(MacAddress, Ipv4Addr, Ipv4Addr, TcpRepr<'a>, usize)> {
+) -> Option<(MacAddress, Ipv4Addr, Ipv4Addr, u8, TcpRepr<'a>, usize)> {
     let ethernet = EthernetRepr::parse(&EthernetFrame::new_checked(bytes).ok()?).ok()?;
     if ethernet.ethertype != EtherType::Ipv4 {
         return None;
@@ -136,7 +139,7 @@ fn layered<'a>(
     let start = IP + view.header_len();
     let packet = TcpPacket::new_checked(&bytes[start..start + ip.payload_len]).ok()?;
     let tcp = TcpRepr::parse(&packet, ip.src_addr, ip.dst_addr, caps).ok()?;
-    Some((ethernet.dst_addr, ip.src_addr, ip.dst_addr, tcp, start + packet.header_len()))
+    Some((ethernet.dst_addr, ip.src_addr, ip.dst_addr, ip.tos & 0b11, tcp, start + packet.header_len()))
 }
 
 #[cfg(test)]

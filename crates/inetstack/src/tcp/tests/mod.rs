@@ -2,6 +2,7 @@
 
 mod close;
 mod congestion;
+mod ecn;
 mod fast_path;
 mod handshake;
 mod loss;
