@@ -6,7 +6,8 @@
 //!
 //! One test function, because DPDK's EAL initialises once per process: it brings the namespace up, starts one
 //! catnip, and runs the scenarios in order against Linux processes started in the namespace (`ip netns exec`):
-//! catnip as a TCP client of a Linux server (16 MiB each way, checked by SHA-256; ARP resolved by catnip), the
+//! catnip as a TCP client of a Linux server (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN
+//! agreed with Linux, whose TCP_INFO must show it and the ECN-capable segments catnip sent), the
 //! kernel pinging catnip (ARP resolved by the kernel), a Linux TCP client against a catnip echo server (several
 //! sizes, ten concurrent connections, 64-byte round trips timed), and UDP both ways. Then catnip shuts down and
 //! the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
@@ -49,7 +50,9 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     }
     let _namespace = Namespace::up();
     let prefix = format!("catnip-linux-{}", std::process::id());
-    let config = veth_config(&prefix);
+    let mut config = veth_config(&prefix);
+    // catnip asks for ECN (RFC 3168); Linux accepts it by default (net.ipv4.tcp_ecn = 2).
+    config.tcp.ecn = true;
     let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
     println!("catnip up at {CATNIP} on net_af_packet0 (dk0)");
     // A second DPDK catnip in this process is refused: EAL initialises once.
@@ -305,6 +308,8 @@ fn tcp_client_to_linux_server(libos: &mut Libos) {
     assert_eq!(received_len, BULK, "catnip received all of Linux's bytes");
     let linux_digest = output.lines().next().unwrap_or_default().trim().to_owned();
     assert_eq!(hex(&received_hash.finalize()), linux_digest, "catnip received exactly the 16 MiB Linux sent");
+    // Linux's own view of the connection (TCP_INFO): ECN agreed in the handshake, ECN-capable segments received.
+    assert!(output.contains("ecn agreed True seen True"), "Linux's TCP_INFO: {output}");
     println!(
         "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways)",
         BULK >> 20,

@@ -16,6 +16,7 @@
 //! link_timeout_ms = 5000    # how long to wait for the port's link (a memif server waits for its client)
 //! pcap = "/tmp/catnip.pcap" # optional: record every frame the port sends and receives (tcpdump -r reads it)
 //! pacing = true             # optional, default false: TCP paces its sends (for queues shallower than a window)
+//! ecn = true                # optional, default false: TCP asks for and accepts ECN (RFC 3168)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
 //! `eal_args` and `port`; the port stays open between instances (see `catnip::dpdk::shared`).
@@ -105,6 +106,8 @@ pub struct CatnipSection {
     pub pcap: Option<String>,
     /// TCP paces its sends (inetstack's `TcpConfig::pacing`); off when absent.
     pub pacing: Option<bool>,
+    /// TCP asks for and accepts Explicit Congestion Notification (inetstack's `TcpConfig::ecn`); off when absent.
+    pub ecn: Option<bool>,
 }
 
 /// One static ARP entry of the `[catnip]` section.
@@ -127,6 +130,7 @@ pub struct CatnipSettings {
     pub link_timeout: Option<Duration>,
     pub pcap: Option<PathBuf>,
     pub pacing: bool,
+    pub ecn: bool,
 }
 
 fn bad(what: String) -> Fail {
@@ -200,6 +204,7 @@ impl CatnipSection {
             link_timeout,
             pcap,
             pacing: self.pacing.unwrap_or(false),
+            ecn: self.ecn.unwrap_or(false),
         })
     }
 
@@ -215,6 +220,7 @@ impl CatnipSection {
         config.gateway = settings.gateway;
         config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
         config.tcp.pacing = settings.pacing;
+        config.tcp.ecn = settings.ecn;
         Ok((config, settings.pcap))
     }
 }
@@ -290,12 +296,16 @@ mod tests {
         assert_eq!(settings.prefix_len, 24);
         assert_eq!(settings.gateway, Some(Ipv4Addr::new(10, 99, 0, 254)));
         assert_eq!(settings.arp, vec![(Ipv4Addr::new(10, 99, 0, 2), [2, 0, 0, 0, 0, 2])]);
-        assert_eq!((settings.pcap.as_ref(), settings.pacing), (None, false));
+        assert_eq!((settings.pcap.as_ref(), settings.pacing, settings.ecn), (None, false, false));
         let with_pcap = Config::from_toml(&format!("{text}pcap = \"/tmp/catnip.pcap\"\n")).unwrap();
         assert_eq!(with_pcap.catnip.validate().unwrap().pcap, Some(PathBuf::from("/tmp/catnip.pcap")));
         let with_pacing = Config::from_toml(&format!("{text}pacing = true\n")).unwrap();
         assert!(with_pacing.catnip.validate().unwrap().pacing);
         let e = Config::from_toml(&format!("{text}pacing = 1\n")).unwrap_err();
+        assert!(e.cause().contains("invalid type"), "{e}");
+        let with_ecn = Config::from_toml(&format!("{text}ecn = true\n")).unwrap();
+        assert!(with_ecn.catnip.validate().unwrap().ecn);
+        let e = Config::from_toml(&format!("{text}ecn = \"yes\"\n")).unwrap_err();
         assert!(e.cause().contains("invalid type"), "{e}");
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";

@@ -118,8 +118,14 @@ pub fn run(input: &[u8]) -> Outcome {
 impl Host {
     fn new() -> Self {
         let t0 = Instant::now();
-        let a = Stack::new(StackConfig::new(MAC_A, A, 24), t0).expect("valid config");
-        let b = Stack::new(StackConfig::new(MAC_B, B, 24), t0).expect("valid config");
+        // Both ask for ECN, so that the connection's ECN paths (CE marks, ECE, CWR) are open to the input too.
+        let config = |mac, ip| {
+            let mut config = StackConfig::new(mac, ip, 24);
+            config.tcp.ecn = true;
+            config
+        };
+        let a = Stack::new(config(MAC_A, A), t0).expect("valid config");
+        let b = Stack::new(config(MAC_B, B), t0).expect("valid config");
         let mut sim = Simulation::new(vec![a, b], t0, Duration::from_micros(10), FaultConfig::default(), 1);
         let listener = sim.hosts[1].tcp_open();
         sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, TCP_PORT)).expect("free port");
@@ -253,14 +259,17 @@ impl Host {
     /// A segment from A on the connection, its fields fuzzed near where the connection stands.
     fn connection_segment(&mut self, input: &mut Reader<'_>) {
         let flags = input.u8();
-        let seq = self.rcv_next + (i32::from(input.u16() as i16) * i32::from(input.u8() % 4 + 1)) as u32;
+        let offset = i32::from(input.u16() as i16);
+        // The low two bits scale the offset; the next two are the IP header's ECN field (CE: a router's mark).
+        let scale_and_ecn = input.u8();
+        let seq = self.rcv_next + (offset * i32::from(scale_and_ecn % 4 + 1)) as u32;
         let ack = self.snd_nxt + (i32::from(input.u16() as i16)) as u32;
         let window = input.u16();
         let options = input.tcp_options();
         let payload_len = usize::from(input.u16()) % 1461;
         let payload: Vec<u8> = (0..payload_len).map(|i| pattern(seq + i as u32)).collect();
         let segment = tcp_segment(self.peer.port(), TCP_PORT, seq, ack, flags, window, &options, &payload);
-        self.receive(ipv4_frame(A, IpProtocol::Tcp, &segment));
+        self.receive(ipv4_frame(A, IpProtocol::Tcp, (scale_and_ecn >> 2) & 0b11, &segment));
     }
 
     /// A segment to the listener from any address and port (handshakes, SYN floods, stray ACKs and RSTs).
@@ -272,7 +281,7 @@ impl Host {
         let ack = SeqNumber(u32::from(input.u16()) << 16);
         let options = input.tcp_options();
         let segment = tcp_segment(port, TCP_PORT, seq, ack, flags, 65535, &options, &[]);
-        self.receive(ipv4_frame(src, IpProtocol::Tcp, &segment));
+        self.receive(ipv4_frame(src, IpProtocol::Tcp, 0, &segment));
     }
 
     fn udp_datagram(&mut self, input: &mut Reader<'_>) {
@@ -282,7 +291,7 @@ impl Host {
         let repr = UdpRepr { src_port: 5353, dst_port, payload: &payload };
         let mut datagram = vec![0u8; repr.buffer_len()];
         repr.emit(&mut datagram, A, B, &ChecksumCapabilities::software()).expect("sized buffer");
-        self.receive(ipv4_frame(A, IpProtocol::Udp, &datagram));
+        self.receive(ipv4_frame(A, IpProtocol::Udp, 0, &datagram));
     }
 
     /// The application reads what the connection delivers and checks each byte against [`pattern`].
@@ -377,15 +386,15 @@ fn tcp_segment(
     segment
 }
 
-/// `payload` in an IPv4 header from `src` to B, in an Ethernet frame from A's MAC.
-fn ipv4_frame(src: Ipv4Addr, protocol: IpProtocol, payload: &[u8]) -> Vec<u8> {
+/// `payload` in an IPv4 header from `src` to B with TOS `tos`, in an Ethernet frame from A's MAC.
+fn ipv4_frame(src: Ipv4Addr, protocol: IpProtocol, tos: u8, payload: &[u8]) -> Vec<u8> {
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: B,
         protocol,
         payload_len: payload.len(),
         ttl: 64,
-        tos: 0,
+        tos,
         ident: 1,
         dont_fragment: true,
     };

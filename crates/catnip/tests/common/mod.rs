@@ -146,6 +146,9 @@ r = random.Random(7)
 data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
 c.sendall(data)
 print(hashlib.sha256(data).hexdigest(), flush=True)
+# struct tcp_info's tcpi_options (byte 5): TCPI_OPT_ECN (8), ECN agreed; TCPI_OPT_ECN_SEEN (16), ECT received.
+options = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[5]
+print(f"ecn agreed {bool(options & 8)} seen {bool(options & 16)}", flush=True)
 c.close()
 "#;
 

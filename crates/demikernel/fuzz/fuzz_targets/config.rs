@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!(settings.pcap.as_ref().is_none_or(|p| !p.as_os_str().is_empty()));
             assert_eq!(settings.pacing, config.catnip.pacing.unwrap_or(false));
+            assert_eq!(settings.ecn, config.catnip.ecn.unwrap_or(false));
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
             let section = CatnipSection {
                 eal_args: settings.eal_args.clone(),
@@ -69,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
                 link_timeout_ms: settings.link_timeout.map(|t| u64::try_from(t.as_millis()).unwrap()),
                 pcap: settings.pcap.as_ref().map(|p| p.to_str().unwrap().to_owned()),
                 pacing: Some(settings.pacing),
+                ecn: Some(settings.ecn),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
         }

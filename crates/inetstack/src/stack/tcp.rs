@@ -25,7 +25,9 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
-use crate::tcp::{BatchHeader, Nanos, ecn_codepoint, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState};
+use crate::tcp::{
+    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, ecn_codepoint,
+};
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
 /// Socket options of a TCP socket. Set on a listener, they are inherited by the connections it accepts.

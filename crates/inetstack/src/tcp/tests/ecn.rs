@@ -109,10 +109,12 @@ fn a_mark_is_echoed_until_cwr_and_halves_the_window_once_without_a_retransmissio
     let ssthresh = harness.a.congestion.slow_start_threshold();
     assert!(ssthresh < cwnd && ssthresh * 10 >= cwnd * 6, "ssthresh {ssthresh} from cwnd {cwnd}");
     // B echoes from the first marked segment until A's CWR arrives, then stops.
-    let echoes: Vec<usize> =
-        (0..entries.len()).filter(|&i| entries[i].from == Side::B && entries[i].flags.contains(TcpFlags::ECE)).collect();
-    let cwrs: Vec<usize> =
-        (0..entries.len()).filter(|&i| entries[i].from == Side::A && entries[i].flags.contains(TcpFlags::CWR)).collect();
+    let echoes: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].from == Side::B && entries[i].flags.contains(TcpFlags::ECE))
+        .collect();
+    let cwrs: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].from == Side::A && entries[i].flags.contains(TcpFlags::CWR))
+        .collect();
     assert!(!echoes.is_empty());
     assert_eq!(cwrs.len(), 1, "one CWR, on the first new data after the reduction");
     let cwr = &entries[cwrs[0]];
