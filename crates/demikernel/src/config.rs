@@ -17,6 +17,7 @@
 //! pcap = "/tmp/catnip.pcap" # optional: record every frame the port sends and receives (tcpdump -r reads it)
 //! pacing = true             # optional, default false: TCP paces its sends (for queues shallower than a window)
 //! ecn = true                # optional, default false: TCP asks for and accepts ECN (RFC 3168)
+//! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
 //! `eal_args` and `port`; the port stays open between instances (see `catnip::dpdk::shared`).
@@ -108,6 +109,8 @@ pub struct CatnipSection {
     pub pacing: Option<bool>,
     /// TCP asks for and accepts Explicit Congestion Notification (inetstack's `TcpConfig::ecn`); off when absent.
     pub ecn: Option<bool>,
+    /// TCP's congestion controller: "cubic" (when absent), "newreno" or "dctcp".
+    pub congestion: Option<String>,
 }
 
 /// One static ARP entry of the `[catnip]` section.
@@ -131,6 +134,27 @@ pub struct CatnipSettings {
     pub pcap: Option<PathBuf>,
     pub pacing: bool,
     pub ecn: bool,
+    pub congestion: Congestion,
+}
+
+/// TCP's congestion controller, as the `[catnip]` section names it (inetstack's `CongestionAlgorithm`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Congestion {
+    #[default]
+    Cubic,
+    NewReno,
+    Dctcp,
+}
+
+impl Congestion {
+    /// Every controller with its name in the configuration file.
+    pub const NAMES: [(&'static str, Congestion); 3] =
+        [("cubic", Congestion::Cubic), ("newreno", Congestion::NewReno), ("dctcp", Congestion::Dctcp)];
+
+    /// Its name in the configuration file.
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, c)| *c == self).map_or("cubic", |(name, _)| name)
+    }
 }
 
 fn bad(what: String) -> Fail {
@@ -194,6 +218,12 @@ impl CatnipSection {
             Some("") => return Err(bad("catnip.pcap is empty: name a file, or leave the key out".into())),
             Some(path) => Some(PathBuf::from(path)),
         };
+        let congestion = match self.congestion.as_deref() {
+            None => Congestion::default(),
+            Some(name) => Congestion::NAMES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
+                bad(format!("catnip.congestion = {name:?} is not one of \"cubic\", \"newreno\", \"dctcp\""))
+            })?,
+        };
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -205,6 +235,7 @@ impl CatnipSection {
             pcap,
             pacing: self.pacing.unwrap_or(false),
             ecn: self.ecn.unwrap_or(false),
+            congestion,
         })
     }
 
@@ -221,6 +252,11 @@ impl CatnipSection {
         config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
         config.tcp.pacing = settings.pacing;
         config.tcp.ecn = settings.ecn;
+        config.tcp.congestion = match settings.congestion {
+            Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
+            Congestion::NewReno => catnip::dpdk::CongestionAlgorithm::NewReno,
+            Congestion::Dctcp => catnip::dpdk::CongestionAlgorithm::Dctcp,
+        };
         Ok((config, settings.pcap))
     }
 }
@@ -307,6 +343,12 @@ mod tests {
         assert!(with_ecn.catnip.validate().unwrap().ecn);
         let e = Config::from_toml(&format!("{text}ecn = \"yes\"\n")).unwrap_err();
         assert!(e.cause().contains("invalid type"), "{e}");
+        assert_eq!(settings.congestion, Congestion::Cubic);
+        for (name, congestion) in Congestion::NAMES {
+            let config = Config::from_toml(&format!("{text}congestion = \"{name}\"\n")).unwrap();
+            assert_eq!(config.catnip.validate().unwrap().congestion, congestion);
+            assert_eq!(congestion.name(), name);
+        }
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -322,6 +364,8 @@ mod tests {
             ("eal_arg = []", "eal_arg"),
             ("link_timeout_ms = 0", "catnip.link_timeout_ms"),
             ("pcap = \"\"", "catnip.pcap"),
+            ("congestion = \"bbr\"", "catnip.congestion"),
+            ("congestion = \"Cubic\"", "catnip.congestion"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);

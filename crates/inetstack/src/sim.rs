@@ -79,6 +79,9 @@ pub struct Simulation {
     pub queue_drops: u64,
     /// ECN-capable datagrams an uplink queue marked Congestion Experienced.
     pub ce_marks: u64,
+    /// Frames the uplink queues took, and the frames waiting ahead of each, summed (see [`Self::mean_queue`]).
+    queued: u64,
+    waiting_ahead: u64,
     /// Every frame put on the wire (before faults): when, from which host, its bytes; kept only once
     /// [`Simulation::record_frames`] asked for it, for tests that compare two runs frame for frame.
     pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
@@ -100,6 +103,8 @@ impl Simulation {
             frames_lost: 0,
             queue_drops: 0,
             ce_marks: 0,
+            queued: 0,
+            waiting_ahead: 0,
             recorded: None,
         }
     }
@@ -143,6 +148,12 @@ impl Simulation {
 
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// The mean number of frames a frame found waiting ahead of it in its uplink queue (0 without queues): the
+    /// queueing delay in frames.
+    pub fn mean_queue(&self) -> f64 {
+        if self.queued == 0 { 0.0 } else { self.waiting_ahead as f64 / self.queued as f64 }
     }
 
     /// Runs one event: collects every host's output, delivers the next due frames, runs due timers.
@@ -227,6 +238,10 @@ impl Simulation {
             Some(uplinks) => {
                 let queued = uplinks.enqueue(from, self.now, frame.len());
                 let ahead = queued.map_or(0, |(_, ahead)| ahead);
+                if queued.is_some() {
+                    self.queued += 1;
+                    self.waiting_ahead += ahead as u64;
+                }
                 if queued.is_some()
                     && uplinks.mark_threshold.is_some_and(|threshold| ahead >= threshold)
                     && let Some(marked) = mark_congestion_experienced(&frame)

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use device::{DEFAULT_MTU, DpdkDevice, DpdkDeviceConfig, DpdkStats, MAX_MTU, final_stats, lent_mbufs};
 use inetstack::stack::StackConfig;
-pub use inetstack::tcp::TcpConfig;
+pub use inetstack::tcp::{CongestionAlgorithm, TcpConfig};
 pub use inetstack::wire::MacAddress;
 pub use offload::{PortOffloads, RxVerdict};
 use pdpix::Fail;

@@ -290,3 +290,42 @@ fn ecn_marks_keep_the_bottleneck_queue_from_overflowing() {
     let no_slower = |with: Duration, without: Duration| with.as_secs_f64() <= without.as_secs_f64() * 1.01;
     assert!(no_slower(runs[2], runs[0]) && no_slower(runs[3], runs[1]), "ECN no slower: {runs:?}");
 }
+
+#[test]
+fn dctcp_fills_the_link_with_a_queue_near_its_marking_threshold() {
+    // 100 Mbit/s, 1 ms each way (a bandwidth-delay product of 16.5 frames), a 200-frame queue that marks from
+    // 10 frames. CUBIC without ECN fills the queue until it drops (8 MB in 675 ms, a mean queue of 103 frames,
+    // 55 drops); NewReno with ECN halves its window at each mark, below the path's capacity (715 ms, 2.7
+    // frames); DCTCP cuts by the fraction marked and keeps the link busy with a queue near the threshold
+    // (680 ms, 4.9 frames). The line rate is 669 ms.
+    const TOTAL: usize = 8_000_000;
+    let line = Duration::from_nanos((TOTAL.div_ceil(1448) * 1514 * 8 * 10) as u64);
+    let mut results = Vec::new();
+    for (congestion, ecn) in
+        [(CongestionAlgorithm::Cubic, false), (CongestionAlgorithm::NewReno, true), (CongestionAlgorithm::Dctcp, false)]
+    {
+        let tcp = TcpConfig { congestion, ecn, recv_buffer: 1 << 20, send_buffer: 1 << 20, ..TcpConfig::default() };
+        let speed = (100_000_000, Duration::from_millis(1), 200);
+        let (sim, listener) = link(tcp, 5, speed, (FaultConfig::default(), Duration::ZERO));
+        let mut sim = sim.with_ecn_marking(10);
+        let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
+        let queue = sim.mean_queue();
+        eprintln!(
+            "{congestion:?} ECN {ecn}: {took:?} (line {line:?}); mean queue {queue:.1} frames; {} drops, {} marks; \
+             {sent:?}",
+            sim.queue_drops, sim.ce_marks
+        );
+        assert_eq!(sent.timeouts, 0, "{sent:?}");
+        results.push((took[0], queue, sim.queue_drops));
+    }
+    let [(_, cubic_queue, cubic_drops), (reno, reno_queue, reno_drops), (dctcp, dctcp_queue, dctcp_drops)] =
+        results[..]
+    else {
+        unreachable!()
+    };
+    assert!(cubic_drops > 0 && cubic_queue > 50.0, "CUBIC fills the queue: {results:?}");
+    assert_eq!((reno_drops, dctcp_drops), (0, 0), "{results:?}");
+    assert!(reno_queue < 10.0 && dctcp_queue < 10.0, "{results:?}");
+    assert!(dctcp.as_secs_f64() < line.as_secs_f64() * 1.03, "DCTCP at line rate: {results:?}");
+    assert!(dctcp.as_secs_f64() < reno.as_secs_f64() * 0.97, "DCTCP faster than halving: {results:?}");
+}

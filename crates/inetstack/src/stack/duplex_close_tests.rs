@@ -12,8 +12,8 @@
 //! The link is faulty as drawn (loss up to 20%, duplication, corruption, reordering, latency, and in three draws
 //! of five a rate of 1 to 100 Mbit/s with a drop-tail queue of 4 to 64 frames), and so are the
 //! stacks' settings (buffers of 4 KiB to 256 KiB, MSS, SACK, timestamps, window scaling, delayed ACKs,
-//! congestion control, Nagle, pacing in one draw of four, ECN in three of ten, with a queue that marks where the
-//! link has a rate).
+//! congestion control, Nagle, pacing in one draw of four, ECN in three of ten (one of them DCTCP), with a queue
+//! that marks where the link has a rate).
 //!
 //! What must hold for every seed:
 //! - every byte read is the byte sent at that offset: each direction arrives whole, once and in order, and the
@@ -227,9 +227,14 @@ fn draw(seed: u64) -> Draw {
         config.tcp.pacing = pacing;
     }
     // Then ECN, with a queue that marks from a quarter full where the link has a rate.
-    let ecn = rng.chance(0.3);
+    // ECN in three draws of ten, one of them with DCTCP.
+    let mode = rng.below(10);
+    let ecn = mode >= 7;
     for config in &mut configs {
         config.tcp.ecn = ecn;
+        if mode == 9 {
+            config.tcp.congestion = CongestionAlgorithm::Dctcp;
+        }
     }
     let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
     Draw { configs, faults, latency, jitter, uplink, marking, nodelay, plans }

@@ -190,6 +190,7 @@ fn configurations() -> Vec<(&'static str, TcpConfig)> {
             TcpConfig { delayed_ack: Duration::ZERO, window_scale: false, ..base.clone() },
         ),
         ("ECN", TcpConfig { ecn: true, ..base.clone() }),
+        ("DCTCP", TcpConfig { congestion: CongestionAlgorithm::Dctcp, ..base.clone() }),
         ("small buffers, Nagle", TcpConfig { recv_buffer: 8192, send_buffer: 8192, mss: 536, ..base }),
     ]
 }
@@ -275,9 +276,14 @@ fn draw(seed: u64) -> Draw {
     let stall = rng.pick(&[0.0, 0.3, 0.9]);
     let uplink = rng.pick(&UPLINKS);
     // Drawn last, so that earlier seeds keep the rest of their draw.
-    let ecn = rng.chance(0.3);
+    // ECN in three draws of ten, one of them with DCTCP.
+    let mode = rng.below(10);
+    let ecn = mode >= 7;
     for config in &mut configs {
         config.tcp.ecn = ecn;
+        if mode == 9 {
+            config.tcp.congestion = CongestionAlgorithm::Dctcp;
+        }
     }
     let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
     Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking }

@@ -598,11 +598,8 @@ impl Stack {
         let mut handshake = false;
         let mut quiet = None;
         if let Ok(conn) = self.connection(id) {
+            conn.tcb.on_ecn_codepoint(now, ce);
             conn.tcb.on_segment(now, repr, payload);
-            // After the segment: a mark on a segment with CWR starts the echo again (RFC 3168 §6.1.3).
-            if ce {
-                conn.tcb.on_congestion_experienced();
-            }
             handshake = conn.listener.is_some();
             // Data for a connection the application closed can never be read: reset it (RFC 1122
             // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window

@@ -80,6 +80,9 @@ impl TcpConnection {
         if self.timeout_undo.is_some() {
             self.timeout_undo_check(segment);
         }
+        if self.ecn.dctcp {
+            self.dctcp_observe(ack, segment.flags.contains(crate::wire::TcpFlags::ECE));
+        }
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         let base = self.send_base();
         let data_acked = if ack > base { (ack.distance_from(base) as usize).min(self.send_buffer.len()) } else { 0 };

@@ -15,6 +15,9 @@ pub enum CongestionAlgorithm {
     Cubic,
     /// NewReno (RFC 5681 slow start and congestion avoidance, RFC 6582 fast recovery).
     NewReno,
+    /// DCTCP (RFC 8257): NewReno whose response to ECN marks scales with the fraction of bytes marked, for
+    /// networks whose switches mark at a shallow queue (a data centre). It asks for ECN whatever `ecn` says.
+    Dctcp,
 }
 
 /// Parameters of one TCP connection. Every field has a sensible default ([`TcpConfig::default`]).

@@ -310,7 +310,7 @@ impl Harness {
         self.deliver(to, &bytes, false);
     }
 
-    /// Hands `bytes` to `to`, and then its mark if the link marked it CE (as the stack does).
+    /// Hands `bytes` to `to`, with its mark if the link marked it CE (as the stack does).
     fn deliver(&mut self, to: Side, bytes: &[u8], marked: bool) {
         let (src, dst) = if to == Side::B { (ADDRESS_A, ADDRESS_B) } else { (ADDRESS_B, ADDRESS_A) };
         let caps = ChecksumCapabilities::software();
@@ -320,17 +320,13 @@ impl Harness {
         let now = self.clock();
         match to {
             Side::A => {
+                self.a.on_ecn_codepoint(now, marked);
                 self.a.on_segment(now, &repr, payload);
-                if marked {
-                    self.a.on_congestion_experienced();
-                }
             }
             Side::B => match self.b.as_mut() {
                 Some(b) => {
+                    b.on_ecn_codepoint(now, marked);
                     b.on_segment(now, &repr, payload);
-                    if marked {
-                        b.on_congestion_experienced();
-                    }
                 }
                 None => self.answer_for_missing_b(&repr),
             },

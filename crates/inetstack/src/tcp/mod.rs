@@ -56,7 +56,7 @@ mod harness;
 mod tests;
 
 pub use config::{CongestionAlgorithm, TcpConfig};
-pub use congestion::{CongestionControl, Cubic, NewReno};
+pub use congestion::{CongestionControl, Cubic, Dctcp, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
 pub(crate) use ecn::codepoint as ecn_codepoint;

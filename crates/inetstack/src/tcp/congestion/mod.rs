@@ -1,7 +1,8 @@
 //! Congestion control behind one trait, [`CongestionControl`]: the connection reports acknowledgments, loss
 //! and timeouts; the controller answers with a congestion window and slow-start threshold.
 //!
-//! Two controllers: [`Cubic`] (RFC 9438, the default) and [`NewReno`] (RFC 5681). Both share slow start with
+//! Three controllers: [`Cubic`] (RFC 9438, the default), [`NewReno`] (RFC 5681) and [`Dctcp`] (RFC 8257: NewReno
+//! whose ECN response scales with the fraction of marked bytes). They share slow start with
 //! byte counting (RFC 3465) without the L = 2 SMSS cap per ACK: a polled stack handles received segments in
 //! batches and acknowledges a batch with one stretch ACK, so (as Linux does) every acknowledged byte counts. For
 //! both, HyStart++ (RFC 9406, `hystart.rs`) may end the first slow start before a loss does. Fast recovery itself (which
@@ -9,12 +10,14 @@
 //! controller only decides window sizes.
 
 mod cubic;
+mod dctcp;
 mod hystart;
 mod newreno;
 
 use std::fmt;
 
 pub use cubic::Cubic;
+pub use dctcp::Dctcp;
 pub(crate) use hystart::{Growth, HyStart};
 pub use newreno::NewReno;
 
@@ -46,6 +49,15 @@ pub trait CongestionControl: fmt::Debug {
     /// The first slow start ended without a loss (HyStart++, RFC 9406): ssthresh becomes cwnd and congestion
     /// avoidance begins from this window.
     fn end_slow_start(&mut self, now: Nanos);
+    /// An ECN-Echo asks for a cut (at most once per window of data, RFC 3168 §6.1.2): by default the response to
+    /// a loss, without the recovery.
+    fn on_ecn_echo(&mut self, now: Nanos, flight: usize) {
+        self.on_loss(now, flight);
+        self.on_recovery_end(now);
+    }
+    /// An observation window of DCTCP (RFC 8257 §3.3, about one round trip) ended: `acked` bytes were
+    /// acknowledged in it, `marked` of them by ACKs with ECE. Only DCTCP keeps this.
+    fn on_ecn_window(&mut self, _acked: usize, _marked: usize) {}
 }
 
 /// The initial window (RFC 6928 with `segments` = 10; never under 2 segments).
@@ -59,16 +71,18 @@ pub(crate) fn new_controller(algorithm: CongestionAlgorithm, mss: usize, initial
     match algorithm {
         CongestionAlgorithm::Cubic => Controller::Cubic(Cubic::new(mss, initial)),
         CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(mss, initial)),
+        CongestionAlgorithm::Dctcp => Controller::Dctcp(Dctcp::new(mss, initial)),
     }
 }
 
-/// The connection's controller: one of the two, held inline and dispatched by a `match` that inlines (a
+/// The connection's controller: one of the three, held inline and dispatched by a `match` that inlines (a
 /// `Box<dyn CongestionControl>` cost an allocation per connection and an indirect call per window query, several
 /// per segment).
 #[derive(Clone, Debug)]
 pub(crate) enum Controller {
     Cubic(Cubic),
     NewReno(NewReno),
+    Dctcp(Dctcp),
 }
 
 impl CongestionControl for Controller {
@@ -77,6 +91,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.window(),
             Self::NewReno(c) => c.window(),
+            Self::Dctcp(c) => c.window(),
         }
     }
 
@@ -85,6 +100,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.slow_start_threshold(),
             Self::NewReno(c) => c.slow_start_threshold(),
+            Self::Dctcp(c) => c.slow_start_threshold(),
         }
     }
 
@@ -93,6 +109,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_ack(now, acked, flight, rtt),
             Self::NewReno(c) => c.on_ack(now, acked, flight, rtt),
+            Self::Dctcp(c) => c.on_ack(now, acked, flight, rtt),
         }
     }
 
@@ -100,6 +117,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_loss(now, flight),
             Self::NewReno(c) => c.on_loss(now, flight),
+            Self::Dctcp(c) => c.on_loss(now, flight),
         }
     }
 
@@ -107,6 +125,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_recovery_end(now),
             Self::NewReno(c) => c.on_recovery_end(now),
+            Self::Dctcp(c) => c.on_recovery_end(now),
         }
     }
 
@@ -114,6 +133,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_timeout(now, flight, first),
             Self::NewReno(c) => c.on_timeout(now, flight, first),
+            Self::Dctcp(c) => c.on_timeout(now, flight, first),
         }
     }
 
@@ -122,6 +142,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_send_resumed(now, idle),
             Self::NewReno(c) => c.on_send_resumed(now, idle),
+            Self::Dctcp(c) => c.on_send_resumed(now, idle),
         }
     }
 
@@ -129,6 +150,7 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.on_idle_restart(window),
             Self::NewReno(c) => c.on_idle_restart(window),
+            Self::Dctcp(c) => c.on_idle_restart(window),
         }
     }
 
@@ -136,6 +158,21 @@ impl CongestionControl for Controller {
         match self {
             Self::Cubic(c) => c.end_slow_start(now),
             Self::NewReno(c) => c.end_slow_start(now),
+            Self::Dctcp(c) => c.end_slow_start(now),
+        }
+    }
+
+    fn on_ecn_echo(&mut self, now: Nanos, flight: usize) {
+        match self {
+            Self::Cubic(c) => c.on_ecn_echo(now, flight),
+            Self::NewReno(c) => c.on_ecn_echo(now, flight),
+            Self::Dctcp(c) => c.on_ecn_echo(now, flight),
+        }
+    }
+
+    fn on_ecn_window(&mut self, acked: usize, marked: usize) {
+        if let Self::Dctcp(c) = self {
+            c.on_ecn_window(acked, marked);
         }
     }
 }

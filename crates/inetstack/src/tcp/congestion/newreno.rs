@@ -23,6 +23,13 @@ impl NewReno {
     fn reduced_threshold(&self, flight: usize) -> usize {
         (flight / 2).max(2 * self.mss)
     }
+
+    /// Sets cwnd and ssthresh to `window` (at least two segments): a reduction decided elsewhere (DCTCP's).
+    pub(super) fn reduce_to(&mut self, window: usize) {
+        self.ssthresh = window.max(2 * self.mss);
+        self.cwnd = self.ssthresh;
+        self.bytes_acked = 0;
+    }
 }
 
 impl CongestionControl for NewReno {
