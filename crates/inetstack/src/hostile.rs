@@ -22,7 +22,7 @@ use crate::device::flatten;
 use crate::phy::FaultConfig;
 use crate::sim::{Capture, Simulation};
 use crate::stack::{SocketId, Stack, StackConfig};
-use crate::tcp::TcpState;
+use crate::tcp::{CongestionAlgorithm, TcpState};
 use crate::wire::dissect::{Frame, FrameContents, Transport};
 use crate::wire::{
     ChecksumCapabilities, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TCP_MIN_HEADER_LEN,
@@ -118,14 +118,16 @@ pub fn run(input: &[u8]) -> Outcome {
 impl Host {
     fn new() -> Self {
         let t0 = Instant::now();
-        // Both ask for ECN, so that the connection's ECN paths (CE marks, ECE, CWR) are open to the input too.
-        let config = |mac, ip| {
+        // Both ask for ECN, so that the connection's ECN paths (CE marks, ECE, CWR) are open to the input too; B,
+        // the host under test, runs DCTCP (the exact echo, the observation windows, the scaled cut).
+        let config = |mac, ip, congestion| {
             let mut config = StackConfig::new(mac, ip, 24);
             config.tcp.ecn = true;
+            config.tcp.congestion = congestion;
             config
         };
-        let a = Stack::new(config(MAC_A, A), t0).expect("valid config");
-        let b = Stack::new(config(MAC_B, B), t0).expect("valid config");
+        let a = Stack::new(config(MAC_A, A, CongestionAlgorithm::Cubic), t0).expect("valid config");
+        let b = Stack::new(config(MAC_B, B, CongestionAlgorithm::Dctcp), t0).expect("valid config");
         let mut sim = Simulation::new(vec![a, b], t0, Duration::from_micros(10), FaultConfig::default(), 1);
         let listener = sim.hosts[1].tcp_open();
         sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, TCP_PORT)).expect("free port");

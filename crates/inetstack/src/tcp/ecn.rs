@@ -21,7 +21,7 @@
 //!   (`congestion/dctcp.rs`).
 //!
 //! Not here: the reduction to less than one segment after a mark at a window of one (§6.1.2 asks to wait one
-//! RTO), ECN nonces (RFC 3540, historic) and Accurate ECN (RFC 9768).
+//! RTO), ECN nonces (RFC 3540, historic) and Accurate ECN (a receiver that counts every mark for any sender).
 
 use super::{CongestionAlgorithm, CongestionControl, Nanos, TcpConnection, TcpState};
 use crate::wire::{SeqNumber, TcpFlags};
