@@ -78,7 +78,7 @@ impl TcpConnection {
 
     pub(super) fn on_new_ack(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
         if self.timeout_undo.is_some() {
-            self.timeout_undo_check(segment);
+            self.timeout_undo_check(segment, ack);
         }
         if self.ecn.dctcp {
             self.dctcp_observe(ack, segment.flags.contains(crate::wire::TcpFlags::ECE));

@@ -76,6 +76,10 @@ pub struct TcpConfig {
     /// mark halves the window without a loss. Off by default (Linux, by default, accepts ECN but does not ask
     /// for it).
     pub ecn: bool,
+    /// Without timestamps, tell a spurious retransmission timeout from a loss by the ACKs that follow it (F-RTO,
+    /// RFC 5682) and undo it (`tcp/spurious_timeout.rs`; with timestamps the echoed TSval tells, always). On by
+    /// default, as on Linux.
+    pub frto: bool,
     /// End the first slow start when the round trip grows, before the bottleneck's queue overflows: HyStart++
     /// (RFC 9406), for either controller. It runs where RACK-TLP does (its per-segment send times give the RTT
     /// of every ACK); elsewhere the first slow start ends at the first loss, as later ones do.
@@ -122,6 +126,7 @@ impl Default for TcpConfig {
             congestion: CongestionAlgorithm::Cubic,
             pacing: false,
             ecn: false,
+            frto: true,
             hystart: true,
             initial_window_segments: 10,
             max_out_of_order_fragments: None,

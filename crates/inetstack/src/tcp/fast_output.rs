@@ -1,7 +1,8 @@
 //! The fast path of output: [`TcpConnection::poll_transmit_batched`] sends the common case — an ESTABLISHED (or
 //! CLOSE-WAIT) connection with no timer due but the delayed ACK, nothing queued by the input path, no loss
-//! recovery, loss probe or resend pending, and nothing to SACK — with the least work: new data within both
-//! windows, or the one owed ACK, handed to a [`SegmentSink`] as each segment is decided. The segments share
+//! recovery, loss probe or resend pending, nothing to SACK, no timeout being judged spurious or not, and no ECN
+//! flag (ECE or CWR) to send — with the least work: new data within both windows (ECN-capable on an ECN
+//! connection), or the one owed ACK, handed to a [`SegmentSink`] as each segment is decided. The segments share
 //! every header field but the sequence number, flags and payload, so the stack writes each straight into a
 //! frame from its header template.
 //!
@@ -60,6 +61,7 @@ impl TcpConnection {
             && self.sent_segments.lost_bytes() == 0
             && self.ack.dsacks.is_empty()
             && !self.ecn.signalling()
+            && self.timeout_undo.is_none()
             && self.ack.duplicates_owed <= 1
             && (!self.sack_enabled || self.reassembly.is_empty())
             && not_due(self.deadline_beside_delayed_ack(), now)

@@ -162,7 +162,8 @@ impl TcpConnection {
                 self.resume_after_idle(now);
             }
             let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
-            let congestion_room = self.congestion_allowance();
+            // F-RTO's two segments of new data go whatever the window after the timeout (RFC 5682 §2.1 step 2b).
+            let congestion_room = self.frto_allowance().unwrap_or_else(|| self.congestion_allowance());
             let len = unsent.min(self.send_mss).min(window_room).min(congestion_room);
             if len == 0 {
                 return;
@@ -184,6 +185,9 @@ impl TcpConnection {
             }
             self.send_range(now, out, self.snd_nxt, len, false);
             self.pacing_after_send(now, len);
+            if self.timeout_undo.is_some() {
+                self.frto_sent();
+            }
         }
     }
 

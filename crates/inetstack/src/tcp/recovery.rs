@@ -171,6 +171,9 @@ impl TcpConnection {
     pub(super) fn on_duplicate_ack(&mut self, now: Nanos, new_sack: bool) {
         self.recovery.dupacks += 1;
         self.counters.dup_acks_in += 1;
+        if self.timeout_undo.is_some() {
+            self.frto_on_duplicate_ack();
+        }
         if self.recovery.in_recovery {
             if !self.sack_enabled {
                 self.recovery.inflation += self.send_mss as i64;

@@ -392,10 +392,10 @@ fn ends_that_filled_each_others_window_with_lost_data_recover() {
 
 /// A bulk transfer of 8 MiB from A during which, from 100 ms to 400 ms, the link delays B's segments by 350 ms
 /// (A's RTO is 200 ms: the tail loss probe and B's answer to it come and go inside the outage) or drops A's
-/// (`delay_acks` false); returns A's counters and its congestion window just before the outage and 500 ms
-/// after its start (or at the end, if sooner).
-fn transfer_through_an_outage(delay_acks: bool, seed: u64) -> (crate::tcp::TcpCounters, usize, usize) {
-    let tcp = config();
+/// (`delay_acks` false), both ends with `tcp`; returns A's counters and its congestion window just before the
+/// outage and 500 ms after its start (or at the end, if sooner).
+fn transfer_through_an_outage(tcp: &TcpConfig, delay_acks: bool, seed: u64) -> (crate::tcp::TcpCounters, usize, usize) {
+    let tcp = tcp.clone();
     let mut harness = established(&tcp, &tcp, LinkFaults::default(), seed);
     let (from, to) = (Duration::from_millis(100), Duration::from_millis(400));
     if delay_acks {
@@ -424,7 +424,7 @@ fn a_timeout_that_delay_set_off_is_undone() {
     // Eifel (RFC 3522, `tcp/spurious_timeout.rs`): the first ACK after the timeout echoes a TSval older than
     // the retransmission's, so the original had arrived. The window goes back to what it was, and sending
     // resumes at SND.MAX: only the one retransmission is sent for nothing.
-    let (counters, before, after) = transfer_through_an_outage(true, 150);
+    let (counters, before, after) = transfer_through_an_outage(&config(), true, 150);
     assert_eq!((counters.timeouts, counters.spurious_timeouts), (1, 1), "{counters:?}");
     assert_eq!(counters.retransmits, 1, "{counters:?}");
     assert!(after >= before, "the window restored: {after} against {before} before the outage");
@@ -433,7 +433,35 @@ fn a_timeout_that_delay_set_off_is_undone() {
 #[test]
 fn a_timeout_after_a_loss_is_not_undone() {
     // The same outage dropping A's segments instead: the ACK after the timeout echoes the retransmission's TSval.
-    let (counters, _, _) = transfer_through_an_outage(false, 151);
+    let (counters, _, _) = transfer_through_an_outage(&config(), false, 151);
+    assert!(counters.timeouts >= 1, "{counters:?}");
+    assert_eq!(counters.spurious_timeouts, 0, "{counters:?}");
+    assert!(counters.retransmits > 1, "{counters:?}");
+}
+
+#[test]
+fn without_timestamps_f_rto_finds_a_timeout_that_delay_set_off() {
+    // F-RTO (RFC 5682): the first ACK after the timeout advances SND.UNA, so two new segments go out instead of
+    // going back N; the next ACK advances it again: the segments sent before the timeout are arriving. The
+    // window goes back to what it was: done at 0.79 s. With F-RTO off the timeout's cut stays (cwnd 109 814
+    // half a second later, against 321 200): done at 1.11 s.
+    let no_timestamps = TcpConfig { timestamps: false, ..config() };
+    let (counters, before, after) = transfer_through_an_outage(&no_timestamps, true, 152);
+    assert_eq!((counters.timeouts, counters.spurious_timeouts), (1, 1), "{counters:?}");
+    assert_eq!(counters.retransmits, 1, "{counters:?}");
+    assert!(after >= before, "the window restored: {after} against {before} before the outage");
+    let without = TcpConfig { frto: false, ..no_timestamps };
+    let (counters, before, after) = transfer_through_an_outage(&without, true, 152);
+    assert_eq!((counters.timeouts, counters.spurious_timeouts), (1, 0), "{counters:?}");
+    assert!(after < before, "{counters:?}: {after} against {before}");
+}
+
+#[test]
+fn without_timestamps_f_rto_leaves_a_timeout_after_a_loss_to_go_back_n() {
+    // The same outage dropping A's segments: the first ACK after the timeout acknowledges the retransmission
+    // only, and the next ones are duplicates (or F-RTO's new segments fill a hole the drops left): a loss.
+    let no_timestamps = TcpConfig { timestamps: false, ..config() };
+    let (counters, _, _) = transfer_through_an_outage(&no_timestamps, false, 153);
     assert!(counters.timeouts >= 1, "{counters:?}");
     assert_eq!(counters.spurious_timeouts, 0, "{counters:?}");
     assert!(counters.retransmits > 1, "{counters:?}");
