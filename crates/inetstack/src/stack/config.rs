@@ -41,6 +41,9 @@ pub struct StackConfig {
     /// `icmp_budget.rs`). 0: it sends none.
     pub icmp_errors_per_second: u32,
     pub tcp: TcpConfig,
+    /// A listener whose backlog is full answers SYNs with SYN cookies (RFC 4987 §3.6, `stack/syn_cookies.rs`)
+    /// instead of dropping them. On by default, as Linux's `tcp_syncookies = 1`.
+    pub syn_cookies: bool,
     /// Key of the RFC 6528 initial-sequence-number hash and of the ICMP error budget's draws. Random by default;
     /// fixed in tests for replay.
     pub isn_secret: u64,
@@ -63,6 +66,7 @@ impl StackConfig {
             ttl: 64,
             icmp_errors_per_second: 1000,
             tcp: TcpConfig::default(),
+            syn_cookies: true,
             isn_secret: random_secret(),
         }
     }

@@ -36,6 +36,12 @@ pub struct StackCounters {
     pub tcp_out: u64,
     pub tcp_rst_out: u64,
     pub tcp_syn_queue_full: u64,
+    /// SYN-ACKs sent with a SYN cookie (a listener's backlog was full), and connections made from the ACKs that
+    /// brought one back (RFC 4987 §3.6).
+    pub tcp_syn_cookies_sent: u64,
+    pub tcp_syn_cookies_accepted: u64,
+    /// ACKs to a listening port with no connection whose cookie was not valid (answered by a RST).
+    pub tcp_syn_cookies_invalid: u64,
     /// Connections in TIME-WAIT that a newer SYN reopened at once (RFC 6191).
     pub tcp_time_wait_reopens: u64,
 }

@@ -21,6 +21,7 @@ mod icmp;
 mod icmp_budget;
 mod output;
 mod ports;
+mod syn_cookies;
 mod tcp;
 mod udp;
 
@@ -386,5 +387,7 @@ mod connection_mix_tests;
 mod duplex_close_tests;
 #[cfg(test)]
 mod fast_path_tests;
+#[cfg(test)]
+mod syn_cookie_tests;
 #[cfg(test)]
 mod tests;

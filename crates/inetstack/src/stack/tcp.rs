@@ -23,10 +23,11 @@ use super::flow_hash::{FlowHash, FlowKey};
 use super::frame_writer::{FrameSink, FrameWriter};
 use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
+use super::syn_cookies::{self, CookieKey};
 use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
 use crate::tcp::{
-    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, ecn_codepoint,
+    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, Timestamps, ecn_codepoint,
 };
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
@@ -105,6 +106,16 @@ impl Connection {
         }
         None
     }
+}
+
+/// What an ACK to a listening port with no connection came to (`Stack::open_from_cookie`).
+enum CookieAck {
+    /// It brought back a valid cookie: the connection made from it.
+    Opened(SocketId),
+    /// A valid cookie, but the listener's accept queue is full: dropped.
+    AcceptQueueFull,
+    /// Not a cookie of ours (or an expired one): answered by a RST, as any segment to no connection.
+    Invalid,
 }
 
 /// Everything the demultiplexer keeps beside the socket table.
@@ -568,17 +579,26 @@ impl Stack {
         let mut payload = datagram.clone();
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
         let new_syn = repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst();
+        let ce = ip.tos & ecn_codepoint::MASK == ecn_codepoint::CE;
         if let Some(id) = self.tcp_connection_for(local, remote) {
             if new_syn && self.reopen_from_time_wait(id, local, remote, &repr) {
                 return Ok(());
             }
-            let ce = ip.tos & ecn_codepoint::MASK == ecn_codepoint::CE;
             self.segment_for_connection(id, &repr, payload, ce);
             return Ok(());
         }
         match self.listener_for(local) {
             Some(lid) if new_syn => {
                 self.passive_open(lid, local, remote, &repr, None);
+                Ok(())
+            }
+            Some(lid) if self.may_complete_a_cookie(&repr) => {
+                match self.open_from_cookie(lid, local, remote, &repr) {
+                    CookieAck::Opened(id) => self.segment_for_connection(id, &repr, payload, ce),
+                    // As Linux: the peer's next segment (its data, or the same ACK resent) will try again.
+                    CookieAck::AcceptQueueFull => {}
+                    CookieAck::Invalid => self.send_reset(ip, &repr),
+                }
                 Ok(())
             }
             // A segment for no connection (or a non-SYN for a listening port): RST, unless it is a RST.
@@ -671,8 +691,14 @@ impl Stack {
     ) {
         let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return };
         if !listener.has_room() {
+            // Nothing is allocated: the peer retries its SYN, or, where half-open handshakes fill the backlog
+            // and the accept queue has room (not an application that stopped accepting), a SYN cookie answers.
+            let accept_queue_has_room = listener.accept_queue.len() < listener.backlog;
             self.counters.tcp_syn_queue_full += 1;
-            return; // the peer retries its SYN; nothing is allocated
+            if self.config.syn_cookies && accept_queue_has_room {
+                self.send_syn_cookie(local, remote, syn);
+            }
+            return;
         }
         listener.embryonic += 1;
         let options = listener.options;
@@ -699,6 +725,84 @@ impl Stack {
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
         self.tcp.add_connection(FlowKey { local, remote }, id);
         self.tcp.active.push(id);
+    }
+
+    /// Answers `syn` to a listener whose backlog is full with a SYN-ACK whose sequence number is a cookie
+    /// (`syn_cookies.rs`), keeping nothing.
+    #[cold]
+    #[inline(never)]
+    fn send_syn_cookie(&mut self, local: SocketAddrV4, remote: SocketAddrV4, syn: &TcpRepr<'_>) {
+        let now = self.tcp_now;
+        let tsval = Timestamps::new(self.timestamp_offset(local, remote)).value(now);
+        let (agreed, flags, options) = syn_cookies::syn_ack(&self.config.tcp, syn, tsval);
+        let key = CookieKey { secret: self.tcp.isn_secret, local, remote, peer_isn: syn.seq_number };
+        let mut syn_ack = OutgoingSegment {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq_number: key.cookie(agreed.mss, now),
+            ack_number: Some(syn.seq_number + 1),
+            flags,
+            window_len: self.config.tcp.recv_buffer.min(usize::from(u16::MAX)) as u16,
+            options,
+            payload: Sga::new(),
+            ect: false,
+        };
+        if self.emit_segment(*local.ip(), *remote.ip(), &mut syn_ack, &mut None, &mut None).is_ok() {
+            self.counters.tcp_syn_cookies_sent += 1;
+        }
+    }
+
+    /// Whether `segment`, to a listening port with no connection, may be the ACK of a cookie's SYN-ACK: cookies on,
+    /// ACK set, no SYN or RST.
+    fn may_complete_a_cookie(&self, segment: &TcpRepr<'_>) -> bool {
+        self.config.syn_cookies && segment.ack_number.is_some() && !segment.flags.syn() && !segment.flags.rst()
+    }
+
+    /// What the ACK `ack` to listener `lid` completes, if it brings back a valid cookie and the listener's
+    /// accept queue has room (the cookie stands in for the backlog's half-open entries, not for the connections
+    /// waiting for `accept`): a connection in SYN-RECEIVED with the SYN-ACK sent, for `ack` to establish.
+    #[cold]
+    #[inline(never)]
+    fn open_from_cookie(
+        &mut self,
+        lid: SocketId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        ack: &TcpRepr<'_>,
+    ) -> CookieAck {
+        let key = CookieKey { secret: self.tcp.isn_secret, local, remote, peer_isn: ack.seq_number - 1 };
+        let cookie = ack.ack_number.unwrap_or(ack.seq_number) - 1;
+        let Some(mss) = key.check(cookie, self.tcp_now) else {
+            self.counters.tcp_syn_cookies_invalid += 1;
+            return CookieAck::Invalid;
+        };
+        let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return CookieAck::Invalid };
+        if listener.accept_queue.len() >= listener.backlog {
+            self.counters.tcp_syn_queue_full += 1;
+            return CookieAck::AcceptQueueFull;
+        }
+        listener.embryonic += 1;
+        let options = listener.options;
+        let syn = syn_cookies::syn_for(ack, &syn_cookies::handshake(mss, ack));
+        let ts_offset = self.timestamp_offset(local, remote);
+        let mut tcb =
+            TcpConnection::accept_syn_acked(&self.config.tcp, local, remote, &syn, cookie, ts_offset, self.tcp_now);
+        tcb.set_nodelay(options.nodelay);
+        tcb.set_keepalive(options.keepalive);
+        let conn = Connection {
+            tcb,
+            options,
+            listener: Some(lid),
+            app_holds: false,
+            scheduled: Nanos::NEVER,
+            hop: None,
+            template: None,
+            timeouts_advised: 0,
+        };
+        let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
+        self.tcp.add_connection(FlowKey { local, remote }, id);
+        self.counters.tcp_syn_cookies_accepted += 1;
+        CookieAck::Opened(id)
     }
 
     /// Moves a passively opened connection whose handshake completed to its listener's accept queue, or

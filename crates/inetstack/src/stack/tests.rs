@@ -525,7 +525,8 @@ fn tcp_to_a_closed_port_is_reset_and_refused() {
 
 #[test]
 fn tcp_backlog_bounds_the_syn_queue() {
-    let mut sim = pair(FaultConfig::default(), 15);
+    // Without SYN cookies (`syn_cookie_tests.rs` has them): SYNs beyond the backlog are dropped.
+    let mut sim = pair_configured(FaultConfig::default(), 15, |config| config.syn_cookies = false);
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
     sim.hosts[1].tcp_listen(listener, 2).unwrap();

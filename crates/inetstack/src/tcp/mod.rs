@@ -65,3 +65,4 @@ pub(crate) use fast_output::fast_path_taken;
 pub use nanos::Nanos;
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};
 pub use state::TcpState;
+pub(crate) use timestamps::Timestamps;

@@ -1,0 +1,186 @@
+//! SYN cookies through the demultiplexer: a listener whose backlog a flood of spoofed SYNs filled still lets a
+//! real client in, with its options, while a forged ACK gets nothing but a RST.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use runtime::{DemiBuffer, Sga};
+
+use super::*;
+use crate::phy::{FaultConfig, Rng};
+use crate::sim::Simulation;
+use crate::tcp::{RecvOutcome, TcpState};
+use crate::wire::{
+    ChecksumCapabilities, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions,
+    TcpRepr, TcpTimestamps,
+};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const SERVER_MAC: MacAddress = MacAddress([2, 0, 0, 0, 0, 2]);
+const PORT: u16 = 80;
+const BACKLOG: usize = 4;
+
+/// A client (with TCP timestamps or not) and a server (listening on `PORT` with a backlog of `BACKLOG`, SYN
+/// cookies as given).
+fn hosts(syn_cookies: bool, client_timestamps: bool, seed: u64) -> (Simulation, SocketId) {
+    let t0 = Instant::now();
+    let hosts = [(1, CLIENT), (2, SERVER)]
+        .map(|(mac, ip)| {
+            let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
+            config.syn_cookies = syn_cookies;
+            config.isn_secret = seed;
+            config.tcp.timestamps = client_timestamps || ip == SERVER;
+            Stack::new(config, t0).expect("stack")
+        })
+        .into();
+    let mut sim = Simulation::new(hosts, t0, Duration::from_millis(1), FaultConfig::default(), seed);
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
+    sim.hosts[1].tcp_listen(listener, BACKLOG).expect("listen");
+    (sim, listener)
+}
+
+/// `tcp` from `src` to the server, as a frame with valid checksums.
+fn frame(src: Ipv4Addr, tcp: &TcpRepr<'_>) -> DemiBuffer {
+    let caps = ChecksumCapabilities::software();
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: SERVER,
+        protocol: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 1,
+        dont_fragment: true,
+    };
+    let mut bytes = vec![0u8; 14 + 20 + tcp.buffer_len()];
+    EthernetRepr { src_addr: MacAddress([2, 0, 0, 0, 0, 0x77]), dst_addr: SERVER_MAC, ethertype: EtherType::Ipv4 }
+        .emit(&mut bytes)
+        .expect("ethernet");
+    ip.emit(&mut bytes[14..], &caps).expect("ip");
+    tcp.emit(&mut bytes[34..], src, SERVER, &caps).expect("tcp");
+    DemiBuffer::from_slice(&bytes).expect("frame")
+}
+
+fn segment(src_port: u16, seq: u32, ack: Option<u32>, flags: TcpFlags, options: TcpOptions) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port,
+        dst_port: PORT,
+        seq_number: SeqNumber(seq),
+        ack_number: ack.map(SeqNumber),
+        flags,
+        window_len: 65535,
+        urgent_pointer: 0,
+        options,
+        payload: &[],
+    }
+}
+
+/// 200 SYNs with options from addresses that never answer (no ARP reply), straight into the server.
+fn flood(sim: &mut Simulation) {
+    let mut rng = Rng::new(7);
+    let options = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some(TcpTimestamps { value: 1, echo_reply: 0 }),
+        ..TcpOptions::default()
+    };
+    let now = sim.now();
+    for i in 0..200u32 {
+        let src = Ipv4Addr::new(10, 0, 0, 100 + (i % 100) as u8);
+        let syn = segment(1024 + rng.below(60_000) as u16, rng.next_u64() as u32, None, TcpFlags::SYN, options);
+        sim.hosts[1].receive(now, frame(src, &syn));
+    }
+}
+
+/// Connects the client and, if the server accepts it within `limit`, moves 1 MB each way; returns the server's
+/// connection and how long connecting took.
+fn connect_and_transfer(sim: &mut Simulation, listener: SocketId, limit: Duration) -> Option<(SocketId, Duration)> {
+    let start = sim.now();
+    let client = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
+    let mut server = None;
+    let connected = sim.run_until(limit, |s| {
+        server = server.or_else(|| s.hosts[1].tcp_accept(listener).expect("accept").map(|(id, _)| id));
+        server.is_some() && s.hosts[0].tcp_state(client).expect("state") == TcpState::Established
+    });
+    if !connected {
+        return None;
+    }
+    let server = server.expect("accepted");
+    let took = sim.now() - start;
+    let data: Vec<u8> = (0..1_000_000).map(|i| (i % 251) as u8).collect();
+    let (mut sent, mut got) = ([0usize; 2], [Vec::new(), Vec::new()]);
+    let ends = [(0, client), (1, server)];
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        let now = s.now();
+        for (side, (host, id)) in ends.into_iter().enumerate() {
+            if sent[side] < data.len() {
+                let chunk = Sga::from_slice(&data[sent[side]..(sent[side] + 65536).min(data.len())]).expect("sga");
+                sent[side] += s.hosts[host].tcp_send(now, id, &chunk).expect("send");
+            }
+            let mut slot = Sga::new();
+            while s.hosts[host].tcp_recv_into(id, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
+                got[side].extend_from_slice(&slot.to_vec());
+            }
+        }
+        got.iter().all(|g| g.len() == data.len())
+    }));
+    assert!(got.iter().all(|g| *g == data), "both ways intact");
+    Some((server, took))
+}
+
+#[test]
+fn a_real_client_gets_past_a_syn_flood_with_its_options() {
+    let (mut sim, listener) = hosts(true, true, 1);
+    flood(&mut sim);
+    let counters = *sim.hosts[1].counters();
+    assert_eq!(counters.tcp_syn_queue_full, 200 - BACKLOG as u64, "the backlog holds {BACKLOG} half-open");
+    assert_eq!(counters.tcp_syn_cookies_sent, 200 - BACKLOG as u64);
+    let (server, took) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    assert!(took < Duration::from_millis(10), "one round trip, not a SYN retry: {took:?}");
+    assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_accepted, 1);
+    // The options rode in the timestamps: the client's window is scaled past 64 KiB, SACK and timestamps agreed.
+    let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[1].socket(server) else { panic!("connection") };
+    assert!(conn.tcb.send_window() > 65_535, "window scaling kept: {}", conn.tcb.send_window());
+    assert_eq!(conn.tcb.send_mss(), 1448, "MSS 1460 less the timestamps option");
+}
+
+#[test]
+fn without_syn_cookies_the_flood_locks_the_client_out() {
+    let (mut sim, listener) = hosts(false, true, 2);
+    flood(&mut sim);
+    assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_sent, 0);
+    assert!(connect_and_transfer(&mut sim, listener, Duration::from_secs(10)).is_none(), "its SYNs are dropped");
+}
+
+#[test]
+fn an_ack_without_a_valid_cookie_opens_nothing() {
+    let (mut sim, listener) = hosts(true, true, 3);
+    flood(&mut sim);
+    let now = sim.now();
+    let mut rng = Rng::new(11);
+    for _ in 0..100 {
+        let guess = segment(40_000, 1000, Some(rng.next_u64() as u32), TcpFlags::empty(), TcpOptions::default());
+        sim.hosts[1].receive(now, frame(CLIENT, &guess));
+    }
+    let counters = *sim.hosts[1].counters();
+    assert_eq!((counters.tcp_syn_cookies_invalid, counters.tcp_syn_cookies_accepted), (100, 0));
+    assert_eq!(counters.tcp_rst_out, 100, "each answered by a RST");
+    assert!(sim.hosts[1].tcp_accept(listener).expect("accept").is_none());
+}
+
+#[test]
+fn without_timestamps_a_cookie_keeps_only_the_mss() {
+    // Nothing to carry the other options: the SYN-ACK offers no window scaling and no SACK, and the connection
+    // runs without them (a window of at most 64 KiB).
+    let (mut sim, listener) = hosts(true, false, 4);
+    flood(&mut sim);
+    let (server, _) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_accepted, 1);
+    let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[1].socket(server) else { panic!("connection") };
+    assert!(conn.tcb.send_window() <= 65_535, "no window scaling: {}", conn.tcb.send_window());
+    assert_eq!(conn.tcb.send_mss(), 1460);
+}
