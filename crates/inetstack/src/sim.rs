@@ -85,6 +85,17 @@ pub struct Simulation {
     /// Every frame put on the wire (before faults): when, from which host, its bytes; kept only once
     /// [`Simulation::record_frames`] asked for it, for tests that compare two runs frame for frame.
     pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
+    /// Scripted loss: drops the frames (sending host, bytes) for which it returns true, before the queues.
+    pub drop_filter: Option<DropFilter>,
+}
+
+/// A test's choice of frames to lose (see [`Simulation::drop_filter`]).
+pub struct DropFilter(pub Box<dyn FnMut(usize, &[u8]) -> bool>);
+
+impl std::fmt::Debug for DropFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DropFilter")
+    }
 }
 
 impl Simulation {
@@ -106,6 +117,7 @@ impl Simulation {
             queued: 0,
             waiting_ahead: 0,
             recorded: None,
+            drop_filter: None,
         }
     }
 
@@ -234,6 +246,10 @@ impl Simulation {
 
     fn put_on_wire(&mut self, from: usize, mut frame: DemiBuffer) {
         self.frames_sent += 1;
+        if self.drop_filter.as_mut().is_some_and(|filter| (filter.0)(from, &frame)) {
+            self.frames_lost += 1;
+            return;
+        }
         let departs = match self.uplinks.as_mut() {
             Some(uplinks) => {
                 let queued = uplinks.enqueue(from, self.now, frame.len());

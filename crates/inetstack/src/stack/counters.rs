@@ -40,7 +40,7 @@ pub struct StackCounters {
     /// brought one back (RFC 4987 §3.6).
     pub tcp_syn_cookies_sent: u64,
     pub tcp_syn_cookies_accepted: u64,
-    /// ACKs to a listening port with no connection whose cookie was not valid (answered by a RST).
+    /// ACKs to a listener with cookies out and no connection for them, whose cookie was not valid (dropped).
     pub tcp_syn_cookies_invalid: u64,
     /// Connections in TIME-WAIT that a newer SYN reopened at once (RFC 6191).
     pub tcp_time_wait_reopens: u64,

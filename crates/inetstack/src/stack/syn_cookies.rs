@@ -9,6 +9,10 @@
 //! addresses and ports, the peer's initial sequence number and the counter. A cookie of this tick or the last
 //! is taken (so it lives 64 to 128 s); a forged ACK must guess 24 bits.
 //!
+//! While a listener's cookies may be out (128 s after it last sent one), an ACK to it that brings no valid cookie
+//! is dropped, as Linux drops it, rather than answered with a RST: a peer whose ACK was lost sends segments that
+//! cannot bring the cookie back (their sequence numbers are not the ISN's next) until it resends its first one.
+//!
 //! The other options cannot ride in the sequence number: when the SYN carried timestamps, they ride in the low
 //! 6 bits of our TSval, which the ACK echoes (the peer's window scale, 4 bits, 15 for none; SACK permitted; ECN
 //! agreed), as Linux encodes them; without timestamps the SYN-ACK offers no window scaling, no SACK and no ECN.
@@ -26,6 +30,8 @@ use crate::wire::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 const MSS_TABLE: [u16; 8] = [216, 536, 1200, 1360, 1400, 1440, 1460, 8960];
 /// How often the cookie's counter ticks.
 const TICK: Nanos = Nanos::from_secs(64);
+/// The longest a cookie stays valid (this tick and the next).
+pub(super) const LIFETIME: Nanos = Nanos::from_secs(128);
 /// The bits of our TSval that carry the options.
 const TS_OPTION_BITS: u32 = 0x3f;
 const NO_WINDOW_SCALE: u32 = 0xf;

@@ -65,6 +65,8 @@ pub(super) struct Listener {
     /// Handshakes in progress (SYN-RECEIVED).
     embryonic: usize,
     accept_queue: VecDeque<(SocketId, SocketAddrV4)>,
+    /// When it last answered a SYN with a cookie ([`Nanos::NEVER`]: never).
+    cookie_sent_at: Nanos,
 }
 
 impl Listener {
@@ -114,7 +116,7 @@ enum CookieAck {
     Opened(SocketId),
     /// A valid cookie, but the listener's accept queue is full: dropped.
     AcceptQueueFull,
-    /// Not a cookie of ours (or an expired one): answered by a RST, as any segment to no connection.
+    /// Not a cookie of ours (or an expired one).
     Invalid,
 }
 
@@ -308,8 +310,14 @@ impl Stack {
         };
         self.tcp.bound.remove(&local.port());
         self.tcp.listeners.insert(local.port(), id);
-        let listener =
-            Listener { local, options, backlog: backlog.max(1), embryonic: 0, accept_queue: VecDeque::new() };
+        let listener = Listener {
+            local,
+            options,
+            backlog: backlog.max(1),
+            embryonic: 0,
+            accept_queue: VecDeque::new(),
+            cookie_sent_at: Nanos::NEVER,
+        };
         *self.tcp_socket(id)? = TcpSocket::Listener(listener);
         Ok(())
     }
@@ -592,12 +600,14 @@ impl Stack {
                 self.passive_open(lid, local, remote, &repr, None);
                 Ok(())
             }
-            Some(lid) if self.may_complete_a_cookie(&repr) => {
+            Some(lid) if self.may_complete_a_cookie(lid, &repr) => {
                 match self.open_from_cookie(lid, local, remote, &repr) {
                     CookieAck::Opened(id) => self.segment_for_connection(id, &repr, payload, ce),
-                    // As Linux: the peer's next segment (its data, or the same ACK resent) will try again.
-                    CookieAck::AcceptQueueFull => {}
-                    CookieAck::Invalid => self.send_reset(ip, &repr),
+                    // Dropped, as Linux drops them while its cookies may be out: if the ACK that brought the
+                    // cookie was lost, a later segment does not bring it (its sequence number is not the ISN's
+                    // next), and a RST would kill a connection the peer's retransmission of its first segment
+                    // can still make; a full accept queue may have room when the peer resends.
+                    CookieAck::AcceptQueueFull | CookieAck::Invalid => {}
                 }
                 Ok(())
             }
@@ -689,13 +699,17 @@ impl Stack {
         syn: &TcpRepr<'_>,
         least_iss: Option<SeqNumber>,
     ) {
+        let (cookies, now) = (self.config.syn_cookies, self.tcp_now);
         let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return };
         if !listener.has_room() {
             // Nothing is allocated: the peer retries its SYN, or, where half-open handshakes fill the backlog
             // and the accept queue has room (not an application that stopped accepting), a SYN cookie answers.
-            let accept_queue_has_room = listener.accept_queue.len() < listener.backlog;
+            let cookie = cookies && listener.accept_queue.len() < listener.backlog;
+            if cookie {
+                listener.cookie_sent_at = now;
+            }
             self.counters.tcp_syn_queue_full += 1;
-            if self.config.syn_cookies && accept_queue_has_room {
+            if cookie {
                 self.send_syn_cookie(local, remote, syn);
             }
             return;
@@ -752,10 +766,17 @@ impl Stack {
         }
     }
 
-    /// Whether `segment`, to a listening port with no connection, may be the ACK of a cookie's SYN-ACK: cookies on,
-    /// ACK set, no SYN or RST.
-    fn may_complete_a_cookie(&self, segment: &TcpRepr<'_>) -> bool {
-        self.config.syn_cookies && segment.ack_number.is_some() && !segment.flags.syn() && !segment.flags.rst()
+    /// Whether `segment`, to listener `lid` with no connection, may complete a cookie's handshake: ACK set, no
+    /// SYN or RST, and the listener sent a cookie within the time one stays valid (else the segment gets the
+    /// RST any segment to no connection gets).
+    fn may_complete_a_cookie(&self, lid: SocketId, segment: &TcpRepr<'_>) -> bool {
+        let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket(lid) else { return false };
+        let recent = self.tcp_now.saturating_sub(listener.cookie_sent_at) <= syn_cookies::LIFETIME;
+        !listener.cookie_sent_at.is_never()
+            && recent
+            && segment.ack_number.is_some()
+            && !segment.flags.syn()
+            && !segment.flags.rst()
     }
 
     /// What the ACK `ack` to listener `lid` completes, if it brings back a valid cookie and the listener's
