@@ -90,7 +90,10 @@ pub struct Simulation {
 }
 
 /// A test's choice of frames to lose (see [`Simulation::drop_filter`]).
-pub struct DropFilter(pub Box<dyn FnMut(usize, &[u8]) -> bool>);
+pub struct DropFilter(pub Box<FrameChoice>);
+
+/// Decides about a frame from its sending host and its bytes.
+pub type FrameChoice = dyn FnMut(usize, &[u8]) -> bool;
 
 impl std::fmt::Debug for DropFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
