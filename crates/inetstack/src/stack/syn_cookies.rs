@@ -87,12 +87,11 @@ impl CookieKey {
 pub(super) fn syn_ack(config: &TcpConfig, syn: &TcpRepr<'_>, tsval: u32) -> (Handshake, TcpFlags, TcpOptions) {
     let peer_mss = syn.options.mss.unwrap_or(536).max(64);
     let timestamps = config.timestamps && syn.options.timestamps.is_some();
-    let wants_ecn = config.ecn || config.congestion == crate::tcp::CongestionAlgorithm::Dctcp;
     let agreed = Handshake {
         mss: peer_mss.min(config.effective_mss()),
         window_scale: syn.options.window_scale.filter(|_| timestamps && config.window_scale).map(|s| s.min(14)),
         sack: timestamps && config.sack && syn.options.sack_permitted,
-        ecn: timestamps && wants_ecn && syn.flags.contains(TcpFlags::ECE) && syn.flags.contains(TcpFlags::CWR),
+        ecn: timestamps && config.asks_for_ecn() && syn.flags.contains(TcpFlags::ECE) && syn.flags.contains(TcpFlags::CWR),
     };
     let options = TcpOptions {
         mss: Some(config.effective_mss()),

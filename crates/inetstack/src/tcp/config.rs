@@ -191,6 +191,11 @@ impl TcpConfig {
         self.max_out_of_order_fragments.unwrap_or((self.recv_buffer / SMALL_SEGMENT).clamp(256, 8192))
     }
 
+    /// Whether a connection asks for (and accepts) ECN: `ecn`, or DCTCP, which needs it.
+    pub(crate) fn asks_for_ecn(&self) -> bool {
+        self.ecn || self.congestion == CongestionAlgorithm::Dctcp
+    }
+
     /// The MSS to advertise and use: at least 64 bytes, so that options always leave room for data.
     pub(crate) fn effective_mss(&self) -> u16 {
         self.mss.max(64)

@@ -95,17 +95,12 @@ impl Ecn {
 }
 
 impl TcpConnection {
-    /// Whether this connection asks for (and accepts) ECN: configured, or DCTCP.
-    pub(super) fn wants_ecn(&self) -> bool {
-        self.config.ecn || self.config.congestion == CongestionAlgorithm::Dctcp
-    }
-
     /// Settles ECN from the flags of the peer's SYN, or SYN-ACK if `syn_ack` (RFC 3168 §6.1.1). A SYN without
     /// ACK in SYN-SENT (simultaneous open) agrees to nothing.
     pub(super) fn negotiate_ecn(&mut self, flags: TcpFlags, syn_ack: bool) {
         let (ece, cwr) = (flags.contains(TcpFlags::ECE), flags.contains(TcpFlags::CWR));
         let agreed = if self.passive { ece && cwr } else { syn_ack && ece && !cwr };
-        self.ecn.enabled = self.wants_ecn() && agreed;
+        self.ecn.enabled = self.config.asks_for_ecn() && agreed;
         self.ecn.dctcp = self.ecn.enabled && self.config.congestion == CongestionAlgorithm::Dctcp;
     }
 

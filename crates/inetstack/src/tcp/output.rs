@@ -96,7 +96,7 @@ impl TcpConnection {
             self.ack.last_ack_sent = self.rcv_nxt;
         }
         self.ack.now = false;
-        let ecn = super::ecn::Ecn::syn_flags(self.wants_ecn(), self.ecn.enabled, syn_ack, retransmission);
+        let ecn = super::ecn::Ecn::syn_flags(self.config.asks_for_ecn(), self.ecn.enabled, syn_ack, retransmission);
         out.push(OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
