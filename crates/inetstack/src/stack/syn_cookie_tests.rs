@@ -96,8 +96,12 @@ fn flood(sim: &mut Simulation) {
 }
 
 /// Connects the client and, if the server accepts it within `limit`, moves 1 MB each way; returns the server's
-/// connection and how long connecting took.
-fn connect_and_transfer(sim: &mut Simulation, listener: SocketId, limit: Duration) -> Option<(SocketId, Duration)> {
+/// connection, the client's and how long connecting took.
+fn connect_and_transfer(
+    sim: &mut Simulation,
+    listener: SocketId,
+    limit: Duration,
+) -> Option<(SocketId, SocketId, Duration)> {
     let start = sim.now();
     let client = sim.hosts[0].tcp_open();
     sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
@@ -129,7 +133,7 @@ fn connect_and_transfer(sim: &mut Simulation, listener: SocketId, limit: Duratio
         got.iter().all(|g| g.len() == data.len())
     }));
     assert!(got.iter().all(|g| *g == data), "both ways intact");
-    Some((server, took))
+    Some((server, client, took))
 }
 
 #[test]
@@ -139,7 +143,7 @@ fn a_real_client_gets_past_a_syn_flood_with_its_options() {
     let counters = *sim.hosts[1].counters();
     assert_eq!(counters.tcp_syn_queue_full, 200 - BACKLOG as u64, "the backlog holds {BACKLOG} half-open");
     assert_eq!(counters.tcp_syn_cookies_sent, 200 - BACKLOG as u64);
-    let (server, took) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    let (server, _, took) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
     assert!(took < Duration::from_millis(10), "one round trip, not a SYN retry: {took:?}");
     assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_accepted, 1);
     // The options rode in the timestamps: the client's window is scaled past 64 KiB, SACK and timestamps agreed.
@@ -218,4 +222,49 @@ fn a_lost_ack_of_a_cookie_is_made_good_by_the_first_data_segment_resent() {
     assert!(counters.tcp_syn_cookies_invalid > 0, "the later segments came first: {counters:?}");
     assert_eq!(counters.tcp_rst_out, 0, "{counters:?}");
     assert!(sim.hosts[0].tcp_error(client).expect("socket").is_none());
+}
+
+#[test]
+fn a_cookie_makes_one_connection_not_a_second_from_a_late_duplicate_of_its_ack() {
+    let (mut sim, listener) = hosts(true, true, 6);
+    flood(&mut sim);
+    // The client's third ACK, kept to be played again once the connection is gone.
+    let mut client_segments = 0;
+    let third_ack = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let kept = third_ack.clone();
+    sim.drop_filter = Some(DropFilter(Box::new(move |from, bytes| {
+        if from == 0 && bytes.len() > 34 && bytes[12..14] == [0x08, 0x00] && bytes[14 + 9] == 6 {
+            client_segments += 1;
+            if client_segments == 2 {
+                *kept.borrow_mut() = Some(bytes.to_vec());
+            }
+        }
+        false
+    })));
+    let (server, client, _) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    // The client closes first, so the server's side ends in LAST-ACK and is forgotten (no TIME-WAIT).
+    sim.hosts[0].close(client).expect("close");
+    sim.sleep(Duration::from_millis(50));
+    sim.hosts[1].close(server).expect("close");
+    sim.sleep(Duration::from_secs(1));
+    assert!(sim.hosts[1].socket(server).is_err(), "the server's connection is gone");
+    let ack = third_ack.borrow().clone().expect("kept");
+    let now = sim.now();
+    sim.hosts[1].receive(now, DemiBuffer::from_slice(&ack).expect("frame"));
+    let counters = *sim.hosts[1].counters();
+    assert_eq!((counters.tcp_syn_cookies_accepted, counters.tcp_syn_cookies_invalid), (1, 1), "{counters:?}");
+    assert!(sim.hosts[1].tcp_accept(listener).expect("accept").is_none());
+}
+
+#[test]
+fn without_timestamps_a_cookie_keeps_only_the_mss() {
+    // Nothing to carry the other options: the SYN-ACK offers no window scaling and no SACK, and the connection
+    // runs without them (a window of at most 64 KiB).
+    let (mut sim, listener) = hosts(true, false, 4);
+    flood(&mut sim);
+    let (server, _, _) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_accepted, 1);
+    let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[1].socket(server) else { panic!("connection") };
+    assert!(conn.tcb.send_window() <= 65_535, "no window scaling: {}", conn.tcb.send_window());
+    assert_eq!(conn.tcb.send_mss(), 1460);
 }

@@ -91,7 +91,10 @@ pub(super) fn syn_ack(config: &TcpConfig, syn: &TcpRepr<'_>, tsval: u32) -> (Han
         mss: peer_mss.min(config.effective_mss()),
         window_scale: syn.options.window_scale.filter(|_| timestamps && config.window_scale).map(|s| s.min(14)),
         sack: timestamps && config.sack && syn.options.sack_permitted,
-        ecn: timestamps && config.asks_for_ecn() && syn.flags.contains(TcpFlags::ECE) && syn.flags.contains(TcpFlags::CWR),
+        ecn: timestamps
+            && config.asks_for_ecn()
+            && syn.flags.contains(TcpFlags::ECE)
+            && syn.flags.contains(TcpFlags::CWR),
     };
     let options = TcpOptions {
         mss: Some(config.effective_mss()),

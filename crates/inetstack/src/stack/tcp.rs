@@ -67,7 +67,14 @@ pub(super) struct Listener {
     accept_queue: VecDeque<(SocketId, SocketAddrV4)>,
     /// When it last answered a SYN with a cookie ([`Nanos::NEVER`]: never).
     cookie_sent_at: Nanos,
+    /// The cookies that made a connection lately (peer, cookie), the oldest first, at most
+    /// [`USED_COOKIES_KEPT`]: a cookie makes one connection, not a second from a duplicate of its ACK that
+    /// arrives once the first is gone.
+    cookies_used: VecDeque<(SocketAddrV4, SeqNumber)>,
 }
+
+/// How many used cookies a listener remembers.
+const USED_COOKIES_KEPT: usize = 64;
 
 impl Listener {
     /// Whether the backlog (handshakes in progress and connections waiting for `accept` together) has room.
@@ -317,6 +324,7 @@ impl Stack {
             embryonic: 0,
             accept_queue: VecDeque::new(),
             cookie_sent_at: Nanos::NEVER,
+            cookies_used: VecDeque::new(),
         };
         *self.tcp_socket(id)? = TcpSocket::Listener(listener);
         Ok(())
@@ -798,10 +806,18 @@ impl Stack {
             return CookieAck::Invalid;
         };
         let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return CookieAck::Invalid };
+        if listener.cookies_used.contains(&(remote, cookie)) {
+            self.counters.tcp_syn_cookies_invalid += 1;
+            return CookieAck::Invalid;
+        }
         if listener.accept_queue.len() >= listener.backlog {
             self.counters.tcp_syn_queue_full += 1;
             return CookieAck::AcceptQueueFull;
         }
+        if listener.cookies_used.len() == USED_COOKIES_KEPT {
+            listener.cookies_used.pop_front();
+        }
+        listener.cookies_used.push_back((remote, cookie));
         listener.embryonic += 1;
         let options = listener.options;
         let syn = syn_cookies::syn_for(ack, &syn_cookies::handshake(mss, ack));
