@@ -129,7 +129,7 @@ fn udp_echo_with_sender_address() {
         let qd = libos.socket(SocketDomain::Inet, SocketType::Datagram, 0).unwrap();
         libos.bind(qd, SocketAddrV4::new(SERVER, 9)).unwrap();
         ready.send(()).unwrap();
-        for _ in 0..3 {
+        for _ in 0..6 {
             let qt = libos.pop(qd, None).unwrap();
             if let Ok(QValue::Popped { sga, from: Some(from) }) = libos.wait(qt, TIMEOUT).unwrap().value {
                 let qt = libos.pushto(qd, &sga, from).unwrap();
@@ -141,8 +141,9 @@ fn udp_echo_with_sender_address() {
     libos.bind(qd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).unwrap();
     let local = libos.getsockname(qd).unwrap();
     assert_ne!(local.port(), 0);
-    for size in [1, 512, 1472] {
-        let message = vec![size as u8; size];
+    // Up to 1 472 bytes a datagram is one frame; larger ones travel in IPv4 fragments, both ways.
+    for size in [1, 512, 1472, 2000, 20_000, 65_507] {
+        let message: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let qt = libos.pushto(qd, &Sga::from_slice(&message).unwrap(), SocketAddrV4::new(SERVER, 9)).unwrap();
         libos.wait(qt, TIMEOUT).unwrap().value.unwrap();
         let qt = libos.pop(qd, None).unwrap();
@@ -154,8 +155,8 @@ fn udp_echo_with_sender_address() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    // Bigger than the MTU: no fragmentation, a clear error.
-    let qt = libos.pushto(qd, &Sga::from_slice(&[0; 2000]).unwrap(), SocketAddrV4::new(SERVER, 9)).unwrap();
+    // Bigger than any IPv4 datagram: a clear error.
+    let qt = libos.pushto(qd, &Sga::from_slice(&[0; 65_508]).unwrap(), SocketAddrV4::new(SERVER, 9)).unwrap();
     assert_eq!(libos.wait(qt, TIMEOUT).unwrap().error().map(|e| e.errno()), Some(libc::EMSGSIZE));
 }
 

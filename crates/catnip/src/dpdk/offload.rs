@@ -184,7 +184,11 @@ impl PortOffloads {
         let ip = ETHERNET_HEADER_LEN;
         let l3_len = usize::from(header[ip] & 0x0f) * 4;
         let l4 = ip + l3_len;
+        // A fragment's transport checksum covers the whole datagram: the stack wrote it; only the IP header's
+        // is the port's to fill.
+        let fragment = u16::from_be_bytes([header[ip + 6], header[ip + 7]]) & 0x3fff != 0;
         let (l4_flag, checksum_at) = match IpProtocol::from(header[ip + 9]) {
+            _ if fragment => (0, 0),
             IpProtocol::Tcp if self.tx_tcp => (ffi::RTE_MBUF_F_TX_TCP_CKSUM, l4 + 16),
             IpProtocol::Udp if self.tx_udp => (ffi::RTE_MBUF_F_TX_UDP_CKSUM, l4 + 6),
             _ => (0, 0),
@@ -224,18 +228,28 @@ impl PortOffloads {
         }
         let ip = ol_flags & ffi::RTE_MBUF_F_RX_IP_CKSUM_MASK;
         let l4 = ol_flags & ffi::RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        // A fragment holds part of a transport message at most: whatever a driver says of its L4 checksum, the
+        // stack checks the datagram's once it has rebuilt it.
+        let l4_applies = (self.rx_tcp || self.rx_udp) && !is_ipv4_fragment(bytes);
         if (self.rx_ipv4 && ip == ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD)
-            || ((self.rx_tcp || self.rx_udp) && l4 == ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD)
+            || (l4_applies && l4 == ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD)
         {
             return RxVerdict::BadChecksum;
         }
         let ip_known = !self.rx_ipv4 || ip != ffi::RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN;
-        let l4_known = !(self.rx_tcp || self.rx_udp) || l4 != ffi::RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+        let l4_known = !l4_applies || l4 != ffi::RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
         if ip_known && l4_known {
             return RxVerdict::Deliver;
         }
         verify_in_software(bytes)
     }
+}
+
+/// Whether `bytes` is an Ethernet frame holding an IPv4 fragment (More Fragments set, or a non-zero offset).
+fn is_ipv4_fragment(bytes: &[u8]) -> bool {
+    let ipv4 = bytes.get(12..14) == Some(&ffi::RTE_ETHER_TYPE_IPV4.to_be_bytes()[..]);
+    let flags_and_offset = bytes.get(ETHERNET_HEADER_LEN + 6..ETHERNET_HEADER_LEN + 8);
+    ipv4 && flags_and_offset.is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & 0x3fff != 0)
 }
 
 /// The checks the driver did not make, made here: an IPv4 frame is parsed with every checksum verified.

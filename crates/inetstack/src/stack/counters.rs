@@ -11,6 +11,8 @@ pub struct StackCounters {
     pub drop_checksum: u64,
     pub drop_not_for_us: u64,
     pub drop_unsupported: u64,
+    /// IPv4 fragments discarded: malformed, contradicting their datagram, or of a datagram given up (evicted,
+    /// or not whole within the reassembly timeout).
     pub drop_fragment: u64,
     pub drop_no_route: u64,
     pub drop_arp_unresolved: u64,
@@ -27,6 +29,9 @@ pub struct StackCounters {
     pub icmp_unreachable_out: u64,
     /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.
     pub icmp_errors_suppressed: u64,
+    /// IPv4 datagrams rebuilt from their fragments, and fragments sent (of datagrams larger than the MTU).
+    pub ip_reassembled: u64,
+    pub ip_fragments_out: u64,
     pub udp_in: u64,
     pub udp_out: u64,
     pub tcp_in: u64,

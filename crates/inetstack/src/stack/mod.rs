@@ -19,6 +19,7 @@ mod frame_writer;
 mod header_template;
 mod icmp;
 mod icmp_budget;
+mod ip_reassembly;
 mod output;
 mod ports;
 mod syn_cookies;
@@ -98,6 +99,8 @@ pub struct Stack {
     /// Bounds the ICMP errors sent per second (`StackConfig::icmp_errors_per_second`).
     icmp_errors: IcmpErrorBudget,
     ip_ident: u16,
+    /// IPv4 datagrams arriving in fragments (`ip_reassembly.rs`).
+    reassembly: ip_reassembly::IpReassembly,
     counters: StackCounters,
 }
 
@@ -125,6 +128,7 @@ impl Stack {
             echo_replies: VecDeque::new(),
             icmp_errors,
             ip_ident: 0,
+            reassembly: ip_reassembly::IpReassembly::default(),
             counters: StackCounters::default(),
         })
     }
@@ -159,11 +163,15 @@ impl Stack {
             return Some(self.now);
         }
         let tcp = self.tcp_next_deadline();
-        // The common case, nothing waiting for ARP, returns TCP's deadline as it is.
-        match self.arp.next_deadline() {
+        // The common case, nothing waiting for ARP or reassembly, returns TCP's deadline as it is.
+        let deadline = match self.arp.next_deadline() {
             None => tcp,
             Some(arp) => Some(tcp.map_or(arp, |tcp| tcp.min(arp))),
+        };
+        if self.reassembly.is_empty() {
+            return deadline;
         }
+        [deadline, self.reassembly.next_deadline()].into_iter().flatten().min()
     }
 
     /// Processes one received Ethernet frame: a segment of a known connection in the common layout by the fast
@@ -201,6 +209,9 @@ impl Stack {
             for (ip, mac) in work.polls {
                 self.send_arp_poll(ip, mac);
             }
+        }
+        if !self.reassembly.is_empty() {
+            self.counters.drop_fragment += self.reassembly.expire(self.now) as u64;
         }
         self.poll_tcp();
     }
@@ -273,6 +284,9 @@ impl Stack {
     fn receive_ipv4(&mut self, mut datagram: DemiBuffer, looped: bool) -> Result<(), WireError> {
         let (ip, header_len) = {
             let view = Ipv4Packet::new_checked(&datagram[..])?;
+            if view.is_fragment() {
+                return self.receive_fragment(&view, looped);
+            }
             (Ipv4Repr::parse(&view, &self.config.checksums)?, view.header_len())
         };
         let martian = !looped && (ip.dst_addr.is_loopback() || ip.src_addr.is_loopback());
@@ -295,6 +309,38 @@ impl Stack {
                     self.send_unreachable(&ip, &datagram, crate::wire::DstUnreachable::ProtocolUnreachable);
                 }
                 Err(WireError::Unsupported)
+            }
+        }
+    }
+
+    /// A fragment of a datagram: kept for reassembly if it is addressed to us (`ip_reassembly.rs`); the datagram
+    /// it completes goes on as if it had arrived whole.
+    #[cold]
+    #[inline(never)]
+    fn receive_fragment(&mut self, view: &Ipv4Packet<&[u8]>, looped: bool) -> Result<(), WireError> {
+        if view.version() != 4 {
+            return Err(WireError::Malformed);
+        }
+        if self.config.checksums.ipv4.verify_on_rx() && !view.verify_checksum() {
+            return Err(WireError::Checksum);
+        }
+        let (src, dst) = (view.src_addr(), view.dst_addr());
+        let martian = !looped && (dst.is_loopback() || src.is_loopback());
+        if martian || !self.is_own(dst) {
+            self.counters.drop_not_for_us += 1;
+            return Ok(());
+        }
+        match self.reassembly.add(self.now, view) {
+            ip_reassembly::Fragment::Kept => Ok(()),
+            ip_reassembly::Fragment::Completed(datagram) => {
+                self.counters.ip_reassembled += 1;
+                // A device that verifies checksums saw only fragments: the transport's is checked here.
+                transport_checksum_valid(&datagram)?;
+                self.receive_ipv4(datagram, looped)
+            }
+            ip_reassembly::Fragment::Dropped(earlier) => {
+                self.counters.drop_fragment += 1 + earlier as u64;
+                Ok(())
             }
         }
     }
@@ -377,6 +423,24 @@ impl Stack {
 #[cold]
 fn no_socket(id: SocketId) -> Fail {
     Fail::with_context(libc::EBADF, format!("no socket {id:?}"))
+}
+
+/// Checks, in software, the UDP or TCP checksum of a datagram rebuilt from fragments (whatever the device
+/// offloads: it could only see the pieces); `Err(Checksum)` if it is wrong.
+fn transport_checksum_valid(datagram: &[u8]) -> Result<(), WireError> {
+    let view = Ipv4Packet::new_checked(datagram)?;
+    let (src, dst, payload) = (view.src_addr(), view.dst_addr(), view.payload());
+    let software = crate::wire::ChecksumCapabilities::software();
+    match view.protocol() {
+        IpProtocol::Udp => {
+            crate::wire::UdpRepr::parse(&crate::wire::UdpPacket::new_checked(payload)?, src, dst, &software)?;
+        }
+        IpProtocol::Tcp => {
+            crate::wire::TcpRepr::parse(&crate::wire::TcpPacket::new_checked(payload)?, src, dst, &software)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

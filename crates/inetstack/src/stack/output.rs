@@ -1,7 +1,7 @@
 //! IPv4 output: routing to a next hop, building the Ethernet + IPv4 (+ transport) header in a pooled buffer
 //! with the payload behind it (copied, or as a zero-copy segment: see `frame_writer::assemble`), and resolving
-//! the next hop's MAC address (frames wait in the ARP cache while it is unknown). No fragmentation: datagrams
-//! larger than the MTU are EMSGSIZE.
+//! the next hop's MAC address (frames wait in the ARP cache while it is unknown). A datagram larger than the
+//! MTU is EMSGSIZE, unless it is sent in fragments (`send_ipv4_fragments`: UDP; TCP segments always fit).
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -184,6 +184,61 @@ impl Stack {
             ip.emit(&mut bytes[ETHERNET_HEADER_LEN..], &self.config.checksums)?;
             write_transport(&mut bytes[ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN..], src, payload_bytes)?;
         }
+        self.queue_frame(next_hop, dst_mac, frame)
+    }
+
+    /// Sends `datagram` (a transport header and its payload, too large for one frame) in IPv4 fragments of as
+    /// many multiples of 8 bytes as the MTU allows, under one identification (RFC 791 §3.2). EMSGSIZE past the
+    /// largest datagram (65 535 bytes with its header).
+    pub(super) fn send_ipv4_fragments(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        datagram: &DemiBuffer,
+    ) -> Result<(), Fail> {
+        const MAX_DATAGRAM: usize = 65_535;
+        if IPV4_MIN_HEADER_LEN + datagram.len() > MAX_DATAGRAM {
+            return Err(exceeds_mtu(IPV4_MIN_HEADER_LEN + datagram.len(), MAX_DATAGRAM));
+        }
+        let (next_hop, dst_mac) = self.resolve(dst, &mut None)?;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let step = (self.config.mtu - IPV4_MIN_HEADER_LEN) & !7;
+        let header_len = ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN;
+        let ethernet = EthernetRepr {
+            src_addr: self.config.mac,
+            dst_addr: dst_mac.unwrap_or(MacAddress::ZERO),
+            ethertype: EtherType::Ipv4,
+        };
+        let mut offset = 0;
+        while offset < datagram.len() {
+            let len = step.min(datagram.len() - offset);
+            let more = offset + len < datagram.len();
+            let piece = datagram.subview(offset, len).ok_or_else(|| Fail::new(libc::EINVAL, "fragment bounds"))?;
+            let mut frame = assemble(&self.frame_pool, self.config.gather, header_len, Some(piece))?;
+            let (bytes, _) = split(&mut frame, header_len);
+            ethernet.emit(bytes)?;
+            let ip = Ipv4Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol,
+                payload_len: len,
+                ttl: self.config.ttl,
+                tos: 0,
+                ident: self.ip_ident,
+                dont_fragment: false,
+            };
+            ip.emit_fragment(&mut bytes[ETHERNET_HEADER_LEN..], offset, more, &self.config.checksums)?;
+            self.queue_frame(next_hop, dst_mac, frame)?;
+            self.counters.ip_fragments_out += 1;
+            offset += len;
+        }
+        Ok(())
+    }
+
+    /// Queues a frame for `next_hop`: for the device if its MAC address `dst_mac` is known, on the internal
+    /// loopback if it is us, else behind the ARP request for it.
+    fn queue_frame(&mut self, next_hop: NextHop, dst_mac: Option<MacAddress>, frame: Sga) -> Result<(), Fail> {
         match (next_hop, dst_mac) {
             (NextHop::Ourselves, _) => self.loopback.push_back(flatten(&frame)?),
             (_, Some(_)) => self.outbox.push_back(frame),

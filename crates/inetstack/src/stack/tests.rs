@@ -8,7 +8,9 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::wire::{ArpOperation, ArpRepr, ChecksumCapabilities, ETHERNET_HEADER_LEN, MacAddress, TcpPacket, TcpRepr};
+use crate::wire::{
+    ArpOperation, ArpRepr, ChecksumCapabilities, ETHERNET_HEADER_LEN, EthernetRepr, MacAddress, TcpPacket, TcpRepr,
+};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -70,6 +72,120 @@ fn udp_datagrams_carry_data_and_sender() {
     assert_eq!(data.to_vec(), b"multi-segment");
     assert_eq!(from, SocketAddrV4::new(A, client_port));
     assert!(sim.hosts[1].udp_recv(server, 100).unwrap().is_none());
+}
+
+#[test]
+fn udp_datagrams_larger_than_the_mtu_travel_in_fragments() {
+    // Both ways, over a link that reorders and duplicates frames: every datagram arrives whole, once.
+    let faults = FaultConfig { duplicate: 0.1, reorder: 0.3, ..FaultConfig::default() };
+    let mut sim = pair(faults, 31).with_jitter(Duration::from_micros(200));
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 7001);
+    let sizes = [1473usize, 4000, 20_000, 65_507];
+    for (from, to, id, port) in [(0, 1, client, 7000), (1, 0, server, 7001)] {
+        let peer = if to == 1 { B } else { A };
+        for (i, &len) in sizes.iter().enumerate() {
+            let data: Vec<u8> = (0..len).map(|b| ((b + i) % 251) as u8).collect();
+            let now = sim.now();
+            sim.hosts[from]
+                .udp_send(now, id, &Sga::from_slice(&data).unwrap(), Some(SocketAddrV4::new(peer, port)))
+                .unwrap();
+            let receiver = if to == 1 { server } else { client };
+            assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[to].readiness(receiver).unwrap().0), "{len}");
+            let (got, _) = sim.hosts[to].udp_recv(receiver, 65_536).unwrap().unwrap();
+            assert_eq!(got.to_vec(), data, "{len} bytes whole");
+            sim.run_until(Duration::from_millis(5), |_| false);
+            assert!(sim.hosts[to].udp_recv(receiver, 65_536).unwrap().is_none(), "{len}: once, duplicates or not");
+        }
+    }
+    // Fragments of 1 480 bytes (1 500 less the IPv4 header, a multiple of 8).
+    let fragments: u64 = sizes.iter().map(|len| (8 + len).div_ceil(1480) as u64).sum();
+    for host in &sim.hosts {
+        assert_eq!(host.counters().ip_fragments_out, fragments);
+        assert_eq!(host.counters().ip_reassembled, sizes.len() as u64);
+    }
+    let now = sim.now();
+    let too_big = Sga::from_slice(&vec![0u8; 65_508]).unwrap();
+    let error = sim.hosts[0].udp_send(now, client, &too_big, Some(SocketAddrV4::new(B, 7000))).unwrap_err();
+    assert_eq!(error.errno(), libc::EMSGSIZE);
+}
+
+/// A UDP datagram of `len` bytes from A's port 5000 to B's port 7000, as Ethernet frames of IPv4 fragments of at
+/// most 1 480 bytes each, with a correct UDP checksum; `corrupt` flips a payload byte of the second fragment.
+fn udp_fragments(len: usize, corrupt: bool) -> Vec<DemiBuffer> {
+    let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let udp = crate::wire::UdpRepr { src_port: 5000, dst_port: 7000, payload: &payload };
+    let mut datagram = vec![0u8; 8 + len];
+    udp.emit_header(&mut datagram[..8], A, B, &ChecksumCapabilities::software()).unwrap();
+    datagram[8..].copy_from_slice(&payload);
+    let mut frames = Vec::new();
+    for (i, piece) in datagram.chunks(1480).enumerate() {
+        let ip = crate::wire::Ipv4Repr {
+            src_addr: A,
+            dst_addr: B,
+            protocol: crate::wire::IpProtocol::Udp,
+            payload_len: piece.len(),
+            ttl: 64,
+            tos: 0,
+            ident: 99,
+            dont_fragment: false,
+        };
+        let mut frame = vec![0u8; 14 + 20 + piece.len()];
+        EthernetRepr { src_addr: MAC_A, dst_addr: MAC_B, ethertype: crate::wire::EtherType::Ipv4 }
+            .emit(&mut frame)
+            .unwrap();
+        let more = (i + 1) * 1480 < datagram.len();
+        ip.emit_fragment(&mut frame[14..], i * 1480, more, &ChecksumCapabilities::software()).unwrap();
+        frame[34..].copy_from_slice(piece);
+        if corrupt && i == 1 {
+            frame[100] ^= 0x40;
+        }
+        frames.push(DemiBuffer::from_slice(&frame).unwrap());
+    }
+    frames
+}
+
+#[test]
+fn a_rebuilt_datagram_is_checksummed_in_software_even_where_the_device_checks_checksums() {
+    // The device verified each fragment's IP header, but none of them holds the whole UDP datagram.
+    let t0 = Instant::now();
+    let mut config = StackConfig::new(MAC_B, B, 24);
+    config.checksums = ChecksumCapabilities::offloaded();
+    let mut stack = Stack::new(config, t0).unwrap();
+    let server = bound_udp(&mut stack, 7000);
+    for frame in udp_fragments(3000, true) {
+        stack.receive(t0, frame);
+    }
+    assert!(stack.udp_recv(server, 65_536).unwrap().is_none(), "the corrupted datagram is not delivered");
+    assert_eq!((stack.counters().ip_reassembled, stack.counters().drop_checksum), (1, 1));
+    for frame in udp_fragments(3000, false) {
+        stack.receive(t0, frame);
+    }
+    let (data, _) = stack.udp_recv(server, 65_536).unwrap().expect("the intact one is");
+    assert_eq!(data.len(), 3000);
+}
+
+#[test]
+fn a_datagram_missing_a_fragment_is_given_up_after_the_reassembly_timeout() {
+    let mut sim = pair(FaultConfig::default(), 32);
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let mut fragments = 0;
+    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(move |from, bytes| {
+        let fragment = from == 0 && bytes.len() > 34 && bytes[12..14] == [0x08, 0x00] && bytes[14 + 9] == 17;
+        fragments += usize::from(fragment);
+        fragment && fragments == 2
+    })));
+    let now = sim.now();
+    sim.hosts[0]
+        .udp_send(now, client, &Sga::from_slice(&[7u8; 4000]).unwrap(), Some(SocketAddrV4::new(B, 7000)))
+        .unwrap();
+    sim.sleep(Duration::from_secs(29));
+    assert!(sim.hosts[1].udp_recv(server, 65_536).unwrap().is_none());
+    assert_eq!(sim.hosts[1].counters().drop_fragment, 0, "still waiting");
+    sim.sleep(Duration::from_secs(2));
+    assert_eq!(sim.hosts[1].counters().drop_fragment, 2, "the two that came, given up");
+    assert_eq!(sim.hosts[1].next_deadline(), None, "nothing left to wait for");
 }
 
 #[test]
@@ -143,7 +259,8 @@ fn routing_errors_and_limits() {
     let far = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 1), 9);
     let e = sim.hosts[0].udp_send(now, id, &Sga::from_slice(b"x").unwrap(), Some(far)).unwrap_err();
     assert_eq!(e.errno(), libc::ENETUNREACH);
-    let big = Sga::from_buffer(DemiBuffer::new(1500).unwrap());
+    // Larger than the MTU goes in fragments; larger than a datagram can be is EMSGSIZE.
+    let big = Sga::from_buffer(DemiBuffer::new(65_508).unwrap());
     let e = sim.hosts[0].udp_send(now, id, &big, Some(SocketAddrV4::new(B, 9))).unwrap_err();
     assert_eq!(e.errno(), libc::EMSGSIZE);
     let e = sim.hosts[0].udp_send(now, id, &Sga::from_slice(b"x").unwrap(), None).unwrap_err();

@@ -10,7 +10,9 @@ use runtime::{DemiBuffer, Fail, Sga};
 
 use super::{Socket, SocketId, Stack};
 use crate::device::flatten;
-use crate::wire::{DstUnreachable, IpProtocol, Ipv4Repr, UDP_HEADER_LEN, UdpPacket, UdpRepr, WireError};
+use crate::wire::{
+    DstUnreachable, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Repr, UDP_HEADER_LEN, UdpPacket, UdpRepr, WireError,
+};
 
 #[derive(Debug, Default)]
 pub(super) struct UdpSocket {
@@ -90,12 +92,54 @@ impl Stack {
         let src = if local.ip().is_unspecified() { self.source_for(*remote.ip()) } else { *local.ip() };
         let payload = flatten(sga)?;
         let (src_port, dst_port) = (local.port(), remote.port());
-        let checksums = self.config.checksums;
-        self.send_ipv4(src, *remote.ip(), IpProtocol::Udp, UDP_HEADER_LEN, Some(payload), |header, src, payload| {
-            UdpRepr { src_port, dst_port, payload }.emit_header(header, src, *remote.ip(), &checksums)
-        })?;
+        if IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + payload.len() > self.config.mtu {
+            self.udp_send_fragmented(src, remote, src_port, &payload)?;
+        } else {
+            let checksums = self.config.checksums;
+            self.send_ipv4(
+                src,
+                *remote.ip(),
+                IpProtocol::Udp,
+                UDP_HEADER_LEN,
+                Some(payload),
+                |header, src, payload| {
+                    UdpRepr { src_port, dst_port, payload }.emit_header(header, src, *remote.ip(), &checksums)
+                },
+            )?;
+        }
         self.counters.udp_out += 1;
         Ok(())
+    }
+
+    /// A datagram too large for one frame, in IPv4 fragments (as Linux fragments a UDP datagram larger than the
+    /// path's MTU). Its checksum covers every fragment, so software computes it whatever the device offloads.
+    #[cold]
+    fn udp_send_fragmented(
+        &mut self,
+        src: Ipv4Addr,
+        remote: SocketAddrV4,
+        src_port: u16,
+        payload: &[u8],
+    ) -> Result<(), Fail> {
+        const MAX_PAYLOAD: usize = 65_535 - IPV4_MIN_HEADER_LEN - UDP_HEADER_LEN;
+        if payload.len() > MAX_PAYLOAD {
+            let len = payload.len();
+            return Err(Fail::with_context(
+                libc::EMSGSIZE,
+                format!("{len} bytes exceed a UDP datagram's {MAX_PAYLOAD}"),
+            ));
+        }
+        let repr = UdpRepr { src_port, dst_port: remote.port(), payload };
+        let mut datagram = vec![0u8; UDP_HEADER_LEN + payload.len()];
+        repr.emit_header(
+            &mut datagram[..UDP_HEADER_LEN],
+            src,
+            *remote.ip(),
+            &crate::wire::ChecksumCapabilities::software(),
+        )?;
+        datagram[UDP_HEADER_LEN..].copy_from_slice(payload);
+        let datagram = DemiBuffer::from_slice(&datagram)?;
+        self.send_ipv4_fragments(src, *remote.ip(), IpProtocol::Udp, &datagram)
     }
 
     /// The next datagram (at most `max_len` bytes of it; the rest is discarded, as POSIX does), or the error

@@ -260,13 +260,37 @@ impl Ipv4Repr {
     /// Writes the header at the start of `buf` (the payload goes after it), with the header checksum if
     /// `caps.ipv4` generates it and zero otherwise. `Err(TooLarge)` if the total length exceeds 65535.
     pub fn emit(&self, buf: &mut [u8], caps: &ChecksumCapabilities) -> Result<(), WireError> {
+        self.emit_with_fragment_field(buf, if self.dont_fragment { FLAG_DONT_FRAGMENT } else { 0 }, caps)
+    }
+
+    /// [`Ipv4Repr::emit`] for a fragment (RFC 791 §3.2): the payload is the piece at byte `offset` of the
+    /// datagram (a multiple of 8), with More Fragments set if `more`; Don't Fragment is never set.
+    /// `Err(Malformed)` for an offset that is not a multiple of 8 or does not fit the field.
+    pub fn emit_fragment(
+        &self,
+        buf: &mut [u8],
+        offset: usize,
+        more: bool,
+        caps: &ChecksumCapabilities,
+    ) -> Result<(), WireError> {
+        let units = u16::try_from(offset / 8).ok().filter(|&u| offset % 8 == 0 && u <= FRAGMENT_OFFSET_MASK);
+        let units = units.ok_or(WireError::Malformed)?;
+        self.emit_with_fragment_field(buf, units | if more { FLAG_MORE_FRAGMENTS } else { 0 }, caps)
+    }
+
+    fn emit_with_fragment_field(
+        &self,
+        buf: &mut [u8],
+        flags_and_offset: u16,
+        caps: &ChecksumCapabilities,
+    ) -> Result<(), WireError> {
         let total_len = u16::try_from(self.total_len()).map_err(|_| WireError::TooLarge)?;
         let out = output_prefix(buf, IPV4_MIN_HEADER_LEN)?;
         out[offsets::VERSION_IHL] = 0x45;
         out[offsets::TOS] = self.tos;
         write_u16(out, offsets::TOTAL_LEN, total_len);
         write_u16(out, offsets::IDENT, self.ident);
-        write_u16(out, offsets::FLAGS_FRAGMENT, if self.dont_fragment { FLAG_DONT_FRAGMENT } else { 0 });
+        write_u16(out, offsets::FLAGS_FRAGMENT, flags_and_offset);
         out[offsets::TTL] = self.ttl;
         out[offsets::PROTOCOL] = u8::from(self.protocol);
         write_u16(out, offsets::CHECKSUM, 0);
