@@ -217,7 +217,7 @@ impl Host {
 
     fn act(&mut self, input: &mut Reader<'_>) {
         self.now += Duration::from_micros(10);
-        match input.u8() % 8 {
+        match input.u8() % 9 {
             0 => {
                 let len = usize::from(input.u16()) % 1600;
                 let frame = input.bytes(len).to_vec();
@@ -236,8 +236,37 @@ impl Host {
                 self.now += Duration::from_millis(u64::from(input.u8()) * 4);
             }
             6 => self.read(),
+            7 => self.udp_fragment(input),
             _ => self.app_call(input),
         }
+    }
+
+    /// An IPv4 fragment of a UDP datagram from A: a few identifications, so that pieces meet (or overlap,
+    /// repeat, contradict one another), at fuzzed offsets, lengths and More Fragments; the datagrams rebuilt
+    /// mostly fail their UDP checksum.
+    fn udp_fragment(&mut self, input: &mut Reader<'_>) {
+        let ident = u16::from(input.u8() % 4);
+        let flags = input.u8();
+        let offset = usize::from(input.u16()) % 1024 * 8;
+        let len = usize::from(input.u16()) % 1481;
+        let payload = input.bytes(len).to_vec();
+        let ip = Ipv4Repr {
+            src_addr: A,
+            dst_addr: B,
+            protocol: IpProtocol::Udp,
+            payload_len: payload.len(),
+            ttl: 64,
+            tos: 0,
+            ident,
+            dont_fragment: false,
+        };
+        let mut datagram = vec![0u8; ip.total_len()];
+        let more = flags & 1 != 0;
+        if ip.emit_fragment(&mut datagram, offset, more, &ChecksumCapabilities::software()).is_err() {
+            return;
+        }
+        datagram[ip.buffer_len()..].copy_from_slice(&payload);
+        self.receive(ethernet(MAC_A, EtherType::Ipv4, &datagram));
     }
 
     /// A raw frame: if it happens to be a valid segment of the connection, its payload is not [`pattern`].
