@@ -227,16 +227,7 @@ fn draw(seed: u64) -> Draw {
         config.tcp.pacing = pacing;
     }
     // Then ECN, with a queue that marks from a quarter full where the link has a rate.
-    // ECN in three draws of ten, one of them with DCTCP.
-    let mode = rng.below(10);
-    let ecn = mode >= 7;
-    for config in &mut configs {
-        config.tcp.ecn = ecn;
-        if mode == 9 {
-            config.tcp.congestion = CongestionAlgorithm::Dctcp;
-        }
-    }
-    let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
+    let marking = super::fast_path_tests::draw_ecn(&mut rng, &mut configs, uplink);
     Draw { configs, faults, latency, jitter, uplink, marking, nodelay, plans }
 }
 

@@ -276,17 +276,22 @@ fn draw(seed: u64) -> Draw {
     let stall = rng.pick(&[0.0, 0.3, 0.9]);
     let uplink = rng.pick(&UPLINKS);
     // Drawn last, so that earlier seeds keep the rest of their draw.
-    // ECN in three draws of ten, one of them with DCTCP.
+    let marking = draw_ecn(&mut rng, &mut configs, uplink);
+    Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking }
+}
+
+/// Draws ECN for both `configs` (in three draws of ten, one of them with DCTCP); returns the frames waiting at
+/// which the `uplink` queue marks ECN-capable frames (a quarter of it), if ECN was drawn and the link has a rate.
+pub(super) fn draw_ecn(rng: &mut Rng, configs: &mut [StackConfig; 2], uplink: Option<(u64, usize)>) -> Option<usize> {
     let mode = rng.below(10);
     let ecn = mode >= 7;
-    for config in &mut configs {
+    for config in configs {
         config.tcp.ecn = ecn;
         if mode == 9 {
             config.tcp.congestion = CongestionAlgorithm::Dctcp;
         }
     }
-    let marking = uplink.filter(|_| ecn).map(|(_, queue)| queue / 4);
-    Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking }
+    uplink.filter(|_| ecn).map(|(_, queue)| queue / 4)
 }
 
 /// The links the drawn tests pick from: as fast as the simulator goes (twice as likely), or a rate in bits per

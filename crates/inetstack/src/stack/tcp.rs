@@ -731,9 +731,16 @@ impl Stack {
             iss = least;
         }
         let ts_offset = self.timestamp_offset(local, remote);
-        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, ts_offset, self.tcp_now);
+        let tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, ts_offset, self.tcp_now);
+        let id = self.add_passive_connection(lid, options, tcb);
+        self.tcp.active.push(id);
+    }
+
+    /// Registers `tcb`, a connection listener `lid` (whose socket `options` it takes) just opened.
+    fn add_passive_connection(&mut self, lid: SocketId, options: TcpSocketOptions, mut tcb: TcpConnection) -> SocketId {
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
+        let key = FlowKey { local: tcb.local(), remote: tcb.remote() };
         let conn = Connection {
             tcb,
             options,
@@ -745,8 +752,8 @@ impl Stack {
             timeouts_advised: 0,
         };
         let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
-        self.tcp.add_connection(FlowKey { local, remote }, id);
-        self.tcp.active.push(id);
+        self.tcp.add_connection(key, id);
+        id
     }
 
     /// Answers `syn` to a listener whose backlog is full with a SYN-ACK whose sequence number is a cookie
@@ -822,22 +829,9 @@ impl Stack {
         let options = listener.options;
         let syn = syn_cookies::syn_for(ack, &syn_cookies::handshake(mss, ack));
         let ts_offset = self.timestamp_offset(local, remote);
-        let mut tcb =
-            TcpConnection::accept_syn_acked(&self.config.tcp, local, remote, &syn, cookie, ts_offset, self.tcp_now);
-        tcb.set_nodelay(options.nodelay);
-        tcb.set_keepalive(options.keepalive);
-        let conn = Connection {
-            tcb,
-            options,
-            listener: Some(lid),
-            app_holds: false,
-            scheduled: Nanos::NEVER,
-            hop: None,
-            template: None,
-            timeouts_advised: 0,
-        };
-        let id = self.insert_socket(Socket::Tcp(TcpSocket::Connection(Box::new(conn))));
-        self.tcp.add_connection(FlowKey { local, remote }, id);
+        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, &syn, cookie, ts_offset, self.tcp_now);
+        tcb.syn_ack_was_sent();
+        let id = self.add_passive_connection(lid, options, tcb);
         self.counters.tcp_syn_cookies_accepted += 1;
         CookieAck::Opened(id)
     }

@@ -333,23 +333,14 @@ impl TcpConnection {
         connection
     }
 
-    /// Passive open from a SYN cookie: as [`Self::accept`], with our SYN-ACK (whose sequence number was `iss`,
-    /// the cookie) already sent, so that the ACK that brought the cookie back completes the handshake.
-    pub fn accept_syn_acked(
-        config: &TcpConfig,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        syn: &TcpRepr<'_>,
-        iss: SeqNumber,
-        ts_offset: u32,
-        now: Nanos,
-    ) -> Self {
-        let mut connection = Self::accept(config, local, remote, syn, iss, ts_offset, now);
-        connection.snd_nxt = iss + 1;
-        connection.snd_max = iss + 1;
-        let window = config.recv_buffer.min(usize::from(u16::MAX));
-        connection.rcv_adv = connection.rcv_adv.max(connection.rcv_nxt + window as u32);
-        connection
+    /// A connection just made by [`Self::accept`] from a SYN cookie's handshake: our SYN-ACK (whose sequence
+    /// number was the cookie, the ISS) went out already, so the ACK that brought the cookie back completes the
+    /// handshake.
+    pub fn syn_ack_was_sent(&mut self) {
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.iss + 1;
+        let window = self.config.recv_buffer.min(usize::from(u16::MAX));
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + window as u32);
     }
 
     /// Records the peer's SYN: its sequence number, window and options (RFC 9293 §3.10.7.2-3).
