@@ -313,7 +313,8 @@ impl Stack {
         }
     }
 
-    /// A fragment of a datagram: kept for reassembly if it is addressed to us (`ip_reassembly.rs`); the datagram
+    /// A fragment of a datagram: kept for reassembly if it is addressed to us or broadcast, as a whole datagram
+    /// would be taken (`ip_reassembly.rs`); the datagram
     /// it completes goes on as if it had arrived whole.
     #[cold]
     #[inline(never)]
@@ -326,7 +327,8 @@ impl Stack {
         }
         let (src, dst) = (view.src_addr(), view.dst_addr());
         let martian = !looped && (dst.is_loopback() || src.is_loopback());
-        if martian || !self.is_own(dst) {
+        let for_us = self.is_own(dst) || dst.is_broadcast() || dst == self.config.subnet_broadcast();
+        if martian || !for_us {
             self.counters.drop_not_for_us += 1;
             return Ok(());
         }
