@@ -268,3 +268,58 @@ fn without_timestamps_a_cookie_keeps_only_the_mss() {
     assert!(conn.tcb.send_window() <= 65_535, "no window scaling: {}", conn.tcb.send_window());
     assert_eq!(conn.tcb.send_mss(), 1460);
 }
+
+#[test]
+fn a_half_open_connection_from_a_repeated_syn_gives_way_to_the_cookie_its_first_syn_got() {
+    // A listener with a backlog of one, full: the client's SYN gets a cookie. The slot then frees, and a repeat
+    // of the client's SYN (the network's duplicate) makes a half-open connection with another ISS. The client's
+    // segments acknowledge the cookie: a later one (which cannot bring the cookie back) is dropped, not reset, and
+    // the one that brings it makes the connection in place of the half-open one.
+    let t0 = Instant::now();
+    let client_mac = MacAddress([2, 0, 0, 0, 0, 1]);
+    let mut config = StackConfig::new(SERVER_MAC, SERVER, 24);
+    config.arp.static_entries = vec![(CLIENT, client_mac), (Ipv4Addr::new(10, 0, 0, 100), client_mac)];
+    config.isn_secret = 7;
+    let mut server = Stack::new(config, t0).expect("stack");
+    let listener = server.tcp_open();
+    server.tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
+    server.tcp_listen(listener, 1).expect("listen");
+    let sent = |server: &mut Stack| {
+        let mut capture = crate::sim::Capture::default();
+        server.transmit(&mut capture);
+        capture.0.iter().map(|frame| crate::device::flatten(frame).expect("frame").to_vec()).collect::<Vec<_>>()
+    };
+    let spoofed = Ipv4Addr::new(10, 0, 0, 100);
+    let plain = TcpOptions { mss: Some(1460), ..TcpOptions::default() };
+    server.receive(t0, frame(spoofed, &segment(1000, 5000, None, TcpFlags::SYN, plain)));
+    sent(&mut server);
+    server.receive(t0, frame(CLIENT, &segment(40_000, 9000, None, TcpFlags::SYN, plain)));
+    let syn_ack = sent(&mut server).pop().expect("the cookie's SYN-ACK");
+    let cookie = u32::from_be_bytes(syn_ack[38..42].try_into().unwrap());
+    assert_eq!(server.counters().tcp_syn_cookies_sent, 1);
+    // The spoofed handshake ends (a RST at its next sequence number), freeing the backlog.
+    server.receive(t0, frame(spoofed, &segment(1000, 5001, None, TcpFlags::RST, TcpOptions::default())));
+    server.poll(t0);
+    sent(&mut server);
+    // The repeated SYN: a half-open connection, with an ISS of its own.
+    server.receive(t0, frame(CLIENT, &segment(40_000, 9000, None, TcpFlags::SYN, plain)));
+    server.poll(t0);
+    let half_open_syn_ack = sent(&mut server).pop().expect("the half-open connection's SYN-ACK");
+    assert_ne!(u32::from_be_bytes(half_open_syn_ack[38..42].try_into().unwrap()), cookie);
+    // A later segment of the client (its first one lost): dropped, not reset.
+    let data = [7u8; 100];
+    let later = TcpRepr { payload: &data, ..segment(40_000, 9101, Some(cookie + 1), TcpFlags::empty(), plain) };
+    server.receive(t0, frame(CLIENT, &TcpRepr { options: TcpOptions::default(), ..later }));
+    server.poll(t0);
+    assert!(sent(&mut server).iter().all(|f| f[47] & 0x04 == 0), "no RST");
+    // The one that brings the cookie back.
+    let first = TcpRepr { payload: &data, ..segment(40_000, 9001, Some(cookie + 1), TcpFlags::empty(), plain) };
+    server.receive(t0, frame(CLIENT, &TcpRepr { options: TcpOptions::default(), ..first }));
+    server.poll(t0);
+    assert!(sent(&mut server).iter().all(|f| f[47] & 0x04 == 0), "no RST");
+    let (id, peer) = server.tcp_accept(listener).expect("accept").expect("the cookie's connection");
+    assert_eq!(peer, SocketAddrV4::new(CLIENT, 40_000));
+    let got = server.tcp_recv(id, 1000).expect("recv").expect("data");
+    assert_eq!(got.to_vec(), data);
+    assert_eq!(server.counters().tcp_syn_cookies_accepted, 1);
+}

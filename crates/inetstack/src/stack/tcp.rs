@@ -635,6 +635,20 @@ impl Stack {
         let now = self.tcp_now;
         let mut handshake = false;
         let mut quiet = None;
+        if let Ok(conn) = self.connection(id)
+            && conn.listener.is_some()
+            && conn.tcb.refuses_handshake_ack(repr)
+        {
+            match self.cookie_replaces_half_open(id, repr) {
+                Some(CookieAck::Opened(cookie_connection)) => {
+                    return self.segment_for_connection(cookie_connection, repr, payload, ce);
+                }
+                // While cookies may be out, such an ACK is the listener's to judge, which drops what it cannot
+                // take (see `receive_tcp`): not reset by the half-open connection.
+                Some(CookieAck::AcceptQueueFull | CookieAck::Invalid) => return,
+                None => {}
+            }
+        }
         if let Ok(conn) = self.connection(id) {
             conn.tcb.on_ecn_codepoint(now, ce);
             conn.tcb.on_segment(now, repr, payload);
@@ -779,6 +793,36 @@ impl Stack {
         if self.emit_segment(*local.ip(), *remote.ip(), &mut syn_ack, &mut None, &mut None).is_ok() {
             self.counters.tcp_syn_cookies_sent += 1;
         }
+    }
+
+    /// A half-open connection `id` got an ACK of something else than its SYN-ACK. While its listener's cookies
+    /// may be out, the ACK is judged as one to the listener, as Linux falls back from a request that refuses an
+    /// ACK to the listener's cookie check: a valid cookie's connection replaces the half-open one (the peer had
+    /// repeated its SYN after a cookie answered the first, and this connection was made from the repeat).
+    /// `None` when no cookie may be out: the half-open connection answers, as RFC 9293 says.
+    #[cold]
+    #[inline(never)]
+    fn cookie_replaces_half_open(&mut self, id: SocketId, ack: &TcpRepr<'_>) -> Option<CookieAck> {
+        let conn = self.connection(id).ok()?;
+        let (lid, local, remote) = (conn.listener?, conn.tcb.local(), conn.tcb.remote());
+        if !self.may_complete_a_cookie(lid, ack) {
+            return None;
+        }
+        let key = CookieKey { secret: self.tcp.isn_secret, local, remote, peer_isn: ack.seq_number - 1 };
+        let cookie = ack.ack_number.unwrap_or(ack.seq_number) - 1;
+        if key.check(cookie, self.tcp_now).is_none() {
+            self.counters.tcp_syn_cookies_invalid += 1;
+            return Some(CookieAck::Invalid);
+        }
+        let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return None };
+        if listener.cookies_used.contains(&(remote, cookie)) || listener.accept_queue.len() >= listener.backlog {
+            // `open_from_cookie` counts these.
+            return Some(self.open_from_cookie(lid, local, remote, ack));
+        }
+        // The half-open connection goes, and with it its place in the backlog.
+        listener.embryonic = listener.embryonic.saturating_sub(1);
+        self.reap(FlowKey { local, remote }, id);
+        Some(self.open_from_cookie(lid, local, remote, ack))
     }
 
     /// Whether `segment`, to listener `lid` with no connection, may complete a cookie's handshake: ACK set, no

@@ -333,6 +333,16 @@ impl TcpConnection {
         connection
     }
 
+    /// Whether `segment` is an ACK (no SYN or RST) that a connection in SYN-RECEIVED cannot take: it
+    /// acknowledges something other than our SYN-ACK (the ACK of a SYN cookie's SYN-ACK, sent before this
+    /// connection existed for a SYN the peer repeated, say).
+    pub fn refuses_handshake_ack(&self, segment: &TcpRepr<'_>) -> bool {
+        self.state == TcpState::SynReceived
+            && !segment.flags.syn()
+            && !segment.flags.rst()
+            && segment.ack_number.is_some_and(|ack| ack != self.iss + 1)
+    }
+
     /// A connection just made by [`Self::accept`] from a SYN cookie's handshake: our SYN-ACK (whose sequence
     /// number was the cookie, the ISS) went out already, so the ACK that brought the cookie back completes the
     /// handshake.
