@@ -609,7 +609,7 @@ impl Stack {
                 Ok(())
             }
             Some(lid) if self.may_complete_a_cookie(lid, &repr) => {
-                match self.open_from_cookie(lid, local, remote, &repr) {
+                match self.open_from_cookie(lid, local, remote, &repr, None) {
                     CookieAck::Opened(id) => self.segment_for_connection(id, &repr, payload, ce),
                     // Dropped, as Linux drops them while its cookies may be out: if the ACK that brought the
                     // cookie was lost, a later segment does not bring it (its sequence number is not the ISN's
@@ -808,21 +808,7 @@ impl Stack {
         if !self.may_complete_a_cookie(lid, ack) {
             return None;
         }
-        let key = CookieKey { secret: self.tcp.isn_secret, local, remote, peer_isn: ack.seq_number - 1 };
-        let cookie = ack.ack_number.unwrap_or(ack.seq_number) - 1;
-        if key.check(cookie, self.tcp_now).is_none() {
-            self.counters.tcp_syn_cookies_invalid += 1;
-            return Some(CookieAck::Invalid);
-        }
-        let Ok(Socket::Tcp(TcpSocket::Listener(listener))) = self.socket_mut(lid) else { return None };
-        if listener.cookies_used.contains(&(remote, cookie)) || listener.accept_queue.len() >= listener.backlog {
-            // `open_from_cookie` counts these.
-            return Some(self.open_from_cookie(lid, local, remote, ack));
-        }
-        // The half-open connection goes, and with it its place in the backlog.
-        listener.embryonic = listener.embryonic.saturating_sub(1);
-        self.reap(FlowKey { local, remote }, id);
-        Some(self.open_from_cookie(lid, local, remote, ack))
+        Some(self.open_from_cookie(lid, local, remote, ack, Some(id)))
     }
 
     /// Whether `segment`, to listener `lid` with no connection, may complete a cookie's handshake: ACK set, no
@@ -840,7 +826,9 @@ impl Stack {
 
     /// What the ACK `ack` to listener `lid` completes, if it brings back a valid cookie and the listener's
     /// accept queue has room (the cookie stands in for the backlog's half-open entries, not for the connections
-    /// waiting for `accept`): a connection in SYN-RECEIVED with the SYN-ACK sent, for `ack` to establish.
+    /// waiting for `accept`): a connection in SYN-RECEIVED with the SYN-ACK sent, for `ack` to establish. It
+    /// takes the place of the half-open connection `replacing`, if given (which then goes, with its place in the
+    /// backlog), once it can be made.
     #[cold]
     #[inline(never)]
     fn open_from_cookie(
@@ -849,6 +837,7 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         ack: &TcpRepr<'_>,
+        replacing: Option<SocketId>,
     ) -> CookieAck {
         let key = CookieKey { secret: self.tcp.isn_secret, local, remote, peer_isn: ack.seq_number - 1 };
         let cookie = ack.ack_number.unwrap_or(ack.seq_number) - 1;
@@ -871,6 +860,10 @@ impl Stack {
         listener.cookies_used.push_back((remote, cookie));
         listener.embryonic += 1;
         let options = listener.options;
+        if let Some(half_open) = replacing {
+            listener.embryonic = listener.embryonic.saturating_sub(1);
+            self.reap(FlowKey { local, remote }, half_open);
+        }
         let syn = syn_cookies::syn_for(ack, &syn_cookies::handshake(mss, ack));
         let ts_offset = self.timestamp_offset(local, remote);
         let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, &syn, cookie, ts_offset, self.tcp_now);
