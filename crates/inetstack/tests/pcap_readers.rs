@@ -1,6 +1,7 @@
 //! The pcap files `PcapSink` writes, read by the real readers: tcpdump and Wireshark's tshark decode a capture
 //! of two stacks talking in the simulator (ARP, a TCP connection with options, data both ways, an orderly close,
-//! a UDP datagram to a closed port and the ICMP error it draws), find every frame, and verify every checksum;
+//! a UDP datagram to a closed port and the ICMP error it draws, a UDP datagram in fragments one of which is lost
+//! and the time-exceeded error that draws), find every frame, and verify every checksum;
 //! Wireshark's TCP analysis finds nothing to warn about (no retransmission, hole or duplicate: it found a
 //! loss probe chasing its flight and a message's tail resent for want of an ACK, both fixed).
 //!
@@ -28,6 +29,8 @@ const CLOSED_PORT: u16 = 9999;
 const REQUEST: usize = 5000;
 const RESPONSE: usize = 300;
 const SECOND_REQUEST: usize = 2000;
+/// A UDP datagram sent in three fragments.
+const FRAGMENTED: usize = 4000;
 /// Where the capture's clock starts (2023-11-14): records carry virtual time from here.
 const EPOCH: Duration = Duration::from_secs(1_700_000_000);
 
@@ -108,6 +111,19 @@ fn capture(name: &str) -> Capture {
     let datagram = Sga::from_slice(b"anyone there?").expect("sga");
     sim.hosts[0].udp_send(now, udp, &datagram, Some(SocketAddrV4::new(SERVER, CLOSED_PORT))).expect("udp send");
     sim.sleep(Duration::from_millis(10));
+    // Three fragments, the last lost: 30 s later the server gives the datagram up and says so.
+    let mut fragments = 0;
+    sim.drop_filter = Some(inetstack::sim::DropFilter(Box::new(move |_, bytes| {
+        let fragment = bytes[12..14] == [8, 0] && (bytes[20] & 0x3f != 0 || bytes[21] != 0);
+        fragments += usize::from(fragment);
+        fragment && fragments == 3
+    })));
+    let now = sim.now();
+    let big = Sga::from_slice(&[0x11; FRAGMENTED]).expect("sga");
+    sim.hosts[0].udp_send(now, udp, &big, Some(SocketAddrV4::new(SERVER, CLOSED_PORT))).expect("udp send");
+    sim.sleep(Duration::from_secs(31));
+    sim.drop_filter = None;
+    assert_eq!(sim.hosts[1].counters().icmp_time_exceeded_out, 1);
 
     sim.hosts[0].close(client).expect("close");
     sim.sleep(Duration::from_millis(10));
@@ -170,6 +186,7 @@ fn tcpdump_decodes_every_frame_and_finds_every_checksum_correct() {
         "10.0.0.2.80 > 10.0.0.1.49152: Flags [F.]",
         "10.0.0.1.40000 > 10.0.0.2.9999: UDP, length 13",
         "ICMP 10.0.0.2 udp port 9999 unreachable",
+        "ICMP ip reassembly time exceeded",
     ];
     for text in expect {
         assert!(lines.contains(text), "tcpdump did not print {text:?}:\n{lines}");

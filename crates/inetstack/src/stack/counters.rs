@@ -27,6 +27,10 @@ pub struct StackCounters {
     pub arp_polls: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
+    /// Time-exceeded errors sent for datagrams whose fragments did not all arrive in time.
+    pub icmp_time_exceeded_out: u64,
+    /// Time-exceeded errors received (soft errors for TCP; UDP sockets are not told).
+    pub icmp_time_exceeded_in: u64,
     /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.
     pub icmp_errors_suppressed: u64,
     /// IPv4 datagrams rebuilt from their fragments, and fragments sent (of datagrams larger than the MTU).

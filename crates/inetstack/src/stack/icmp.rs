@@ -1,5 +1,6 @@
 //! ICMPv4 (RFC 792): answer echo requests, record echo replies (for `ping`), deliver destination-unreachable
-//! errors to the UDP socket they concern, and send port/protocol-unreachable errors.
+//! and time-exceeded errors to the socket they concern, and send port/protocol-unreachable errors and
+//! time-exceeded errors for datagrams whose fragments did not all arrive.
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -7,7 +8,10 @@ use std::time::Instant;
 use runtime::{DemiBuffer, Fail};
 
 use super::{Socket, Stack};
-use crate::wire::{DstUnreachable, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr, WireError};
+use crate::wire::{
+    DstUnreachable, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Repr, TimeExceeded, WireError,
+    is_icmp_error_type,
+};
 
 /// Echo replies kept for `take_echo_reply` before the oldest is dropped.
 const MAX_ECHO_REPLIES: usize = 64;
@@ -41,6 +45,7 @@ impl Stack {
                 self.echo_replies.push_back(reply);
             }
             Icmpv4Repr::DstUnreachable { reason, header, data } => self.deliver_unreachable(reason, &header, data),
+            Icmpv4Repr::TimeExceeded { reason, header, data } => self.deliver_time_exceeded(reason, &header, data),
         }
         Ok(())
     }
@@ -71,6 +76,34 @@ impl Stack {
         }
     }
 
+    /// Tells the sender of a datagram that arrived in fragments, not all in time, that it was given up (RFC 1122
+    /// §3.3.2: only if its first fragment, whose header is `first` and whose payload starts with `quote`,
+    /// arrived). Not for a datagram to a broadcast address, from an address that is not one host's, or that is
+    /// itself an ICMP error (§3.2.2).
+    pub(super) fn send_reassembly_time_exceeded(&mut self, first: &Ipv4Repr, quote: &[u8]) {
+        let broadcast = first.dst_addr.is_broadcast() || first.dst_addr == self.config.subnet_broadcast();
+        let source = first.src_addr;
+        let not_one_host = source.is_unspecified()
+            || source.is_broadcast()
+            || source.is_multicast()
+            || source.is_loopback()
+            || source == self.config.subnet_broadcast();
+        let about_an_error =
+            first.protocol == IpProtocol::Icmp && quote.first().is_some_and(|&t| is_icmp_error_type(t));
+        if broadcast || not_one_host || about_an_error || !self.is_own(first.dst_addr) {
+            return;
+        }
+        if !self.icmp_errors.allow(self.tcp_now) {
+            self.counters.icmp_errors_suppressed += 1;
+            return;
+        }
+        let quoted = &quote[..quote.len().min(ICMPV4_ERROR_QUOTE_LEN)];
+        let error = Icmpv4Repr::TimeExceeded { reason: TimeExceeded::FragmentReassembly, header: *first, data: quoted };
+        if self.send_icmp(first.dst_addr, source, &error).is_ok() {
+            self.counters.icmp_time_exceeded_out += 1;
+        }
+    }
+
     fn send_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, icmp: &Icmpv4Repr<'_>) -> Result<(), Fail> {
         // ICMP messages are small (echo data is bounded by the MTU check): copy them into one buffer.
         let mut body = DemiBuffer::new(icmp.buffer_len())?;
@@ -81,11 +114,7 @@ impl Stack {
     /// An ICMP error about a datagram we sent (its IP header and first bytes quoted): a UDP socket reports it
     /// on its next receive; a TCP connection in SYN-SENT aborts (see `TcpConnection::on_icmp_unreachable`).
     fn deliver_unreachable(&mut self, reason: DstUnreachable, header: &Ipv4Repr, data: &[u8]) {
-        if !self.is_own(header.src_addr) || data.len() < 4 {
-            return;
-        }
-        let src_port = u16::from_be_bytes([data[0], data[1]]);
-        let dst_port = u16::from_be_bytes([data[2], data[3]]);
+        let Some((src_port, dst_port)) = self.quoted_ports(header, data) else { return };
         let errno = match reason {
             DstUnreachable::PortUnreachable | DstUnreachable::ProtocolUnreachable => libc::ECONNREFUSED,
             DstUnreachable::NetUnreachable => libc::ENETUNREACH,
@@ -107,5 +136,31 @@ impl Stack {
             }
             _ => {}
         }
+    }
+
+    /// An ICMP time-exceeded error about a datagram we sent: a soft error for a TCP connection (RFC 1122
+    /// §4.2.3.9: reported only if the connection then times out, even in SYN-SENT), and nothing for a UDP
+    /// socket (as Linux, which reports it only to sockets that asked for IP_RECVERR). Counted either way.
+    fn deliver_time_exceeded(&mut self, reason: TimeExceeded, header: &Ipv4Repr, data: &[u8]) {
+        self.counters.icmp_time_exceeded_in += 1;
+        let Some((src_port, dst_port)) = self.quoted_ports(header, data) else { return };
+        if header.protocol == IpProtocol::Tcp {
+            let error = Fail::with_context(
+                libc::EHOSTUNREACH,
+                format!("time exceeded to {}:{dst_port} ({reason:?})", header.dst_addr),
+            );
+            let local = std::net::SocketAddrV4::new(header.src_addr, src_port);
+            let remote = std::net::SocketAddrV4::new(header.dst_addr, dst_port);
+            self.tcp_soft_error(local, remote, error);
+        }
+    }
+
+    /// The source and destination ports of a UDP or TCP datagram we sent, quoted by an ICMP error (its header
+    /// `header`, its payload's first bytes `data`); `None` if it was not from us or too little is quoted.
+    fn quoted_ports(&self, header: &Ipv4Repr, data: &[u8]) -> Option<(u16, u16)> {
+        if !self.is_own(header.src_addr) || data.len() < 4 {
+            return None;
+        }
+        Some((u16::from_be_bytes([data[0], data[1]]), u16::from_be_bytes([data[2], data[3]])))
     }
 }

@@ -10,15 +10,21 @@
 //! exact or contained repeat (a network duplicate) is ignored. Every fragment dropped is counted
 //! (`drop_fragment`), every datagram rebuilt too (`ip_reassembled`).
 //!
-//! Not here: ICMP time exceeded (code 1) when a datagram is given up (Linux sends it only if the first
-//! fragment arrived), and IP options of the first fragment (the rebuilt header has none).
+//! A datagram given up for time whose first fragment arrived is reported by [`IpReassembly::expire`] with that
+//! fragment's header and first payload bytes, for the ICMP time-exceeded error RFC 1122 §3.3.2 asks for
+//! (`Stack::send_reassembly_time_exceeded`; Linux sends it under the same condition). A datagram evicted to
+//! make room, or discarded as inconsistent, is not reported (as Linux).
+//!
+//! Not here: IP options of the first fragment (the rebuilt header has none).
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use runtime::DemiBuffer;
 
-use crate::wire::{IPV4_MIN_HEADER_LEN, Ipv4Packet, checksum_from_sum, ones_complement_sum};
+use crate::wire::{
+    ICMPV4_ERROR_QUOTE_LEN, IPV4_MIN_HEADER_LEN, Ipv4Packet, Ipv4Repr, checksum_from_sum, ones_complement_sum,
+};
 
 /// Most datagrams being reassembled at once.
 pub(super) const MAX_DATAGRAMS: usize = 16;
@@ -47,11 +53,25 @@ struct Partial {
     data: Vec<u8>,
     /// The ranges received, sorted and disjoint (adjacent ones merged).
     ranges: Vec<(usize, usize)>,
+    /// The fragments kept (repeats not counted).
+    fragments: usize,
     /// The payload's length, once the last fragment (no More Fragments) arrived.
     total: Option<usize>,
     tos: u8,
     ttl: u8,
     expires: Instant,
+    /// The header of the first fragment (offset 0), once it arrived: what an ICMP error about the datagram
+    /// quotes, with the first bytes of `data`.
+    first: Option<Ipv4Repr>,
+}
+
+/// A datagram given up for time after its first fragment arrived: what the ICMP time-exceeded error quotes.
+#[derive(Debug)]
+pub(super) struct GivenUp {
+    /// The first fragment's header (its payload length is the fragment's).
+    pub(super) first: Ipv4Repr,
+    /// The first bytes of the datagram's payload (at most [`ICMPV4_ERROR_QUOTE_LEN`]).
+    pub(super) quote: Vec<u8>,
 }
 
 /// The datagrams in progress.
@@ -83,13 +103,18 @@ impl IpReassembly {
         self.partials.iter().map(|p| p.expires).min()
     }
 
-    /// Gives up the datagrams whose time ran out; returns how many fragments that discarded.
-    pub(super) fn expire(&mut self, now: Instant) -> usize {
+    /// Gives up the datagrams whose time ran out: returns how many fragments that discarded, and appends to
+    /// `given_up` each of those datagrams whose first fragment had arrived.
+    pub(super) fn expire(&mut self, now: Instant, given_up: &mut Vec<GivenUp>) -> usize {
         let mut dropped = 0;
         self.partials.retain(|p| {
             let keep = p.expires > now;
             if !keep {
-                dropped += p.ranges.len();
+                dropped += p.fragments;
+                if let Some(first) = p.first {
+                    let quote = p.data[..p.data.len().min(ICMPV4_ERROR_QUOTE_LEN)].to_vec();
+                    given_up.push(GivenUp { first, quote });
+                }
             }
             keep
         });
@@ -116,14 +141,27 @@ impl IpReassembly {
             None => self.start(key, now, packet.tos(), packet.ttl()),
         };
         let partial = &mut self.partials[index];
-        match partial.place(start, end, more, payload) {
+        let placed = partial.place(start, end, more, payload);
+        if start == 0 && matches!(placed, Placed::Kept) && partial.first.is_none() {
+            partial.first = Some(Ipv4Repr {
+                src_addr: key.src,
+                dst_addr: key.dst,
+                protocol: key.protocol.into(),
+                payload_len: payload.len(),
+                ttl: packet.ttl(),
+                tos: packet.tos(),
+                ident: key.ident,
+                dont_fragment: false,
+            });
+        }
+        match placed {
             Placed::Kept if partial.is_whole() => {
                 let whole = self.partials.swap_remove(index).rebuild();
                 whole.map_or(Fragment::Dropped(0), Fragment::Completed)
             }
             Placed::Kept => Fragment::Kept,
             Placed::Inconsistent => {
-                let discarded = self.partials.swap_remove(index).ranges.len();
+                let discarded = self.partials.swap_remove(index).fragments;
                 Fragment::Dropped(discarded)
             }
         }
@@ -137,7 +175,18 @@ impl IpReassembly {
             self.partials.swap_remove(oldest);
         }
         let expires = now + TIMEOUT;
-        self.partials.push(Partial { key, data: Vec::new(), ranges: Vec::new(), total: None, tos, ttl, expires });
+        let partial = Partial {
+            key,
+            data: Vec::new(),
+            ranges: Vec::new(),
+            fragments: 0,
+            total: None,
+            tos,
+            ttl,
+            expires,
+            first: None,
+        };
+        self.partials.push(partial);
         self.partials.len() - 1
     }
 }
@@ -184,6 +233,7 @@ impl Partial {
             self.data.resize(end, 0);
         }
         self.data[start..end].copy_from_slice(payload);
+        self.fragments += 1;
         Placed::Kept
     }
 
@@ -301,9 +351,19 @@ mod tests {
         let mut reassembly = IpReassembly::default();
         assert!(matches!(add(&mut reassembly, now, &fragment(7, &data, 0, 1480, true)), Fragment::Kept));
         assert_eq!(reassembly.next_deadline(), Some(now + TIMEOUT));
-        assert_eq!(reassembly.expire(now + TIMEOUT - Duration::from_millis(1)), 0);
-        assert_eq!(reassembly.expire(now + TIMEOUT), 1, "one fragment given up");
+        let mut given_up = Vec::new();
+        assert_eq!(reassembly.expire(now + TIMEOUT - Duration::from_millis(1), &mut given_up), 0);
+        assert_eq!(reassembly.expire(now + TIMEOUT, &mut given_up), 1, "one fragment given up");
         assert!(reassembly.is_empty());
+        // Its first fragment had arrived: what the ICMP error quotes.
+        let [GivenUp { first, quote }] = &given_up[..] else { panic!("{given_up:?}") };
+        assert_eq!((first.src_addr, first.dst_addr, first.ident, first.payload_len), (SRC, DST, 7, 1480));
+        assert_eq!(quote[..], data[..8]);
+        // A datagram whose first fragment never came is given up without a report.
+        given_up.clear();
+        add(&mut reassembly, now, &fragment(8, &data, 1480, 2960, true));
+        assert_eq!(reassembly.expire(now + TIMEOUT, &mut given_up), 1);
+        assert!(given_up.is_empty());
         // More datagrams than the table holds: the oldest go.
         for ident in 0..(MAX_DATAGRAMS as u16 + 10) {
             let later = now + Duration::from_millis(u64::from(ident));

@@ -211,9 +211,20 @@ impl Stack {
             }
         }
         if !self.reassembly.is_empty() {
-            self.counters.drop_fragment += self.reassembly.expire(self.now) as u64;
+            self.expire_fragments();
         }
         self.poll_tcp();
+    }
+
+    /// Gives up the datagrams whose fragments did not all arrive in time, telling their senders (RFC 1122
+    /// §3.3.2) where the first fragment came.
+    #[cold]
+    fn expire_fragments(&mut self) {
+        let mut given_up = Vec::new();
+        self.counters.drop_fragment += self.reassembly.expire(self.now, &mut given_up) as u64;
+        for datagram in given_up {
+            self.send_reassembly_time_exceeded(&datagram.first, &datagram.quote);
+        }
     }
 
     /// Hands queued frames to `device` until it is full or nothing is left. Returns how many went out.

@@ -479,6 +479,15 @@ impl Stack {
         }
     }
 
+    /// An ICMP error that does not end a connection (time exceeded) quoting one of our segments from `local` to
+    /// `remote`: kept to explain a later timeout (`TcpConnection::on_icmp_soft_error`).
+    pub(super) fn tcp_soft_error(&mut self, local: SocketAddrV4, remote: SocketAddrV4, error: Fail) {
+        let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) else { return };
+        if let Ok(conn) = self.connection(id) {
+            conn.tcb.on_icmp_soft_error(error);
+        }
+    }
+
     /// Half-close (`shutdown(SHUT_WR)`): a FIN after the queued data; the socket stays readable and held by
     /// the application. ENOTCONN unless connected.
     pub fn tcp_shutdown_write(&mut self, now: Instant, id: SocketId) -> Result<(), Fail> {

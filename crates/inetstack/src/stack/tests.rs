@@ -167,25 +167,34 @@ fn a_rebuilt_datagram_is_checksummed_in_software_even_where_the_device_checks_ch
 
 #[test]
 fn a_datagram_missing_a_fragment_is_given_up_after_the_reassembly_timeout() {
-    let mut sim = pair(FaultConfig::default(), 32);
-    let server = bound_udp(&mut sim.hosts[1], 7000);
-    let client = bound_udp(&mut sim.hosts[0], 0);
-    let mut fragments = 0;
-    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(move |from, bytes| {
-        let fragment = from == 0 && bytes.len() > 34 && bytes[12..14] == [0x08, 0x00] && bytes[14 + 9] == 17;
-        fragments += usize::from(fragment);
-        fragment && fragments == 2
-    })));
-    let now = sim.now();
-    sim.hosts[0]
-        .udp_send(now, client, &Sga::from_slice(&[7u8; 4000]).unwrap(), Some(SocketAddrV4::new(B, 7000)))
-        .unwrap();
-    sim.sleep(Duration::from_secs(29));
-    assert!(sim.hosts[1].udp_recv(server, 65_536).unwrap().is_none());
-    assert_eq!(sim.hosts[1].counters().drop_fragment, 0, "still waiting");
-    sim.sleep(Duration::from_secs(2));
-    assert_eq!(sim.hosts[1].counters().drop_fragment, 2, "the two that came, given up");
-    assert_eq!(sim.hosts[1].next_deadline(), None, "nothing left to wait for");
+    // The second of three fragments is lost: the first came, so the sender is told (RFC 1122 §3.3.2); when the
+    // first is the one lost, nobody is.
+    for lost in [2, 1] {
+        let mut sim = pair(FaultConfig::default(), 32);
+        let server = bound_udp(&mut sim.hosts[1], 7000);
+        let client = bound_udp(&mut sim.hosts[0], 0);
+        let mut fragments = 0;
+        sim.drop_filter = Some(crate::sim::DropFilter(Box::new(move |from, bytes| {
+            let fragment = from == 0 && bytes.len() > 34 && bytes[12..14] == [0x08, 0x00] && bytes[14 + 9] == 17;
+            fragments += usize::from(fragment);
+            fragment && fragments == lost
+        })));
+        let now = sim.now();
+        sim.hosts[0]
+            .udp_send(now, client, &Sga::from_slice(&[7u8; 4000]).unwrap(), Some(SocketAddrV4::new(B, 7000)))
+            .unwrap();
+        sim.sleep(Duration::from_secs(29));
+        assert!(sim.hosts[1].udp_recv(server, 65_536).unwrap().is_none());
+        assert_eq!(sim.hosts[1].counters().drop_fragment, 0, "still waiting");
+        sim.sleep(Duration::from_secs(2));
+        assert_eq!(sim.hosts[1].counters().drop_fragment, 2, "the two that came, given up");
+        assert_eq!(sim.hosts[1].next_deadline(), None, "nothing left to wait for");
+        let told = u64::from(lost != 1);
+        assert_eq!(sim.hosts[1].counters().icmp_time_exceeded_out, told, "lost fragment {lost}");
+        assert_eq!(sim.hosts[0].counters().icmp_time_exceeded_in, told, "lost fragment {lost}");
+        // As on Linux without IP_RECVERR, the UDP socket is not told.
+        assert!(!sim.hosts[0].readiness(client).unwrap().0, "the UDP socket is not told");
+    }
 }
 
 #[test]
@@ -850,29 +859,34 @@ fn an_old_duplicate_syn_does_not_reopen_a_connection_in_time_wait() {
     }
 }
 
-#[test]
-fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
+/// A stack at A connecting to B's port 80 (B answers nothing) and the frame of the SYN it sent.
+fn syn_sent(t0: Instant, config: impl FnOnce(&mut StackConfig)) -> (Stack, SocketId, DemiBuffer) {
     use crate::phy::Loopback;
-    use crate::wire::{
-        DstUnreachable, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Repr, IpProtocol,
-        Ipv4Packet, Ipv4Repr,
-    };
-    let t0 = Instant::now();
-    let mut config = StackConfig::new(MAC_A, A, 24);
-    config.arp.static_entries = vec![(B, MAC_B)];
-    let mut a = Stack::new(config, t0).unwrap();
+    let mut stack_config = StackConfig::new(MAC_A, A, 24);
+    stack_config.arp.static_entries = vec![(B, MAC_B)];
+    config(&mut stack_config);
+    let mut a = Stack::new(stack_config, t0).unwrap();
     let client = a.tcp_open();
     a.tcp_connect(t0, client, SocketAddrV4::new(B, 80)).unwrap();
     a.poll(t0);
     let mut wire = Loopback::new(8);
     a.transmit(&mut wire);
     let syn = wire.receive().expect("the SYN");
-    // B answers with "port unreachable", quoting the SYN's IP header and first 8 bytes, as a router would.
-    let ip = Ipv4Packet::new_checked(&syn[ETHERNET_HEADER_LEN..]).unwrap();
+    (a, client, syn)
+}
+
+/// The frame of the ICMP error from B that `error` makes of the datagram in `frame`: its IP header and first
+/// 8 bytes quoted, as a router or host does.
+fn icmp_error_about(
+    frame: &[u8],
+    error: impl FnOnce(crate::wire::Ipv4Repr, &[u8]) -> crate::wire::Icmpv4Repr<'_>,
+) -> DemiBuffer {
+    use crate::wire::{
+        ETHERNET_HEADER_LEN, EtherType, EthernetRepr, ICMPV4_ERROR_QUOTE_LEN, IpProtocol, Ipv4Packet, Ipv4Repr,
+    };
+    let ip = Ipv4Packet::new_checked(&frame[ETHERNET_HEADER_LEN..]).unwrap();
     let quoted_header = Ipv4Repr::parse(&ip, &Default::default()).unwrap();
-    let quoted = &ip.payload()[..ICMPV4_ERROR_QUOTE_LEN];
-    let icmp =
-        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, header: quoted_header, data: quoted };
+    let icmp = error(quoted_header, &ip.payload()[..ICMPV4_ERROR_QUOTE_LEN]);
     let outer = Ipv4Repr {
         src_addr: B,
         dst_addr: A,
@@ -883,14 +897,50 @@ fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
         ident: 1,
         dont_fragment: false,
     };
-    let mut frame = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
-    EthernetRepr { src_addr: MAC_B, dst_addr: MAC_A, ethertype: EtherType::Ipv4 }.emit(&mut frame).unwrap();
-    outer.emit(&mut frame[ETHERNET_HEADER_LEN..], &Default::default()).unwrap();
-    icmp.emit(&mut frame[ETHERNET_HEADER_LEN + 20..], &Default::default()).unwrap();
+    let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
+    EthernetRepr { src_addr: MAC_B, dst_addr: MAC_A, ethertype: EtherType::Ipv4 }.emit(&mut bytes).unwrap();
+    outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &Default::default()).unwrap();
+    icmp.emit(&mut bytes[ETHERNET_HEADER_LEN + 20..], &Default::default()).unwrap();
+    DemiBuffer::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
+    use crate::wire::{DstUnreachable, Icmpv4Repr};
+    let t0 = Instant::now();
+    let (mut a, client, syn) = syn_sent(t0, |_| {});
+    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::PortUnreachable,
+        header,
+        data,
+    });
     assert_eq!(a.tcp_error(client).unwrap(), None);
-    a.receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    a.receive(t0, error);
     assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::ECONNREFUSED));
     assert_eq!(a.tcp_state(client).unwrap(), crate::tcp::TcpState::Closed);
+}
+
+#[test]
+fn icmp_time_exceeded_is_a_soft_error_even_in_syn_sent() {
+    // RFC 1122 §4.2.3.9: the connection goes on trying; if it then times out, the error says why.
+    use crate::wire::{Icmpv4Repr, TimeExceeded};
+    let t0 = Instant::now();
+    let (mut a, client, syn) = syn_sent(t0, |c| c.tcp.syn_retries = 1);
+    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::TimeExceeded {
+        reason: TimeExceeded::TtlExceeded,
+        header,
+        data,
+    });
+    a.receive(t0, error);
+    assert_eq!(a.counters().icmp_time_exceeded_in, 1);
+    assert_eq!((a.tcp_state(client).unwrap(), a.tcp_error(client).unwrap()), (crate::tcp::TcpState::SynSent, None));
+    let mut now = t0;
+    while a.tcp_state(client).unwrap() == crate::tcp::TcpState::SynSent {
+        now = a.next_deadline().expect("a SYN timer");
+        a.poll(now);
+    }
+    assert!(now - t0 >= Duration::from_secs(1), "it kept trying");
+    assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::EHOSTUNREACH));
 }
 
 #[test]

@@ -509,7 +509,15 @@ impl TcpConnection {
     pub fn on_icmp_unreachable(&mut self, error: Fail) {
         if self.state == TcpState::SynSent {
             self.fail(error);
-        } else if self.state != TcpState::Closed {
+        } else {
+            self.on_icmp_soft_error(error);
+        }
+    }
+
+    /// An ICMP error that never ends the connection by itself (RFC 1122 §4.2.3.9: time exceeded, and
+    /// unreachables outside SYN-SENT): kept, and reported if the connection then times out.
+    pub fn on_icmp_soft_error(&mut self, error: Fail) {
+        if self.state != TcpState::Closed {
             self.soft_error = Some(error);
         }
     }

@@ -1,9 +1,10 @@
 //! ICMPv4 (RFC 792): the zero-copy [`Icmpv4Packet`] view and the [`Icmpv4Repr`] representation of the messages
-//! this stack sends and acts on: echo request and reply, and destination unreachable, which quotes the original
-//! IP header and the start of its payload so the error can be delivered to the socket that caused it.
+//! this stack sends and acts on: echo request and reply, and the two errors, destination unreachable and time
+//! exceeded, which quote the original IP header and the start of its payload so the error can be delivered to
+//! the socket that caused it.
 //!
-//! Other types (time exceeded, redirect, timestamp...) parse as `Unsupported`. The next-hop MTU of
-//! "fragmentation needed" is not kept: path MTU discovery is not implemented.
+//! Other types (redirect, timestamp...) parse as `Unsupported`. The next-hop MTU of "fragmentation needed" is
+//! not kept: path MTU discovery is not implemented.
 
 use super::checksum::{checksum_from_sum, combine, ones_complement_sum, sum_is_valid};
 use super::field::{output_prefix, read_u16, require_len, write_u16};
@@ -25,7 +26,18 @@ mod offsets {
 mod message_type {
     pub const ECHO_REPLY: u8 = 0;
     pub const DST_UNREACHABLE: u8 = 3;
+    pub const SOURCE_QUENCH: u8 = 4;
+    pub const REDIRECT: u8 = 5;
     pub const ECHO_REQUEST: u8 = 8;
+    pub const TIME_EXCEEDED: u8 = 11;
+    pub const PARAMETER_PROBLEM: u8 = 12;
+}
+
+/// Whether an ICMP message of type `msg_type` is an error message (RFC 1122 §3.2.2: destination unreachable,
+/// source quench, redirect, time exceeded, parameter problem), about which no ICMP error may be sent.
+pub fn is_icmp_error_type(msg_type: u8) -> bool {
+    use message_type::*;
+    matches!(msg_type, DST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM)
 }
 
 /// Why a destination was unreachable (the code of a type 3 message).
@@ -65,6 +77,37 @@ impl From<DstUnreachable> for u8 {
             DstUnreachable::FragmentationNeeded => 4,
             DstUnreachable::SourceRouteFailed => 5,
             DstUnreachable::Other(code) => code,
+        }
+    }
+}
+
+/// Why a datagram's time ran out (the code of a type 11 message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeExceeded {
+    /// Its TTL reached zero in transit (code 0, sent by routers).
+    TtlExceeded,
+    /// It arrived in fragments and was not whole in time (code 1, RFC 1122 §3.3.2).
+    FragmentReassembly,
+    /// Any other code.
+    Other(u8),
+}
+
+impl From<u8> for TimeExceeded {
+    fn from(code: u8) -> Self {
+        match code {
+            0 => TimeExceeded::TtlExceeded,
+            1 => TimeExceeded::FragmentReassembly,
+            other => TimeExceeded::Other(other),
+        }
+    }
+}
+
+impl From<TimeExceeded> for u8 {
+    fn from(reason: TimeExceeded) -> Self {
+        match reason {
+            TimeExceeded::TtlExceeded => 0,
+            TimeExceeded::FragmentReassembly => 1,
+            TimeExceeded::Other(code) => code,
         }
     }
 }
@@ -140,11 +183,18 @@ pub enum Icmpv4Repr<'a> {
         header: Ipv4Repr,
         data: &'a [u8],
     },
+    /// A time-exceeded error about a datagram whose header was `header` (for fragments, the first one's), with
+    /// the start of its payload in `data`, as for [`Icmpv4Repr::DstUnreachable`].
+    TimeExceeded {
+        reason: TimeExceeded,
+        header: Ipv4Repr,
+        data: &'a [u8],
+    },
 }
 
 impl<'a> Icmpv4Repr<'a> {
     /// The message in `packet`: `Err(Checksum)` on a bad checksum (when `caps.icmpv4` verifies),
-    /// `Err(Unsupported)` for other types or a nonzero echo code, errors of the quoted header for an unreachable.
+    /// `Err(Unsupported)` for other types or a nonzero echo code, errors of the quoted header for an error.
     pub fn parse(packet: &Icmpv4Packet<&'a [u8]>, caps: &ChecksumCapabilities) -> Result<Self, WireError> {
         if caps.icmpv4.verify_on_rx() && !packet.verify_checksum() {
             return Err(WireError::Checksum);
@@ -162,7 +212,21 @@ impl<'a> Icmpv4Repr<'a> {
                 let (header, quoted_payload) = Ipv4Repr::parse_quoted(data)?;
                 Ok(Icmpv4Repr::DstUnreachable { reason: DstUnreachable::from(code), header, data: quoted_payload })
             }
+            (message_type::TIME_EXCEEDED, code) => {
+                let (header, quoted_payload) = Ipv4Repr::parse_quoted(data)?;
+                Ok(Icmpv4Repr::TimeExceeded { reason: TimeExceeded::from(code), header, data: quoted_payload })
+            }
             _ => Err(WireError::Unsupported),
+        }
+    }
+
+    /// The message's type and code fields.
+    fn type_and_code(&self) -> (u8, u8) {
+        match *self {
+            Icmpv4Repr::EchoRequest { .. } => (message_type::ECHO_REQUEST, 0),
+            Icmpv4Repr::EchoReply { .. } => (message_type::ECHO_REPLY, 0),
+            Icmpv4Repr::DstUnreachable { reason, .. } => (message_type::DST_UNREACHABLE, u8::from(reason)),
+            Icmpv4Repr::TimeExceeded { reason, .. } => (message_type::TIME_EXCEEDED, u8::from(reason)),
         }
     }
 
@@ -170,7 +234,9 @@ impl<'a> Icmpv4Repr<'a> {
     pub fn buffer_len(&self) -> usize {
         match self {
             Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => ICMPV4_HEADER_LEN + data.len(),
-            Icmpv4Repr::DstUnreachable { header, data, .. } => ICMPV4_HEADER_LEN + header.buffer_len() + data.len(),
+            Icmpv4Repr::DstUnreachable { header, data, .. } | Icmpv4Repr::TimeExceeded { header, data, .. } => {
+                ICMPV4_HEADER_LEN + header.buffer_len() + data.len()
+            }
         }
     }
 
@@ -178,19 +244,16 @@ impl<'a> Icmpv4Repr<'a> {
     pub fn emit(&self, buf: &mut [u8], caps: &ChecksumCapabilities) -> Result<(), WireError> {
         let out = output_prefix(buf, self.buffer_len())?;
         let (header_bytes, body) = out.split_at_mut(ICMPV4_HEADER_LEN);
+        let (msg_type, code) = self.type_and_code();
+        header_bytes[offsets::TYPE] = msg_type;
+        header_bytes[offsets::CODE] = code;
         match *self {
             Icmpv4Repr::EchoRequest { ident, seq_no, data } | Icmpv4Repr::EchoReply { ident, seq_no, data } => {
-                let is_request = matches!(self, Icmpv4Repr::EchoRequest { .. });
-                header_bytes[offsets::TYPE] =
-                    if is_request { message_type::ECHO_REQUEST } else { message_type::ECHO_REPLY };
-                header_bytes[offsets::CODE] = 0;
                 write_u16(header_bytes, offsets::IDENT, ident);
                 write_u16(header_bytes, offsets::SEQ_NO, seq_no);
                 body.copy_from_slice(data);
             }
-            Icmpv4Repr::DstUnreachable { reason, header, data } => {
-                header_bytes[offsets::TYPE] = message_type::DST_UNREACHABLE;
-                header_bytes[offsets::CODE] = u8::from(reason);
+            Icmpv4Repr::DstUnreachable { header, data, .. } | Icmpv4Repr::TimeExceeded { header, data, .. } => {
                 header_bytes[offsets::IDENT..].fill(0);
                 // The quoted header always carries its own checksum, as the original did.
                 let (quoted_header, quoted_payload) = body.split_at_mut(header.buffer_len());
@@ -254,6 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn time_exceeded_round_trips_with_its_code_and_quote() {
+        let quoted = Ipv4Packet::new_checked(&samples::DNS_QUERY[..]).expect("datagram");
+        let header = Ipv4Repr::parse(&quoted, &caps()).expect("valid");
+        for (reason, code) in
+            [(TimeExceeded::TtlExceeded, 0u8), (TimeExceeded::FragmentReassembly, 1), (TimeExceeded::Other(7), 7)]
+        {
+            let repr = Icmpv4Repr::TimeExceeded { reason, header, data: &samples::DNS_QUERY[20..28] };
+            let mut out = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut out, &caps()).expect("fits");
+            assert_eq!((out[0], out[1]), (11, code));
+            assert_eq!(&out[4..8], &[0; 4], "unused");
+            assert_eq!(&out[8..36], &samples::DNS_QUERY[..28], "the original header and 8 bytes, as sent");
+            let packet = Icmpv4Packet::new_checked(&out[..]).expect("long enough");
+            assert_eq!(Icmpv4Repr::parse(&packet, &caps()), Ok(repr));
+        }
+        assert!(is_icmp_error_type(11) && is_icmp_error_type(3) && !is_icmp_error_type(8) && !is_icmp_error_type(0));
+    }
+
+    #[test]
     fn echo_reply_round_trips_and_checksum_switch_works() {
         let repr = Icmpv4Repr::EchoReply { ident: 7, seq_no: 0xffff, data: b"odd" };
         let mut out = vec![0u8; repr.buffer_len()];
@@ -287,7 +369,7 @@ mod tests {
             let packet = Icmpv4Packet::new_checked(&bad[..]).expect("header present");
             assert!(Icmpv4Repr::parse(&packet, &offloaded).is_err(), "first byte {first_byte:#x}");
         }
-        for (msg_type, code) in [(11u8, 0u8), (5, 1), (8, 1), (0, 9), (13, 0)] {
+        for (msg_type, code) in [(5u8, 1u8), (8, 1), (0, 9), (13, 0), (12, 0)] {
             let mut other = bytes.to_vec();
             other[0] = msg_type;
             other[1] = code;

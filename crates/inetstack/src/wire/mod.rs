@@ -39,7 +39,10 @@ pub use checksum::{
 };
 pub use error::WireError;
 pub use ethernet::{ETHERNET_HEADER_LEN, EtherType, EthernetFrame, EthernetRepr, MacAddress};
-pub use icmpv4::{DstUnreachable, ICMPV4_ERROR_QUOTE_LEN, ICMPV4_HEADER_LEN, Icmpv4Packet, Icmpv4Repr};
+pub use icmpv4::{
+    DstUnreachable, ICMPV4_ERROR_QUOTE_LEN, ICMPV4_HEADER_LEN, Icmpv4Packet, Icmpv4Repr, TimeExceeded,
+    is_icmp_error_type,
+};
 pub use ipv4::{IPV4_MAX_DATAGRAM_LEN, IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use seq_number::SeqNumber;
 pub use tcp::{TCP_MIN_HEADER_LEN, TcpFlags, TcpPacket, TcpRepr};
