@@ -4,6 +4,13 @@
 #   root namespace: dk0 (no IP address; catnip owns it through DPDK's --vdev=net_af_packet0,iface=dk0)
 #        |  veth
 #   namespace demipeer: dk1, 10.99.0.2/24 (the Linux kernel's TCP/IP stack, the test's peer)
+#        |  demipeer routes (ip_forward) to: dk2, 10.98.0.1/24, MTU 1280
+#        |  veth, MTU 1280 (a tunnel's, say)
+#   namespace demifar: dk3, 10.98.0.2/24, MTU 1280, default route via 10.98.0.1
+#
+# demifar is for path MTU discovery: its route announces MSS 1460 all the same (`advmss`), so a peer in the root
+# namespace sends full 1500-byte segments with Don't Fragment, which demipeer cannot forward and refuses with
+# an ICMP fragmentation-needed error naming 1280 (RFC 1191), as a router in front of a tunnel does.
 #
 # Usage: ci/netns.sh up|down|status
 #
@@ -20,6 +27,12 @@ NS=demipeer
 HOST_IF=dk0
 PEER_IF=dk1
 PEER_ADDR=10.99.0.2/24
+FAR_NS=demifar
+ROUTER_IF=dk2
+ROUTER_ADDR=10.98.0.1
+FAR_IF=dk3
+FAR_ADDR=10.98.0.2/24
+FAR_MTU=1280
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "netns: must run as root" >&2
@@ -36,6 +49,7 @@ need() {
 down() {
     ip link del "$HOST_IF" 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
+    ip netns del "$FAR_NS" 2>/dev/null || true
 }
 
 case "${1:-}" in
@@ -55,7 +69,21 @@ up)
     ip netns exec "$NS" ip link set lo up
     ip netns exec "$NS" ip link set "$PEER_IF" up
     ip link set "$HOST_IF" up
-    echo "netns: $HOST_IF (root namespace, no address) <-> $PEER_IF in $NS ($PEER_ADDR)"
+    ip netns add "$FAR_NS"
+    ip link add "$ROUTER_IF" netns "$NS" mtu "$FAR_MTU" type veth peer name "$FAR_IF" netns "$FAR_NS" mtu "$FAR_MTU"
+    ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$ROUTER_IF.disable_ipv6=1" || true
+    ip netns exec "$FAR_NS" sysctl -qw "net.ipv6.conf.$FAR_IF.disable_ipv6=1" || true
+    ip netns exec "$NS" ethtool -K "$ROUTER_IF" tx off tso off gso off gro off >/dev/null
+    ip netns exec "$FAR_NS" ethtool -K "$FAR_IF" tx off tso off gso off gro off >/dev/null
+    ip netns exec "$NS" ip addr add "$ROUTER_ADDR/24" dev "$ROUTER_IF"
+    ip netns exec "$NS" ip link set "$ROUTER_IF" up
+    ip netns exec "$FAR_NS" ip addr add "$FAR_ADDR" dev "$FAR_IF"
+    ip netns exec "$FAR_NS" ip link set lo up
+    ip netns exec "$FAR_NS" ip link set "$FAR_IF" up
+    ip netns exec "$FAR_NS" ip route add default via "$ROUTER_ADDR" advmss 1460
+    echo "netns: $HOST_IF (root namespace, no address) <-> $PEER_IF in $NS ($PEER_ADDR)," \
+        "routing to $FAR_IF in $FAR_NS ($FAR_ADDR, MTU $FAR_MTU)"
     ;;
 down)
     down
@@ -64,6 +92,7 @@ down)
 status)
     ip link show "$HOST_IF" 2>/dev/null || echo "no $HOST_IF"
     ip netns exec "$NS" ip addr show "$PEER_IF" 2>/dev/null || echo "no namespace $NS"
+    ip netns exec "$FAR_NS" ip addr show "$FAR_IF" 2>/dev/null || echo "no namespace $FAR_NS"
     ;;
 *)
     echo "usage: $0 up|down|status" >&2

@@ -10,7 +10,10 @@
 //! agreed with Linux, whose TCP_INFO must show it and the ECN-capable segments catnip sent), the
 //! kernel pinging catnip (ARP resolved by the kernel), a Linux TCP client against a catnip echo server (several
 //! sizes, ten concurrent connections, 64-byte round trips timed), and UDP both ways (catnip to Linux up to
-//! 30 000 bytes, in IPv4 fragments that Linux reassembles). Then catnip shuts down and
+//! 30 000 bytes, in IPv4 fragments that Linux reassembles), and catnip sending through Linux as a router to a
+//! host behind a link of MTU 1280 (namespace demifar), which takes path MTU discovery: the router refuses
+//! catnip's 1500-byte segments with ICMP fragmentation-needed errors, and catnip shrinks its segments to fit.
+//! Then catnip shuts down and
 //! the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
 //! removed even when a scenario fails (a guard's `Drop`).
 //!
@@ -54,6 +57,8 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     let mut config = veth_config(&prefix);
     // catnip asks for ECN (RFC 3168); Linux accepts it by default (net.ipv4.tcp_ecn = 2).
     config.tcp.ecn = true;
+    // The Linux peer is also the router to demifar's network.
+    config.gateway = Some(LINUX);
     let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
     println!("catnip up at {CATNIP} on net_af_packet0 (dk0)");
     // A second DPDK catnip in this process is refused: EAL initialises once.
@@ -65,6 +70,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     let catnip_ping_rtt = linux_pings(&mut libos, 50, "0.01");
     let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
     udp_both_ways(&mut libos);
+    tcp_through_a_router_with_a_smaller_mtu(&mut libos);
     println!("catnip: ping avg {catnip_ping:.3} ms (3 pings), {catnip_ping_rtt:.3} ms (50 pings)");
     drop(libos);
     let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
@@ -389,4 +395,105 @@ fn udp_both_ways(libos: &mut Libos) {
     print!("{}", rest_of(stdout));
     assert!(status.success(), "the Linux UDP echo server failed: {status}");
     libos.close(qd).unwrap();
+}
+
+// ---- (e) through Linux as a router to a link of MTU 1280: path MTU discovery ----
+
+/// The host behind the router (`ci/netns.sh`'s demifar).
+const FAR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 98, 0, 2);
+/// Bytes catnip sends it.
+const THROUGH_ROUTER: usize = 4 << 20;
+
+/// Receives N bytes, answers their SHA-256, and prints the largest segment TCP saw (`tcpi_rcv_mss`).
+const FAR_SERVER: &str = r#"
+import hashlib, socket, struct, sys
+n = int(sys.argv[1])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.98.0.2", 5002))
+l.listen(1)
+print("ready", flush=True)
+c, peer = l.accept()
+c.settimeout(60)
+h, got = hashlib.sha256(), 0
+while got < n:
+    chunk = c.recv(min(1 << 20, n - got))
+    if not chunk:
+        raise SystemExit(f"stream ended after {got} of {n} bytes")
+    h.update(chunk)
+    got += len(chunk)
+c.sendall(h.digest())
+# struct tcp_info: tcpi_rcv_mss is the u32 at offset 20.
+rcv_mss = struct.unpack_from("I", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 20)[0]
+print(f"received {got} bytes from {peer[0]}, largest segment {rcv_mss}", flush=True)
+c.close()
+"#;
+
+/// The ICMP destination-unreachable errors (fragmentation-needed among them) the router namespace has sent.
+fn router_unreachables_sent() -> u64 {
+    let output = Command::new("ip").args(["netns", "exec", NAMESPACE, "cat", "/proc/net/snmp"]).output().expect("snmp");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines().filter(|line| line.starts_with("IcmpMsg:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "OutType3")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
+fn tcp_through_a_router_with_a_smaller_mtu(libos: &mut Libos) {
+    let unreachables_before = router_unreachables_sent();
+    let size = THROUGH_ROUTER.to_string();
+    let (mut child, mut stdout) = {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", "demifar", PYTHON, "-c", FAR_SERVER, &size])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the far server");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        (child, stdout)
+    };
+    wait_ready(&mut stdout);
+    let started = Instant::now();
+    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+    let qt = libos.connect(qd, SocketAddrV4::new(FAR, 5002)).unwrap();
+    let result = libos.wait(qt, TIMEOUT).unwrap();
+    assert!(matches!(result.value, Ok(QValue::Connected)), "connect through the router: {result:?}");
+    let mut hash = Sha256::new();
+    for block in 0..THROUGH_ROUTER / (256 << 10) {
+        let data: Vec<u8> = (0..256 << 10).map(|i| ((i * 7 + block * 13) % 251) as u8).collect();
+        hash.update(&data);
+        let qt = libos.push(qd, &Sga::from_slice(&data).unwrap()).unwrap();
+        libos.wait(qt, TIMEOUT).unwrap().value.expect("push through the router");
+    }
+    let mut digest = Vec::new();
+    while digest.len() < 32 {
+        let qt = libos.pop(qd, None).unwrap();
+        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
+        assert!(!sga.is_empty(), "the far server closed before its digest");
+        digest.extend_from_slice(&sga.to_vec());
+    }
+    let elapsed = started.elapsed();
+    libos.close(qd).unwrap();
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        let q = libos.queue().unwrap();
+        idle(libos, q);
+        libos.close(q).unwrap();
+    });
+    let output = rest_of(stdout);
+    print!("{output}");
+    assert!(status.success(), "the far server failed: {status}");
+    assert_eq!(digest, hash.finalize().as_slice(), "the far host received exactly what catnip sent");
+    let largest: usize = output.trim().rsplit(' ').next().and_then(|n| n.parse().ok()).expect("largest segment");
+    assert!(largest <= 1280 - 40, "segments fit the 1280-byte link: {output}");
+    let unreachables = router_unreachables_sent() - unreachables_before;
+    assert!(unreachables >= 1, "Linux the router refused catnip's first segments with ICMP");
+    println!(
+        "TCP catnip -> Linux router -> MTU 1280 link: {} MiB in {:.2} s; the router sent {unreachables} \
+         fragmentation-needed error(s); the largest segment that arrived held {largest} bytes",
+        THROUGH_ROUTER >> 20,
+        elapsed.as_secs_f64()
+    );
 }

@@ -1,8 +1,10 @@
 //! A deterministic network simulator: hosts (each a `Stack`) on one shared Ethernet segment (a hub), a
 //! virtual clock, propagation delay, seeded faults (drop, duplicate, corrupt, reorder by jitter) and, if asked,
 //! a bandwidth limit on each host's link to the hub with a bounded queue in front of it, which may mark
-//! ECN-capable datagrams Congestion Experienced once it holds a threshold of frames. No threads and no
-//! real time: the same seed gives the same run, so any failure replays exactly.
+//! ECN-capable datagrams Congestion Experienced once it holds a threshold of frames, and, if asked, a router
+//! with a smaller MTU on the path, which drops the datagrams with Don't Fragment that do not fit it and may
+//! answer each with an ICMP fragmentation-needed error (RFC 1191). No threads and no real time: the same seed
+//! gives the same run, so any failure replays exactly.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -14,7 +16,13 @@ use crate::device::{Device, DeviceCapabilities, flatten};
 use crate::phy::{FaultConfig, Rng};
 use crate::stack::Stack;
 use crate::tcp::ecn_codepoint;
-use crate::wire::{checksum_from_sum, ones_complement_sum};
+use crate::wire::{
+    ChecksumCapabilities, DstUnreachable, ETHERNET_HEADER_LEN, EtherType, EthernetFrame, EthernetRepr,
+    ICMPV4_ERROR_QUOTE_LEN, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, checksum_from_sum, ones_complement_sum,
+};
+
+/// The address the simulated router of [`Simulation::with_path_mtu`] sends its ICMP errors from (TEST-NET-1).
+pub const ROUTER_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 1);
 
 /// A frame in flight: delivered to every host but its sender at `at`.
 #[derive(Debug)]
@@ -87,6 +95,10 @@ pub struct Simulation {
     pub recorded: Option<Vec<(Instant, usize, Vec<u8>)>>,
     /// Scripted loss: drops the frames (sending host, bytes) for which it returns true, before the queues.
     pub drop_filter: Option<DropFilter>,
+    /// The router of [`Simulation::with_path_mtu`]: its MTU, and whether it answers a datagram it drops.
+    path_mtu: Option<(usize, bool)>,
+    /// Datagrams that router dropped as too big.
+    pub mtu_drops: u64,
 }
 
 /// A test's choice of frames to lose (see [`Simulation::drop_filter`]).
@@ -121,6 +133,8 @@ impl Simulation {
             waiting_ahead: 0,
             recorded: None,
             drop_filter: None,
+            path_mtu: None,
+            mtu_drops: 0,
         }
     }
 
@@ -152,6 +166,16 @@ impl Simulation {
         if let Some(uplinks) = self.uplinks.as_mut() {
             uplinks.mark_threshold = Some(frames);
         }
+        self
+    }
+
+    /// Puts a router whose next hop takes IPv4 datagrams of at most `mtu` bytes on every path: a bigger
+    /// datagram with Don't Fragment is dropped (counted in `mtu_drops`), and if `icmp`, answered with an ICMP
+    /// fragmentation-needed error naming `mtu` (RFC 1191 §4) from [`ROUTER_ADDR`], which reaches the sender one
+    /// latency later; without `icmp` the path is a black hole for such datagrams. (Ours never lack DF: UDP
+    /// datagrams are fragmented to the stack's own MTU, not to this one.)
+    pub fn with_path_mtu(mut self, mtu: usize, icmp: bool) -> Self {
+        self.path_mtu = Some((mtu, icmp));
         self
     }
 
@@ -253,6 +277,27 @@ impl Simulation {
             self.frames_lost += 1;
             return;
         }
+        if let Some((mtu, icmp)) = self.path_mtu
+            && let Some(error) = too_big_for(&frame, mtu, icmp)
+        {
+            self.frames_lost += 1;
+            self.mtu_drops += 1;
+            if let Some(error) = error {
+                // From the router (here: the hub, on behalf of the other hosts), back to the sender.
+                let router = (from + 1) % self.hosts.len();
+                if let Some(recorded) = self.recorded.as_mut() {
+                    recorded.push((self.now, router, error.to_vec()));
+                }
+                self.seq += 1;
+                self.in_flight.push(Reverse(InFlight {
+                    at: self.now + self.latency,
+                    seq: self.seq,
+                    from: router,
+                    frame: error,
+                }));
+            }
+            return;
+        }
         let departs = match self.uplinks.as_mut() {
             Some(uplinks) => {
                 let queued = uplinks.enqueue(from, self.now, frame.len());
@@ -301,6 +346,48 @@ impl Simulation {
             self.in_flight.push(Reverse(InFlight { at, seq: self.seq, from, frame }));
         }
     }
+}
+
+/// Whether the router of [`Simulation::with_path_mtu`] drops `frame` (an IPv4 datagram with Don't Fragment
+/// longer than `mtu`): `None` if not, else the fragmentation-needed error it answers with (`Some(None)`
+/// without `icmp`, or if the error could not be built).
+fn too_big_for(frame: &[u8], mtu: usize, icmp: bool) -> Option<Option<DemiBuffer>> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    let datagram = frame.get(ETHERNET_HEADER_LEN..)?;
+    let ip = Ipv4Packet::new_checked(datagram).ok()?;
+    if ethernet.ethertype() != EtherType::Ipv4 || !ip.dont_fragment() || ip.total_len() <= mtu {
+        return None;
+    }
+    if !icmp {
+        return Some(None);
+    }
+    let caps = ChecksumCapabilities::software();
+    let quoted = Ipv4Repr::parse(&ip, &caps).ok();
+    let build = |header: Ipv4Repr| -> Option<DemiBuffer> {
+        let payload = ip.payload();
+        let data = &payload[..payload.len().min(ICMPV4_ERROR_QUOTE_LEN)];
+        let next_hop_mtu = u16::try_from(mtu).ok()?;
+        let error =
+            Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragmentationNeeded, next_hop_mtu, header, data };
+        let outer = Ipv4Repr {
+            src_addr: ROUTER_ADDR,
+            dst_addr: header.src_addr,
+            protocol: IpProtocol::Icmp,
+            payload_len: error.buffer_len(),
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            dont_fragment: false,
+        };
+        let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
+        EthernetRepr { src_addr: ethernet.dst_addr(), dst_addr: ethernet.src_addr(), ethertype: EtherType::Ipv4 }
+            .emit(&mut bytes)
+            .ok()?;
+        outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &caps).ok()?;
+        error.emit(&mut bytes[ETHERNET_HEADER_LEN + outer.buffer_len()..], &caps).ok()?;
+        DemiBuffer::from_slice(&bytes).ok()
+    };
+    Some(quoted.and_then(build))
 }
 
 /// `frame` with its IPv4 header's ECN field set to Congestion Experienced (and the header checksum made

@@ -29,6 +29,8 @@ pub struct StackCounters {
     pub icmp_unreachable_out: u64,
     /// Time-exceeded errors sent for datagrams whose fragments did not all arrive in time.
     pub icmp_time_exceeded_out: u64,
+    /// Fragmentation-needed errors received (path MTU discovery for TCP; UDP sockets are not told).
+    pub icmp_frag_needed_in: u64,
     /// Time-exceeded errors received (soft errors for TCP; UDP sockets are not told).
     pub icmp_time_exceeded_in: u64,
     /// ICMP errors not sent because `StackConfig::icmp_errors_per_second` was used up.

@@ -44,7 +44,10 @@ impl Stack {
                 let reply = EchoReply { from: ip.src_addr, ident, seq_no, data: data.to_vec(), at: self.now };
                 self.echo_replies.push_back(reply);
             }
-            Icmpv4Repr::DstUnreachable { reason, header, data } => self.deliver_unreachable(reason, &header, data),
+            Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragmentationNeeded, next_hop_mtu, header, data } => {
+                self.deliver_fragmentation_needed(next_hop_mtu, &header, data)
+            }
+            Icmpv4Repr::DstUnreachable { reason, header, data, .. } => self.deliver_unreachable(reason, &header, data),
             Icmpv4Repr::TimeExceeded { reason, header, data } => self.deliver_time_exceeded(reason, &header, data),
         }
         Ok(())
@@ -68,7 +71,7 @@ impl Stack {
             return;
         }
         let quoted = &datagram[..datagram.len().min(ICMPV4_ERROR_QUOTE_LEN)];
-        let error = Icmpv4Repr::DstUnreachable { reason, header: *ip, data: quoted };
+        let error = Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: 0, header: *ip, data: quoted };
         // From the address the datagram was sent to, when it was one of ours (not a broadcast).
         let src = if self.is_own(ip.dst_addr) { ip.dst_addr } else { self.source_for(ip.src_addr) };
         if self.send_icmp(src, ip.src_addr, &error).is_ok() {
@@ -155,6 +158,23 @@ impl Stack {
         }
     }
 
+    /// An ICMP fragmentation-needed error (RFC 1191) about a datagram we sent with Don't Fragment: for a TCP
+    /// segment, its connection learns the path MTU (`TcpConnection::on_path_mtu`). A UDP socket is not told
+    /// (we do not set DF on UDP; Linux reports it only with IP_RECVERR). Counted either way.
+    fn deliver_fragmentation_needed(&mut self, next_hop_mtu: u16, header: &Ipv4Repr, data: &[u8]) {
+        self.counters.icmp_frag_needed_in += 1;
+        let Some((src_port, dst_port)) = self.quoted_ports(header, data) else { return };
+        let Some(seq) = data.get(4..8) else { return };
+        if header.protocol != IpProtocol::Tcp {
+            return;
+        }
+        let quoted_seq = crate::wire::SeqNumber(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]));
+        let Some(mtu) = path_mtu_estimate(next_hop_mtu, header.total_len()) else { return };
+        let local = std::net::SocketAddrV4::new(header.src_addr, src_port);
+        let remote = std::net::SocketAddrV4::new(header.dst_addr, dst_port);
+        self.tcp_path_mtu(local, remote, mtu, quoted_seq);
+    }
+
     /// The source and destination ports of a UDP or TCP datagram we sent, quoted by an ICMP error (its header
     /// `header`, its payload's first bytes `data`); `None` if it was not from us or too little is quoted.
     fn quoted_ports(&self, header: &Ipv4Repr, data: &[u8]) -> Option<(u16, u16)> {
@@ -162,5 +182,39 @@ impl Stack {
             return None;
         }
         Some((u16::from_be_bytes([data[0], data[1]]), u16::from_be_bytes([data[2], data[3]])))
+    }
+}
+
+/// RFC 1191 §7's plateaus: the MTUs common on the Internet, largest first.
+const MTU_PLATEAUS: [u16; 10] = [32_000, 17_914, 8_166, 4_352, 2_002, 1_492, 1_006, 508, 296, 68];
+
+/// The path MTU a fragmentation-needed error about a datagram of `dropped_len` bytes says: the next-hop MTU
+/// it names, or, from a router that names none (RFC 1191 §5: 0) or one below IPv4's minimum of 68, the
+/// largest plateau below that length. `None` for an error naming an MTU the datagram fit in: no router drops
+/// such a datagram, so the error is bogus.
+fn path_mtu_estimate(next_hop_mtu: u16, dropped_len: usize) -> Option<u16> {
+    if usize::from(next_hop_mtu) >= dropped_len {
+        return None;
+    }
+    if next_hop_mtu >= 68 {
+        return Some(next_hop_mtu);
+    }
+    Some(MTU_PLATEAUS.into_iter().find(|&plateau| usize::from(plateau) < dropped_len).unwrap_or(68))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_mtu_estimate;
+
+    #[test]
+    fn the_path_mtu_is_the_named_one_else_the_plateau_below_the_dropped_datagram_and_never_one_it_fit() {
+        assert_eq!(path_mtu_estimate(1280, 1500), Some(1280));
+        assert_eq!(path_mtu_estimate(0, 1500), Some(1492), "an old router names none");
+        assert_eq!(path_mtu_estimate(1500, 1500), None, "it fit: bogus");
+        assert_eq!(path_mtu_estimate(9000, 1500), None);
+        assert_eq!(path_mtu_estimate(0, 1492), Some(1006));
+        assert_eq!(path_mtu_estimate(0, 9000), Some(8166));
+        assert_eq!(path_mtu_estimate(0, 60), Some(68), "nothing below: the minimum");
+        assert_eq!(path_mtu_estimate(40, 1500), Some(1492), "below IPv4's minimum: not an MTU");
     }
 }

@@ -465,6 +465,8 @@ mod duplex_close_tests;
 #[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
+mod path_mtu_tests;
+#[cfg(test)]
 mod syn_cookie_tests;
 #[cfg(test)]
 mod tests;

@@ -479,6 +479,18 @@ impl Stack {
         }
     }
 
+    /// An ICMP fragmentation-needed error quoting our segment `quoted_seq` from `local` to `remote`: the path
+    /// takes `mtu` bytes (`TcpConnection::on_path_mtu`). The connection is polled to resend at the new size.
+    pub(super) fn tcp_path_mtu(&mut self, local: SocketAddrV4, remote: SocketAddrV4, mtu: u16, quoted_seq: SeqNumber) {
+        let Some(&id) = self.tcp.connections.get(&FlowKey { local, remote }) else { return };
+        let now = self.tcp_now;
+        if let Ok(conn) = self.connection(id)
+            && conn.tcb.on_path_mtu(now, mtu, quoted_seq)
+        {
+            self.tcp.active.push(id);
+        }
+    }
+
     /// An ICMP error that does not end a connection (time exceeded) quoting one of our segments from `local` to
     /// `remote`: kept to explain a later timeout (`TcpConnection::on_icmp_soft_error`).
     pub(super) fn tcp_soft_error(&mut self, local: SocketAddrV4, remote: SocketAddrV4, error: Fail) {

@@ -911,6 +911,7 @@ fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
     let (mut a, client, syn) = syn_sent(t0, |_| {});
     let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::DstUnreachable {
         reason: DstUnreachable::PortUnreachable,
+        next_hop_mtu: 0,
         header,
         data,
     });
@@ -918,6 +919,25 @@ fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
     a.receive(t0, error);
     assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::ECONNREFUSED));
     assert_eq!(a.tcp_state(client).unwrap(), crate::tcp::TcpState::Closed);
+}
+
+#[test]
+fn fragmentation_needed_never_aborts_a_connection_in_syn_sent() {
+    // An unreachable aborts an active open; a fragmentation-needed error is path MTU discovery's, never an
+    // error (and one about a SYN is bogus: a router does not drop a datagram smaller than its next hop's MTU).
+    use crate::wire::{DstUnreachable, Icmpv4Repr};
+    let t0 = Instant::now();
+    let (mut a, client, syn) = syn_sent(t0, |_| {});
+    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragmentationNeeded,
+        next_hop_mtu: 1000,
+        header,
+        data,
+    });
+    a.receive(t0, error);
+    assert_eq!((a.tcp_state(client).unwrap(), a.tcp_error(client).unwrap()), (crate::tcp::TcpState::SynSent, None));
+    assert_eq!(a.counters().icmp_frag_needed_in, 1);
+    assert_eq!(a.tcp_counters(client).unwrap().path_mtu_reductions, 0, "bogus: not below the SYN's length");
 }
 
 #[test]

@@ -142,6 +142,9 @@ pub struct TcpConnection {
     pub(super) snd_shift: u8,
     /// Largest payload we send per segment: the negotiated MSS less the timestamps option.
     pub(super) send_mss: usize,
+    /// The largest segment (payload and options) the path takes, from ICMP fragmentation-needed errors
+    /// (`tcp/path_mtu.rs`); `usize::MAX` until one comes.
+    pub(super) path_mss: usize,
     pub(super) send_buffer: SendBuffer,
     /// The sequence number of our FIN, once `close` fixed it (after all queued data).
     pub(super) fin_seq: Option<SeqNumber>,
@@ -255,6 +258,7 @@ impl TcpConnection {
             snd_wl2: iss,
             snd_shift: 0,
             send_mss: mss,
+            path_mss: usize::MAX,
             send_buffer: SendBuffer::new(config.send_buffer),
             fin_seq: None,
             irs: SeqNumber(0),
@@ -374,7 +378,7 @@ impl TcpConnection {
     /// Settles the options both ends offered (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018 §2).
     fn negotiate(&mut self, theirs: &TcpOptions) {
         let peer_mss = theirs.mss.unwrap_or(DEFAULT_PEER_MSS).max(64);
-        let mss = usize::from(peer_mss.min(self.config.effective_mss()));
+        let mss = usize::from(peer_mss.min(self.config.effective_mss())).min(self.path_mss);
         match (self.config.window_scale, theirs.window_scale) {
             (true, Some(shift)) => {
                 self.snd_shift = shift;

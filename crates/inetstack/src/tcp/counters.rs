@@ -52,6 +52,8 @@ pub struct TcpCounters {
     /// Retransmission timeouts found spurious by the timestamp their first ACK echoed, and undone
     /// (`tcp/spurious_timeout.rs`).
     pub spurious_timeouts: u64,
+    /// ICMP fragmentation-needed errors that lowered the path MTU (`tcp/path_mtu.rs`).
+    pub path_mtu_reductions: u64,
     /// Times pacing held a segment back (`tcp/pacing.rs`).
     pub pacing_waits: u64,
     /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).

@@ -31,6 +31,7 @@ mod input;
 mod nanos;
 mod output;
 mod pacing;
+mod path_mtu;
 mod predict;
 mod rack;
 mod rate_limit;
@@ -63,6 +64,7 @@ pub(crate) use ecn::codepoint as ecn_codepoint;
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
 pub use nanos::Nanos;
+pub use path_mtu::MIN_PATH_MTU;
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};
 pub use state::TcpState;
 pub(crate) use timestamps::Timestamps;

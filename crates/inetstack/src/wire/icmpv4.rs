@@ -21,6 +21,8 @@ mod offsets {
     pub const CHECKSUM: usize = 2;
     pub const IDENT: usize = 4;
     pub const SEQ_NO: usize = 6;
+    /// The next-hop MTU of a fragmentation-needed message (RFC 1191 §4), in the low half of the unused word.
+    pub const NEXT_HOP_MTU: usize = 6;
 }
 
 mod message_type {
@@ -180,6 +182,9 @@ pub enum Icmpv4Repr<'a> {
     /// datagram's payload (for UDP and TCP, the ports are its first four bytes).
     DstUnreachable {
         reason: DstUnreachable,
+        /// For [`DstUnreachable::FragmentationNeeded`], the MTU of the next hop (RFC 1191 §4; 0 from a router
+        /// older than RFC 1191); 0 for the other codes (parsed as 0 whatever the field holds).
+        next_hop_mtu: u16,
         header: Ipv4Repr,
         data: &'a [u8],
     },
@@ -210,7 +215,12 @@ impl<'a> Icmpv4Repr<'a> {
             }
             (message_type::DST_UNREACHABLE, code) => {
                 let (header, quoted_payload) = Ipv4Repr::parse_quoted(data)?;
-                Ok(Icmpv4Repr::DstUnreachable { reason: DstUnreachable::from(code), header, data: quoted_payload })
+                let reason = DstUnreachable::from(code);
+                let next_hop_mtu = match reason {
+                    DstUnreachable::FragmentationNeeded => read_u16(bytes, offsets::NEXT_HOP_MTU),
+                    _ => 0,
+                };
+                Ok(Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data: quoted_payload })
             }
             (message_type::TIME_EXCEEDED, code) => {
                 let (header, quoted_payload) = Ipv4Repr::parse_quoted(data)?;
@@ -255,6 +265,12 @@ impl<'a> Icmpv4Repr<'a> {
             }
             Icmpv4Repr::DstUnreachable { header, data, .. } | Icmpv4Repr::TimeExceeded { header, data, .. } => {
                 header_bytes[offsets::IDENT..].fill(0);
+                if let Icmpv4Repr::DstUnreachable {
+                    reason: DstUnreachable::FragmentationNeeded, next_hop_mtu, ..
+                } = *self
+                {
+                    write_u16(header_bytes, offsets::NEXT_HOP_MTU, next_hop_mtu);
+                }
                 // The quoted header always carries its own checksum, as the original did.
                 let (quoted_header, quoted_payload) = body.split_at_mut(header.buffer_len());
                 header.emit(quoted_header, &ChecksumCapabilities::software())?;
@@ -304,8 +320,10 @@ mod tests {
         let bytes = icmp_of(&samples::PORT_UNREACHABLE);
         let packet = Icmpv4Packet::new_checked(bytes).expect("long enough");
         let repr = Icmpv4Repr::parse(&packet, &caps()).expect("valid");
-        let Icmpv4Repr::DstUnreachable { reason, header, data } = repr else { panic!("not unreachable: {repr:?}") };
-        assert_eq!(reason, DstUnreachable::PortUnreachable);
+        let Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, header, data } = repr else {
+            panic!("not unreachable: {repr:?}")
+        };
+        assert_eq!((reason, next_hop_mtu), (DstUnreachable::PortUnreachable, 0));
         assert_eq!(header.protocol, IpProtocol::Udp);
         assert_eq!(header.src_addr, Ipv4Addr::new(192, 168, 1, 10));
         assert_eq!(header.dst_addr, Ipv4Addr::new(8, 8, 8, 8));
@@ -314,6 +332,35 @@ mod tests {
         let mut out = vec![0u8; repr.buffer_len()];
         repr.emit(&mut out, &caps()).expect("fits");
         assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn fragmentation_needed_carries_the_next_hop_mtu() {
+        let quoted = Ipv4Packet::new_checked(&samples::DNS_QUERY[..]).expect("datagram");
+        let header = Ipv4Repr::parse(&quoted, &caps()).expect("valid");
+        let data = &samples::DNS_QUERY[20..28];
+        let repr = Icmpv4Repr::DstUnreachable {
+            reason: DstUnreachable::FragmentationNeeded,
+            next_hop_mtu: 1280,
+            header,
+            data,
+        };
+        let mut out = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut out, &caps()).expect("fits");
+        assert_eq!(&out[..2], &[3, 4]);
+        assert_eq!(&out[4..8], &[0, 0, 0x05, 0x00], "RFC 1191: unused, then the next-hop MTU");
+        let packet = Icmpv4Packet::new_checked(&out[..]).expect("long enough");
+        assert_eq!(Icmpv4Repr::parse(&packet, &caps()), Ok(repr));
+        // Another code's unused word is not an MTU.
+        out[1] = 1;
+        out[2..4].fill(0);
+        let packet = Icmpv4Packet::new_checked(&out[..]).expect("long enough");
+        let Ok(Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, .. }) =
+            Icmpv4Repr::parse(&packet, &ChecksumCapabilities::offloaded())
+        else {
+            panic!("unreachable")
+        };
+        assert_eq!((reason, next_hop_mtu), (DstUnreachable::HostUnreachable, 0));
     }
 
     #[test]

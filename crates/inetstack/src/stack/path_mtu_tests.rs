@@ -1,0 +1,175 @@
+//! Path MTU discovery (RFC 1191) with whole stacks in the simulator: a router on the path with a smaller MTU
+//! than the hosts' own drops the segments that do not fit it (they carry Don't Fragment) and says so with an
+//! ICMP fragmentation-needed error; the sender cuts its segments to fit and sends the lost ones again at once.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use runtime::{DemiBuffer, Sga};
+
+use super::*;
+use crate::phy::FaultConfig;
+use crate::sim::Simulation;
+use crate::tcp::{MIN_PATH_MTU, RecvOutcome, TcpState};
+use crate::wire::{
+    DstUnreachable, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Repr, IpProtocol,
+    Ipv4Packet, Ipv4Repr, MacAddress,
+};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PORT: u16 = 5001;
+/// A tunnel's MTU, say: smaller than the hosts' 1 500.
+const ROUTER_MTU: usize = 1280;
+
+/// A client and a server (listening) 1 ms apart, with a router of MTU `router` (answering if `icmp`) between.
+fn hosts_behind_a_router(router: Option<(usize, bool)>, seed: u64) -> (Simulation, SocketId) {
+    let t0 = Instant::now();
+    let hosts = [(1, CLIENT), (2, SERVER)]
+        .map(|(mac, ip)| {
+            let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
+            config.isn_secret = seed;
+            Stack::new(config, t0).expect("stack")
+        })
+        .into();
+    let mut sim = Simulation::new(hosts, t0, Duration::from_millis(1), FaultConfig::default(), seed);
+    if let Some((mtu, icmp)) = router {
+        sim = sim.with_path_mtu(mtu, icmp);
+    }
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(SERVER, PORT)).expect("bind");
+    sim.hosts[1].tcp_listen(listener, 8).expect("listen");
+    (sim, listener)
+}
+
+/// Connects and moves `total` bytes each way at once; returns the (client, server) sockets, or `None` if the
+/// bytes did not all arrive within `limit`.
+fn both_ways(sim: &mut Simulation, listener: SocketId, total: usize, limit: Duration) -> Option<(SocketId, SocketId)> {
+    let now = sim.now();
+    let client = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_connect(now, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let (mut server, mut sent, mut received) = (None, [0usize; 2], [0usize; 2]);
+    let mut slot = Sga::new();
+    let done = sim.run_until(limit, |s| {
+        if server.is_none() {
+            server = s.hosts[1].tcp_accept(listener).expect("accept").map(|(id, _)| id);
+        }
+        let Some(server) = server else { return false };
+        let now = s.now();
+        for (host, id) in [(0, client), (1, server)] {
+            if s.hosts[host].tcp_state(id).expect("state") != TcpState::Established {
+                continue;
+            }
+            if sent[host] < total {
+                let chunk = Sga::from_slice(&data[sent[host]..(sent[host] + 65_536).min(total)]).expect("sga");
+                sent[host] += s.hosts[host].tcp_send(now, id, &chunk).expect("send");
+            }
+            while s.hosts[host].tcp_recv_into(id, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
+                let bytes = slot.to_vec();
+                assert!(bytes[..] == data[received[host]..received[host] + bytes.len()], "bytes arrive intact");
+                received[host] += bytes.len();
+            }
+        }
+        received == [total; 2]
+    });
+    done.then(|| (client, server.expect("accepted")))
+}
+
+/// The payload of a full-size segment of connection `id`.
+fn send_mss(stack: &Stack, id: SocketId) -> usize {
+    let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = stack.socket(id) else { panic!("a connection") };
+    conn.tcb.send_mss()
+}
+
+#[test]
+fn segments_shrink_to_the_path_mtu_a_router_names() {
+    let total = 2_000_000;
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, true)), 1);
+    let (client, server) = both_ways(&mut sim, listener, total, Duration::from_secs(30)).expect("all arrives");
+    // Timestamps are on: 1 280 less 40 bytes of headers and 12 of options.
+    for (host, id) in [(0, client), (1, server)] {
+        let counters = sim.hosts[host].tcp_counters(id).expect("counters");
+        assert_eq!(send_mss(&sim.hosts[host], id), ROUTER_MTU - 52);
+        assert_eq!(counters.path_mtu_reductions, 1, "host {host}: once, however many errors: {counters:?}");
+        assert_eq!(counters.timeouts, 0, "host {host}: the lost segments were resent at once: {counters:?}");
+        assert!(counters.retransmits <= 20, "host {host}: only what the router dropped: {counters:?}");
+    }
+    assert!(sim.hosts[0].counters().icmp_frag_needed_in >= 1);
+    // The router dropped each side's first flight (the initial window, 10 segments), nothing after.
+    assert!(sim.mtu_drops <= 20, "{} dropped", sim.mtu_drops);
+}
+
+#[test]
+fn without_the_routers_error_the_path_is_a_black_hole() {
+    // What the errors are for (RFC 4821's discovery without them is not implemented): full-size segments never
+    // arrive, and the transfer stalls.
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 2);
+    assert!(both_ways(&mut sim, listener, 100_000, Duration::from_secs(10)).is_none());
+    assert!(sim.mtu_drops > 0);
+    // The same transfer through the same router when it answers.
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, true)), 2);
+    assert!(both_ways(&mut sim, listener, 100_000, Duration::from_secs(10)).is_some());
+}
+
+/// The frame of an ICMP fragmentation-needed error naming `mtu` about the segment in `frame`, whose quoted
+/// sequence number is replaced by `seq` if given (a forged error).
+fn fragmentation_needed(frame: &[u8], mtu: u16, seq: Option<u32>) -> DemiBuffer {
+    let ip = Ipv4Packet::new_checked(&frame[ETHERNET_HEADER_LEN..]).expect("IPv4");
+    let header = Ipv4Repr::parse(&ip, &Default::default()).expect("header");
+    let mut data = ip.payload()[..ICMPV4_ERROR_QUOTE_LEN].to_vec();
+    if let Some(seq) = seq {
+        data[4..8].copy_from_slice(&seq.to_be_bytes());
+    }
+    let error = Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragmentationNeeded,
+        next_hop_mtu: mtu,
+        header,
+        data: &data,
+    };
+    let outer = Ipv4Repr {
+        src_addr: crate::sim::ROUTER_ADDR,
+        dst_addr: header.src_addr,
+        protocol: IpProtocol::Icmp,
+        payload_len: error.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_fragment: false,
+    };
+    let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
+    let (src_addr, dst_addr) = (MacAddress([2, 0, 0, 0, 0, 9]), MacAddress(frame[6..12].try_into().expect("mac")));
+    EthernetRepr { src_addr, dst_addr, ethertype: EtherType::Ipv4 }.emit(&mut bytes).expect("ethernet");
+    outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &Default::default()).expect("ip");
+    error.emit(&mut bytes[ETHERNET_HEADER_LEN + 20..], &Default::default()).expect("icmp");
+    DemiBuffer::from_slice(&bytes).expect("frame")
+}
+
+#[test]
+fn forged_and_absurd_errors_are_refused_or_bounded() {
+    let (mut sim, listener) = hosts_behind_a_router(None, 3);
+    let (client, _server) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(5)).expect("all arrives");
+    let now = sim.now();
+    let before = send_mss(&sim.hosts[0], client);
+    // A full-size segment of the client's, taken off the wire: in flight, not acknowledged.
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&[7; 4000]).expect("sga")).expect("send");
+    let mut wire = crate::phy::Loopback::new(8);
+    sim.hosts[0].poll(now);
+    sim.hosts[0].transmit(&mut wire);
+    let frame = wire.receive().expect("a segment");
+    assert_eq!(frame.len(), ETHERNET_HEADER_LEN + 40 + 12 + before);
+    // RFC 5927 §4.1: an error quoting a sequence number we did not send, or one acknowledged, is refused.
+    for forged in [1u32, 0x8000_0000] {
+        sim.hosts[0].receive(now, fragmentation_needed(&frame, 1000, Some(forged)));
+        assert_eq!(send_mss(&sim.hosts[0], client), before);
+    }
+    // A genuine one naming a tiny MTU shrinks segments only to the minimum.
+    sim.hosts[0].receive(now, fragmentation_needed(&frame, 100, None));
+    let mss = send_mss(&sim.hosts[0], client);
+    assert_eq!(mss, usize::from(MIN_PATH_MTU) - 52);
+    // Never back up.
+    sim.hosts[0].receive(now, fragmentation_needed(&frame, 1400, None));
+    assert_eq!(send_mss(&sim.hosts[0], client), mss);
+    assert_eq!(sim.hosts[0].tcp_counters(client).expect("counters").path_mtu_reductions, 1);
+    assert_eq!(sim.hosts[0].tcp_error(client).expect("error"), None, "never an error");
+}

@@ -1,0 +1,88 @@
+//! Path MTU discovery (RFC 1191 §6.3, as RFC 1122 and Linux do it for TCP): our segments carry Don't Fragment,
+//! so a router whose next hop cannot take one drops it and answers with an ICMP fragmentation-needed error
+//! naming that hop's MTU. [`TcpConnection::on_path_mtu`] takes such an error: the segments that follow are cut
+//! to fit, and what was in flight (dropped at that router) is sent again at once at the new size, as Linux's
+//! `tcp_simple_retransmit` does, instead of waiting for the retransmission timeout to find every piece lost.
+//! A smaller MTU is not congestion: the window is not cut.
+//!
+//! Checked first (RFC 5927 §4.1, against forged errors): the quoted segment's sequence number must be one we
+//! sent and that is not acknowledged yet. The stack works out the MTU itself (`Stack::deliver_fragmentation_needed`):
+//! RFC 1191 §5's plateaus for a router that does not name one, never below [`MIN_PATH_MTU`], never up.
+//!
+//! Not here: raising the MTU again later (RFC 1191 §6.3's periodic increase; Linux forgets a learned MTU
+//! after 10 minutes), and packetization-layer discovery without ICMP (RFC 4821), for paths whose routers
+//! send no ICMP (a black hole stays one).
+
+use super::connection::TIMESTAMPS_OPTION_LEN;
+use super::{Nanos, TcpConnection, TcpState};
+use crate::wire::SeqNumber;
+
+/// IPv4 and TCP headers without options: what a segment adds to its payload.
+const HEADERS_LEN: usize = 40;
+/// The smallest path MTU taken from an ICMP error (Linux's `min_pmtu`): a forged error cannot shrink segments
+/// to a handful of bytes (RFC 5927 §7.2).
+pub const MIN_PATH_MTU: u16 = 552;
+
+impl TcpConnection {
+    /// An ICMP fragmentation-needed error quoting our segment `quoted_seq` says the path takes datagrams of at
+    /// most `mtu` bytes (the stack's estimate; below [`MIN_PATH_MTU`] taken as that). Returns whether it lowered
+    /// the path's limit.
+    pub fn on_path_mtu(&mut self, now: Nanos, mtu: u16, quoted_seq: SeqNumber) -> bool {
+        let ours = match self.state {
+            TcpState::SynSent | TcpState::SynReceived => quoted_seq == self.iss,
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait => false,
+            _ => self.snd_una <= quoted_seq && quoted_seq < self.snd_max,
+        };
+        let path_mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS_LEN;
+        if !ours || path_mss >= self.path_mss {
+            return false;
+        }
+        self.path_mss = path_mss;
+        self.counters.path_mtu_reductions += 1;
+        // Before the peer's SYN this is undone by `negotiate`, which applies the same limit.
+        let options = if self.timestamps.is_some() { TIMESTAMPS_OPTION_LEN } else { 0 };
+        let send_mss = self.send_mss.min(path_mss - options);
+        if send_mss < self.send_mss {
+            self.send_mss = send_mss;
+            if self.state.is_synchronized() && self.snd_max > self.snd_una {
+                self.resend_flight_at_new_size(now);
+            }
+        }
+        true
+    }
+
+    /// Go-back-N from SND.UNA without the timeout's congestion response or backoff: what was in flight was
+    /// dropped for its size, not for congestion.
+    fn resend_flight_at_new_size(&mut self, now: Nanos) {
+        self.timeout_undo = None;
+        self.reset_recovery_on_timeout();
+        self.rack_on_timeout();
+        self.snd_nxt = self.snd_una;
+        self.void_timing();
+        self.timers.retransmit = now.saturating_add(self.rtt.rto());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::harness::{Harness, ISS_A, LinkFaults};
+    use super::*;
+    use crate::tcp::TcpConfig;
+
+    #[test]
+    fn an_error_before_the_handshake_limits_the_mss_it_settles() {
+        let config = TcpConfig::default();
+        let mut harness = Harness::new(&config, &config, LinkFaults::default(), 1);
+        assert!(!harness.a.on_path_mtu(Nanos::ZERO, 1000, ISS_A + 1), "not the SYN's sequence number");
+        assert!(harness.a.on_path_mtu(Nanos::ZERO, 1000, ISS_A));
+        assert!(
+            harness.run_until(Duration::from_secs(1), |h| h.states()
+                == (TcpState::Established, Some(TcpState::Established)))
+        );
+        assert_eq!(harness.a.send_mss(), 1000 - 40 - TIMESTAMPS_OPTION_LEN);
+        assert_eq!(harness.b().send_mss(), 1460 - TIMESTAMPS_OPTION_LEN, "the other way is not limited");
+        assert_eq!(harness.a.counters().path_mtu_reductions, 1);
+    }
+}
