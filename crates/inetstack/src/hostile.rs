@@ -6,7 +6,8 @@
 //! data of its own unacknowledged, and a UDP socket on port 53. The input is a list of actions: raw Ethernet
 //! frames, raw IPv4 datagrams in a valid Ethernet header, TCP segments for the connection or the listener and
 //! UDP datagrams built from fuzzed fields with correct checksums (so the state machine, not only the parsers,
-//! sees them), time steps, and application calls. Checks, besides "no panic":
+//! sees them), IPv4 fragments, ICMP errors about the connection's segments (fragmentation needed with fuzzed
+//! MTUs and sequence numbers, the other unreachables, time exceeded), time steps, and application calls. Checks, besides "no panic":
 //!
 //! - the outbox drains into a device that takes everything;
 //! - every byte the connection delivers is the byte injected at that sequence number (injected payloads are a
@@ -25,8 +26,9 @@ use crate::stack::{SocketId, Stack, StackConfig};
 use crate::tcp::{CongestionAlgorithm, TcpState};
 use crate::wire::dissect::{Frame, FrameContents, Transport};
 use crate::wire::{
-    ChecksumCapabilities, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TCP_MIN_HEADER_LEN,
-    UdpRepr, checksum_from_sum, combine, ipv4_pseudo_header_sum, ones_complement_sum,
+    ChecksumCapabilities, DstUnreachable, EtherType, EthernetRepr, Icmpv4Repr, IpProtocol, Ipv4Repr, MacAddress,
+    SeqNumber, TCP_MIN_HEADER_LEN, TimeExceeded, UdpRepr, checksum_from_sum, combine, ipv4_pseudo_header_sum,
+    ones_complement_sum,
 };
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -217,7 +219,7 @@ impl Host {
 
     fn act(&mut self, input: &mut Reader<'_>) {
         self.now += Duration::from_micros(10);
-        match input.u8() % 9 {
+        match input.u8() % 10 {
             0 => {
                 let len = usize::from(input.u16()) % 1600;
                 let frame = input.bytes(len).to_vec();
@@ -237,6 +239,7 @@ impl Host {
             }
             6 => self.read(),
             7 => self.udp_fragment(input),
+            8 => self.icmp_error(input),
             _ => self.app_call(input),
         }
     }
@@ -267,6 +270,48 @@ impl Host {
         }
         datagram[ip.buffer_len()..].copy_from_slice(&payload);
         self.receive(ethernet(MAC_A, EtherType::Ipv4, &datagram));
+    }
+
+    /// An ICMP error from a router about a segment B sent on the connection: fragmentation needed (with a fuzzed
+    /// next-hop MTU), another unreachable or time exceeded, quoting a sequence number near B's SND.NXT and a
+    /// fuzzed datagram length.
+    fn icmp_error(&mut self, input: &mut Reader<'_>) {
+        let kind = input.u8();
+        let mtu = input.u16();
+        let seq = self.snd_nxt + (i32::from(input.u16() as i16)) as u32;
+        let header = Ipv4Repr {
+            src_addr: B,
+            dst_addr: *self.peer.ip(),
+            protocol: IpProtocol::Tcp,
+            payload_len: usize::from(input.u16()),
+            ttl: 64,
+            tos: 0,
+            ident: 0,
+            dont_fragment: true,
+        };
+        let mut quote = [0u8; 8];
+        quote[..2].copy_from_slice(&TCP_PORT.to_be_bytes());
+        quote[2..4].copy_from_slice(&self.peer.port().to_be_bytes());
+        quote[4..].copy_from_slice(&seq.0.to_be_bytes());
+        let error = match kind % 3 {
+            0 => Icmpv4Repr::DstUnreachable {
+                reason: DstUnreachable::FragmentationNeeded,
+                next_hop_mtu: mtu,
+                header,
+                data: &quote,
+            },
+            1 => Icmpv4Repr::DstUnreachable {
+                reason: DstUnreachable::from(kind / 3 % 16),
+                next_hop_mtu: 0,
+                header,
+                data: &quote,
+            },
+            _ => Icmpv4Repr::TimeExceeded { reason: TimeExceeded::from(kind / 3 % 2), header, data: &quote },
+        };
+        let mut icmp = vec![0u8; error.buffer_len()];
+        if error.emit(&mut icmp, &ChecksumCapabilities::software()).is_ok() {
+            self.receive(ipv4_frame(Ipv4Addr::new(192, 0, 2, 1), IpProtocol::Icmp, 0, &icmp));
+        }
     }
 
     /// A raw frame: if it happens to be a valid segment of the connection, its payload is not [`pattern`].
