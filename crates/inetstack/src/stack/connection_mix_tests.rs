@@ -59,6 +59,8 @@ struct Draw {
     nodelay: bool,
     /// Each host's link rate (bits per second) and queue (frames), if limited.
     uplink: Option<(u64, usize)>,
+    /// The MTU of a router on the path, if there is one (`fast_path_tests::draw_path_mtu`).
+    path_mtu: Option<usize>,
     plans: Vec<Plan>,
 }
 
@@ -102,15 +104,19 @@ fn draw(seed: u64) -> Draw {
             Plan { start, request, response, chunk: rng.pick(&[100usize, 1448, 16_384]), ending }
         })
         .collect();
-    Draw {
+    let mut draw = Draw {
         configs,
         faults,
         jitter: rng.pick(&[Duration::ZERO, Duration::from_micros(50)]),
         backlog: rng.pick(&[4usize, 16]),
         nodelay: rng.chance(0.5),
         uplink: rng.pick(&super::fast_path_tests::UPLINKS),
+        path_mtu: None,
         plans,
-    }
+    };
+    // Drawn last, so that earlier seeds keep the rest of their draw.
+    draw.path_mtu = super::fast_path_tests::draw_path_mtu(&mut rng);
+    draw
 }
 
 /// Byte `i` of connection `conn`'s request (`dir` 0) or response (`dir` 1).
@@ -187,7 +193,7 @@ struct Connection {
 fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let link = (d.faults, d.jitter, d.uplink);
+    let link = (d.faults, d.jitter, d.uplink, d.path_mtu);
     let (mut sim, listener, t0) =
         super::fast_path_tests::recorded_pair(&d.configs, fast_paths, link, seed, (options, d.backlog));
     let mut conns: Vec<Connection> = d
@@ -364,7 +370,7 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
     for seed in crate::sim::seeds("STACK_REUSE", 8) {
         let d = draw(seed);
         let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-        let link = (d.faults, d.jitter, d.uplink);
+        let link = (d.faults, d.jitter, d.uplink, d.path_mtu);
         let (mut sim, listener, t0) = super::fast_path_tests::recorded_pair(&d.configs, true, link, seed, (options, 4));
         let mut rng = Rng::new(seed);
         for i in 0..6 {

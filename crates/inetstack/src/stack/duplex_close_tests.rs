@@ -138,6 +138,8 @@ struct Draw {
     uplink: Option<(u64, usize)>,
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
+    /// The MTU of a router on the path, if there is one (`fast_path_tests::draw_path_mtu`).
+    path_mtu: Option<usize>,
     nodelay: bool,
     plans: Vec<Plan>,
 }
@@ -228,7 +230,8 @@ fn draw(seed: u64) -> Draw {
     }
     // Then ECN, with a queue that marks from a quarter full where the link has a rate.
     let marking = super::fast_path_tests::draw_ecn(&mut rng, &mut configs, uplink);
-    Draw { configs, faults, latency, jitter, uplink, marking, nodelay, plans }
+    let path_mtu = super::fast_path_tests::draw_path_mtu(&mut rng);
+    Draw { configs, faults, latency, jitter, uplink, marking, path_mtu, nodelay, plans }
 }
 
 /// The `len` bytes connection `conn` sends from the client (`dir` 0) or from the server (`dir` 1).
@@ -396,6 +399,9 @@ fn duplex_pair(d: &Draw, fast_paths: bool, seed: u64, options: TcpSocketOptions)
     }
     if let Some(frames) = d.marking {
         sim = sim.with_ecn_marking(frames);
+    }
+    if let Some(mtu) = d.path_mtu {
+        sim = sim.with_path_mtu(mtu, true);
     }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");

@@ -237,6 +237,8 @@ struct Draw {
     uplink: Option<(u64, usize)>,
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
+    /// The MTU of a router on the path that answers with fragmentation-needed errors, if there is one.
+    path_mtu: Option<usize>,
 }
 
 fn draw(seed: u64) -> Draw {
@@ -277,7 +279,14 @@ fn draw(seed: u64) -> Draw {
     let uplink = rng.pick(&UPLINKS);
     // Drawn last, so that earlier seeds keep the rest of their draw.
     let marking = draw_ecn(&mut rng, &mut configs, uplink);
-    Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking }
+    let path_mtu = draw_path_mtu(&mut rng);
+    Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking, path_mtu }
+}
+
+/// Draws a router with a smaller MTU than the hosts' on the path, answering with fragmentation-needed errors
+/// (path MTU discovery), in two draws of ten: its MTU.
+pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<usize> {
+    (rng.below(10) >= 8).then(|| rng.pick(&[576usize, 1006, 1280]))
 }
 
 /// Draws ECN for both `configs` (in three draws of ten, one of them with DCTCP); returns the frames waiting at
@@ -341,12 +350,13 @@ impl Stream {
 }
 
 /// Two hosts made from `configs` with their fast paths as given, on a simulated link with `faults`, `jitter`
-/// (20 us of latency) and the `uplink` rate and queue if any, that records every frame, and host 1 listening on
+/// (20 us of latency), the `uplink` rate and queue if any and a router of `path_mtu` if any, that records every
+/// frame, and host 1 listening on
 /// `PORT` with `socket` options and backlog; returns the simulation, the listener and the start of time.
 pub(super) fn recorded_pair(
     configs: &[StackConfig; 2],
     fast_paths: bool,
-    (faults, jitter, uplink): (FaultConfig, Duration, Option<(u64, usize)>),
+    (faults, jitter, uplink, path_mtu): (FaultConfig, Duration, Option<(u64, usize)>, Option<usize>),
     seed: u64,
     (options, backlog): (TcpSocketOptions, usize),
 ) -> (Simulation, SocketId, Instant) {
@@ -363,6 +373,9 @@ pub(super) fn recorded_pair(
     if let Some((rate, queue)) = uplink {
         sim = sim.with_bandwidth(rate, queue);
     }
+    if let Some(mtu) = path_mtu {
+        sim = sim.with_path_mtu(mtu, true);
+    }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");
     sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).expect("bind");
@@ -375,7 +388,8 @@ pub(super) fn recorded_pair(
 fn drawn_run(seed: u64, fast_paths: bool) -> (Outcome, bool) {
     let d = draw(seed);
     let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
-    let (sim, listener, t0) = recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter, d.uplink), seed, (options, 4));
+    let (sim, listener, t0) =
+        recorded_pair(&d.configs, fast_paths, (d.faults, d.jitter, d.uplink, d.path_mtu), seed, (options, 4));
     let mut sim = match d.marking {
         Some(frames) => sim.with_ecn_marking(frames),
         None => sim,
