@@ -21,6 +21,7 @@ mod icmp;
 mod icmp_budget;
 mod ip_reassembly;
 mod output;
+mod path_mtu_cache;
 mod ports;
 mod syn_cookies;
 mod tcp;
@@ -101,6 +102,8 @@ pub struct Stack {
     ip_ident: u16,
     /// IPv4 datagrams arriving in fragments (`ip_reassembly.rs`).
     reassembly: ip_reassembly::IpReassembly,
+    /// The path MTUs TCP connections learned, per destination (`path_mtu_cache.rs`).
+    path_mtus: path_mtu_cache::PathMtuCache,
     counters: StackCounters,
 }
 
@@ -129,6 +132,7 @@ impl Stack {
             icmp_errors,
             ip_ident: 0,
             reassembly: ip_reassembly::IpReassembly::default(),
+            path_mtus: path_mtu_cache::PathMtuCache::default(),
             counters: StackCounters::default(),
         })
     }
@@ -168,10 +172,10 @@ impl Stack {
             None => tcp,
             Some(arp) => Some(tcp.map_or(arp, |tcp| tcp.min(arp))),
         };
-        if self.reassembly.is_empty() {
+        if self.reassembly.is_empty() && self.path_mtus.is_empty() {
             return deadline;
         }
-        [deadline, self.reassembly.next_deadline()].into_iter().flatten().min()
+        [deadline, self.reassembly.next_deadline(), self.path_mtus.next_deadline()].into_iter().flatten().min()
     }
 
     /// Processes one received Ethernet frame: a segment of a known connection in the common layout by the fast
@@ -212,6 +216,9 @@ impl Stack {
         }
         if !self.reassembly.is_empty() {
             self.expire_fragments();
+        }
+        if self.path_mtus.next_deadline().is_some_and(|t| t <= self.now) {
+            self.forget_path_mtus();
         }
         self.poll_tcp();
     }

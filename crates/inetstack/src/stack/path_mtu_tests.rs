@@ -173,3 +173,43 @@ fn forged_and_absurd_errors_are_refused_or_bounded() {
     assert_eq!(sim.hosts[0].tcp_counters(client).expect("counters").path_mtu_reductions, 1);
     assert_eq!(sim.hosts[0].tcp_error(client).expect("error"), None, "never an error");
 }
+
+/// Sends `total` bytes from `from`'s socket `id` to `to`'s socket `peer`; returns whether they all arrived
+/// within a second.
+fn one_way(sim: &mut Simulation, (from, id): (usize, SocketId), (to, peer): (usize, SocketId), total: usize) -> bool {
+    let data = vec![0x5a; total];
+    let (mut sent, mut received) = (0, 0);
+    let mut slot = Sga::new();
+    sim.run_until(Duration::from_secs(1), |s| {
+        let now = s.now();
+        if sent < total {
+            sent += s.hosts[from].tcp_send(now, id, &Sga::from_slice(&data[sent..]).expect("sga")).expect("send");
+        }
+        while s.hosts[to].tcp_recv_into(peer, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
+            received += slot.len();
+        }
+        received == total
+    })
+}
+
+#[test]
+fn the_stack_remembers_a_path_mtu_for_new_connections_and_forgets_it_after_ten_minutes() {
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, true)), 4);
+    let (first, first_peer) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(5)).expect("first");
+    let drops = sim.mtu_drops;
+    assert!(drops > 0);
+    let (second, second_peer) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(5)).expect("second");
+    assert_eq!(sim.mtu_drops, drops, "the second connection's segments fit from the first, both ways");
+    for (host, id) in [(0, second), (1, second_peer)] {
+        assert_eq!(send_mss(&sim.hosts[host], id), ROUTER_MTU - 52);
+        assert_eq!(sim.hosts[host].tcp_counters(id).expect("counters").path_mtu_reductions, 0);
+    }
+    // Ten minutes on, the stacks forget what they learned: the first connection tries full-size segments again,
+    // the router refuses them once more, and it learns again.
+    sim.sleep(Duration::from_secs(601));
+    assert_eq!(send_mss(&sim.hosts[0], first), 1448);
+    assert!(one_way(&mut sim, (0, first), (1, first_peer), 100_000));
+    assert!(sim.mtu_drops > drops);
+    assert_eq!(send_mss(&sim.hosts[0], first), ROUTER_MTU - 52);
+    assert_eq!(sim.hosts[0].tcp_counters(first).expect("counters").path_mtu_reductions, 2);
+}

@@ -142,8 +142,10 @@ pub struct TcpConnection {
     pub(super) snd_shift: u8,
     /// Largest payload we send per segment: the negotiated MSS less the timestamps option.
     pub(super) send_mss: usize,
+    /// The MSS agreed in the handshake (ours and the peer's, the smaller; ours until then).
+    pub(super) negotiated_mss: usize,
     /// The largest segment (payload and options) the path takes, from ICMP fragmentation-needed errors
-    /// (`tcp/path_mtu.rs`); `usize::MAX` until one comes.
+    /// (`tcp/path_mtu.rs`); `usize::MAX` while none is known.
     pub(super) path_mss: usize,
     pub(super) send_buffer: SendBuffer,
     /// The sequence number of our FIN, once `close` fixed it (after all queued data).
@@ -258,6 +260,7 @@ impl TcpConnection {
             snd_wl2: iss,
             snd_shift: 0,
             send_mss: mss,
+            negotiated_mss: mss,
             path_mss: usize::MAX,
             send_buffer: SendBuffer::new(config.send_buffer),
             fin_seq: None,
@@ -378,7 +381,7 @@ impl TcpConnection {
     /// Settles the options both ends offered (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2, RFC 2018 §2).
     fn negotiate(&mut self, theirs: &TcpOptions) {
         let peer_mss = theirs.mss.unwrap_or(DEFAULT_PEER_MSS).max(64);
-        let mss = usize::from(peer_mss.min(self.config.effective_mss())).min(self.path_mss);
+        self.negotiated_mss = usize::from(peer_mss.min(self.config.effective_mss()));
         match (self.config.window_scale, theirs.window_scale) {
             (true, Some(shift)) => {
                 self.snd_shift = shift;
@@ -397,7 +400,7 @@ impl TcpConnection {
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;
         // HyStart++ needs an RTT per ACK, which the per-segment send times RACK keeps give.
         self.hystart = HyStart::new(self.config.hystart && self.rack_enabled);
-        self.send_mss = if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss };
+        self.send_mss = self.segment_payload_limit();
     }
 
     /// The handshake completed: enter ESTABLISHED (or FIN-WAIT-1 if `close` came first) and size the

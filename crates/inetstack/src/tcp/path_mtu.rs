@@ -9,9 +9,13 @@
 //! sent and that is not acknowledged yet. The stack works out the MTU itself (`Stack::deliver_fragmentation_needed`):
 //! RFC 1191 §5's plateaus for a router that does not name one, never below [`MIN_PATH_MTU`], never up.
 //!
-//! Not here: raising the MTU again later (RFC 1191 §6.3's periodic increase; Linux forgets a learned MTU
-//! after 10 minutes), and packetization-layer discovery without ICMP (RFC 4821), for paths whose routers
-//! send no ICMP (a black hole stays one).
+//! The stack remembers what its connections learn per destination, and forgets it after 10 minutes
+//! (`stack/path_mtu_cache.rs`): new connections start with segments that fit ([`TcpConnection::start_with_path_mtu`]),
+//! and when the entry goes, every connection to that destination tries full-size segments again
+//! ([`TcpConnection::forget_path_mtu`]).
+//!
+//! Not here: packetization-layer discovery without ICMP (RFC 4821), for paths whose routers send no ICMP (a
+//! black hole stays one).
 
 use super::connection::TIMESTAMPS_OPTION_LEN;
 use super::{Nanos, TcpConnection, TcpState};
@@ -39,9 +43,8 @@ impl TcpConnection {
         }
         self.path_mss = path_mss;
         self.counters.path_mtu_reductions += 1;
-        // Before the peer's SYN this is undone by `negotiate`, which applies the same limit.
-        let options = if self.timestamps.is_some() { TIMESTAMPS_OPTION_LEN } else { 0 };
-        let send_mss = self.send_mss.min(path_mss - options);
+        // Before the peer's SYN, `negotiate` settles it again with the same limit.
+        let send_mss = self.segment_payload_limit();
         if send_mss < self.send_mss {
             self.send_mss = send_mss;
             if self.state.is_synchronized() && self.snd_max > self.snd_una {
@@ -49,6 +52,26 @@ impl TcpConnection {
             }
         }
         true
+    }
+
+    /// A new connection to a destination whose path MTU the stack learned (`stack/path_mtu_cache.rs`): its
+    /// segments fit from the start. Not counted as a reduction.
+    pub fn start_with_path_mtu(&mut self, mtu: u16) {
+        self.path_mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS_LEN;
+        self.send_mss = self.send_mss.min(self.segment_payload_limit());
+    }
+
+    /// The stack forgot the path MTU it learned (RFC 1191 §6.3: it may have grown): full-size segments again,
+    /// until the path says otherwise.
+    pub fn forget_path_mtu(&mut self) {
+        self.path_mss = usize::MAX;
+        self.send_mss = self.segment_payload_limit();
+    }
+
+    /// The payload of a full-size segment: the agreed MSS within the path's limit, less the timestamps option.
+    pub(super) fn segment_payload_limit(&self) -> usize {
+        let mss = self.negotiated_mss.min(self.path_mss);
+        if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss }
     }
 
     /// Go-back-N from SND.UNA without the timeout's congestion response or backoff: what was in flight was
