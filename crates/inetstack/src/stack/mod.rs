@@ -172,10 +172,10 @@ impl Stack {
             None => tcp,
             Some(arp) => Some(tcp.map_or(arp, |tcp| tcp.min(arp))),
         };
-        if self.reassembly.is_empty() && self.path_mtus.is_empty() {
+        if self.reassembly.is_empty() {
             return deadline;
         }
-        [deadline, self.reassembly.next_deadline(), self.path_mtus.next_deadline()].into_iter().flatten().min()
+        [deadline, self.reassembly.next_deadline()].into_iter().flatten().min()
     }
 
     /// Processes one received Ethernet frame: a segment of a known connection in the common layout by the fast
@@ -216,9 +216,6 @@ impl Stack {
         }
         if !self.reassembly.is_empty() {
             self.expire_fragments();
-        }
-        if self.path_mtus.next_deadline().is_some_and(|t| t <= self.now) {
-            self.forget_path_mtus();
         }
         self.poll_tcp();
     }

@@ -368,8 +368,8 @@ impl Stack {
         let iss = self.initial_sequence_number(local, remote);
         let ts_offset = self.timestamp_offset(local, remote);
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, ts_offset, self.tcp_now);
-        if let Some(mtu) = self.path_mtus.get(*remote.ip()) {
-            tcb.start_with_path_mtu(mtu);
+        if let Some((mtu, expires)) = self.path_mtus.get(*remote.ip(), self.tcp_now) {
+            tcb.start_with_path_mtu(mtu, expires);
         }
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
@@ -492,27 +492,7 @@ impl Stack {
             && conn.tcb.on_path_mtu(now, mtu, quoted_seq)
         {
             self.tcp.active.push(id);
-            self.path_mtus.learn(*remote.ip(), mtu.max(crate::tcp::MIN_PATH_MTU), self.now);
-        }
-    }
-
-    /// Forgets the path MTUs whose time is up: the connections to those destinations send full-size segments
-    /// again (RFC 1191 §6.3), and learn anew if the path still cannot take them.
-    #[cold]
-    pub(super) fn forget_path_mtus(&mut self) {
-        let mut forgotten = Vec::new();
-        self.path_mtus.expire(self.now, &mut forgotten);
-        let ids: Vec<SocketId> = self
-            .tcp
-            .connections
-            .iter()
-            .filter(|(key, _)| forgotten.contains(key.remote.ip()))
-            .map(|(_, &id)| id)
-            .collect();
-        for id in ids {
-            if let Ok(conn) = self.connection(id) {
-                conn.tcb.forget_path_mtu();
-            }
+            self.path_mtus.learn(*remote.ip(), mtu.max(crate::tcp::MIN_PATH_MTU), now);
         }
     }
 
@@ -798,8 +778,8 @@ impl Stack {
 
     /// Registers `tcb`, a connection listener `lid` (whose socket `options` it takes) just opened.
     fn add_passive_connection(&mut self, lid: SocketId, options: TcpSocketOptions, mut tcb: TcpConnection) -> SocketId {
-        if let Some(mtu) = self.path_mtus.get(*tcb.remote().ip()) {
-            tcb.start_with_path_mtu(mtu);
+        if let Some((mtu, expires)) = self.path_mtus.get(*tcb.remote().ip(), self.tcp_now) {
+            tcb.start_with_path_mtu(mtu, expires);
         }
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);

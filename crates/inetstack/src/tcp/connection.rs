@@ -147,6 +147,8 @@ pub struct TcpConnection {
     /// The largest segment (payload and options) the path takes, from ICMP fragmentation-needed errors
     /// (`tcp/path_mtu.rs`); `usize::MAX` while none is known.
     pub(super) path_mss: usize,
+    /// When `path_mss` is forgotten (RFC 1191 §6.3).
+    pub(super) path_mtu_expires: Nanos,
     pub(super) send_buffer: SendBuffer,
     /// The sequence number of our FIN, once `close` fixed it (after all queued data).
     pub(super) fin_seq: Option<SeqNumber>,
@@ -262,6 +264,7 @@ impl TcpConnection {
             send_mss: mss,
             negotiated_mss: mss,
             path_mss: usize::MAX,
+            path_mtu_expires: Nanos::NEVER,
             send_buffer: SendBuffer::new(config.send_buffer),
             fin_seq: None,
             irs: SeqNumber(0),

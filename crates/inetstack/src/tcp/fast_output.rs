@@ -36,6 +36,7 @@ impl TcpConnection {
     /// to `out` by [`Self::poll_transmit`]'s general path. Never both.
     #[inline]
     pub fn poll_transmit_batched<S: SegmentSink>(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>, sink: &mut S) {
+        self.expire_path_mtu(now);
         if self.config.fast_paths && self.fast_path_applies(now) {
             #[cfg(test)]
             FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));

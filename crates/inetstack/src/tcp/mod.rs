@@ -64,7 +64,7 @@ pub(crate) use ecn::codepoint as ecn_codepoint;
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
 pub use nanos::Nanos;
-pub use path_mtu::MIN_PATH_MTU;
+pub use path_mtu::{MIN_PATH_MTU, PATH_MTU_LIFETIME};
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};
 pub use state::TcpState;
 pub(crate) use timestamps::Timestamps;

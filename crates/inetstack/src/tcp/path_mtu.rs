@@ -9,10 +9,11 @@
 //! sent and that is not acknowledged yet. The stack works out the MTU itself (`Stack::deliver_fragmentation_needed`):
 //! RFC 1191 §5's plateaus for a router that does not name one, never below [`MIN_PATH_MTU`], never up.
 //!
-//! The stack remembers what its connections learn per destination, and forgets it after 10 minutes
-//! (`stack/path_mtu_cache.rs`): new connections start with segments that fit ([`TcpConnection::start_with_path_mtu`]),
-//! and when the entry goes, every connection to that destination tries full-size segments again
-//! ([`TcpConnection::forget_path_mtu`]).
+//! A learned MTU lasts [`PATH_MTU_LIFETIME`] (RFC 1191 §6.3: it may have grown since): the first transmit
+//! after that sends full-size segments again, and a path that still cannot take them says so once more.
+//! Checked lazily, at transmit, as Linux checks its route's MTU: no timer. The stack remembers what its
+//! connections learn per destination for as long (`stack/path_mtu_cache.rs`), so new connections start with
+//! segments that fit ([`TcpConnection::start_with_path_mtu`]).
 //!
 //! Not here: packetization-layer discovery without ICMP (RFC 4821), for paths whose routers send no ICMP (a
 //! black hole stays one).
@@ -23,6 +24,8 @@ use crate::wire::SeqNumber;
 
 /// IPv4 and TCP headers without options: what a segment adds to its payload.
 const HEADERS_LEN: usize = 40;
+/// How long a learned path MTU holds (Linux's `mtu_expires`, RFC 1191 §6.3's suggestion of 10 minutes).
+pub const PATH_MTU_LIFETIME: Nanos = Nanos::from_millis(600_000);
 /// The smallest path MTU taken from an ICMP error (Linux's `min_pmtu`): a forged error cannot shrink segments
 /// to a handful of bytes (RFC 5927 §7.2).
 pub const MIN_PATH_MTU: u16 = 552;
@@ -42,6 +45,7 @@ impl TcpConnection {
             return false;
         }
         self.path_mss = path_mss;
+        self.path_mtu_expires = now.saturating_add(PATH_MTU_LIFETIME);
         self.counters.path_mtu_reductions += 1;
         // Before the peer's SYN, `negotiate` settles it again with the same limit.
         let send_mss = self.segment_payload_limit();
@@ -54,18 +58,22 @@ impl TcpConnection {
         true
     }
 
-    /// A new connection to a destination whose path MTU the stack learned (`stack/path_mtu_cache.rs`): its
-    /// segments fit from the start. Not counted as a reduction.
-    pub fn start_with_path_mtu(&mut self, mtu: u16) {
+    /// A new connection to a destination whose path MTU the stack learned (`stack/path_mtu_cache.rs`), which
+    /// holds until `expires`: its segments fit from the start. Not counted as a reduction.
+    pub fn start_with_path_mtu(&mut self, mtu: u16, expires: Nanos) {
         self.path_mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS_LEN;
+        self.path_mtu_expires = expires;
         self.send_mss = self.send_mss.min(self.segment_payload_limit());
     }
 
-    /// The stack forgot the path MTU it learned (RFC 1191 §6.3: it may have grown): full-size segments again,
-    /// until the path says otherwise.
-    pub fn forget_path_mtu(&mut self) {
-        self.path_mss = usize::MAX;
-        self.send_mss = self.segment_payload_limit();
+    /// Before a transmit: a learned path MTU whose time is up is forgotten (full-size segments again, until the
+    /// path says otherwise). One comparison while none is known.
+    #[inline(always)]
+    pub(super) fn expire_path_mtu(&mut self, now: Nanos) {
+        if self.path_mss != usize::MAX && now >= self.path_mtu_expires {
+            self.path_mss = usize::MAX;
+            self.send_mss = self.segment_payload_limit();
+        }
     }
 
     /// The payload of a full-size segment: the agreed MSS within the path's limit, less the timestamps option.
