@@ -36,7 +36,6 @@ impl TcpConnection {
     /// to `out` by [`Self::poll_transmit`]'s general path. Never both.
     #[inline]
     pub fn poll_transmit_batched<S: SegmentSink>(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>, sink: &mut S) {
-        self.expire_path_mtu(now);
         if self.config.fast_paths && self.fast_path_applies(now) {
             #[cfg(test)]
             FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
@@ -69,11 +68,13 @@ impl TcpConnection {
             && not_due(self.deadline_beside_delayed_ack(), now)
     }
 
-    /// The earliest deadline other than the delayed ACK's (which [`Self::transmit_fast`] runs itself).
+    /// The earliest deadline other than the delayed ACK's (which [`Self::transmit_fast`] runs itself), and the
+    /// end of a learned path MTU (which the general path forgets).
     #[inline(always)]
     fn deadline_beside_delayed_ack(&self) -> Nanos {
         let t = &self.timers;
-        t.retransmit.min(t.probe).min(t.reorder).min(t.persist).min(t.close).min(self.keepalive_deadline())
+        let timers = t.retransmit.min(t.probe).min(t.reorder).min(t.persist).min(t.close);
+        timers.min(self.keepalive_deadline()).min(self.path_mtu_expires)
     }
 
     /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK

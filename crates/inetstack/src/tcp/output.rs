@@ -31,6 +31,7 @@ impl TcpConnection {
     #[cold]
     #[inline(never)]
     pub(super) fn poll_transmit_general(&mut self, now: Nanos, out: &mut Vec<OutgoingSegment>) {
+        self.expire_path_mtu(now);
         self.run_timers(now);
         let first = out.len();
         out.append(&mut self.control);

@@ -11,7 +11,8 @@
 //!
 //! A learned MTU lasts [`PATH_MTU_LIFETIME`] (RFC 1191 §6.3: it may have grown since): the first transmit
 //! after that sends full-size segments again, and a path that still cannot take them says so once more.
-//! Checked lazily, at transmit, as Linux checks its route's MTU: no timer. The stack remembers what its
+//! Checked lazily, at transmit, as Linux checks its route's MTU: no timer (the output fast path leaves the
+//! transmit to the general path once the time is up). The stack remembers what its
 //! connections learn per destination for as long (`stack/path_mtu_cache.rs`), so new connections start with
 //! segments that fit ([`TcpConnection::start_with_path_mtu`]).
 //!
@@ -66,14 +67,22 @@ impl TcpConnection {
         self.send_mss = self.send_mss.min(self.segment_payload_limit());
     }
 
-    /// Before a transmit: a learned path MTU whose time is up is forgotten (full-size segments again, until the
-    /// path says otherwise). One comparison while none is known.
+    /// Before a transmit on the general path (the fast path does not apply once the time is up): a learned path
+    /// MTU whose time is up is forgotten (full-size segments again, until the path says otherwise).
+    /// `path_mtu_expires` is NEVER while no MTU is known.
     #[inline(always)]
     pub(super) fn expire_path_mtu(&mut self, now: Nanos) {
-        if self.path_mss != usize::MAX && now >= self.path_mtu_expires {
-            self.path_mss = usize::MAX;
-            self.send_mss = self.segment_payload_limit();
+        if self.path_mtu_expires <= now {
+            self.forget_path_mtu();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forget_path_mtu(&mut self) {
+        self.path_mss = usize::MAX;
+        self.path_mtu_expires = Nanos::NEVER;
+        self.send_mss = self.segment_payload_limit();
     }
 
     /// The payload of a full-size segment: the agreed MSS within the path's limit, less the timestamps option.
