@@ -186,9 +186,10 @@ impl Host {
         let base = Instant::now();
         let mut config = StackConfig::new(OUR_MAC, settings.local_ip, 32);
         // A /32 network: every remote, whatever its address, is reached through the gateway, whose MAC is a
-        // static ARP entry, so no ARP request is ever sent.
+        // static ARP entry, so no ARP request is ever sent; nor an announcement (packetdrill has no link layer).
         config.gateway = Some(settings.gateway_ip);
         config.arp.static_entries = vec![(settings.gateway_ip, GATEWAY_MAC)];
+        config.arp.announcements = 0;
         config.mtu = settings.mtu;
         // As `Capture::capabilities` says: the frames are copied out anyway.
         config.gather = true;

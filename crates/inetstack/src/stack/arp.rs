@@ -1,5 +1,6 @@
 //! ARP on the wire (RFC 826): answer requests for our address, learn from requests and replies addressed
-//! to us and from gratuitous announcements about hosts we already know, and send requests.
+//! to us and from gratuitous announcements about hosts we already know, send requests, and announce our own
+//! address when the stack starts (RFC 5227 §2.3).
 
 use std::net::Ipv4Addr;
 
@@ -52,6 +53,15 @@ impl Stack {
     pub(super) fn send_arp_request(&mut self, ip: Ipv4Addr) {
         self.send_arp(MacAddress::BROADCAST, &Self::arp_request(self.config.mac, self.config.ipv4, ip));
         self.counters.arp_requests_out += 1;
+    }
+
+    /// An ARP announcement of our own address (RFC 5227 §2.3): a broadcast request whose sender and target are
+    /// both our address, which hosts that know the address update their caches from.
+    pub(super) fn send_arp_announcement(&mut self) {
+        let mut announcement = Self::arp_request(self.config.mac, self.config.ipv4, self.config.ipv4);
+        announcement.target_mac = MacAddress::ZERO;
+        self.send_arp(MacAddress::BROADCAST, &announcement);
+        self.counters.arp_announcements_out += 1;
     }
 
     /// A request about a stale entry in use, sent to the MAC address it holds (RFC 1122 §2.3.2.1, "unicast

@@ -39,6 +39,12 @@ pub struct ArpConfig {
     pub max_pending: usize,
     /// Entries that never expire and are never overwritten by what the network says.
     pub static_entries: Vec<(Ipv4Addr, MacAddress)>,
+    /// ARP announcements of our own address when the stack starts (RFC 5227 §2.3: ANNOUNCE_NUM, 2), so that
+    /// hosts holding an older MAC address for it (a restart on another NIC, an address moved) update their
+    /// caches at once; 0 sends none.
+    pub announcements: u32,
+    /// Time between two announcements (RFC 5227's ANNOUNCE_INTERVAL, 2 s).
+    pub announce_interval: Duration,
 }
 
 impl Default for ArpConfig {
@@ -49,6 +55,8 @@ impl Default for ArpConfig {
             max_requests: 5,
             max_pending: 64,
             static_entries: Vec::new(),
+            announcements: 2,
+            announce_interval: Duration::from_secs(2),
         }
     }
 }
@@ -88,6 +96,8 @@ pub struct ArpWork {
     pub dropped: usize,
     /// Stale entries in use to poll: a request to each address at its MAC address.
     pub polls: Vec<(Ipv4Addr, MacAddress)>,
+    /// An announcement of our own address is due.
+    pub announce: bool,
 }
 
 #[derive(Debug)]
@@ -101,8 +111,10 @@ pub struct ArpCache {
     /// `lookup_entry` (a connection's next hop) is known to be still what the table says. A refresh only moves
     /// the expiry later, which leaves what was remembered (with the earlier expiry) true.
     generation: u64,
-    /// Some entry has a poll scheduled (`Entry::next_poll`).
+    /// Some entry has a poll scheduled (`Entry::next_poll`), or an announcement of our own address is.
     polling: Cell<bool>,
+    /// Announcements of our own address still to send, and when the next is due ([`ArpConfig::announcements`]).
+    announce: Option<(u32, Instant)>,
 }
 
 /// How often `poll` sweeps expired entries: often enough to bound the table, rarely enough that a stack
@@ -127,6 +139,15 @@ impl ArpCache {
             next_sweep: None,
             generation: 0,
             polling: Cell::new(false),
+            announce: None,
+        }
+    }
+
+    /// Schedules the announcements of our own address ([`ArpConfig::announcements`]), the first at `now`.
+    pub fn start_announcing(&mut self, now: Instant) {
+        if self.config.announcements > 0 {
+            self.announce = Some((self.config.announcements, now));
+            self.polling.set(true);
         }
     }
 
@@ -273,7 +294,13 @@ impl ArpCache {
     #[inline(never)]
     fn poll_stale(&mut self, now: Instant, work: &mut ArpWork) {
         let (base, max) = (self.config.retry_interval, self.config.max_requests.max(1));
-        let mut polling = false;
+        if let Some((left, due)) = self.announce
+            && now >= due
+        {
+            work.announce = true;
+            self.announce = (left > 1).then(|| (left - 1, now + self.config.announce_interval));
+        }
+        let mut polling = self.announce.is_some();
         for (&ip, entry) in &mut self.entries {
             let Some(due) = entry.next_poll.get() else { continue };
             if now >= due {
@@ -302,7 +329,8 @@ impl ArpCache {
         let retries = self.pending.values().map(|p| p.next_request).min();
         // The table is walked only while some entry is being polled.
         let polls = self.polling.get().then(|| self.entries.values().filter_map(|e| e.next_poll.get()).min());
-        retries.into_iter().chain(polls.flatten()).min()
+        let announcement = self.announce.map(|(_, due)| due);
+        retries.into_iter().chain(polls.flatten()).chain(announcement).min()
     }
 }
 

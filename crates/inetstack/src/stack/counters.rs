@@ -25,6 +25,8 @@ pub struct StackCounters {
     /// Requests sent to the MAC address of a stale entry in use (see `ArpCache`), not counted in
     /// `arp_requests_out`.
     pub arp_polls: u64,
+    /// Announcements of our own address sent (RFC 5227 §2.3).
+    pub arp_announcements_out: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
     /// Time-exceeded errors sent for datagrams whose fragments did not all arrive in time.

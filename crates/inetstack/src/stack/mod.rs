@@ -113,7 +113,11 @@ impl Stack {
         let icmp_errors = IcmpErrorBudget::new(config.icmp_errors_per_second, config.isn_secret);
         let frame_pool = BufferPool::new(0, frame_buffer_size(&config), 1024)?;
         Ok(Self {
-            arp: ArpCache::new(config.arp.clone()),
+            arp: {
+                let mut arp = ArpCache::new(config.arp.clone());
+                arp.start_announcing(now);
+                arp
+            },
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
             tcp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
             tcp: TcpTables::new(config.isn_secret),
@@ -212,6 +216,9 @@ impl Stack {
             }
             for (ip, mac) in work.polls {
                 self.send_arp_poll(ip, mac);
+            }
+            if work.announce {
+                self.send_arp_announcement();
             }
         }
         if !self.reassembly.is_empty() {

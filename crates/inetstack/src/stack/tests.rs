@@ -22,10 +22,13 @@ fn pair(faults: FaultConfig, seed: u64) -> Simulation {
 }
 
 /// `pair` with both stacks' configurations changed by `configure` first.
+/// The stacks make no announcements of their addresses at start (`ArpConfig::announcements`, tested on its
+/// own), so that the frames on the wire are the test's.
 fn pair_configured(faults: FaultConfig, seed: u64, configure: impl Fn(&mut StackConfig)) -> Simulation {
     let t0 = Instant::now();
     let [a, b] = [(MAC_A, A), (MAC_B, B)].map(|(mac, ip)| {
         let mut config = StackConfig::new(mac, ip, 24);
+        config.arp.announcements = 0;
         configure(&mut config);
         Stack::new(config, t0).unwrap()
     });
@@ -207,6 +210,63 @@ fn closed_ports_answer_with_port_unreachable() {
     let error = sim.hosts[0].udp_recv(client, 100).unwrap_err();
     assert_eq!(error.errno(), libc::ECONNREFUSED);
     assert_eq!(sim.hosts[1].counters().icmp_unreachable_out, 1);
+}
+
+#[test]
+fn a_starting_stack_announces_its_address_and_a_peer_holding_an_old_mac_takes_the_new_one() {
+    use crate::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame};
+    // A knows B at B's old MAC address (B's ARP reply, before B restarted on another NIC).
+    let mut sim = pair(FaultConfig::default(), 41);
+    let old = MacAddress([2, 0, 0, 0, 0, 0x0b]);
+    let reply =
+        ArpRepr { operation: ArpOperation::Reply, sender_mac: old, sender_ip: B, target_mac: MAC_A, target_ip: A };
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + reply.buffer_len()];
+    EthernetRepr { src_addr: old, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
+    reply.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    let t0 = sim.now();
+    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    // B starts again with its default ARP settings: two announcements, 2 s apart.
+    let mut config = StackConfig::new(MAC_B, B, 24);
+    config.arp.announcements = ArpConfig::default().announcements;
+    sim.hosts[1] = Stack::new(config, t0).unwrap();
+    let mut wire = crate::phy::Loopback::new(8);
+    let announcements = |wire: &mut crate::phy::Loopback| -> usize {
+        let mut n = 0;
+        while let Some(frame) = wire.receive() {
+            let ethernet = EthernetFrame::new_checked(&frame[..]).unwrap();
+            let arp = ArpRepr::parse(&ArpPacket::new_checked(ethernet.payload()).unwrap()).unwrap();
+            assert_eq!(ethernet.dst_addr(), MacAddress::BROADCAST);
+            assert_eq!((arp.operation, arp.sender_mac, arp.sender_ip), (ArpOperation::Request, MAC_B, B));
+            assert_eq!((arp.target_mac, arp.target_ip), (MacAddress::ZERO, B), "RFC 5227 §2.3's announcement");
+            n += 1;
+        }
+        n
+    };
+    assert_eq!(sim.hosts[1].next_deadline(), Some(t0), "the first is due at once");
+    sim.hosts[1].poll(t0);
+    sim.hosts[1].transmit(&mut wire);
+    assert_eq!(announcements(&mut wire), 1);
+    assert_eq!(sim.hosts[1].next_deadline(), Some(t0 + Duration::from_secs(2)));
+    sim.hosts[1].poll(t0 + Duration::from_secs(2));
+    sim.hosts[1].transmit(&mut wire);
+    assert_eq!(announcements(&mut wire), 1);
+    assert_eq!(sim.hosts[1].next_deadline(), None, "two, then quiet");
+    assert_eq!(sim.hosts[1].counters().arp_announcements_out, 2);
+    // On the wire, A takes B's new address from the announcement: its first datagram to B goes there, with
+    // no request of its own.
+    let mut sim = pair(FaultConfig::default(), 42);
+    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    let mut config = StackConfig::new(MAC_B, B, 24);
+    config.arp.announcements = 1;
+    let now = sim.now();
+    sim.hosts[1] = Stack::new(config, now).unwrap();
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    sim.run_until(Duration::from_millis(10), |_| false);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let now = sim.now();
+    sim.hosts[0].udp_send(now, client, &Sga::from_slice(b"new").unwrap(), Some(SocketAddrV4::new(B, 7000))).unwrap();
+    assert!(sim.run_until(Duration::from_millis(10), |s| s.hosts[1].readiness(server).unwrap().0));
+    assert_eq!(sim.hosts[0].counters().arp_requests_out, 0, "the announcement, not a request, corrected A");
 }
 
 #[test]
@@ -864,6 +924,7 @@ fn syn_sent(t0: Instant, config: impl FnOnce(&mut StackConfig)) -> (Stack, Socke
     use crate::phy::Loopback;
     let mut stack_config = StackConfig::new(MAC_A, A, 24);
     stack_config.arp.static_entries = vec![(B, MAC_B)];
+    stack_config.arp.announcements = 0;
     config(&mut stack_config);
     let mut a = Stack::new(stack_config, t0).unwrap();
     let client = a.tcp_open();
