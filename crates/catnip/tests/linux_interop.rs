@@ -6,15 +6,14 @@
 //!
 //! One test function, because DPDK's EAL initialises once per process: it brings the namespace up, starts one
 //! catnip, and runs the scenarios in order against Linux processes started in the namespace (`ip netns exec`):
-//! catnip as a TCP client of a Linux server (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN
-//! agreed with Linux, whose TCP_INFO must show it and the ECN-capable segments catnip sent), the
-//! kernel pinging catnip (ARP resolved by the kernel), a Linux TCP client against a catnip echo server (several
-//! sizes, ten concurrent connections, 64-byte round trips timed), and UDP both ways (catnip to Linux up to
-//! 30 000 bytes, in IPv4 fragments that Linux reassembles), and catnip sending through Linux as a router to a
-//! host behind a link of MTU 1280 (namespace demifar), which takes path MTU discovery: the router refuses
-//! catnip's 1500-byte segments with ICMP fragmentation-needed errors, and catnip shrinks its segments to fit.
-//! Then catnip shuts down and
-//! the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
+//! Linux taking catnip's MAC address from its ARP announcement, catnip as a TCP client of a Linux server
+//! (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN agreed with Linux, whose TCP_INFO must show
+//! it and the ECN-capable segments catnip sent), the kernel pinging catnip (ARP resolved by the kernel), a Linux
+//! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
+//! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
+//! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
+//! demifar), which takes path MTU discovery: the router refuses catnip's 1500-byte segments with ICMP
+//! fragmentation-needed errors, and catnip shrinks its segments to fit. Then catnip shuts down and the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
 //! removed even when a scenario fails (a guard's `Drop`).
 //!
 //! Needs root (EAL, namespaces). When not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`
@@ -35,8 +34,8 @@ use sha2::{Digest, Sha256};
 
 use common::skip::{cannot_run_against_linux, skipped};
 use common::{
-    BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, in_namespace, rest_of, split_digest,
-    veth_config, wait_ready,
+    BULK_SERVER, CATNIP, EchoServer, LINUX, NAMESPACE, Namespace, PYTHON, hex, in_named_namespace, in_namespace,
+    rest_of, split_digest, veth_config, wait_ready,
 };
 
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
@@ -304,19 +303,34 @@ while True:
 // ---- (c) catnip as a TCP client of a Linux server: 16 MiB each way ----
 
 fn tcp_client_to_linux_server(libos: &mut Libos) {
-    let size = BULK.to_string();
-    let (mut child, mut stdout) = python(BULK_SERVER, &[&size]);
+    let (output, elapsed) = bulk_both_ways(libos, NAMESPACE, SocketAddrV4::new(LINUX, 5001), BULK);
+    // Linux's own view of the connection (TCP_INFO): ECN agreed in the handshake, ECN-capable segments received.
+    assert!(output.contains("ecn agreed True seen True"), "Linux's TCP_INFO: {output}");
+    println!(
+        "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways)",
+        BULK >> 20,
+        elapsed.as_secs_f64(),
+        (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6
+    );
+}
+
+/// catnip connects to `BULK_SERVER` run in `namespace` at `server`, sends `size` pseudo-random bytes and
+/// receives as many; both checked by SHA-256 (Linux answers the digest of what it received and prints the
+/// digest of what it sent). Returns the rest of what the server printed (its TCP_INFO) and the time taken.
+fn bulk_both_ways(libos: &mut Libos, namespace: &str, server: SocketAddrV4, size: usize) -> (String, Duration) {
+    let args = [PYTHON, "-c", BULK_SERVER, &size.to_string(), &server.ip().to_string(), &server.port().to_string()];
+    let (mut child, mut stdout) = in_named_namespace(namespace, &args);
     wait_ready(&mut stdout);
     let started = Instant::now();
     let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-    let qt = libos.connect(qd, SocketAddrV4::new(LINUX, 5001)).unwrap();
+    let qt = libos.connect(qd, server).unwrap();
     let result = libos.wait(qt, TIMEOUT).unwrap();
-    assert!(matches!(result.value, Ok(QValue::Connected)), "connect to Linux: {result:?}");
-    println!("catnip connected to Linux at {LINUX}:5001 (ARP resolved by catnip)");
+    assert!(matches!(result.value, Ok(QValue::Connected)), "connect to {server}: {result:?}");
+    println!("catnip connected to Linux at {server}");
 
     let mut sent_hash = Sha256::new();
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..BULK / (256 << 10) {
+    for _ in 0..size / (256 << 10) {
         let mut block = vec![0u8; 256 << 10];
         for chunk in block.chunks_mut(8) {
             state ^= state << 13;
@@ -350,18 +364,11 @@ fn tcp_client_to_linux_server(libos: &mut Libos) {
     let output = rest_of(stdout);
     print!("{output}");
     assert!(status.success(), "the Linux bulk server failed: {status}");
-    assert_eq!(received.as_slice(), sent_digest.as_slice(), "Linux received exactly the 16 MiB catnip sent");
-    assert_eq!(received_len, BULK, "catnip received all of Linux's bytes");
+    assert_eq!(received.as_slice(), sent_digest.as_slice(), "Linux received exactly the bytes catnip sent");
+    assert_eq!(received_len, size, "catnip received all of Linux's bytes");
     let linux_digest = output.lines().next().unwrap_or_default().trim().to_owned();
-    assert_eq!(hex(&received_hash.finalize()), linux_digest, "catnip received exactly the 16 MiB Linux sent");
-    // Linux's own view of the connection (TCP_INFO): ECN agreed in the handshake, ECN-capable segments received.
-    assert!(output.contains("ecn agreed True seen True"), "Linux's TCP_INFO: {output}");
-    println!(
-        "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways)",
-        BULK >> 20,
-        elapsed.as_secs_f64(),
-        (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6
-    );
+    assert_eq!(hex(&received_hash.finalize()), linux_digest, "catnip received exactly the bytes Linux sent");
+    (output, elapsed)
 }
 
 // ---- (d) UDP both ways ----
@@ -440,33 +447,8 @@ fn udp_both_ways(libos: &mut Libos) {
 
 /// The host behind the router (`ci/netns.sh`'s demifar).
 const FAR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 98, 0, 2);
-/// Bytes catnip sends it.
+/// Bytes each way.
 const THROUGH_ROUTER: usize = 4 << 20;
-
-/// Receives N bytes, answers their SHA-256, and prints the largest segment TCP saw (`tcpi_rcv_mss`).
-const FAR_SERVER: &str = r#"
-import hashlib, socket, struct, sys
-n = int(sys.argv[1])
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.98.0.2", 5002))
-l.listen(1)
-print("ready", flush=True)
-c, peer = l.accept()
-c.settimeout(60)
-h, got = hashlib.sha256(), 0
-while got < n:
-    chunk = c.recv(min(1 << 20, n - got))
-    if not chunk:
-        raise SystemExit(f"stream ended after {got} of {n} bytes")
-    h.update(chunk)
-    got += len(chunk)
-c.sendall(h.digest())
-# struct tcp_info: tcpi_rcv_mss is the u32 at offset 20.
-rcv_mss = struct.unpack_from("I", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 20)[0]
-print(f"received {got} bytes from {peer[0]}, largest segment {rcv_mss}", flush=True)
-c.close()
-"#;
 
 /// The ICMP destination-unreachable errors (fragmentation-needed among them) the router namespace has sent.
 fn router_unreachables_sent() -> u64 {
@@ -484,54 +466,18 @@ fn router_unreachables_sent() -> u64 {
 
 fn tcp_through_a_router_with_a_smaller_mtu(libos: &mut Libos) {
     let unreachables_before = router_unreachables_sent();
-    let size = THROUGH_ROUTER.to_string();
-    let (mut child, mut stdout) = {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", "demifar", PYTHON, "-c", FAR_SERVER, &size])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the far server");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        (child, stdout)
-    };
-    wait_ready(&mut stdout);
-    let started = Instant::now();
-    let qd = libos.socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
-    let qt = libos.connect(qd, SocketAddrV4::new(FAR, 5002)).unwrap();
-    let result = libos.wait(qt, TIMEOUT).unwrap();
-    assert!(matches!(result.value, Ok(QValue::Connected)), "connect through the router: {result:?}");
-    let mut hash = Sha256::new();
-    for block in 0..THROUGH_ROUTER / (256 << 10) {
-        let data: Vec<u8> = (0..256 << 10).map(|i| ((i * 7 + block * 13) % 251) as u8).collect();
-        hash.update(&data);
-        let qt = libos.push(qd, &Sga::from_slice(&data).unwrap()).unwrap();
-        libos.wait(qt, TIMEOUT).unwrap().value.expect("push through the router");
-    }
-    let mut digest = Vec::new();
-    while digest.len() < 32 {
-        let qt = libos.pop(qd, None).unwrap();
-        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
-        assert!(!sga.is_empty(), "the far server closed before its digest");
-        digest.extend_from_slice(&sga.to_vec());
-    }
-    let elapsed = started.elapsed();
-    libos.close(qd).unwrap();
-    let status = serve_until_exit(libos, &mut child, |libos| {
-        let q = libos.queue().unwrap();
-        idle(libos, q);
-        libos.close(q).unwrap();
-    });
-    let output = rest_of(stdout);
-    print!("{output}");
-    assert!(status.success(), "the far server failed: {status}");
-    assert_eq!(digest, hash.finalize().as_slice(), "the far host received exactly what catnip sent");
-    let largest: usize = output.trim().rsplit(' ').next().and_then(|n| n.parse().ok()).expect("largest segment");
+    let (output, elapsed) = bulk_both_ways(libos, "demifar", SocketAddrV4::new(FAR, 5002), THROUGH_ROUTER);
+    let largest: usize = output
+        .lines()
+        .find_map(|line| line.strip_prefix("largest segment "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("largest segment");
     assert!(largest <= 1280 - 40, "segments fit the 1280-byte link: {output}");
     let unreachables = router_unreachables_sent() - unreachables_before;
     assert!(unreachables >= 1, "Linux the router refused catnip's first segments with ICMP");
     println!(
-        "TCP catnip -> Linux router -> MTU 1280 link: {} MiB in {:.2} s; the router sent {unreachables} \
-         fragmentation-needed error(s); the largest segment that arrived held {largest} bytes",
+        "TCP catnip -> Linux router -> MTU 1280 link and back: {} MiB each way in {:.2} s; the router sent \
+         {unreachables} fragmentation-needed error(s); the largest segment that arrived held {largest} bytes",
         THROUGH_ROUTER >> 20,
         elapsed.as_secs_f64()
     );

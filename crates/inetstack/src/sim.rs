@@ -352,44 +352,48 @@ impl Simulation {
 /// longer than `mtu`): `None` if not, else the fragmentation-needed error it answers with (`Some(None)`
 /// without `icmp`, or if the error could not be built).
 fn too_big_for(frame: &[u8], mtu: usize, icmp: bool) -> Option<Option<DemiBuffer>> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    let datagram = frame.get(ETHERNET_HEADER_LEN..)?;
-    let ip = Ipv4Packet::new_checked(datagram).ok()?;
-    if ethernet.ethertype() != EtherType::Ipv4 || !ip.dont_fragment() || ip.total_len() <= mtu {
+    let ip = Ipv4Packet::new_checked(frame.get(ETHERNET_HEADER_LEN..)?).ok()?;
+    if frame.get(12..14)? != [0x08, 0x00] || !ip.dont_fragment() || ip.total_len() <= mtu {
         return None;
     }
-    if !icmp {
-        return Some(None);
-    }
+    Some(icmp.then(|| fragmentation_needed(frame, u16::try_from(mtu).ok()?, None)).flatten())
+}
+
+/// The ICMP fragmentation-needed error naming `next_hop_mtu` that a router at [`ROUTER_ADDR`] sends back
+/// about the IPv4 datagram in Ethernet `frame`, quoting its header and first 8 bytes (with the quoted TCP
+/// sequence number replaced by `forged_seq` if given, for tests of forged errors). `None` if `frame` is not
+/// such a datagram.
+pub(crate) fn fragmentation_needed(frame: &[u8], next_hop_mtu: u16, forged_seq: Option<u32>) -> Option<DemiBuffer> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(frame.get(ETHERNET_HEADER_LEN..)?).ok()?;
     // Not verified: stacks configured for checksum offload leave the header checksum to a device the simulator
     // does not have. The error itself is written with every checksum.
-    let quoted = Ipv4Repr::parse(&ip, &ChecksumCapabilities::offloaded()).ok();
-    let caps = ChecksumCapabilities::software();
-    let build = |header: Ipv4Repr| -> Option<DemiBuffer> {
-        let payload = ip.payload();
-        let data = &payload[..payload.len().min(ICMPV4_ERROR_QUOTE_LEN)];
-        let next_hop_mtu = u16::try_from(mtu).ok()?;
-        let error =
-            Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragmentationNeeded, next_hop_mtu, header, data };
-        let outer = Ipv4Repr {
-            src_addr: ROUTER_ADDR,
-            dst_addr: header.src_addr,
-            protocol: IpProtocol::Icmp,
-            payload_len: error.buffer_len(),
-            ttl: 64,
-            tos: 0,
-            ident: 0,
-            dont_fragment: false,
-        };
-        let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
-        EthernetRepr { src_addr: ethernet.dst_addr(), dst_addr: ethernet.src_addr(), ethertype: EtherType::Ipv4 }
-            .emit(&mut bytes)
-            .ok()?;
-        outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &caps).ok()?;
-        error.emit(&mut bytes[ETHERNET_HEADER_LEN + outer.buffer_len()..], &caps).ok()?;
-        DemiBuffer::from_slice(&bytes).ok()
+    let header = Ipv4Repr::parse(&ip, &ChecksumCapabilities::offloaded()).ok()?;
+    let payload = ip.payload();
+    let mut data = payload[..payload.len().min(ICMPV4_ERROR_QUOTE_LEN)].to_vec();
+    if let (Some(seq), Some(quoted)) = (forged_seq, data.get_mut(4..8)) {
+        quoted.copy_from_slice(&seq.to_be_bytes());
+    }
+    let error =
+        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragmentationNeeded, next_hop_mtu, header, data: &data };
+    let outer = Ipv4Repr {
+        src_addr: ROUTER_ADDR,
+        dst_addr: header.src_addr,
+        protocol: IpProtocol::Icmp,
+        payload_len: error.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_fragment: false,
     };
-    Some(quoted.and_then(build))
+    let caps = ChecksumCapabilities::software();
+    let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
+    EthernetRepr { src_addr: ethernet.dst_addr(), dst_addr: ethernet.src_addr(), ethertype: EtherType::Ipv4 }
+        .emit(&mut bytes)
+        .ok()?;
+    outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &caps).ok()?;
+    error.emit(&mut bytes[ETHERNET_HEADER_LEN + outer.buffer_len()..], &caps).ok()?;
+    DemiBuffer::from_slice(&bytes).ok()
 }
 
 /// `frame` with its IPv4 header's ECN field set to Congestion Experienced (and the header checksum made

@@ -95,8 +95,13 @@ impl Drop for Namespace {
 
 /// A process in the namespace, with its stdout piped.
 pub fn in_namespace(args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    in_named_namespace(NAMESPACE, args)
+}
+
+/// A process in `namespace` (`ci/netns.sh`'s demipeer or demifar), with its stdout piped.
+pub fn in_named_namespace(namespace: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", NAMESPACE])
+        .args(["netns", "exec", namespace])
         .args(args)
         .stdout(Stdio::piped())
         .spawn()
@@ -123,13 +128,16 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Receives N bytes and answers their SHA-256, then sends N bytes of its own and prints their SHA-256 in hex.
+/// Receives N bytes and answers their SHA-256, then sends N bytes of its own and prints their SHA-256 in hex,
+/// then what its TCP_INFO says (ECN, the largest segment received). Arguments: N, and optionally the address
+/// and port to listen on (10.99.0.2, 5001).
 pub const BULK_SERVER: &str = r#"
-import hashlib, random, socket, sys
+import hashlib, random, socket, struct, sys
 n = int(sys.argv[1])
+host, port = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else ("10.99.0.2", 5001)
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.99.0.2", 5001))
+l.bind((host, port))
 l.listen(1)
 print("ready", flush=True)
 c, peer = l.accept()
@@ -147,8 +155,10 @@ data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
 c.sendall(data)
 print(hashlib.sha256(data).hexdigest(), flush=True)
 # struct tcp_info's tcpi_options (byte 5): TCPI_OPT_ECN (8), ECN agreed; TCPI_OPT_ECN_SEEN (16), ECT received.
-options = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[5]
-print(f"ecn agreed {bool(options & 8)} seen {bool(options & 16)}", flush=True)
+info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+print(f"ecn agreed {bool(info[5] & 8)} seen {bool(info[5] & 16)}", flush=True)
+# tcpi_rcv_mss, the u32 at offset 20: the largest segment received.
+print(f"largest segment {struct.unpack_from('I', info, 20)[0]}", flush=True)
 c.close()
 "#;
 

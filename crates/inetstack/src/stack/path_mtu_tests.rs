@@ -11,10 +11,7 @@ use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
 use crate::tcp::{MIN_PATH_MTU, RecvOutcome, TcpState};
-use crate::wire::{
-    DstUnreachable, ETHERNET_HEADER_LEN, EtherType, EthernetRepr, ICMPV4_ERROR_QUOTE_LEN, Icmpv4Repr, IpProtocol,
-    Ipv4Packet, Ipv4Repr, MacAddress,
-};
+use crate::wire::{ETHERNET_HEADER_LEN, MacAddress};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -115,34 +112,7 @@ fn without_the_routers_error_the_path_is_a_black_hole() {
 /// The frame of an ICMP fragmentation-needed error naming `mtu` about the segment in `frame`, whose quoted
 /// sequence number is replaced by `seq` if given (a forged error).
 fn fragmentation_needed(frame: &[u8], mtu: u16, seq: Option<u32>) -> DemiBuffer {
-    let ip = Ipv4Packet::new_checked(&frame[ETHERNET_HEADER_LEN..]).expect("IPv4");
-    let header = Ipv4Repr::parse(&ip, &Default::default()).expect("header");
-    let mut data = ip.payload()[..ICMPV4_ERROR_QUOTE_LEN].to_vec();
-    if let Some(seq) = seq {
-        data[4..8].copy_from_slice(&seq.to_be_bytes());
-    }
-    let error = Icmpv4Repr::DstUnreachable {
-        reason: DstUnreachable::FragmentationNeeded,
-        next_hop_mtu: mtu,
-        header,
-        data: &data,
-    };
-    let outer = Ipv4Repr {
-        src_addr: crate::sim::ROUTER_ADDR,
-        dst_addr: header.src_addr,
-        protocol: IpProtocol::Icmp,
-        payload_len: error.buffer_len(),
-        ttl: 64,
-        tos: 0,
-        ident: 0,
-        dont_fragment: false,
-    };
-    let mut bytes = vec![0u8; ETHERNET_HEADER_LEN + outer.total_len()];
-    let (src_addr, dst_addr) = (MacAddress([2, 0, 0, 0, 0, 9]), MacAddress(frame[6..12].try_into().expect("mac")));
-    EthernetRepr { src_addr, dst_addr, ethertype: EtherType::Ipv4 }.emit(&mut bytes).expect("ethernet");
-    outer.emit(&mut bytes[ETHERNET_HEADER_LEN..], &Default::default()).expect("ip");
-    error.emit(&mut bytes[ETHERNET_HEADER_LEN + 20..], &Default::default()).expect("icmp");
-    DemiBuffer::from_slice(&bytes).expect("frame")
+    crate::sim::fragmentation_needed(frame, mtu, seq).expect("an IPv4 segment")
 }
 
 #[test]

@@ -212,19 +212,24 @@ fn closed_ports_answer_with_port_unreachable() {
     assert_eq!(sim.hosts[1].counters().icmp_unreachable_out, 1);
 }
 
+/// An ARP reply to A saying that B is at `mac`.
+fn arp_reply_from_b(mac: MacAddress) -> DemiBuffer {
+    let reply =
+        ArpRepr { operation: ArpOperation::Reply, sender_mac: mac, sender_ip: B, target_mac: MAC_A, target_ip: A };
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + reply.buffer_len()];
+    EthernetRepr { src_addr: mac, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
+    reply.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    DemiBuffer::from_slice(&frame).unwrap()
+}
+
 #[test]
 fn a_starting_stack_announces_its_address_and_a_peer_holding_an_old_mac_takes_the_new_one() {
-    use crate::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame};
+    use crate::wire::{ArpPacket, EthernetFrame};
     // A knows B at B's old MAC address (B's ARP reply, before B restarted on another NIC).
     let mut sim = pair(FaultConfig::default(), 41);
-    let old = MacAddress([2, 0, 0, 0, 0, 0x0b]);
-    let reply =
-        ArpRepr { operation: ArpOperation::Reply, sender_mac: old, sender_ip: B, target_mac: MAC_A, target_ip: A };
-    let mut frame = vec![0; ETHERNET_HEADER_LEN + reply.buffer_len()];
-    EthernetRepr { src_addr: old, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
-    reply.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    let old = arp_reply_from_b(MacAddress([2, 0, 0, 0, 0, 0x0b]));
     let t0 = sim.now();
-    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    sim.hosts[0].receive(t0, old.clone());
     // B starts again with its default ARP settings: two announcements, 2 s apart.
     let mut config = StackConfig::new(MAC_B, B, 24);
     config.arp.announcements = ArpConfig::default().announcements;
@@ -255,7 +260,7 @@ fn a_starting_stack_announces_its_address_and_a_peer_holding_an_old_mac_takes_th
     // On the wire, A takes B's new address from the announcement: its first datagram to B goes there, with
     // no request of its own.
     let mut sim = pair(FaultConfig::default(), 42);
-    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    sim.hosts[0].receive(t0, old);
     let mut config = StackConfig::new(MAC_B, B, 24);
     config.arp.announcements = 1;
     let now = sim.now();
@@ -966,62 +971,62 @@ fn icmp_error_about(
 }
 
 #[test]
-fn icmp_unreachable_aborts_a_connection_in_syn_sent() {
-    use crate::wire::{DstUnreachable, Icmpv4Repr};
-    let t0 = Instant::now();
-    let (mut a, client, syn) = syn_sent(t0, |_| {});
-    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::DstUnreachable {
-        reason: DstUnreachable::PortUnreachable,
-        next_hop_mtu: 0,
-        header,
-        data,
-    });
-    assert_eq!(a.tcp_error(client).unwrap(), None);
-    a.receive(t0, error);
-    assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::ECONNREFUSED));
-    assert_eq!(a.tcp_state(client).unwrap(), crate::tcp::TcpState::Closed);
-}
-
-#[test]
-fn fragmentation_needed_never_aborts_a_connection_in_syn_sent() {
-    // An unreachable aborts an active open; a fragmentation-needed error is path MTU discovery's, never an
-    // error (and one about a SYN is bogus: a router does not drop a datagram smaller than its next hop's MTU).
-    use crate::wire::{DstUnreachable, Icmpv4Repr};
-    let t0 = Instant::now();
-    let (mut a, client, syn) = syn_sent(t0, |_| {});
-    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::DstUnreachable {
-        reason: DstUnreachable::FragmentationNeeded,
-        next_hop_mtu: 1000,
-        header,
-        data,
-    });
-    a.receive(t0, error);
-    assert_eq!((a.tcp_state(client).unwrap(), a.tcp_error(client).unwrap()), (crate::tcp::TcpState::SynSent, None));
-    assert_eq!(a.counters().icmp_frag_needed_in, 1);
-    assert_eq!(a.tcp_counters(client).unwrap().path_mtu_reductions, 0, "bogus: not below the SYN's length");
-}
-
-#[test]
-fn icmp_time_exceeded_is_a_soft_error_even_in_syn_sent() {
-    // RFC 1122 §4.2.3.9: the connection goes on trying; if it then times out, the error says why.
-    use crate::wire::{Icmpv4Repr, TimeExceeded};
-    let t0 = Instant::now();
-    let (mut a, client, syn) = syn_sent(t0, |c| c.tcp.syn_retries = 1);
-    let error = icmp_error_about(&syn, |header, data| Icmpv4Repr::TimeExceeded {
-        reason: TimeExceeded::TtlExceeded,
-        header,
-        data,
-    });
-    a.receive(t0, error);
-    assert_eq!(a.counters().icmp_time_exceeded_in, 1);
-    assert_eq!((a.tcp_state(client).unwrap(), a.tcp_error(client).unwrap()), (crate::tcp::TcpState::SynSent, None));
-    let mut now = t0;
-    while a.tcp_state(client).unwrap() == crate::tcp::TcpState::SynSent {
-        now = a.next_deadline().expect("a SYN timer");
-        a.poll(now);
+fn in_syn_sent_an_unreachable_aborts_and_the_other_icmp_errors_do_not() {
+    // RFC 1122 §4.2.3.9: port unreachable is a hard error for an active open (as on Linux); time exceeded is a
+    // soft one, reported only if the connection then times out; fragmentation needed is path MTU discovery's,
+    // never an error (and one about a SYN is bogus: no router drops a datagram smaller than its next hop's MTU).
+    use crate::tcp::TcpState;
+    use crate::wire::{DstUnreachable, Icmpv4Repr, Ipv4Repr, TimeExceeded};
+    type Error = for<'a> fn(Ipv4Repr, &'a [u8]) -> Icmpv4Repr<'a>;
+    let cases: [(Error, Option<i32>, Option<i32>); 3] = [
+        (
+            |header, data| Icmpv4Repr::DstUnreachable {
+                reason: DstUnreachable::PortUnreachable,
+                next_hop_mtu: 0,
+                header,
+                data,
+            },
+            Some(libc::ECONNREFUSED),
+            None,
+        ),
+        (
+            |header, data| Icmpv4Repr::TimeExceeded { reason: TimeExceeded::TtlExceeded, header, data },
+            None,
+            Some(libc::EHOSTUNREACH),
+        ),
+        (
+            |header, data| Icmpv4Repr::DstUnreachable {
+                reason: DstUnreachable::FragmentationNeeded,
+                next_hop_mtu: 1000,
+                header,
+                data,
+            },
+            None,
+            Some(libc::ETIMEDOUT),
+        ),
+    ];
+    for (error, at_once, after_timeout) in cases {
+        let t0 = Instant::now();
+        let (mut a, client, syn) = syn_sent(t0, |c| c.tcp.syn_retries = 1);
+        a.receive(t0, icmp_error_about(&syn, error));
+        let errno = |a: &mut Stack| a.tcp_error(client).unwrap().map(|e| e.errno());
+        assert_eq!(errno(&mut a), at_once);
+        if at_once.is_some() {
+            assert_eq!(a.tcp_state(client).unwrap(), TcpState::Closed);
+            continue;
+        }
+        assert_eq!(a.tcp_state(client).unwrap(), TcpState::SynSent);
+        let counters = a.counters();
+        assert_eq!(counters.icmp_time_exceeded_in + counters.icmp_frag_needed_in, 1);
+        assert_eq!(a.tcp_counters(client).unwrap().path_mtu_reductions, 0, "bogus: not below the SYN's length");
+        let mut now = t0;
+        while a.tcp_state(client).unwrap() == TcpState::SynSent {
+            now = a.next_deadline().expect("a SYN timer");
+            a.poll(now);
+        }
+        assert!(now - t0 >= Duration::from_secs(1), "it kept trying");
+        assert_eq!(errno(&mut a), after_timeout, "the error a timeout reports");
     }
-    assert!(now - t0 >= Duration::from_secs(1), "it kept trying");
-    assert_eq!(a.tcp_error(client).unwrap().map(|e| e.errno()), Some(libc::EHOSTUNREACH));
 }
 
 #[test]
@@ -1041,13 +1046,8 @@ fn a_connection_follows_its_peer_to_a_new_mac_address() {
     };
     assert_eq!(data_frame_dst(&mut sim), MAC_B);
     let moved = MacAddress([2, 0, 0, 0, 0, 0x42]);
-    let announcement =
-        ArpRepr { operation: ArpOperation::Reply, sender_mac: moved, sender_ip: B, target_mac: MAC_A, target_ip: A };
-    let mut frame = vec![0; ETHERNET_HEADER_LEN + announcement.buffer_len()];
-    EthernetRepr { src_addr: moved, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
-    announcement.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
     let now = sim.now();
-    sim.hosts[0].receive(now, DemiBuffer::from_slice(&frame).unwrap());
+    sim.hosts[0].receive(now, arp_reply_from_b(moved));
     assert_eq!(data_frame_dst(&mut sim), moved, "the cached next hop gave way to the ARP table");
 }
 
@@ -1058,13 +1058,8 @@ fn a_wrong_arp_entry_is_corrected_after_a_retransmission_timeout() {
     // reply corrects the entry and the next SYN gets through, instead of when the entry expires (60 s).
     let (mut sim, listener, client) = tcp_pair_configured(FaultConfig::default(), 23, |_| {});
     let wrong = MacAddress([2, 0, 0, 0, 0x40, 2]);
-    let reply =
-        ArpRepr { operation: ArpOperation::Reply, sender_mac: wrong, sender_ip: B, target_mac: MAC_A, target_ip: A };
-    let mut frame = vec![0; ETHERNET_HEADER_LEN + reply.buffer_len()];
-    EthernetRepr { src_addr: wrong, dst_addr: MAC_A, ethertype: EtherType::Arp }.emit(&mut frame).unwrap();
-    reply.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
     let t0 = sim.now();
-    sim.hosts[0].receive(t0, DemiBuffer::from_slice(&frame).unwrap());
+    sim.hosts[0].receive(t0, arp_reply_from_b(wrong));
     let mut server = None;
     assert!(sim.run_until(Duration::from_secs(4), |s| {
         server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
