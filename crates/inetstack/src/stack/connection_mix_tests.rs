@@ -209,7 +209,8 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
         let elapsed = now - t0;
         // Liveness, not speed: on the harshest draws (1 Mbit/s, a 4-frame queue, 5% loss, no SACK and no
         // timestamps) a connection may get no RTT sample for minutes, so its timer stays backed off to 60 s
-        // (Karn's rule, as on Linux) and it delivers a segment or two a minute (seed 139880: its clients were done after 10 minutes 5 seconds).
+        // (Karn's rule, as on Linux) and it delivers a segment or two a minute (seed 139880: its clients were
+        // done after 10 minutes 5 seconds).
         assert!(elapsed < Duration::from_secs(3600), "seed {seed}: the applications did not finish in an hour");
         // The client application.
         for (i, c) in conns.iter_mut().enumerate() {
