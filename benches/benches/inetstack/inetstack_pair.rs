@@ -94,6 +94,10 @@ fn stack(mac: u8, ip: Ipv4Addr, buffer: usize, epoch: Instant, features: Feature
     config.tcp.send_buffer = buffer;
     // The link copies frames (see the module docs): the stack writes each as one buffer.
     config.gather = false;
+    // No ARP announcements at start: the runs last well under their 2 s, and while one is pending every round
+    // asks for its deadline (about 230 instructions per exchange; a cost of a stack's first 2 s, not a
+    // per-segment one; smoltcp announces nothing).
+    config.arp.announcements = 0;
     if features == Features::LikeSmoltcp {
         config.tcp.sack = false;
         config.tcp.timestamps = false;

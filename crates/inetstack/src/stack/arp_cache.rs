@@ -111,7 +111,10 @@ pub struct ArpCache {
     /// `lookup_entry` (a connection's next hop) is known to be still what the table says. A refresh only moves
     /// the expiry later, which leaves what was remembered (with the earlier expiry) true.
     generation: u64,
-    /// Some entry has a poll scheduled (`Entry::next_poll`), or an announcement of our own address is.
+    /// Some entry has a poll scheduled (`Entry::next_poll`), or an announcement is: the one flag the idle
+    /// checks read.
+    scheduled: Cell<bool>,
+    /// Some entry has a poll scheduled (the table is walked only then).
     polling: Cell<bool>,
     /// Announcements of our own address still to send, and when the next is due ([`ArpConfig::announcements`]).
     announce: Option<(u32, Instant)>,
@@ -138,6 +141,7 @@ impl ArpCache {
             pending: HashMap::default(),
             next_sweep: None,
             generation: 0,
+            scheduled: Cell::new(false),
             polling: Cell::new(false),
             announce: None,
         }
@@ -147,7 +151,7 @@ impl ArpCache {
     pub fn start_announcing(&mut self, now: Instant) {
         if self.config.announcements > 0 {
             self.announce = Some((self.config.announcements, now));
-            self.polling.set(true);
+            self.scheduled.set(true);
         }
     }
 
@@ -173,6 +177,7 @@ impl ArpCache {
                 if entry.polls == 0 && entry.next_poll.get().is_none() {
                     entry.next_poll.set(Some(now));
                     self.polling.set(true);
+                    self.scheduled.set(true);
                 }
                 Some((entry.mac, Some(expires + self.stale_grace())))
             }
@@ -251,10 +256,10 @@ impl ArpCache {
     }
 
     /// Whether `poll` has nothing to do: nothing waits for an address, no entry is being polled and no sweep
-    /// is due. The common case on every poll of a busy stack, checked inline so that the stack skips the call.
+    /// (nor an announcement, which the sweep waits for) is due. The common case on every poll of a busy stack, checked inline so that the stack skips the call.
     #[inline]
     pub fn is_idle(&self, now: Instant) -> bool {
-        self.pending.is_empty() && !self.polling.get() && self.next_sweep.is_some_and(|t| now < t)
+        self.pending.is_empty() && !self.scheduled.get() && self.next_sweep.is_some_and(|t| now < t)
     }
 
     fn poll_pending(&mut self, now: Instant) -> ArpWork {
@@ -277,6 +282,13 @@ impl ArpCache {
         if self.polling.get() {
             self.poll_stale(now, &mut work);
         }
+        if let Some((left, due)) = self.announce
+            && now >= due
+        {
+            work.announce = true;
+            self.announce = (left > 1).then(|| (left - 1, now + self.config.announce_interval));
+        }
+        self.scheduled.set(self.polling.get() || self.announce.is_some());
         if self.next_sweep.is_none_or(|t| now >= t) {
             let grace = self.stale_grace();
             let before = self.entries.len();
@@ -294,13 +306,7 @@ impl ArpCache {
     #[inline(never)]
     fn poll_stale(&mut self, now: Instant, work: &mut ArpWork) {
         let (base, max) = (self.config.retry_interval, self.config.max_requests.max(1));
-        if let Some((left, due)) = self.announce
-            && now >= due
-        {
-            work.announce = true;
-            self.announce = (left > 1).then(|| (left - 1, now + self.config.announce_interval));
-        }
-        let mut polling = self.announce.is_some();
+        let mut polling = false;
         for (&ip, entry) in &mut self.entries {
             let Some(due) = entry.next_poll.get() else { continue };
             if now >= due {
@@ -314,11 +320,11 @@ impl ArpCache {
         self.polling.set(polling);
     }
 
-    /// When `poll` must next run: for a retry or a poll (the sweep is not a deadline). Inline: the stack asks on
-    /// every round, and neither waits in the common case.
+    /// When `poll` must next run: for a retry, a poll or an announcement of our own (the sweep is not a
+    /// deadline). Inline: the stack asks on every round, and none waits in the common case.
     #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.pending.is_empty() && !self.polling.get() {
+        if self.pending.is_empty() && !self.scheduled.get() {
             return None;
         }
         self.earliest_work()
@@ -326,6 +332,10 @@ impl ArpCache {
 
     #[inline(never)]
     fn earliest_work(&self) -> Option<Instant> {
+        if self.pending.is_empty() && !self.polling.get() {
+            // Only an announcement (the first seconds of a stack): no table to walk.
+            return self.announce.map(|(_, due)| due);
+        }
         let retries = self.pending.values().map(|p| p.next_request).min();
         // The table is walked only while some entry is being polled.
         let polls = self.polling.get().then(|| self.entries.values().filter_map(|e| e.next_poll.get()).min());
