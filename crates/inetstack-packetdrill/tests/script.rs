@@ -367,8 +367,8 @@ fn passive_open_data_and_close() {
     assert!(pd.sniff().is_none());
 }
 
-/// Establishes an active open from a non-blocking socket; returns (fd, our ISS, our last TSval).
-fn active_open(pd: &Pd, port: u16) -> (c_int, u32, u32) {
+/// Establishes an active open from a non-blocking socket; returns (fd, our ISS, our last TSval, our port).
+fn active_open(pd: &Pd, port: u16) -> (c_int, u32, u32, u16) {
     let fd = pd.socket();
     assert!(fd >= 0);
     assert_eq!(pd.fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK), 0);
@@ -389,13 +389,13 @@ fn active_open(pd: &Pd, port: u16) -> (c_int, u32, u32) {
     assert_eq!((ack.seq, ack.ack), (syn.seq + 1, Some(5001)));
     assert_eq!(pd.getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR), Ok(0));
     assert_eq!(pd.poll(fd, libc::POLLOUT), libc::POLLOUT);
-    (fd, syn.seq, tsval(&ack))
+    (fd, syn.seq, tsval(&ack), syn.sport)
 }
 
 #[test]
 fn nonblocking_active_open() {
     let pd = Pd::new("--local_ip=192.168.0.1 --remote_ip=192.0.2.1");
-    let (fd, _, _) = active_open(&pd, 8080);
+    let (fd, _, _, _) = active_open(&pd, 8080);
     assert_eq!(pd.read(fd, 10), Err(libc::EAGAIN));
     assert_eq!(pd.poll(fd, libc::POLLIN), 0);
     pd.setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1).unwrap();
@@ -409,7 +409,7 @@ fn nonblocking_active_open() {
 #[test]
 fn shutdown_write_sends_a_fin_and_keeps_reading() {
     let pd = Pd::new("--local_ip=192.168.0.1");
-    let (fd, iss, _) = active_open(&pd, 8080);
+    let (fd, iss, _, _) = active_open(&pd, 8080);
     assert_eq!(pd.shutdown(fd, libc::SHUT_WR), 0);
     let (packet, _) = pd.sniff().expect("our FIN");
     let fin = parse(&packet);
@@ -468,7 +468,7 @@ fn rst_for_a_closed_port_and_refused_blocking_connect() {
 #[test]
 fn usleep_fires_the_retransmission_timer() {
     let pd = Pd::new("");
-    let (fd, iss, _) = active_open(&pd, 8080);
+    let (fd, iss, _, _) = active_open(&pd, 8080);
     let t0 = pd.now_us();
     assert!(pd.now_us() > t0, "every gettimeofday moves the clock");
     assert_eq!(pd.write(fd, b"0123456789"), 10);
@@ -482,6 +482,57 @@ fn usleep_fires_the_retransmission_timer() {
     assert_eq!((again.seq, again.payload.as_slice()), (first.seq, first.payload.as_slice()));
     assert!(t2 - t1 >= 150_000, "retransmitted {} us later", t2 - t1);
     assert!(t2 <= pd.now_us());
+}
+
+/// Path MTU discovery as a packetdrill script would drive it (`icmp unreachable frag_needed mtu 1000`): a router's
+/// error about our first full-size segment makes the next segments, and that one's retransmission, fit.
+#[test]
+fn fragmentation_needed_shrinks_the_segments_at_once() {
+    use inetstack::wire::{DstUnreachable, Icmpv4Repr};
+    let pd = Pd::new("");
+    let (fd, iss, ts_ecr, sport) = active_open(&pd, 8080);
+    // The SYN-ACK's window (1 000) is not scaled; this ACK's is (x128): room for full-size segments.
+    pd.inject(&build(&Seg { options: ts(8, ts_ecr), ..seg(8080, sport, 5001, Some(iss + 1), TcpFlags::empty()) }));
+    assert_eq!(pd.write(fd, &[7; 3000]), 3000);
+    let (first, _) = pd.sniff().expect("a full-size segment");
+    let big = parse(&first);
+    assert_eq!((big.seq, big.payload.len()), (iss + 1, 1448), "MSS 1460 less the timestamps option");
+    // The rest of the flight (1 448 and 104 bytes), dropped by the router too. (Not a loop: with nothing queued,
+    // `netdev_receive` runs the clock to the next timer, as packetdrill wants.)
+    let rest: Vec<usize> = (0..2).map(|_| parse(&pd.sniff().expect("the flight").0).payload.len()).collect();
+    assert_eq!(rest, [1448, 104]);
+    // The router's error, quoting the first segment's IP header and first 8 bytes.
+    let view = Ipv4Packet::new_checked(&first[..]).expect("IPv4");
+    let header = Ipv4Repr::parse(&view, &ChecksumCapabilities::software()).expect("header");
+    let data = &view.payload()[..8];
+    let error =
+        Icmpv4Repr::DstUnreachable { reason: DstUnreachable::FragmentationNeeded, next_hop_mtu: 1000, header, data };
+    let router = Ipv4Addr::new(203, 0, 113, 1);
+    let ip = Ipv4Repr {
+        src_addr: router,
+        dst_addr: LOCAL,
+        protocol: IpProtocol::Icmp,
+        payload_len: error.buffer_len(),
+        ttl: 64,
+        tos: 0,
+        ident: 9,
+        dont_fragment: false,
+    };
+    let mut packet = vec![0u8; ip.total_len()];
+    ip.emit(&mut packet, &ChecksumCapabilities::software()).unwrap();
+    error.emit(&mut packet[20..], &ChecksumCapabilities::software()).unwrap();
+    let before = pd.now_us();
+    pd.inject(&packet);
+    // At once, without a timeout: the flight again from its start, in segments of 1 000 - 40 - 12 bytes. (A
+    // loss probe of the last 104 bytes, due at once on this link of no delay, may come first.)
+    let sent: Vec<(u32, usize, i64)> = (0..4)
+        .map(|_| pd.sniff().map(|(p, at)| (parse(&p), at)).expect("the flight again"))
+        .map(|(o, at)| (o.seq.wrapping_sub(iss), o.payload.len(), at))
+        .collect();
+    assert!(sent.iter().all(|&(_, len, _)| len <= 948), "{sent:?}");
+    let resent: Vec<(u32, usize)> = sent.iter().filter(|s| s.1 == 948).map(|s| (s.0, s.1)).collect();
+    assert_eq!(resent[..3], [(1, 948), (949, 948), (1897, 948)], "{sent:?}");
+    assert!(sent.iter().all(|&(_, _, at)| at - before < 1000), "no timer waited for: {sent:?}");
 }
 
 #[test]
