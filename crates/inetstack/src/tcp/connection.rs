@@ -140,7 +140,8 @@ pub struct TcpConnection {
     pub(super) snd_wl2: SeqNumber,
     /// The peer's window scale shift (applied to windows it advertises).
     pub(super) snd_shift: u8,
-    /// Largest payload we send per segment: the negotiated MSS less the timestamps option.
+    /// Largest payload we send per segment: the negotiated MSS within the path's limit, less the timestamps
+    /// option (`segment_payload_limit`, kept here for the per-segment paths).
     pub(super) send_mss: usize,
     /// The MSS agreed in the handshake (ours and the peer's, the smaller; ours until then).
     pub(super) negotiated_mss: usize,
