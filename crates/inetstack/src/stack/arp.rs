@@ -1,6 +1,6 @@
 //! ARP on the wire (RFC 826): answer requests for our address, learn from requests and replies addressed
 //! to us and from gratuitous announcements about hosts we already know, send requests, and announce our own
-//! address when the stack starts (RFC 5227 §2.3).
+//! address when the stack starts (RFC 5227 §2.3) and when another host claims it (§2.4).
 
 use std::net::Ipv4Addr;
 
@@ -18,6 +18,13 @@ impl Stack {
         let arp = ArpRepr::parse(&ArpPacket::new_checked(bytes)?)?;
         if !arp.sender_mac.is_unicast() || arp.sender_ip.is_unspecified() {
             return Err(WireError::Malformed);
+        }
+        if arp.sender_ip == self.config.ipv4 {
+            // Another host claims our address (RFC 5227 §2.4): not learned, not answered; defended.
+            if arp.sender_mac != self.config.mac {
+                self.defend_address();
+            }
+            return Ok(());
         }
         let for_us = arp.target_ip == self.config.ipv4;
         // Learn from anything addressed to us; refresh (never add) from other traffic, so a chatty network
@@ -62,6 +69,17 @@ impl Stack {
         announcement.target_mac = MacAddress::ZERO;
         self.send_arp(MacAddress::BROADCAST, &announcement);
         self.counters.arp_announcements_out += 1;
+    }
+
+    /// Another host sent ARP with our address as its own (RFC 5227 §2.4: a misconfigured host, or one taking
+    /// the address over). Counted (`arp_conflicts`), and answered with an announcement of our own at most once
+    /// per `DEFEND_INTERVAL` (10 s), so that the hosts that took the other MAC address take ours back, as
+    /// §2.4 (b) does; two hosts defending forever never flood each other.
+    fn defend_address(&mut self) {
+        self.counters.arp_conflicts += 1;
+        if self.arp.may_defend(self.now) {
+            self.send_arp_announcement();
+        }
     }
 
     /// A request about a stale entry in use, sent to the MAC address it holds (RFC 1122 §2.3.2.1, "unicast

@@ -118,7 +118,12 @@ pub struct ArpCache {
     polling: Cell<bool>,
     /// Announcements of our own address still to send, and when the next is due ([`ArpConfig::announcements`]).
     announce: Option<(u32, Instant)>,
+    /// When our address was last defended against another host's claim ([`ArpCache::may_defend`]).
+    last_defence: Option<Instant>,
 }
+
+/// The least time between two defences of our address (RFC 5227's DEFEND_INTERVAL).
+pub const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How often `poll` sweeps expired entries: often enough to bound the table, rarely enough that a stack
 /// polled every few microseconds does not walk every entry each time.
@@ -144,7 +149,18 @@ impl ArpCache {
             scheduled: Cell::new(false),
             polling: Cell::new(false),
             announce: None,
+            last_defence: None,
         }
+    }
+
+    /// Whether a claim on our address at `now` may be answered with an announcement: at most once per
+    /// [`DEFEND_INTERVAL`] (RFC 5227 §2.4 (b)). Records the defence.
+    pub fn may_defend(&mut self, now: Instant) -> bool {
+        let may = self.last_defence.is_none_or(|last| now >= last + DEFEND_INTERVAL);
+        if may {
+            self.last_defence = Some(now);
+        }
+        may
     }
 
     /// Schedules the announcements of our own address ([`ArpConfig::announcements`]), the first at `now`.

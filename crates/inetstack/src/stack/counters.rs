@@ -25,8 +25,10 @@ pub struct StackCounters {
     /// Requests sent to the MAC address of a stale entry in use (see `ArpCache`), not counted in
     /// `arp_requests_out`.
     pub arp_polls: u64,
-    /// Announcements of our own address sent (RFC 5227 §2.3).
+    /// Announcements of our own address sent (RFC 5227 §2.3), at start and in its defence.
     pub arp_announcements_out: u64,
+    /// ARP packets from another host that claimed our address (RFC 5227 §2.4).
+    pub arp_conflicts: u64,
     pub icmp_echo_replies_out: u64,
     pub icmp_unreachable_out: u64,
     /// Time-exceeded errors sent for datagrams whose fragments did not all arrive in time.

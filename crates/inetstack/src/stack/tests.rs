@@ -275,6 +275,58 @@ fn a_starting_stack_announces_its_address_and_a_peer_holding_an_old_mac_takes_th
 }
 
 #[test]
+fn a_host_claiming_our_address_is_answered_with_an_announcement_at_most_every_ten_seconds() {
+    // RFC 5227 §2.4: an impostor announces B's address from its own MAC; A, which knows B, takes it.
+    let mut sim = pair(FaultConfig::default(), 43);
+    let server = bound_udp(&mut sim.hosts[1], 7000);
+    let client = bound_udp(&mut sim.hosts[0], 0);
+    let send = |sim: &mut Simulation, what: &[u8]| {
+        let now = sim.now();
+        sim.hosts[0].udp_send(now, client, &Sga::from_slice(what).unwrap(), Some(SocketAddrV4::new(B, 7000))).unwrap();
+    };
+    send(&mut sim, b"before");
+    assert!(sim.run_until(Duration::from_millis(10), |s| s.hosts[1].udp_recv(server, 100).unwrap().is_some()));
+    let impostor = MacAddress([2, 0, 0, 0, 0, 0x66]);
+    let claim = ArpRepr {
+        operation: ArpOperation::Request,
+        sender_mac: impostor,
+        sender_ip: B,
+        target_mac: MacAddress::ZERO,
+        target_ip: B,
+    };
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + claim.buffer_len()];
+    EthernetRepr { src_addr: impostor, dst_addr: MacAddress::BROADCAST, ethertype: EtherType::Arp }
+        .emit(&mut frame)
+        .unwrap();
+    claim.emit(&mut frame[ETHERNET_HEADER_LEN..]).unwrap();
+    let claim = DemiBuffer::from_slice(&frame).unwrap();
+    let (start, replies) = (sim.now(), sim.hosts[1].counters().arp_replies_out);
+    // Claims at 0, 5 and 11 s: defended at once, not again within 10 s, then again.
+    for (at, defences) in [(0, 1), (5, 1), (11, 2)] {
+        let when = start + Duration::from_secs(at);
+        let now = sim.now();
+        if when > now {
+            sim.sleep(when - now);
+        }
+        let t = sim.now();
+        sim.hosts[0].receive(t, claim.clone());
+        sim.hosts[1].receive(t, claim.clone());
+        sim.run_until(Duration::from_millis(10), |_| false);
+        let c = sim.hosts[1].counters();
+        assert_eq!((c.arp_announcements_out, c.arp_replies_out - replies), (defences, 0), "at {at} s: {c:?}");
+        if defences > (at > 0) as u64 {
+            // A defence just went out and put A right: A's next datagram reaches B, not the impostor.
+            send(&mut sim, b"after");
+            let arrived = |s: &mut Simulation| s.hosts[1].udp_recv(server, 100).unwrap().is_some();
+            assert!(sim.run_until(Duration::from_millis(10), arrived), "at {at} s");
+        }
+    }
+    assert_eq!(sim.hosts[1].counters().arp_conflicts, 3);
+    let now = sim.now();
+    assert_eq!(sim.hosts[1].arp.lookup(now, B), None, "our own address is not learned");
+}
+
+#[test]
 fn arp_retries_through_loss() {
     // Half the frames are lost: ARP must retry until the datagram gets through (or give up cleanly).
     let mut sim = pair(FaultConfig { drop: 0.5, ..FaultConfig::default() }, 4);
