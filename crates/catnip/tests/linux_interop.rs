@@ -13,7 +13,9 @@
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
 //! demifar), which takes path MTU discovery: the router refuses catnip's 1500-byte segments with ICMP
-//! fragmentation-needed errors, and catnip shrinks its segments to fit. Then catnip shuts down and the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
+//! fragmentation-needed errors, and catnip shrinks its segments to fit; and as much with a host behind an MTU
+//! black hole (namespace demihole: full-size datagrams dropped without an ICMP error), which catnip finds by its
+//! timeouts. Then catnip shuts down and the same ping and round trips run against Linux itself on dk0, for a same-run comparison. The namespace is
 //! removed even when a scenario fails (a guard's `Drop`).
 //!
 //! Needs root (EAL, namespaces). When not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`
@@ -90,6 +92,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
     udp_both_ways(&mut libos);
     tcp_through_a_router_with_a_smaller_mtu(&mut libos);
+    tcp_through_a_black_hole(&mut libos);
     println!("catnip: ping avg {catnip_ping:.3} ms (3 pings), {catnip_ping_rtt:.3} ms (50 pings)");
     drop(libos);
     let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
@@ -478,6 +481,39 @@ fn tcp_through_a_router_with_a_smaller_mtu(libos: &mut Libos) {
     println!(
         "TCP catnip -> Linux router -> MTU 1280 link and back: {} MiB each way in {:.2} s; the router sent \
          {unreachables} fragmentation-needed error(s); the largest segment that arrived held {largest} bytes",
+        THROUGH_ROUTER >> 20,
+        elapsed.as_secs_f64()
+    );
+}
+
+// ---- (f) through Linux as a router to a link that drops what is too big, silently: an MTU black hole ----
+
+/// The host behind the black hole (`ci/netns.sh`'s demihole).
+const BEHIND_HOLE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 97, 0, 2);
+
+/// Datagrams the veth into demihole dropped (those too big for its far end).
+fn black_hole_drops() -> u64 {
+    let path = "/sys/class/net/dk4/statistics/tx_dropped";
+    let output = Command::new("ip").args(["netns", "exec", NAMESPACE, "cat", path]).output().expect("tx_dropped");
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("a count")
+}
+
+fn tcp_through_a_black_hole(libos: &mut Libos) {
+    let (drops_before, unreachables_before) = (black_hole_drops(), router_unreachables_sent());
+    let (output, elapsed) = bulk_both_ways(libos, "demihole", SocketAddrV4::new(BEHIND_HOLE, 5003), THROUGH_ROUTER);
+    let largest: usize = output
+        .lines()
+        .find_map(|line| line.strip_prefix("largest segment "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("largest segment");
+    assert!(largest <= 1280 - 40, "segments fit the 1280-byte link: {output}");
+    let drops = black_hole_drops() - drops_before;
+    assert!(drops >= 1, "the link dropped catnip's first full-size segments");
+    assert_eq!(router_unreachables_sent(), unreachables_before, "and nobody said so");
+    println!(
+        "TCP catnip -> Linux router -> black hole for datagrams over 1280 bytes and back: {} MiB each way in \
+         {:.2} s; the link dropped {drops} datagram(s) without an ICMP error; the largest segment that arrived \
+         held {largest} bytes",
         THROUGH_ROUTER >> 20,
         elapsed.as_secs_f64()
     );

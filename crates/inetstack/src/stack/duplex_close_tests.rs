@@ -138,8 +138,8 @@ struct Draw {
     uplink: Option<(u64, usize)>,
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
-    /// The MTU of a router on the path, if there is one (`fast_path_tests::draw_path_mtu`).
-    path_mtu: Option<usize>,
+    /// The MTU of a router on the path and whether it answers, if there is one (`fast_path_tests::draw_path_mtu`).
+    path_mtu: Option<(usize, bool)>,
     nodelay: bool,
     plans: Vec<Plan>,
 }
@@ -400,8 +400,8 @@ fn duplex_pair(d: &Draw, fast_paths: bool, seed: u64, options: TcpSocketOptions)
     if let Some(frames) = d.marking {
         sim = sim.with_ecn_marking(frames);
     }
-    if let Some(mtu) = d.path_mtu {
-        sim = sim.with_path_mtu(mtu, true);
+    if let Some((mtu, icmp)) = d.path_mtu {
+        sim = sim.with_path_mtu(mtu, icmp);
     }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");

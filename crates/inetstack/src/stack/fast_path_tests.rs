@@ -238,7 +238,7 @@ struct Draw {
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
     /// The MTU of a router on the path that answers with fragmentation-needed errors, if there is one.
-    path_mtu: Option<usize>,
+    path_mtu: Option<(usize, bool)>,
 }
 
 fn draw(seed: u64) -> Draw {
@@ -283,10 +283,11 @@ fn draw(seed: u64) -> Draw {
     Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking, path_mtu }
 }
 
-/// Draws a router with a smaller MTU than the hosts' on the path, answering with fragmentation-needed errors
-/// (path MTU discovery), in two draws of ten: its MTU.
-pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<usize> {
-    (rng.below(10) >= 8).then(|| rng.pick(&[576usize, 1006, 1280]))
+/// Draws a router with a smaller MTU than the hosts' on the path, in two draws of ten: its MTU, and whether it
+/// answers what it drops with fragmentation-needed errors (path MTU discovery) or says nothing (a black hole,
+/// found by timeouts), one or the other by even chances.
+pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<(usize, bool)> {
+    (rng.below(10) >= 8).then(|| (rng.pick(&[576usize, 1006, 1280]), rng.chance(0.5)))
 }
 
 /// Draws ECN for both `configs` (in three draws of ten, one of them with DCTCP); returns the frames waiting at
@@ -356,7 +357,7 @@ impl Stream {
 pub(super) fn recorded_pair(
     configs: &[StackConfig; 2],
     fast_paths: bool,
-    (faults, jitter, uplink, path_mtu): (FaultConfig, Duration, Option<(u64, usize)>, Option<usize>),
+    (faults, jitter, uplink, path_mtu): (FaultConfig, Duration, Option<(u64, usize)>, Option<(usize, bool)>),
     seed: u64,
     (options, backlog): (TcpSocketOptions, usize),
 ) -> (Simulation, SocketId, Instant) {
@@ -373,8 +374,8 @@ pub(super) fn recorded_pair(
     if let Some((rate, queue)) = uplink {
         sim = sim.with_bandwidth(rate, queue);
     }
-    if let Some(mtu) = path_mtu {
-        sim = sim.with_path_mtu(mtu, true);
+    if let Some((mtu, icmp)) = path_mtu {
+        sim = sim.with_path_mtu(mtu, icmp);
     }
     let listener = sim.hosts[1].tcp_open();
     sim.hosts[1].tcp_set_options(listener, options).expect("options");

@@ -10,7 +10,7 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::tcp::{MIN_PATH_MTU, RecvOutcome, TcpState};
+use crate::tcp::{BLACK_HOLE_BASE_MTU, BLACK_HOLE_TIMEOUTS, MIN_PATH_MTU, RecvOutcome, TcpConfig, TcpState};
 use crate::wire::{ETHERNET_HEADER_LEN, MacAddress};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -21,11 +21,17 @@ const ROUTER_MTU: usize = 1280;
 
 /// A client and a server (listening) 1 ms apart, with a router of MTU `router` (answering if `icmp`) between.
 fn hosts_behind_a_router(router: Option<(usize, bool)>, seed: u64) -> (Simulation, SocketId) {
+    hosts_with_tcp(router, seed, TcpConfig::default())
+}
+
+/// [`hosts_behind_a_router`] with `tcp` as both hosts' TCP settings.
+fn hosts_with_tcp(router: Option<(usize, bool)>, seed: u64, tcp: TcpConfig) -> (Simulation, SocketId) {
     let t0 = Instant::now();
     let hosts = [(1, CLIENT), (2, SERVER)]
         .map(|(mac, ip)| {
             let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
             config.isn_secret = seed;
+            config.tcp = tcp.clone();
             Stack::new(config, t0).expect("stack")
         })
         .into();
@@ -98,15 +104,51 @@ fn segments_shrink_to_the_path_mtu_a_router_names() {
 }
 
 #[test]
-fn without_the_routers_error_the_path_is_a_black_hole() {
-    // What the errors are for (RFC 4821's discovery without them is not implemented): full-size segments never
-    // arrive, and the transfer stalls.
+fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row() {
+    // A black hole: the router drops what does not fit and says nothing. The third timeout in a row makes the
+    // segments fit 1 024 bytes (RFC 4821 §7.2's search_low), below the router's 1 280.
     let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 2);
-    assert!(both_ways(&mut sim, listener, 100_000, Duration::from_secs(10)).is_none());
+    let (client, server) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).expect("all arrives");
+    for (host, id) in [(0, client), (1, server)] {
+        let counters = sim.hosts[host].tcp_counters(id).expect("counters");
+        assert_eq!(send_mss(&sim.hosts[host], id), usize::from(BLACK_HOLE_BASE_MTU) - 52);
+        assert_eq!(counters.black_hole_reductions, 1, "host {host}: {counters:?}");
+        assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS), "host {host}: {counters:?}");
+        assert_eq!(counters.path_mtu_reductions, 0);
+    }
+    assert_eq!(sim.hosts[0].counters().icmp_frag_needed_in, 0);
+    // Without the detection the transfer stalls: the same full-size segment goes again at every timeout.
+    let tcp = TcpConfig { black_hole_detection: false, ..TcpConfig::default() };
+    let (mut sim, listener) = hosts_with_tcp(Some((ROUTER_MTU, false)), 2, tcp);
+    assert!(both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).is_none());
     assert!(sim.mtu_drops > 0);
-    // The same transfer through the same router when it answers.
-    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, true)), 2);
-    assert!(both_ways(&mut sim, listener, 100_000, Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn a_black_hole_below_the_base_size_halves_the_segments_again() {
+    // A path of 576 bytes: 1 024 is still too big, so the next timeout in a row halves it (to the 552 floor).
+    let (mut sim, listener) = hosts_behind_a_router(Some((576, false)), 5);
+    let (client, _server) = both_ways(&mut sim, listener, 100_000, Duration::from_secs(60)).expect("all arrives");
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert_eq!(send_mss(&sim.hosts[0], client), usize::from(MIN_PATH_MTU) - 52);
+    assert_eq!(counters.black_hole_reductions, 2, "{counters:?}");
+    assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS) + 1, "{counters:?}");
+}
+
+#[test]
+fn timeouts_of_small_segments_leave_the_size_alone() {
+    // A peer gone silent while only a small request is in flight: no size would have passed where it did not.
+    let (mut sim, listener) = hosts_behind_a_router(None, 6);
+    let (client, _server) = both_ways(&mut sim, listener, 10_000, Duration::from_secs(5)).expect("all arrives");
+    let before = send_mss(&sim.hosts[0], client);
+    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(|_, _| true)));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&[1; 500]).expect("sga")).expect("send");
+    sim.sleep(Duration::from_secs(20));
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert!(counters.timeouts > u64::from(BLACK_HOLE_TIMEOUTS), "{counters:?}");
+    assert_eq!(counters.black_hole_reductions, 0);
+    assert_eq!(send_mss(&sim.hosts[0], client), before);
 }
 
 /// The frame of an ICMP fragmentation-needed error naming `mtu` about the segment in `frame`, whose quoted

@@ -94,6 +94,9 @@ pub struct TcpConfig {
     pub max_out_of_order_fragments: Option<usize>,
     /// Most challenge ACKs sent per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// Make segments smaller after successive retransmission timeouts, as a path that drops large segments
+    /// without an ICMP error would cause (an MTU black hole, `tcp/black_hole.rs`; Linux's `tcp_mtu_probing` = 1).
+    pub black_hole_detection: bool,
     /// Take the fast paths for the common case: on receive, header prediction (the stack's one-pass parse of
     /// the common frame and the connection's shortcut for in-order data and new ACKs in ESTABLISHED); on output,
     /// new data or the owed ACK as a batch written straight from the header template. Behaviour is the same
@@ -131,6 +134,7 @@ impl Default for TcpConfig {
             initial_window_segments: 10,
             max_out_of_order_fragments: None,
             challenge_ack_limit: 100,
+            black_hole_detection: true,
             fast_paths: true,
         }
     }

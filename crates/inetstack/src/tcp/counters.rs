@@ -54,6 +54,9 @@ pub struct TcpCounters {
     pub spurious_timeouts: u64,
     /// ICMP fragmentation-needed errors that lowered the path MTU (`tcp/path_mtu.rs`).
     pub path_mtu_reductions: u64,
+    /// Segment sizes lowered on successive retransmission timeouts, as a suspected MTU black hole
+    /// (`tcp/black_hole.rs`).
+    pub black_hole_reductions: u64,
     /// Times pacing held a segment back (`tcp/pacing.rs`).
     pub pacing_waits: u64,
     /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).

@@ -21,6 +21,7 @@
 //! connections, ISNs, ephemeral ports), which owns connections and calls into them.
 
 mod ack;
+mod black_hole;
 pub mod config;
 pub mod congestion;
 mod connection;
@@ -56,6 +57,7 @@ mod harness;
 #[cfg(test)]
 mod tests;
 
+pub use black_hole::{BLACK_HOLE_BASE_MTU, BLACK_HOLE_TIMEOUTS};
 pub use config::{CongestionAlgorithm, TcpConfig};
 pub use congestion::{CongestionControl, Cubic, Dctcp, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};

@@ -16,15 +16,14 @@
 //! connections learn per destination for as long (`stack/path_mtu_cache.rs`), so new connections start with
 //! segments that fit ([`TcpConnection::start_with_path_mtu`]).
 //!
-//! Not here: packetization-layer discovery without ICMP (RFC 4821), for paths whose routers send no ICMP (a
-//! black hole stays one).
+//! Paths that send no such error (black holes) are found by their timeouts instead (`black_hole.rs`).
 
 use super::connection::TIMESTAMPS_OPTION_LEN;
 use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
 
 /// IPv4 and TCP headers without options: what a segment adds to its payload.
-const HEADERS_LEN: usize = 40;
+pub(super) const HEADERS_LEN: usize = 40;
 /// How long a learned path MTU holds (Linux's `mtu_expires`, RFC 1191 §6.3's suggestion of 10 minutes).
 pub const PATH_MTU_LIFETIME: Nanos = Nanos::from_millis(600_000);
 /// The smallest path MTU taken from an ICMP error (Linux's `min_pmtu`): a forged error cannot shrink segments

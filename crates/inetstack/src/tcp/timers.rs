@@ -125,6 +125,7 @@ impl TcpConnection {
             self.timeout_undo_arm(now);
             let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
             self.congestion.on_timeout(now, flight, self.retries == 1);
+            self.suspect_black_hole(now);
         }
         self.reset_recovery_on_timeout();
         self.rack_on_timeout();

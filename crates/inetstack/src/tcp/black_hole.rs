@@ -1,0 +1,47 @@
+//! MTU black holes (RFC 2923 §2.1): a path that drops segments too big for one of its links without the
+//! ICMP error that path MTU discovery (`path_mtu.rs`) waits for: a router that sends none, a firewall that drops
+//! them, a link whose far end takes less than its near end. Every full-size segment is lost, the same segment is
+//! sent again at each retransmission timeout, and the connection times out while small segments would pass.
+//!
+//! Detection by timeouts, as RFC 4821 §7.7 (a full stop: several successive timeouts) and Linux
+//! (`tcp_mtu_probing` = 1) do it: at the [`BLACK_HOLE_TIMEOUTS`]th retransmission timeout in a row, with more
+//! than a smaller segment's payload in flight, the segments get smaller: first to [`BLACK_HOLE_BASE_MTU`]
+//! (RFC 4821 §7.2's initial `search_low`, "probably safe enough"), then by half at each further timeout in a row,
+//! never below [`MIN_PATH_MTU`]. The retransmission of that timeout already goes at the new size. The smaller
+//! size is held as a learned path MTU: for [`PATH_MTU_LIFETIME`], after which full-size segments are tried
+//! again. A path that merely lost three retransmissions in a row to congestion pays the same: smaller segments
+//! for that time.
+//!
+//! Not here: RFC 4821's probing (a larger segment now and then, to raise the size before the lifetime ends), and
+//! sharing the size with the stack's other connections to the destination (each finds the black hole itself).
+
+use super::path_mtu::{HEADERS_LEN, PATH_MTU_LIFETIME};
+use super::{MIN_PATH_MTU, Nanos, TcpConnection};
+
+/// Retransmission timeouts in a row that make the segments smaller (Linux's `tcp_retries1`).
+pub const BLACK_HOLE_TIMEOUTS: u32 = 3;
+/// The path MTU a suspected black hole first lowers segments to.
+pub const BLACK_HOLE_BASE_MTU: u16 = 1024;
+
+impl TcpConnection {
+    /// At a retransmission timeout of a synchronized connection (`retries` counted, before the resend): lowers
+    /// the segment size if this timeout makes it a suspected black hole. Returns whether it did.
+    pub(super) fn suspect_black_hole(&mut self, now: Nanos) -> bool {
+        if !self.config.black_hole_detection || self.retries < BLACK_HOLE_TIMEOUTS {
+            return false;
+        }
+        let mtu = self.negotiated_mss.min(self.path_mss) + HEADERS_LEN;
+        let smaller = if mtu > usize::from(BLACK_HOLE_BASE_MTU) { BLACK_HOLE_BASE_MTU.into() } else { mtu / 2 };
+        let smaller = smaller.max(MIN_PATH_MTU.into());
+        let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
+        if smaller >= mtu || flight <= smaller - HEADERS_LEN {
+            // Already as small as it gets, or what is lost would fit the smaller size as well.
+            return false;
+        }
+        self.path_mss = smaller - HEADERS_LEN;
+        self.path_mtu_expires = now.saturating_add(PATH_MTU_LIFETIME);
+        self.send_mss = self.send_mss.min(self.segment_payload_limit());
+        self.counters.black_hole_reductions += 1;
+        true
+    }
+}
