@@ -60,7 +60,7 @@ struct Draw {
     /// Each host's link rate (bits per second) and queue (frames), if limited.
     uplink: Option<(u64, usize)>,
     /// The MTU of a router on the path and whether it answers, if there is one (`fast_path_tests::draw_path_mtu`).
-    path_mtu: Option<(usize, bool)>,
+    path_mtu: Option<super::fast_path_tests::Router>,
     plans: Vec<Plan>,
 }
 

@@ -139,7 +139,7 @@ struct Draw {
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
     /// The MTU of a router on the path and whether it answers, if there is one (`fast_path_tests::draw_path_mtu`).
-    path_mtu: Option<(usize, bool)>,
+    path_mtu: Option<super::fast_path_tests::Router>,
     nodelay: bool,
     plans: Vec<Plan>,
 }

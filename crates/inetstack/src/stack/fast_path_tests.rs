@@ -238,7 +238,7 @@ struct Draw {
     /// Frames waiting at which the queue marks ECN-capable frames CE, if it does (both stacks then ask for ECN).
     marking: Option<usize>,
     /// The MTU of a router on the path that answers with fragmentation-needed errors, if there is one.
-    path_mtu: Option<(usize, bool)>,
+    path_mtu: Option<Router>,
 }
 
 fn draw(seed: u64) -> Draw {
@@ -283,10 +283,12 @@ fn draw(seed: u64) -> Draw {
     Draw { configs, faults, jitter, nodelay, volumes, chunk, stall, uplink, marking, path_mtu }
 }
 
-/// Draws a router with a smaller MTU than the hosts' on the path, in two draws of ten: its MTU, and whether it
-/// answers what it drops with fragmentation-needed errors (path MTU discovery) or says nothing (a black hole,
-/// found by timeouts), one or the other by even chances.
-pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<(usize, bool)> {
+/// A router on the path with a smaller MTU than the hosts': its MTU, and whether it answers what it drops with
+/// fragmentation-needed errors (path MTU discovery) or says nothing (a black hole, found by timeouts).
+pub(super) type Router = (usize, bool);
+
+/// Draws a [`Router`] in two draws of ten, answering or not by even chances.
+pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<Router> {
     (rng.below(10) >= 8).then(|| (rng.pick(&[576usize, 1006, 1280]), rng.chance(0.5)))
 }
 
@@ -357,7 +359,7 @@ impl Stream {
 pub(super) fn recorded_pair(
     configs: &[StackConfig; 2],
     fast_paths: bool,
-    (faults, jitter, uplink, path_mtu): (FaultConfig, Duration, Option<(u64, usize)>, Option<(usize, bool)>),
+    (faults, jitter, uplink, path_mtu): (FaultConfig, Duration, Option<(u64, usize)>, Option<Router>),
     seed: u64,
     (options, backlog): (TcpSocketOptions, usize),
 ) -> (Simulation, SocketId, Instant) {

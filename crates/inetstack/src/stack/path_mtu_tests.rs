@@ -10,7 +10,7 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::tcp::{BLACK_HOLE_BASE_MTU, BLACK_HOLE_TIMEOUTS, MIN_PATH_MTU, RecvOutcome, TcpConfig, TcpState};
+use crate::tcp::{BLACK_HOLE_TIMEOUTS, MIN_PATH_MTU, RecvOutcome, SEARCH_DONE_WITHIN, TcpConfig, TcpState};
 use crate::wire::{ETHERNET_HEADER_LEN, MacAddress};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -104,16 +104,19 @@ fn segments_shrink_to_the_path_mtu_a_router_names() {
 }
 
 #[test]
-fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row() {
+fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row_then_probe_back_up() {
     // A black hole: the router drops what does not fit and says nothing. The third timeout in a row makes the
-    // segments fit 1 024 bytes (RFC 4821 §7.2's search_low), below the router's 1 280.
+    // segments fit 1 024 bytes (RFC 4821 §7.2's search_low), below the router's 1 280; then probes find the
+    // router's MTU, to within the search's precision, without another timeout.
     let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 2);
-    let (client, server) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).expect("all arrives");
+    let (client, server) = both_ways(&mut sim, listener, 2_000_000, Duration::from_secs(30)).expect("all arrives");
     for (host, id) in [(0, client), (1, server)] {
         let counters = sim.hosts[host].tcp_counters(id).expect("counters");
-        assert_eq!(send_mss(&sim.hosts[host], id), usize::from(BLACK_HOLE_BASE_MTU) - 52);
+        let mtu = send_mss(&sim.hosts[host], id) + 52;
+        assert!(mtu <= ROUTER_MTU && mtu > ROUTER_MTU - SEARCH_DONE_WITHIN, "host {host}: {mtu}");
         assert_eq!(counters.black_hole_reductions, 1, "host {host}: {counters:?}");
         assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS), "host {host}: {counters:?}");
+        assert!(counters.mtu_probes_lost >= 1 && counters.mtu_probes > counters.mtu_probes_lost, "{counters:?}");
         assert_eq!(counters.path_mtu_reductions, 0);
     }
     assert_eq!(sim.hosts[0].counters().icmp_frag_needed_in, 0);
@@ -126,13 +129,76 @@ fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row()
 
 #[test]
 fn a_black_hole_below_the_base_size_halves_the_segments_again() {
-    // A path of 576 bytes: 1 024 is still too big, so the next timeout in a row halves it (to the 552 floor).
+    // A path of 576 bytes: 1 024 is still too big, so the next timeout in a row halves it (to the 552 floor);
+    // the search then finds 576 from there.
     let (mut sim, listener) = hosts_behind_a_router(Some((576, false)), 5);
-    let (client, _server) = both_ways(&mut sim, listener, 100_000, Duration::from_secs(60)).expect("all arrives");
+    let (client, _server) = both_ways(&mut sim, listener, 1_000_000, Duration::from_secs(60)).expect("all arrives");
     let counters = sim.hosts[0].tcp_counters(client).expect("counters");
-    assert_eq!(send_mss(&sim.hosts[0], client), usize::from(MIN_PATH_MTU) - 52);
+    let mtu = send_mss(&sim.hosts[0], client) + 52;
+    assert!(mtu <= 576 && mtu > 576 - SEARCH_DONE_WITHIN && mtu > usize::from(MIN_PATH_MTU), "{mtu}");
     assert_eq!(counters.black_hole_reductions, 2, "{counters:?}");
     assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS) + 1, "{counters:?}");
+}
+
+#[test]
+fn a_cut_after_timeouts_that_were_congestions_is_undone_by_the_probes() {
+    // Everything is lost for a while (an outage, not the path's MTU): the third timeout in a row cuts the
+    // segments all the same, and the probes then take them back to the full size.
+    let (mut sim, listener) = hosts_behind_a_router(None, 7);
+    let (client, server) = both_ways(&mut sim, listener, 100_000, Duration::from_secs(5)).expect("first");
+    let full = send_mss(&sim.hosts[0], client);
+    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(|_, _| true)));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&[3; 100_000]).expect("sga")).expect("send");
+    let cut = sim.run_until(Duration::from_secs(10), |s| {
+        s.hosts[0].tcp_counters(client).expect("counters").black_hole_reductions == 1
+    });
+    assert!(cut);
+    assert!(send_mss(&sim.hosts[0], client) < full);
+    sim.drop_filter = None;
+    let (mut slot, mut stuck) = (Sga::new(), 0);
+    assert!(sim.run_until(Duration::from_secs(10), |s| {
+        while s.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
+            stuck += slot.len();
+        }
+        stuck == 100_000
+    }));
+    assert!(one_way(&mut sim, (0, client), (1, server), 2_000_000));
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert_eq!(send_mss(&sim.hosts[0], client), full, "{counters:?}");
+    assert_eq!(counters.mtu_probes_lost, 0, "{counters:?}");
+}
+
+#[test]
+fn a_finished_search_starts_again_ten_minutes_later() {
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 8);
+    let (client, server) = both_ways(&mut sim, listener, 2_000_000, Duration::from_secs(30)).expect("first");
+    let (mss, probes) = (send_mss(&sim.hosts[0], client), sim.hosts[0].tcp_counters(client).expect("c").mtu_probes);
+    // Within the ten minutes, no probe: the search is done.
+    sim.sleep(Duration::from_secs(300));
+    assert!(one_way(&mut sim, (0, client), (1, server), 1_000_000));
+    assert_eq!(sim.hosts[0].tcp_counters(client).expect("counters").mtu_probes, probes);
+    // After them, the path is probed again (its MTU did not change: the same size, no timeout).
+    sim.sleep(Duration::from_secs(301));
+    assert!(one_way(&mut sim, (0, client), (1, server), 1_000_000));
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert!(counters.mtu_probes > probes, "{counters:?}");
+    let mtu = send_mss(&sim.hosts[0], client) + 52;
+    assert!(mtu <= ROUTER_MTU && mtu > ROUTER_MTU - SEARCH_DONE_WITHIN, "{mtu} (was {})", mss + 52);
+    assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS), "{counters:?}");
+}
+
+#[test]
+fn a_request_smaller_than_the_first_cut_but_too_big_for_the_path_goes_at_the_minimum() {
+    // 900 bytes fit 1 024 but not a 576-byte path: the third timeout cuts at once to the minimum (found by the
+    // drawn connection mix, seed 495, where such a request timed out).
+    let (mut sim, listener) = hosts_behind_a_router(Some((576, false)), 9);
+    let (client, server) = both_ways(&mut sim, listener, 100, Duration::from_secs(5)).expect("small ones pass");
+    assert!(one_way_within(&mut sim, (0, client), (1, server), 900, Duration::from_secs(5)));
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert_eq!(counters.black_hole_reductions, 1, "{counters:?}");
+    assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS), "{counters:?}");
+    assert_eq!(send_mss(&sim.hosts[0], client), usize::from(MIN_PATH_MTU) - 52);
 }
 
 #[test]
@@ -188,11 +254,22 @@ fn forged_and_absurd_errors_are_refused_or_bounded() {
 
 /// Sends `total` bytes from `from`'s socket `id` to `to`'s socket `peer`; returns whether they all arrived
 /// within a second.
-fn one_way(sim: &mut Simulation, (from, id): (usize, SocketId), (to, peer): (usize, SocketId), total: usize) -> bool {
+fn one_way(sim: &mut Simulation, from: (usize, SocketId), to: (usize, SocketId), total: usize) -> bool {
+    one_way_within(sim, from, to, total, Duration::from_secs(1))
+}
+
+/// [`one_way`] within `limit`.
+fn one_way_within(
+    sim: &mut Simulation,
+    (from, id): (usize, SocketId),
+    (to, peer): (usize, SocketId),
+    total: usize,
+    limit: Duration,
+) -> bool {
     let data = vec![0x5a; total];
     let (mut sent, mut received) = (0, 0);
     let mut slot = Sga::new();
-    sim.run_until(Duration::from_secs(1), |s| {
+    sim.run_until(limit, |s| {
         let now = s.now();
         if sent < total {
             sent += s.hosts[from].tcp_send(now, id, &Sga::from_slice(&data[sent..]).expect("sga")).expect("send");

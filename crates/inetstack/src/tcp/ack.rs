@@ -97,6 +97,9 @@ impl TcpConnection {
             self.soft_error = None;
         }
         self.sample_rtt(now, segment, ack);
+        if self.mtu_search.is_some() {
+            self.mtu_search_on_ack(now, ack);
+        }
         self.on_ack_advance(now, data_acked, flight);
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it. Except in NewReno's
         // recovery (no SACK), where only the first partial ACK restarts it (RFC 6582 §3.2 step 5, NewReno's

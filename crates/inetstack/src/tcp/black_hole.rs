@@ -4,18 +4,19 @@
 //! sent again at each retransmission timeout, and the connection times out while small segments would pass.
 //!
 //! Detection by timeouts, as RFC 4821 §7.7 (a full stop: several successive timeouts) and Linux
-//! (`tcp_mtu_probing` = 1) do it: at the [`BLACK_HOLE_TIMEOUTS`]th retransmission timeout in a row, with more
-//! than a smaller segment's payload in flight, the segments get smaller: first to [`BLACK_HOLE_BASE_MTU`]
-//! (RFC 4821 §7.2's initial `search_low`, "probably safe enough"), then by half at each further timeout in a row,
-//! never below [`MIN_PATH_MTU`]. The retransmission of that timeout already goes at the new size. The smaller
-//! size is held as a learned path MTU: for [`PATH_MTU_LIFETIME`], after which full-size segments are tried
-//! again. A path that merely lost three retransmissions in a row to congestion pays the same: smaller segments
-//! for that time.
+//! (`tcp_mtu_probing` = 1) do it: at the [`BLACK_HOLE_TIMEOUTS`]th retransmission timeout in a row the segments
+//! get smaller: first to [`BLACK_HOLE_BASE_MTU`] (RFC 4821 §7.2's initial `search_low`, "probably safe
+//! enough"), then by half at each further timeout in a row, never below [`MIN_PATH_MTU`]; and at once as far as
+//! it takes to make the first segment resent smaller than it was (a 900-byte request lost on a 576-byte path
+//! goes to the minimum). Not if that segment is already the minimum's size: a small request that times out
+//! tells of a dead peer or path, not of its MTU. The retransmission of that timeout already goes at the new size. From then on
+//! a search (`mtu_probe.rs`) probes for the largest size the path takes, up to the peer's MSS; it also undoes
+//! the cut where the timeouts were congestion's, not the path's.
 //!
-//! Not here: RFC 4821's probing (a larger segment now and then, to raise the size before the lifetime ends), and
-//! sharing the size with the stack's other connections to the destination (each finds the black hole itself).
+//! Not here: sharing the size with the stack's other connections to the destination (each finds the black hole
+//! itself, as on Linux).
 
-use super::path_mtu::{HEADERS_LEN, PATH_MTU_LIFETIME};
+use super::path_mtu::HEADERS_LEN;
 use super::{MIN_PATH_MTU, Nanos, TcpConnection};
 
 /// Retransmission timeouts in a row that make the segments smaller (Linux's `tcp_retries1`).
@@ -31,17 +32,24 @@ impl TcpConnection {
             return false;
         }
         let mtu = self.negotiated_mss.min(self.path_mss) + HEADERS_LEN;
-        let smaller = if mtu > usize::from(BLACK_HOLE_BASE_MTU) { BLACK_HOLE_BASE_MTU.into() } else { mtu / 2 };
-        let smaller = smaller.max(MIN_PATH_MTU.into());
+        // The datagram the timeout resends first (go-back-N from SND.UNA): a cut must make it smaller.
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
-        if smaller >= mtu || flight <= smaller - HEADERS_LEN {
-            // Already as small as it gets, or what is lost would fit the smaller size as well.
+        let head = flight.min(self.send_mss) + HEADERS_LEN + self.data_options_len();
+        let min = usize::from(MIN_PATH_MTU);
+        let mut smaller = if mtu > usize::from(BLACK_HOLE_BASE_MTU) { BLACK_HOLE_BASE_MTU.into() } else { mtu / 2 };
+        smaller = smaller.max(min);
+        while smaller >= head && smaller > min {
+            smaller = (smaller / 2).max(min);
+        }
+        if smaller >= mtu || smaller >= head {
+            // Already as small as it gets, or what is lost would not be any smaller: not the path's MTU.
             return false;
         }
         self.path_mss = smaller - HEADERS_LEN;
-        self.path_mtu_expires = now.saturating_add(PATH_MTU_LIFETIME);
+        self.path_mtu_expires = Nanos::NEVER;
         self.send_mss = self.send_mss.min(self.segment_payload_limit());
         self.counters.black_hole_reductions += 1;
+        self.start_mtu_search(now, smaller);
         true
     }
 }

@@ -150,6 +150,10 @@ pub struct TcpConnection {
     pub(super) path_mss: usize,
     /// When `path_mss` is forgotten (RFC 1191 §6.3).
     pub(super) path_mtu_expires: Nanos,
+    /// The search for a larger path MTU after a black hole (`tcp/mtu_probe.rs`), if one runs.
+    pub(super) mtu_search: Option<super::mtu_probe::MtuSearch>,
+    /// When the search's next probe may go; `NEVER` while no search runs or a probe is in flight.
+    pub(super) mtu_probe_at: Nanos,
     pub(super) send_buffer: SendBuffer,
     /// The sequence number of our FIN, once `close` fixed it (after all queued data).
     pub(super) fin_seq: Option<SeqNumber>,
@@ -266,6 +270,8 @@ impl TcpConnection {
             negotiated_mss: mss,
             path_mss: usize::MAX,
             path_mtu_expires: Nanos::NEVER,
+            mtu_search: None,
+            mtu_probe_at: Nanos::NEVER,
             send_buffer: SendBuffer::new(config.send_buffer),
             fin_seq: None,
             irs: SeqNumber(0),

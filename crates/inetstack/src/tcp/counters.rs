@@ -57,6 +57,10 @@ pub struct TcpCounters {
     /// Segment sizes lowered on successive retransmission timeouts, as a suspected MTU black hole
     /// (`tcp/black_hole.rs`).
     pub black_hole_reductions: u64,
+    /// Larger segments sent to probe the path MTU after a black hole (`tcp/mtu_probe.rs`).
+    pub mtu_probes: u64,
+    /// Of those, the ones lost (the path did not take them).
+    pub mtu_probes_lost: u64,
     /// Times pacing held a segment back (`tcp/pacing.rs`).
     pub pacing_waits: u64,
     /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).

@@ -29,6 +29,7 @@ pub mod counters;
 mod ecn;
 mod fast_output;
 mod input;
+mod mtu_probe;
 mod nanos;
 mod output;
 mod pacing;
@@ -65,6 +66,7 @@ pub use counters::{TcpCounters, TcpDropCounters};
 pub(crate) use ecn::codepoint as ecn_codepoint;
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;
+pub use mtu_probe::{RESEARCH_INTERVAL, SEARCH_DONE_WITHIN};
 pub use nanos::Nanos;
 pub use path_mtu::{MIN_PATH_MTU, PATH_MTU_LIFETIME};
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};

@@ -162,6 +162,9 @@ impl TcpConnection {
             if self.snd_una == self.snd_max {
                 self.resume_after_idle(now);
             }
+            if self.mtu_probe_at <= now && self.send_mtu_probe(now, out, unsent) {
+                continue;
+            }
             let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
             // F-RTO's two segments of new data go whatever the window after the timeout (RFC 5682 §2.1 step 2b).
             let congestion_room = self.frto_allowance().unwrap_or_else(|| self.congestion_allowance());
@@ -252,10 +255,22 @@ impl TcpConnection {
         }
     }
 
-    /// Sends up to `max_len` bytes starting at `seq` (a FIN rides along if it is next) and returns the
-    /// sequence number after the segment. Updates SND.NXT/SND.MAX, the retransmission timer (unless this is a
-    /// window probe) and the Karn-safe RTT timing.
+    /// Sends up to `max_len` bytes (at most a full segment) starting at `seq` (a FIN rides along if it is
+    /// next) and returns the sequence number after the segment. Updates SND.NXT/SND.MAX, the retransmission
+    /// timer (unless this is a window probe) and the Karn-safe RTT timing.
     pub(super) fn send_range(
+        &mut self,
+        now: Nanos,
+        out: &mut Vec<OutgoingSegment>,
+        seq: SeqNumber,
+        max_len: usize,
+        probe: bool,
+    ) -> SeqNumber {
+        self.send_segment(now, out, seq, max_len.min(self.send_mss), probe)
+    }
+
+    /// [`Self::send_range`] of up to `max_len` bytes whatever the segment size: an MTU probe's may be larger.
+    pub(super) fn send_segment(
         &mut self,
         now: Nanos,
         out: &mut Vec<OutgoingSegment>,
@@ -265,7 +280,7 @@ impl TcpConnection {
     ) -> SeqNumber {
         let offset = seq.distance_from(self.send_base()).max(0) as usize;
         let available = self.send_buffer.len().saturating_sub(offset);
-        let len = max_len.min(self.send_mss).min(available);
+        let len = max_len.min(available);
         let payload = self.send_buffer.slice(offset, len);
         let data_end = seq + len as u32;
         let mut flags = TcpFlags::empty();
@@ -286,6 +301,7 @@ impl TcpConnection {
         if !new_data {
             self.counters.retransmits += 1;
             self.void_timing();
+            self.mtu_probe_on_resend(now, seq, end);
             if self.undo.is_some() {
                 self.undo_note_retransmission(seq, end);
             }

@@ -47,6 +47,7 @@ impl TcpConnection {
         self.path_mss = path_mss;
         self.path_mtu_expires = now.saturating_add(PATH_MTU_LIFETIME);
         self.counters.path_mtu_reductions += 1;
+        self.end_mtu_search();
         // Before the peer's SYN, `negotiate` settles it again with the same limit.
         let send_mss = self.segment_payload_limit();
         if send_mss < self.send_mss {
@@ -86,13 +87,17 @@ impl TcpConnection {
 
     /// The payload of a full-size segment: the agreed MSS within the path's limit, less the timestamps option.
     pub(super) fn segment_payload_limit(&self) -> usize {
-        let mss = self.negotiated_mss.min(self.path_mss);
-        if self.timestamps.is_some() { mss - TIMESTAMPS_OPTION_LEN } else { mss }
+        self.negotiated_mss.min(self.path_mss) - self.data_options_len()
+    }
+
+    /// The options every data segment carries: the timestamps option, if agreed.
+    pub(super) fn data_options_len(&self) -> usize {
+        if self.timestamps.is_some() { TIMESTAMPS_OPTION_LEN } else { 0 }
     }
 
     /// Go-back-N from SND.UNA without the timeout's congestion response or backoff: what was in flight was
     /// dropped for its size, not for congestion.
-    fn resend_flight_at_new_size(&mut self, now: Nanos) {
+    pub(super) fn resend_flight_at_new_size(&mut self, now: Nanos) {
         self.timeout_undo = None;
         self.reset_recovery_on_timeout();
         self.rack_on_timeout();

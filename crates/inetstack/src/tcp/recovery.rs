@@ -204,6 +204,10 @@ impl TcpConnection {
     }
 
     pub(super) fn enter_recovery(&mut self, now: Nanos) {
+        if self.mtu_probe_lost(now) {
+            // The path did not take an MTU probe's size: not congestion (`tcp/mtu_probe.rs`).
+            return;
+        }
         self.counters.fast_retransmits += 1;
         let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
         self.undo_start();

@@ -114,6 +114,10 @@ impl TcpConnection {
 
     fn on_retransmit_timeout(&mut self, now: Nanos) {
         self.counters.timeouts += 1;
+        if self.mtu_probe_lost(now) {
+            // The path did not take an MTU probe's size: not congestion (`tcp/mtu_probe.rs`).
+            return;
+        }
         self.retries += 1;
         let synchronized = self.state.is_synchronized();
         let limit = if synchronized { self.config.max_retransmits } else { self.config.syn_retries };

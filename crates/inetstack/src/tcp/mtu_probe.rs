@@ -1,0 +1,141 @@
+//! Probing for a larger path MTU (RFC 4821 §7), after a black hole (`black_hole.rs`) made the segments smaller.
+//! The size that cleared the black hole is safe but usually smaller than the path's: a search between it
+//! (`low`, known to pass) and the largest size still possible (`high`: at first the peer's MSS, as the timeouts
+//! may have been congestion's rather than the path's) sends now and then one segment of new data of the middle
+//! size (the top once the middle is near it), a probe. Acknowledged, it raises `low` and the connection's
+//! segments with it; lost, it lowers `high`. The search ends when the two are [`SEARCH_DONE_WITHIN`] bytes
+//! apart, and starts again [`RESEARCH_INTERVAL`] later from the largest size (the path may have changed), as
+//! RFC 4821 §7.7 and Linux (`tcp_probe_interval`) do.
+//!
+//! A probe goes only when it can tell something (§7.4-7.5): in ESTABLISHED or CLOSE-WAIT, nothing being resent
+//! or lost, outside recovery, with the windows' room for it and new data for it and a full segment after it
+//! (whose arrival shows the probe lost, by SACK or RACK, without a timeout).
+//!
+//! A lost probe is not congestion (§7.6.2; Linux's `tcp_mtup_probe_failed` likewise): when a loss detector would
+//! start fast recovery while the probe is the oldest unacknowledged data and not SACKed, or the retransmission
+//! timer expires then, the flight goes again from SND.UNA at the current size without a window cut or backoff,
+//! as after an ICMP fragmentation-needed error (`path_mtu.rs`). A probe whose data was resent for another reason
+//! tells nothing and is forgotten.
+
+use super::path_mtu::HEADERS_LEN;
+use super::{Nanos, TcpConnection, TcpState};
+use crate::wire::SeqNumber;
+
+/// The search stops when the largest size still possible is within this many bytes of the largest known to pass.
+pub const SEARCH_DONE_WITHIN: usize = 16;
+/// How long a finished search holds before the next one (RFC 4821 §7.7; Linux's `tcp_probe_interval`).
+pub const RESEARCH_INTERVAL: Nanos = Nanos::from_millis(600_000);
+
+/// A search for the path MTU between two sizes (IP datagram lengths).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MtuSearch {
+    /// The largest size known to pass.
+    low: usize,
+    /// The largest size that may still pass: the peer's MSS allows no more, or a probe of `high + 1` was lost.
+    high: usize,
+    /// The probe in flight: its sequence range and size.
+    probe: Option<(SeqNumber, SeqNumber, usize)>,
+}
+
+impl TcpConnection {
+    /// A black hole made the segments fit `low`: search between it and the largest size the peer takes from now
+    /// on. Not below the size that did not pass: the timeouts may have been congestion's.
+    pub(super) fn start_mtu_search(&mut self, now: Nanos, low: usize) {
+        self.mtu_search = Some(MtuSearch { low, high: self.negotiated_mss + HEADERS_LEN, probe: None });
+        self.mtu_probe_at = now;
+    }
+
+    /// The search's next probe size, if a probe may go now (see the module docs).
+    fn mtu_probe_size(&mut self, now: Nanos, unsent: usize) -> Option<usize> {
+        let search = self.mtu_search?;
+        if search.high - search.low < SEARCH_DONE_WITHIN {
+            // Done: search again later, from the largest size the peer takes.
+            let largest = self.negotiated_mss + HEADERS_LEN;
+            self.mtu_search = Some(MtuSearch { high: largest, ..search });
+            self.mtu_probe_at = now.saturating_add(RESEARCH_INTERVAL);
+            return None;
+        }
+        // The middle, or the top once the middle is near it: a search may end at the full size.
+        let middle = (search.low + search.high).div_ceil(2);
+        let size = if search.high - middle < SEARCH_DONE_WITHIN { search.high } else { middle };
+        let payload = self.probe_payload(size);
+        let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
+        let may = matches!(self.state, TcpState::Established | TcpState::CloseWait)
+            && self.snd_nxt == self.snd_max
+            && !self.recovery.in_recovery
+            && self.sent_segments.lost_bytes() == 0
+            && self.timeout_undo.is_none()
+            && unsent >= payload + self.send_mss
+            && window_room >= payload
+            && self.congestion_allowance() >= payload;
+        may.then_some(size)
+    }
+
+    /// The payload of a probe of `size` bytes of IP datagram.
+    fn probe_payload(&self, size: usize) -> usize {
+        size - HEADERS_LEN - self.data_options_len()
+    }
+
+    /// On the general path's new-data loop, before a segment of `unsent` bytes of new data: sends a probe if
+    /// one is due and may go; returns whether it did.
+    pub(super) fn send_mtu_probe(&mut self, now: Nanos, out: &mut Vec<super::OutgoingSegment>, unsent: usize) -> bool {
+        if self.mtu_probe_at > now {
+            return false;
+        }
+        let Some(size) = self.mtu_probe_size(now, unsent) else { return false };
+        let start = self.snd_nxt;
+        let end = self.send_segment(now, out, start, self.probe_payload(size), false);
+        if let Some(search) = self.mtu_search.as_mut() {
+            search.probe = Some((start, end, size));
+        }
+        self.mtu_probe_at = Nanos::NEVER;
+        self.counters.mtu_probes += 1;
+        true
+    }
+
+    /// An ACK moved SND.UNA to `ack` while a search runs: the probe passed if it is all acknowledged.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn mtu_search_on_ack(&mut self, now: Nanos, ack: SeqNumber) {
+        let Some(search) = self.mtu_search.as_mut() else { return };
+        let Some((_, _, size)) = search.probe.filter(|&(_, end, _)| ack >= end) else { return };
+        search.probe = None;
+        search.low = size;
+        self.path_mss = size - HEADERS_LEN;
+        self.send_mss = self.segment_payload_limit();
+        self.mtu_probe_at = now;
+    }
+
+    /// An ICMP error named the path MTU: the search is over.
+    pub(super) fn end_mtu_search(&mut self) {
+        self.mtu_search = None;
+        self.mtu_probe_at = Nanos::NEVER;
+    }
+
+    /// Whether the loss just found (or the timeout just expired) is the probe's: it is the oldest unacknowledged
+    /// data and not SACKed. If so, the search takes it (see the module docs) and the caller does nothing more.
+    pub(super) fn mtu_probe_lost(&mut self, now: Nanos) -> bool {
+        let Some(search) = self.mtu_search.as_mut() else { return false };
+        let Some((start, _, size)) = search.probe else { return false };
+        if self.snd_una != start || self.scoreboard.sacked_until(start).is_some() {
+            return false;
+        }
+        search.probe = None;
+        search.high = size - 1;
+        // The next goes once the flight resent now is acknowledged (`mtu_probe_size`'s conditions).
+        self.mtu_probe_at = now;
+        self.counters.mtu_probes_lost += 1;
+        self.resend_flight_at_new_size(now);
+        true
+    }
+
+    /// Data from `start` to `end` is being resent: a probe it overlaps tells nothing any more.
+    pub(super) fn mtu_probe_on_resend(&mut self, now: Nanos, start: SeqNumber, end: SeqNumber) {
+        if let Some(search) = self.mtu_search.as_mut()
+            && search.probe.is_some_and(|(probe_start, probe_end, _)| start < probe_end && probe_start < end)
+        {
+            search.probe = None;
+            self.mtu_probe_at = now;
+        }
+    }
+}
