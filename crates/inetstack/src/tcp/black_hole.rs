@@ -46,7 +46,6 @@ impl TcpConnection {
             return false;
         }
         self.path_mss = smaller - HEADERS_LEN;
-        self.path_mtu_expires = Nanos::NEVER;
         self.send_mss = self.send_mss.min(self.segment_payload_limit());
         self.counters.black_hole_reductions += 1;
         self.start_mtu_search(now, smaller);

@@ -148,12 +148,12 @@ pub struct TcpConnection {
     /// The largest segment (payload and options) the path takes, from ICMP fragmentation-needed errors
     /// (`tcp/path_mtu.rs`); `usize::MAX` while none is known.
     pub(super) path_mss: usize,
-    /// When `path_mss` is forgotten (RFC 1191 §6.3).
-    pub(super) path_mtu_expires: Nanos,
     /// The search for a larger path MTU after a black hole (`tcp/mtu_probe.rs`), if one runs.
     pub(super) mtu_search: Option<super::mtu_probe::MtuSearch>,
-    /// When the search's next probe may go; `NEVER` while no search runs or a probe is in flight.
-    pub(super) mtu_probe_at: Nanos,
+    /// When the general path next has path MTU work: while a search runs, its next probe; otherwise forgetting
+    /// a `path_mss` learned from ICMP (RFC 1191 §6.3). `NEVER` while neither is due (no MTU learned, a probe in
+    /// flight). One deadline for the output fast path's test, which leaves both to the general path.
+    pub(super) path_mtu_due: Nanos,
     pub(super) send_buffer: SendBuffer,
     /// The sequence number of our FIN, once `close` fixed it (after all queued data).
     pub(super) fin_seq: Option<SeqNumber>,
@@ -269,9 +269,8 @@ impl TcpConnection {
             send_mss: mss,
             negotiated_mss: mss,
             path_mss: usize::MAX,
-            path_mtu_expires: Nanos::NEVER,
             mtu_search: None,
-            mtu_probe_at: Nanos::NEVER,
+            path_mtu_due: Nanos::NEVER,
             send_buffer: SendBuffer::new(config.send_buffer),
             fin_seq: None,
             irs: SeqNumber(0),

@@ -68,13 +68,13 @@ impl TcpConnection {
             && not_due(self.deadline_beside_delayed_ack(), now)
     }
 
-    /// The earliest deadline other than the delayed ACK's (which [`Self::transmit_fast`] runs itself), the
-    /// end of a learned path MTU (which the general path forgets) and the next MTU probe (which it sends).
+    /// The earliest deadline other than the delayed ACK's (which [`Self::transmit_fast`] runs itself), and
+    /// the path MTU work the general path does (forgetting a learned MTU, sending an MTU probe).
     #[inline(always)]
     fn deadline_beside_delayed_ack(&self) -> Nanos {
         let t = &self.timers;
         let timers = t.retransmit.min(t.probe).min(t.reorder).min(t.persist).min(t.close);
-        timers.min(self.keepalive_deadline()).min(self.path_mtu_expires).min(self.mtu_probe_at)
+        timers.min(self.keepalive_deadline()).min(self.path_mtu_due)
     }
 
     /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK

@@ -42,7 +42,7 @@ impl TcpConnection {
     /// on. Not below the size that did not pass: the timeouts may have been congestion's.
     pub(super) fn start_mtu_search(&mut self, now: Nanos, low: usize) {
         self.mtu_search = Some(MtuSearch { low, high: self.negotiated_mss + HEADERS_LEN, probe: None });
-        self.mtu_probe_at = now;
+        self.path_mtu_due = now;
     }
 
     /// The search's next probe size, if a probe may go now (see the module docs).
@@ -52,7 +52,7 @@ impl TcpConnection {
             // Done: search again later, from the largest size the peer takes.
             let largest = self.negotiated_mss + HEADERS_LEN;
             self.mtu_search = Some(MtuSearch { high: largest, ..search });
-            self.mtu_probe_at = now.saturating_add(RESEARCH_INTERVAL);
+            self.path_mtu_due = now.saturating_add(RESEARCH_INTERVAL);
             return None;
         }
         // The middle, or the top once the middle is near it: a search may end at the full size.
@@ -79,7 +79,7 @@ impl TcpConnection {
     /// On the general path's new-data loop, before a segment of `unsent` bytes of new data: sends a probe if
     /// one is due and may go; returns whether it did.
     pub(super) fn send_mtu_probe(&mut self, now: Nanos, out: &mut Vec<super::OutgoingSegment>, unsent: usize) -> bool {
-        if self.mtu_probe_at > now {
+        if self.path_mtu_due > now {
             return false;
         }
         let Some(size) = self.mtu_probe_size(now, unsent) else { return false };
@@ -88,7 +88,7 @@ impl TcpConnection {
         if let Some(search) = self.mtu_search.as_mut() {
             search.probe = Some((start, end, size));
         }
-        self.mtu_probe_at = Nanos::NEVER;
+        self.path_mtu_due = Nanos::NEVER;
         self.counters.mtu_probes += 1;
         true
     }
@@ -103,13 +103,13 @@ impl TcpConnection {
         search.low = size;
         self.path_mss = size - HEADERS_LEN;
         self.send_mss = self.segment_payload_limit();
-        self.mtu_probe_at = now;
+        self.path_mtu_due = now;
     }
 
     /// An ICMP error named the path MTU: the search is over.
     pub(super) fn end_mtu_search(&mut self) {
         self.mtu_search = None;
-        self.mtu_probe_at = Nanos::NEVER;
+        self.path_mtu_due = Nanos::NEVER;
     }
 
     /// Whether the loss just found (or the timeout just expired) is the probe's: it is the oldest unacknowledged
@@ -123,7 +123,7 @@ impl TcpConnection {
         search.probe = None;
         search.high = size - 1;
         // The next goes once the flight resent now is acknowledged (`mtu_probe_size`'s conditions).
-        self.mtu_probe_at = now;
+        self.path_mtu_due = now;
         self.counters.mtu_probes_lost += 1;
         self.resend_flight_at_new_size(now);
         true
@@ -135,7 +135,7 @@ impl TcpConnection {
             && search.probe.is_some_and(|(probe_start, probe_end, _)| start < probe_end && probe_start < end)
         {
             search.probe = None;
-            self.mtu_probe_at = now;
+            self.path_mtu_due = now;
         }
     }
 }

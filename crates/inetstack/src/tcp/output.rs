@@ -162,7 +162,7 @@ impl TcpConnection {
             if self.snd_una == self.snd_max {
                 self.resume_after_idle(now);
             }
-            if self.mtu_probe_at <= now && self.send_mtu_probe(now, out, unsent) {
+            if self.path_mtu_due <= now && self.send_mtu_probe(now, out, unsent) {
                 continue;
             }
             let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;

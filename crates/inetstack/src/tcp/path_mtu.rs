@@ -44,10 +44,10 @@ impl TcpConnection {
         if !ours || path_mss >= self.path_mss {
             return false;
         }
-        self.path_mss = path_mss;
-        self.path_mtu_expires = now.saturating_add(PATH_MTU_LIFETIME);
-        self.counters.path_mtu_reductions += 1;
         self.end_mtu_search();
+        self.path_mss = path_mss;
+        self.path_mtu_due = now.saturating_add(PATH_MTU_LIFETIME);
+        self.counters.path_mtu_reductions += 1;
         // Before the peer's SYN, `negotiate` settles it again with the same limit.
         let send_mss = self.segment_payload_limit();
         if send_mss < self.send_mss {
@@ -63,16 +63,16 @@ impl TcpConnection {
     /// holds until `expires`: its segments fit from the start. Not counted as a reduction.
     pub fn start_with_path_mtu(&mut self, mtu: u16, expires: Nanos) {
         self.path_mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS_LEN;
-        self.path_mtu_expires = expires;
+        self.path_mtu_due = expires;
         self.send_mss = self.send_mss.min(self.segment_payload_limit());
     }
 
     /// Before a transmit on the general path (the fast path does not apply once the time is up): a learned path
     /// MTU whose time is up is forgotten (full-size segments again, until the path says otherwise).
-    /// `path_mtu_expires` is NEVER while no MTU is known.
+    /// (While an MTU search runs, `path_mtu_due` is its probe's time instead: no MTU from ICMP to forget.)
     #[inline(always)]
     pub(super) fn expire_path_mtu(&mut self, now: Nanos) {
-        if self.path_mtu_expires <= now {
+        if self.path_mtu_due <= now && self.mtu_search.is_none() {
             self.forget_path_mtu();
         }
     }
@@ -81,7 +81,7 @@ impl TcpConnection {
     #[inline(never)]
     fn forget_path_mtu(&mut self) {
         self.path_mss = usize::MAX;
-        self.path_mtu_expires = Nanos::NEVER;
+        self.path_mtu_due = Nanos::NEVER;
         self.send_mss = self.segment_payload_limit();
     }
 
