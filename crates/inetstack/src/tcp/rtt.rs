@@ -93,6 +93,12 @@ impl RttEstimator {
         self.rto = self.base_rto;
     }
 
+    /// Forgets the backoff: the expiries that built it are explained otherwise (an MTU black hole's).
+    pub(crate) fn clear_backoff(&mut self) {
+        self.backoff = 0;
+        self.rto = self.base_rto;
+    }
+
     /// Doubles the timeout after an expiry (RFC 6298 §5.5), up to the maximum.
     pub(crate) fn back_off(&mut self) {
         if self.rto < self.max_rto {

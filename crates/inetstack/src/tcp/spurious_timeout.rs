@@ -9,7 +9,9 @@
 //!   than the retransmission's when the original transmission drew it.
 //! - **F-RTO** (§2, the basic algorithm), without: if the first ACK after the timeout advances SND.UNA but not
 //!   to what was outstanding at the timeout, two segments of new data go out instead of going back N; if the
-//!   next ACK advances SND.UNA again, segments sent before the timeout are arriving: the timeout was spurious.
+//!   next ACK advances SND.UNA again, beyond what the timeout resent, segments sent before the timeout are
+//!   arriving: the timeout was spurious. (RFC 5682 resends one segment; a window of one segment in bytes can
+//!   hold two smaller ones after the path MTU fell, and the ACK of the second says nothing.)
 //!   A duplicate ACK at either step, an ACK of everything outstanding, nothing new to send, or a second expiry
 //!   of the timer means a loss: the conventional go-back-N recovery goes on.
 //!
@@ -37,8 +39,9 @@ enum Detection {
     /// Our TSval on the retransmission the timeout sent.
     Eifel { retransmitted_at: u32 },
     /// SND.MAX at the timeout (RFC 5682's "recover"), and the step: before the first ACK that advances
-    /// SND.UNA, or after it, with `new_segments` segments of new data still to send.
-    Frto { recover: SeqNumber, second_ack: bool, new_segments: u8 },
+    /// SND.UNA, or after it (`resent_to`: the end of what went again since the timeout), with `new_segments`
+    /// segments of new data still to send.
+    Frto { recover: SeqNumber, second_ack: Option<SeqNumber>, new_segments: u8 },
 }
 
 impl TcpConnection {
@@ -55,7 +58,7 @@ impl TcpConnection {
             _ if self.recovery.in_recovery => None,
             Some(timestamps) => Some(Detection::Eifel { retransmitted_at: timestamps.value(now) }),
             None if self.config.frto => {
-                Some(Detection::Frto { recover: self.snd_max, second_ack: false, new_segments: 0 })
+                Some(Detection::Frto { recover: self.snd_max, second_ack: None, new_segments: 0 })
             }
             None => None,
         };
@@ -80,18 +83,27 @@ impl TcpConnection {
                     self.undo_timeout(undo.before);
                 }
             }
-            Detection::Frto { recover, second_ack: false, .. } => {
+            Detection::Frto { recover, second_ack: None, .. } => {
                 // Step 2: an ACK of everything outstanding, or nothing new to send, leaves it to go-back-N.
                 let unsent = self.data_end() > self.snd_max;
                 let window_open = self.snd_max < ack + self.snd_wnd;
                 if ack < recover && unsent && window_open {
+                    let resent_to = self.snd_nxt;
                     self.snd_nxt = self.snd_max;
-                    undo.detection = Detection::Frto { recover, second_ack: true, new_segments: 2 };
+                    undo.detection = Detection::Frto { recover, second_ack: Some(resent_to), new_segments: 2 };
                     self.timeout_undo = Some(undo);
                 }
             }
-            // Step 3: a second ACK that advances SND.UNA acknowledges segments sent before the timeout.
-            Detection::Frto { second_ack: true, .. } => self.undo_timeout(undo.before),
+            // Step 3: a second ACK that advances SND.UNA beyond what went again since the timeout acknowledges
+            // segments sent before it. One that covers only resent data (the timeout's window held more than
+            // the one segment RFC 5682 resends) tells nothing: a loss, as by a duplicate ACK.
+            Detection::Frto { second_ack: Some(resent_to), .. } => {
+                if ack > resent_to {
+                    self.undo_timeout(undo.before);
+                } else {
+                    self.snd_nxt = self.snd_una;
+                }
+            }
         }
     }
 
@@ -107,7 +119,7 @@ impl TcpConnection {
     /// congestion window (`None` otherwise).
     pub(super) fn frto_allowance(&self) -> Option<usize> {
         match self.timeout_undo.as_deref() {
-            Some(TimeoutUndo { detection: Detection::Frto { second_ack: true, new_segments, .. }, .. }) => {
+            Some(TimeoutUndo { detection: Detection::Frto { second_ack: Some(_), new_segments, .. }, .. }) => {
                 Some(usize::from(*new_segments) * self.send_mss)
             }
             _ => None,

@@ -125,11 +125,12 @@ impl TcpConnection {
             self.fail_timed_out("retransmission limit reached");
             return;
         }
+        let mut black_hole = false;
         if synchronized {
             self.timeout_undo_arm(now);
             let flight = self.snd_max.distance_from(self.snd_una).max(0) as usize;
             self.congestion.on_timeout(now, flight, self.retries == 1);
-            self.suspect_black_hole(now);
+            black_hole = self.suspect_black_hole(now);
         }
         self.reset_recovery_on_timeout();
         self.rack_on_timeout();
@@ -139,7 +140,12 @@ impl TcpConnection {
         // Go back N (RFC 5681 §3.1, RFC 6298 §5.4): resend from SND.UNA; SACKed ranges are skipped.
         self.snd_nxt = self.snd_una;
         self.void_timing();
-        self.rtt.back_off();
+        if black_hole {
+            // The expiries were the path MTU's, not congestion's: the segments now fit, at the usual timeout.
+            self.rtt.clear_backoff();
+        } else {
+            self.rtt.back_off();
+        }
         self.timers.retransmit = now.saturating_add(self.rtt.rto());
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::util::{config, data_segments, established, sent_by, sga};
 use crate::tcp::harness::{BulkTransfer, Harness, LinkFaults, Side};
-use crate::tcp::{CongestionAlgorithm, CongestionControl as _, TcpConfig};
+use crate::tcp::{CongestionAlgorithm, CongestionControl as _, Nanos, TcpConfig};
 
 const MIB: usize = 1 << 20;
 
@@ -465,4 +465,60 @@ fn without_timestamps_f_rto_leaves_a_timeout_after_a_loss_to_go_back_n() {
     assert!(counters.timeouts >= 1, "{counters:?}");
     assert_eq!(counters.spurious_timeouts, 0, "{counters:?}");
     assert!(counters.retransmits > 1, "{counters:?}");
+}
+
+#[test]
+fn f_rto_takes_no_ack_of_resent_data_for_a_sign_of_a_spurious_timeout() {
+    // Segments smaller than the one the congestion controller counts in (a path MTU of 552 learned after the
+    // controller was made): the timeout's window of one "segment" resends two. A's first flight loses all but
+    // its first two segments, so the timer expires; B acknowledges the two retransmissions one by one. The
+    // second ACK is no sign that data sent before the timeout arrived (RFC 5682 step 3 asks for an ACK of data
+    // not retransmitted): taking it for one undid the timeout and left the losses to the next, backed-off
+    // timeout (the drawn connection mix, seed 14965). A loss: go back N.
+    let tcp = TcpConfig { timestamps: false, sack: false, delayed_ack: Duration::ZERO, ..config() };
+    let mut harness = established(&tcp, &tcp, LinkFaults::default(), 154);
+    harness.a.start_with_path_mtu(552, Nanos::NEVER);
+    let start = harness.a.snd_nxt;
+    let (lost_from, lost_to, until) = (start + 1024, start + 40 * 512, harness.elapsed() + Duration::from_millis(50));
+    harness.filter = Some(Box::new(move |entry| {
+        entry.from == Side::A && entry.len > 0 && entry.seq >= lost_from && entry.seq < lost_to && entry.at < until
+    }));
+    // The second retransmission arrives a little after the first: B acknowledges them one by one.
+    let second = start + 1536;
+    harness.delay = Some(Box::new(move |entry| {
+        let late = entry.from == Side::A && entry.seq == second && entry.at >= until;
+        if late { Duration::from_millis(2) } else { Duration::ZERO }
+    }));
+    let total = 60 * 512;
+    assert_eq!(harness.a.send(&sga(&vec![7; total])).expect("send"), total);
+    let mut received = 0;
+    let done = harness.run_until(Duration::from_secs(30), |h| {
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            received += data.len();
+        }
+        received == total
+    });
+    let counters = harness.a.counters();
+    assert!(done, "{counters:?}");
+    assert_eq!((counters.timeouts, counters.spurious_timeouts), (1, 0), "{counters:?}");
+}
+
+#[test]
+fn a_black_hole_cut_clears_the_backoff_its_timeouts_built() {
+    // The path drops every datagram over 1 024 bytes and says nothing: three timeouts in a row, each doubling
+    // the timeout, then the cut (`tcp/black_hole.rs`). Those expiries were the path MTU's, not congestion's:
+    // the segments that now fit go at the timeout of before, not at eight times it.
+    let mut harness = established(&config(), &config(), LinkFaults::default(), 155);
+    let mut bulk = BulkTransfer::new(1 << 20, 155);
+    assert!(!harness.run_until(Duration::from_millis(20), |h| bulk.pump(h)), "still sending");
+    let before = harness.a.retransmission_timeout();
+    harness.filter = Some(Box::new(|entry| entry.from == Side::A && entry.len + 52 > 1024));
+    let cut = harness.run_until(Duration::from_secs(30), |h| {
+        bulk.pump(h);
+        h.a.counters().black_hole_reductions == 1
+    });
+    assert!(cut && harness.a.counters().timeouts == 3, "{:?}", harness.a.counters());
+    assert_eq!(harness.a.retransmission_timeout(), before);
+    assert!(harness.run_until(Duration::from_secs(30), |h| bulk.pump(h)), "the transfer completes");
+    assert_eq!(harness.a.counters().timeouts, 3, "{:?}", harness.a.counters());
 }
