@@ -47,7 +47,7 @@ impl TcpConnection {
             return false;
         }
         self.path_mss = smaller - HEADERS_LEN;
-        self.send_mss = self.send_mss.min(self.segment_payload_limit());
+        self.set_send_mss(self.send_mss.min(self.segment_payload_limit()));
         self.counters.black_hole_reductions += 1;
         self.start_mtu_search(now, smaller);
         true

@@ -102,7 +102,7 @@ impl TcpConnection {
         search.probe = None;
         search.low = size;
         self.path_mss = size - HEADERS_LEN;
-        self.send_mss = self.segment_payload_limit();
+        self.set_send_mss(self.segment_payload_limit());
         self.path_mtu_due = now;
     }
 

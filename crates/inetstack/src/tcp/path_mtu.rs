@@ -18,6 +18,7 @@
 //!
 //! Paths that send no such error (black holes) are found by their timeouts instead (`black_hole.rs`).
 
+use super::congestion::CongestionControl as _;
 use super::connection::TIMESTAMPS_OPTION_LEN;
 use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
@@ -51,7 +52,7 @@ impl TcpConnection {
         // Before the peer's SYN, `negotiate` settles it again with the same limit.
         let send_mss = self.segment_payload_limit();
         if send_mss < self.send_mss {
-            self.send_mss = send_mss;
+            self.set_send_mss(send_mss);
             if self.state.is_synchronized() && self.snd_max > self.snd_una {
                 self.resend_flight_at_new_size(now);
             }
@@ -64,7 +65,7 @@ impl TcpConnection {
     pub fn start_with_path_mtu(&mut self, mtu: u16, expires: Nanos) {
         self.path_mss = usize::from(mtu.max(MIN_PATH_MTU)) - HEADERS_LEN;
         self.path_mtu_due = expires;
-        self.send_mss = self.send_mss.min(self.segment_payload_limit());
+        self.set_send_mss(self.send_mss.min(self.segment_payload_limit()));
     }
 
     /// Before a transmit on the general path (the fast path does not apply once the time is up): a learned path
@@ -82,7 +83,15 @@ impl TcpConnection {
     fn forget_path_mtu(&mut self) {
         self.path_mss = usize::MAX;
         self.path_mtu_due = Nanos::NEVER;
-        self.send_mss = self.segment_payload_limit();
+        self.set_send_mss(self.segment_payload_limit());
+    }
+
+    /// Segments of `mss` bytes of payload from now on; the congestion controller counts in them too.
+    pub(super) fn set_send_mss(&mut self, mss: usize) {
+        if mss != self.send_mss {
+            self.send_mss = mss;
+            self.congestion.set_mss(mss);
+        }
     }
 
     /// The payload of a full-size segment: the agreed MSS within the path's limit, less the timestamps option.

@@ -10,7 +10,7 @@
 //! connection's: it keeps a copy of the controller from before the cut (`undo.rs` for a fast recovery,
 //! `spurious_timeout.rs` for a timeout).
 
-use super::{CongestionControl, slow_start_increase};
+use super::{CongestionControl, rescale, slow_start_increase};
 use crate::tcp::Nanos;
 
 /// The cubic scaling constant C (segments / s^3).
@@ -196,6 +196,24 @@ impl CongestionControl for Cubic {
         self.ssthresh = self.window;
         self.w_max = self.cwnd;
         self.epoch = None;
+    }
+
+    /// The windows are kept in segments: where the segments shrink they stay as they are; where they grow,
+    /// cwnd and W_max shrink by the ratio, so that the bytes stay, and the curve starts again from them (its K
+    /// was drawn for the old ones).
+    fn set_mss(&mut self, mss: usize) {
+        let (from, to) = (self.mss, mss.max(1));
+        if to > from {
+            let ratio = from as f64 / to as f64;
+            self.w_max *= ratio;
+            self.epoch = None;
+            self.cwnd = (self.cwnd * ratio).max(1.0);
+        }
+        self.ssthresh = rescale(self.ssthresh, from, to);
+        self.mss = to;
+        self.mss_f64 = to as f64;
+        self.slow_start_step = (0, 0.0);
+        self.set_cwnd(self.cwnd);
     }
 }
 

@@ -73,6 +73,10 @@ impl CongestionControl for Dctcp {
         self.reno.end_slow_start(now);
     }
 
+    fn set_mss(&mut self, mss: usize) {
+        self.reno.set_mss(mss);
+    }
+
     /// §3.3: cwnd = cwnd × (1 − alpha / 2), and ssthresh with it.
     fn on_ecn_echo(&mut self, _now: Nanos, _flight: usize) {
         let window = self.reno.window() as f64 * (1.0 - self.alpha / 2.0);

@@ -23,7 +23,8 @@ pub use newreno::NewReno;
 
 use super::{CongestionAlgorithm, Nanos};
 
-/// A congestion controller. Windows are in bytes; `mss` is fixed at construction.
+/// A congestion controller. Windows are in bytes, counted in segments of `mss` (set at construction, changed by
+/// [`CongestionControl::set_mss`]).
 pub trait CongestionControl: fmt::Debug {
     /// The congestion window, cwnd.
     fn window(&self) -> usize;
@@ -55,6 +56,11 @@ pub trait CongestionControl: fmt::Debug {
         self.on_loss(now, flight);
         self.on_recovery_end(now);
     }
+    /// The segment size changed to `mss` (path MTU discovery, a black hole, an MTU probe). The windows keep
+    /// their segments where it shrank and their bytes where it grew: a change never puts more bytes in flight
+    /// (Linux counts its windows in packets, and scales them down to keep the bytes after a successful MTU
+    /// probe). A window of one segment before is one segment after (RFC 5681's loss window is one SMSS).
+    fn set_mss(&mut self, mss: usize);
     /// An observation window of DCTCP (RFC 8257 §3.3, about one round trip) ended: `acked` bytes were
     /// acknowledged in it, `marked` of them by ACKs with ECE. Only DCTCP keeps this.
     fn on_ecn_window(&mut self, _acked: usize, _marked: usize) {}
@@ -170,10 +176,28 @@ impl CongestionControl for Controller {
         }
     }
 
+    fn set_mss(&mut self, mss: usize) {
+        match self {
+            Self::Cubic(c) => c.set_mss(mss),
+            Self::NewReno(c) => c.set_mss(mss),
+            Self::Dctcp(c) => c.set_mss(mss),
+        }
+    }
+
     fn on_ecn_window(&mut self, acked: usize, marked: usize) {
         if let Self::Dctcp(c) = self {
             c.on_ecn_window(acked, marked);
         }
+    }
+}
+
+/// `bytes` counted in segments of `from` bytes, in segments of `to`: the same segments where `to` is smaller, the
+/// same bytes where it is larger (see [`CongestionControl::set_mss`]). `usize::MAX` (no threshold) stays.
+pub(crate) fn rescale(bytes: usize, from: usize, to: usize) -> usize {
+    if bytes == usize::MAX || to >= from {
+        bytes
+    } else {
+        (bytes / from).saturating_mul(to) + (bytes % from) * to / from
     }
 }
 
@@ -188,3 +212,37 @@ pub(crate) fn slow_start_increase(acked: usize, mss: usize) -> usize {
 /// that does not pace; with 8, such a receiver's ACKs (13 in the first 120 ms of a 10 ms path in
 /// `window_scaling_allows_more_than_64k_in_flight`) opened the window a fifth less.
 pub(crate) const SLOW_START_LIMIT: usize = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_segment_size_keeps_the_segments_when_smaller_and_the_bytes_when_larger() {
+        let now = Nanos::from_secs(1);
+        for algorithm in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno, CongestionAlgorithm::Dctcp] {
+            let mut controller = new_controller(algorithm, 1460, 10);
+            assert_eq!(controller.window(), 14_600);
+            controller.set_mss(512);
+            assert_eq!(controller.window(), 5120, "{algorithm:?}: ten segments of 512");
+            assert_eq!(controller.slow_start_threshold(), usize::MAX, "{algorithm:?}: no threshold yet");
+            controller.on_loss(now, 5120);
+            let threshold = controller.slow_start_threshold();
+            controller.set_mss(1024);
+            assert!(controller.window() <= 5120 / 2 + 1024, "{algorithm:?}: never more bytes");
+            assert_eq!(controller.slow_start_threshold(), threshold, "{algorithm:?}: the same bytes");
+            controller.on_timeout(now, 1024, true);
+            assert_eq!(controller.window(), 1024, "{algorithm:?}: a loss window of one new segment");
+            controller.set_mss(256);
+            assert_eq!(controller.window(), 256, "{algorithm:?}: one segment stays one segment");
+        }
+    }
+
+    #[test]
+    fn rescaling_keeps_segments_down_and_bytes_up() {
+        assert_eq!(rescale(14_600, 1460, 512), 5120);
+        assert_eq!(rescale(14_601, 1460, 512), 5120);
+        assert_eq!(rescale(5120, 512, 1460), 5120);
+        assert_eq!(rescale(usize::MAX, 1460, 512), usize::MAX);
+    }
+}

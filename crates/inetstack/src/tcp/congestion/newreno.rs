@@ -1,7 +1,7 @@
 //! [`NewReno`]: slow start and congestion avoidance of RFC 5681 §3.1 with byte counting; the window halves on
 //! loss and falls to one segment on a timeout. Recovery mechanics (RFC 6582) are in the connection.
 
-use super::{CongestionControl, slow_start_increase};
+use super::{CongestionControl, rescale, slow_start_increase};
 use crate::tcp::Nanos;
 
 /// The standard TCP congestion controller.
@@ -88,6 +88,14 @@ impl CongestionControl for NewReno {
     fn end_slow_start(&mut self, _now: Nanos) {
         self.ssthresh = self.cwnd;
         self.bytes_acked = 0;
+    }
+
+    fn set_mss(&mut self, mss: usize) {
+        let (from, to) = (self.mss, mss.max(1));
+        self.cwnd = rescale(self.cwnd, from, to).max(to);
+        self.ssthresh = rescale(self.ssthresh, from, to);
+        self.bytes_acked = rescale(self.bytes_acked, from, to);
+        self.mss = to;
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::util::{config, data_segments, established, sent_by, sga};
 use crate::tcp::harness::{BulkTransfer, Harness, LinkFaults, Side};
-use crate::tcp::{CongestionAlgorithm, CongestionControl as _, Nanos, TcpConfig};
+use crate::tcp::{CongestionAlgorithm, CongestionControl as _, TcpConfig};
 
 const MIB: usize = 1 << 20;
 
@@ -469,15 +469,17 @@ fn without_timestamps_f_rto_leaves_a_timeout_after_a_loss_to_go_back_n() {
 
 #[test]
 fn f_rto_takes_no_ack_of_resent_data_for_a_sign_of_a_spurious_timeout() {
-    // Segments smaller than the one the congestion controller counts in (a path MTU of 552 learned after the
-    // controller was made): the timeout's window of one "segment" resends two. A's first flight loses all but
-    // its first two segments, so the timer expires; B acknowledges the two retransmissions one by one. The
-    // second ACK is no sign that data sent before the timeout arrived (RFC 5682 step 3 asks for an ACK of data
-    // not retransmitted): taking it for one undid the timeout and left the losses to the next, backed-off
-    // timeout (the drawn connection mix, seed 14965). A loss: go back N.
+    // A timeout whose window resends two segments (RFC 5682 resends one): A's segments are cut to 512 bytes
+    // by hand, behind its congestion controller's back, which still counts in 1 460-byte segments. (The stack
+    // tells the controller since `set_mss`; before that, a path MTU cut did exactly this: drawn connection mix,
+    // seed 14965.) A's first flight loses all but its first two segments, so the timer expires; B acknowledges
+    // the two retransmissions one by one. The second ACK is no sign that data sent before the timeout arrived
+    // (step 3 asks for an ACK of data not retransmitted): taking it for one undid the timeout and left the
+    // losses to the next, backed-off timeout. A loss: go back N.
     let tcp = TcpConfig { timestamps: false, sack: false, delayed_ack: Duration::ZERO, ..config() };
     let mut harness = established(&tcp, &tcp, LinkFaults::default(), 154);
-    harness.a.start_with_path_mtu(552, Nanos::NEVER);
+    harness.a.path_mss = 512;
+    harness.a.send_mss = 512;
     let start = harness.a.snd_nxt;
     let (lost_from, lost_to, until) = (start + 1024, start + 40 * 512, harness.elapsed() + Duration::from_millis(50));
     harness.filter = Some(Box::new(move |entry| {
