@@ -535,6 +535,28 @@ fn fragmentation_needed_shrinks_the_segments_at_once() {
     assert!(sent.iter().all(|&(_, _, at)| at - before < 1000), "no timer waited for: {sent:?}");
 }
 
+/// An MTU black hole as a script would drive it: the peer never acknowledges the full-size segments (a path that
+/// drops them without an ICMP error). The third timeout in a row resends a segment cut to fit 1 024 bytes
+/// (`tcp/black_hole.rs`), the fourth one cut to fit 552, each after the timeout of before the backoff.
+#[test]
+fn three_timeouts_in_a_row_cut_the_resent_segment_to_a_black_holes_base_size() {
+    let pd = Pd::new("");
+    let (fd, iss, ts_ecr, sport) = active_open(&pd, 8080);
+    pd.inject(&build(&Seg { options: ts(8, ts_ecr), ..seg(8080, sport, 5001, Some(iss + 1), TcpFlags::empty()) }));
+    assert_eq!(pd.write(fd, &[7; 3000]), 3000);
+    // The flight, then whatever the timers send while nothing is acknowledged: (offset, length, time).
+    let sent: Vec<(u32, usize, i64)> = (0..9)
+        .map(|_| pd.sniff().map(|(p, at)| (parse(&p), at)).expect("a segment"))
+        .map(|(o, at)| (o.seq.wrapping_sub(iss), o.payload.len(), at))
+        .collect();
+    let from_the_start: Vec<(usize, i64)> = sent.iter().filter(|s| s.0 == 1).map(|s| (s.1, s.2)).collect();
+    let sizes: Vec<usize> = from_the_start.iter().map(|s| s.0).collect();
+    assert_eq!(sizes[..5], [1448, 1448, 1448, 972, 500], "sent, resent twice, then cut twice: {sent:?}");
+    let waits: Vec<i64> = from_the_start.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    assert!(waits[1] > waits[0] && waits[2] > waits[1], "the timeouts back off: {waits:?}");
+    assert_eq!(waits[3], waits[0], "the cut clears the backoff: {waits:?}");
+}
+
 #[test]
 fn bad_descriptors_and_unsupported_calls_fail_cleanly() {
     let pd = Pd::new("");
