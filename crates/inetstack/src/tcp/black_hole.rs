@@ -9,10 +9,12 @@
 //! enough"), then by half at each further timeout in a row, never below [`MIN_PATH_MTU`]; and at once as far as
 //! it takes to make the first segment resent smaller than it was (a 900-byte request lost on a 576-byte path
 //! goes to the minimum). Not if that segment is already the minimum's size: a small request that times out
-//! tells of a dead peer or path, not of its MTU. The cut also clears the backoff those timeouts built: they were
-//! the path MTU's, not congestion's, and the segments that now fit go at the usual timeout, not eight times it. The retransmission of that timeout already goes at the new size. From then on
-//! a search (`mtu_probe.rs`) probes for the largest size the path takes, up to the peer's MSS; it also undoes
-//! the cut where the timeouts were congestion's, not the path's.
+//! tells of a dead peer or path, not of its MTU.
+//!
+//! The retransmission of that timeout already goes at the new size, and at the usual timeout, not eight times
+//! it: the cut clears the backoff those timeouts built (they were the path MTU's, not congestion's). From then
+//! on a search (`mtu_probe.rs`) probes for the largest size the path takes, up to the peer's MSS; it also
+//! undoes the cut where the timeouts were congestion's, not the path's.
 //!
 //! Not here: sharing the size with the stack's other connections to the destination (each finds the black hole
 //! itself, as on Linux).

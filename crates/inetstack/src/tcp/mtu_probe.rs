@@ -39,7 +39,7 @@ pub(super) struct MtuSearch {
 
 impl TcpConnection {
     /// A black hole made the segments fit `low`: search between it and the largest size the peer takes from now
-    /// on. Not below the size that did not pass: the timeouts may have been congestion's.
+    /// on, the size that timed out included (the timeouts may have been congestion's).
     pub(super) fn start_mtu_search(&mut self, now: Nanos, low: usize) {
         self.mtu_search = Some(MtuSearch { low, high: self.negotiated_mss + HEADERS_LEN, probe: None });
         self.path_mtu_due = now;
