@@ -467,14 +467,19 @@ fn router_unreachables_sent() -> u64 {
         .unwrap_or(0)
 }
 
-fn tcp_through_a_router_with_a_smaller_mtu(libos: &mut Libos) {
-    let unreachables_before = router_unreachables_sent();
-    let (output, elapsed) = bulk_both_ways(libos, "demifar", SocketAddrV4::new(FAR, 5002), THROUGH_ROUTER);
-    let largest: usize = output
+/// The largest segment the Linux server's TCP received, as `BULK_SERVER` prints it (`tcpi_rcv_mss`).
+fn largest_segment(output: &str) -> usize {
+    output
         .lines()
         .find_map(|line| line.strip_prefix("largest segment "))
         .and_then(|n| n.trim().parse().ok())
-        .expect("largest segment");
+        .expect("largest segment")
+}
+
+fn tcp_through_a_router_with_a_smaller_mtu(libos: &mut Libos) {
+    let unreachables_before = router_unreachables_sent();
+    let (output, elapsed) = bulk_both_ways(libos, "demifar", SocketAddrV4::new(FAR, 5002), THROUGH_ROUTER);
+    let largest = largest_segment(&output);
     assert!(largest <= 1280 - 40, "segments fit the 1280-byte link: {output}");
     let unreachables = router_unreachables_sent() - unreachables_before;
     assert!(unreachables >= 1, "Linux the router refused catnip's first segments with ICMP");
@@ -501,11 +506,7 @@ fn black_hole_drops() -> u64 {
 fn tcp_through_a_black_hole(libos: &mut Libos) {
     let (drops_before, unreachables_before) = (black_hole_drops(), router_unreachables_sent());
     let (output, elapsed) = bulk_both_ways(libos, "demihole", SocketAddrV4::new(BEHIND_HOLE, 5003), THROUGH_ROUTER);
-    let largest: usize = output
-        .lines()
-        .find_map(|line| line.strip_prefix("largest segment "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("largest segment");
+    let largest = largest_segment(&output);
     // The far end takes 1284 bytes (a veth lets a VLAN tag's 4 bytes over its MTU): at most 1284 - 40 of
     // headers - 12 of timestamps. The first cut after the timeouts was to 1024 - 52; the probes raised it.
     assert!(largest <= 1284 - 52, "segments fit the link: {output}");
