@@ -117,6 +117,8 @@ fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row_t
         assert_eq!(counters.black_hole_reductions, 1, "host {host}: {counters:?}");
         assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS), "host {host}: {counters:?}");
         assert!(counters.mtu_probes_lost >= 1 && counters.mtu_probes > counters.mtu_probes_lost, "{counters:?}");
+        // A halving search: 476 bytes to within 16 takes five probes (it once went down byte by byte).
+        assert!(counters.mtu_probes <= 6, "host {host}: {counters:?}");
         assert_eq!(counters.path_mtu_reductions, 0);
     }
     assert_eq!(sim.hosts[0].counters().icmp_frag_needed_in, 0);
@@ -125,6 +127,32 @@ fn without_the_routers_error_the_segments_shrink_after_three_timeouts_in_a_row_t
     let (mut sim, listener) = hosts_with_tcp(Some((ROUTER_MTU, false)), 2, tcp);
     assert!(both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).is_none());
     assert!(sim.mtu_drops > 0);
+}
+
+#[test]
+fn connections_after_the_first_through_a_black_hole_start_with_what_passes() {
+    // The first connection finds the hole by three timeouts a side; the stacks remember the size that passed,
+    // so the next connection, active and passive end alike, loses no segment to it and probes up by itself.
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 10);
+    let (first, first_peer) = both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).expect("first");
+    for (host, id) in [(0, first), (1, first_peer)] {
+        assert_eq!(sim.hosts[host].tcp_counters(id).expect("counters").timeouts, u64::from(BLACK_HOLE_TIMEOUTS));
+    }
+    let drops = sim.mtu_drops;
+    let (second, second_peer) = both_ways(&mut sim, listener, 2_000_000, Duration::from_secs(30)).expect("second");
+    for (host, id) in [(0, second), (1, second_peer)] {
+        let counters = sim.hosts[host].tcp_counters(id).expect("counters");
+        assert_eq!((counters.timeouts, counters.black_hole_reductions), (0, 0), "host {host}: {counters:?}");
+        assert!(counters.mtu_probes > 0 && counters.mtu_probes <= 6, "host {host}: {counters:?}");
+        let mtu = send_mss(&sim.hosts[host], id) + 52;
+        assert!(mtu <= ROUTER_MTU && mtu > ROUTER_MTU - SEARCH_DONE_WITHIN, "host {host}: {mtu}");
+    }
+    // What the second lost were its lost probes only.
+    let probes_lost: u64 = [(0, second), (1, second_peer)]
+        .iter()
+        .map(|&(host, id)| sim.hosts[host].tcp_counters(id).expect("counters").mtu_probes_lost)
+        .sum();
+    assert_eq!(sim.mtu_drops - drops, probes_lost);
 }
 
 #[test]

@@ -368,9 +368,7 @@ impl Stack {
         let iss = self.initial_sequence_number(local, remote);
         let ts_offset = self.timestamp_offset(local, remote);
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, ts_offset, self.tcp_now);
-        if let Some((mtu, expires)) = self.path_mtus.get(*remote.ip(), self.tcp_now) {
-            tcb.start_with_path_mtu(mtu, expires);
-        }
+        self.start_with_known_path_mtu(&mut tcb);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let conn = Connection {
@@ -492,7 +490,7 @@ impl Stack {
             && conn.tcb.on_path_mtu(now, mtu, quoted_seq)
         {
             self.tcp.active.push(id);
-            self.path_mtus.learn(*remote.ip(), mtu.max(crate::tcp::MIN_PATH_MTU), now);
+            self.path_mtus.learn(*remote.ip(), mtu.max(crate::tcp::MIN_PATH_MTU), now, false);
         }
     }
 
@@ -776,11 +774,20 @@ impl Stack {
         self.tcp.active.push(id);
     }
 
+    /// A new connection to a destination whose path MTU the stack knows (`path_mtu_cache.rs`) starts with
+    /// segments that fit: as learned from ICMP until the entry's end, or after a black hole from the size that
+    /// passes, probing for more.
+    fn start_with_known_path_mtu(&self, tcb: &mut TcpConnection) {
+        match self.path_mtus.get(*tcb.remote().ip(), self.tcp_now) {
+            Some(known) if known.black_hole => tcb.start_after_black_hole(self.tcp_now, known.mtu),
+            Some(known) => tcb.start_with_path_mtu(known.mtu, known.expires),
+            None => {}
+        }
+    }
+
     /// Registers `tcb`, a connection listener `lid` (whose socket `options` it takes) just opened.
     fn add_passive_connection(&mut self, lid: SocketId, options: TcpSocketOptions, mut tcb: TcpConnection) -> SocketId {
-        if let Some((mtu, expires)) = self.path_mtus.get(*tcb.remote().ip(), self.tcp_now) {
-            tcb.start_with_path_mtu(mtu, expires);
-        }
+        self.start_with_known_path_mtu(&mut tcb);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let key = FlowKey { local: tcb.local(), remote: tcb.remote() };
@@ -1030,6 +1037,10 @@ impl Stack {
         let timeouts = conn.tcb.counters().timeouts;
         if timeouts != conn.timeouts_advised {
             conn.timeouts_advised = timeouts;
+            // A black hole is found at a timeout: connections to come start with the size that passes.
+            if let Some(mtu) = conn.tcb.black_hole_mtu() {
+                self.path_mtus.learn(remote, mtu, self.tcp_now, true);
+            }
             self.advise_delivery_problem(remote);
         }
         let Ok(conn) = self.connection(id) else { return };

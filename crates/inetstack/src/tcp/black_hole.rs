@@ -16,8 +16,9 @@
 //! on a search (`mtu_probe.rs`) probes for the largest size the path takes, up to the peer's MSS; it also
 //! undoes the cut where the timeouts were congestion's, not the path's.
 //!
-//! Not here: sharing the size with the stack's other connections to the destination (each finds the black hole
-//! itself, as on Linux).
+//! The stack shares the size that passes with connections to come to the destination (`stack/path_mtu_cache.rs`):
+//! they start with it and search for themselves, instead of each losing three timeouts to the hole (Linux's
+//! sockets each find it again).
 
 use super::path_mtu::HEADERS_LEN;
 use super::{MIN_PATH_MTU, Nanos, TcpConnection};

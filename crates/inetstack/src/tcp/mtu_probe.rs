@@ -47,17 +47,21 @@ impl TcpConnection {
 
     /// The search's next probe size, if a probe may go now (see the module docs).
     fn mtu_probe_size(&mut self, now: Nanos, unsent: usize) -> Option<usize> {
-        let search = self.mtu_search?;
-        if search.high - search.low < SEARCH_DONE_WITHIN {
+        let mut search = self.mtu_search?;
+        // Not above what the peer takes (a search started before the handshake did not know it).
+        search.high = search.high.min(self.negotiated_mss + HEADERS_LEN);
+        if search.high <= search.low || search.high - search.low < SEARCH_DONE_WITHIN {
             // Done: search again later, from the largest size the peer takes.
             let largest = self.negotiated_mss + HEADERS_LEN;
             self.mtu_search = Some(MtuSearch { high: largest, ..search });
             self.path_mtu_due = now.saturating_add(RESEARCH_INTERVAL);
             return None;
         }
-        // The middle, or the top once the middle is near it: a search may end at the full size.
+        // The middle; or the full size itself once the middle is near it and it is still untested, so that a
+        // search may end there (after it failed, `high` is below it and the halving goes on).
         let middle = (search.low + search.high).div_ceil(2);
-        let size = if search.high - middle < SEARCH_DONE_WITHIN { search.high } else { middle };
+        let top = search.high == self.negotiated_mss + HEADERS_LEN && search.high - middle < SEARCH_DONE_WITHIN;
+        let size = if top { search.high } else { middle };
         let payload = self.probe_payload(size);
         let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
         let may = matches!(self.state, TcpState::Established | TcpState::CloseWait)
@@ -104,6 +108,20 @@ impl TcpConnection {
         self.path_mss = size - HEADERS_LEN;
         self.set_send_mss(self.segment_payload_limit());
         self.path_mtu_due = now;
+    }
+
+    /// The size a black hole's search (if one runs) found to pass so far, for connections to come
+    /// (`stack/path_mtu_cache.rs`).
+    pub fn black_hole_mtu(&self) -> Option<u16> {
+        self.mtu_search.and_then(|search| u16::try_from(search.low).ok())
+    }
+
+    /// A new connection to a destination behind a black hole another connection found: its segments fit `mtu`
+    /// (which passed) from the start, and it probes for more itself. Not counted as a reduction.
+    pub fn start_after_black_hole(&mut self, now: Nanos, mtu: u16) {
+        self.path_mss = usize::from(mtu.max(super::MIN_PATH_MTU)) - HEADERS_LEN;
+        self.set_send_mss(self.send_mss.min(self.segment_payload_limit()));
+        self.start_mtu_search(now, self.path_mss + HEADERS_LEN);
     }
 
     /// An ICMP error named the path MTU: the search is over.
