@@ -156,6 +156,26 @@ fn connections_after_the_first_through_a_black_hole_start_with_what_passes() {
 }
 
 #[test]
+fn a_search_with_too_little_data_to_probe_leaves_the_output_fast_path_to_small_exchanges() {
+    // The second connection starts searching (from the stack's black-hole entry) but only ever sends 100-byte
+    // messages: no probe can go, and between its looks, a timeout apart, its segments take the fast path.
+    let (mut sim, listener) = hosts_behind_a_router(Some((ROUTER_MTU, false)), 11);
+    both_ways(&mut sim, listener, 200_000, Duration::from_secs(30)).expect("first");
+    let (client, server) = both_ways(&mut sim, listener, 100, Duration::from_secs(5)).expect("second");
+    let taken_before = crate::tcp::fast_path_taken();
+    for _ in 0..200 {
+        assert!(one_way(&mut sim, (0, client), (1, server), 100));
+        assert!(one_way(&mut sim, (1, server), (0, client), 100));
+    }
+    let counters = sim.hosts[0].tcp_counters(client).expect("counters");
+    assert_eq!(counters.mtu_probes, 0, "{counters:?}");
+    let taken = crate::tcp::fast_path_taken() - taken_before;
+    // The same exchanges on a path without a router take it 424 times (acknowledgments included); looking
+    // again every round trip, the search left it 129.
+    assert!(taken >= 400, "the fast path took {taken} transmits");
+}
+
+#[test]
 fn a_black_hole_below_the_base_size_halves_the_segments_again() {
     // A path of 576 bytes: 1 024 is still too big, so the next timeout in a row halves it (to the 552 floor);
     // the search then finds 576 from there.

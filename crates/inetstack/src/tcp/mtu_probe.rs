@@ -9,7 +9,9 @@
 //!
 //! A probe goes only when it can tell something (§7.4-7.5): in ESTABLISHED or CLOSE-WAIT, nothing being resent
 //! or lost, outside recovery, with the windows' room for it and new data for it and a full segment after it
-//! (whose arrival shows the probe lost, by SACK or RACK, without a timeout).
+//! (whose arrival shows the probe lost, by SACK or RACK, without a timeout). Until then the search looks again a
+//! round trip later, or a timeout later when the application has too little data queued: between its looks the
+//! connection's segments take the output fast path (the search's next look is its one path-MTU deadline).
 //!
 //! A lost probe is not congestion (§7.6.2; Linux's `tcp_mtup_probe_failed` likewise): when a loss detector would
 //! start fast recovery while the probe is the oldest unacknowledged data and not SACKed, or the retransmission
@@ -45,34 +47,42 @@ impl TcpConnection {
         self.path_mtu_due = now;
     }
 
-    /// The search's next probe size, if a probe may go now (see the module docs).
-    fn mtu_probe_size(&mut self, now: Nanos, unsent: usize) -> Option<usize> {
-        let mut search = self.mtu_search?;
+    /// The search's next step at a transmit with `unsent` bytes of new data (see the module docs): a probe of
+    /// `Ok(size)` now, or `Err(at)`: the next look at `at`. Done, a search looks again in [`RESEARCH_INTERVAL`].
+    /// A flight in a state where a probe could tell nothing (a resend, a recovery, full windows) is looked at
+    /// again a round trip later; too little data for a probe, a timeout later: an application sending small
+    /// messages is not probed for, and its segments keep the output fast path meanwhile.
+    fn next_probe(&mut self, now: Nanos, unsent: usize) -> Result<usize, Nanos> {
+        let Some(mut search) = self.mtu_search else { return Err(Nanos::NEVER) };
         // Not above what the peer takes (a search started before the handshake did not know it).
-        search.high = search.high.min(self.negotiated_mss + HEADERS_LEN);
+        let largest = self.negotiated_mss + HEADERS_LEN;
+        search.high = search.high.min(largest);
         if search.high <= search.low || search.high - search.low < SEARCH_DONE_WITHIN {
             // Done: search again later, from the largest size the peer takes.
-            let largest = self.negotiated_mss + HEADERS_LEN;
             self.mtu_search = Some(MtuSearch { high: largest, ..search });
-            self.path_mtu_due = now.saturating_add(RESEARCH_INTERVAL);
-            return None;
+            return Err(now.saturating_add(RESEARCH_INTERVAL));
         }
         // The middle; or the full size itself once the middle is near it and it is still untested, so that a
         // search may end there (after it failed, `high` is below it and the halving goes on).
         let middle = (search.low + search.high).div_ceil(2);
-        let top = search.high == self.negotiated_mss + HEADERS_LEN && search.high - middle < SEARCH_DONE_WITHIN;
+        let top = search.high == largest && search.high - middle < SEARCH_DONE_WITHIN;
         let size = if top { search.high } else { middle };
         let payload = self.probe_payload(size);
+        if unsent < payload + self.send_mss {
+            return Err(now.saturating_add(self.rtt.rto()));
+        }
         let window_room = (self.snd_una + self.snd_wnd).distance_from(self.snd_nxt).max(0) as usize;
         let may = matches!(self.state, TcpState::Established | TcpState::CloseWait)
             && self.snd_nxt == self.snd_max
             && !self.recovery.in_recovery
             && self.sent_segments.lost_bytes() == 0
             && self.timeout_undo.is_none()
-            && unsent >= payload + self.send_mss
             && window_room >= payload
             && self.congestion_allowance() >= payload;
-        may.then_some(size)
+        if !may {
+            return Err(now.saturating_add(self.rtt.srtt().unwrap_or(self.rtt.rto())));
+        }
+        Ok(size)
     }
 
     /// The payload of a probe of `size` bytes of IP datagram.
@@ -86,7 +96,13 @@ impl TcpConnection {
         if self.path_mtu_due > now {
             return false;
         }
-        let Some(size) = self.mtu_probe_size(now, unsent) else { return false };
+        let size = match self.next_probe(now, unsent) {
+            Ok(size) => size,
+            Err(at) => {
+                self.path_mtu_due = at;
+                return false;
+            }
+        };
         let start = self.snd_nxt;
         let end = self.send_segment(now, out, start, self.probe_payload(size), false);
         if let Some(search) = self.mtu_search.as_mut() {
@@ -140,7 +156,7 @@ impl TcpConnection {
         }
         search.probe = None;
         search.high = size - 1;
-        // The next goes once the flight resent now is acknowledged (`mtu_probe_size`'s conditions).
+        // The next goes once the flight resent now is acknowledged (`next_probe`'s conditions).
         self.path_mtu_due = now;
         self.counters.mtu_probes_lost += 1;
         self.resend_flight_at_new_size(now);
