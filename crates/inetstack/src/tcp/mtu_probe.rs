@@ -104,7 +104,7 @@ impl TcpConnection {
             }
         };
         let start = self.snd_nxt;
-        let end = self.send_segment(now, out, start, self.probe_payload(size), false);
+        let end = self.send_range(now, out, start, self.probe_payload(size), false);
         if let Some(search) = self.mtu_search.as_mut() {
             search.probe = Some((start, end, size));
         }

@@ -245,7 +245,7 @@ impl TcpConnection {
             } else if start >= self.snd_nxt {
                 return;
             }
-            let sent_end = self.send_range(now, out, start, len, false);
+            let sent_end = self.send_range(now, out, start, len.min(self.send_mss), false);
             if sent_end <= start {
                 // Nothing to send there any more (cannot happen while the send buffer holds it): forget it.
                 self.sent_segments.unmark_first_lost();
@@ -255,22 +255,11 @@ impl TcpConnection {
         }
     }
 
-    /// Sends up to `max_len` bytes (at most a full segment) starting at `seq` (a FIN rides along if it is
-    /// next) and returns the sequence number after the segment. Updates SND.NXT/SND.MAX, the retransmission
-    /// timer (unless this is a window probe) and the Karn-safe RTT timing.
+    /// Sends up to `max_len` bytes starting at `seq` (a FIN rides along if it is next) and returns the
+    /// sequence number after the segment. Callers keep `max_len` within a full segment (`send_mss`), but for an
+    /// MTU probe, which is larger. Updates SND.NXT/SND.MAX, the retransmission timer (unless this is a window
+    /// probe) and the Karn-safe RTT timing.
     pub(super) fn send_range(
-        &mut self,
-        now: Nanos,
-        out: &mut Vec<OutgoingSegment>,
-        seq: SeqNumber,
-        max_len: usize,
-        probe: bool,
-    ) -> SeqNumber {
-        self.send_segment(now, out, seq, max_len.min(self.send_mss), probe)
-    }
-
-    /// [`Self::send_range`] of up to `max_len` bytes whatever the segment size: an MTU probe's may be larger.
-    pub(super) fn send_segment(
         &mut self,
         now: Nanos,
         out: &mut Vec<OutgoingSegment>,

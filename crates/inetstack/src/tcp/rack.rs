@@ -346,7 +346,8 @@ impl TcpConnection {
             && last.state != SegmentState::Sacked
         {
             let start = last.start.max(self.snd_una);
-            self.send_range(now, out, start, last.end.distance_from(start).max(0) as usize, false);
+            let len = (last.end.distance_from(start).max(0) as usize).min(self.send_mss);
+            self.send_range(now, out, start, len, false);
             self.rack.tlp_is_retrans = true;
         }
         if out.len() == sent_before {
