@@ -484,16 +484,22 @@ fn usleep_fires_the_retransmission_timer() {
     assert!(t2 <= pd.now_us());
 }
 
+/// An active open to port 8080 whose peer then opens its window (the SYN-ACK's 1 000 is not scaled; the ACK's
+/// is, x128: room for full-size segments), and a write of 3 000 bytes. Returns the ISS.
+fn open_and_write_3000(pd: &Pd) -> u32 {
+    let (fd, iss, ts_ecr, sport) = active_open(pd, 8080);
+    pd.inject(&build(&Seg { options: ts(8, ts_ecr), ..seg(8080, sport, 5001, Some(iss + 1), TcpFlags::empty()) }));
+    assert_eq!(pd.write(fd, &[7; 3000]), 3000);
+    iss
+}
+
 /// Path MTU discovery as a packetdrill script would drive it (`icmp unreachable frag_needed mtu 1000`): a router's
 /// error about our first full-size segment makes the next segments, and that one's retransmission, fit.
 #[test]
 fn fragmentation_needed_shrinks_the_segments_at_once() {
     use inetstack::wire::{DstUnreachable, Icmpv4Repr};
     let pd = Pd::new("");
-    let (fd, iss, ts_ecr, sport) = active_open(&pd, 8080);
-    // The SYN-ACK's window (1 000) is not scaled; this ACK's is (x128): room for full-size segments.
-    pd.inject(&build(&Seg { options: ts(8, ts_ecr), ..seg(8080, sport, 5001, Some(iss + 1), TcpFlags::empty()) }));
-    assert_eq!(pd.write(fd, &[7; 3000]), 3000);
+    let iss = open_and_write_3000(&pd);
     let (first, _) = pd.sniff().expect("a full-size segment");
     let big = parse(&first);
     assert_eq!((big.seq, big.payload.len()), (iss + 1, 1448), "MSS 1460 less the timestamps option");
@@ -541,9 +547,7 @@ fn fragmentation_needed_shrinks_the_segments_at_once() {
 #[test]
 fn three_timeouts_in_a_row_cut_the_resent_segment_to_a_black_holes_base_size() {
     let pd = Pd::new("");
-    let (fd, iss, ts_ecr, sport) = active_open(&pd, 8080);
-    pd.inject(&build(&Seg { options: ts(8, ts_ecr), ..seg(8080, sport, 5001, Some(iss + 1), TcpFlags::empty()) }));
-    assert_eq!(pd.write(fd, &[7; 3000]), 3000);
+    let iss = open_and_write_3000(&pd);
     // The flight, then whatever the timers send while nothing is acknowledged: (offset, length, time).
     let sent: Vec<(u32, usize, i64)> = (0..9)
         .map(|_| pd.sniff().map(|(p, at)| (parse(&p), at)).expect("a segment"))

@@ -188,6 +188,13 @@ fn a_black_hole_below_the_base_size_halves_the_segments_again() {
     assert_eq!(counters.timeouts, u64::from(BLACK_HOLE_TIMEOUTS) + 1, "{counters:?}");
 }
 
+/// The link goes silent (every frame lost), and the client queues `len` bytes on `client`.
+fn send_into_silence(sim: &mut Simulation, client: SocketId, len: usize) {
+    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(|_, _| true)));
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&vec![1; len]).expect("sga")).expect("send");
+}
+
 #[test]
 fn a_cut_after_timeouts_that_were_congestions_is_undone_by_the_probes() {
     // Everything is lost for a while (an outage, not the path's MTU): the third timeout in a row cuts the
@@ -195,9 +202,7 @@ fn a_cut_after_timeouts_that_were_congestions_is_undone_by_the_probes() {
     let (mut sim, listener) = hosts_behind_a_router(None, 7);
     let (client, server) = both_ways(&mut sim, listener, 100_000, Duration::from_secs(5)).expect("first");
     let full = send_mss(&sim.hosts[0], client);
-    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(|_, _| true)));
-    let now = sim.now();
-    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&[3; 100_000]).expect("sga")).expect("send");
+    send_into_silence(&mut sim, client, 100_000);
     let cut = sim.run_until(Duration::from_secs(10), |s| {
         s.hosts[0].tcp_counters(client).expect("counters").black_hole_reductions == 1
     });
@@ -255,9 +260,7 @@ fn timeouts_of_small_segments_leave_the_size_alone() {
     let (mut sim, listener) = hosts_behind_a_router(None, 6);
     let (client, _server) = both_ways(&mut sim, listener, 10_000, Duration::from_secs(5)).expect("all arrives");
     let before = send_mss(&sim.hosts[0], client);
-    sim.drop_filter = Some(crate::sim::DropFilter(Box::new(|_, _| true)));
-    let now = sim.now();
-    sim.hosts[0].tcp_send(now, client, &Sga::from_slice(&[1; 500]).expect("sga")).expect("send");
+    send_into_silence(&mut sim, client, 500);
     sim.sleep(Duration::from_secs(20));
     let counters = sim.hosts[0].tcp_counters(client).expect("counters");
     assert!(counters.timeouts > u64::from(BLACK_HOLE_TIMEOUTS), "{counters:?}");
