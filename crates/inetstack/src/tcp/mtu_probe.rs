@@ -57,7 +57,7 @@ impl TcpConnection {
         // Not above what the peer takes (a search started before the handshake did not know it).
         let largest = self.negotiated_mss + HEADERS_LEN;
         search.high = search.high.min(largest);
-        if search.high <= search.low || search.high - search.low < SEARCH_DONE_WITHIN {
+        if search.high.saturating_sub(search.low) < SEARCH_DONE_WITHIN {
             // Done: search again later, from the largest size the peer takes.
             self.mtu_search = Some(MtuSearch { high: largest, ..search });
             return Err(now.saturating_add(RESEARCH_INTERVAL));
@@ -90,12 +90,9 @@ impl TcpConnection {
         size - HEADERS_LEN - self.data_options_len()
     }
 
-    /// On the general path's new-data loop, before a segment of `unsent` bytes of new data: sends a probe if
-    /// one is due and may go; returns whether it did.
+    /// On the general path's new-data loop, once `path_mtu_due` has come, before a segment of `unsent` bytes of
+    /// new data: sends a probe if one may go; returns whether it did.
     pub(super) fn send_mtu_probe(&mut self, now: Nanos, out: &mut Vec<super::OutgoingSegment>, unsent: usize) -> bool {
-        if self.path_mtu_due > now {
-            return false;
-        }
         let size = match self.next_probe(now, unsent) {
             Ok(size) => size,
             Err(at) => {
