@@ -191,6 +191,11 @@ fn configurations() -> Vec<(&'static str, TcpConfig)> {
         ),
         ("ECN", TcpConfig { ecn: true, ..base.clone() }),
         ("DCTCP", TcpConfig { congestion: CongestionAlgorithm::Dctcp, ..base.clone() }),
+        ("Accurate ECN", TcpConfig { accurate_ecn: true, ..base.clone() }),
+        (
+            "DCTCP over Accurate ECN",
+            TcpConfig { congestion: CongestionAlgorithm::Dctcp, accurate_ecn: true, ..base.clone() },
+        ),
         ("small buffers, Nagle", TcpConfig { recv_buffer: 8192, send_buffer: 8192, mss: 536, ..base }),
     ]
 }
@@ -292,13 +297,15 @@ pub(super) fn draw_path_mtu(rng: &mut Rng) -> Option<Router> {
     (rng.below(10) >= 8).then(|| (rng.pick(&[576usize, 1006, 1280]), rng.chance(0.5)))
 }
 
-/// Draws ECN for both `configs` (in three draws of ten, one of them with DCTCP); returns the frames waiting at
-/// which the `uplink` queue marks ECN-capable frames (a quarter of it), if ECN was drawn and the link has a rate.
+/// Draws ECN for both `configs` (in three draws of ten: classic ECN, Accurate ECN, DCTCP over Accurate ECN);
+/// returns the frames waiting at which the `uplink` queue marks ECN-capable frames (a quarter of it), if ECN was
+/// drawn and the link has a rate.
 pub(super) fn draw_ecn(rng: &mut Rng, configs: &mut [StackConfig; 2], uplink: Option<(u64, usize)>) -> Option<usize> {
     let mode = rng.below(10);
     let ecn = mode >= 7;
     for config in configs {
         config.tcp.ecn = ecn;
+        config.tcp.accurate_ecn = mode >= 8;
         if mode == 9 {
             config.tcp.congestion = CongestionAlgorithm::Dctcp;
         }

@@ -41,8 +41,7 @@ impl Stack {
         };
         self.counters.tcp_in += 1;
         self.counters.tcp_in_fast += 1;
-        let ce = parsed.ecn == crate::tcp::ecn_codepoint::CE;
-        self.segment_for_connection(id, &parsed.tcp, payload, ce);
+        self.segment_for_connection(id, &parsed.tcp, payload, parsed.ecn);
         None
     }
 }

@@ -126,7 +126,7 @@ impl HeaderTemplate {
         tcp[4..8].copy_from_slice(&segment.seq_number.0.to_be_bytes());
         tcp[8..12].copy_from_slice(&segment.ack_number.map_or(0, |ack| ack.0).to_be_bytes());
         // Header length in 32-bit words (at most 15: the options were checked by `emit`).
-        tcp[12] = ((header_len / 4) as u8) << 4;
+        tcp[12] = segment.flags.offset_byte(header_len);
         let ack = if segment.ack_number.is_some() { TcpFlags::ACK } else { TcpFlags::empty() };
         tcp[13] = segment.flags.without(TcpFlags::ACK).union(ack).bits();
         tcp[14..16].copy_from_slice(&segment.window_len.to_be_bytes());
@@ -166,8 +166,8 @@ impl HeaderTemplate {
         let (fixed, options) = out.split_at_mut(FIXED_LEN);
         self.write_fixed(fixed, header.ect && !payload.is_empty(), total_len, ident, caps);
         let (seq, ack) = (seq.0, header.ack_number.0);
-        let offset_and_flags =
-            [((header_len / 4) as u8) << 4, flags.without(TcpFlags::ACK).union(TcpFlags::ACK).bits()];
+        let flags = flags.union(header.ecn_flags).union(TcpFlags::ACK);
+        let offset_and_flags = [flags.offset_byte(header_len), flags.bits()];
         let tcp = &mut fixed[TCP..];
         tcp[4..8].copy_from_slice(&seq.to_be_bytes());
         tcp[8..12].copy_from_slice(&ack.to_be_bytes());
@@ -257,6 +257,7 @@ mod tests {
                         ack_number: SeqNumber(u32::MAX - i as u32),
                         window_len: 0xfffe - j as u16,
                         timestamps,
+                        ecn_flags: if i % 2 == 0 { TcpFlags::AE | TcpFlags::ECE } else { TcpFlags::empty() },
                         ect: i % 2 == 0,
                     };
                     let segment = BatchSegment { seq_number: SeqNumber(0xffff_0000 + j as u32), flags, payload: None };

@@ -619,22 +619,22 @@ impl Stack {
         let mut payload = datagram.clone();
         payload.adjust(header_len).map_err(|_| WireError::Truncated)?;
         let new_syn = repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst();
-        let ce = ip.tos & ecn_codepoint::MASK == ecn_codepoint::CE;
+        let ecn_field = ip.tos & ecn_codepoint::MASK;
         if let Some(id) = self.tcp_connection_for(local, remote) {
-            if new_syn && self.reopen_from_time_wait(id, local, remote, &repr) {
+            if new_syn && self.reopen_from_time_wait(id, local, remote, &repr, ecn_field) {
                 return Ok(());
             }
-            self.segment_for_connection(id, &repr, payload, ce);
+            self.segment_for_connection(id, &repr, payload, ecn_field);
             return Ok(());
         }
         match self.listener_for(local) {
             Some(lid) if new_syn => {
-                self.passive_open(lid, local, remote, &repr, None);
+                self.passive_open(lid, local, remote, &repr, ecn_field, None);
                 Ok(())
             }
             Some(lid) if self.may_complete_a_cookie(lid, &repr) => {
                 match self.open_from_cookie(lid, local, remote, &repr, None) {
-                    CookieAck::Opened(id) => self.segment_for_connection(id, &repr, payload, ce),
+                    CookieAck::Opened(id) => self.segment_for_connection(id, &repr, payload, ecn_field),
                     // Dropped, as Linux drops them while its cookies may be out: if the ACK that brought the
                     // cookie was lost, a later segment does not bring it (its sequence number is not the ISN's
                     // next), and a RST would kill a connection the peer's retransmission of its first segment
@@ -655,7 +655,13 @@ impl Stack {
     /// was marked Congestion Experienced), then polls the connection or only schedules its deadlines, and
     /// settles a handshake it completed.
     #[inline]
-    pub(super) fn segment_for_connection(&mut self, id: SocketId, repr: &TcpRepr<'_>, payload: DemiBuffer, ce: bool) {
+    pub(super) fn segment_for_connection(
+        &mut self,
+        id: SocketId,
+        repr: &TcpRepr<'_>,
+        payload: DemiBuffer,
+        ecn_field: u8,
+    ) {
         let now = self.tcp_now;
         let mut handshake = false;
         let mut quiet = None;
@@ -665,7 +671,7 @@ impl Stack {
         {
             match self.cookie_replaces_half_open(id, repr) {
                 Some(CookieAck::Opened(cookie_connection)) => {
-                    return self.segment_for_connection(cookie_connection, repr, payload, ce);
+                    return self.segment_for_connection(cookie_connection, repr, payload, ecn_field);
                 }
                 // While cookies may be out, such an ACK is the listener's to judge, which drops what it cannot
                 // take (see `receive_tcp`): not reset by the half-open connection.
@@ -674,7 +680,7 @@ impl Stack {
             }
         }
         if let Ok(conn) = self.connection(id) {
-            conn.tcb.on_ecn_codepoint(now, ce);
+            conn.tcb.on_ecn_codepoint(now, ecn_field);
             conn.tcb.on_segment(now, repr, payload);
             handshake = conn.listener.is_some();
             // Data for a connection the application closed can never be read: reset it (RFC 1122
@@ -719,6 +725,7 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
+        ecn_field: u8,
     ) -> bool {
         let Some(lid) = self.listener_for(local) else { return false };
         let Ok(conn) = self.connection(id) else { return false };
@@ -730,7 +737,7 @@ impl Stack {
             return false;
         }
         self.reap(FlowKey { local, remote }, id);
-        self.passive_open(lid, local, remote, syn, Some(least_iss));
+        self.passive_open(lid, local, remote, syn, ecn_field, Some(least_iss));
         self.counters.tcp_time_wait_reopens += 1;
         true
     }
@@ -743,6 +750,7 @@ impl Stack {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
+        ecn_field: u8,
         least_iss: Option<SeqNumber>,
     ) {
         let (cookies, now) = (self.config.syn_cookies, self.tcp_now);
@@ -769,7 +777,7 @@ impl Stack {
             iss = least;
         }
         let ts_offset = self.timestamp_offset(local, remote);
-        let tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, iss, ts_offset, self.tcp_now);
+        let tcb = TcpConnection::accept(&self.config.tcp, local, remote, syn, ecn_field, iss, ts_offset, self.tcp_now);
         let id = self.add_passive_connection(lid, options, tcb);
         self.tcp.active.push(id);
     }
@@ -902,7 +910,16 @@ impl Stack {
         }
         let syn = syn_cookies::syn_for(ack, &syn_cookies::handshake(mss, ack));
         let ts_offset = self.timestamp_offset(local, remote);
-        let mut tcb = TcpConnection::accept(&self.config.tcp, local, remote, &syn, cookie, ts_offset, self.tcp_now);
+        let mut tcb = TcpConnection::accept(
+            &self.config.tcp,
+            local,
+            remote,
+            &syn,
+            ecn_codepoint::NOT_ECT,
+            cookie,
+            ts_offset,
+            self.tcp_now,
+        );
         tcb.syn_ack_was_sent();
         let id = self.add_passive_connection(lid, options, tcb);
         self.counters.tcp_syn_cookies_accepted += 1;

@@ -76,6 +76,10 @@ pub struct TcpConfig {
     /// mark halves the window without a loss. Off by default (Linux, by default, accepts ECN but does not ask
     /// for it).
     pub ecn: bool,
+    /// Accurate ECN (RFC 9768, `tcp/ecn.rs`): ask for it on active opens and accept it on passive ones; the
+    /// receiver then reports every congestion mark (the ACE field), not one per round trip. Implies `ecn`: a
+    /// peer that answers with RFC 3168 gets classic ECN. Off by default.
+    pub accurate_ecn: bool,
     /// Without timestamps, tell a spurious retransmission timeout from a loss by the ACKs that follow it (F-RTO,
     /// RFC 5682) and undo it (`tcp/spurious_timeout.rs`; with timestamps the echoed TSval tells, always). On by
     /// default, as on Linux.
@@ -129,6 +133,7 @@ impl Default for TcpConfig {
             congestion: CongestionAlgorithm::Cubic,
             pacing: false,
             ecn: false,
+            accurate_ecn: false,
             frto: true,
             hystart: true,
             initial_window_segments: 10,
@@ -195,9 +200,9 @@ impl TcpConfig {
         self.max_out_of_order_fragments.unwrap_or((self.recv_buffer / SMALL_SEGMENT).clamp(256, 8192))
     }
 
-    /// Whether a connection asks for (and accepts) ECN: `ecn`, or DCTCP, which needs it.
+    /// Whether a connection asks for (and accepts) ECN: `ecn`, `accurate_ecn`, or DCTCP, which needs it.
     pub(crate) fn asks_for_ecn(&self) -> bool {
-        self.ecn || self.congestion == CongestionAlgorithm::Dctcp
+        self.ecn || self.accurate_ecn || self.congestion == CongestionAlgorithm::Dctcp
     }
 
     /// The MSS to advertise and use: at least 64 bytes, so that options always leave room for data.

@@ -326,17 +326,20 @@ impl TcpConnection {
     ) -> Self {
         let mut connection = Self::new(config, local, remote, iss, ts_offset, now);
         connection.state = TcpState::SynSent;
+        connection.ecn.await_syn_ack(config.accurate_ecn);
         connection
     }
 
-    /// Passive open from a listener that received `syn` (already validated as a SYN without ACK): state
-    /// SYN-RECEIVED; the first `poll_transmit` emits the SYN-ACK.
+    /// Passive open from a listener that received `syn` (already validated as a SYN without ACK) with the IP-ECN
+    /// field `syn_ecn_field`: state SYN-RECEIVED; the first `poll_transmit` emits the SYN-ACK.
     /// `iss` and `ts_offset` as for [`Self::connect`].
+    #[allow(clippy::too_many_arguments)]
     pub fn accept(
         config: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         syn: &TcpRepr<'_>,
+        syn_ecn_field: u8,
         iss: SeqNumber,
         ts_offset: u32,
         now: Nanos,
@@ -344,6 +347,7 @@ impl TcpConnection {
         let mut connection = Self::new(config, local, remote, iss, ts_offset, now);
         connection.state = TcpState::SynReceived;
         connection.passive = true;
+        connection.ecn.set_syn_field(syn_ecn_field);
         connection.on_peer_syn(now, syn);
         connection.counters.segments_in += 1;
         connection

@@ -65,6 +65,8 @@ pub struct TcpCounters {
     pub pacing_waits: u64,
     /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).
     pub ecn_ce_received: u64,
+    /// CE marks the peer reported receiving (Accurate ECN's ACE field, RFC 9768).
+    pub ecn_ce_reported: u64,
     /// Window reductions on ECN-Echo ACKs (at most one per window of data).
     pub ecn_reductions: u64,
     /// First slow starts HyStart++ (RFC 9406) ended on a growing round trip rather than a loss.

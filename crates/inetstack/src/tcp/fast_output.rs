@@ -184,6 +184,7 @@ impl TcpConnection {
             ack_number: self.rcv_nxt,
             window_len: self.advertised_window(),
             timestamps: self.timestamps.as_ref().map(|ts| ts.option(now)),
+            ecn_flags: self.ecn.feedback_flags(),
             ect: self.ecn.enabled,
         });
         self.ack.last_ack_sent = self.rcv_nxt;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use runtime::{DemiBuffer, Sga};
 
-use super::{Nanos, OutgoingSegment, TcpConfig, TcpConnection, TcpState};
+use super::{Nanos, OutgoingSegment, TcpConfig, TcpConnection, TcpState, ecn_codepoint};
 use crate::wire::{ChecksumCapabilities, SeqNumber, TcpFlags, TcpPacket, TcpRepr};
 
 pub(crate) const ADDRESS_A: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
@@ -125,8 +125,8 @@ pub(crate) struct LinkStats {
     pub(crate) resets_from_closed_port: u64,
 }
 
-/// A segment on the link: when it arrives, its order, where it goes, its bytes, whether it was marked CE.
-type Packet = Reverse<(Instant, u64, Side, Vec<u8>, bool)>;
+/// A segment on the link: when it arrives, its order, where it goes, its bytes, its IP-ECN field.
+type Packet = Reverse<(Instant, u64, Side, Vec<u8>, u8)>;
 
 /// Decides, per traced segment, whether the link drops it.
 pub(crate) type DropFilter = Box<dyn FnMut(&TraceEntry) -> bool>;
@@ -245,7 +245,12 @@ impl Harness {
             ect: segment.ect,
         };
         let dropped = self.filter.as_mut().is_some_and(|filter| filter(&entry));
-        let marked = entry.ect && self.mark.as_mut().is_some_and(|mark| mark(&entry));
+        // The IP-ECN field: ECT(0) as sent, CE if the link marks it (never a segment that is not ECN-capable).
+        let field = match (entry.ect, entry.ect && self.mark.as_mut().is_some_and(|mark| mark(&entry))) {
+            (_, true) => ecn_codepoint::CE,
+            (true, false) => ecn_codepoint::ECT0,
+            _ => ecn_codepoint::NOT_ECT,
+        };
         let extra = self.delay.as_mut().map_or(Duration::ZERO, |delay| delay(&entry));
         let at = entry.at;
         self.trace.push(entry);
@@ -260,10 +265,10 @@ impl Harness {
             self.stats.lost += 1;
             return;
         }
-        self.put_on_link(from, bytes, extra, marked);
+        self.put_on_link(from, bytes, extra, field);
     }
 
-    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>, extra: Duration, marked: bool) {
+    fn put_on_link(&mut self, from: Side, bytes: Vec<u8>, extra: Duration, field: u8) {
         self.stats.sent += 1;
         let to = if from == Side::A { Side::B } else { Side::A };
         let faults = if to == Side::B { self.faults_to_b.clone() } else { self.faults_to_a.clone() };
@@ -298,7 +303,7 @@ impl Harness {
                 arrives += faults.reorder_delay.mul_f64(self.rng.unit());
             }
             self.order += 1;
-            self.in_flight.push(Reverse((arrives, self.order, to, copy, marked)));
+            self.in_flight.push(Reverse((arrives, self.order, to, copy, field)));
         }
     }
 
@@ -307,11 +312,11 @@ impl Harness {
         let (src, dst) = if to == Side::B { (ADDRESS_A, ADDRESS_B) } else { (ADDRESS_B, ADDRESS_A) };
         let mut bytes = vec![0u8; repr.buffer_len()];
         repr.emit(&mut bytes, *src.ip(), *dst.ip(), &ChecksumCapabilities::software()).expect("valid segment");
-        self.deliver(to, &bytes, false);
+        self.deliver(to, &bytes, ecn_codepoint::NOT_ECT);
     }
 
-    /// Hands `bytes` to `to`, with its mark if the link marked it CE (as the stack does).
-    fn deliver(&mut self, to: Side, bytes: &[u8], marked: bool) {
+    /// Hands `bytes` to `to`, with the IP-ECN field it arrived with (as the stack does).
+    fn deliver(&mut self, to: Side, bytes: &[u8], field: u8) {
         let (src, dst) = if to == Side::B { (ADDRESS_A, ADDRESS_B) } else { (ADDRESS_B, ADDRESS_A) };
         let caps = ChecksumCapabilities::software();
         let Ok(packet) = TcpPacket::new_checked(bytes) else { return };
@@ -320,12 +325,12 @@ impl Harness {
         let now = self.clock();
         match to {
             Side::A => {
-                self.a.on_ecn_codepoint(now, marked);
+                self.a.on_ecn_codepoint(now, field);
                 self.a.on_segment(now, &repr, payload);
             }
             Side::B => match self.b.as_mut() {
                 Some(b) => {
-                    b.on_ecn_codepoint(now, marked);
+                    b.on_ecn_codepoint(now, field);
                     b.on_segment(now, &repr, payload);
                 }
                 None => self.answer_for_missing_b(&repr),
@@ -342,6 +347,7 @@ impl Harness {
                 ADDRESS_B,
                 ADDRESS_A,
                 repr,
+                ecn_codepoint::NOT_ECT,
                 ISS_B,
                 TS_OFFSET_B,
                 self.clock(),
@@ -388,8 +394,8 @@ impl Harness {
             if *at > self.now {
                 break;
             }
-            let Some(Reverse((_, _, to, bytes, marked))) = self.in_flight.pop() else { break };
-            self.deliver(to, &bytes, marked);
+            let Some(Reverse((_, _, to, bytes, field))) = self.in_flight.pop() else { break };
+            self.deliver(to, &bytes, field);
         }
         true
     }

@@ -161,7 +161,7 @@ impl TcpConnection {
                 return;
             }
         }
-        if self.ecn.enabled {
+        if self.ecn.enabled || self.ecn.accurate {
             self.on_ecn_flags(now, flags, ack);
         }
         if !self.process_ack(now, segment, ack) || self.state == TcpState::Closed {

@@ -97,7 +97,7 @@ impl TcpConnection {
             self.ack.last_ack_sent = self.rcv_nxt;
         }
         self.ack.now = false;
-        let ecn = super::ecn::Ecn::syn_flags(self.config.asks_for_ecn(), self.ecn.enabled, syn_ack, retransmission);
+        let ecn = self.ecn.syn_flags(&self.config, syn_ack, retransmission);
         out.push(OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
@@ -378,8 +378,9 @@ impl TcpConnection {
         self.ack.now = !self.ack.dsacks.is_empty();
         self.ack.duplicates_owed = 0;
         self.timers.delayed_ack = Nanos::NEVER;
-        // Every segment echoes a congestion mark until the peer's CWR (RFC 3168 §6.1.3).
-        let flags = if self.ecn.echo { flags | TcpFlags::ECE } else { flags };
+        // Every segment echoes a congestion mark until the peer's CWR (RFC 3168 §6.1.3), or carries the count of
+        // marks (Accurate ECN).
+        let flags = flags | self.ecn.feedback_flags();
         OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),

@@ -33,7 +33,7 @@ impl TcpConnection {
         let ack = segment.ack_number?;
         let predictable = self.state == TcpState::Established
             && segment.seq_number == self.rcv_nxt
-            && segment.flags.without(TcpFlags::PSH) == TcpFlags::empty()
+            && segment.flags.without(TcpFlags::PSH) == self.ecn.expected_flags
             && payload_len == segment.payload.len()
             && segment.options.sack_blocks.is_empty()
             && !self.recovery.in_recovery

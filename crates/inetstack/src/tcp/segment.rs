@@ -68,8 +68,9 @@ pub struct SegmentBatch {
 }
 
 /// The header fields every segment of a [`SegmentBatch`] shares: each acknowledges `ack_number`, advertises
-/// `window_len` and carries `timestamps` (its only option); with `ect`, those with data go out ECN-capable. A
-/// copy apart from the segments, so that they can be drained while it is read.
+/// `window_len`, carries `timestamps` (its only option) and the ECN feedback flags `ecn_flags` (Accurate ECN's
+/// ACE field, or none); with `ect`, those with data go out ECN-capable. A copy apart from the segments, so that
+/// they can be drained while it is read.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BatchHeader {
     pub src_port: u16,
@@ -77,6 +78,7 @@ pub struct BatchHeader {
     pub ack_number: SeqNumber,
     pub window_len: u16,
     pub timestamps: Option<TcpTimestamps>,
+    pub ecn_flags: TcpFlags,
     pub ect: bool,
 }
 
@@ -124,7 +126,7 @@ impl BatchHeader {
             dst_port: self.dst_port,
             seq_number: segment.seq_number,
             ack_number: Some(self.ack_number),
-            flags: segment.flags,
+            flags: segment.flags | self.ecn_flags,
             window_len: self.window_len,
             options: self.options(),
             ect: self.ect && segment.payload.is_some(),

@@ -3,7 +3,8 @@
 //! [`super::tcp_options`]; sequence arithmetic in [`super::SeqNumber`].
 //!
 //! Not the state machine: whether a flag combination or a sequence number is acceptable is decided by the socket
-//! layer. The NS bit (RFC 3540, historic) and the reserved bits are ignored on receive and zero on send.
+//! layer. The AE bit (formerly NS, RFC 3540's historic nonce; Accurate ECN's since RFC 9768) is the low bit of
+//! the data-offset byte; the reserved bits beside it are ignored on receive and zero on send.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -28,9 +29,9 @@ mod offsets {
     pub const URGENT: usize = 18;
 }
 
-/// The control bits of a segment.
+/// The control bits of a segment: the flags byte, and AE (bit 8, in the byte before it).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct TcpFlags(u8);
+pub struct TcpFlags(u16);
 
 impl TcpFlags {
     pub const FIN: TcpFlags = TcpFlags(0x01);
@@ -41,7 +42,9 @@ impl TcpFlags {
     pub const URG: TcpFlags = TcpFlags(0x20);
     pub const ECE: TcpFlags = TcpFlags(0x40);
     pub const CWR: TcpFlags = TcpFlags(0x80);
-    const NAMES: [(TcpFlags, &'static str); 8] = [
+    /// Accurate ECN's third feedback bit (RFC 9768 §3.2.2: AE, CWR and ECE together form the ACE counter).
+    pub const AE: TcpFlags = TcpFlags(0x100);
+    const NAMES: [(TcpFlags, &'static str); 9] = [
         (TcpFlags::FIN, "FIN"),
         (TcpFlags::SYN, "SYN"),
         (TcpFlags::RST, "RST"),
@@ -50,6 +53,7 @@ impl TcpFlags {
         (TcpFlags::URG, "URG"),
         (TcpFlags::ECE, "ECE"),
         (TcpFlags::CWR, "CWR"),
+        (TcpFlags::AE, "AE"),
     ];
 
     /// No flags.
@@ -57,13 +61,24 @@ impl TcpFlags {
         TcpFlags(0)
     }
 
-    /// The flags of a header's flag byte.
+    /// The flags of a header's flag byte (AE clear).
     pub const fn from_bits(bits: u8) -> Self {
-        TcpFlags(bits)
+        TcpFlags(bits as u16)
     }
 
+    /// The flags of a header's data-offset byte (its low bit is AE) and flags byte.
+    pub const fn from_header(offset_byte: u8, flags_byte: u8) -> Self {
+        TcpFlags(((offset_byte & 1) as u16) << 8 | flags_byte as u16)
+    }
+
+    /// The header's flags byte (every flag but AE).
     pub const fn bits(self) -> u8 {
-        self.0
+        self.0 as u8
+    }
+
+    /// The data-offset byte of a header `header_len` bytes long carrying these flags (AE in its low bit).
+    pub const fn offset_byte(self, header_len: usize) -> u8 {
+        ((header_len / 4) as u8) << 4 | (self.0 >> 8) as u8
     }
 
     /// Whether every flag of `other` is set.
@@ -174,7 +189,8 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     pub fn flags(&self) -> TcpFlags {
-        TcpFlags(self.buffer.as_ref()[offsets::FLAGS])
+        let bytes = self.buffer.as_ref();
+        TcpFlags::from_header(bytes[offsets::DATA_OFFSET], bytes[offsets::FLAGS])
     }
 
     /// The window field, before any window scaling.
@@ -309,7 +325,7 @@ impl<'a> TcpRepr<'a> {
         write_u32(fixed, offsets::SEQ, self.seq_number.0);
         write_u32(fixed, offsets::ACK, self.ack_number.map_or(0, |ack| ack.0));
         // Header length in 32-bit words, at most 15.
-        fixed[offsets::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
+        fixed[offsets::DATA_OFFSET] = self.flags.offset_byte(header_len);
         let ack = if self.ack_number.is_some() { TcpFlags::ACK } else { TcpFlags::empty() };
         fixed[offsets::FLAGS] = self.flags.without(TcpFlags::ACK).union(ack).bits();
         write_u16(fixed, offsets::WINDOW, self.window_len);
@@ -396,6 +412,32 @@ mod tests {
         let mut header = vec![0u8; repr.header_len()];
         repr.emit_header(&mut header, SERVER, CLIENT, &caps()).expect("fits");
         assert_eq!(header[..], whole[..repr.header_len()]);
+    }
+
+    #[test]
+    fn the_ae_bit_lives_in_the_data_offset_byte_and_the_reserved_bits_beside_it_are_ignored() {
+        let mut repr = data_segment(b"x");
+        repr.flags = TcpFlags::AE | TcpFlags::CWR | TcpFlags::PSH;
+        let mut out = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut out, SERVER, CLIENT, &caps()).expect("fits");
+        assert_eq!((out[12], out[13]), (((repr.header_len() / 4) as u8) << 4 | 1, 0x80 | 0x10 | 0x08));
+        let packet = TcpPacket::new_checked(&out[..]).expect("lengths ok");
+        assert_eq!(TcpRepr::parse(&packet, SERVER, CLIENT, &caps()), Ok(repr.clone()));
+        // The three reserved bits (RFC 9293's, beside AE) set by someone else: ignored, and zero when emitted.
+        let mut reserved = out.clone();
+        reserved[12] |= 0b1110;
+        let fix = |bytes: &mut Vec<u8>| {
+            bytes[16..18].fill(0);
+            let length = u16::try_from(bytes.len()).expect("small");
+            let pseudo = ipv4_pseudo_header_sum(SERVER, CLIENT, IpProtocol::Tcp, length);
+            let sum = combine(&[pseudo, ones_complement_sum(bytes)]);
+            bytes[16..18].copy_from_slice(&checksum_from_sum(sum).to_be_bytes());
+        };
+        fix(&mut reserved);
+        let parsed =
+            TcpRepr::parse(&TcpPacket::new_checked(&reserved[..]).expect("lengths ok"), SERVER, CLIENT, &caps());
+        assert_eq!(parsed, Ok(repr));
+        assert_eq!(format!("{:?}", TcpFlags::ECE | TcpFlags::AE), "TcpFlags(ECE|AE)");
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl<'a> TcpFrame<'a> {
             }
         }
         let options = TcpOptions::parse_common(&segment[TCP_MIN_HEADER_LEN..header_len])?;
-        let flags = TcpFlags::from_bits(head[TCP + 13]);
+        let flags = TcpFlags::from_header(head[TCP + 12], head[TCP + 13]);
         // A SYN without ACK opens a connection (or may reopen one from TIME-WAIT): never the common case.
         if flags.syn() && !flags.ack() {
             return None;

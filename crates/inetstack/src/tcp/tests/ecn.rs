@@ -147,7 +147,7 @@ fn ecn_flags_on_a_connection_that_did_not_agree_are_ignored() {
     let mut harness = established(&config(), &config(), LinkFaults::default(), 6);
     transfer(&mut harness, 50_000);
     let now = harness.clock();
-    harness.b_mut().on_ecn_codepoint(now, true);
+    harness.b_mut().on_ecn_codepoint(now, crate::tcp::ecn_codepoint::CE);
     let start = harness.trace.len();
     transfer(&mut harness, 50_000);
     assert_eq!(harness.b().counters().ecn_ce_received, 0);

@@ -1,5 +1,6 @@
 //! Scenario tests of the TCP state machine over the two-endpoint harness, one file per theme.
 
+mod accurate_ecn;
 mod close;
 mod congestion;
 mod ecn;
