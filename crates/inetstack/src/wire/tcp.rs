@@ -422,7 +422,7 @@ mod tests {
         repr.emit(&mut out, SERVER, CLIENT, &caps()).expect("fits");
         assert_eq!((out[12], out[13]), (((repr.header_len() / 4) as u8) << 4 | 1, 0x80 | 0x10 | 0x08));
         let packet = TcpPacket::new_checked(&out[..]).expect("lengths ok");
-        assert_eq!(TcpRepr::parse(&packet, SERVER, CLIENT, &caps()), Ok(repr.clone()));
+        assert_eq!(TcpRepr::parse(&packet, SERVER, CLIENT, &caps()), Ok(repr));
         // The three reserved bits (RFC 9293's, beside AE) set by someone else: ignored, and zero when emitted.
         let mut reserved = out.clone();
         reserved[12] |= 0b1110;
