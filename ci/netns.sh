@@ -22,7 +22,8 @@
 # Usage: ci/netns.sh up|down|status
 #
 # `up` replaces whatever an earlier run left behind, then creates the pair. `down` removes it and never fails
-# when there is nothing to remove. Needs root, iproute2 and ethtool (installed with apt-get if missing).
+# when there is nothing to remove. Needs root, iproute2, ethtool, ping and nft (installed with apt-get if missing;
+# the tests mark ECN with an nftables rule in demipeer).
 #
 # Offloads, and why: veth leaves TCP/UDP checksums to "hardware" (CHECKSUM_PARTIAL), and af_packet hands DPDK
 # the frame as it is, with an unfinished checksum; and with TSO/GSO on, the kernel would pass catnip 64 KiB
@@ -88,6 +89,7 @@ up)
     need ip iproute2
     need ethtool ethtool
     need ping iputils-ping
+    need nft nftables
     down
     ip netns add "$NS"
     ip link add "$HOST_IF" type veth peer name "$PEER_IF"

@@ -101,6 +101,13 @@ impl<D: NetDevice + 'static> Catnip<D> {
         }
     }
 
+    /// The counters of the TCP connection `qd` (segments, bytes, retransmissions, ECN marks, drops by reason):
+    /// inetstack's `TcpCounters`. EOPNOTSUPP on a datagram socket, ENOTCONN on one not connected.
+    pub fn tcp_counters(&self, qd: QDesc) -> Result<inetstack::tcp::TcpCounters, Fail> {
+        let info = self.stream_of(qd, "tcp_counters")?;
+        self.net.with_stack(|stack, _| stack.tcp_counters(info.id))
+    }
+
     fn spawn(&mut self, qd: QDesc, op: Opcode, coroutine: Operation) -> Result<QToken, Fail> {
         self.runtime.spawn(qd, op, coroutine)
     }

@@ -155,10 +155,14 @@ data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
 c.sendall(data)
 print(hashlib.sha256(data).hexdigest(), flush=True)
 # struct tcp_info's tcpi_options (byte 5): TCPI_OPT_ECN (8), ECN agreed; TCPI_OPT_ECN_SEEN (16), ECT received.
-info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
 print(f"ecn agreed {bool(info[5] & 8)} seen {bool(info[5] & 16)}", flush=True)
 # tcpi_rcv_mss, the u32 at offset 20: the largest segment received.
 print(f"largest segment {struct.unpack_from('I', info, 20)[0]}", flush=True)
+# tcpi_delivered_ce (offset 196): segments of ours the peer reported CE-marked; tcpi_received_ce (offset 248,
+# Linux 6.18 and later): CE-marked segments received (Accurate ECN's count), -1 on an older kernel.
+received_ce = struct.unpack_from('I', info, 248)[0] if len(info) >= 252 else -1
+print(f"ce delivered {struct.unpack_from('I', info, 196)[0]} received {received_ce}", flush=True)
 c.close()
 "#;
 
