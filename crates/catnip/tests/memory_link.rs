@@ -120,7 +120,16 @@ fn tcp_echo_and_bulk_transfer_by_hash() {
     }
     assert_eq!(received, TOTAL);
     assert_eq!(received_hash.finalize(), sent_hash.finalize());
+    // The connection's counters: every byte received once; sent at least once (a loss probe may send one again
+    // while the server's thread is not scheduled).
+    let counters = libos.tcp_counters(qd).unwrap();
+    let echoed = (TOTAL + [1, 100, 1460, 5000, 70_000].iter().sum::<usize>()) as u64;
+    assert_eq!(counters.bytes_in, echoed, "{counters:?}");
+    assert!(counters.bytes_out >= echoed && counters.segments_in > 0, "{counters:?}");
+    let udp = libos.socket(SocketDomain::Inet, SocketType::Datagram, 0).unwrap();
+    assert_eq!(libos.tcp_counters(udp).unwrap_err().errno(), libc::EOPNOTSUPP);
     libos.close(qd).unwrap();
+    assert_eq!(libos.tcp_counters(qd).unwrap_err().errno(), libc::EBADF);
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! pcap = "/tmp/catnip.pcap" # optional: record every frame the port sends and receives (tcpdump -r reads it)
 //! pacing = true             # optional, default false: TCP paces its sends (for queues shallower than a window)
 //! ecn = true                # optional, default false: TCP asks for and accepts ECN (RFC 3168)
+//! accurate_ecn = true       # optional, default false: Accurate ECN (RFC 9768), classic ECN with a peer without it
 //! black_hole_detection = false  # optional, default true: smaller segments after 3 timeouts in a row (RFC 4821)
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
@@ -110,6 +111,9 @@ pub struct CatnipSection {
     pub pacing: Option<bool>,
     /// TCP asks for and accepts Explicit Congestion Notification (inetstack's `TcpConfig::ecn`); off when absent.
     pub ecn: Option<bool>,
+    /// TCP asks for and accepts Accurate ECN, every congestion mark reported (inetstack's `TcpConfig::accurate_ecn`,
+    /// RFC 9768; classic ECN with a peer that answers RFC 3168's way); off when absent.
+    pub accurate_ecn: Option<bool>,
     /// TCP makes its segments smaller after timeouts in a row, and probes back up (an MTU black hole: inetstack's
     /// `TcpConfig::black_hole_detection`); on when absent.
     pub black_hole_detection: Option<bool>,
@@ -138,6 +142,7 @@ pub struct CatnipSettings {
     pub pcap: Option<PathBuf>,
     pub pacing: bool,
     pub ecn: bool,
+    pub accurate_ecn: bool,
     pub black_hole_detection: bool,
     pub congestion: Congestion,
 }
@@ -240,6 +245,7 @@ impl CatnipSection {
             pcap,
             pacing: self.pacing.unwrap_or(false),
             ecn: self.ecn.unwrap_or(false),
+            accurate_ecn: self.accurate_ecn.unwrap_or(false),
             black_hole_detection: self.black_hole_detection.unwrap_or(true),
             congestion,
         })
@@ -258,6 +264,7 @@ impl CatnipSection {
         config.static_arp = settings.arp.into_iter().map(|(ip, mac)| (ip, catnip::dpdk::MacAddress(mac))).collect();
         config.tcp.pacing = settings.pacing;
         config.tcp.ecn = settings.ecn;
+        config.tcp.accurate_ecn = settings.accurate_ecn;
         config.tcp.black_hole_detection = settings.black_hole_detection;
         config.tcp.congestion = match settings.congestion {
             Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
@@ -350,6 +357,9 @@ mod tests {
         assert!(with_ecn.catnip.validate().unwrap().ecn);
         let e = Config::from_toml(&format!("{text}ecn = \"yes\"\n")).unwrap_err();
         assert!(e.cause().contains("invalid type"), "{e}");
+        assert!(!settings.accurate_ecn, "off by default");
+        let accurate = Config::from_toml(&format!("{text}accurate_ecn = true\n")).unwrap();
+        assert!(accurate.catnip.validate().unwrap().accurate_ecn);
         assert!(settings.black_hole_detection, "on by default");
         let without = Config::from_toml(&format!("{text}black_hole_detection = false\n")).unwrap();
         assert!(!without.catnip.validate().unwrap().black_hole_detection);

@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(settings.pcap.as_ref().is_none_or(|p| !p.as_os_str().is_empty()));
             assert_eq!(settings.pacing, config.catnip.pacing.unwrap_or(false));
             assert_eq!(settings.ecn, config.catnip.ecn.unwrap_or(false));
+            assert_eq!(settings.accurate_ecn, config.catnip.accurate_ecn.unwrap_or(false));
             assert_eq!(settings.black_hole_detection, config.catnip.black_hole_detection.unwrap_or(true));
             assert_eq!(settings.congestion.name(), config.catnip.congestion.as_deref().unwrap_or("cubic"));
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
@@ -73,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
                 pcap: settings.pcap.as_ref().map(|p| p.to_str().unwrap().to_owned()),
                 pacing: Some(settings.pacing),
                 ecn: Some(settings.ecn),
+                accurate_ecn: Some(settings.accurate_ecn),
                 black_hole_detection: Some(settings.black_hole_detection),
                 congestion: Some(settings.congestion.name().to_owned()),
             };
