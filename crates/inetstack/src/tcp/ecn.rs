@@ -35,7 +35,8 @@
 //!     third mark since our last segment is counted (increment-triggered, even inside a batch of segments
 //!     handled before one transmit), so one of our ACKs reports at most two marks and the three-bit field
 //!     never wraps between two of them.
-//!   - Reacting: the increase of the peer's count on an acceptable ACK is the marks it received; a classic
+//!   - Reacting: the increase of the peer's count on an ACK that moves SND.UNA is the marks it received (other
+//!     ACKs may carry an older count: their marks wait for the next one that moves SND.UNA); a classic
 //!     controller reduces once per window as for ECE (no CWR: that bit belongs to the counter), DCTCP counts
 //!     the increase times the MSS (at most the bytes acknowledged) as marked bytes.
 //!
@@ -326,6 +327,13 @@ impl TcpConnection {
                 self.ecn.enabled = false;
                 self.ecn.dctcp = false;
             }
+            return;
+        }
+        // Only an ACK that moves SND.UNA is read, as Linux reads only ACKs that make progress: the peer sent it
+        // after every ACK of less, so its count is the newest yet. A duplicate ACK (or one the network reordered
+        // behind a newer one) may carry an older count, which read as new would be up to seven marks too many;
+        // the marks it reports wait for the next ACK that moves SND.UNA (the count is cumulative).
+        if ack <= self.snd_una {
             return;
         }
         let marks = u32::from(ace.wrapping_sub(self.ecn.sent_ce as u8) & 0b111);

@@ -36,6 +36,27 @@ struct Scenario {
     chunk: usize,
     /// Chance that a side leaves its data unread in a round (a slow reader; 0.9 keeps windows mostly shut).
     stall: f64,
+    /// The link marks every so many ECN-capable segments CE (see [`draw_ecn`]).
+    mark_every: Option<u32>,
+}
+
+/// Draws ECN for both ends, from a generator of its own so that the other draws of a seed stay what they were
+/// before ECN was drawn: none (half the seeds), classic ECN, Accurate ECN (with DCTCP on A one time in three), or
+/// Accurate ECN on one end only (classic ECN agreed); and how often the link marks, if ECN was drawn.
+fn draw_ecn(seed: u64, a: &mut TcpConfig, b: &mut TcpConfig) -> Option<u32> {
+    let mut rng = Rng::new((seed ^ 0x0ec0_0ec0_0ec0_0ec0).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    match rng.below(6) {
+        0..=2 => return None,
+        3 => (a.ecn, b.ecn) = (true, true),
+        4 => {
+            (a.accurate_ecn, b.accurate_ecn) = (true, true);
+            if rng.chance(1.0 / 3.0) {
+                a.congestion = CongestionAlgorithm::Dctcp;
+            }
+        }
+        _ => (a.accurate_ecn, b.ecn) = (true, true),
+    }
+    rng.pick(&[None, Some(3), Some(40)])
 }
 
 fn random_config(rng: &mut Rng) -> TcpConfig {
@@ -86,15 +107,11 @@ fn scenario(seed: u64) -> Scenario {
     };
     // Heavy loss makes every byte expensive in simulated round trips: move less.
     let volume = if loss >= 0.2 { 40_000 } else { 300_000 };
-    Scenario {
-        config_a: random_config(&mut rng),
-        config_b: random_config(&mut rng),
-        faults,
-        a_to_b: rng.below(volume),
-        b_to_a: rng.below(volume / 4),
-        chunk: rng.pick(&[1usize, 100, 1460, 65_536]),
-        stall: rng.pick(&[0.0, 0.5, 0.9]),
-    }
+    let (mut config_a, mut config_b) = (random_config(&mut rng), random_config(&mut rng));
+    let (a_to_b, b_to_a) = (rng.below(volume), rng.below(volume / 4));
+    let (chunk, stall) = (rng.pick(&[1usize, 100, 1460, 65_536]), rng.pick(&[0.0, 0.5, 0.9]));
+    let mark_every = draw_ecn(seed, &mut config_a, &mut config_b);
+    Scenario { config_a, config_b, faults, a_to_b, b_to_a, chunk, stall, mark_every }
 }
 
 /// One direction of the exchange, as the application on each end sees it.
@@ -215,7 +232,17 @@ impl Exchange {
 }
 
 fn run(seed: u64) -> Harness {
-    run_recording(seed, false, true)
+    let h = run_recording(seed, false, true);
+    // Accurate ECN never reports a mark that was not received (a stale count on a reordered ACK would).
+    if let Some(b) = h.b.as_ref()
+        && h.a.ecn.accurate
+        && b.ecn.accurate
+    {
+        let (a, b) = (h.a.counters(), b.counters());
+        assert!(a.ecn_ce_reported <= b.ecn_ce_received, "seed {seed}: A read {a:?}\nB counted {b:?}");
+        assert!(b.ecn_ce_reported <= a.ecn_ce_received, "seed {seed}: B read {b:?}\nA counted {a:?}");
+    }
+    h
 }
 
 /// [`run`], keeping every segment's bytes in `frames` if `record`, with both ends' `TcpConfig::fast_paths` as
@@ -226,6 +253,13 @@ fn run_recording(seed: u64, record: bool, fast_paths: bool) -> Harness {
     s.config_b.fast_paths = fast_paths;
     let mut rng = Rng::new(seed ^ 0x5ca1_ab1e);
     let mut h = Harness::new(&s.config_a, &s.config_b, s.faults.clone(), seed);
+    if let Some(every) = s.mark_every {
+        let mut count = 0;
+        h.mark = Some(Box::new(move |_| {
+            count += 1;
+            count % every == 0
+        }));
+    }
     if record {
         h.frames = Some(Vec::new());
     }
@@ -281,9 +315,11 @@ fn the_fast_path_sends_exactly_what_the_general_path_sends() {
 /// The draw covers what the properties are about: heavy loss, tiny MSS, stalled readers, corruption.
 #[test]
 fn the_random_draw_reaches_the_hard_cases() {
-    let scenarios: Vec<Scenario> = (1..=24).map(scenario).collect();
+    let scenarios: Vec<Scenario> = (1..=64).map(scenario).collect();
     assert!(scenarios.iter().any(|s| s.faults.loss >= 0.2));
     assert!(scenarios.iter().any(|s| s.config_a.mss == 64 || s.config_b.mss == 64));
     assert!(scenarios.iter().any(|s| s.stall >= 0.9));
     assert!(scenarios.iter().any(|s| s.faults.corrupt > 0.0 && s.faults.reorder >= 0.3));
+    assert!(scenarios.iter().any(|s| s.config_a.accurate_ecn && s.config_b.accurate_ecn && s.mark_every.is_some()));
+    assert!(scenarios.iter().any(|s| s.config_a.ecn && s.config_b.ecn && s.mark_every.is_some()));
 }
