@@ -176,7 +176,7 @@ impl TcpConnection {
     /// `build_segment` does per segment. Doing it once gives the same: within one poll RCV.NXT, the receive
     /// queue and the clock stand still, so a second `advertised_window` returns the value the first did
     /// (RCV.ADV already at that edge), and the timestamps are the same.
-    #[inline]
+    #[inline(always)]
     fn start_batch<S: SegmentSink>(&mut self, now: Nanos, sink: &mut S) {
         sink.start(BatchHeader {
             src_port: self.local.port(),
