@@ -60,7 +60,8 @@ fn number<T: FromStr<Err = ParseIntError>>(key: &str, value: &str) -> Result<T, 
 impl Settings {
     /// Parses whitespace-separated `--key=value` words (a leading `--` is optional). Keys: `local_ip`,
     /// `gateway_ip`, `mtu`, `mss`, `initial_rto_ms`, `min_rto_ms`, `delayed_ack_ms`, `recv_buffer`,
-    /// `send_buffer`, `initial_window` (segments), `timestamps`, `sack`, `window_scale` (0/1), `isn_secret`.
+    /// `send_buffer`, `initial_window` (segments), `timestamps`, `sack`, `window_scale`, `ecn`, `accurate_ecn` (0/1),
+    /// `isn_secret`.
     /// packetdrill's own `remote_ip` and friends are accepted and ignored: the remote is reached through the
     /// gateway whatever its address.
     pub fn parse(flags: &str) -> Result<Self, String> {
@@ -92,6 +93,8 @@ impl Settings {
                 "timestamps" => s.tcp.timestamps = flag()?,
                 "sack" => s.tcp.sack = flag()?,
                 "window_scale" => s.tcp.window_scale = flag()?,
+                "ecn" => s.tcp.ecn = flag()?,
+                "accurate_ecn" => s.tcp.accurate_ecn = flag()?,
                 "isn_secret" => s.isn_secret = Some(number(key, value)?),
                 "remote_ip" | "gateway_mac" | "netmask_ip" | "ip_version" | "wire_server_ip" => {}
                 _ => return Err(format!("unknown flag {key:?}")),

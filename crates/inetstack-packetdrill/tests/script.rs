@@ -205,8 +205,9 @@ impl Drop for Pd {
     }
 }
 
-/// A segment from the remote to us.
+/// A segment from the remote to us (`tos`: the IP header's TOS byte, whose low two bits are the ECN field).
 struct Seg<'a> {
+    tos: u8,
     sport: u16,
     dport: u16,
     seq: u32,
@@ -217,7 +218,7 @@ struct Seg<'a> {
 }
 
 fn seg(sport: u16, dport: u16, seq: u32, ack: Option<u32>, flags: TcpFlags) -> Seg<'static> {
-    Seg { sport, dport, seq, ack, flags, options: TcpOptions::default(), payload: &[] }
+    Seg { tos: 0, sport, dport, seq, ack, flags, options: TcpOptions::default(), payload: &[] }
 }
 
 fn ts(value: u32, echo_reply: u32) -> TcpOptions {
@@ -243,7 +244,7 @@ fn build(s: &Seg<'_>) -> Vec<u8> {
         protocol: IpProtocol::Tcp,
         payload_len: tcp.buffer_len(),
         ttl: 64,
-        tos: 0,
+        tos: s.tos,
         ident: 1,
         dont_fragment: true,
     };
@@ -253,9 +254,10 @@ fn build(s: &Seg<'_>) -> Vec<u8> {
     packet
 }
 
-/// What we check of an emitted segment.
+/// What we check of an emitted segment (`ecn`: its IP header's ECN field).
 #[derive(Debug)]
 struct Out {
+    ecn: u8,
     sport: u16,
     dport: u16,
     seq: u32,
@@ -274,6 +276,7 @@ fn parse(packet: &[u8]) -> Out {
     let tcp_view = TcpPacket::new_checked(payload).expect("TCP");
     let tcp = TcpRepr::parse(&tcp_view, ip.src_addr, ip.dst_addr, &caps).expect("valid TCP checksum");
     Out {
+        ecn: ip.tos & 0b11,
         sport: tcp.src_port,
         dport: tcp.dst_port,
         seq: tcp.seq_number.0,
@@ -286,6 +289,63 @@ fn parse(packet: &[u8]) -> Out {
 
 fn tsval(out: &Out) -> u32 {
     out.options.timestamps.expect("timestamps option").value
+}
+
+/// Accurate ECN (RFC 9768) through the C interface, as a packetdrill script would check it: a SYN asking with AE,
+/// CWR and ECE, answered by a SYN-ACK whose flags encode the SYN's Not-ECT field; the handshake's ACK; data out
+/// ECN-capable with the count's start (5) in its ACE field; a CE-marked data segment acknowledged at once (not
+/// after the 40 ms delayed-ACK timer), its ACE counting the mark.
+#[test]
+fn accurate_ecn_handshake_and_a_mark_counted_in_an_immediate_ack() {
+    let ace = |out: &Out| {
+        u8::from(out.flags.contains(TcpFlags::AE)) << 2
+            | u8::from(out.flags.contains(TcpFlags::CWR)) << 1
+            | u8::from(out.flags.contains(TcpFlags::ECE))
+    };
+    let pd = Arc::new(Pd::new("--accurate_ecn=1 --delayed_ack_ms=40"));
+    let lfd = pd.socket();
+    assert_eq!(pd.bind(lfd, Ipv4Addr::UNSPECIFIED, 8080), 0);
+    assert_eq!(pd.listen(lfd), 0);
+    let acceptor = {
+        let pd = Arc::clone(&pd);
+        std::thread::spawn(move || pd.accept(lfd))
+    };
+    // 0 S [AE|CWR|ECE] 0:0(0) win 1000 <mss 1460,TS val 100 ecr 0>   (Not-ECT)
+    let mut syn = seg(40000, 8080, 1000, None, TcpFlags::SYN | TcpFlags::AE | TcpFlags::CWR | TcpFlags::ECE);
+    syn.options = TcpOptions { mss: Some(1460), ..ts(100, 0) };
+    pd.inject(&build(&syn));
+    let (packet, _) = pd.sniff().expect("SYN-ACK");
+    let synack = parse(&packet);
+    // +0 > S. [CWR] 0:0(0) ack 1001: (AE, CWR, ECE) = (0, 1, 0), the SYN arrived Not-ECT (Table 2).
+    assert_eq!((synack.flags, synack.ecn), (TcpFlags::SYN | TcpFlags::CWR, 0));
+    let (iss, our_ts) = (synack.seq, tsval(&synack));
+    // +0 . [CWR] 1:1(0) ack 1: the ACE of the first ACK encodes the SYN-ACK's Not-ECT field (Table 4).
+    pd.inject(&build(&Seg { options: ts(101, our_ts), ..seg(40000, 8080, 1001, Some(iss + 1), TcpFlags::CWR) }));
+    let (fd, _) = acceptor.join().unwrap();
+    assert!(fd >= 0, "accept: errno {}", errno());
+
+    // Data out: ECT(0), ACE 5 (AE and ECE).
+    assert_eq!(pd.write(fd, b"ping"), 4);
+    let (packet, _) = pd.sniff().expect("data");
+    let out = parse(&packet);
+    assert_eq!((out.payload.as_slice(), out.ecn, ace(&out)), (&b"ping"[..], 0b10, 5));
+    let five = TcpFlags::AE | TcpFlags::ECE;
+    pd.inject(&build(&Seg { options: ts(102, tsval(&out)), ..seg(40000, 8080, 1001, Some(iss + 5), five) }));
+
+    // A CE-marked data segment: acknowledged at once, with the count at 6 (AE and CWR).
+    let before = pd.now_us();
+    let marked = Seg {
+        tos: 0b11,
+        options: ts(103, tsval(&out)),
+        payload: b"pong",
+        ..seg(40000, 8080, 1001, Some(iss + 5), five | TcpFlags::PSH)
+    };
+    pd.inject(&build(&marked));
+    let (packet, at) = pd.sniff().expect("ACK of the marked segment");
+    let ack = parse(&packet);
+    assert_eq!((ack.ack, ack.payload.len(), ace(&ack), ack.ecn), (Some(1005), 0, 6, 0));
+    assert!(at - before < 40_000, "change-triggered, not delayed: {} us", at - before);
+    assert_eq!(pd.read(fd, 100).unwrap(), b"pong");
 }
 
 /// Passive open on a blocking listener with `accept` on a second thread; data both ways; FIN both ways.
