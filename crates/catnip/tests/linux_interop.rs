@@ -8,7 +8,8 @@
 //! catnip, and runs the scenarios in order against Linux processes started in the namespace (`ip netns exec`):
 //! Linux taking catnip's MAC address from its ARP announcement, catnip as a TCP client of a Linux server
 //! (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN agreed with Linux, whose TCP_INFO must show
-//! it and the ECN-capable segments catnip sent), the kernel pinging catnip (ARP resolved by the kernel), a Linux
+//! it and the ECN-capable segments catnip sent; then 4 MiB each way through CE marks both ways, set by an
+//! nftables rule), the kernel pinging catnip (ARP resolved by the kernel), a Linux
 //! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
