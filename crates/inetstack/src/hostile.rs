@@ -105,7 +105,8 @@ pub struct Outcome {
 
 /// Runs one input against a fresh host; panics (a fuzzer finding) when a check fails.
 pub fn run(input: &[u8]) -> Outcome {
-    let mut host = Host::new();
+    // The last byte's high bit picks Accurate ECN for both ends (a peek: every input still means what it did).
+    let mut host = Host::new(input.last().is_some_and(|byte| byte & 0x80 != 0));
     let mut input = Reader(input);
     for _ in 0..MAX_ACTIONS {
         if input.is_empty() {
@@ -118,13 +119,15 @@ pub fn run(input: &[u8]) -> Outcome {
 }
 
 impl Host {
-    fn new() -> Self {
+    fn new(accurate_ecn: bool) -> Self {
         let t0 = Instant::now();
         // Both ask for ECN, so that the connection's ECN paths (CE marks, ECE, CWR) are open to the input too; B,
-        // the host under test, runs DCTCP (the exact echo, the observation windows, the scaled cut).
+        // the host under test, runs DCTCP (the exact echo, the observation windows, the scaled cut). With
+        // `accurate_ecn`, both ask for Accurate ECN instead (the ACE counters, the handshake encodings).
         let config = |mac, ip, congestion| {
             let mut config = StackConfig::new(mac, ip, 24);
             config.tcp.ecn = true;
+            config.tcp.accurate_ecn = accurate_ecn;
             config.tcp.congestion = congestion;
             config
         };
@@ -336,7 +339,8 @@ impl Host {
     fn connection_segment(&mut self, input: &mut Reader<'_>) {
         let flags = input.u8();
         let offset = i32::from(input.u16() as i16);
-        // The low two bits scale the offset; the next two are the IP header's ECN field (CE: a router's mark).
+        // The low two bits scale the offset; the next two are the IP header's ECN field (CE: a router's mark); the
+        // next is the AE flag (Accurate ECN's third counter bit).
         let scale_and_ecn = input.u8();
         let seq = self.rcv_next + (offset * i32::from(scale_and_ecn % 4 + 1)) as u32;
         let ack = self.snd_nxt + (i32::from(input.u16() as i16)) as u32;
@@ -344,6 +348,7 @@ impl Host {
         let options = input.tcp_options();
         let payload_len = usize::from(input.u16()) % 1461;
         let payload: Vec<u8> = (0..payload_len).map(|i| pattern(seq + i as u32)).collect();
+        let flags = (flags, scale_and_ecn & 0x10 != 0);
         let segment = tcp_segment(self.peer.port(), TCP_PORT, seq, ack, flags, window, &options, &payload);
         self.receive(ipv4_frame(A, IpProtocol::Tcp, (scale_and_ecn >> 2) & 0b11, &segment));
     }
@@ -356,7 +361,8 @@ impl Host {
         let seq = SeqNumber(u32::from(input.u16()) << 16);
         let ack = SeqNumber(u32::from(input.u16()) << 16);
         let options = input.tcp_options();
-        let segment = tcp_segment(port, TCP_PORT, seq, ack, flags, 65535, &options, &[]);
+        // The port's low bit is the AE flag (a SYN with AE, CWR and ECE asks for Accurate ECN).
+        let segment = tcp_segment(port, TCP_PORT, seq, ack, (flags, port & 1 != 0), 65535, &options, &[]);
         self.receive(ipv4_frame(src, IpProtocol::Tcp, 0, &segment));
     }
 
@@ -438,7 +444,7 @@ fn tcp_segment(
     dst_port: u16,
     seq: SeqNumber,
     ack: SeqNumber,
-    flags: u8,
+    (flags, ae): (u8, bool),
     window: u16,
     options: &[u8],
     payload: &[u8],
@@ -449,7 +455,7 @@ fn tcp_segment(
     segment.extend_from_slice(&dst_port.to_be_bytes());
     segment.extend_from_slice(&seq.0.to_be_bytes());
     segment.extend_from_slice(&ack.0.to_be_bytes());
-    segment.push(((header_len / 4) as u8) << 4);
+    segment.push(((header_len / 4) as u8) << 4 | u8::from(ae));
     segment.push(flags);
     segment.extend_from_slice(&window.to_be_bytes());
     segment.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
