@@ -9,7 +9,7 @@ use runtime::{DemiBuffer, Sga};
 use super::*;
 use crate::phy::{FaultConfig, Rng};
 use crate::sim::{DropFilter, Simulation};
-use crate::tcp::{RecvOutcome, TcpState};
+use crate::tcp::{EcnMode, RecvOutcome, TcpConfig, TcpState};
 use crate::wire::{
     ChecksumCapabilities, EtherType, EthernetRepr, IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions,
     TcpRepr, TcpTimestamps,
@@ -24,12 +24,23 @@ const BACKLOG: usize = 4;
 /// A client (with TCP timestamps or not) and a server (listening on `PORT` with a backlog of `BACKLOG`, SYN
 /// cookies as given).
 fn hosts(syn_cookies: bool, client_timestamps: bool, seed: u64) -> (Simulation, SocketId) {
+    hosts_with(syn_cookies, client_timestamps, seed, |_| {})
+}
+
+/// [`hosts`], with `tcp` changing both ends' TCP configuration.
+fn hosts_with(
+    syn_cookies: bool,
+    client_timestamps: bool,
+    seed: u64,
+    tcp: fn(&mut TcpConfig),
+) -> (Simulation, SocketId) {
     let t0 = Instant::now();
     let hosts = [(1, CLIENT), (2, SERVER)]
         .map(|(mac, ip)| {
             let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
             config.syn_cookies = syn_cookies;
             config.isn_secret = seed;
+            tcp(&mut config.tcp);
             config.tcp.timestamps = client_timestamps || ip == SERVER;
             Stack::new(config, t0).expect("stack")
         })
@@ -150,6 +161,24 @@ fn a_real_client_gets_past_a_syn_flood_with_its_options() {
     let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[1].socket(server) else { panic!("connection") };
     assert!(conn.tcb.send_window() > 65_535, "window scaling kept: {}", conn.tcb.send_window());
     assert_eq!(conn.tcb.send_mss(), 1448, "MSS 1460 less the timestamps option");
+}
+
+#[test]
+fn a_cookie_answers_a_request_for_accurate_ecn_with_classic_ecn_which_both_ends_then_use() {
+    // The cookie keeps one ECN bit: its SYN-ACK can only say ECE (RFC 3168), which the client takes as such.
+    let (mut sim, listener) = hosts_with(true, true, 9, |tcp| tcp.accurate_ecn = true);
+    flood(&mut sim);
+    let (server, client, _) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    assert_eq!(sim.hosts[1].counters().tcp_syn_cookies_accepted, 1);
+    for (host, id) in [(1, server), (0, client)] {
+        let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[host].socket(id) else { panic!("connection") };
+        assert_eq!(conn.tcb.ecn_mode(), EcnMode::Classic, "host {host}");
+    }
+    // Without the flood, the same two agree Accurate ECN.
+    let (mut sim, listener) = hosts_with(true, true, 9, |tcp| tcp.accurate_ecn = true);
+    let (server, _, _) = connect_and_transfer(&mut sim, listener, Duration::from_secs(5)).expect("connected");
+    let Ok(Socket::Tcp(TcpSocket::Connection(conn))) = sim.hosts[1].socket(server) else { panic!("connection") };
+    assert_eq!(conn.tcb.ecn_mode(), EcnMode::Accurate { sending: true });
 }
 
 #[test]

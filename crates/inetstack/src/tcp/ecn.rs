@@ -108,6 +108,18 @@ pub(crate) struct Ecn {
     watch: bool,
 }
 
+/// What a connection agreed for ECN in its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcnMode {
+    /// No ECN: nothing goes out ECN-capable and marks are not echoed.
+    Off,
+    /// RFC 3168: ECE until CWR.
+    Classic,
+    /// RFC 9768: every mark counted in the ACE field (`sending` false once a middlebox was seen to clear it: our
+    /// segments no longer go out ECN-capable, our feedback goes on).
+    Accurate { sending: bool },
+}
+
 /// The TCP flags that carry Accurate ECN's ACE field.
 const ACE_FLAGS: TcpFlags = TcpFlags::AE.union(TcpFlags::CWR).union(TcpFlags::ECE);
 /// The counters' start (RFC 9768 §3.2.2.1): not 0, so that a middlebox clearing the field is seen.
@@ -212,6 +224,15 @@ impl Ecn {
 }
 
 impl TcpConnection {
+    /// What the handshake agreed for ECN (`Off` before it completes).
+    pub fn ecn_mode(&self) -> EcnMode {
+        match (self.ecn.accurate, self.ecn.enabled) {
+            (true, sending) => EcnMode::Accurate { sending },
+            (false, true) => EcnMode::Classic,
+            (false, false) => EcnMode::Off,
+        }
+    }
+
     /// Settles ECN from the flags of the peer's SYN, or SYN-ACK if `syn_ack` (RFC 3168 §6.1.1). A SYN without
     /// ACK in SYN-SENT (simultaneous open) agrees to nothing.
     pub(super) fn negotiate_ecn(&mut self, flags: TcpFlags, syn_ack: bool) {

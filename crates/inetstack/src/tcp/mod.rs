@@ -63,6 +63,7 @@ pub use config::{CongestionAlgorithm, TcpConfig};
 pub use congestion::{CongestionControl, Cubic, Dctcp, NewReno};
 pub use connection::{RecvOutcome, TcpConnection};
 pub use counters::{TcpCounters, TcpDropCounters};
+pub use ecn::EcnMode;
 pub(crate) use ecn::codepoint as ecn_codepoint;
 #[cfg(test)]
 pub(crate) use fast_output::fast_path_taken;

@@ -231,3 +231,28 @@ fn dctcp_learns_each_mark_from_a_receiver_that_is_not_dctcp() {
     assert!(classic > 2.0 * exact, "classic ECN's alpha {classic} against {exact}");
     assert!(exact_took < classic_took, "{exact_took:?} against {classic_took:?}");
 }
+
+#[test]
+fn a_lost_handshake_ack_leaves_the_first_data_segment_to_complete_it_with_a_count() {
+    // A's ACK of the SYN-ACK (the handshake encoding) is lost; its first data segment, carrying the count (5),
+    // completes B's handshake: not a cleared field, and every mark after it is counted.
+    let mut harness = Harness::new(&accurate(), &accurate(), LinkFaults::default(), 7);
+    let mut dropped = false;
+    harness.filter = Some(Box::new(move |entry| {
+        let first_ack = entry.from == Side::A && !entry.flags.syn() && entry.len == 0 && !dropped;
+        dropped |= first_ack;
+        first_ack
+    }));
+    let mut count = 0;
+    harness.mark = Some(Box::new(move |entry| {
+        count += usize::from(entry.len > 0);
+        entry.len > 0 && count % 10 == 0
+    }));
+    let a_open = harness.run_until(Duration::from_secs(1), |h| h.a.state() == crate::tcp::TcpState::Established);
+    assert!(a_open && harness.b().state() == crate::tcp::TcpState::SynReceived, "{:?}", harness.states());
+    transfer(&mut harness, 200_000, usize::MAX);
+    let b = harness.b();
+    assert_eq!(b.ecn_mode(), crate::tcp::EcnMode::Accurate { sending: true });
+    assert!(b.counters().ecn_ce_received >= 10);
+    assert_eq!(harness.a.counters().ecn_ce_reported, b.counters().ecn_ce_received);
+}
