@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::util::{config, established, segment, sga};
+use super::util::{config, established, segment, sga, transfer};
 use crate::tcp::congestion::Controller;
 use crate::tcp::harness::{ADDRESS_A, ADDRESS_B, Harness, LinkFaults, Side, TraceEntry};
 use crate::tcp::{CongestionAlgorithm, CongestionControl, Nanos, TcpConfig, TcpConnection, ecn_codepoint};
@@ -27,27 +27,6 @@ fn handshake_flags(harness: &Harness) -> (TcpFlags, TcpFlags) {
     let syn = harness.trace.iter().find(|e| e.from == Side::A && e.flags.syn()).expect("SYN");
     let syn_ack = harness.trace.iter().find(|e| e.from == Side::B && e.flags.syn()).expect("SYN-ACK");
     (syn.flags, syn_ack.flags)
-}
-
-/// A sends `len` bytes to B in writes of at most `write` bytes; returns when B has read them all and the last
-/// ACKs have arrived.
-fn transfer(harness: &mut Harness, len: usize, write: usize) {
-    let data = vec![0x5a; len];
-    let (mut sent, mut received) = (0, 0);
-    let done = harness.run_until(Duration::from_secs(60), |h| {
-        if sent < len {
-            sent += h.a.send(&sga(&data[sent..len.min(sent.saturating_add(write))])).expect("send");
-        }
-        while let Some(got) = h.b_mut().recv(usize::MAX).expect("recv") {
-            if got.is_empty() {
-                break;
-            }
-            received += got.len();
-        }
-        received == len
-    });
-    assert!(done, "{received} of {len} bytes");
-    harness.run_for(Duration::from_millis(100));
 }
 
 #[test]

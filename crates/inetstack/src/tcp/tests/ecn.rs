@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::util::{config, data_segments, established, sga};
+use super::util::{config, data_segments, established, transfer};
 use crate::tcp::congestion::Controller;
 use crate::tcp::harness::{Harness, LinkFaults, Side};
 use crate::tcp::{CongestionAlgorithm, CongestionControl, TcpConfig};
@@ -20,27 +20,6 @@ fn handshake_flags(harness: &Harness) -> (TcpFlags, TcpFlags) {
     (syn.flags, syn_ack.flags)
 }
 
-/// A sends `len` bytes to B; returns when B has read them all and the last ACKs have arrived.
-fn transfer(harness: &mut Harness, len: usize) {
-    let data = vec![0x5a; len];
-    let mut sent = 0;
-    let mut received = 0;
-    let done = harness.run_until(Duration::from_secs(30), |h| {
-        if sent < len {
-            sent += h.a.send(&sga(&data[sent..])).expect("send");
-        }
-        while let Some(got) = h.b_mut().recv(usize::MAX).expect("recv") {
-            if got.is_empty() {
-                break;
-            }
-            received += got.len();
-        }
-        received == len
-    });
-    assert!(done, "{received} of {len} bytes");
-    harness.run_for(Duration::from_millis(100));
-}
-
 #[test]
 fn ecn_is_used_when_both_ends_ask_and_only_new_data_is_ecn_capable() {
     let mut harness = established(&ecn(), &ecn(), LinkFaults::default(), 1);
@@ -51,7 +30,7 @@ fn ecn_is_used_when_both_ends_ask_and_only_new_data_is_ecn_capable() {
     );
     assert!(harness.a.ecn.enabled && harness.b().ecn.enabled);
     let start = harness.trace.len();
-    transfer(&mut harness, 100_000);
+    transfer(&mut harness, 100_000, usize::MAX);
     let entries = &harness.trace[start..];
     assert!(entries.iter().filter(|e| e.len > 0).all(|e| e.ect), "every data segment is ECN-capable");
     assert!(entries.iter().filter(|e| e.len == 0).all(|e| !e.ect), "pure ACKs are not");
@@ -67,7 +46,7 @@ fn ecn_stays_off_unless_both_ends_agree() {
         assert!(!syn_ack.contains(TcpFlags::ECE), "{syn:?} answered by {syn_ack:?}");
         assert!(!harness.a.ecn.enabled && !harness.b().ecn.enabled);
         let start = harness.trace.len();
-        transfer(&mut harness, 20_000);
+        transfer(&mut harness, 20_000, usize::MAX);
         assert!(harness.trace[start..].iter().all(|e| !e.ect));
     }
 }
@@ -91,7 +70,7 @@ fn a_retransmitted_syn_offers_no_ecn() {
 #[test]
 fn a_mark_is_echoed_until_cwr_and_halves_the_window_once_without_a_retransmission() {
     let mut harness = established(&ecn(), &ecn(), LinkFaults::default(), 4);
-    transfer(&mut harness, 300_000);
+    transfer(&mut harness, 300_000, usize::MAX);
     let cwnd = harness.a.congestion.window();
     let start = harness.trace.len();
     // The link marks two data segments of the same window: one reduction.
@@ -101,7 +80,7 @@ fn a_mark_is_echoed_until_cwr_and_halves_the_window_once_without_a_retransmissio
         marked += 1;
         mark
     }));
-    transfer(&mut harness, 1_000_000);
+    transfer(&mut harness, 1_000_000, usize::MAX);
     let entries = &harness.trace[start..];
     let counters = *harness.a.counters();
     assert_eq!(harness.b().counters().ecn_ce_received, 2);
@@ -128,14 +107,14 @@ fn a_mark_is_echoed_until_cwr_and_halves_the_window_once_without_a_retransmissio
 #[test]
 fn a_mark_during_each_window_reduces_each_window() {
     let mut harness = established(&ecn(), &ecn(), LinkFaults::default(), 5);
-    transfer(&mut harness, 200_000);
+    transfer(&mut harness, 200_000, usize::MAX);
     // Every 40th data segment marked: a mark in (nearly) every window, one reduction each.
     let mut count = 0;
     harness.mark = Some(Box::new(move |entry| {
         count += 1;
         entry.from == Side::A && entry.len > 0 && count % 40 == 0
     }));
-    transfer(&mut harness, 2_000_000);
+    transfer(&mut harness, 2_000_000, usize::MAX);
     let a = harness.a.counters();
     let marks = harness.b().counters().ecn_ce_received;
     assert!(a.ecn_reductions >= 3 && a.ecn_reductions <= marks, "{} reductions, {marks} marks", a.ecn_reductions);
@@ -145,11 +124,11 @@ fn a_mark_during_each_window_reduces_each_window() {
 #[test]
 fn ecn_flags_on_a_connection_that_did_not_agree_are_ignored() {
     let mut harness = established(&config(), &config(), LinkFaults::default(), 6);
-    transfer(&mut harness, 50_000);
+    transfer(&mut harness, 50_000, usize::MAX);
     let now = harness.clock();
     harness.b_mut().on_ecn_codepoint(now, crate::tcp::ecn_codepoint::CE);
     let start = harness.trace.len();
-    transfer(&mut harness, 50_000);
+    transfer(&mut harness, 50_000, usize::MAX);
     assert_eq!(harness.b().counters().ecn_ce_received, 0);
     assert!(harness.trace[start..].iter().all(|e| !e.flags.contains(TcpFlags::ECE)));
 }
@@ -163,7 +142,7 @@ fn dctcp_asks_for_ecn_and_its_receiver_echoes_each_mark_exactly() {
     let mut harness = established(&dctcp(), &dctcp(), LinkFaults::default(), 7);
     assert_eq!(handshake_flags(&harness).1, TcpFlags::SYN | TcpFlags::ECE, "ECN agreed without `ecn`");
     assert!(harness.a.ecn.dctcp && harness.b().ecn.dctcp);
-    transfer(&mut harness, 300_000);
+    transfer(&mut harness, 300_000, usize::MAX);
     let start = harness.trace.len();
     // Three data segments in a row marked, in the middle of a window.
     let mut count = 0;
@@ -171,7 +150,7 @@ fn dctcp_asks_for_ecn_and_its_receiver_echoes_each_mark_exactly() {
         count += 1;
         (20..23).contains(&count)
     }));
-    transfer(&mut harness, 1_000_000);
+    transfer(&mut harness, 1_000_000, usize::MAX);
     let entries = &harness.trace[start..];
     let data: Vec<_> = entries.iter().filter(|e| e.from == Side::A && e.len > 0).collect();
     let (first, last) = (data[19].seq, data[21].seq + data[21].len as u32);
@@ -197,7 +176,7 @@ fn marked_run(congestion: CongestionAlgorithm, every: u32) -> (Harness, Duration
         count % every == 0
     }));
     let start = harness.elapsed();
-    transfer(&mut harness, 5_000_000);
+    transfer(&mut harness, 5_000_000, usize::MAX);
     let took = harness.elapsed() - start;
     (harness, took)
 }

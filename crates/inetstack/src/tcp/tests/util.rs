@@ -60,3 +60,24 @@ pub(crate) fn pure_acks(entries: &[TraceEntry]) -> Vec<&TraceEntry> {
         .filter(|entry| entry.len == 0 && !entry.flags.syn() && !entry.flags.fin() && !entry.flags.rst())
         .collect()
 }
+
+/// A sends `len` bytes to B in writes of at most `write` bytes; returns when B has read them all and the last
+/// ACKs have arrived (100 ms later).
+pub(crate) fn transfer(harness: &mut Harness, len: usize, write: usize) {
+    let data = vec![0x5a; len];
+    let (mut sent, mut received) = (0, 0);
+    let done = harness.run_until(Duration::from_secs(60), |h| {
+        if sent < len {
+            sent += h.a.send(&sga(&data[sent..len.min(sent.saturating_add(write))])).expect("send");
+        }
+        while let Some(got) = h.b_mut().recv(usize::MAX).expect("recv") {
+            if got.is_empty() {
+                break;
+            }
+            received += got.len();
+        }
+        received == len
+    });
+    assert!(done, "{received} of {len} bytes");
+    harness.run_for(Duration::from_millis(100));
+}
