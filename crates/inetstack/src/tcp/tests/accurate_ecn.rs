@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::util::{config, established, segment, sga, transfer};
+use super::util::{config, established, handshake_flags, segment, sga, transfer};
 use crate::tcp::congestion::Controller;
 use crate::tcp::harness::{ADDRESS_A, ADDRESS_B, Harness, LinkFaults, Side, TraceEntry};
 use crate::tcp::{CongestionAlgorithm, CongestionControl, Nanos, TcpConfig, TcpConnection, ecn_codepoint};
@@ -20,13 +20,6 @@ fn ace(entry: &TraceEntry) -> u8 {
     u8::from(flags.contains(TcpFlags::AE)) << 2
         | u8::from(flags.contains(TcpFlags::CWR)) << 1
         | u8::from(flags.contains(TcpFlags::ECE))
-}
-
-/// The flags of A's SYN and B's SYN-ACK.
-fn handshake_flags(harness: &Harness) -> (TcpFlags, TcpFlags) {
-    let syn = harness.trace.iter().find(|e| e.from == Side::A && e.flags.syn()).expect("SYN");
-    let syn_ack = harness.trace.iter().find(|e| e.from == Side::B && e.flags.syn()).expect("SYN-ACK");
-    (syn.flags, syn_ack.flags)
 }
 
 #[test]

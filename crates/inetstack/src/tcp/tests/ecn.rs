@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::util::{config, data_segments, established, transfer};
+use super::util::{config, data_segments, established, handshake_flags, transfer};
 use crate::tcp::congestion::Controller;
 use crate::tcp::harness::{Harness, LinkFaults, Side};
 use crate::tcp::{CongestionAlgorithm, CongestionControl, TcpConfig};
@@ -11,13 +11,6 @@ use crate::wire::TcpFlags;
 
 fn ecn() -> TcpConfig {
     TcpConfig { ecn: true, ..config() }
-}
-
-/// SYN flags of A's SYN and B's SYN-ACK.
-fn handshake_flags(harness: &Harness) -> (TcpFlags, TcpFlags) {
-    let syn = harness.trace.iter().find(|e| e.from == Side::A && e.flags.syn()).expect("SYN");
-    let syn_ack = harness.trace.iter().find(|e| e.from == Side::B && e.flags.syn()).expect("SYN-ACK");
-    (syn.flags, syn_ack.flags)
 }
 
 #[test]

@@ -81,3 +81,10 @@ pub(crate) fn transfer(harness: &mut Harness, len: usize, write: usize) {
     assert!(done, "{received} of {len} bytes");
     harness.run_for(Duration::from_millis(100));
 }
+
+/// The flags of A's SYN and B's SYN-ACK.
+pub(crate) fn handshake_flags(harness: &Harness) -> (TcpFlags, TcpFlags) {
+    let syn = harness.trace.iter().find(|e| e.from == Side::A && e.flags.syn()).expect("SYN");
+    let syn_ack = harness.trace.iter().find(|e| e.from == Side::B && e.flags.syn()).expect("SYN-ACK");
+    (syn.flags, syn_ack.flags)
+}
