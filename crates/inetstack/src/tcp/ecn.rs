@@ -27,7 +27,8 @@
 //!     all three by a SYN-ACK whose AE, CWR and ECE encode the IP-ECN field the SYN arrived with (Table 2), and
 //!     our ACK of that SYN-ACK encodes the SYN-ACK's field in its ACE (Table 4). A peer that answers RFC 3168's
 //!     way (ECE alone) gets classic ECN; (0,0,0) and (1,1,1) on the SYN-ACK mean no ECN (§3.1.2). A retransmitted
-//!     SYN asks for nothing (as for classic ECN); a SYN cookie's SYN-ACK offers classic ECN at most.
+//!     SYN asks once more (as Linux does), a later one asks for nothing (as for classic ECN: a middlebox may
+//!     drop ECN-setup SYNs); a SYN cookie's SYN-ACK offers classic ECN at most.
 //!   - Counters (§3.2.2): r.cep and s.cep start at 5; CE marks on the SYN and SYN-ACK are not counted (the
 //!     handshake encodes them). An ACE of 0 on the first ACK of our SYN-ACK means a middlebox cleared the
 //!     field: we then send nothing ECN-capable and ignore the feedback, but keep giving ours (§3.2.2.3).
@@ -199,15 +200,16 @@ impl Ecn {
         if self.echo { TcpFlags::ECE } else { TcpFlags::empty() }
     }
 
-    /// The TCP flags our SYN (or SYN-ACK) carries: AE, CWR and ECE on a first SYN of a connection configured for
-    /// Accurate ECN, ECE and CWR on one configured for ECN; on the SYN-ACK of one that agreed, the encoding of
-    /// the SYN's IP-ECN field (Accurate ECN) or ECE; nothing on a retransmitted SYN.
-    pub(crate) fn syn_flags(&self, config: &super::TcpConfig, syn_ack: bool, retransmission: bool) -> TcpFlags {
-        match (syn_ack, retransmission) {
+    /// The TCP flags our SYN (or SYN-ACK) carries, the SYN having gone `sent_before` times already: AE, CWR and
+    /// ECE on the first two SYNs of a connection configured for Accurate ECN (as Linux asks again once), ECE and
+    /// CWR on the first of one configured for ECN; on the SYN-ACK of one that agreed, the encoding of the SYN's
+    /// IP-ECN field (Accurate ECN) or ECE; nothing on a later SYN.
+    pub(crate) fn syn_flags(&self, config: &super::TcpConfig, syn_ack: bool, sent_before: u32) -> TcpFlags {
+        match (syn_ack, sent_before) {
             (true, _) if self.accurate => ace_flags(handshake_encoding(self.syn_field)),
             (true, _) if self.enabled => TcpFlags::ECE,
-            (false, false) if config.accurate_ecn => ACE_FLAGS,
-            (false, false) if config.asks_for_ecn() => TcpFlags::ECE | TcpFlags::CWR,
+            (false, 0 | 1) if config.accurate_ecn => ACE_FLAGS,
+            (false, 0) if config.asks_for_ecn() => TcpFlags::ECE | TcpFlags::CWR,
             _ => TcpFlags::empty(),
         }
     }

@@ -97,7 +97,9 @@ impl TcpConnection {
             self.ack.last_ack_sent = self.rcv_nxt;
         }
         self.ack.now = false;
-        let ecn = self.ecn.syn_flags(&self.config, syn_ack, retransmission);
+        // How many times this SYN went before (the timer counts its expiries).
+        let sent_before = if retransmission { self.retries.max(1) } else { 0 };
+        let ecn = self.ecn.syn_flags(&self.config, syn_ack, sent_before);
         out.push(OutgoingSegment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),

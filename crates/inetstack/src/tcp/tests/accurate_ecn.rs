@@ -228,3 +228,23 @@ fn a_lost_handshake_ack_leaves_the_first_data_segment_to_complete_it_with_a_coun
     assert!(b.counters().ecn_ce_received >= 10);
     assert_eq!(harness.a.counters().ecn_ce_reported, b.counters().ecn_ce_received);
 }
+
+#[test]
+fn a_retransmitted_syn_asks_for_accurate_ecn_once_more_and_a_later_one_not() {
+    let asking = TcpFlags::SYN | TcpFlags::AE | TcpFlags::CWR | TcpFlags::ECE;
+    for (lost, agreed) in [(1, true), (2, false)] {
+        let mut harness = Harness::new(&accurate(), &accurate(), LinkFaults::default(), 8);
+        let mut dropped = 0;
+        harness.filter = Some(Box::new(move |entry| {
+            let drop = entry.flags.syn() && entry.ack.is_none() && dropped < lost;
+            dropped += usize::from(drop);
+            drop
+        }));
+        let done = harness.run_until(Duration::from_secs(10), |h| h.states().1.is_some_and(|s| s.is_synchronized()));
+        assert!(done);
+        let syns: Vec<_> = harness.trace.iter().filter(|e| e.flags.syn() && e.ack.is_none()).map(|e| e.flags).collect();
+        let expected: &[TcpFlags] = if lost == 1 { &[asking, asking] } else { &[asking, asking, TcpFlags::SYN] };
+        assert_eq!(syns, expected);
+        assert_eq!(harness.b().ecn.accurate, agreed, "{lost} SYN(s) lost");
+    }
+}
