@@ -76,6 +76,8 @@ struct Sent {
     hystart_exits: u64,
     pacing_waits: u64,
     ecn_reductions: u64,
+    /// On the receiving side: times auto-tuning grew a receive buffer.
+    recv_buffer_grown: u64,
 }
 
 /// Runs `streams` streams of `total` bytes each, opened at once, until all are read whole; returns each one's
@@ -127,6 +129,8 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
         sent.hystart_exits += counters.hystart_exits;
         sent.pacing_waits += counters.pacing_waits;
         sent.ecn_reductions += counters.ecn_reductions;
+        let server = stream.server.expect("accepted");
+        sent.recv_buffer_grown += sim.hosts[1].tcp_counters(server).expect("counters").recv_buffer_grown;
     }
     (all.iter().map(|st| st.done_at.expect("done") - start).collect(), sent)
 }
@@ -328,4 +332,32 @@ fn dctcp_fills_the_link_with_a_queue_near_its_marking_threshold() {
     assert!(reno_queue < 10.0 && dctcp_queue < 10.0, "{results:?}");
     assert!(dctcp.as_secs_f64() < line.as_secs_f64() * 1.03, "DCTCP at line rate: {results:?}");
     assert!(dctcp.as_secs_f64() < reno.as_secs_f64() * 0.97, "DCTCP faster than halving: {results:?}");
+}
+
+#[test]
+fn receive_buffer_auto_tuning_opens_the_window_a_long_fat_path_needs() {
+    // 100 Mbit/s, 25 ms each way, a 1000-frame queue: a bandwidth-delay product of 625 KB, over twice the
+    // default 256 KiB receive buffer, which holds the sender to about 40 Mbit/s: 16 MB in 3.36 s (line rate
+    // 1.34 s). Auto-tuning up to 2 MiB: 1.77 s, the buffer grown 13 times; the window then fills the queue and
+    // the drops (262) are each resent once.
+    const TOTAL: usize = 16_000_000;
+    let line = Duration::from_nanos((TOTAL.div_ceil(1448) * 1514 * 8 * 10) as u64);
+    let mut results = Vec::new();
+    for recv_buffer_max in [None, Some(2 << 20)] {
+        let tcp = TcpConfig { recv_buffer_max, send_buffer: 4 << 20, ..TcpConfig::default() };
+        let speed = (100_000_000, Duration::from_millis(25), 1000);
+        let (mut sim, listener) = link(tcp, 6, speed, (FaultConfig::default(), Duration::ZERO));
+        let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
+        let grown = sent.recv_buffer_grown;
+        let drops = sim.queue_drops;
+        eprintln!(
+            "recv_buffer_max {recv_buffer_max:?}: {took:?} (line {line:?}), grown {grown} times, {drops} drops; {sent:?}"
+        );
+        assert_eq!((sent.timeouts, sent.retransmits), (0, drops), "{sent:?}");
+        results.push((took[0], grown));
+    }
+    let [(fixed, fixed_grown), (tuned, tuned_grown)] = results[..] else { unreachable!() };
+    assert_eq!(fixed_grown, 0);
+    assert!(tuned_grown > 0, "{results:?}");
+    assert!(tuned.as_secs_f64() < fixed.as_secs_f64() * 0.6, "{results:?}");
 }

@@ -29,6 +29,11 @@ pub struct TcpConfig {
     /// Receive buffer in bytes: the most in-order data held for the application, and so the largest window we
     /// advertise.
     pub recv_buffer: usize,
+    /// Receive-buffer auto-tuning (`tcp/autotune.rs`): how far a connection whose application keeps up may grow
+    /// its receive buffer from `recv_buffer`, a round trip at a time, so that the window does not limit a path
+    /// with a large bandwidth-delay product. Needs window scaling and timestamps. `None` (the default): the
+    /// buffer stays at `recv_buffer`.
+    pub recv_buffer_max: Option<usize>,
     /// Send buffer in bytes: unacknowledged plus unsent data.
     pub send_buffer: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
@@ -113,6 +118,7 @@ impl Default for TcpConfig {
         Self {
             mss: 1460,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: None,
             send_buffer: 256 * 1024,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
@@ -163,6 +169,11 @@ impl TcpConfig {
                 return bad(format!("{name} {bytes} is not in 1..={MAX_BUFFER}"));
             }
         }
+        if let Some(max) = self.recv_buffer_max
+            && !(self.recv_buffer..=MAX_BUFFER).contains(&max)
+        {
+            return bad(format!("recv_buffer_max {max} is not in recv_buffer..={MAX_BUFFER}"));
+        }
         if self.initial_window_segments == 0 {
             return bad("initial_window_segments must be positive".to_owned());
         }
@@ -192,12 +203,14 @@ impl TcpConfig {
         Ok(())
     }
 
-    /// How many out-of-order segments a connection holds (see `max_out_of_order_fragments`). A fixed 256 was
-    /// too few for a large buffer: a 4 MB window that lost its first segments dropped most of what followed
-    /// them, though it had the room, and the sender had to send it all again.
+    /// How many out-of-order segments a connection holds (see `max_out_of_order_fragments`), for the largest
+    /// buffer it may have (`recv_buffer_max` if set). A fixed 256 was too few for a large buffer: a 4 MB window
+    /// that lost its first segments dropped most of what followed them, though it had the room, and the sender
+    /// had to send it all again (and with a tuned buffer counted from `recv_buffer`, 1 441 of 2 MiB's).
     pub fn out_of_order_limit(&self) -> usize {
         const SMALL_SEGMENT: usize = 536;
-        self.max_out_of_order_fragments.unwrap_or((self.recv_buffer / SMALL_SEGMENT).clamp(256, 8192))
+        let buffer = self.recv_buffer_max.unwrap_or(0).max(self.recv_buffer);
+        self.max_out_of_order_fragments.unwrap_or((buffer / SMALL_SEGMENT).clamp(256, 8192))
     }
 
     /// Whether a connection asks for (and accepts) ECN: `ecn`, `accurate_ecn`, or DCTCP, which needs it.
@@ -210,10 +223,12 @@ impl TcpConfig {
         self.mss.max(64)
     }
 
-    /// The window scale shift we offer: the smallest that lets the receive buffer be advertised whole.
+    /// The window scale shift we offer: the smallest that lets the receive buffer be advertised whole, at the
+    /// largest auto-tuning may make it.
     pub(crate) fn receive_window_shift(&self) -> u8 {
+        let buffer = self.recv_buffer_max.unwrap_or(0).max(self.recv_buffer);
         let mut shift = 0u8;
-        while shift < crate::wire::TCP_MAX_WINDOW_SCALE && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+        while shift < crate::wire::TCP_MAX_WINDOW_SCALE && (buffer >> shift) > usize::from(u16::MAX) {
             shift += 1;
         }
         shift

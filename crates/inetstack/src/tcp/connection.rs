@@ -166,6 +166,10 @@ pub struct TcpConnection {
     /// Our window scale shift (applied to windows we advertise).
     pub(super) rcv_shift: u8,
     pub(super) receive_queue: ReceiveQueue,
+    /// The receive buffer: `TcpConfig::recv_buffer`, grown by auto-tuning (`autotune.rs`) when it runs.
+    pub(super) rcv_buffer: usize,
+    /// Receive-buffer auto-tuning, with `TcpConfig::recv_buffer_max` (and window scaling and timestamps).
+    pub(super) autotune: Option<super::autotune::Autotune>,
     pub(super) reassembly: Reassembly,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
@@ -278,6 +282,11 @@ impl TcpConnection {
             rcv_adv: SeqNumber(0),
             rcv_shift: if config.window_scale { config.receive_window_shift() } else { 0 },
             receive_queue: ReceiveQueue::default(),
+            rcv_buffer: config.recv_buffer,
+            autotune: config
+                .recv_buffer_max
+                .filter(|&max| max > config.recv_buffer && config.window_scale && config.timestamps)
+                .map(|_| super::autotune::Autotune::default()),
             reassembly: Reassembly::new(config.out_of_order_limit()),
             peer_fin: None,
             eof: false,
@@ -404,10 +413,12 @@ impl TcpConnection {
                 self.window_scaling = false;
                 self.snd_shift = 0;
                 self.rcv_shift = 0;
+                self.autotune = None;
             }
         }
         if theirs.timestamps.is_none() {
             self.timestamps = None;
+            self.autotune = None;
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;
@@ -602,6 +613,9 @@ impl TcpConnection {
         out.clear();
         if !self.receive_queue.is_empty() && max_len > 0 {
             self.receive_queue.pop_into(max_len, out);
+            if let Some(tune) = self.autotune.as_mut() {
+                tune.copied += out.len();
+            }
             self.on_application_read();
             return Ok(RecvOutcome::Data);
         }

@@ -18,13 +18,17 @@ impl TcpConnection {
     #[inline]
     pub fn on_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
+        let data = !payload.is_empty();
         if self.config.fast_paths
             && let Some(ack) = self.predict(segment, payload.len())
         {
             self.on_predicted_segment(now, segment, ack, payload);
-            return;
+        } else {
+            self.on_unpredicted_segment(now, segment, payload);
         }
-        self.on_unpredicted_segment(now, segment, payload);
+        if data && self.autotune.is_some() {
+            self.autotune_on_data(now, segment);
+        }
     }
 
     /// The general path: RFC 9293 §3.10.7 for any segment (`segments_in` already counted).

@@ -21,6 +21,7 @@
 //! connections, ISNs, ephemeral ports), which owns connections and calls into them.
 
 mod ack;
+mod autotune;
 mod black_hole;
 pub mod config;
 pub mod congestion;

@@ -127,7 +127,7 @@ impl TcpConnection {
 
     /// The window we could offer now, before the never-shrink rule.
     fn free_receive_space(&self) -> usize {
-        self.config.recv_buffer.saturating_sub(self.receive_queue.len())
+        self.rcv_buffer.saturating_sub(self.receive_queue.len())
     }
 
     /// What remains of the window last advertised.
@@ -140,7 +140,7 @@ impl TcpConnection {
         let free = self.free_receive_space();
         let current = self.advertised_remaining();
         // Move the right edge only by a useful amount (RFC 1122 §4.2.3.3), and never back.
-        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.effective_mss()));
+        let threshold = (self.rcv_buffer / 2).min(usize::from(self.config.effective_mss()));
         let window = if free >= current + threshold { free } else { current };
         let unit = 1usize << self.rcv_shift;
         let value = window.div_ceil(unit).min(usize::from(u16::MAX));
@@ -156,7 +156,7 @@ impl TcpConnection {
         if !self.state.can_receive() {
             return;
         }
-        let threshold = (self.config.recv_buffer / 2).min(2 * usize::from(self.config.effective_mss()));
+        let threshold = (self.rcv_buffer / 2).min(2 * usize::from(self.config.effective_mss()));
         if self.free_receive_space() >= self.advertised_remaining() + threshold {
             self.ack.now = true;
         }

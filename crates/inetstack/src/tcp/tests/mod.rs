@@ -1,6 +1,7 @@
 //! Scenario tests of the TCP state machine over the two-endpoint harness, one file per theme.
 
 mod accurate_ecn;
+mod autotune;
 mod close;
 mod congestion;
 mod ecn;

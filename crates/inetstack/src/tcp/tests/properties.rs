@@ -40,6 +40,14 @@ struct Scenario {
     mark_every: Option<u32>,
 }
 
+/// Draws receive-buffer auto-tuning (one end in three, up to 16 times the buffer), from a generator of its own.
+fn draw_autotune(seed: u64, config: &mut TcpConfig) {
+    let mut rng = Rng::new((seed ^ 0xa070_7a0e_a070_7a0e).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    if rng.below(3) == 0 {
+        config.recv_buffer_max = Some(config.recv_buffer * 16);
+    }
+}
+
 /// Draws ECN for both ends, from a generator of its own so that the other draws of a seed stay what they were
 /// before ECN was drawn: none (half the seeds), classic ECN, Accurate ECN (with DCTCP on A one time in three), or
 /// Accurate ECN on one end only (classic ECN agreed); and how often the link marks, if ECN was drawn.
@@ -111,6 +119,8 @@ fn scenario(seed: u64) -> Scenario {
     let (a_to_b, b_to_a) = (rng.below(volume), rng.below(volume / 4));
     let (chunk, stall) = (rng.pick(&[1usize, 100, 1460, 65_536]), rng.pick(&[0.0, 0.5, 0.9]));
     let mark_every = draw_ecn(seed, &mut config_a, &mut config_b);
+    draw_autotune(seed, &mut config_a);
+    draw_autotune(seed.wrapping_add(1), &mut config_b);
     Scenario { config_a, config_b, faults, a_to_b, b_to_a, chunk, stall, mark_every }
 }
 
@@ -162,10 +172,12 @@ impl Stream {
 /// What an end holds stays within its buffer and fragment bounds.
 fn check_memory(end: &TcpConnection, config: &TcpConfig, seed: u64, name: &str) {
     let (queued, reassembly_bytes, fragments) = end.buffered_receive();
+    // The buffer as auto-tuning left it, never past its maximum.
+    let buffer = end.rcv_buffer;
+    assert!(buffer <= config.recv_buffer_max.unwrap_or(config.recv_buffer), "seed {seed}: {name}'s buffer {buffer}");
     assert!(
-        queued + reassembly_bytes <= config.recv_buffer,
-        "seed {seed}: {name} holds {queued} + {reassembly_bytes} bytes, buffer {}",
-        config.recv_buffer
+        queued + reassembly_bytes <= buffer,
+        "seed {seed}: {name} holds {queued} + {reassembly_bytes} bytes, buffer {buffer}"
     );
     assert!(fragments <= config.out_of_order_limit(), "seed {seed}: {name} holds {fragments} fragments");
 }
@@ -322,4 +334,5 @@ fn the_random_draw_reaches_the_hard_cases() {
     assert!(scenarios.iter().any(|s| s.faults.corrupt > 0.0 && s.faults.reorder >= 0.3));
     assert!(scenarios.iter().any(|s| s.config_a.accurate_ecn && s.config_b.accurate_ecn && s.mark_every.is_some()));
     assert!(scenarios.iter().any(|s| s.config_a.ecn && s.config_b.ecn && s.mark_every.is_some()));
+    assert!(scenarios.iter().any(|s| s.config_b.recv_buffer_max.is_some() && s.faults.loss >= 0.1));
 }

@@ -1,0 +1,67 @@
+//! Receive-buffer auto-tuning (dynamic right-sizing, as Linux's `tcp_rcv_space_adjust`): a connection whose
+//! application reads as fast as the data comes grows its receive buffer, and so the window it offers, until the
+//! window no longer limits the sender, up to `TcpConfig::recv_buffer_max`.
+//!
+//! - **Round trip, seen by the receiver**: the TSecr of each data segment echoes one of our TSvals, so the time
+//!   since that TSval is a round trip (smoothed, 1/8 per sample; at least 1 ms, the timestamp clock's tick).
+//!   Without timestamps there is no such sample and the buffer keeps its configured size.
+//! - **Each round trip**: if the application read more than half the buffer in it, the sender could use a larger
+//!   window: the buffer becomes twice what was read (Linux's factor), at most `recv_buffer_max`. It never shrinks:
+//!   the window's right edge never moves back, and a buffer that was needed once is likely needed again.
+//! - Only with window scaling (the shift offered covers `recv_buffer_max`): without it the window stops at 64 KiB.
+//!
+//! Memory: what the connection may queue grows with the buffer, and stays within `recv_buffer_max` per
+//! connection; only a connection whose application keeps up gets there.
+
+use super::{Nanos, TcpConnection};
+use crate::wire::TcpRepr;
+
+/// The smallest round trip a sample gives (one tick of the timestamp clock).
+const MIN_RTT: Nanos = Nanos::from_millis(1);
+
+/// One connection's tuning state.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Autotune {
+    /// The receiver's smoothed round trip (zero until the first sample).
+    rtt: Nanos,
+    /// When the current measurement began.
+    since: Nanos,
+    /// Bytes the application read since then.
+    pub(crate) copied: usize,
+}
+
+impl TcpConnection {
+    /// A segment with data arrived (after it was handled): takes the round trip its TSecr tells, and at the end
+    /// of each round trip grows the buffer if the application read more than half of it. Out of line: only
+    /// connections with `recv_buffer_max` come here.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn autotune_on_data(&mut self, now: Nanos, segment: &TcpRepr<'_>) {
+        let (Some(timestamps), Some(theirs), Some(tune)) =
+            (self.timestamps.as_ref(), segment.options.timestamps, self.autotune.as_mut())
+        else {
+            return;
+        };
+        if theirs.echo_reply != 0
+            && let Some(sample) = timestamps.rtt(now, theirs.echo_reply)
+        {
+            let sample = sample.max(MIN_RTT);
+            tune.rtt = if tune.rtt == Nanos::ZERO {
+                tune.since = now;
+                sample
+            } else {
+                Nanos::from_nanos((tune.rtt.as_nanos() * 7 + sample.as_nanos()) / 8)
+            };
+        }
+        if tune.rtt == Nanos::ZERO || now.saturating_sub(tune.since) < tune.rtt {
+            return;
+        }
+        let wanted = tune.copied.saturating_mul(2);
+        let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
+        if wanted > self.rcv_buffer {
+            self.rcv_buffer = wanted.min(most);
+            self.counters.recv_buffer_grown += 1;
+        }
+        (tune.since, tune.copied) = (now, 0);
+    }
+}
