@@ -18,7 +18,24 @@ impl TcpConnection {
     #[inline]
     pub fn on_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
-        let data = !payload.is_empty();
+        if self.autotune.is_some() && !payload.is_empty() {
+            self.on_segment_tuning(now, segment, payload);
+            return;
+        }
+        if self.config.fast_paths
+            && let Some(ack) = self.predict(segment, payload.len())
+        {
+            self.on_predicted_segment(now, segment, ack, payload);
+            return;
+        }
+        self.on_unpredicted_segment(now, segment, payload);
+    }
+
+    /// [`Self::on_segment`] for a segment with data on a connection that tunes its receive buffer: handled as
+    /// any other, then measured (`autotune.rs`).
+    #[cold]
+    #[inline(never)]
+    fn on_segment_tuning(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         if self.config.fast_paths
             && let Some(ack) = self.predict(segment, payload.len())
         {
@@ -26,9 +43,7 @@ impl TcpConnection {
         } else {
             self.on_unpredicted_segment(now, segment, payload);
         }
-        if data && self.autotune.is_some() {
-            self.autotune_on_data(now, segment);
-        }
+        self.autotune_on_data(now, segment);
     }
 
     /// The general path: RFC 9293 §3.10.7 for any segment (`segments_in` already counted).
