@@ -246,6 +246,8 @@ mod tests {
         let cases = [
             ("recv_buffer", TcpConfig { recv_buffer: 0, ..TcpConfig::default() }),
             ("send_buffer", TcpConfig { send_buffer: MAX_BUFFER + 1, ..TcpConfig::default() }),
+            ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(1024), ..TcpConfig::default() }),
+            ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(MAX_BUFFER + 1), ..TcpConfig::default() }),
             ("initial_window_segments", TcpConfig { initial_window_segments: 0, ..TcpConfig::default() }),
             ("delayed_ack", TcpConfig { delayed_ack: Duration::from_millis(500), ..TcpConfig::default() }),
             ("min_rto", TcpConfig { min_rto: Duration::ZERO, ..TcpConfig::default() }),
@@ -270,6 +272,10 @@ mod tests {
         assert_eq!(config.receive_window_shift(), 1);
         config.recv_buffer = 256 * 1024;
         assert_eq!(config.receive_window_shift(), 3);
+        // With auto-tuning, the shift covers the most the buffer may grow to.
+        config.recv_buffer_max = Some(4 << 20);
+        assert_eq!(config.receive_window_shift(), 7);
+        config.recv_buffer_max = None;
         config.recv_buffer = usize::MAX;
         assert_eq!(config.receive_window_shift(), 14);
         assert_eq!(TcpConfig { mss: 1, ..TcpConfig::default() }.effective_mss(), 64);
