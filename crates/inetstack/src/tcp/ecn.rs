@@ -126,22 +126,14 @@ const ACE_FLAGS: TcpFlags = TcpFlags::AE.union(TcpFlags::CWR).union(TcpFlags::EC
 /// The counters' start (RFC 9768 §3.2.2.1): not 0, so that a middlebox clearing the field is seen.
 const CEP_START: u32 = 5;
 
-/// The ACE field of `flags` (AE, CWR, ECE as bits 2, 1, 0).
+/// The ACE field of `flags` (AE, CWR, ECE as bits 2, 1, 0): CWR and ECE are the flags byte's top two bits.
 fn ace_of(flags: TcpFlags) -> u8 {
-    u8::from(flags.contains(TcpFlags::AE)) << 2
-        | u8::from(flags.contains(TcpFlags::CWR)) << 1
-        | u8::from(flags.contains(TcpFlags::ECE))
+    u8::from(flags.contains(TcpFlags::AE)) << 2 | flags.bits() >> 6
 }
 
-/// The flags that carry `ace` (its low three bits).
+/// The flags that carry `ace` (its low three bits): AE in the data-offset byte, CWR and ECE atop the flags byte.
 fn ace_flags(ace: u8) -> TcpFlags {
-    let mut flags = TcpFlags::empty();
-    for (bit, flag) in [(4, TcpFlags::AE), (2, TcpFlags::CWR), (1, TcpFlags::ECE)] {
-        if ace & bit != 0 {
-            flags = flags | flag;
-        }
-    }
-    flags
+    TcpFlags::from_header(ace >> 2 & 1, (ace & 0b11) << 6)
 }
 
 /// RFC 9768 Table 2 (the SYN-ACK's AE, CWR, ECE) and Table 4 (the ACE of the first ACK, the same values): the
@@ -430,5 +422,21 @@ impl TcpConnection {
             self.ecn.send_cwr = !self.ecn.accurate;
             self.counters.ecn_reductions += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ace_field_round_trips_through_the_flags() {
+        for ace in 0..8u8 {
+            let flags = ace_flags(ace);
+            assert_eq!(ace_of(flags | TcpFlags::ACK | TcpFlags::PSH), ace);
+            assert!(flags.without(ACE_FLAGS) == TcpFlags::empty());
+        }
+        assert_eq!(ace_flags(0b101), TcpFlags::AE | TcpFlags::ECE);
+        assert_eq!(ace_flags(0b010), TcpFlags::CWR);
     }
 }
