@@ -22,6 +22,12 @@ impl TcpConnection {
             self.on_segment_tuning(now, segment, payload);
             return;
         }
+        self.handle_segment(now, segment, payload);
+    }
+
+    /// The prediction path or the general one (`segments_in` already counted).
+    #[inline(always)]
+    fn handle_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         if self.config.fast_paths
             && let Some(ack) = self.predict(segment, payload.len())
         {
@@ -36,13 +42,7 @@ impl TcpConnection {
     #[cold]
     #[inline(never)]
     fn on_segment_tuning(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
-        if self.config.fast_paths
-            && let Some(ack) = self.predict(segment, payload.len())
-        {
-            self.on_predicted_segment(now, segment, ack, payload);
-        } else {
-            self.on_unpredicted_segment(now, segment, payload);
-        }
+        self.handle_segment(now, segment, payload);
         self.autotune_on_data(now, segment);
     }
 
