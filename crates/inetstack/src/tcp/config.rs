@@ -209,8 +209,12 @@ impl TcpConfig {
     /// had to send it all again (and with a tuned buffer counted from `recv_buffer`, 1 441 of 2 MiB's).
     pub fn out_of_order_limit(&self) -> usize {
         const SMALL_SEGMENT: usize = 536;
-        let buffer = self.recv_buffer_max.unwrap_or(0).max(self.recv_buffer);
-        self.max_out_of_order_fragments.unwrap_or((buffer / SMALL_SEGMENT).clamp(256, 8192))
+        self.max_out_of_order_fragments.unwrap_or((self.largest_recv_buffer() / SMALL_SEGMENT).clamp(256, 8192))
+    }
+
+    /// The most a connection's receive buffer holds: `recv_buffer`, or what auto-tuning may grow it to.
+    fn largest_recv_buffer(&self) -> usize {
+        self.recv_buffer_max.unwrap_or(0).max(self.recv_buffer)
     }
 
     /// Whether a connection asks for (and accepts) ECN: `ecn`, `accurate_ecn`, or DCTCP, which needs it.
@@ -226,7 +230,7 @@ impl TcpConfig {
     /// The window scale shift we offer: the smallest that lets the receive buffer be advertised whole, at the
     /// largest auto-tuning may make it.
     pub(crate) fn receive_window_shift(&self) -> u8 {
-        let buffer = self.recv_buffer_max.unwrap_or(0).max(self.recv_buffer);
+        let buffer = self.largest_recv_buffer();
         let mut shift = 0u8;
         while shift < crate::wire::TCP_MAX_WINDOW_SCALE && (buffer >> shift) > usize::from(u16::MAX) {
             shift += 1;
