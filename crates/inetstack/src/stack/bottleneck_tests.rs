@@ -78,6 +78,8 @@ struct Sent {
     ecn_reductions: u64,
     /// On the receiving side: times auto-tuning grew a receive buffer.
     recv_buffer_grown: u64,
+    /// Times auto-tuning grew a send buffer.
+    send_buffer_grown: u64,
 }
 
 /// Runs `streams` streams of `total` bytes each, opened at once, until all are read whole; returns each one's
@@ -129,6 +131,7 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
         sent.hystart_exits += counters.hystart_exits;
         sent.pacing_waits += counters.pacing_waits;
         sent.ecn_reductions += counters.ecn_reductions;
+        sent.send_buffer_grown += counters.send_buffer_grown;
         let server = stream.server.expect("accepted");
         sent.recv_buffer_grown += sim.hosts[1].tcp_counters(server).expect("counters").recv_buffer_grown;
     }
@@ -352,6 +355,33 @@ fn receive_buffer_auto_tuning_opens_the_window_a_long_fat_path_needs() {
         let drops = sim.queue_drops;
         eprintln!(
             "recv_buffer_max {recv_buffer_max:?}: {took:?} (line {line:?}), grown {grown} times, {drops} drops; {sent:?}"
+        );
+        assert_eq!((sent.timeouts, sent.retransmits), (0, drops), "{sent:?}");
+        results.push((took[0], grown));
+    }
+    let [(fixed, fixed_grown), (tuned, tuned_grown)] = results[..] else { unreachable!() };
+    assert_eq!(fixed_grown, 0);
+    assert!(tuned_grown > 0, "{results:?}");
+    assert!(tuned.as_secs_f64() < fixed.as_secs_f64() * 0.6, "{results:?}");
+}
+
+#[test]
+fn send_buffer_auto_tuning_keeps_a_long_fat_path_busy() {
+    // The path of the test above, the receive buffer tuned up to 2 MiB, and the default 256 KiB send buffer:
+    // at most 256 KiB in flight holds the sender to about 40 Mbit/s (16 MB in 3.33 s; line rate 1.34 s). Tuned
+    // up to 4 MiB, the send buffer follows the congestion window: 1.76 s, grown 14 times.
+    const TOTAL: usize = 16_000_000;
+    let line = Duration::from_nanos((TOTAL.div_ceil(1448) * 1514 * 8 * 10) as u64);
+    let mut results = Vec::new();
+    for send_buffer_max in [None, Some(4 << 20)] {
+        let tcp = TcpConfig { recv_buffer_max: Some(2 << 20), send_buffer_max, ..TcpConfig::default() };
+        let speed = (100_000_000, Duration::from_millis(25), 1000);
+        let (mut sim, listener) = link(tcp, 6, speed, (FaultConfig::default(), Duration::ZERO));
+        let (took, sent) = run_streams(&mut sim, listener, 1, TOTAL);
+        let grown = sent.send_buffer_grown;
+        let drops = sim.queue_drops;
+        eprintln!(
+            "send_buffer_max {send_buffer_max:?}: {took:?} (line {line:?}), grown {grown} times, {drops} drops; {sent:?}"
         );
         assert_eq!((sent.timeouts, sent.retransmits), (0, drops), "{sent:?}");
         results.push((took[0], grown));

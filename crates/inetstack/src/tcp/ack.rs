@@ -101,6 +101,9 @@ impl TcpConnection {
             self.mtu_search_on_ack(now, ack);
         }
         self.on_ack_advance(now, data_acked, flight);
+        if self.send_buffer.filled() {
+            self.autotune_send_buffer();
+        }
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it. Except in NewReno's
         // recovery (no SACK), where only the first partial ACK restarts it (RFC 6582 §3.2 step 5, NewReno's
         // "Impatient" variant): NewReno resends one hole per round trip, so a window that lost a

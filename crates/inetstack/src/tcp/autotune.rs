@@ -1,4 +1,13 @@
-//! Receive-buffer auto-tuning (dynamic right-sizing, as Linux's `tcp_rcv_space_adjust`): a connection whose
+//! Buffer auto-tuning: buffers that grow to what the path needs, so that neither limits a connection over a
+//! path with a large bandwidth-delay product, while connections that do not need them keep small ones.
+//!
+//! Send buffer (as Linux's `tcp_sndbuf_expand`), up to `TcpConfig::send_buffer_max`: when an application's push
+//! found the buffer full, the next ACK outside loss recovery raises it to twice the congestion window (a
+//! window in flight and one queued behind it). A flow held back by the buffer grows its window up to twice its
+//! flight (`window_growth`), so each round trip that fills the buffer may double it, as long as the network
+//! lets the window grow; it never shrinks.
+//!
+//! Receive buffer (dynamic right-sizing, as Linux's `tcp_rcv_space_adjust`): a connection whose
 //! application reads as fast as the data comes grows its receive buffer, and so the window it offers, until the
 //! window no longer limits the sender, up to `TcpConfig::recv_buffer_max`.
 //!
@@ -10,9 +19,11 @@
 //!   the window's right edge never moves back, and a buffer that was needed once is likely needed again.
 //! - Only with window scaling (the shift offered covers `recv_buffer_max`): without it the window stops at 64 KiB.
 //!
-//! Memory: what the connection may queue grows with the buffer, and stays within `recv_buffer_max` per
-//! connection; only a connection whose application keeps up gets there.
+//! Memory: what the connection may queue grows with the buffers, and stays within `send_buffer_max` and
+//! `recv_buffer_max` per connection; only a connection whose application fills the send buffer, or keeps up
+//! with the receive buffer, gets there.
 
+use super::congestion::CongestionControl as _;
 use super::{Nanos, TcpConnection};
 use crate::wire::TcpRepr;
 
@@ -31,6 +42,24 @@ pub(crate) struct Autotune {
 }
 
 impl TcpConnection {
+    /// An ACK arrived after a push found the send buffer full: outside loss recovery, the buffer grows to twice
+    /// the congestion window, at most `send_buffer_max`. Out of line: only a sender that fills its buffer
+    /// comes here, once per push that found it full.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn autotune_send_buffer(&mut self) {
+        self.send_buffer.take_filled();
+        let Some(most) = self.config.send_buffer_max else { return };
+        if self.recovery.in_recovery {
+            return;
+        }
+        let wanted = self.congestion.window().saturating_mul(2).min(most);
+        if wanted > self.send_buffer.capacity() {
+            self.send_buffer.grow_to(wanted);
+            self.counters.send_buffer_grown += 1;
+        }
+    }
+
     /// A segment with data arrived (after it was handled): takes the round trip its TSecr tells, and at the end
     /// of each round trip grows the buffer if the application read more than half of it. Out of line: only
     /// connections with `recv_buffer_max` come here.

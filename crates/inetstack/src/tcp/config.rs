@@ -36,6 +36,11 @@ pub struct TcpConfig {
     pub recv_buffer_max: Option<usize>,
     /// Send buffer in bytes: unacknowledged plus unsent data.
     pub send_buffer: usize,
+    /// Send-buffer auto-tuning (`tcp/send_autotune.rs`): how far a connection whose application fills its send
+    /// buffer may grow it from `send_buffer` (to twice the congestion window, as Linux), so that the buffer does
+    /// not hold back a sender that the network would let send more. `None` (the default): the buffer stays at
+    /// `send_buffer`.
+    pub send_buffer_max: Option<usize>,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
     pub nodelay: bool,
     /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
@@ -120,6 +125,7 @@ impl Default for TcpConfig {
             recv_buffer: 256 * 1024,
             recv_buffer_max: None,
             send_buffer: 256 * 1024,
+            send_buffer_max: None,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
@@ -169,10 +175,13 @@ impl TcpConfig {
                 return bad(format!("{name} {bytes} is not in 1..={MAX_BUFFER}"));
             }
         }
-        if let Some(max) = self.recv_buffer_max
-            && !(self.recv_buffer..=MAX_BUFFER).contains(&max)
-        {
-            return bad(format!("recv_buffer_max {max} is not in recv_buffer..={MAX_BUFFER}"));
+        let maxima = [("recv", self.recv_buffer, self.recv_buffer_max), ("send", self.send_buffer, self.send_buffer_max)];
+        for (name, buffer, max) in maxima {
+            if let Some(max) = max
+                && !(buffer..=MAX_BUFFER).contains(&max)
+            {
+                return bad(format!("{name}_buffer_max {max} is not in {name}_buffer..={MAX_BUFFER}"));
+            }
         }
         if self.initial_window_segments == 0 {
             return bad("initial_window_segments must be positive".to_owned());
@@ -252,6 +261,8 @@ mod tests {
             ("send_buffer", TcpConfig { send_buffer: MAX_BUFFER + 1, ..TcpConfig::default() }),
             ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(1024), ..TcpConfig::default() }),
             ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(MAX_BUFFER + 1), ..TcpConfig::default() }),
+            ("send_buffer_max", TcpConfig { send_buffer_max: Some(1024), ..TcpConfig::default() }),
+            ("send_buffer_max", TcpConfig { send_buffer_max: Some(MAX_BUFFER + 1), ..TcpConfig::default() }),
             ("initial_window_segments", TcpConfig { initial_window_segments: 0, ..TcpConfig::default() }),
             ("delayed_ack", TcpConfig { delayed_ack: Duration::from_millis(500), ..TcpConfig::default() }),
             ("min_rto", TcpConfig { min_rto: Duration::ZERO, ..TcpConfig::default() }),

@@ -65,6 +65,8 @@ pub struct TcpCounters {
     pub pacing_waits: u64,
     /// Times receive-buffer auto-tuning grew the buffer (`tcp/autotune.rs`).
     pub recv_buffer_grown: u64,
+    /// Times send-buffer auto-tuning grew the buffer (`tcp/autotune.rs`).
+    pub send_buffer_grown: u64,
     /// Segments received marked Congestion Experienced on an ECN connection (RFC 3168, `tcp/ecn.rs`).
     pub ecn_ce_received: u64,
     /// CE marks the peer reported receiving (Accurate ECN's ACE field, RFC 9768).

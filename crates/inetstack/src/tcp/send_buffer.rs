@@ -14,6 +14,9 @@ pub(crate) struct SendBuffer {
     segments: VecDeque<DemiBuffer>,
     len: usize,
     capacity: usize,
+    /// Whether a push found the buffer full (took less than it was given) since [`Self::take_filled`] last
+    /// asked: what send-buffer auto-tuning waits for.
+    filled: bool,
     /// Where the last lookup ended (segment index, offset of that segment's first byte), so that sending a
     /// buffer made of many small writes walks it once rather than once per segment.
     cursor: (usize, usize),
@@ -21,7 +24,7 @@ pub(crate) struct SendBuffer {
 
 impl SendBuffer {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { segments: VecDeque::new(), len: 0, capacity, cursor: (0, 0) }
+        Self { segments: VecDeque::new(), len: 0, capacity, filled: false, cursor: (0, 0) }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -30,6 +33,26 @@ impl SendBuffer {
 
     pub(crate) fn free(&self) -> usize {
         self.capacity.saturating_sub(self.len)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Raises the capacity to `capacity` (never lowers it).
+    pub(crate) fn grow_to(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
+    /// Whether a push found the buffer full since [`Self::take_filled`] last asked.
+    #[inline]
+    pub(crate) fn filled(&self) -> bool {
+        self.filled
+    }
+
+    /// [`Self::filled`], then forgotten.
+    pub(crate) fn take_filled(&mut self) -> bool {
+        std::mem::take(&mut self.filled)
     }
 
     /// Queues as much of `sga` as fits and returns how many bytes that is.
@@ -52,15 +75,17 @@ impl SendBuffer {
     fn push_segments(&mut self, sga: &Sga) -> usize {
         let mut accepted = 0;
         for segment in sga.segments() {
-            let room = self.free();
-            if room == 0 {
-                break;
-            }
             if segment.is_empty() {
                 continue;
             }
+            let room = self.free();
+            if room == 0 {
+                self.filled = true;
+                break;
+            }
             let mut view = segment.clone();
             if view.len() > room {
+                self.filled = true;
                 // `room < view.len()`, so the split is in range and cannot fail.
                 if view.split_off(room).is_err() {
                     break;
@@ -200,6 +225,24 @@ mod tests {
         assert_eq!(buffer.free(), 0);
         assert_eq!(buffer.push(&sga(&[b"x"])), 0);
         assert_eq!(buffer.slice(0, 10).to_vec(), b"abcde");
+    }
+
+    #[test]
+    fn a_push_that_does_not_fit_is_noted_until_asked_and_growing_makes_room() {
+        let mut buffer = SendBuffer::new(8);
+        assert_eq!(buffer.push(&sga(&[b"abcd", b"", b"efgh"])), 8);
+        assert!(!buffer.filled(), "everything fitted");
+        assert_eq!(buffer.push(&sga(&[b""])), 0);
+        assert!(!buffer.filled(), "nothing was refused");
+        assert_eq!(buffer.push(&sga(&[b"ijk"])), 0);
+        assert!(buffer.take_filled());
+        assert!(!buffer.take_filled(), "forgotten once asked");
+        buffer.grow_to(4);
+        assert_eq!(buffer.capacity(), 8, "never lowered");
+        buffer.grow_to(10);
+        assert_eq!(buffer.push(&sga(&[b"ijk"])), 2);
+        assert!(buffer.filled());
+        assert_eq!(buffer.slice(0, 10).to_vec(), b"abcdefghij");
     }
 
     #[test]

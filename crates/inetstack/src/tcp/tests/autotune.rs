@@ -1,5 +1,6 @@
-//! Receive-buffer auto-tuning: the buffer grows only while the application keeps up, never past
-//! `recv_buffer_max`, and not at all without timestamps (no round trip to measure with).
+//! Buffer auto-tuning. Receive buffer: it grows only while the application keeps up, never past
+//! `recv_buffer_max`, and not at all without timestamps (no round trip to measure with). Send buffer: it grows
+//! only while the application fills it, never past `send_buffer_max`.
 
 use std::time::Duration;
 
@@ -60,4 +61,68 @@ fn without_timestamps_or_window_scaling_the_buffer_keeps_its_size() {
         assert!(harness.b().autotune.is_none());
         assert_eq!((harness.b().counters().recv_buffer_grown, harness.b().rcv_buffer), (0, 64 * 1024));
     }
+}
+
+/// B reads everything it has; returns how much that is.
+fn read_all(harness: &mut Harness) -> usize {
+    let mut read = 0;
+    while let Some(got) = harness.b_mut().recv(usize::MAX).expect("recv") {
+        if got.is_empty() {
+            break;
+        }
+        read += got.len();
+    }
+    read
+}
+
+/// A pushes all its buffer takes of `data` at every step and B reads everything, for `for_how_long`.
+fn send_for(harness: &mut Harness, data: &[u8], for_how_long: Duration) -> usize {
+    let (mut sent, mut read) = (0, 0);
+    harness.run_until(for_how_long, |h| {
+        if sent < data.len() {
+            // At most 1 MiB at a time (more than the buffer ever takes): `sga` copies what it is given.
+            sent += h.a.send(&sga(&data[sent..data.len().min(sent + (1 << 20))])).expect("send");
+        }
+        read += read_all(h);
+        false
+    });
+    read
+}
+
+fn send_tuned() -> TcpConfig {
+    TcpConfig { send_buffer: 64 * 1024, send_buffer_max: Some(512 << 10), ..config() }
+}
+
+fn large_receiver() -> TcpConfig {
+    TcpConfig { recv_buffer: 4 << 20, ..config() }
+}
+
+#[test]
+fn the_send_buffer_grows_only_while_the_application_fills_it_and_never_past_its_maximum() {
+    let data = vec![7u8; 64 << 20];
+    // An application that pushes 16 KiB every 100 ms never finds the buffer full: it keeps its size.
+    let mut harness = established(&send_tuned(), &large_receiver(), path(), 3);
+    let mut read = 0;
+    for chunk in data.chunks(16 * 1024).take(20) {
+        assert_eq!(harness.a.send(&sga(chunk)).expect("send"), chunk.len());
+        harness.run_for(Duration::from_millis(100));
+        read += read_all(&mut harness);
+    }
+    assert_eq!(read, 20 * 16 * 1024);
+    assert_eq!((harness.a.counters().send_buffer_grown, harness.a.send_buffer.capacity()), (0, 64 * 1024));
+    // One that pushes all it can fills it: the buffer follows the congestion window up to the most.
+    let mut harness = established(&send_tuned(), &large_receiver(), path(), 4);
+    let read = send_for(&mut harness, &data, Duration::from_secs(3));
+    assert!(harness.a.counters().send_buffer_grown >= 3, "{:?}", harness.a.counters());
+    assert_eq!(harness.a.send_buffer.capacity(), 512 << 10, "grown to send_buffer_max (it would take more)");
+    // 64 KiB per 20 ms round trip would carry 9.8 MB in 3 s; 512 KiB carry the whole 64 MiB.
+    assert!(read > 4 * 3 * 50 * (64 << 10), "{read}");
+}
+
+#[test]
+fn without_a_maximum_a_full_send_buffer_keeps_its_size() {
+    let config = TcpConfig { send_buffer_max: None, ..send_tuned() };
+    let mut harness = established(&config, &large_receiver(), path(), 5);
+    send_for(&mut harness, &vec![7u8; 8 << 20], Duration::from_secs(2));
+    assert_eq!((harness.a.counters().send_buffer_grown, harness.a.send_buffer.capacity()), (0, 64 * 1024));
 }

@@ -40,11 +40,15 @@ struct Scenario {
     mark_every: Option<u32>,
 }
 
-/// Draws receive-buffer auto-tuning (one end in three, up to 16 times the buffer), from a generator of its own.
+/// Draws receive-buffer and send-buffer auto-tuning (each for one end in three, up to 16 times the buffer),
+/// from a generator of its own.
 fn draw_autotune(seed: u64, config: &mut TcpConfig) {
     let mut rng = Rng::new((seed ^ 0xa070_7a0e_a070_7a0e).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     if rng.below(3) == 0 {
         config.recv_buffer_max = Some(config.recv_buffer * 16);
+    }
+    if rng.below(3) == 0 {
+        config.send_buffer_max = Some(config.send_buffer * 16);
     }
 }
 
@@ -180,6 +184,9 @@ fn check_memory(end: &TcpConnection, config: &TcpConfig, seed: u64, name: &str) 
         "seed {seed}: {name} holds {queued} + {reassembly_bytes} bytes, buffer {buffer}"
     );
     assert!(fragments <= config.out_of_order_limit(), "seed {seed}: {name} holds {fragments} fragments");
+    let (sending, send_buffer) = (end.send_buffer.len(), end.send_buffer.capacity());
+    assert!(send_buffer <= config.send_buffer_max.unwrap_or(config.send_buffer), "seed {seed}: {name} {send_buffer}");
+    assert!(sending <= send_buffer, "seed {seed}: {name} holds {sending} bytes to send, buffer {send_buffer}");
 }
 
 /// Both directions and the application's state.
@@ -335,4 +342,5 @@ fn the_random_draw_reaches_the_hard_cases() {
     assert!(scenarios.iter().any(|s| s.config_a.accurate_ecn && s.config_b.accurate_ecn && s.mark_every.is_some()));
     assert!(scenarios.iter().any(|s| s.config_a.ecn && s.config_b.ecn && s.mark_every.is_some()));
     assert!(scenarios.iter().any(|s| s.config_b.recv_buffer_max.is_some() && s.faults.loss >= 0.1));
+    assert!(scenarios.iter().any(|s| s.config_a.send_buffer_max.is_some() && s.faults.loss >= 0.1));
 }
