@@ -19,6 +19,8 @@
 //! ecn = true                # optional, default false: TCP asks for and accepts ECN (RFC 3168)
 //! accurate_ecn = true       # optional, default false: Accurate ECN (RFC 9768), classic ECN with a peer without it
 //! black_hole_detection = false  # optional, default true: smaller segments after 3 timeouts in a row (RFC 4821)
+//! recv_buffer_max = 4194304 # optional: TCP receive buffers grow from 256 KiB up to this while the reader keeps up
+//! send_buffer_max = 4194304 # optional: TCP send buffers grow from 256 KiB up to this while the writer fills them
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
@@ -119,7 +121,16 @@ pub struct CatnipSection {
     pub black_hole_detection: Option<bool>,
     /// TCP's congestion controller: "cubic" (when absent), "newreno" or "dctcp".
     pub congestion: Option<String>,
+    /// Receive-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::recv_buffer_max`); off when absent.
+    pub recv_buffer_max: Option<u64>,
+    /// Send-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::send_buffer_max`); off when absent.
+    pub send_buffer_max: Option<u64>,
 }
+
+/// inetstack's TCP send and receive buffers (256 KiB): the least an auto-tuning maximum may be.
+const TCP_BUFFER: u64 = 256 * 1024;
+/// The most an auto-tuning maximum may be (inetstack's `tcp::MAX_BUFFER`, 1 GiB).
+const MAX_TCP_BUFFER: u64 = 1 << 30;
 
 /// One static ARP entry of the `[catnip]` section.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -145,6 +156,8 @@ pub struct CatnipSettings {
     pub accurate_ecn: bool,
     pub black_hole_detection: bool,
     pub congestion: Congestion,
+    pub recv_buffer_max: Option<usize>,
+    pub send_buffer_max: Option<usize>,
 }
 
 /// TCP's congestion controller, as the `[catnip]` section names it (inetstack's `CongestionAlgorithm`).
@@ -234,6 +247,13 @@ impl CatnipSection {
                 bad(format!("catnip.congestion = {name:?} is not one of \"cubic\", \"newreno\", \"dctcp\""))
             })?,
         };
+        let buffer_max = |key: &str, value: Option<u64>| match value {
+            None => Ok(None),
+            Some(n @ TCP_BUFFER..=MAX_TCP_BUFFER) => Ok(Some(n as usize)),
+            Some(n) => Err(bad(format!("catnip.{key} = {n} is not in {TCP_BUFFER}..={MAX_TCP_BUFFER}"))),
+        };
+        let recv_buffer_max = buffer_max("recv_buffer_max", self.recv_buffer_max)?;
+        let send_buffer_max = buffer_max("send_buffer_max", self.send_buffer_max)?;
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -248,6 +268,8 @@ impl CatnipSection {
             accurate_ecn: self.accurate_ecn.unwrap_or(false),
             black_hole_detection: self.black_hole_detection.unwrap_or(true),
             congestion,
+            recv_buffer_max,
+            send_buffer_max,
         })
     }
 
@@ -266,6 +288,8 @@ impl CatnipSection {
         config.tcp.ecn = settings.ecn;
         config.tcp.accurate_ecn = settings.accurate_ecn;
         config.tcp.black_hole_detection = settings.black_hole_detection;
+        config.tcp.recv_buffer_max = settings.recv_buffer_max;
+        config.tcp.send_buffer_max = settings.send_buffer_max;
         config.tcp.congestion = match settings.congestion {
             Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
             Congestion::NewReno => catnip::dpdk::CongestionAlgorithm::NewReno,
@@ -369,6 +393,15 @@ mod tests {
             assert_eq!(config.catnip.validate().unwrap().congestion, congestion);
             assert_eq!(congestion.name(), name);
         }
+        assert_eq!((settings.recv_buffer_max, settings.send_buffer_max), (None, None), "off by default");
+        let tuned = Config::from_toml(&format!(
+            "{text}recv_buffer_max = 4194304
+send_buffer_max = 262144
+"
+        ))
+        .unwrap();
+        let tuned = tuned.catnip.validate().unwrap();
+        assert_eq!((tuned.recv_buffer_max, tuned.send_buffer_max), (Some(4 << 20), Some(256 << 10)));
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -386,6 +419,9 @@ mod tests {
             ("pcap = \"\"", "catnip.pcap"),
             ("congestion = \"bbr\"", "catnip.congestion"),
             ("congestion = \"Cubic\"", "catnip.congestion"),
+            ("recv_buffer_max = 262143", "catnip.recv_buffer_max"),
+            ("send_buffer_max = 1073741825", "catnip.send_buffer_max"),
+            ("send_buffer_max = -1", "invalid value"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);
@@ -394,6 +430,20 @@ mod tests {
         assert!(error("[catnip]\nipv4 = \"10.99.0.1\"").cause().contains("catnip.eal_args"));
         assert!(error("[catnip]\neal_args = [\"-l\"]").cause().contains("catnip.ipv4"));
         assert!(error("[catnip]\neal_args = [\"-l\"]\nipv4 = \"255.255.255.255\"").cause().contains("catnip.ipv4"));
+    }
+
+    /// The bounds of the auto-tuning maxima are inetstack's: its default buffer and its largest.
+    #[cfg(feature = "catnip")]
+    #[test]
+    fn buffer_maxima_take_what_inetstack_takes() {
+        let mut tcp = catnip::dpdk::DpdkConfig::new(Vec::new(), Ipv4Addr::new(10, 99, 0, 1), 24).tcp;
+        assert_eq!((tcp.recv_buffer as u64, tcp.send_buffer as u64), (TCP_BUFFER, TCP_BUFFER));
+        for max in [TCP_BUFFER, MAX_TCP_BUFFER] {
+            (tcp.recv_buffer_max, tcp.send_buffer_max) = (Some(max as usize), Some(max as usize));
+            assert!(tcp.validate().is_ok(), "{max}");
+        }
+        tcp.send_buffer_max = Some(MAX_TCP_BUFFER as usize + 1);
+        assert!(tcp.validate().is_err());
     }
 
     #[test]

@@ -55,6 +55,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(settings.accurate_ecn, config.catnip.accurate_ecn.unwrap_or(false));
             assert_eq!(settings.black_hole_detection, config.catnip.black_hole_detection.unwrap_or(true));
             assert_eq!(settings.congestion.name(), config.catnip.congestion.as_deref().unwrap_or("cubic"));
+            for (max, key) in [
+                (settings.recv_buffer_max, config.catnip.recv_buffer_max),
+                (settings.send_buffer_max, config.catnip.send_buffer_max),
+            ] {
+                assert_eq!(max.map(|m| m as u64), key);
+                assert!(max.is_none_or(|m| (256 << 10..=1 << 30).contains(&m)), "{max:?}");
+            }
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
             let section = CatnipSection {
                 eal_args: settings.eal_args.clone(),
@@ -77,6 +84,8 @@ fuzz_target!(|data: &[u8]| {
                 accurate_ecn: Some(settings.accurate_ecn),
                 black_hole_detection: Some(settings.black_hole_detection),
                 congestion: Some(settings.congestion.name().to_owned()),
+                recv_buffer_max: settings.recv_buffer_max.map(|m| m as u64),
+                send_buffer_max: settings.send_buffer_max.map(|m| m as u64),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
         }

@@ -175,7 +175,8 @@ impl TcpConfig {
                 return bad(format!("{name} {bytes} is not in 1..={MAX_BUFFER}"));
             }
         }
-        let maxima = [("recv", self.recv_buffer, self.recv_buffer_max), ("send", self.send_buffer, self.send_buffer_max)];
+        let maxima =
+            [("recv", self.recv_buffer, self.recv_buffer_max), ("send", self.send_buffer, self.send_buffer_max)];
         for (name, buffer, max) in maxima {
             if let Some(max) = max
                 && !(buffer..=MAX_BUFFER).contains(&max)
