@@ -444,6 +444,9 @@ send_buffer_max = 262144
         }
         tcp.send_buffer_max = Some(MAX_TCP_BUFFER as usize + 1);
         assert!(tcp.validate().is_err());
+        let text = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\nrecv_buffer_max = 1048576\nsend_buffer_max = 2097152";
+        let (config, _) = Config::from_toml(text).unwrap().catnip.to_config().unwrap();
+        assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (Some(1 << 20), Some(2 << 20)));
     }
 
     #[test]
