@@ -11,9 +11,10 @@
 //! application reads as fast as the data comes grows its receive buffer, and so the window it offers, until the
 //! window no longer limits the sender, up to `TcpConfig::recv_buffer_max`.
 //!
-//! - **Round trip, seen by the receiver**: the TSecr of each data segment echoes one of our TSvals, so the time
+//! - **Round trip, seen by the receiver**: the TSecr of a data segment echoes one of our TSvals, so the time
 //!   since that TSval is a round trip (smoothed, 1/8 per sample; at least 1 ms, the timestamp clock's tick).
-//!   Without timestamps there is no such sample and the buffer keeps its configured size.
+//!   One data segment per round trip is looked at (the first after the round's end), so the rest cost one
+//!   comparison each. Without timestamps there is no such sample and the buffer keeps its configured size.
 //! - **Each round trip**: if the application read more than half the buffer in it, the sender could use a larger
 //!   window: the buffer becomes twice what was read (Linux's factor), at most `recv_buffer_max`. It never shrinks:
 //!   the window's right edge never moves back, and a buffer that was needed once is likely needed again.
@@ -39,6 +40,8 @@ pub(crate) struct Autotune {
     since: Nanos,
     /// Bytes the application read since then.
     pub(crate) copied: usize,
+    /// When the next data segment is looked at: the round's end (zero before the first sample).
+    pub(crate) next: Nanos,
 }
 
 impl TcpConnection {
@@ -60,9 +63,9 @@ impl TcpConnection {
         }
     }
 
-    /// A segment with data arrived (after it was handled): takes the round trip its TSecr tells, and at the end
-    /// of each round trip grows the buffer if the application read more than half of it. Out of line: only
-    /// connections with `recv_buffer_max` come here.
+    /// The first data segment since the round's end arrived (after it was handled): takes the round trip its
+    /// TSecr tells, and at the end of each round trip grows the buffer if the application read more than half
+    /// of it. Out of line: once per round trip, on connections with `recv_buffer_max`.
     #[cold]
     #[inline(never)]
     pub(super) fn autotune_on_data(&mut self, now: Nanos, segment: &TcpRepr<'_>) {
@@ -82,15 +85,18 @@ impl TcpConnection {
                 Nanos::from_nanos((tune.rtt.as_nanos() * 7 + sample.as_nanos()) / 8)
             };
         }
-        if tune.rtt == Nanos::ZERO || now.saturating_sub(tune.since) < tune.rtt {
+        if tune.rtt == Nanos::ZERO {
             return;
         }
-        let wanted = tune.copied.saturating_mul(2);
-        let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
-        if wanted > self.rcv_buffer {
-            self.rcv_buffer = wanted.min(most);
-            self.counters.recv_buffer_grown += 1;
+        if now.saturating_sub(tune.since) >= tune.rtt {
+            let wanted = tune.copied.saturating_mul(2);
+            let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
+            if wanted > self.rcv_buffer {
+                self.rcv_buffer = wanted.min(most);
+                self.counters.recv_buffer_grown += 1;
+            }
+            (tune.since, tune.copied) = (now, 0);
         }
-        (tune.since, tune.copied) = (now, 0);
+        tune.next = tune.since.saturating_add(tune.rtt);
     }
 }

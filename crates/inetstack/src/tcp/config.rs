@@ -36,7 +36,7 @@ pub struct TcpConfig {
     pub recv_buffer_max: Option<usize>,
     /// Send buffer in bytes: unacknowledged plus unsent data.
     pub send_buffer: usize,
-    /// Send-buffer auto-tuning (`tcp/send_autotune.rs`): how far a connection whose application fills its send
+    /// Send-buffer auto-tuning (`tcp/autotune.rs`): how far a connection whose application fills its send
     /// buffer may grow it from `send_buffer` (to twice the congestion window, as Linux), so that the buffer does
     /// not hold back a sender that the network would let send more. `None` (the default): the buffer stays at
     /// `send_buffer`.

@@ -18,11 +18,12 @@ impl TcpConnection {
     #[inline]
     pub fn on_segment(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
         self.counters.segments_in += 1;
-        if self.autotune.is_some() && !payload.is_empty() {
-            self.on_segment_tuning(now, segment, payload);
-            return;
-        }
+        let data = !payload.is_empty();
         self.handle_segment(now, segment, payload);
+        // Receive-buffer auto-tuning looks at one data segment per round trip (`autotune.rs`).
+        if data && self.autotune.as_ref().is_some_and(|tune| now >= tune.next) {
+            self.autotune_on_data(now, segment);
+        }
     }
 
     /// The prediction path or the general one (`segments_in` already counted).
@@ -35,15 +36,6 @@ impl TcpConnection {
             return;
         }
         self.on_unpredicted_segment(now, segment, payload);
-    }
-
-    /// [`Self::on_segment`] for a segment with data on a connection that tunes its receive buffer: handled as
-    /// any other, then measured (`autotune.rs`).
-    #[cold]
-    #[inline(never)]
-    fn on_segment_tuning(&mut self, now: Nanos, segment: &TcpRepr<'_>, payload: DemiBuffer) {
-        self.handle_segment(now, segment, payload);
-        self.autotune_on_data(now, segment);
     }
 
     /// The general path: RFC 9293 §3.10.7 for any segment (`segments_in` already counted).
