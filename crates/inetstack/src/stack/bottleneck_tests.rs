@@ -80,6 +80,8 @@ struct Sent {
     recv_buffer_grown: u64,
     /// Times auto-tuning grew a send buffer.
     send_buffer_grown: u64,
+    /// Each stream's (client, server) sockets.
+    sockets: Vec<(SocketId, SocketId)>,
 }
 
 /// Runs `streams` streams of `total` bytes each, opened at once, until all are read whole; returns each one's
@@ -133,6 +135,7 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
         sent.ecn_reductions += counters.ecn_reductions;
         sent.send_buffer_grown += counters.send_buffer_grown;
         let server = stream.server.expect("accepted");
+        sent.sockets.push((stream.client, server));
         sent.recv_buffer_grown += sim.hosts[1].tcp_counters(server).expect("counters").recv_buffer_grown;
     }
     (all.iter().map(|st| st.done_at.expect("done") - start).collect(), sent)
@@ -341,7 +344,7 @@ fn dctcp_fills_the_link_with_a_queue_near_its_marking_threshold() {
 fn receive_buffer_auto_tuning_opens_the_window_a_long_fat_path_needs() {
     // 100 Mbit/s, 25 ms each way, a 1000-frame queue: a bandwidth-delay product of 625 KB, over twice the
     // default 256 KiB receive buffer, which holds the sender to about 40 Mbit/s: 16 MB in 3.36 s (line rate
-    // 1.34 s). Auto-tuning up to 2 MiB: 1.78 s, the buffer grown 10 times; the window then fills the queue and
+    // 1.34 s). Auto-tuning up to 2 MiB: 1.78 s, the buffer grown 7 times; the window then fills the queue and
     // the drops (321) are each resent once.
     const TOTAL: usize = 16_000_000;
     let line = Duration::from_nanos((TOTAL.div_ceil(1448) * 1514 * 8 * 10) as u64);
@@ -391,4 +394,23 @@ fn send_buffer_auto_tuning_keeps_a_long_fat_path_busy() {
     assert_eq!(fixed_grown, 0);
     assert!(tuned_grown > 0, "{results:?}");
     assert!(tuned.as_secs_f64() < fixed.as_secs_f64() * 0.6, "{results:?}");
+}
+
+#[test]
+fn connections_take_their_tuning_from_the_stack_budget_and_give_it_back_when_freed() {
+    // Two streams over the long fat path, each receiver tuning up to 2 MiB, the stacks' budgets 256 KiB: the
+    // server's receivers share it, use it up, and give it all back once closed and freed.
+    const BUDGET: usize = 256 << 10;
+    let tcp = TcpConfig { recv_buffer_max: Some(2 << 20), autotune_budget: BUDGET, ..TcpConfig::default() };
+    let speed = (100_000_000, Duration::from_millis(25), 1000);
+    let (mut sim, listener) = link(tcp, 7, speed, (FaultConfig::default(), Duration::ZERO));
+    let (_, sent) = run_streams(&mut sim, listener, 2, 8_000_000);
+    assert!(sent.recv_buffer_grown > 0, "{sent:?}");
+    assert_eq!(sim.hosts[1].tcp_autotune_budget_left(), 0, "the two receivers used the whole budget");
+    for &(client, server) in &sent.sockets {
+        sim.hosts[0].close(client).expect("close");
+        sim.hosts[1].close(server).expect("close");
+    }
+    let freed = sim.run_until(Duration::from_secs(300), |s| s.hosts[1].tcp_autotune_budget_left() == BUDGET);
+    assert!(freed, "left {}", sim.hosts[1].tcp_autotune_budget_left());
 }

@@ -120,7 +120,7 @@ impl Stack {
             },
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
             tcp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
-            tcp: TcpTables::new(config.isn_secret),
+            tcp: TcpTables::new(config.isn_secret, config.tcp.autotune_budget),
             config,
             now,
             epoch: now,

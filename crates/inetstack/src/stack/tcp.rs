@@ -27,7 +27,8 @@ use super::syn_cookies::{self, CookieKey};
 use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
 use crate::tcp::{
-    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, Timestamps, ecn_codepoint,
+    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, Timestamps, TuningBudget,
+    ecn_codepoint,
 };
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
@@ -146,6 +147,8 @@ pub(super) struct TcpTables {
     /// tables while a poll runs, by one pointer: the poll emits through `&mut Stack`.
     scratch: Option<Box<PollScratch>>,
     isn_secret: u64,
+    /// What auto-tuning may add to all the connections' buffers (`TcpConfig::autotune_budget`).
+    tuning_budget: TuningBudget,
 }
 
 /// The segments one connection emits in a poll: by the general path, or batched by the fast path (the batch's
@@ -157,8 +160,8 @@ struct PollScratch {
 }
 
 impl TcpTables {
-    pub(super) fn new(isn_secret: u64) -> Self {
-        Self { isn_secret, ..Self::default() }
+    pub(super) fn new(isn_secret: u64, autotune_budget: usize) -> Self {
+        Self { isn_secret, tuning_budget: TuningBudget::new(autotune_budget), ..Self::default() }
     }
 
     /// How many connections the demultiplexer knows (tests: nothing may be left behind).
@@ -368,7 +371,7 @@ impl Stack {
         let iss = self.initial_sequence_number(local, remote);
         let ts_offset = self.timestamp_offset(local, remote);
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, ts_offset, self.tcp_now);
-        self.start_with_known_path_mtu(&mut tcb);
+        self.set_up(&mut tcb);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let conn = Connection {
@@ -442,6 +445,12 @@ impl Stack {
             self.tcp.active.push(id);
         }
         outcome
+    }
+
+    /// What buffer auto-tuning may still add to the stack's connections (`TcpConfig::autotune_budget` less what
+    /// its connections took).
+    pub fn tcp_autotune_budget_left(&self) -> usize {
+        self.tcp.tuning_budget.remaining()
     }
 
     /// The connection's counters (segments, bytes, retransmissions, drops by reason...).
@@ -782,6 +791,13 @@ impl Stack {
         self.tcp.active.push(id);
     }
 
+    /// What every new connection takes from the stack: the stack's auto-tuning budget, and what it knows of
+    /// the path MTU.
+    fn set_up(&self, tcb: &mut TcpConnection) {
+        tcb.share_tuning_budget(&self.tcp.tuning_budget);
+        self.start_with_known_path_mtu(tcb);
+    }
+
     /// A new connection to a destination whose path MTU the stack knows (`path_mtu_cache.rs`) starts with
     /// segments that fit: as learned from ICMP until the entry's end, or after a black hole from the size that
     /// passes, probing for more.
@@ -795,7 +811,7 @@ impl Stack {
 
     /// Registers `tcb`, a connection listener `lid` (whose socket `options` it takes) just opened.
     fn add_passive_connection(&mut self, lid: SocketId, options: TcpSocketOptions, mut tcb: TcpConnection) -> SocketId {
-        self.start_with_known_path_mtu(&mut tcb);
+        self.set_up(&mut tcb);
         tcb.set_nodelay(options.nodelay);
         tcb.set_keepalive(options.keepalive);
         let key = FlowKey { local: tcb.local(), remote: tcb.remote() };

@@ -56,9 +56,11 @@ impl TcpConnection {
         if self.recovery.in_recovery {
             return;
         }
+        let capacity = self.send_buffer.capacity();
         let wanted = self.congestion.window().saturating_mul(2).min(most);
-        if wanted > self.send_buffer.capacity() {
-            self.send_buffer.grow_to(wanted);
+        let granted = self.tuning.take(wanted.saturating_sub(capacity));
+        if granted > 0 {
+            self.send_buffer.grow_to(capacity + granted);
             self.counters.send_buffer_grown += 1;
         }
     }
@@ -89,10 +91,11 @@ impl TcpConnection {
             return;
         }
         if now.saturating_sub(tune.since) >= tune.rtt {
-            let wanted = tune.copied.saturating_mul(2);
             let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
-            if wanted > self.rcv_buffer {
-                self.rcv_buffer = wanted.min(most);
+            let wanted = tune.copied.saturating_mul(2).min(most);
+            let granted = self.tuning.take(wanted.saturating_sub(self.rcv_buffer));
+            if granted > 0 {
+                self.rcv_buffer += granted;
                 self.counters.recv_buffer_grown += 1;
             }
             (tune.since, tune.copied) = (now, 0);

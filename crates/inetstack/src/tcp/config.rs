@@ -41,6 +41,10 @@ pub struct TcpConfig {
     /// not hold back a sender that the network would let send more. `None` (the default): the buffer stays at
     /// `send_buffer`.
     pub send_buffer_max: Option<usize>,
+    /// The most auto-tuning may add to the buffers of all of a stack's connections together, in bytes
+    /// (`tcp/tuning_budget.rs`; 256 MiB by default): a growth takes what it adds from it, and a connection gives
+    /// it back when it is freed. A connection made outside a stack has a budget of its own of this size.
+    pub autotune_budget: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
     pub nodelay: bool,
     /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
@@ -126,6 +130,7 @@ impl Default for TcpConfig {
             recv_buffer_max: None,
             send_buffer: 256 * 1024,
             send_buffer_max: None,
+            autotune_budget: 256 << 20,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

@@ -24,6 +24,7 @@ use super::send_buffer::SendBuffer;
 use super::sent_segments::SentSegments;
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
+use super::tuning_budget::{Grant, TuningBudget};
 use super::{Nanos, OutgoingSegment, TcpConfig, TcpState};
 use crate::wire::{SeqNumber, TcpOptions, TcpRepr};
 
@@ -170,6 +171,8 @@ pub struct TcpConnection {
     pub(super) rcv_buffer: usize,
     /// Receive-buffer auto-tuning, with `TcpConfig::recv_buffer_max` (and window scaling and timestamps).
     pub(super) autotune: Option<super::autotune::Autotune>,
+    /// What auto-tuning took from the budget it shares (`tuning_budget.rs`), given back when dropped.
+    pub(super) tuning: Grant,
     pub(super) reassembly: Reassembly,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
@@ -287,6 +290,7 @@ impl TcpConnection {
                 .recv_buffer_max
                 .filter(|&max| max > config.recv_buffer && config.window_scale && config.timestamps)
                 .map(|_| super::autotune::Autotune::default()),
+            tuning: Grant::new(TuningBudget::new(config.autotune_budget)),
             reassembly: Reassembly::new(config.out_of_order_limit()),
             peer_fin: None,
             eof: false,
@@ -496,6 +500,12 @@ impl TcpConnection {
     /// The congestion window in bytes.
     pub fn congestion_window(&self) -> usize {
         self.congestion.window()
+    }
+
+    /// Makes buffer auto-tuning take from `budget`, shared with other connections (a stack hands each of its
+    /// connections its own), instead of the budget of its own the connection was made with.
+    pub fn share_tuning_budget(&mut self, budget: &TuningBudget) {
+        self.tuning.move_to(budget);
     }
 
     /// Whether every byte queued so far has been acknowledged (the send buffer is empty).

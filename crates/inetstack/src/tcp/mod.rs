@@ -52,6 +52,7 @@ mod spurious_timeout;
 pub mod state;
 mod timers;
 mod timestamps;
+mod tuning_budget;
 mod undo;
 
 #[cfg(test)]
@@ -74,3 +75,4 @@ pub use path_mtu::{MIN_PATH_MTU, PATH_MTU_LIFETIME};
 pub use segment::{BatchHeader, BatchSegment, OutgoingSegment, SegmentBatch, SegmentSink};
 pub use state::TcpState;
 pub(crate) use timestamps::Timestamps;
+pub use tuning_budget::TuningBudget;
