@@ -142,8 +142,17 @@ impl TcpConnection {
         // Move the right edge only by a useful amount (RFC 1122 §4.2.3.3), and never back.
         let threshold = (self.rcv_buffer / 2).min(usize::from(self.config.effective_mss()));
         let window = if free >= current + threshold { free } else { current };
+        // In units of the window scale: rounded up, so that the right edge does not move left (the edge so far
+        // need not fall on a unit), unless that would offer more than the buffer has free. Then rounded down:
+        // what was offered before stays acceptable (RCV.ADV never moves back), nothing more is offered, and
+        // what the connection holds never passes its buffer. Rounding up every time let each segment shorter
+        // than the window move the edge up to a unit further.
         let unit = 1usize << self.rcv_shift;
-        let value = window.div_ceil(unit).min(usize::from(u16::MAX));
+        let mut value = window.div_ceil(unit);
+        if value * unit > free {
+            value = window / unit;
+        }
+        let value = value.min(usize::from(u16::MAX));
         let edge = self.rcv_nxt + (value << self.rcv_shift) as u32;
         if edge > self.rcv_adv {
             self.rcv_adv = edge;

@@ -47,9 +47,10 @@ fn the_buffer_grows_only_while_the_application_keeps_up_and_never_past_its_maxim
     // Then the application reads as fast as data comes: the buffer grows, a round trip at a time, to the most.
     run(&mut harness, &data, &mut sent, true, Duration::from_secs(3));
     let b = harness.b();
-    // 64 KiB, 128 KiB, 512 KiB: two growths (the counter counts growths, not rounds that found the buffer at its
-    // most, as it once did).
-    assert_eq!(b.counters().recv_buffer_grown, 2, "{:?}", b.counters());
+    // 64 KiB to 512 KiB takes at least two growths (at most doubling what was read in a round), and the counter
+    // counts growths, not the rounds that found the buffer at its most (as it once did).
+    let grown = b.counters().recv_buffer_grown;
+    assert!((2..=4).contains(&grown), "{:?}", b.counters());
     assert_eq!(b.rcv_buffer, 512 << 10, "grown to recv_buffer_max (it would take more), not past it");
 }
 

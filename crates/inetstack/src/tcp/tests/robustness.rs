@@ -297,3 +297,23 @@ fn each_duplicate_of_a_batch_gets_its_own_dsack() {
     let expected: Vec<_> = [0u32, 500, 1000].map(|start| Some((from_a + start, from_a + start + 500))).into();
     assert_eq!(reported, expected);
 }
+
+#[test]
+fn small_segments_into_a_scaled_window_never_hold_more_than_the_buffer() {
+    // A window scale of 1 (a buffer over 64 KiB) counts the window in units of 2 bytes. Rounding the window up
+    // to whole units at every ACK, as this receiver once did to never move the right edge left, let each
+    // 33-byte segment move the edge a byte further than the buffer: a reader that never reads held ever more.
+    let config_b = TcpConfig { recv_buffer: 70_001, ..config() };
+    let config_a = TcpConfig { nodelay: true, ..config() };
+    let mut harness = established(&config_a, &config_b, LinkFaults::default(), 67);
+    assert_eq!(harness.b().rcv_shift, 1);
+    harness.run_until(Duration::from_secs(60), |h| {
+        if h.a.send_buffer.len() < 3300 {
+            h.a.send(&sga(&[b'x'; 33])).expect("send");
+        }
+        false
+    });
+    let (queued, _, _) = harness.b().buffered_receive();
+    assert!(queued > 69_000, "the window filled: {queued}");
+    assert!(queued <= 70_001, "B holds {queued} bytes, buffer 70001");
+}
