@@ -122,7 +122,9 @@ impl TcpConnection {
     /// would make the loss probe fire in the instant its flight leaves (RFC 8985 §7.2: PTO = 2 SRTT) and
     /// shrink RACK's reordering window to nothing (§6.2: at most SRTT). Linux likewise measures with its own
     /// clock and falls back on the timestamps for ACKs of retransmitted data.
-    #[inline]
+    /// Always inline: as a function of its own (the compiler's choice once `on_new_ack` grew) it made every ACK
+    /// dearer (docs/benchmarks.md, round 20).
+    #[inline(always)]
     pub(super) fn sample_rtt(&mut self, now: Nanos, segment: &TcpRepr<'_>, ack: SeqNumber) {
         if let Some((end, sent_at)) = self.timed_segment
             && ack >= end

@@ -317,3 +317,33 @@ fn small_segments_into_a_scaled_window_never_hold_more_than_the_buffer() {
     assert!(queued > 69_000, "the window filled: {queued}");
     assert!(queued <= 70_001, "B holds {queued} bytes, buffer 70001");
 }
+
+#[test]
+fn a_peer_sending_tiny_segments_to_a_reader_that_falls_behind_pins_few_packets() {
+    // A sends its data a byte or two per segment; B reads nothing until its 16 KiB window is full. Each segment
+    // arrives in a frame of its own: kept as views, the queue would hold over 10 000 frames for 16 KiB.
+    let config_b = TcpConfig { recv_buffer: 16 * 1024, ..config() };
+    let config_a = TcpConfig { nodelay: true, ..config() };
+    let mut harness = established(&config_a, &config_b, LinkFaults::default(), 68);
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    harness.run_until(Duration::from_secs(60), |h| {
+        if sent < data.len() && h.a.send_buffer.len() < 64 {
+            let end = (sent + 1 + sent % 2).min(data.len());
+            sent += h.a.send(&sga(&data[sent..end])).expect("send");
+        }
+        false
+    });
+    let queued = harness.b().receive_queue.len();
+    let buffers = harness.b().receive_queue.buffer_count();
+    assert!(queued > 15_000, "the window filled: {queued}");
+    assert!(buffers < 1_000, "{buffers} buffers hold {queued} bytes");
+    let mut read = Vec::new();
+    while let Some(got) = harness.b_mut().recv(usize::MAX).expect("recv") {
+        if got.is_empty() {
+            break;
+        }
+        read.extend_from_slice(&got.to_vec());
+    }
+    assert!(read[..] == data[..read.len()], "every byte once, in order");
+}
