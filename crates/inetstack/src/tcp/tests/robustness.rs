@@ -337,7 +337,7 @@ fn a_peer_sending_tiny_segments_to_a_reader_that_falls_behind_pins_few_packets()
     let queued = harness.b().receive_queue.len();
     let buffers = harness.b().receive_queue.buffer_count();
     assert!(queued > 15_000, "the window filled: {queued}");
-    assert!(buffers < 1_000, "{buffers} buffers hold {queued} bytes");
+    assert!(buffers <= 64, "{buffers} buffers hold {queued} bytes");
     let mut read = Vec::new();
     while let Some(got) = harness.b_mut().recv(usize::MAX).expect("recv") {
         if got.is_empty() {
