@@ -25,13 +25,37 @@
 //! with the receive buffer, gets there.
 
 use super::congestion::CongestionControl as _;
-use super::{Nanos, TcpConnection};
+use super::tuning_budget::{Grant, TuningBudget};
+use super::{Nanos, TcpConfig, TcpConnection};
 use crate::wire::TcpRepr;
 
 /// The smallest round trip a sample gives (one tick of the timestamp clock).
 const MIN_RTT: Nanos = Nanos::from_millis(1);
 
-/// One connection's tuning state.
+/// A tuning connection's state.
+#[derive(Debug)]
+pub(crate) struct Tuning {
+    /// Receive-buffer tuning's measurements; `None` without `recv_buffer_max`, or once the handshake did not
+    /// agree window scaling and timestamps.
+    pub(crate) receive: Option<Autotune>,
+    /// What tuning took from the budget it shares (`tuning_budget.rs`), given back when dropped.
+    pub(crate) grant: Grant,
+}
+
+impl Tuning {
+    /// The state for a connection with `config`, if it tunes anything.
+    pub(crate) fn for_config(config: &TcpConfig) -> Option<Self> {
+        let receive = config
+            .recv_buffer_max
+            .filter(|&max| max > config.recv_buffer && config.window_scale && config.timestamps)
+            .map(|_| Autotune::default());
+        let send = config.send_buffer_max.is_some_and(|max| max > config.send_buffer);
+        (receive.is_some() || send)
+            .then(|| Self { receive, grant: Grant::new(TuningBudget::new(config.autotune_budget)) })
+    }
+}
+
+/// Receive-buffer tuning's measurements.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Autotune {
     /// The receiver's smoothed round trip (zero until the first sample).
@@ -45,6 +69,13 @@ pub(crate) struct Autotune {
 }
 
 impl TcpConnection {
+    /// The handshake did not agree what receive-buffer tuning needs (window scaling and timestamps).
+    pub(super) fn stop_receive_tuning(&mut self) {
+        if let Some(tuning) = self.tuning.as_mut() {
+            tuning.receive = None;
+        }
+    }
+
     /// An ACK arrived after a push found the send buffer full: outside loss recovery, the buffer grows to twice
     /// the congestion window, at most `send_buffer_max`. Out of line: only a sender that fills its buffer
     /// comes here, once per push that found it full.
@@ -52,13 +83,13 @@ impl TcpConnection {
     #[inline(never)]
     pub(super) fn autotune_send_buffer(&mut self) {
         self.send_buffer.take_filled();
-        let Some(most) = self.config.send_buffer_max else { return };
+        let (Some(most), Some(tuning)) = (self.config.send_buffer_max, self.tuning.as_mut()) else { return };
         if self.recovery.in_recovery {
             return;
         }
         let capacity = self.send_buffer.capacity();
         let wanted = self.congestion.window().saturating_mul(2).min(most);
-        let granted = self.tuning.take(wanted.saturating_sub(capacity));
+        let granted = tuning.grant.take(wanted.saturating_sub(capacity));
         if granted > 0 {
             self.send_buffer.grow_to(capacity + granted);
             self.counters.send_buffer_grown += 1;
@@ -71,11 +102,12 @@ impl TcpConnection {
     #[cold]
     #[inline(never)]
     pub(super) fn autotune_on_data(&mut self, now: Nanos, segment: &TcpRepr<'_>) {
-        let (Some(timestamps), Some(theirs), Some(tune)) =
-            (self.timestamps.as_ref(), segment.options.timestamps, self.autotune.as_mut())
+        let (Some(timestamps), Some(theirs), Some(tuning)) =
+            (self.timestamps.as_ref(), segment.options.timestamps, self.tuning.as_deref_mut())
         else {
             return;
         };
+        let Tuning { receive: Some(tune), grant } = tuning else { return };
         if theirs.echo_reply != 0
             && let Some(sample) = timestamps.rtt(now, theirs.echo_reply)
         {
@@ -93,7 +125,7 @@ impl TcpConnection {
         if now.saturating_sub(tune.since) >= tune.rtt {
             let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
             let wanted = tune.copied.saturating_mul(2).min(most);
-            let granted = self.tuning.take(wanted.saturating_sub(self.rcv_buffer));
+            let granted = grant.take(wanted.saturating_sub(self.rcv_buffer));
             if granted > 0 {
                 self.rcv_buffer += granted;
                 self.counters.recv_buffer_grown += 1;

@@ -11,6 +11,7 @@ use std::net::SocketAddrV4;
 
 use runtime::{Fail, Sga};
 
+use super::autotune::Tuning;
 use super::congestion::{CongestionControl, Controller, HyStart, new_controller};
 use super::counters::TcpCounters;
 use super::rack::Rack;
@@ -24,7 +25,7 @@ use super::send_buffer::SendBuffer;
 use super::sent_segments::SentSegments;
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
-use super::tuning_budget::{Grant, TuningBudget};
+use super::tuning_budget::TuningBudget;
 use super::{Nanos, OutgoingSegment, TcpConfig, TcpState};
 use crate::wire::{SeqNumber, TcpOptions, TcpRepr};
 
@@ -169,10 +170,9 @@ pub struct TcpConnection {
     pub(super) receive_queue: ReceiveQueue,
     /// The receive buffer: `TcpConfig::recv_buffer`, grown by auto-tuning (`autotune.rs`) when it runs.
     pub(super) rcv_buffer: usize,
-    /// Receive-buffer auto-tuning, with `TcpConfig::recv_buffer_max` (and window scaling and timestamps).
-    pub(super) autotune: Option<super::autotune::Autotune>,
-    /// What auto-tuning took from the budget it shares (`tuning_budget.rs`), given back when dropped.
-    pub(super) tuning: Grant,
+    /// Buffer auto-tuning's state (`autotune.rs`), for a connection with `TcpConfig::recv_buffer_max` or
+    /// `send_buffer_max`: boxed, so that a connection that does not tune carries one empty pointer.
+    pub(super) tuning: Option<Box<Tuning>>,
     pub(super) reassembly: Reassembly,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
@@ -286,11 +286,7 @@ impl TcpConnection {
             rcv_shift: if config.window_scale { config.receive_window_shift() } else { 0 },
             receive_queue: ReceiveQueue::default(),
             rcv_buffer: config.recv_buffer,
-            autotune: config
-                .recv_buffer_max
-                .filter(|&max| max > config.recv_buffer && config.window_scale && config.timestamps)
-                .map(|_| super::autotune::Autotune::default()),
-            tuning: Grant::new(TuningBudget::new(config.autotune_budget)),
+            tuning: Tuning::for_config(config).map(Box::new),
             reassembly: Reassembly::new(config.out_of_order_limit()),
             peer_fin: None,
             eof: false,
@@ -417,12 +413,12 @@ impl TcpConnection {
                 self.window_scaling = false;
                 self.snd_shift = 0;
                 self.rcv_shift = 0;
-                self.autotune = None;
+                self.stop_receive_tuning();
             }
         }
         if theirs.timestamps.is_none() {
             self.timestamps = None;
-            self.autotune = None;
+            self.stop_receive_tuning();
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;
@@ -505,7 +501,9 @@ impl TcpConnection {
     /// Makes buffer auto-tuning take from `budget`, shared with other connections (a stack hands each of its
     /// connections its own), instead of the budget of its own the connection was made with.
     pub fn share_tuning_budget(&mut self, budget: &TuningBudget) {
-        self.tuning.move_to(budget);
+        if let Some(tuning) = self.tuning.as_mut() {
+            tuning.grant.move_to(budget);
+        }
     }
 
     /// Whether every byte queued so far has been acknowledged (the send buffer is empty).
@@ -623,7 +621,7 @@ impl TcpConnection {
         out.clear();
         if !self.receive_queue.is_empty() && max_len > 0 {
             self.receive_queue.pop_into(max_len, out);
-            if let Some(tune) = self.autotune.as_mut() {
+            if let Some(tune) = self.tuning.as_mut().and_then(|t| t.receive.as_mut()) {
                 tune.copied += out.len();
             }
             self.on_application_read();

@@ -21,7 +21,10 @@ impl TcpConnection {
         let data = !payload.is_empty();
         self.handle_segment(now, segment, payload);
         // Receive-buffer auto-tuning looks at one data segment per round trip (`autotune.rs`).
-        if data && self.autotune.as_ref().is_some_and(|tune| now >= tune.next) {
+        if data
+            && let Some(tuning) = &self.tuning
+            && tuning.receive.as_ref().is_some_and(|tune| now >= tune.next)
+        {
             self.autotune_on_data(now, segment);
         }
     }
