@@ -9,7 +9,9 @@
 //! Linux taking catnip's MAC address from its ARP announcement, catnip as a TCP client of a Linux server
 //! (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN agreed with Linux, whose TCP_INFO must show
 //! it and the ECN-capable segments catnip sent; then 4 MiB each way through CE marks both ways, set by an
-//! nftables rule), the kernel pinging catnip (ARP resolved by the kernel), a Linux
+//! nftables rule), Linux sending 10 000 one-byte segments to a catnip socket that reads nothing until the end (the
+//! stack must not hold an mbuf per segment: with the port's 8191 it once stopped receiving altogether), the
+//! kernel pinging catnip (ARP resolved by the kernel), a Linux
 //! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
@@ -91,6 +93,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
 
     tcp_client_to_linux_server(&mut libos);
     tcp_with_ecn_marks_both_ways(&mut libos);
+    tiny_segments_to_a_reader_that_waits(&mut libos);
     let catnip_ping = linux_pings(&mut libos, 3, "0.2");
     let catnip_ping_rtt = linux_pings(&mut libos, 50, "0.01");
     let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
@@ -464,6 +467,67 @@ fn bulk_both_ways(
     let linux_digest = output.lines().next().unwrap_or_default().trim().to_owned();
     assert_eq!(hex(&received_hash.finalize()), linux_digest, "catnip received exactly the bytes Linux sent");
     (output, elapsed, counters)
+}
+
+// ---- (c'') tiny segments from Linux to a catnip reader that waits ----
+
+/// Bytes Linux sends one `send` at a time.
+const TINY: usize = 10_000;
+
+/// Linux sends `TINY` bytes one `send` call each, 50 us apart (TCP_NODELAY, and autocorking off in the
+/// namespace, so most go out as segments of a byte or a few) to a catnip socket whose application pops nothing until Linux is done.
+/// catnip's receive queue copies runs of small segments out of their mbufs (`inetstack`'s `receive_queue.rs`),
+/// so it holds few of the port's mbufs; views of every segment held one mbuf each, thousands of the pool.
+fn tiny_segments_to_a_reader_that_waits(libos: &mut Libos) {
+    const CLIENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+data = bytes(i % 251 for i in range(int(sys.argv[3])))
+for i in range(len(data)):
+    s.sendall(data[i:i + 1])
+    time.sleep(0.00005)
+time.sleep(0.5)
+s.close()
+"#;
+    let autocorking = |value: &str| {
+        sh(&["ip", "netns", "exec", NAMESPACE, "sysctl", "-qw", &format!("net.ipv4.tcp_autocorking={value}")])
+    };
+    autocorking("0");
+    let listener = common::listen(libos, 5003, 1);
+    let accept = libos.accept(listener).unwrap();
+    let (mut child, stdout) = python(CLIENT, &["10.99.0.1", "5003", &TINY.to_string()]);
+    let QValue::Accepted { qd, .. } = libos.wait(accept, TIMEOUT).unwrap().value.expect("accept") else { panic!() };
+    // Nothing is popped while Linux sends: every byte waits in the stack.
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        let q = libos.queue().unwrap();
+        idle(libos, q);
+        libos.close(q).unwrap();
+    });
+    autocorking("1");
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "the Linux client failed: {status}");
+    let counters = libos.tcp_counters(qd).expect("counters");
+    let held = catnip::dpdk::lent_mbufs();
+    println!(
+        "TCP Linux -> catnip, {TINY} bytes in {} segments, nothing read yet: {held} mbufs held",
+        counters.segments_in
+    );
+    assert!(counters.segments_in > 1_000, "Linux sent small segments: {counters:?}");
+    assert!(held < 100, "{held} mbufs held for {TINY} bytes in {} segments", counters.segments_in);
+    let mut received = Vec::new();
+    loop {
+        let qt = libos.pop(qd, None).unwrap();
+        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
+        if sga.is_empty() {
+            break;
+        }
+        received.extend_from_slice(&sga.to_vec());
+    }
+    let sent: Vec<u8> = (0..TINY).map(|i| (i % 251) as u8).collect();
+    assert!(received == sent, "catnip received every byte once, in order ({} of {TINY})", received.len());
+    libos.close(qd).unwrap();
+    libos.close(listener).unwrap();
 }
 
 // ---- (d) UDP both ways ----
