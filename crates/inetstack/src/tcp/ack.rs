@@ -101,7 +101,9 @@ impl TcpConnection {
             self.mtu_search_on_ack(now, ack);
         }
         self.on_ack_advance(now, data_acked, flight);
-        if self.send_buffer.filled() {
+        // A connection without send-buffer tuning leaves the note of a full buffer set: a bulk sender would
+        // otherwise call out on every ACK.
+        if self.send_buffer.filled() && self.config.send_buffer_max.is_some() {
             self.autotune_send_buffer();
         }
         // RFC 6298 §5.2-5.3: stop the timer when everything is acknowledged, else restart it. Except in NewReno's

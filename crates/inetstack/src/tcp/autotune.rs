@@ -76,9 +76,9 @@ impl TcpConnection {
         }
     }
 
-    /// An ACK arrived after a push found the send buffer full: outside loss recovery, the buffer grows to twice
-    /// the congestion window, at most `send_buffer_max`. Out of line: only a sender that fills its buffer
-    /// comes here, once per push that found it full.
+    /// An ACK arrived after a push found the send buffer full, on a connection with `send_buffer_max`: outside
+    /// loss recovery, the buffer grows to twice the congestion window, at most the maximum. Out of line: only a
+    /// sender that fills its buffer comes here, once per push that found it full.
     #[cold]
     #[inline(never)]
     pub(super) fn autotune_send_buffer(&mut self) {
