@@ -10,8 +10,9 @@
 //! (16 MiB each way, checked by SHA-256; ARP resolved by catnip; ECN agreed with Linux, whose TCP_INFO must show
 //! it and the ECN-capable segments catnip sent; then 4 MiB each way through CE marks both ways, set by an
 //! nftables rule), Linux sending 10 000 one-byte segments to a catnip socket that reads nothing until the end (the
-//! stack must not hold an mbuf per segment: with the port's 8191 it once stopped receiving altogether), the
-//! kernel pinging catnip (ARP resolved by the kernel), a Linux
+//! stack must not hold an mbuf per segment: with the port's 8191 it once stopped receiving altogether), 64
+//! connections from Linux whose 12.8 MB wait unread (more full frames than the pool has mbufs: the device lends
+//! at most half of it and copies the rest), the kernel pinging catnip (ARP resolved by the kernel), a Linux
 //! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
@@ -94,6 +95,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     tcp_client_to_linux_server(&mut libos);
     tcp_with_ecn_marks_both_ways(&mut libos);
     tiny_segments_to_a_reader_that_waits(&mut libos);
+    data_waiting_on_many_connections(&mut libos);
     let catnip_ping = linux_pings(&mut libos, 3, "0.2");
     let catnip_ping_rtt = linux_pings(&mut libos, 50, "0.01");
     let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
@@ -102,6 +104,8 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     tcp_through_a_black_hole(&mut libos);
     println!("catnip: ping avg {catnip_ping:.3} ms (3 pings), {catnip_ping_rtt:.3} ms (50 pings)");
     drop(libos);
+    let stats = catnip::dpdk::final_stats().expect("the device's final statistics");
+    assert!(stats.rx_copied_pool_low > 0, "frames were copied while half the pool was lent: {stats:?}");
     let _ = std::fs::remove_dir(format!("/var/run/dpdk/{prefix}"));
     println!("catnip shut down (port closed, pool freed, EAL cleaned up)");
 
@@ -527,6 +531,84 @@ s.close()
     let sent: Vec<u8> = (0..TINY).map(|i| (i % 251) as u8).collect();
     assert!(received == sent, "catnip received every byte once, in order ({} of {TINY})", received.len());
     libos.close(qd).unwrap();
+    libos.close(listener).unwrap();
+}
+
+// ---- (c''') data waiting on many connections: more frames than the pool has mbufs ----
+
+/// Connections Linux opens to catnip, and the bytes it sends on each.
+const WAITING_CONNECTIONS: usize = 64;
+const WAITING_BYTES: usize = 200_000;
+
+/// Linux opens `WAITING_CONNECTIONS` connections to catnip and sends `WAITING_BYTES` on each (under the 256 KiB
+/// window); catnip's application accepts them and reads nothing until Linux has seen every byte acknowledged.
+/// That is about 8 800 full frames waiting, more than the port's pool of 8191 mbufs: lent as they arrived, they
+/// would empty it and the port would stop receiving. The device lends at most half the pool and copies the
+/// frames past that, so everything arrives, and is then read and checked.
+fn data_waiting_on_many_connections(libos: &mut Libos) {
+    const CLIENT: &str = r#"
+import fcntl, socket, struct, sys, termios, time
+n, size = int(sys.argv[3]), int(sys.argv[4])
+base = bytes(i % 251 for i in range(size + 251))
+socks = []
+for c in range(n):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    s.sendall(base[c:c + size])
+    socks.append(s)
+unacked = lambda s: struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+deadline = time.time() + 60
+while any(unacked(s) for s in socks):
+    if time.time() > deadline:
+        sys.exit("catnip did not acknowledge everything")
+    time.sleep(0.05)
+print("all acknowledged", flush=True)
+for s in socks:
+    s.close()
+"#;
+    let listener = common::listen(libos, 5004, 128);
+    let mut accept = libos.accept(listener).unwrap();
+    let mut accepted = Vec::new();
+    let args = ["10.99.0.1", "5004", &WAITING_CONNECTIONS.to_string(), &WAITING_BYTES.to_string()];
+    let (mut child, stdout) = python(CLIENT, &args);
+    let mut most_lent = 0;
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        if let Ok(result) = libos.wait(accept, Some(Duration::from_millis(1))) {
+            let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
+            accepted.push(qd);
+            accept = libos.accept(listener).unwrap();
+        }
+        most_lent = most_lent.max(catnip::dpdk::lent_mbufs());
+    });
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "the Linux client failed: {status}");
+    println!(
+        "TCP Linux -> catnip, {WAITING_CONNECTIONS} connections x {WAITING_BYTES} bytes waiting unread: at most \
+         {most_lent} mbufs lent (pool 8191)"
+    );
+    assert!(most_lent <= 8191 / 2, "{most_lent} mbufs lent");
+    assert_eq!(accepted.len(), WAITING_CONNECTIONS);
+    let base: Vec<u8> = (0..WAITING_BYTES + 251).map(|i| (i % 251) as u8).collect();
+    let mut firsts = Vec::new();
+    for qd in accepted {
+        let mut received = Vec::new();
+        loop {
+            let qt = libos.pop(qd, None).unwrap();
+            let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
+            if sga.is_empty() {
+                break;
+            }
+            received.extend_from_slice(&sga.to_vec());
+        }
+        let first = usize::from(*received.first().expect("data"));
+        assert!(
+            received == base[first..first + WAITING_BYTES],
+            "connection from byte {first}: every byte once, in order"
+        );
+        firsts.push(first);
+        libos.close(qd).unwrap();
+    }
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..WAITING_CONNECTIONS).collect::<Vec<_>>(), "one connection each");
     libos.close(listener).unwrap();
 }
 

@@ -116,6 +116,9 @@ pub struct DpdkStats {
     /// Received frames that arrived as mbuf chains and were copied into one buffer (none while every frame fits
     /// one mbuf, as catnip sizes them).
     pub rx_chained: u64,
+    /// Received frames copied into heap memory because half the pool was already lent to buffers the stack or
+    /// the application holds (see [`DpdkDevice::receive`]).
+    pub rx_copied_pool_low: u64,
 }
 
 /// One DPDK port driven in poll mode. Not `Send`: DPDK's per-lcore state belongs to the thread that created it.
@@ -134,6 +137,8 @@ pub struct DpdkDevice {
     tx_len: usize,
     /// Largest frame one mbuf holds.
     max_frame: usize,
+    /// How many received mbufs may be lent to buffers at once (half the pool); past it frames are copied.
+    lend_limit: usize,
     /// The port's IP MTU.
     mtu: usize,
     /// The offloads in use (all off when the configuration says so).
@@ -245,6 +250,7 @@ impl DpdkDevice {
             tx: [ptr::null_mut(); TX_BURST],
             tx_len: 0,
             max_frame: usize::from(data_room).saturating_sub(ffi::RTE_PKTMBUF_HEADROOM as usize),
+            lend_limit: config.mbufs as usize / 2,
             mtu,
             offloads,
             zero_copy,
@@ -452,16 +458,17 @@ impl DpdkDevice {
     }
 
     /// The frame in received mbuf `m` as a `DemiBuffer`, taking `m` over. A single-segment mbuf (every frame
-    /// up to the MTU, as the pool's data room is sized for it) is wrapped without a copy: the stack hands views of it up to the application's pop,
-    /// and the mbuf goes back to its pool when the last view is dropped. A chained mbuf is copied and freed.
+    /// up to the MTU, as the pool's data room is sized for it) is wrapped without a copy unless `copy`: the
+    /// stack hands views of it up to the application's pop, and the mbuf goes back to its pool when the last
+    /// view is dropped. A chained mbuf, or any mbuf when `copy`, is copied and freed at once.
     ///
     /// # Safety
     ///
     /// `m` must be a live mbuf chain owned by the caller, which gives it up (it must not be used again).
-    unsafe fn into_buffer(m: *mut ffi::rte_mbuf) -> Result<DemiBuffer, Fail> {
+    unsafe fn into_buffer(m: *mut ffi::rte_mbuf, copy: bool) -> Result<DemiBuffer, Fail> {
         // SAFETY: `m` is a live mbuf (caller's promise).
         let (nb_segs, data_len) = unsafe { ((*m).nb_segs, usize::from((*m).data_len)) };
-        if nb_segs == 1 {
+        if nb_segs == 1 && !copy {
             // SAFETY: mtod points at `data_len` initialised bytes of the mbuf's only segment, which stays valid
             // and ours until `free_mbuf(m)`, called once by the last view; the views are the only writers.
             let wrapped = unsafe {
@@ -564,8 +571,17 @@ impl Device for DpdkDevice {
             if nb_segs > 1 {
                 self.stats.rx_chained += 1;
             }
+            // Zero-copy receive lends the mbuf until the last view of the frame is dropped: data queued for a slow
+            // reader, out-of-order segments, frames the application keeps. Past half the pool, frames are copied
+            // and their mbufs go back at once, so that the port always has mbufs to receive into: without this,
+            // enough data waiting on enough connections (or one peer's tiny segments) emptied the pool and the
+            // port stopped receiving altogether.
+            let copy = LENT_MBUFS.load(Ordering::Relaxed) >= self.lend_limit;
+            if copy && nb_segs == 1 {
+                self.stats.rx_copied_pool_low += 1;
+            }
             // SAFETY: `m` came from rx_burst and is ours; `into_buffer` takes it over (or frees it).
-            let frame = unsafe { Self::into_buffer(m) };
+            let frame = unsafe { Self::into_buffer(m, copy) };
             match frame {
                 Ok(frame) => match self.offloads.rx_verdict(ol_flags, &frame) {
                     RxVerdict::Deliver => {
