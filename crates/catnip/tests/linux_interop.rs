@@ -473,6 +473,19 @@ fn bulk_both_ways(
     (output, elapsed, counters)
 }
 
+/// Pops from `qd` until the peer's end of stream; returns the bytes.
+fn read_to_end(libos: &mut Libos, qd: QDesc) -> Vec<u8> {
+    let mut received = Vec::new();
+    loop {
+        let qt = libos.pop(qd, None).unwrap();
+        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
+        if sga.is_empty() {
+            return received;
+        }
+        received.extend_from_slice(&sga.to_vec());
+    }
+}
+
 // ---- (c'') tiny segments from Linux to a catnip reader that waits ----
 
 /// Bytes Linux sends one `send` at a time.
@@ -519,15 +532,7 @@ s.close()
     );
     assert!(counters.segments_in > 1_000, "Linux sent small segments: {counters:?}");
     assert!(held < 100, "{held} mbufs held for {TINY} bytes in {} segments", counters.segments_in);
-    let mut received = Vec::new();
-    loop {
-        let qt = libos.pop(qd, None).unwrap();
-        let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
-        if sga.is_empty() {
-            break;
-        }
-        received.extend_from_slice(&sga.to_vec());
-    }
+    let received = read_to_end(libos, qd);
     let sent: Vec<u8> = (0..TINY).map(|i| (i % 251) as u8).collect();
     assert!(received == sent, "catnip received every byte once, in order ({} of {TINY})", received.len());
     libos.close(qd).unwrap();
@@ -590,15 +595,7 @@ for s in socks:
     let base: Vec<u8> = (0..WAITING_BYTES + 251).map(|i| (i % 251) as u8).collect();
     let mut firsts = Vec::new();
     for qd in accepted {
-        let mut received = Vec::new();
-        loop {
-            let qt = libos.pop(qd, None).unwrap();
-            let QValue::Popped { sga, .. } = libos.wait(qt, TIMEOUT).unwrap().value.expect("pop") else { panic!() };
-            if sga.is_empty() {
-                break;
-            }
-            received.extend_from_slice(&sga.to_vec());
-        }
+        let received = read_to_end(libos, qd);
         let first = usize::from(*received.first().expect("data"));
         assert!(
             received == base[first..first + WAITING_BYTES],
