@@ -483,23 +483,27 @@ impl DpdkDevice {
             }
             return wrapped;
         }
+        // Copied once, straight into the buffer the stack gets.
         // SAFETY: as above.
-        let mut frame = Vec::with_capacity(unsafe { (*m).pkt_len } as usize);
-        let mut segment = m;
-        while !segment.is_null() {
-            // SAFETY: every segment of a live chain is live; mtod and data_len describe its initialised bytes.
-            unsafe {
-                let len = usize::from((*segment).data_len);
-                frame.extend_from_slice(std::slice::from_raw_parts(
-                    ffi::dpdk_shim_pktmbuf_mtod(segment).cast::<u8>(),
-                    len,
-                ));
-                segment = (*segment).next;
+        let copied = DemiBuffer::new(unsafe { (*m).pkt_len } as usize).and_then(|mut frame| {
+            let out = frame.as_mut_slice().ok_or_else(|| Fail::new(libc::EINVAL, "a new buffer is not unique"))?;
+            let (mut at, mut segment) = (0, m);
+            while !segment.is_null() {
+                // SAFETY: every segment of a live chain is live; mtod and data_len describe its initialised
+                // bytes, and the segments' lengths add up to pkt_len, the buffer's.
+                unsafe {
+                    let len = usize::from((*segment).data_len).min(out.len() - at);
+                    let bytes = std::slice::from_raw_parts(ffi::dpdk_shim_pktmbuf_mtod(segment).cast::<u8>(), len);
+                    out[at..at + len].copy_from_slice(bytes);
+                    at += len;
+                    segment = (*segment).next;
+                }
             }
-        }
-        // SAFETY: we own the chain and have copied it; it is freed once and never used again.
+            Ok(frame)
+        });
+        // SAFETY: we own the chain and have copied it (or failed to); it is freed once and never used again.
         unsafe { ffi::dpdk_shim_pktmbuf_free(m) };
-        DemiBuffer::from_slice(&frame)
+        copied
     }
 }
 
