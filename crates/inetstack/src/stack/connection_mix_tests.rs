@@ -116,6 +116,14 @@ fn draw(seed: u64) -> Draw {
     };
     // Drawn last, so that earlier seeds keep the rest of their draw.
     draw.path_mtu = super::fast_path_tests::draw_path_mtu(&mut rng);
+    // One seed in four: a limit on received data (`tcp/receive_memory.rs`) that the connections of a host
+    // share, at its floor or at 32 KiB, so that out-of-order data is refused and windows held back.
+    if rng.below(4) == 0 {
+        let limit = rng.pick(&[crate::tcp::receive_memory::FLOOR, 32 << 10]);
+        for config in &mut draw.configs {
+            config.tcp.receive_memory = limit;
+        }
+    }
     draw
 }
 
@@ -321,6 +329,8 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     let left: Vec<(usize, usize)> =
         sim.hosts.iter().map(|h| (h.tcp.connection_count(), h.sockets.iter().flatten().count())).collect();
     assert!(forgotten && left == [(0, 0), (0, 0)], "seed {seed}: (connections, sockets) left per host: {left:?}");
+    let held: Vec<usize> = sim.hosts.iter().map(Stack::tcp_receive_memory_held).collect();
+    assert_eq!(held, [0, 0], "seed {seed}: received data still charged");
     let wire = sim.recorded.take().expect("recording");
     wire.into_iter().map(|(at, host, bytes)| (at - t0, host, bytes)).collect()
 }

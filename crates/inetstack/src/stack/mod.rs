@@ -120,7 +120,7 @@ impl Stack {
             },
             udp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
             tcp_ephemeral: PortAllocator::new(config.ephemeral_ports.clone()),
-            tcp: TcpTables::new(config.isn_secret, config.tcp.autotune_budget),
+            tcp: TcpTables::new(config.isn_secret, &config.tcp),
             config,
             now,
             epoch: now,
@@ -477,6 +477,8 @@ mod duplex_close_tests;
 mod fast_path_tests;
 #[cfg(test)]
 mod path_mtu_tests;
+#[cfg(test)]
+mod receive_memory_tests;
 #[cfg(test)]
 mod syn_cookie_tests;
 #[cfg(test)]

@@ -27,8 +27,8 @@ use super::syn_cookies::{self, CookieKey};
 use super::{Socket, SocketId, Stack, StackConfig};
 use crate::device::flatten;
 use crate::tcp::{
-    BatchHeader, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConnection, TcpState, Timestamps, TuningBudget,
-    ecn_codepoint,
+    BatchHeader, Nanos, OutgoingSegment, ReceiveMemory, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState,
+    Timestamps, TuningBudget, ecn_codepoint,
 };
 use crate::wire::{IpProtocol, Ipv4Repr, MacAddress, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
@@ -149,6 +149,8 @@ pub(super) struct TcpTables {
     isn_secret: u64,
     /// What auto-tuning may add to all the connections' buffers (`TcpConfig::autotune_budget`).
     tuning_budget: TuningBudget,
+    /// What all the connections hold of received data, and its limit (`TcpConfig::receive_memory`).
+    receive_memory: ReceiveMemory,
 }
 
 /// The segments one connection emits in a poll: by the general path, or batched by the fast path (the batch's
@@ -160,8 +162,13 @@ struct PollScratch {
 }
 
 impl TcpTables {
-    pub(super) fn new(isn_secret: u64, autotune_budget: usize) -> Self {
-        Self { isn_secret, tuning_budget: TuningBudget::new(autotune_budget), ..Self::default() }
+    pub(super) fn new(isn_secret: u64, tcp: &TcpConfig) -> Self {
+        Self {
+            isn_secret,
+            tuning_budget: TuningBudget::new(tcp.autotune_budget),
+            receive_memory: ReceiveMemory::new(tcp.receive_memory),
+            ..Self::default()
+        }
     }
 
     /// How many connections the demultiplexer knows (tests: nothing may be left behind).
@@ -451,6 +458,12 @@ impl Stack {
     /// its connections took).
     pub fn tcp_autotune_budget_left(&self) -> usize {
         self.tcp.tuning_budget.remaining()
+    }
+
+    /// What the stack's connections hold of received data, in order or out of order (bounded by
+    /// `TcpConfig::receive_memory`, give or take a few KiB per connection: `tcp/receive_memory.rs`).
+    pub fn tcp_receive_memory_held(&self) -> usize {
+        self.tcp.receive_memory.held()
     }
 
     /// The connection's counters (segments, bytes, retransmissions, drops by reason...).
@@ -791,10 +804,11 @@ impl Stack {
         self.tcp.active.push(id);
     }
 
-    /// What every new connection takes from the stack: the stack's auto-tuning budget, and what it knows of
-    /// the path MTU.
+    /// What every new connection takes from the stack: the stack's auto-tuning budget, its limit on received
+    /// data, and what it knows of the path MTU.
     fn set_up(&self, tcb: &mut TcpConnection) {
         tcb.share_tuning_budget(&self.tcp.tuning_budget);
+        tcb.share_receive_memory(&self.tcp.receive_memory);
         self.start_with_known_path_mtu(tcb);
     }
 

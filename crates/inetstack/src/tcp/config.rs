@@ -45,6 +45,11 @@ pub struct TcpConfig {
     /// (`tcp/tuning_budget.rs`; 256 MiB by default): a growth takes what it adds from it, and a connection gives
     /// it back when it is freed. A connection made outside a stack has a budget of its own of this size.
     pub autotune_budget: usize,
+    /// The most received data all of a stack's connections may hold together, in order or out of order, in
+    /// bytes (`tcp/receive_memory.rs`; 1 GiB by default, as Linux bounds its TCP memory with `tcp_mem`). Past it
+    /// a connection takes no more data and its window stops growing, unless it holds less than 4 KiB. A
+    /// connection made outside a stack has a limit of its own of this size.
+    pub receive_memory: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
     pub nodelay: bool,
     /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
@@ -131,6 +136,7 @@ impl Default for TcpConfig {
             send_buffer: 256 * 1024,
             send_buffer_max: None,
             autotune_budget: 256 << 20,
+            receive_memory: super::receive_memory::DEFAULT_LIMIT,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
@@ -169,6 +175,9 @@ pub const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
 /// The largest buffer a window can describe: 65 535 bytes shifted by the largest window scale (RFC 7323 §2.3).
 pub const MAX_BUFFER: usize = 1 << 30;
 
+/// The largest [`TcpConfig::receive_memory`]: 1 TiB.
+pub const MAX_RECEIVE_MEMORY: usize = 1 << 40;
+
 impl TcpConfig {
     /// Checks the values a stack cannot run with (EINVAL naming the field): empty or unrepresentable buffers, no
     /// initial window, a zero or inverted retransmission timeout range, a delayed ACK of half a second or more
@@ -188,6 +197,10 @@ impl TcpConfig {
             {
                 return bad(format!("{name}_buffer_max {max} is not in {name}_buffer..={MAX_BUFFER}"));
             }
+        }
+        if !(super::receive_memory::FLOOR..=MAX_RECEIVE_MEMORY).contains(&self.receive_memory) {
+            let floor = super::receive_memory::FLOOR;
+            return bad(format!("receive_memory {} is not in {floor}..={MAX_RECEIVE_MEMORY}", self.receive_memory));
         }
         if self.initial_window_segments == 0 {
             return bad("initial_window_segments must be positive".to_owned());

@@ -17,6 +17,7 @@ use super::counters::TcpCounters;
 use super::rack::Rack;
 use super::rate_limit::RateLimiter;
 use super::reassembly::Reassembly;
+use super::receive_memory::{ReceiveCharge, ReceiveMemory};
 use super::receive_queue::ReceiveQueue;
 use super::recovery::LossRecovery;
 use super::rtt::RttEstimator;
@@ -174,6 +175,9 @@ pub struct TcpConnection {
     /// `send_buffer_max`: boxed, so that a connection that does not tune carries one empty pointer.
     pub(super) tuning: Option<Box<Tuning>>,
     pub(super) reassembly: Reassembly,
+    /// What the receive and reassembly queues hold, charged to the stack's limit on received data
+    /// (`receive_memory.rs`).
+    pub(super) receive_memory: ReceiveCharge,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
     /// The peer's FIN has been reached: end of stream.
@@ -288,6 +292,7 @@ impl TcpConnection {
             rcv_buffer: config.recv_buffer,
             tuning: Tuning::for_config(config).map(Box::new),
             reassembly: Reassembly::new(config.out_of_order_limit()),
+            receive_memory: ReceiveCharge::new(ReceiveMemory::new(config.receive_memory)),
             peer_fin: None,
             eof: false,
             timestamps: config.timestamps.then(|| Timestamps::new(ts_offset)),
@@ -506,6 +511,12 @@ impl TcpConnection {
         }
     }
 
+    /// Makes what the connection holds of received data count against `memory`, shared with other connections
+    /// (a stack hands each of its connections its own), instead of the limit of its own it was made with.
+    pub fn share_receive_memory(&mut self, memory: &ReceiveMemory) {
+        self.receive_memory.move_to(memory);
+    }
+
     /// Whether every byte queued so far has been acknowledged (the send buffer is empty).
     #[inline]
     pub fn nothing_to_send(&self) -> bool {
@@ -621,6 +632,7 @@ impl TcpConnection {
         out.clear();
         if !self.receive_queue.is_empty() && max_len > 0 {
             self.receive_queue.pop_into(max_len, out);
+            self.charge_received();
             if let Some(tune) = self.tuning.as_mut().and_then(|t| t.receive.as_mut()) {
                 tune.copied += out.len();
             }
@@ -744,6 +756,12 @@ impl TcpConnection {
     #[inline]
     pub fn next_deadline(&self) -> Nanos {
         self.timers.earliest(self.keepalive_deadline())
+    }
+
+    /// What the connection's limit on received data counts as held by all the connections sharing it.
+    #[cfg(test)]
+    pub(crate) fn receive_memory_held(&self) -> usize {
+        self.receive_memory.held()
     }
 
     /// Bytes waiting in the receive queue, bytes and fragments held for reassembly (memory accounting).

@@ -16,6 +16,9 @@ pub struct TcpDropCounters {
     pub unexpected_syn: u64,
     /// Out-of-order data refused because the reassembly queue was full.
     pub reassembly_full: u64,
+    /// Data refused because the stack's received data had reached `TcpConfig::receive_memory`; acknowledged,
+    /// and sent again by the peer.
+    pub receive_memory: u64,
     /// Inconsistent input (payload length disagreeing with the header, a segment without ACK after the handshake).
     pub malformed: u64,
     /// Arrived when the connection was closed.

@@ -41,6 +41,13 @@ impl TcpConnection {
             }
             fin = false;
         }
+        if !payload.is_empty() && !self.admits(seq, payload.len()) {
+            // No memory for it under the stack's limit (`receive_memory.rs`): dropped with its FIN, and
+            // acknowledged, as Linux drops what it has no memory for; the sender sends it again.
+            self.counters.drops.receive_memory += 1;
+            self.ack.now = true;
+            return;
+        }
         if fin {
             self.peer_fin = Some(seq + payload.len() as u32);
         }
@@ -53,7 +60,7 @@ impl TcpConnection {
                 match self.reassembly.insert(seq, payload) {
                     InsertOutcome::Full => self.counters.drops.reassembly_full += 1,
                     InsertOutcome::Duplicate => self.note_duplicate(seq, end),
-                    InsertOutcome::Stored => {}
+                    InsertOutcome::Stored => self.charge_received(),
                 }
                 // A duplicate ACK at once tells the sender about the gap (RFC 5681 §4.2).
                 self.ack.now = true;
@@ -84,14 +91,31 @@ impl TcpConnection {
         }
     }
 
-    /// Queues data that starts at RCV.NXT for the application. Inline (one per received data segment), with
-    /// the rare reassembly work out of line.
+    /// Whether the stack's limit on received data lets `len` bytes at `seq` in (`receive_memory.rs`).
+    #[inline]
+    pub(super) fn admits(&self, seq: SeqNumber, len: usize) -> bool {
+        if seq == self.rcv_nxt {
+            self.receive_memory.admits_in_order(len, self.receive_queue.len())
+        } else {
+            self.receive_memory.admits_out_of_order(len)
+        }
+    }
+
+    /// Charges what the receive and reassembly queues now hold to the stack's limit.
+    #[inline]
+    pub(super) fn charge_received(&mut self) {
+        self.receive_memory.set(self.receive_queue.len() + self.reassembly.bytes());
+    }
+
+    /// Queues data that starts at RCV.NXT, which [`Self::admits`], for the application. Inline (one per
+    /// received data segment), with the rare reassembly work out of line.
     #[inline]
     pub(super) fn deliver_in_order(&mut self, now: Nanos, payload: DemiBuffer) {
         let len = payload.len();
         self.rcv_nxt += len as u32;
         self.counters.bytes_in += len as u64;
         self.receive_queue.push(payload);
+        self.charge_received();
         if !self.reassembly.is_empty() {
             self.deliver_reassembled();
             return;
@@ -121,13 +145,16 @@ impl TcpConnection {
             self.counters.bytes_in += ready.len() as u64;
             self.receive_queue.push(ready);
         }
+        self.charge_received();
         // Filling a gap is acknowledged at once (RFC 5681 §4.2).
         self.ack.now = true;
     }
 
-    /// The window we could offer now, before the never-shrink rule.
+    /// The window we could offer now, before the never-shrink rule: the buffer's free space, or less if the
+    /// stack's limit on received data leaves less (`receive_memory.rs`).
     fn free_receive_space(&self) -> usize {
-        self.rcv_buffer.saturating_sub(self.receive_queue.len())
+        let queued = self.receive_queue.len();
+        self.rcv_buffer.saturating_sub(queued).min(self.receive_memory.room(queued))
     }
 
     /// What remains of the window last advertised.

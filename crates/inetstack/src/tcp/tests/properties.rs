@@ -21,6 +21,7 @@ use runtime::Sga;
 
 use crate::phy::Rng;
 use crate::tcp::harness::{Harness, LinkFaults};
+use crate::tcp::receive_memory::FLOOR;
 use crate::tcp::{CongestionAlgorithm, TcpConfig, TcpConnection, TcpState};
 
 /// One random connection.
@@ -50,6 +51,15 @@ fn draw_autotune(seed: u64, config: &mut TcpConfig) {
     }
     if rng.below(3) == 0 {
         config.send_buffer_max = Some(config.send_buffer * 16);
+    }
+}
+
+/// Draws a limit on received data (`receive_memory.rs`) below the receive buffer, for one end in four: the
+/// floor itself, or a quarter of the buffer; from a generator of its own.
+fn draw_receive_memory(seed: u64, config: &mut TcpConfig) {
+    let mut rng = Rng::new((seed ^ 0x4ece_17e0_4ece_17e0).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    if rng.below(4) == 0 {
+        config.receive_memory = rng.pick(&[FLOOR, (config.recv_buffer / 4).max(FLOOR)]);
     }
 }
 
@@ -126,6 +136,8 @@ fn scenario(seed: u64) -> Scenario {
     let mark_every = draw_ecn(seed, &mut config_a, &mut config_b);
     draw_autotune(seed, &mut config_a);
     draw_autotune(seed.wrapping_add(1), &mut config_b);
+    draw_receive_memory(seed, &mut config_a);
+    draw_receive_memory(seed.wrapping_add(1), &mut config_b);
     Scenario { config_a, config_b, faults, a_to_b, b_to_a, chunk, stall, mark_every }
 }
 
@@ -185,6 +197,11 @@ fn check_memory(end: &TcpConnection, config: &TcpConfig, seed: u64, name: &str) 
         "seed {seed}: {name} holds {queued} + {reassembly_bytes} bytes, buffer {buffer}"
     );
     assert!(fragments <= config.out_of_order_limit(), "seed {seed}: {name} holds {fragments} fragments");
+    // Its own limit on received data (a connection outside a stack has one of its own), charged exactly, and
+    // passed by at most its floor and a segment.
+    assert_eq!(end.receive_memory_held(), queued + reassembly_bytes, "seed {seed}: {name}'s charge");
+    let most = config.receive_memory + FLOOR + usize::from(config.mss);
+    assert!(queued + reassembly_bytes <= most, "seed {seed}: {name} holds {queued} + {reassembly_bytes}, limit {most}");
     let (sending, send_buffer) = (end.send_buffer.len(), end.send_buffer.capacity());
     assert!(send_buffer <= config.send_buffer_max.unwrap_or(config.send_buffer), "seed {seed}: {name} {send_buffer}");
     assert!(sending <= send_buffer, "seed {seed}: {name} holds {sending} bytes to send, buffer {send_buffer}");
@@ -344,4 +361,5 @@ fn the_random_draw_reaches_the_hard_cases() {
     assert!(scenarios.iter().any(|s| s.config_a.ecn && s.config_b.ecn && s.mark_every.is_some()));
     assert!(scenarios.iter().any(|s| s.config_b.recv_buffer_max.is_some() && s.faults.loss >= 0.1));
     assert!(scenarios.iter().any(|s| s.config_a.send_buffer_max.is_some() && s.faults.loss >= 0.1));
+    assert!(scenarios.iter().any(|s| s.config_b.receive_memory == FLOOR && s.faults.loss >= 0.1));
 }
