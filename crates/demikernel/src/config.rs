@@ -21,6 +21,7 @@
 //! black_hole_detection = false  # optional, default true: smaller segments after 3 timeouts in a row (RFC 4821)
 //! recv_buffer_max = 4194304 # optional: TCP receive buffers grow from 256 KiB up to this while the reader keeps up
 //! send_buffer_max = 4194304 # optional: TCP send buffers grow from 256 KiB up to this while the writer fills them
+//! receive_memory = 268435456 # optional, default 1 GiB: all TCP connections' received data together, at most this
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
@@ -125,7 +126,13 @@ pub struct CatnipSection {
     pub recv_buffer_max: Option<u64>,
     /// Send-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::send_buffer_max`); off when absent.
     pub send_buffer_max: Option<u64>,
+    /// What all TCP connections may hold of received data together, in bytes (inetstack's
+    /// `TcpConfig::receive_memory`); 1 GiB when absent.
+    pub receive_memory: Option<u64>,
 }
+
+/// The bounds of `receive_memory` (inetstack's: a connection's floor, 4 KiB, and `tcp::MAX_RECEIVE_MEMORY`, 1 TiB).
+const RECEIVE_MEMORY: std::ops::RangeInclusive<u64> = 4096..=1 << 40;
 
 /// inetstack's TCP send and receive buffers (256 KiB): the least an auto-tuning maximum may be.
 const TCP_BUFFER: u64 = 256 * 1024;
@@ -158,6 +165,7 @@ pub struct CatnipSettings {
     pub congestion: Congestion,
     pub recv_buffer_max: Option<usize>,
     pub send_buffer_max: Option<usize>,
+    pub receive_memory: Option<usize>,
 }
 
 /// TCP's congestion controller, as the `[catnip]` section names it (inetstack's `CongestionAlgorithm`).
@@ -254,6 +262,14 @@ impl CatnipSection {
         };
         let recv_buffer_max = buffer_max("recv_buffer_max", self.recv_buffer_max)?;
         let send_buffer_max = buffer_max("send_buffer_max", self.send_buffer_max)?;
+        let receive_memory = match self.receive_memory {
+            None => None,
+            Some(n) if RECEIVE_MEMORY.contains(&n) => Some(n as usize),
+            Some(n) => {
+                let (min, max) = (RECEIVE_MEMORY.start(), RECEIVE_MEMORY.end());
+                return Err(bad(format!("catnip.receive_memory = {n} is not in {min}..={max}")));
+            }
+        };
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -270,6 +286,7 @@ impl CatnipSection {
             congestion,
             recv_buffer_max,
             send_buffer_max,
+            receive_memory,
         })
     }
 
@@ -290,6 +307,9 @@ impl CatnipSection {
         config.tcp.black_hole_detection = settings.black_hole_detection;
         config.tcp.recv_buffer_max = settings.recv_buffer_max;
         config.tcp.send_buffer_max = settings.send_buffer_max;
+        if let Some(limit) = settings.receive_memory {
+            config.tcp.receive_memory = limit;
+        }
         config.tcp.congestion = match settings.congestion {
             Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
             Congestion::NewReno => catnip::dpdk::CongestionAlgorithm::NewReno,
@@ -402,6 +422,9 @@ send_buffer_max = 262144
         .unwrap();
         let tuned = tuned.catnip.validate().unwrap();
         assert_eq!((tuned.recv_buffer_max, tuned.send_buffer_max), (Some(4 << 20), Some(256 << 10)));
+        assert_eq!(settings.receive_memory, None, "inetstack's default");
+        let limited = Config::from_toml(&format!("{text}receive_memory = 4096\n")).unwrap();
+        assert_eq!(limited.catnip.validate().unwrap().receive_memory, Some(4096));
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -422,6 +445,8 @@ send_buffer_max = 262144
             ("recv_buffer_max = 262143", "catnip.recv_buffer_max"),
             ("send_buffer_max = 1073741825", "catnip.send_buffer_max"),
             ("send_buffer_max = -1", "invalid value"),
+            ("receive_memory = 4095", "catnip.receive_memory"),
+            ("receive_memory = 1099511627777", "catnip.receive_memory"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);
@@ -432,7 +457,8 @@ send_buffer_max = 262144
         assert!(error("[catnip]\neal_args = [\"-l\"]\nipv4 = \"255.255.255.255\"").cause().contains("catnip.ipv4"));
     }
 
-    /// The bounds of the auto-tuning maxima are inetstack's: its default buffer and its largest.
+    /// The bounds of the auto-tuning maxima are inetstack's: its default buffer and its largest; those of the limit
+    /// on received data too.
     #[cfg(feature = "catnip")]
     #[test]
     fn buffer_maxima_take_what_inetstack_takes() {
@@ -447,6 +473,20 @@ send_buffer_max = 262144
         let text = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\nrecv_buffer_max = 1048576\nsend_buffer_max = 2097152";
         let (config, _) = Config::from_toml(text).unwrap().catnip.to_config().unwrap();
         assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (Some(1 << 20), Some(2 << 20)));
+        // The limit on received data: inetstack takes the key's bounds, and not one byte past them.
+        for (limit, valid) in [
+            (*RECEIVE_MEMORY.start(), true),
+            (*RECEIVE_MEMORY.end(), true),
+            (RECEIVE_MEMORY.start() - 1, false),
+            (RECEIVE_MEMORY.end() + 1, false),
+        ] {
+            tcp.send_buffer_max = None;
+            tcp.receive_memory = limit as usize;
+            assert_eq!(tcp.validate().is_ok(), valid, "{limit}");
+        }
+        let (config, _) =
+            Config::from_toml(&format!("{text}\nreceive_memory = 65536")).unwrap().catnip.to_config().unwrap();
+        assert_eq!(config.tcp.receive_memory, 65536);
     }
 
     #[test]

@@ -62,6 +62,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(max.map(|m| m as u64), key);
                 assert!(max.is_none_or(|m| (256 << 10..=1 << 30).contains(&m)), "{max:?}");
             }
+            assert_eq!(settings.receive_memory.map(|m| m as u64), config.catnip.receive_memory);
+            assert!(settings.receive_memory.is_none_or(|m| (4096..=1 << 40).contains(&m)), "{settings:?}");
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
             let section = CatnipSection {
                 eal_args: settings.eal_args.clone(),
@@ -86,6 +88,7 @@ fuzz_target!(|data: &[u8]| {
                 congestion: Some(settings.congestion.name().to_owned()),
                 recv_buffer_max: settings.recv_buffer_max.map(|m| m as u64),
                 send_buffer_max: settings.send_buffer_max.map(|m| m as u64),
+                receive_memory: settings.receive_memory.map(|m| m as u64),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
         }

@@ -150,11 +150,18 @@ impl TcpConnection {
         self.ack.now = true;
     }
 
-    /// The window we could offer now, before the never-shrink rule: the buffer's free space, or less if the
-    /// stack's limit on received data leaves less (`receive_memory.rs`).
-    fn free_receive_space(&self) -> usize {
+    /// The window we could offer now, before the never-shrink rule, if it is at least `wanted`: the buffer's
+    /// free space, or less if the stack's limit on received data leaves less (`receive_memory.rs`, asked only
+    /// when the buffer alone would offer `wanted`, which is rare on the path of small messages). `None` if less.
+    #[inline]
+    fn free_receive_space(&self, wanted: usize) -> Option<usize> {
         let queued = self.receive_queue.len();
-        self.rcv_buffer.saturating_sub(queued).min(self.receive_memory.room(queued))
+        let free = self.rcv_buffer.saturating_sub(queued);
+        if free < wanted {
+            return None;
+        }
+        let free = free.min(self.receive_memory.room(queued));
+        (free >= wanted).then_some(free)
     }
 
     /// What remains of the window last advertised.
@@ -164,11 +171,14 @@ impl TcpConnection {
 
     /// The window field for a segment sent now (not a SYN), moving RCV.ADV forward if the window grows.
     pub(super) fn advertised_window(&mut self) -> u16 {
-        let free = self.free_receive_space();
         let current = self.advertised_remaining();
         // Move the right edge only by a useful amount (RFC 1122 §4.2.3.3), and never back.
         let threshold = (self.rcv_buffer / 2).min(usize::from(self.config.effective_mss()));
-        let window = if free >= current + threshold { free } else { current };
+        let (window, free) = match self.free_receive_space(current + threshold) {
+            Some(free) => (free, free),
+            // The edge stays: `current` is what it offers, and rounding checks against the room that is left.
+            None => (current, self.rcv_buffer.saturating_sub(self.receive_queue.len())),
+        };
         // In units of the window scale: rounded up, so that the right edge does not move left (the edge so far
         // need not fall on a unit), unless that would offer more than the buffer has free. Then rounded down:
         // what was offered before stays acceptable (RCV.ADV never moves back), nothing more is offered, and
@@ -193,7 +203,7 @@ impl TcpConnection {
             return;
         }
         let threshold = (self.rcv_buffer / 2).min(2 * usize::from(self.config.effective_mss()));
-        if self.free_receive_space() >= self.advertised_remaining() + threshold {
+        if self.free_receive_space(self.advertised_remaining() + threshold).is_some() {
             self.ack.now = true;
         }
     }
