@@ -108,6 +108,12 @@ impl<D: NetDevice + 'static> Catnip<D> {
         self.net.with_stack(|stack, _| stack.tcp_counters(info.id))
     }
 
+    /// What all TCP connections hold of received data, waiting for their readers or for the gaps before it
+    /// (bounded by inetstack's `TcpConfig::receive_memory`, the `[catnip] receive_memory` key).
+    pub fn tcp_receive_memory_held(&self) -> usize {
+        self.net.with_stack(|stack, _| stack.tcp_receive_memory_held())
+    }
+
     fn spawn(&mut self, qd: QDesc, op: Opcode, coroutine: Operation) -> Result<QToken, Fail> {
         self.runtime.spawn(qd, op, coroutine)
     }

@@ -11,8 +11,9 @@
 //! it and the ECN-capable segments catnip sent; then 4 MiB each way through CE marks both ways, set by an
 //! nftables rule), Linux sending 10 000 one-byte segments to a catnip socket that reads nothing until the end (the
 //! stack must not hold an mbuf per segment: with the port's 8191 it once stopped receiving altogether), 64
-//! connections from Linux whose 12.8 MB wait unread (more full frames than the pool has mbufs: the device lends
-//! at most half of it and copies the rest), the kernel pinging catnip (ARP resolved by the kernel), a Linux
+//! connections from Linux whose 12.8 MB wait unread (the stack holds them to its limit on received data, 8 MiB
+//! here, refusing the rest until the application reads; still more full frames than half the pool has mbufs: the
+//! device lends at most half of it and copies the rest), the kernel pinging catnip (ARP resolved by the kernel), a Linux
 //! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
@@ -83,6 +84,8 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     // catnip asks for Accurate ECN (RFC 9768); Linux, by default (net.ipv4.tcp_ecn = 2), answers as RFC 3168
     // asks (the SYN's AE, CWR and ECE ask for both), so classic ECN is agreed until a scenario sets 3.
     config.tcp.accurate_ecn = true;
+    // A limit on received data that `data_waiting_on_many_connections` goes past (the others stay well under it).
+    config.tcp.receive_memory = RECEIVE_MEMORY;
     // The Linux peer is also the router to demifar's network.
     config.gateway = Some(LINUX);
     let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
@@ -539,29 +542,48 @@ s.close()
     libos.close(listener).unwrap();
 }
 
-// ---- (c''') data waiting on many connections: more frames than the pool has mbufs ----
+// ---- (c''') data waiting on many connections: past the limit on received data, and the mbuf pool ----
 
 /// Connections Linux opens to catnip, and the bytes it sends on each.
 const WAITING_CONNECTIONS: usize = 64;
 const WAITING_BYTES: usize = 200_000;
+/// The instance's limit on what all TCP connections hold of received data (`[catnip] receive_memory`).
+const RECEIVE_MEMORY: usize = 8 << 20;
+/// What each connection may hold past that limit: its floor (4 KiB, inetstack's `receive_memory.rs`) and a segment.
+const PER_CONNECTION_SLACK: usize = 4096 + 1460;
 
 /// Linux opens `WAITING_CONNECTIONS` connections to catnip and sends `WAITING_BYTES` on each (under the 256 KiB
-/// window); catnip's application accepts them and reads nothing until Linux has seen every byte acknowledged.
-/// That is about 8 800 full frames waiting, more than the port's pool of 8191 mbufs: lent as they arrived, they
-/// would empty it and the port would stop receiving. The device lends at most half the pool and copies the
-/// frames past that, so everything arrives, and is then read and checked.
+/// window: 12.8 MB in all), while catnip's application reads nothing until what catnip holds stops growing.
+/// Two bounds hold:
+/// - what the stack holds stays under `RECEIVE_MEMORY`, but for a floor and a segment per connection: the
+///   segments past it are acknowledged without being taken, and Linux sends them again later;
+/// - the device lends at most half the port's pool of 8191 mbufs: the frames held (about 5 800 full ones) are
+///   more than that, so the device copies the rest (lent as they arrived, they would empty the pool and the port
+///   would stop receiving).
+///
+/// Then the application reads every connection at once: every byte arrives, once, in order.
 fn data_waiting_on_many_connections(libos: &mut Libos) {
     const CLIENT: &str = r#"
-import fcntl, socket, struct, sys, termios, time
+import fcntl, select, socket, struct, sys, termios, time
 n, size = int(sys.argv[3]), int(sys.argv[4])
 base = bytes(i % 251 for i in range(size + 251))
-socks = []
-for c in range(n):
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-    s.sendall(base[c:c + size])
-    socks.append(s)
+socks = [socket.create_connection((sys.argv[1], int(sys.argv[2]))) for _ in range(n)]
+for s in socks:
+    s.setblocking(False)
+sent = [0] * n
+deadline = time.time() + 100
+while any(k < size for k in sent):
+    if time.time() > deadline:
+        sys.exit(f"sent {sum(sent)} of {n * size} bytes")
+    waiting = [s for c, s in enumerate(socks) if sent[c] < size]
+    for s in select.select([], waiting, [], 0.1)[1]:
+        c = socks.index(s)
+        try:
+            sent[c] += s.send(base[c + sent[c]:c + size])
+        except BlockingIOError:
+            pass
+print("all sent", flush=True)
 unacked = lambda s: struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
-deadline = time.time() + 60
 while any(unacked(s) for s in socks):
     if time.time() > deadline:
         sys.exit("catnip did not acknowledge everything")
@@ -571,34 +593,63 @@ for s in socks:
     s.close()
 "#;
     let listener = common::listen(libos, 5004, 128);
-    let mut accept = libos.accept(listener).unwrap();
+    let mut accept = Some(libos.accept(listener).unwrap());
     let mut accepted = Vec::new();
     let args = ["10.99.0.1", "5004", &WAITING_CONNECTIONS.to_string(), &WAITING_BYTES.to_string()];
     let (mut child, stdout) = python(CLIENT, &args);
-    let mut most_lent = 0;
-    let status = serve_until_exit(libos, &mut child, |libos| {
-        if let Ok(result) = libos.wait(accept, Some(Duration::from_millis(1))) {
+    // Nothing read until every connection is accepted and what catnip holds has not grown for a second. Once
+    // all are accepted, a pop that never completes keeps catnip running.
+    let idle = libos.queue().unwrap();
+    let never = libos.pop(idle, None).unwrap();
+    let (mut most_held, mut most_lent, mut grew) = (0, 0, Instant::now());
+    while accepted.len() < WAITING_CONNECTIONS || grew.elapsed() < Duration::from_secs(1) {
+        assert!(grew.elapsed() < SCENARIO_LIMIT, "nothing arrived for {SCENARIO_LIMIT:?}");
+        if let Ok(result) = libos.wait(accept.unwrap_or(never), Some(Duration::from_millis(1))) {
             let Ok(QValue::Accepted { qd, .. }) = result.value else { panic!("accept: {result:?}") };
             accepted.push(qd);
-            accept = libos.accept(listener).unwrap();
+            accept = (accepted.len() < WAITING_CONNECTIONS).then(|| libos.accept(listener).unwrap());
+        }
+        let held = libos.tcp_receive_memory_held();
+        if held > most_held {
+            (most_held, grew) = (held, Instant::now());
         }
         most_lent = most_lent.max(catnip::dpdk::lent_mbufs());
-    });
+    }
+    let refused: u64 = accepted.iter().map(|&qd| libos.tcp_counters(qd).expect("counters").drops.receive_memory).sum();
+    println!(
+        "TCP Linux -> catnip, {WAITING_CONNECTIONS} connections x {WAITING_BYTES} bytes, nothing read: at most \
+         {most_held} bytes held (limit {RECEIVE_MEMORY}), {refused} segments refused, at most {most_lent} mbufs \
+         lent (pool 8191)"
+    );
+    assert!(most_held > RECEIVE_MEMORY - 2 * 1460, "the limit was reached: {most_held}");
+    assert!(most_held <= RECEIVE_MEMORY + WAITING_CONNECTIONS * PER_CONNECTION_SLACK, "{most_held} bytes held");
+    assert!(refused > 0, "segments past the limit were refused");
+    assert!(most_lent <= 8191 / 2, "{most_lent} mbufs lent");
+
+    // Every connection read at once: Linux sends again what was refused, and finishes.
+    let mut received = vec![Vec::new(); WAITING_CONNECTIONS];
+    let mut reads: Vec<Option<_>> = accepted.iter().map(|&qd| Some(libos.pop(qd, None).unwrap())).collect();
+    let start = Instant::now();
+    while reads.iter().any(Option::is_some) {
+        assert!(start.elapsed() < SCENARIO_LIMIT, "read {:?}", received.iter().map(Vec::len).collect::<Vec<_>>());
+        let pending: Vec<(usize, _)> = reads.iter().enumerate().filter_map(|(i, qt)| qt.map(|qt| (i, qt))).collect();
+        let qts: Vec<_> = pending.iter().map(|&(_, qt)| qt).collect();
+        let Ok((at, result)) = libos.wait_any(&qts, Some(Duration::from_millis(1))) else { continue };
+        let i = pending[at].0;
+        let QValue::Popped { sga, .. } = result.value.expect("pop") else { panic!() };
+        reads[i] = (!sga.is_empty()).then(|| libos.pop(accepted[i], None).unwrap());
+        received[i].extend_from_slice(&sga.to_vec());
+    }
+    let status = child.wait().expect("the Linux client");
     print!("{}", rest_of(stdout));
     assert!(status.success(), "the Linux client failed: {status}");
-    println!(
-        "TCP Linux -> catnip, {WAITING_CONNECTIONS} connections x {WAITING_BYTES} bytes waiting unread: at most \
-         {most_lent} mbufs lent (pool 8191)"
-    );
-    assert!(most_lent <= 8191 / 2, "{most_lent} mbufs lent");
-    assert_eq!(accepted.len(), WAITING_CONNECTIONS);
+    println!("  then read in {:.2} s", start.elapsed().as_secs_f64());
     let base: Vec<u8> = (0..WAITING_BYTES + 251).map(|i| (i % 251) as u8).collect();
     let mut firsts = Vec::new();
-    for qd in accepted {
-        let received = read_to_end(libos, qd);
-        let first = usize::from(*received.first().expect("data"));
+    for (bytes, qd) in received.iter().zip(accepted) {
+        let first = usize::from(*bytes.first().expect("data"));
         assert!(
-            received == base[first..first + WAITING_BYTES],
+            bytes[..] == base[first..first + WAITING_BYTES],
             "connection from byte {first}: every byte once, in order"
         );
         firsts.push(first);
@@ -606,6 +657,8 @@ for s in socks:
     }
     firsts.sort_unstable();
     assert_eq!(firsts, (0..WAITING_CONNECTIONS).collect::<Vec<_>>(), "one connection each");
+    assert_eq!(libos.tcp_receive_memory_held(), 0, "everything read was given back");
+    libos.close(idle).unwrap();
     libos.close(listener).unwrap();
 }
 
