@@ -34,7 +34,7 @@ fn bottleneck(congestion: CongestionAlgorithm, seed: u64) -> (Simulation, Socket
 
 /// A client and a server host with `tcp` on a link of `rate` bits per second, `latency` and a queue of `queue`
 /// frames, with `faults` and `jitter`, the server listening.
-fn link(
+pub(super) fn link(
     tcp: TcpConfig,
     seed: u64,
     (rate, latency, queue): (u64, Duration, usize),
@@ -57,12 +57,39 @@ fn link(
 }
 
 /// One bulk stream from the client: its sockets, what it has sent and read, and when it finished.
-struct Stream {
-    client: SocketId,
-    server: Option<SocketId>,
-    sent: usize,
-    received: usize,
-    done_at: Option<Instant>,
+pub(super) struct Stream {
+    pub(super) client: SocketId,
+    pub(super) server: Option<SocketId>,
+    pub(super) sent: usize,
+    pub(super) received: usize,
+    pub(super) done_at: Option<Instant>,
+}
+
+impl Stream {
+    /// The client sends the next chunk of `data` if its connection is established; then, if `read`, the
+    /// server's application reads what arrived, checking each byte by its offset.
+    pub(super) fn step(&mut self, sim: &mut Simulation, data: &[u8], read: bool, slot: &mut Sga) {
+        let now = sim.now();
+        if self.sent < data.len() && sim.hosts[0].tcp_state(self.client).expect("state") == TcpState::Established {
+            let chunk = Sga::from_slice(&data[self.sent..(self.sent + 65536).min(data.len())]).expect("sga");
+            self.sent += sim.hosts[0].tcp_send(now, self.client, &chunk).expect("send");
+        }
+        let Some(server) = self.server.filter(|_| read) else { return };
+        while sim.hosts[1].tcp_recv_into(server, usize::MAX, slot).expect("recv") == RecvOutcome::Data {
+            let bytes = slot.to_vec();
+            assert!(bytes[..] == data[self.received..self.received + bytes.len()], "bytes arrive intact");
+            self.received += bytes.len();
+        }
+    }
+}
+
+/// Matches the server's accepted sockets to `streams`, in order of acceptance (so each byte is checked by its
+/// offset only).
+pub(super) fn accept_streams(sim: &mut Simulation, listener: SocketId, streams: &mut [Stream]) {
+    while let Some((id, _)) = sim.hosts[1].tcp_accept(listener).expect("accept") {
+        let stream = streams.iter_mut().find(|st| st.server.is_none()).expect("one accept per stream");
+        stream.server = Some(id);
+    }
 }
 
 /// What the client's connections sent, summed.
@@ -98,23 +125,10 @@ fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: 
     let data: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
     let mut slot = Sga::new();
     let finished = sim.run_until(Duration::from_secs(120), |s| {
-        while let Some((id, _)) = s.hosts[1].tcp_accept(listener).expect("accept") {
-            let peer = all.iter_mut().find(|st| st.server.is_none()).expect("one accept per stream");
-            peer.server = Some(id);
-        }
+        accept_streams(s, listener, &mut all);
         let now = s.now();
         for stream in &mut all {
-            if stream.sent < total && s.hosts[0].tcp_state(stream.client).expect("state") == TcpState::Established {
-                let chunk = Sga::from_slice(&data[stream.sent..(stream.sent + 65536).min(total)]).expect("sga");
-                stream.sent += s.hosts[0].tcp_send(now, stream.client, &chunk).expect("send");
-            }
-            // Streams are matched to accepted sockets by order of acceptance, so check each byte by offset only.
-            let Some(server) = stream.server else { continue };
-            while s.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
-                let bytes = slot.to_vec();
-                assert!(bytes[..] == data[stream.received..stream.received + bytes.len()], "bytes arrive intact");
-                stream.received += bytes.len();
-            }
+            stream.step(s, &data, true, &mut slot);
             if stream.received == total && stream.done_at.is_none() {
                 stream.done_at = Some(now);
             }

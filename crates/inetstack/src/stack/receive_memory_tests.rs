@@ -4,48 +4,29 @@
 //! once the application reads, every byte arrives, in order, and the memory is given back.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runtime::Sga;
 
+use super::bottleneck_tests::{Stream, accept_streams, link};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::tcp::{RecvOutcome, TcpConfig, TcpState};
-use crate::wire::MacAddress;
+use crate::tcp::TcpConfig;
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const PORT: u16 = 7000;
+/// `bottleneck_tests::link`'s server port.
+const PORT: u16 = 5001;
 const CONNECTIONS: usize = 16;
 const EACH: usize = 200_000;
 /// `tcp/receive_memory.rs`'s floor, and the largest segment: what each connection may hold past the limit.
 const PER_CONNECTION_SLACK: usize = 4096 + 1460;
 
-/// A client and a server host (the server's TCP limited to `receive_memory`), the server listening.
+/// A client and a server host, each limited to `receive_memory`, on a 10 Gbit/s link with 1 ms of latency and a
+/// queue that never fills here, the server listening.
 fn hosts(receive_memory: usize) -> (Simulation, SocketId) {
-    let t0 = Instant::now();
-    let hosts = [(1, CLIENT, TcpConfig::default()), (2, SERVER, TcpConfig { receive_memory, ..TcpConfig::default() })]
-        .map(|(mac, ip, tcp)| {
-            let mut config = StackConfig::new(MacAddress([2, 0, 0, 0, 0, mac]), ip, 24);
-            config.tcp = tcp;
-            config.isn_secret = 11;
-            Stack::new(config, t0).expect("stack")
-        })
-        .into();
-    let mut sim = Simulation::new(hosts, t0, Duration::from_millis(1), FaultConfig::default(), 11);
-    let listener = sim.hosts[1].tcp_open();
-    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(SERVER, PORT)).expect("bind");
-    sim.hosts[1].tcp_listen(listener, 64).expect("listen");
-    (sim, listener)
-}
-
-/// One connection: its sockets, and how much the client has sent and the server's application read.
-struct Stream {
-    client: SocketId,
-    server: Option<SocketId>,
-    sent: usize,
-    received: usize,
+    let tcp = TcpConfig { receive_memory, ..TcpConfig::default() };
+    link(tcp, 11, (10_000_000_000, Duration::from_millis(1), 100_000), (FaultConfig::default(), Duration::ZERO))
 }
 
 /// The byte at `offset` of every stream.
@@ -61,32 +42,20 @@ fn fill(sim: &mut Simulation, listener: SocketId, count: usize, total: usize, ti
         .map(|_| {
             let client = sim.hosts[0].tcp_open();
             sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
-            Stream { client, server: None, sent: 0, received: 0 }
+            Stream { client, server: None, sent: 0, received: 0, done_at: None }
         })
         .collect();
     let data: Vec<u8> = (0..total).map(byte).collect();
-    let mut most = 0;
+    let (mut most, mut slot) = (0, Sga::new());
     sim.run_until(time, |s| {
-        accept(s, listener, &mut streams);
-        let now = s.now();
+        accept_streams(s, listener, &mut streams);
         for stream in &mut streams {
-            if stream.sent < total && s.hosts[0].tcp_state(stream.client).expect("state") == TcpState::Established {
-                let chunk = Sga::from_slice(&data[stream.sent..(stream.sent + 65536).min(total)]).expect("sga");
-                stream.sent += s.hosts[0].tcp_send(now, stream.client, &chunk).expect("send");
-            }
+            stream.step(s, &data, false, &mut slot);
         }
         most = most.max(s.hosts[1].tcp_receive_memory_held());
         false
     });
     (streams, most)
-}
-
-/// Matches the server's accepted sockets to the streams, in order of acceptance.
-fn accept(sim: &mut Simulation, listener: SocketId, streams: &mut [Stream]) {
-    while let Some((id, _)) = sim.hosts[1].tcp_accept(listener).expect("accept") {
-        let stream = streams.iter_mut().find(|st| st.server.is_none()).expect("one accept per stream");
-        stream.server = Some(id);
-    }
 }
 
 /// Reads every stream on the server until each has `total` bytes (checking every byte by its offset), the
@@ -95,19 +64,9 @@ fn read_all(sim: &mut Simulation, listener: SocketId, streams: &mut [Stream], to
     let data: Vec<u8> = (0..total).map(byte).collect();
     let mut slot = Sga::new();
     sim.run_until(time, |s| {
-        accept(s, listener, streams);
-        let now = s.now();
+        accept_streams(s, listener, streams);
         for stream in streams.iter_mut() {
-            if stream.sent < total && s.hosts[0].tcp_state(stream.client).expect("state") == TcpState::Established {
-                let chunk = Sga::from_slice(&data[stream.sent..(stream.sent + 65536).min(total)]).expect("sga");
-                stream.sent += s.hosts[0].tcp_send(now, stream.client, &chunk).expect("send");
-            }
-            let Some(server) = stream.server else { continue };
-            while s.hosts[1].tcp_recv_into(server, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data {
-                let bytes = slot.to_vec();
-                assert!(bytes[..] == data[stream.received..stream.received + bytes.len()], "bytes arrive intact");
-                stream.received += bytes.len();
-            }
+            stream.step(s, &data, true, &mut slot);
         }
         streams.iter().all(|st| st.received == total)
     })
