@@ -24,8 +24,9 @@ use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
 
 impl TcpConnection {
     /// The segment's ACK number if header prediction takes it: ESTABLISHED; exactly at RCV.NXT; flags ACK and
-    /// maybe PSH; not stale under PAWS (and carrying timestamps if they were agreed); no SACK blocks; no loss recovery and nothing RACK marked lost; nothing waiting for reassembly
-    /// and no FIN seen; a payload that fits the window and the stack's limit on received data; and an ACK that advances SND.UNA (within SND.MAX), or
+    /// maybe PSH; not stale under PAWS (and carrying timestamps if they were agreed); no SACK blocks; no loss
+    /// recovery and nothing RACK marked lost; nothing waiting for reassembly and no FIN seen; a payload that fits
+    /// the window and the stack's limit on received data; and an ACK that advances SND.UNA (within SND.MAX), or
     /// equals it on a segment with data or with nothing in flight (otherwise a duplicate ACK or the answer to
     /// a window probe). `payload_len` is the length of the zero-copy payload, which must agree with the header's.
     #[inline]
@@ -41,7 +42,7 @@ impl TcpConnection {
             && self.reassembly.is_empty()
             && self.peer_fin.is_none()
             && payload_len <= self.rcv_adv.distance_from(self.rcv_nxt).max(0) as usize
-            && (payload_len == 0 || self.receive_memory.admits_in_order(payload_len, self.receive_queue.len()));
+            && (payload_len == 0 || self.admits(segment.seq_number, payload_len));
         if !predictable {
             return None;
         }
