@@ -13,8 +13,8 @@
 //! stack must not hold an mbuf per segment: with the port's 8191 it once stopped receiving altogether), 64
 //! connections from Linux whose 12.8 MB wait unread (the stack holds them to its limit on received data, 8 MiB
 //! here, refusing the rest until the application reads; still more full frames than half the pool has mbufs: the
-//! device lends at most half of it and copies the rest), the kernel pinging catnip (ARP resolved by the kernel), a Linux
-//! TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
+//! device lends at most half of it and copies the rest), the kernel pinging catnip (ARP resolved by the kernel), a
+//! Linux TCP client against a catnip echo server (several sizes, ten concurrent connections, 64-byte round trips
 //! timed), UDP both ways (catnip to Linux up to 30 000 bytes, in IPv4 fragments that Linux reassembles), and
 //! 4 MiB each way between catnip and a host behind Linux as a router, over a link of MTU 1280 (namespace
 //! demifar), which takes path MTU discovery: the router refuses catnip's 1500-byte segments with ICMP

@@ -9,13 +9,13 @@
 //! its reader: each connection may always queue that much in order, so that every connection's reader makes
 //! progress whatever the others hold. Out-of-order data gets no floor (the reader could not take it), and a
 //! segment that fills a gap is in-order data. What the stack holds thus stays under the limit plus a floor
-//! and a segment per connection. Memory freed by one connection's reader does not announce itself to the others: their peers
-//! find the window again with their own probes and retransmissions, as with Linux.
+//! and a segment per connection. Memory freed by one connection's reader does not announce itself to the
+//! others: their peers find the window again with their own probes and retransmissions, as with Linux.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// What a connection may always hold, whatever the others hold (Linux's `tcp_rmem[0]`).
+/// What a connection may always queue in order for its reader, whatever the others hold (Linux's `tcp_rmem[0]`).
 pub const FLOOR: usize = 4096;
 
 /// [`TcpConfig::receive_memory`](super::TcpConfig::receive_memory)'s default: 1 GiB.
