@@ -19,8 +19,8 @@ use crate::tcp::{CongestionAlgorithm, RecvOutcome, TcpConfig, TcpState};
 use crate::wire::MacAddress;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-const PORT: u16 = 5001;
+pub(super) const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const PORT: u16 = 5001;
 /// 10 Mbit/s with 5 ms each way: a bandwidth-delay product of 12.5 KB, under 9 full frames.
 const RATE: u64 = 10_000_000;
 const LATENCY: Duration = Duration::from_millis(5);

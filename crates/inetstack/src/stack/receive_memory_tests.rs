@@ -3,20 +3,17 @@
 //! floor and a segment each), a connection opened once the memory is used up still gets its data through, and
 //! once the application reads, every byte arrives, in order, and the memory is given back.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use runtime::Sga;
 
-use super::bottleneck_tests::{Stream, accept_streams, link};
+use super::bottleneck_tests::{PORT, SERVER, Stream, accept_streams, link};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
 use crate::tcp::TcpConfig;
 
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-/// `bottleneck_tests::link`'s server port.
-const PORT: u16 = 5001;
 const CONNECTIONS: usize = 16;
 const EACH: usize = 200_000;
 /// `tcp/receive_memory.rs`'s floor, and the largest segment: what each connection may hold past the limit.
