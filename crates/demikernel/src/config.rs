@@ -22,6 +22,7 @@
 //! recv_buffer_max = 4194304 # optional: TCP receive buffers grow from 256 KiB up to this while the reader keeps up
 //! send_buffer_max = 4194304 # optional: TCP send buffers grow from 256 KiB up to this while the writer fills them
 //! receive_memory = 268435456 # optional, default 1 GiB: all TCP connections' received data together, at most this
+//! max_time_wait = 65536     # optional, default 65536: TCP connections in TIME-WAIT at once; past it they close
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
@@ -129,7 +130,12 @@ pub struct CatnipSection {
     /// What all TCP connections may hold of received data together, in bytes (inetstack's
     /// `TcpConfig::receive_memory`); 1 GiB when absent.
     pub receive_memory: Option<u64>,
+    /// The most TCP connections in TIME-WAIT at once (inetstack's `TcpConfig::max_time_wait`); 65 536 when absent.
+    pub max_time_wait: Option<u64>,
 }
+
+/// The most `max_time_wait` may be.
+const MAX_TIME_WAIT: u64 = 1 << 24;
 
 /// The bounds of `receive_memory` (inetstack's: a connection's floor, 4 KiB, and `tcp::MAX_RECEIVE_MEMORY`, 1 TiB).
 const RECEIVE_MEMORY: std::ops::RangeInclusive<u64> = 4096..=1 << 40;
@@ -166,6 +172,7 @@ pub struct CatnipSettings {
     pub recv_buffer_max: Option<usize>,
     pub send_buffer_max: Option<usize>,
     pub receive_memory: Option<usize>,
+    pub max_time_wait: Option<usize>,
 }
 
 /// TCP's congestion controller, as the `[catnip]` section names it (inetstack's `CongestionAlgorithm`).
@@ -270,6 +277,11 @@ impl CatnipSection {
                 return Err(bad(format!("catnip.receive_memory = {n} is not in {min}..={max}")));
             }
         };
+        let max_time_wait = match self.max_time_wait {
+            None => None,
+            Some(n @ 0..=MAX_TIME_WAIT) => Some(n as usize),
+            Some(n) => return Err(bad(format!("catnip.max_time_wait = {n} is not in 0..={MAX_TIME_WAIT}"))),
+        };
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -287,6 +299,7 @@ impl CatnipSection {
             recv_buffer_max,
             send_buffer_max,
             receive_memory,
+            max_time_wait,
         })
     }
 
@@ -309,6 +322,9 @@ impl CatnipSection {
         config.tcp.send_buffer_max = settings.send_buffer_max;
         if let Some(limit) = settings.receive_memory {
             config.tcp.receive_memory = limit;
+        }
+        if let Some(limit) = settings.max_time_wait {
+            config.tcp.max_time_wait = limit;
         }
         config.tcp.congestion = match settings.congestion {
             Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
@@ -425,6 +441,9 @@ send_buffer_max = 262144
         assert_eq!(settings.receive_memory, None, "inetstack's default");
         let limited = Config::from_toml(&format!("{text}receive_memory = 4096\n")).unwrap();
         assert_eq!(limited.catnip.validate().unwrap().receive_memory, Some(4096));
+        assert_eq!(settings.max_time_wait, None, "inetstack's default");
+        let limited = Config::from_toml(&format!("{text}max_time_wait = 0\n")).unwrap();
+        assert_eq!(limited.catnip.validate().unwrap().max_time_wait, Some(0));
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -447,6 +466,8 @@ send_buffer_max = 262144
             ("send_buffer_max = -1", "invalid value"),
             ("receive_memory = 4095", "catnip.receive_memory"),
             ("receive_memory = 1099511627777", "catnip.receive_memory"),
+            ("max_time_wait = 16777217", "catnip.max_time_wait"),
+            ("max_time_wait = -1", "invalid value"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);
@@ -487,6 +508,8 @@ send_buffer_max = 262144
         let (config, _) =
             Config::from_toml(&format!("{text}\nreceive_memory = 65536")).unwrap().catnip.to_config().unwrap();
         assert_eq!(config.tcp.receive_memory, 65536);
+        let text = format!("{text}\nmax_time_wait = 100");
+        assert_eq!(Config::from_toml(&text).unwrap().catnip.to_config().unwrap().0.tcp.max_time_wait, 100);
     }
 
     #[test]

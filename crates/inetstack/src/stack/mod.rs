@@ -476,9 +476,9 @@ mod duplex_close_tests;
 #[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
-mod path_mtu_tests;
+mod memory_bound_tests;
 #[cfg(test)]
-mod receive_memory_tests;
+mod path_mtu_tests;
 #[cfg(test)]
 mod syn_cookie_tests;
 #[cfg(test)]

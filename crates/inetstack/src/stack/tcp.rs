@@ -25,8 +25,8 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::tcp::{
-    Nanos, OutgoingSegment, ReceiveMemory, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState, TuningBudget,
-    ecn_codepoint,
+    Nanos, OutgoingSegment, ReceiveMemory, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState,
+    TimeWaitSlots, TuningBudget, ecn_codepoint,
 };
 use crate::wire::{Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
@@ -144,6 +144,8 @@ pub(super) struct TcpTables {
     tuning_budget: TuningBudget,
     /// What all the connections hold of received data, and its limit (`TcpConfig::receive_memory`).
     receive_memory: ReceiveMemory,
+    /// The connections' TIME-WAIT slots (`TcpConfig::max_time_wait`).
+    time_wait_slots: TimeWaitSlots,
 }
 
 /// The segments one connection emits in a poll: by the general path, or batched by the fast path (the batch's
@@ -160,6 +162,7 @@ impl TcpTables {
             isn_secret,
             tuning_budget: TuningBudget::new(tcp.autotune_budget),
             receive_memory: ReceiveMemory::new(tcp.receive_memory),
+            time_wait_slots: TimeWaitSlots::new(tcp.max_time_wait),
             ..Self::default()
         }
     }
@@ -459,6 +462,11 @@ impl Stack {
         self.tcp.receive_memory.held()
     }
 
+    /// How many of the stack's connections are in TIME-WAIT (at most `TcpConfig::max_time_wait`).
+    pub fn tcp_time_wait_count(&self) -> usize {
+        self.tcp.time_wait_slots.taken()
+    }
+
     /// The connection's counters (segments, bytes, retransmissions, drops by reason...).
     pub fn tcp_counters(&mut self, id: SocketId) -> Result<crate::tcp::TcpCounters, Fail> {
         Ok(*self.connection(id)?.tcb.counters())
@@ -721,10 +729,11 @@ impl Stack {
     }
 
     /// What every new connection takes from the stack: the stack's auto-tuning budget, its limit on received
-    /// data, and what it knows of the path MTU.
+    /// data, its TIME-WAIT slots, and what it knows of the path MTU.
     fn set_up(&self, tcb: &mut TcpConnection) {
         tcb.share_tuning_budget(&self.tcp.tuning_budget);
         tcb.share_receive_memory(&self.tcp.receive_memory);
+        tcb.share_time_wait_slots(&self.tcp.time_wait_slots);
         self.start_with_known_path_mtu(tcb);
     }
 

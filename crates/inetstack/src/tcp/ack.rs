@@ -153,7 +153,20 @@ impl TcpConnection {
         self.timing_voided = true;
     }
 
+    /// TIME-WAIT for 2 MSL (RFC 9293 §3.6.1), in one of the stack's slots for it; with none left, closed at
+    /// once (`time_wait_slots.rs`).
     pub(super) fn enter_time_wait(&mut self, now: Nanos) {
+        if !self.time_wait_slot.take() {
+            // Closed at once, as Linux closes when its table of TIME-WAIT connections is full; the ACK of the
+            // peer's FIN, if owed, still goes out first.
+            self.counters.time_wait_skipped += 1;
+            if self.ack.now {
+                let ack = self.ack_segment(now, self.snd_max);
+                self.control.push(ack);
+            }
+            self.enter_closed();
+            return;
+        }
         self.state = TcpState::TimeWait;
         self.timers.retransmit = Nanos::NEVER;
         self.timers.persist = Nanos::NEVER;

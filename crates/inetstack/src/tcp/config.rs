@@ -50,6 +50,10 @@ pub struct TcpConfig {
     /// a connection takes no more data and its window stops growing, unless it holds less than 4 KiB. A
     /// connection made outside a stack has a limit of its own of this size.
     pub receive_memory: usize,
+    /// The most connections of a stack in TIME-WAIT at once (`tcp/time_wait_slots.rs`; 65 536 by default, Linux's
+    /// `tcp_max_tw_buckets`); past it a connection that would enter TIME-WAIT closes at once. A connection made
+    /// outside a stack has a limit of its own of this size.
+    pub max_time_wait: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
     pub nodelay: bool,
     /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
@@ -137,6 +141,7 @@ impl Default for TcpConfig {
             send_buffer_max: None,
             autotune_budget: 256 << 20,
             receive_memory: super::receive_memory::DEFAULT_LIMIT,
+            max_time_wait: super::time_wait_slots::DEFAULT_LIMIT,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

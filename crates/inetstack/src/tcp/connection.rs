@@ -24,6 +24,7 @@ use super::rtt::RttEstimator;
 use super::scoreboard::SackScoreboard;
 use super::send_buffer::SendBuffer;
 use super::sent_segments::SentSegments;
+use super::time_wait_slots::{TimeWaitSlot, TimeWaitSlots};
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
 use super::tuning_budget::TuningBudget;
@@ -178,6 +179,8 @@ pub struct TcpConnection {
     /// What the receive and reassembly queues hold, charged to the stack's limit on received data
     /// (`receive_memory.rs`).
     pub(super) receive_memory: ReceiveCharge,
+    /// The stack's TIME-WAIT slot this connection takes when it enters TIME-WAIT (`time_wait_slots.rs`).
+    pub(super) time_wait_slot: TimeWaitSlot,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
     /// The peer's FIN has been reached: end of stream.
@@ -293,6 +296,7 @@ impl TcpConnection {
             tuning: Tuning::for_config(config).map(Box::new),
             reassembly: Reassembly::new(config.out_of_order_limit()),
             receive_memory: ReceiveCharge::new(ReceiveMemory::new(config.receive_memory)),
+            time_wait_slot: TimeWaitSlot::new(TimeWaitSlots::new(config.max_time_wait)),
             peer_fin: None,
             eof: false,
             timestamps: config.timestamps.then(|| Timestamps::new(ts_offset)),
@@ -448,6 +452,7 @@ impl TcpConnection {
 
     pub(super) fn enter_closed(&mut self) {
         self.state = TcpState::Closed;
+        self.time_wait_slot.release();
         self.timers = TimerDeadlines::default();
         self.ack.now = false;
     }
@@ -515,6 +520,12 @@ impl TcpConnection {
     /// (a stack hands each of its connections its own), instead of the limit of its own it was made with.
     pub fn share_receive_memory(&mut self, memory: &ReceiveMemory) {
         self.receive_memory.move_to(memory);
+    }
+
+    /// Makes the connection take its TIME-WAIT slot from `slots`, shared with other connections (a stack hands
+    /// each of its connections its own), instead of the slots of its own it was made with.
+    pub fn share_time_wait_slots(&mut self, slots: &TimeWaitSlots) {
+        self.time_wait_slot.move_to(slots);
     }
 
     /// Whether every byte queued so far has been acknowledged (the send buffer is empty).

@@ -103,4 +103,7 @@ pub struct TcpCounters {
     /// (RFC 5681 §4.1).
     pub idle_restarts: u64,
     pub drops: TcpDropCounters,
+    /// Closed at once instead of entering TIME-WAIT: the stack's connections in TIME-WAIT were at
+    /// `TcpConfig::max_time_wait`.
+    pub time_wait_skipped: u64,
 }

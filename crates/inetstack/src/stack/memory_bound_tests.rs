@@ -1,7 +1,10 @@
-//! The stack-wide limit on received data (`TcpConfig::receive_memory`, `tcp/receive_memory.rs`), whole stacks in
-//! the simulator: many connections whose application reads nothing hold no more than the limit (give or take a
-//! floor and a segment each), a connection opened once the memory is used up still gets its data through, and
-//! once the application reads, every byte arrives, in order, and the memory is given back.
+//! What a stack holds across its connections is bounded, whole stacks in the simulator:
+//! - received data (`TcpConfig::receive_memory`, `tcp/receive_memory.rs`): many connections whose application
+//!   reads nothing hold no more than the limit (give or take a floor and a segment each), a connection opened
+//!   once the memory is used up still gets its data through, and once the application reads, every byte
+//!   arrives, in order, and the memory is given back;
+//! - connections in TIME-WAIT (`TcpConfig::max_time_wait`, `tcp/time_wait_slots.rs`): past the limit, a
+//!   connection that closes first closes at once, its peer's FIN still acknowledged.
 
 use std::net::SocketAddrV4;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use super::bottleneck_tests::{PORT, SERVER, Stream, accept_streams, link};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
-use crate::tcp::TcpConfig;
+use crate::tcp::{RecvOutcome, TcpConfig, TcpState};
 
 const CONNECTIONS: usize = 16;
 const EACH: usize = 200_000;
@@ -99,4 +102,52 @@ fn connections_whose_reader_waits_hold_no_more_than_the_stack_limit() {
     assert!(read_all(&mut sim, listener, &mut streams, EACH, Duration::from_secs(600)), "streams stalled");
     eprintln!("all read in {:?}", sim.now() - reading);
     assert_eq!(sim.hosts[1].tcp_receive_memory_held(), 0);
+}
+
+#[test]
+fn connections_past_the_time_wait_limit_close_at_once_and_their_peers_close_cleanly() {
+    // The server closes each of 10 connections first (it shuts down its sending side and keeps the socket, so
+    // its counters stay readable), with room for 4 in TIME-WAIT.
+    const LIMIT: usize = 4;
+    let tcp = TcpConfig { max_time_wait: LIMIT, ..TcpConfig::default() };
+    let (mut sim, listener) = link(tcp, 12, (10_000_000_000, Duration::from_millis(1), 1000), Default::default());
+    let (mut streams, _) = fill(&mut sim, listener, 10, 1000, Duration::from_secs(2));
+    assert!(read_all(&mut sim, listener, &mut streams, 1000, Duration::from_secs(1)), "requests read");
+    let now = sim.now();
+    for stream in &streams {
+        sim.hosts[1].tcp_shutdown_write(now, stream.server.expect("accepted")).expect("shutdown");
+    }
+    // Each client reads to the server's FIN and closes: its FIN takes the server to TIME-WAIT, or past the limit
+    // to CLOSED, and is acknowledged either way.
+    let mut slot = Sga::new();
+    let closed = sim.run_until(Duration::from_secs(5), |s| {
+        let now = s.now();
+        for stream in streams.iter_mut().filter(|st| st.done_at.is_none()) {
+            let outcome = s.hosts[0].tcp_recv_into(stream.client, usize::MAX, &mut slot).expect("recv");
+            if outcome == RecvOutcome::EndOfStream {
+                s.hosts[0].tcp_shutdown_write(now, stream.client).expect("client shutdown");
+                stream.done_at = Some(now);
+            }
+        }
+        streams.iter().all(|st| s.hosts[0].tcp_state(st.client).expect("state") == TcpState::Closed)
+    });
+    assert!(closed, "every client closed");
+    for stream in &streams {
+        assert_eq!(sim.hosts[0].tcp_error(stream.client).expect("error"), None, "closed cleanly, not reset");
+        let counters = sim.hosts[0].tcp_counters(stream.client).expect("counters");
+        assert_eq!(counters.retransmits, 0, "the client's FIN was acknowledged the first time");
+    }
+    let servers: Vec<(TcpState, u64)> = streams
+        .iter()
+        .map(|st| st.server.expect("accepted"))
+        .map(|id| {
+            (sim.hosts[1].tcp_state(id).expect("state"), sim.hosts[1].tcp_counters(id).expect("c").time_wait_skipped)
+        })
+        .collect();
+    let waiting = servers.iter().filter(|&&(state, _)| state == TcpState::TimeWait).count();
+    let skipped: u64 = servers.iter().map(|&(_, skipped)| skipped).sum();
+    assert_eq!((waiting, skipped, sim.hosts[1].tcp_time_wait_count()), (LIMIT, 6, LIMIT), "{servers:?}");
+    // 2 MSL later the slots are free again.
+    sim.sleep(Duration::from_secs(61));
+    assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
 }
