@@ -124,6 +124,14 @@ fn draw(seed: u64) -> Draw {
             config.tcp.receive_memory = limit;
         }
     }
+    // One seed in four: room for none or two connections in TIME-WAIT (`tcp/time_wait_slots.rs`), so that
+    // connections that close first close at once instead.
+    if rng.below(4) == 0 {
+        let limit = rng.pick(&[0, 2]);
+        for config in &mut draw.configs {
+            config.tcp.max_time_wait = limit;
+        }
+    }
     draw
 }
 
@@ -331,6 +339,8 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     assert!(forgotten && left == [(0, 0), (0, 0)], "seed {seed}: (connections, sockets) left per host: {left:?}");
     let held: Vec<usize> = sim.hosts.iter().map(Stack::tcp_receive_memory_held).collect();
     assert_eq!(held, [0, 0], "seed {seed}: received data still charged");
+    let waiting: Vec<usize> = sim.hosts.iter().map(Stack::tcp_time_wait_count).collect();
+    assert_eq!(waiting, [0, 0], "seed {seed}: TIME-WAIT slots still taken");
     let wire = sim.recorded.take().expect("recording");
     wire.into_iter().map(|(at, host, bytes)| (at - t0, host, bytes)).collect()
 }
