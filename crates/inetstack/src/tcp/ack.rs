@@ -171,5 +171,24 @@ impl TcpConnection {
         self.timers.retransmit = Nanos::NEVER;
         self.timers.persist = Nanos::NEVER;
         self.timers.close = now.saturating_add(Nanos::from_duration(self.config.time_wait));
+        self.release_for_time_wait();
+    }
+
+    /// What a connection in TIME-WAIT no longer needs, given back: it waits there 2 MSL, and a server that
+    /// closes first holds many such connections (`tests/connection_memory.rs` measures one). Everything it sent
+    /// is acknowledged and nothing more will be received, so its queues and records keep no spare capacity,
+    /// its undo records go (no recovery can be found spurious any more), and buffer tuning's grant goes back to
+    /// the stack's budget. Data the application has not read stays.
+    fn release_for_time_wait(&mut self) {
+        self.sent_segments.shrink_to_fit();
+        self.scoreboard.shrink_to_fit();
+        self.rack.shrink_to_fit();
+        self.send_buffer.shrink_to_fit();
+        self.receive_queue.shrink_to_fit();
+        self.reassembly.shrink_to_fit();
+        self.control.shrink_to_fit();
+        self.undo = None;
+        self.timeout_undo = None;
+        self.tuning = None;
     }
 }

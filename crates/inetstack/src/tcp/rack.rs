@@ -80,6 +80,11 @@ fn sent_after(t1: Nanos, seq1: SeqNumber, t2: Nanos, seq2: SeqNumber) -> bool {
 }
 
 impl Rack {
+    /// Gives back the spare capacity of the ACK-processing scratch space.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.newly_sacked.shrink_to_fit();
+    }
+
     /// [`Self::on_delivered`] for each segment a cumulative ACK delivered as one run
     /// (`SentSegments::on_cumulative_ack`): `last` alone, or from `first` to `last`, in sequence order, never
     /// retransmitted and each sent no earlier than the one before. Then the last has the latest transmit time

@@ -44,6 +44,12 @@ pub(crate) struct Reassembly {
 }
 
 impl Reassembly {
+    /// Gives back the queue's spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.fragments.shrink_to_fit();
+        self.recent.shrink_to_fit();
+    }
+
     pub(crate) fn new(max_fragments: usize) -> Self {
         Self { fragments: Vec::new(), max_fragments: max_fragments.max(1), bytes: 0, recent: Vec::new() }
     }

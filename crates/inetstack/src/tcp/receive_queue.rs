@@ -36,6 +36,11 @@ impl Default for ReceiveQueue {
 }
 
 impl ReceiveQueue {
+    /// Gives back the queue's spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.buffers.shrink_to_fit();
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

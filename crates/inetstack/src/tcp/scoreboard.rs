@@ -19,6 +19,11 @@ pub(crate) struct SackScoreboard {
 }
 
 impl SackScoreboard {
+    /// Gives back the scoreboard's spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.ranges.shrink_to_fit();
+    }
+
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.ranges.is_empty()

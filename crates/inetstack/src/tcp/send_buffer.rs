@@ -23,6 +23,11 @@ pub(crate) struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// Gives back the queue's spare capacity (not the buffer's byte limit, which stays).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.segments.shrink_to_fit();
+    }
+
     pub(crate) fn new(capacity: usize) -> Self {
         Self { segments: VecDeque::new(), len: 0, capacity, filled: false, cursor: (0, 0) }
     }

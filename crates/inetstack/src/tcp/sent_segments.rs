@@ -78,6 +78,12 @@ impl Default for SentSegments {
 }
 
 impl SentSegments {
+    /// Gives back the records' spare capacity (what a flight once needed), as a connection does when it
+    /// enters TIME-WAIT with nothing in flight.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
     /// Bytes marked lost and not yet resent.
     pub(crate) fn lost_bytes(&self) -> usize {
         self.lost_bytes
