@@ -549,7 +549,7 @@ const WAITING_CONNECTIONS: usize = 64;
 const WAITING_BYTES: usize = 200_000;
 /// The instance's limit on what all TCP connections hold of received data (`[catnip] receive_memory`).
 const RECEIVE_MEMORY: usize = 8 << 20;
-/// What each connection may hold past that limit: its floor (4 KiB, inetstack's `receive_memory.rs`) and a segment.
+/// What each connection may hold past that limit: its floor (4 KiB, inetstack's `memory_limit.rs`) and a segment.
 const PER_CONNECTION_SLACK: usize = 4096 + 1460;
 
 /// Linux opens `WAITING_CONNECTIONS` connections to catnip and sends `WAITING_BYTES` on each (under the 256 KiB

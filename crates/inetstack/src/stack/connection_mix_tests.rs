@@ -116,10 +116,10 @@ fn draw(seed: u64) -> Draw {
     };
     // Drawn last, so that earlier seeds keep the rest of their draw.
     draw.path_mtu = super::fast_path_tests::draw_path_mtu(&mut rng);
-    // One seed in four: a limit on received data (`tcp/receive_memory.rs`) that the connections of a host
+    // One seed in four: a limit on received data (`tcp/memory_limit.rs`) that the connections of a host
     // share, at its floor or at 32 KiB, so that out-of-order data is refused and windows held back.
     if rng.below(4) == 0 {
-        let limit = rng.pick(&[crate::tcp::receive_memory::FLOOR, 32 << 10]);
+        let limit = rng.pick(&[crate::tcp::memory_limit::RECEIVE_FLOOR, 32 << 10]);
         for config in &mut draw.configs {
             config.tcp.receive_memory = limit;
         }
@@ -130,6 +130,14 @@ fn draw(seed: u64) -> Draw {
         let limit = rng.pick(&[0, 2]);
         for config in &mut draw.configs {
             config.tcp.max_time_wait = limit;
+        }
+    }
+    // One seed in four: a limit on data to send (`tcp/memory_limit.rs`) that the connections of a host share,
+    // at its floor or at 32 KiB, so that pushes are held back.
+    if rng.below(4) == 0 {
+        let limit = rng.pick(&[crate::tcp::memory_limit::SEND_FLOOR, 32 << 10]);
+        for config in &mut draw.configs {
+            config.tcp.send_memory = limit;
         }
     }
     draw
@@ -339,6 +347,8 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     assert!(forgotten && left == [(0, 0), (0, 0)], "seed {seed}: (connections, sockets) left per host: {left:?}");
     let held: Vec<usize> = sim.hosts.iter().map(Stack::tcp_receive_memory_held).collect();
     assert_eq!(held, [0, 0], "seed {seed}: received data still charged");
+    let sending: Vec<usize> = sim.hosts.iter().map(Stack::tcp_send_memory_held).collect();
+    assert_eq!(sending, [0, 0], "seed {seed}: data to send still charged");
     let waiting: Vec<usize> = sim.hosts.iter().map(Stack::tcp_time_wait_count).collect();
     assert_eq!(waiting, [0, 0], "seed {seed}: TIME-WAIT slots still taken");
     let wire = sim.recorded.take().expect("recording");

@@ -1,8 +1,11 @@
 //! What a stack holds across its connections is bounded, whole stacks in the simulator:
-//! - received data (`TcpConfig::receive_memory`, `tcp/receive_memory.rs`): many connections whose application
+//! - received data (`TcpConfig::receive_memory`, `tcp/memory_limit.rs`): many connections whose application
 //!   reads nothing hold no more than the limit (give or take a floor and a segment each), a connection opened
 //!   once the memory is used up still gets its data through, and once the application reads, every byte
 //!   arrives, in order, and the memory is given back;
+//! - data to send (`TcpConfig::send_memory`, `tcp/memory_limit.rs`): many connections whose peer reads nothing
+//!   hold no more than the limit (give or take a floor each) however much the application pushes, and once the
+//!   peers read, every push held back is woken and every byte arrives;
 //! - connections in TIME-WAIT (`TcpConfig::max_time_wait`, `tcp/time_wait_slots.rs`): past the limit, a
 //!   connection that closes first closes at once, its peer's FIN still acknowledged.
 
@@ -15,18 +18,23 @@ use super::bottleneck_tests::{PORT, SERVER, Stream, accept_streams, link};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
+use crate::tcp::memory_limit::SEND_FLOOR;
 use crate::tcp::{RecvOutcome, TcpConfig, TcpState};
 
 const CONNECTIONS: usize = 16;
 const EACH: usize = 200_000;
-/// `tcp/receive_memory.rs`'s floor, and the largest segment: what each connection may hold past the limit.
+/// `tcp/memory_limit.rs`'s floor, and the largest segment: what each connection may hold past the limit.
 const PER_CONNECTION_SLACK: usize = 4096 + 1460;
 
-/// A client and a server host, each limited to `receive_memory`, on a 10 Gbit/s link with 1 ms of latency and a
-/// queue that never fills here, the server listening.
-fn hosts(receive_memory: usize) -> (Simulation, SocketId) {
-    let tcp = TcpConfig { receive_memory, ..TcpConfig::default() };
+/// A client and a server host with `tcp`, on a 10 Gbit/s link with 1 ms of latency and a queue that never fills
+/// here, the server listening.
+fn hosts_with(tcp: TcpConfig) -> (Simulation, SocketId) {
     link(tcp, 11, (10_000_000_000, Duration::from_millis(1), 100_000), (FaultConfig::default(), Duration::ZERO))
+}
+
+/// [`hosts_with`], each host limited to `receive_memory`.
+fn hosts(receive_memory: usize) -> (Simulation, SocketId) {
+    hosts_with(TcpConfig { receive_memory, ..TcpConfig::default() })
 }
 
 /// The byte at `offset` of every stream.
@@ -102,6 +110,107 @@ fn connections_whose_reader_waits_hold_no_more_than_the_stack_limit() {
     assert!(read_all(&mut sim, listener, &mut streams, EACH, Duration::from_secs(600)), "streams stalled");
     eprintln!("all read in {:?}", sim.now() - reading);
     assert_eq!(sim.hosts[1].tcp_receive_memory_held(), 0);
+}
+
+/// The server's side of [`server_pushes`]: what each connection's application pushed, and whether its last push
+/// was held back.
+struct Pusher {
+    client: SocketId,
+    server: SocketId,
+    pushed: usize,
+    read: usize,
+    blocked: bool,
+}
+
+/// Opens `open` more connections; on each the server application pushes `total` bytes, in chunks of at most 64
+/// KiB, as a libOS would: a push that took less than it was given is tried again only once `take_touched` names
+/// its connection. The clients read if `read` says so (by the connection's index). Runs until every client
+/// has read everything, or `time`; returns the most the server held of data to send at any step.
+fn server_pushes(
+    sim: &mut Simulation,
+    listener: SocketId,
+    pushers: &mut Vec<Pusher>,
+    open: usize,
+    total: usize,
+    read: impl Fn(usize) -> bool,
+    time: Duration,
+) -> usize {
+    let start = sim.now();
+    let count = pushers.len() + open;
+    let mut clients: Vec<SocketId> = (0..open)
+        .map(|_| {
+            let client = sim.hosts[0].tcp_open();
+            sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
+            client
+        })
+        .collect();
+    let data: Vec<u8> = (0..total).map(byte).collect();
+    let (mut most, mut slot, mut touched) = (0, Sga::new(), Vec::new());
+    sim.run_until(time, |s| {
+        let now = s.now();
+        while let Some((server, _)) = s.hosts[1].tcp_accept(listener).expect("accept") {
+            let client = clients.remove(0);
+            pushers.push(Pusher { client, server, pushed: 0, read: 0, blocked: false });
+        }
+        s.hosts[1].take_touched(&mut touched);
+        for (index, pusher) in pushers.iter_mut().enumerate() {
+            if touched.contains(&pusher.server) {
+                pusher.blocked = false;
+            }
+            while !pusher.blocked && pusher.pushed < total {
+                let end = (pusher.pushed + 65536).min(total);
+                let chunk = Sga::from_slice(&data[pusher.pushed..end]).expect("sga");
+                let took = s.hosts[1].tcp_send(now, pusher.server, &chunk).expect("send");
+                pusher.pushed += took;
+                pusher.blocked = took < chunk.len();
+            }
+            while read(index)
+                && s.hosts[0].tcp_recv_into(pusher.client, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data
+            {
+                let bytes = slot.to_vec();
+                assert!(bytes[..] == data[pusher.read..pusher.read + bytes.len()], "bytes arrive intact");
+                pusher.read += bytes.len();
+            }
+        }
+        touched.clear();
+        most = most.max(s.hosts[1].tcp_send_memory_held());
+        pushers.len() == count && pushers.iter().all(|p| p.read == total)
+    });
+    most
+}
+
+#[test]
+fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit() {
+    const LIMIT: usize = 256 << 10;
+    const TOTAL: usize = 1 << 20;
+    // Without a limit of its own (the default, 1 GiB) the server holds a full send buffer on each connection
+    // once its peer's window is full: the test's traffic does need the limit.
+    let (mut sim, listener) = hosts_with(TcpConfig::default());
+    let mut pushers = Vec::new();
+    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, |_| false, Duration::from_secs(2));
+    assert_eq!(most, CONNECTIONS * TcpConfig::default().send_buffer, "every send buffer full");
+
+    let (mut sim, listener) = hosts_with(TcpConfig { send_memory: LIMIT, ..TcpConfig::default() });
+    let mut pushers = Vec::new();
+    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, |_| false, Duration::from_secs(2));
+    let pushed: usize = pushers.iter().map(|p| p.pushed).sum();
+    eprintln!("held at most {most}; {pushed} bytes pushed");
+    // Used up, and never passed by more than each connection's floor.
+    assert!(most >= LIMIT && most <= LIMIT + CONNECTIONS * SEND_FLOOR, "held at most {most}");
+    assert!(pushers.iter().all(|p| p.blocked), "every push waits");
+    assert!(!sim.hosts[1].readiness(pushers[0].server).expect("readiness").1, "not writable");
+
+    // The clients read. A push held back by the limit is tried again only when the stack names its connection
+    // (`take_touched`), as a libOS wakes it: when its own data is acknowledged, which frees at least its floor
+    // once all of it is. Every byte arrives in order, and what was held is given back.
+    let reading = sim.now();
+    let most = server_pushes(&mut sim, listener, &mut pushers, 0, TOTAL, |_| true, Duration::from_secs(60));
+    assert!(pushers.iter().all(|p| p.read == TOTAL), "read {:?}", pushers.iter().map(|p| p.read).collect::<Vec<_>>());
+    eprintln!("all read in {:?}, {most} held at most", sim.now() - reading);
+    assert!(most <= LIMIT + CONNECTIONS * SEND_FLOOR, "held at most {most}");
+    // The last ACKs reach the server.
+    sim.sleep(Duration::from_millis(100));
+    assert_eq!(sim.hosts[1].tcp_send_memory_held(), 0);
 }
 
 #[test]

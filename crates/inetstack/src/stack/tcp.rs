@@ -25,8 +25,8 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::tcp::{
-    Nanos, OutgoingSegment, ReceiveMemory, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState,
-    TimeWaitSlots, TuningBudget, ecn_codepoint,
+    MemoryLimit, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState, TimeWaitSlots,
+    TuningBudget, ecn_codepoint,
 };
 use crate::wire::{Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
 
@@ -143,7 +143,9 @@ pub(super) struct TcpTables {
     /// What auto-tuning may add to all the connections' buffers (`TcpConfig::autotune_budget`).
     tuning_budget: TuningBudget,
     /// What all the connections hold of received data, and its limit (`TcpConfig::receive_memory`).
-    receive_memory: ReceiveMemory,
+    receive_memory: MemoryLimit,
+    /// What all the connections hold of data to send, and its limit (`TcpConfig::send_memory`).
+    send_memory: MemoryLimit,
     /// The connections' TIME-WAIT slots (`TcpConfig::max_time_wait`).
     time_wait_slots: TimeWaitSlots,
 }
@@ -161,7 +163,8 @@ impl TcpTables {
         Self {
             isn_secret,
             tuning_budget: TuningBudget::new(tcp.autotune_budget),
-            receive_memory: ReceiveMemory::new(tcp.receive_memory),
+            receive_memory: MemoryLimit::new(tcp.receive_memory),
+            send_memory: MemoryLimit::new(tcp.send_memory),
             time_wait_slots: TimeWaitSlots::new(tcp.max_time_wait),
             ..Self::default()
         }
@@ -457,9 +460,15 @@ impl Stack {
     }
 
     /// What the stack's connections hold of received data, in order or out of order (bounded by
-    /// `TcpConfig::receive_memory`, give or take a few KiB per connection: `tcp/receive_memory.rs`).
+    /// `TcpConfig::receive_memory`, give or take a few KiB per connection: `tcp/memory_limit.rs`).
     pub fn tcp_receive_memory_held(&self) -> usize {
         self.tcp.receive_memory.held()
+    }
+
+    /// What the stack's connections hold of data to send or to be acknowledged (bounded by
+    /// `TcpConfig::send_memory`, give or take 4 KiB per connection: `tcp/memory_limit.rs`).
+    pub fn tcp_send_memory_held(&self) -> usize {
+        self.tcp.send_memory.held()
     }
 
     /// How many of the stack's connections are in TIME-WAIT (at most `TcpConfig::max_time_wait`).
@@ -728,11 +737,12 @@ impl Stack {
         }
     }
 
-    /// What every new connection takes from the stack: the stack's auto-tuning budget, its limit on received
-    /// data, its TIME-WAIT slots, and what it knows of the path MTU.
+    /// What every new connection takes from the stack: the stack's auto-tuning budget, its limits on received
+    /// data and on data to send, its TIME-WAIT slots, and what it knows of the path MTU.
     fn set_up(&self, tcb: &mut TcpConnection) {
         tcb.share_tuning_budget(&self.tcp.tuning_budget);
         tcb.share_receive_memory(&self.tcp.receive_memory);
+        tcb.share_send_memory(&self.tcp.send_memory);
         tcb.share_time_wait_slots(&self.tcp.time_wait_slots);
         self.start_with_known_path_mtu(tcb);
     }

@@ -46,10 +46,15 @@ pub struct TcpConfig {
     /// it back when it is freed. A connection made outside a stack has a budget of its own of this size.
     pub autotune_budget: usize,
     /// The most received data all of a stack's connections may hold together, in order or out of order, in
-    /// bytes (`tcp/receive_memory.rs`; 1 GiB by default, as Linux bounds its TCP memory with `tcp_mem`). Past it
+    /// bytes (`tcp/memory_limit.rs`; 1 GiB by default, as Linux bounds its TCP memory with `tcp_mem`). Past it
     /// a connection takes no more data and its window stops growing, unless it holds less than 4 KiB. A
     /// connection made outside a stack has a limit of its own of this size.
     pub receive_memory: usize,
+    /// The most data waiting to be sent or acknowledged that all of a stack's connections may hold together, in
+    /// bytes (`tcp/memory_limit.rs`; 1 GiB by default). Past it a push takes nothing more (it waits, as for a
+    /// full send buffer), unless the connection holds less than 4 KiB. A connection made outside a stack has a
+    /// limit of its own of this size.
+    pub send_memory: usize,
     /// The most connections of a stack in TIME-WAIT at once (`tcp/time_wait_slots.rs`; 65 536 by default, Linux's
     /// `tcp_max_tw_buckets`); past it a connection that would enter TIME-WAIT closes at once. A connection made
     /// outside a stack has a limit of its own of this size.
@@ -140,7 +145,8 @@ impl Default for TcpConfig {
             send_buffer: 256 * 1024,
             send_buffer_max: None,
             autotune_budget: 256 << 20,
-            receive_memory: super::receive_memory::DEFAULT_LIMIT,
+            receive_memory: super::memory_limit::DEFAULT_LIMIT,
+            send_memory: super::memory_limit::DEFAULT_LIMIT,
             max_time_wait: super::time_wait_slots::DEFAULT_LIMIT,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
@@ -180,8 +186,8 @@ pub const MAX_TIMER: Duration = Duration::from_secs(24 * 60 * 60);
 /// The largest buffer a window can describe: 65 535 bytes shifted by the largest window scale (RFC 7323 §2.3).
 pub const MAX_BUFFER: usize = 1 << 30;
 
-/// The largest [`TcpConfig::receive_memory`]: 1 TiB.
-pub const MAX_RECEIVE_MEMORY: usize = 1 << 40;
+/// The largest [`TcpConfig::receive_memory`] and [`TcpConfig::send_memory`]: 1 TiB.
+pub const MAX_MEMORY_LIMIT: usize = 1 << 40;
 
 impl TcpConfig {
     /// Checks the values a stack cannot run with (EINVAL naming the field): empty or unrepresentable buffers, no
@@ -203,9 +209,14 @@ impl TcpConfig {
                 return bad(format!("{name}_buffer_max {max} is not in {name}_buffer..={MAX_BUFFER}"));
             }
         }
-        if !(super::receive_memory::FLOOR..=MAX_RECEIVE_MEMORY).contains(&self.receive_memory) {
-            let floor = super::receive_memory::FLOOR;
-            return bad(format!("receive_memory {} is not in {floor}..={MAX_RECEIVE_MEMORY}", self.receive_memory));
+        let limits = [
+            ("receive_memory", self.receive_memory, super::memory_limit::RECEIVE_FLOOR),
+            ("send_memory", self.send_memory, super::memory_limit::SEND_FLOOR),
+        ];
+        for (name, limit, floor) in limits {
+            if !(floor..=MAX_MEMORY_LIMIT).contains(&limit) {
+                return bad(format!("{name} {limit} is not in {floor}..={MAX_MEMORY_LIMIT}"));
+            }
         }
         if self.initial_window_segments == 0 {
             return bad("initial_window_segments must be positive".to_owned());

@@ -14,10 +14,10 @@ use runtime::{Fail, Sga};
 use super::autotune::Tuning;
 use super::congestion::{CongestionControl, Controller, HyStart, new_controller};
 use super::counters::TcpCounters;
+use super::memory_limit::{MemoryCharge, MemoryLimit};
 use super::rack::Rack;
 use super::rate_limit::RateLimiter;
 use super::reassembly::Reassembly;
-use super::receive_memory::{ReceiveCharge, ReceiveMemory};
 use super::receive_queue::ReceiveQueue;
 use super::recovery::LossRecovery;
 use super::rtt::RttEstimator;
@@ -177,8 +177,8 @@ pub struct TcpConnection {
     pub(super) tuning: Option<Box<Tuning>>,
     pub(super) reassembly: Reassembly,
     /// What the receive and reassembly queues hold, charged to the stack's limit on received data
-    /// (`receive_memory.rs`).
-    pub(super) receive_memory: ReceiveCharge,
+    /// (`memory_limit.rs`).
+    pub(super) receive_memory: MemoryCharge,
     /// The stack's TIME-WAIT slot this connection takes when it enters TIME-WAIT (`time_wait_slots.rs`).
     pub(super) time_wait_slot: TimeWaitSlot,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
@@ -285,7 +285,7 @@ impl TcpConnection {
             path_mss: usize::MAX,
             mtu_search: None,
             path_mtu_due: Nanos::NEVER,
-            send_buffer: SendBuffer::new(config.send_buffer),
+            send_buffer: SendBuffer::new(config.send_buffer, MemoryLimit::new(config.send_memory)),
             fin_seq: None,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
@@ -295,7 +295,7 @@ impl TcpConnection {
             rcv_buffer: config.recv_buffer,
             tuning: Tuning::for_config(config).map(Box::new),
             reassembly: Reassembly::new(config.out_of_order_limit()),
-            receive_memory: ReceiveCharge::new(ReceiveMemory::new(config.receive_memory)),
+            receive_memory: MemoryCharge::new(MemoryLimit::new(config.receive_memory)),
             time_wait_slot: TimeWaitSlot::new(TimeWaitSlots::new(config.max_time_wait)),
             peer_fin: None,
             eof: false,
@@ -518,8 +518,14 @@ impl TcpConnection {
 
     /// Makes what the connection holds of received data count against `memory`, shared with other connections
     /// (a stack hands each of its connections its own), instead of the limit of its own it was made with.
-    pub fn share_receive_memory(&mut self, memory: &ReceiveMemory) {
+    pub fn share_receive_memory(&mut self, memory: &MemoryLimit) {
         self.receive_memory.move_to(memory);
+    }
+
+    /// Makes what the connection holds of data to send count against `memory`, shared with other connections
+    /// (a stack hands each of its connections its own), instead of the limit of its own it was made with.
+    pub fn share_send_memory(&mut self, memory: &MemoryLimit) {
+        self.send_buffer.share_memory(memory);
     }
 
     /// Makes the connection take its TIME-WAIT slot from `slots`, shared with other connections (a stack hands
@@ -736,7 +742,7 @@ impl TcpConnection {
     pub fn readiness(&self) -> (bool, bool) {
         let failed = self.error.is_some();
         let readable = !self.receive_queue.is_empty() || self.eof || failed;
-        let can_queue = self.state.can_send() && self.fin_seq.is_none() && self.send_buffer.free() > 0;
+        let can_queue = self.state.can_send() && self.fin_seq.is_none() && self.send_buffer.room() > 0;
         (readable, failed || self.user_closed || can_queue)
     }
 

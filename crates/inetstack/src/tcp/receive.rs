@@ -6,6 +6,7 @@
 
 use runtime::DemiBuffer;
 
+use super::memory_limit::RECEIVE_FLOOR;
 use super::reassembly::InsertOutcome;
 use super::{Nanos, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
@@ -42,7 +43,7 @@ impl TcpConnection {
             fin = false;
         }
         if !payload.is_empty() && !self.admits(seq, payload.len()) {
-            // No memory for it under the stack's limit (`receive_memory.rs`): dropped with its FIN, and
+            // No memory for it under the stack's limit (`memory_limit.rs`): dropped with its FIN, and
             // acknowledged, as Linux drops what it has no memory for; the sender sends it again.
             self.counters.drops.receive_memory += 1;
             self.ack.now = true;
@@ -91,13 +92,13 @@ impl TcpConnection {
         }
     }
 
-    /// Whether the stack's limit on received data lets `len` bytes at `seq` in (`receive_memory.rs`).
+    /// Whether the stack's limit on received data lets `len` bytes at `seq` in (`memory_limit.rs`).
     #[inline]
     pub(super) fn admits(&self, seq: SeqNumber, len: usize) -> bool {
         if seq == self.rcv_nxt {
-            self.receive_memory.admits_in_order(len, self.receive_queue.len())
+            self.receive_memory.admits(len, self.receive_queue.len(), RECEIVE_FLOOR)
         } else {
-            self.receive_memory.admits_out_of_order(len)
+            self.receive_memory.admits(len, 0, 0)
         }
     }
 
@@ -151,7 +152,7 @@ impl TcpConnection {
     }
 
     /// The window we could offer now, before the never-shrink rule, if it is at least `wanted`: the buffer's
-    /// free space, or less if the stack's limit on received data leaves less (`receive_memory.rs`, asked only
+    /// free space, or less if the stack's limit on received data leaves less (`memory_limit.rs`, asked only
     /// when the buffer alone would offer `wanted`, which is rare on the path of small messages). `None` if less.
     #[inline]
     fn free_receive_space(&self, wanted: usize) -> Option<usize> {
@@ -160,7 +161,7 @@ impl TcpConnection {
         if free < wanted {
             return None;
         }
-        let free = free.min(self.receive_memory.room(queued));
+        let free = free.min(self.receive_memory.room(queued, RECEIVE_FLOOR));
         (free >= wanted).then_some(free)
     }
 

@@ -3,10 +3,19 @@
 //! reference counts and views; no byte is copied.
 //!
 //! Knows nothing of sequence numbers: callers speak in offsets from the first unacknowledged byte.
+//!
+//! What it holds is charged to the stack's limit on data to send (`TcpConfig::send_memory`,
+//! `memory_limit.rs`): past that limit a push takes nothing more, unless the buffer holds less than
+//! [`SEND_FLOOR`], so that a peer that reads slowly on many connections cannot make the stack hold a full buffer
+//! on each while the application keeps pushing. A push held back is tried again when its connection's own
+//! data is acknowledged (the stack then polls the connection and names it in `take_touched`): once all of it
+//! is, the buffer is under its floor, so no writer waits for ever on the others.
 
 use std::collections::VecDeque;
 
 use runtime::{DemiBuffer, Sga};
+
+use super::memory_limit::{MemoryCharge, MemoryLimit, SEND_FLOOR};
 
 /// A bounded queue of outgoing bytes.
 #[derive(Debug)]
@@ -20,6 +29,8 @@ pub(crate) struct SendBuffer {
     /// Where the last lookup ended (segment index, offset of that segment's first byte), so that sending a
     /// buffer made of many small writes walks it once rather than once per segment.
     cursor: (usize, usize),
+    /// What the buffer holds, charged to the stack's limit on data to send.
+    charge: MemoryCharge,
 }
 
 impl SendBuffer {
@@ -28,16 +39,36 @@ impl SendBuffer {
         self.segments.shrink_to_fit();
     }
 
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { segments: VecDeque::new(), len: 0, capacity, filled: false, cursor: (0, 0) }
+    /// A buffer of `capacity` bytes whose contents count against `memory`.
+    pub(crate) fn new(capacity: usize, memory: MemoryLimit) -> Self {
+        let charge = MemoryCharge::new(memory);
+        Self { segments: VecDeque::new(), len: 0, capacity, filled: false, cursor: (0, 0), charge }
+    }
+
+    /// Makes what the buffer holds count against `memory` instead.
+    pub(crate) fn share_memory(&mut self, memory: &MemoryLimit) {
+        self.charge.move_to(memory);
+    }
+
+    /// What the stack's connections hold together, and the limit (test builds).
+    #[cfg(test)]
+    pub(crate) fn memory_charge(&self) -> &MemoryCharge {
+        &self.charge
     }
 
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// What the buffer itself has room for.
     pub(crate) fn free(&self) -> usize {
         self.capacity.saturating_sub(self.len)
+    }
+
+    /// What a push may take now: [`Self::free`], or less if the stack's limit on data to send leaves less.
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.free().min(self.charge.room(self.len, SEND_FLOOR))
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -66,9 +97,10 @@ impl SendBuffer {
         // The usual push: one non-empty buffer that fits whole.
         if let [segment] = sga.segments() {
             let len = segment.len();
-            if len != 0 && len <= self.free() {
+            if len != 0 && len <= self.room() {
                 self.len += len;
                 self.segments.push_back(segment.clone());
+                self.charge.set(self.len);
                 return len;
             }
         }
@@ -83,14 +115,16 @@ impl SendBuffer {
             if segment.is_empty() {
                 continue;
             }
-            let room = self.free();
+            let room = self.room();
+            // Full: the buffer itself (what auto-tuning looks for), not the stack's limit.
+            let full = room == self.free();
             if room == 0 {
-                self.filled = true;
+                self.filled |= full;
                 break;
             }
             let mut view = segment.clone();
             if view.len() > room {
-                self.filled = true;
+                self.filled |= full;
                 // `room < view.len()`, so the split is in range and cannot fail.
                 if view.split_off(room).is_err() {
                     break;
@@ -99,6 +133,7 @@ impl SendBuffer {
             accepted += view.len();
             self.len += view.len();
             self.segments.push_back(view);
+            self.charge.set(self.len);
         }
         accepted
     }
@@ -173,6 +208,7 @@ impl SendBuffer {
             }
         }
         self.len -= n;
+        self.charge.set(self.len);
         let (index, start) = self.cursor;
         self.cursor = if start >= n && index >= popped { (index - popped, start - n) } else { (0, 0) };
     }
@@ -192,7 +228,7 @@ mod tests {
 
     #[test]
     fn slices_across_segments_without_copying() {
-        let mut buffer = SendBuffer::new(100);
+        let mut buffer = SendBuffer::new(100, MemoryLimit::default());
         let input = sga(&[b"hello ", b"", b"world", b"!"]);
         assert_eq!(buffer.push(&input), 12);
         assert_eq!(buffer.slice(3, 6).to_vec(), b"lo wor");
@@ -211,7 +247,7 @@ mod tests {
 
     #[test]
     fn view_is_one_buffer_or_nothing() {
-        let mut buffer = SendBuffer::new(100);
+        let mut buffer = SendBuffer::new(100, MemoryLimit::default());
         buffer.push(&sga(&[b"hello ", b"world!"]));
         assert_eq!(buffer.view(1, 4).map(|v| v.to_vec()), Some(b"ello".to_vec()));
         assert_eq!(buffer.view(6, 6).map(|v| v.to_vec()), Some(b"world!".to_vec()));
@@ -225,7 +261,7 @@ mod tests {
 
     #[test]
     fn push_stops_at_capacity() {
-        let mut buffer = SendBuffer::new(5);
+        let mut buffer = SendBuffer::new(5, MemoryLimit::default());
         assert_eq!(buffer.push(&sga(&[b"abc", b"defg"])), 5);
         assert_eq!(buffer.free(), 0);
         assert_eq!(buffer.push(&sga(&[b"x"])), 0);
@@ -234,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_push_that_does_not_fit_is_noted_until_asked_and_growing_makes_room() {
-        let mut buffer = SendBuffer::new(8);
+        let mut buffer = SendBuffer::new(8, MemoryLimit::default());
         assert_eq!(buffer.push(&sga(&[b"abcd", b"", b"efgh"])), 8);
         assert!(!buffer.filled(), "everything fitted");
         assert_eq!(buffer.push(&sga(&[b""])), 0);
@@ -252,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_single_buffer_is_taken_whole_in_part_or_not_at_all() {
-        let mut buffer = SendBuffer::new(8);
+        let mut buffer = SendBuffer::new(8, MemoryLimit::default());
         assert_eq!(buffer.push(&sga(&[b""])), 0);
         assert_eq!(buffer.push(&sga(&[b"abcde"])), 5);
         assert_eq!(buffer.push(&sga(&[b"fghij"])), 3, "only what fits");
@@ -262,7 +298,7 @@ mod tests {
 
     #[test]
     fn cursor_survives_discards_and_backward_lookups() {
-        let mut buffer = SendBuffer::new(1000);
+        let mut buffer = SendBuffer::new(1000, MemoryLimit::default());
         let parts: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 3]).collect();
         let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
         buffer.push(&sga(&refs));

@@ -21,7 +21,7 @@ use runtime::Sga;
 
 use crate::phy::Rng;
 use crate::tcp::harness::{Harness, LinkFaults};
-use crate::tcp::receive_memory::FLOOR;
+use crate::tcp::memory_limit::{RECEIVE_FLOOR as FLOOR, SEND_FLOOR};
 use crate::tcp::{CongestionAlgorithm, TcpConfig, TcpConnection, TcpState};
 
 /// One random connection.
@@ -54,12 +54,21 @@ fn draw_autotune(seed: u64, config: &mut TcpConfig) {
     }
 }
 
-/// Draws a limit on received data (`receive_memory.rs`) below the receive buffer, for one end in four: the
+/// Draws a limit on received data (`memory_limit.rs`) below the receive buffer, for one end in four: the
 /// floor itself, or a quarter of the buffer; from a generator of its own.
 fn draw_receive_memory(seed: u64, config: &mut TcpConfig) {
     let mut rng = Rng::new((seed ^ 0x4ece_17e0_4ece_17e0).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     if rng.below(4) == 0 {
         config.receive_memory = rng.pick(&[FLOOR, (config.recv_buffer / 4).max(FLOOR)]);
+    }
+}
+
+/// Draws a limit on data to send (`memory_limit.rs`) below the send buffer, for one end in four: the floor
+/// itself, or a quarter of the buffer; from a generator of its own.
+fn draw_send_memory(seed: u64, config: &mut TcpConfig) {
+    let mut rng = Rng::new((seed ^ 0x5e4d_5e4d_5e4d_5e4d).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    if rng.below(4) == 0 {
+        config.send_memory = rng.pick(&[SEND_FLOOR, (config.send_buffer / 4).max(SEND_FLOOR)]);
     }
 }
 
@@ -138,6 +147,8 @@ fn scenario(seed: u64) -> Scenario {
     draw_autotune(seed.wrapping_add(1), &mut config_b);
     draw_receive_memory(seed, &mut config_a);
     draw_receive_memory(seed.wrapping_add(1), &mut config_b);
+    draw_send_memory(seed, &mut config_a);
+    draw_send_memory(seed.wrapping_add(1), &mut config_b);
     Scenario { config_a, config_b, faults, a_to_b, b_to_a, chunk, stall, mark_every }
 }
 
@@ -205,6 +216,11 @@ fn check_memory(end: &TcpConnection, config: &TcpConfig, seed: u64, name: &str) 
     let (sending, send_buffer) = (end.send_buffer.len(), end.send_buffer.capacity());
     assert!(send_buffer <= config.send_buffer_max.unwrap_or(config.send_buffer), "seed {seed}: {name} {send_buffer}");
     assert!(sending <= send_buffer, "seed {seed}: {name} holds {sending} bytes to send, buffer {send_buffer}");
+    // Its own limit on data to send, charged exactly, and never passed (but for the floor).
+    let charge = end.send_buffer.memory_charge();
+    assert_eq!((charge.bytes(), charge.held()), (sending, sending), "seed {seed}: {name}'s send charge");
+    let most = config.send_memory.max(SEND_FLOOR);
+    assert!(sending <= most, "seed {seed}: {name} holds {sending} bytes to send, limit {most}");
 }
 
 /// Both directions and the application's state.
@@ -362,4 +378,5 @@ fn the_random_draw_reaches_the_hard_cases() {
     assert!(scenarios.iter().any(|s| s.config_b.recv_buffer_max.is_some() && s.faults.loss >= 0.1));
     assert!(scenarios.iter().any(|s| s.config_a.send_buffer_max.is_some() && s.faults.loss >= 0.1));
     assert!(scenarios.iter().any(|s| s.config_b.receive_memory == FLOOR && s.faults.loss >= 0.1));
+    assert!(scenarios.iter().any(|s| s.config_a.send_memory == SEND_FLOOR && s.faults.loss >= 0.1));
 }
