@@ -196,7 +196,7 @@ fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit()
     let pushed: usize = pushers.iter().map(|p| p.pushed).sum();
     eprintln!("held at most {most}; {pushed} bytes pushed");
     // Used up, and never passed by more than each connection's floor.
-    assert!(most >= LIMIT && most <= LIMIT + CONNECTIONS * SEND_FLOOR, "held at most {most}");
+    assert!((LIMIT..=LIMIT + CONNECTIONS * SEND_FLOOR).contains(&most), "held at most {most}");
     assert!(pushers.iter().all(|p| p.blocked), "every push waits");
     assert!(!sim.hosts[1].readiness(pushers[0].server).expect("readiness").1, "not writable");
 
