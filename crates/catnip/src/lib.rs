@@ -114,6 +114,12 @@ impl<D: NetDevice + 'static> Catnip<D> {
         self.net.with_stack(|stack, _| stack.tcp_receive_memory_held())
     }
 
+    /// What all TCP connections hold of data to send or to be acknowledged (bounded by inetstack's
+    /// `TcpConfig::send_memory`, the `[catnip] send_memory` key).
+    pub fn tcp_send_memory_held(&self) -> usize {
+        self.net.with_stack(|stack, _| stack.tcp_send_memory_held())
+    }
+
     fn spawn(&mut self, qd: QDesc, op: Opcode, coroutine: Operation) -> Result<QToken, Fail> {
         self.runtime.spawn(qd, op, coroutine)
     }

@@ -86,6 +86,8 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     config.tcp.accurate_ecn = true;
     // A limit on received data that `data_waiting_on_many_connections` goes past (the others stay well under it).
     config.tcp.receive_memory = RECEIVE_MEMORY;
+    // And one on data to send, that `pushes_to_many_connections_that_wait` goes past.
+    config.tcp.send_memory = SEND_MEMORY;
     // The Linux peer is also the router to demifar's network.
     config.gateway = Some(LINUX);
     let mut libos = catnip::dpdk::new_libos(&config).unwrap_or_else(|e| panic!("catnip on DPDK: {e}"));
@@ -99,6 +101,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     tcp_with_ecn_marks_both_ways(&mut libos);
     tiny_segments_to_a_reader_that_waits(&mut libos);
     data_waiting_on_many_connections(&mut libos);
+    pushes_to_many_connections_that_wait(&mut libos);
     let catnip_ping = linux_pings(&mut libos, 3, "0.2");
     let catnip_ping_rtt = linux_pings(&mut libos, 50, "0.01");
     let catnip_rtt = linux_tcp_client_to_echo_server(&mut libos);
@@ -660,6 +663,110 @@ for s in socks:
     assert_eq!(libos.tcp_receive_memory_held(), 0, "everything read was given back");
     libos.close(idle).unwrap();
     libos.close(listener).unwrap();
+}
+
+// ---- (c'''') pushes to many connections whose reader waits: past the limit on data to send ----
+
+/// Connections Linux opens to catnip, and the bytes catnip pushes on each.
+const PUSHED_CONNECTIONS: usize = 64;
+const PUSHED_BYTES: usize = 600_000;
+/// The instance's limit on what all TCP connections hold of data to send (`[catnip] send_memory`).
+const SEND_MEMORY: usize = 4 << 20;
+/// What each connection may hold past that limit: its floor (4 KiB, inetstack's `memory_limit.rs`).
+const SEND_FLOOR: usize = 4096;
+
+/// Linux opens `PUSHED_CONNECTIONS` connections to catnip, and a last one to be told when to read; catnip's
+/// application pushes `PUSHED_BYTES` on each at once (38.4 MB in all) while Linux reads nothing. Linux's
+/// receive buffers take some of it; without a limit catnip would then hold a full send buffer (256 KiB) on each
+/// connection, 16 MiB. With `SEND_MEMORY` it holds no more than that, but for a floor per connection, and the
+/// pushes wait. Then Linux reads every connection: each push is woken as its connection's data is acknowledged,
+/// every byte arrives once, in order, and catnip gives back what it held.
+fn pushes_to_many_connections_that_wait(libos: &mut Libos) {
+    const CLIENT: &str = r#"
+import select, socket, sys, time
+n, size = int(sys.argv[3]), int(sys.argv[4])
+socks = [socket.create_connection((sys.argv[1], int(sys.argv[2]))) for _ in range(n)]
+control = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+control.settimeout(100)
+if control.recv(1) != b"r":
+    sys.exit("no word to read")
+base = bytes(i % 251 for i in range(size + 251))
+got = [bytearray() for _ in range(n)]
+deadline = time.time() + 100
+while any(len(g) < size for g in got):
+    if time.time() > deadline:
+        sys.exit(f"read {sum(map(len, got))} of {n * size} bytes")
+    for s in select.select([s for c, s in enumerate(socks) if len(got[c]) < size], [], [], 0.1)[0]:
+        got[socks.index(s)] += s.recv(1 << 20)
+firsts = sorted(g[0] for g in got)
+if firsts != list(range(n)) or any(g != base[g[0]:g[0] + size] for g in got):
+    sys.exit("bytes out of order, lost or repeated")
+print("all read", flush=True)
+for s in socks + [control]:
+    s.close()
+"#;
+    let listener = common::listen(libos, 5005, 128);
+    let args = ["10.99.0.1", "5005", &PUSHED_CONNECTIONS.to_string(), &PUSHED_BYTES.to_string()];
+    let (mut child, stdout) = python(CLIENT, &args);
+    // Linux connects one after the other, so catnip accepts the data connections first and the control last.
+    let mut accepted = Vec::new();
+    let start = Instant::now();
+    while accepted.len() <= PUSHED_CONNECTIONS {
+        assert!(start.elapsed() < SCENARIO_LIMIT, "accepted {}", accepted.len());
+        let qt = libos.accept(listener).unwrap();
+        let Ok(QValue::Accepted { qd, .. }) = libos.wait(qt, TIMEOUT).expect("accept").value else { panic!() };
+        accepted.push(qd);
+    }
+    let control = accepted.pop().expect("the control connection");
+    // Each connection's bytes start at its own index in a repeating pattern, so Linux can tell them apart.
+    let base: Vec<u8> = (0..PUSHED_BYTES + 251).map(|i| (i % 251) as u8).collect();
+    let mut pushes: Vec<Option<_>> = accepted
+        .iter()
+        .enumerate()
+        .map(|(c, &qd)| Some(libos.push(qd, &Sga::from_slice(&base[c..c + PUSHED_BYTES]).unwrap()).unwrap()))
+        .collect();
+    // Nothing read until what catnip holds has not grown for a second.
+    let idle = libos.queue().unwrap();
+    let never = libos.pop(idle, None).unwrap();
+    let (mut most_held, mut grew) = (0, Instant::now());
+    while grew.elapsed() < Duration::from_secs(1) {
+        assert!(start.elapsed() < SCENARIO_LIMIT, "still growing: {most_held}");
+        let _ = libos.wait(never, Some(Duration::from_millis(1)));
+        let held = libos.tcp_send_memory_held();
+        if held > most_held {
+            (most_held, grew) = (held, Instant::now());
+        }
+    }
+    println!(
+        "TCP catnip -> Linux, {PUSHED_CONNECTIONS} connections x {PUSHED_BYTES} bytes pushed, nothing read: at most \
+         {most_held} bytes held (limit {SEND_MEMORY})"
+    );
+    assert!(most_held >= SEND_MEMORY, "the limit was reached: {most_held}");
+    assert!(most_held <= SEND_MEMORY + PUSHED_CONNECTIONS * SEND_FLOOR, "{most_held} bytes held");
+    assert!(libos.wait(pushes[0].expect("push"), Some(Duration::ZERO)).is_err(), "the pushes wait");
+
+    // Linux reads: every push completes.
+    let word = libos.push(control, &Sga::from_slice(b"r").unwrap()).unwrap();
+    libos.wait(word, TIMEOUT).expect("the word to read").value.expect("pushed");
+    let reading = Instant::now();
+    while pushes.iter().any(Option::is_some) {
+        assert!(reading.elapsed() < SCENARIO_LIMIT, "pushes left: {}", pushes.iter().flatten().count());
+        let pending: Vec<(usize, _)> = pushes.iter().enumerate().filter_map(|(i, qt)| qt.map(|qt| (i, qt))).collect();
+        let qts: Vec<_> = pending.iter().map(|&(_, qt)| qt).collect();
+        let Ok((at, result)) = libos.wait_any(&qts, Some(Duration::from_millis(1))) else { continue };
+        assert!(matches!(result.value, Ok(QValue::Pushed)), "push: {result:?}");
+        pushes[pending[at].0] = None;
+    }
+    let status = serve_until_exit(libos, &mut child, |libos| {
+        let _ = libos.wait(never, Some(Duration::from_millis(1)));
+    });
+    print!("{}", rest_of(stdout));
+    assert!(status.success(), "the Linux client failed: {status}");
+    println!("  then read in {:.2} s", reading.elapsed().as_secs_f64());
+    assert_eq!(libos.tcp_send_memory_held(), 0, "everything acknowledged was given back");
+    for qd in accepted.into_iter().chain([control, idle, listener]) {
+        libos.close(qd).unwrap();
+    }
 }
 
 // ---- (d) UDP both ways ----

@@ -22,6 +22,7 @@
 //! recv_buffer_max = 4194304 # optional: TCP receive buffers grow from 256 KiB up to this while the reader keeps up
 //! send_buffer_max = 4194304 # optional: TCP send buffers grow from 256 KiB up to this while the writer fills them
 //! receive_memory = 268435456 # optional, default 1 GiB: all TCP connections' received data together, at most this
+//! send_memory = 268435456   # optional, default 1 GiB: all TCP connections' data to send together, at most this
 //! max_time_wait = 65536     # optional, default 65536: TCP connections in TIME-WAIT at once; past it they close
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
@@ -130,6 +131,9 @@ pub struct CatnipSection {
     /// What all TCP connections may hold of received data together, in bytes (inetstack's
     /// `TcpConfig::receive_memory`); 1 GiB when absent.
     pub receive_memory: Option<u64>,
+    /// What all TCP connections may hold of data to send together, in bytes (inetstack's
+    /// `TcpConfig::send_memory`); 1 GiB when absent.
+    pub send_memory: Option<u64>,
     /// The most TCP connections in TIME-WAIT at once (inetstack's `TcpConfig::max_time_wait`); 65 536 when absent.
     pub max_time_wait: Option<u64>,
 }
@@ -137,8 +141,9 @@ pub struct CatnipSection {
 /// The most `max_time_wait` may be.
 const MAX_TIME_WAIT: u64 = 1 << 24;
 
-/// The bounds of `receive_memory` (inetstack's: a connection's floor, 4 KiB, and `tcp::MAX_RECEIVE_MEMORY`, 1 TiB).
-const RECEIVE_MEMORY: std::ops::RangeInclusive<u64> = 4096..=1 << 40;
+/// The bounds of `receive_memory` and `send_memory` (inetstack's: a connection's floor, 4 KiB, and
+/// `tcp::MAX_MEMORY_LIMIT`, 1 TiB).
+const MEMORY_LIMIT: std::ops::RangeInclusive<u64> = 4096..=1 << 40;
 
 /// inetstack's TCP send and receive buffers (256 KiB): the least an auto-tuning maximum may be.
 const TCP_BUFFER: u64 = 256 * 1024;
@@ -172,6 +177,7 @@ pub struct CatnipSettings {
     pub recv_buffer_max: Option<usize>,
     pub send_buffer_max: Option<usize>,
     pub receive_memory: Option<usize>,
+    pub send_memory: Option<usize>,
     pub max_time_wait: Option<usize>,
 }
 
@@ -269,14 +275,16 @@ impl CatnipSection {
         };
         let recv_buffer_max = buffer_max("recv_buffer_max", self.recv_buffer_max)?;
         let send_buffer_max = buffer_max("send_buffer_max", self.send_buffer_max)?;
-        let receive_memory = match self.receive_memory {
-            None => None,
-            Some(n) if RECEIVE_MEMORY.contains(&n) => Some(n as usize),
+        let memory_limit = |key: &str, value: Option<u64>| match value {
+            None => Ok(None),
+            Some(n) if MEMORY_LIMIT.contains(&n) => Ok(Some(n as usize)),
             Some(n) => {
-                let (min, max) = (RECEIVE_MEMORY.start(), RECEIVE_MEMORY.end());
-                return Err(bad(format!("catnip.receive_memory = {n} is not in {min}..={max}")));
+                let (min, max) = (MEMORY_LIMIT.start(), MEMORY_LIMIT.end());
+                Err(bad(format!("catnip.{key} = {n} is not in {min}..={max}")))
             }
         };
+        let receive_memory = memory_limit("receive_memory", self.receive_memory)?;
+        let send_memory = memory_limit("send_memory", self.send_memory)?;
         let max_time_wait = match self.max_time_wait {
             None => None,
             Some(n @ 0..=MAX_TIME_WAIT) => Some(n as usize),
@@ -299,6 +307,7 @@ impl CatnipSection {
             recv_buffer_max,
             send_buffer_max,
             receive_memory,
+            send_memory,
             max_time_wait,
         })
     }
@@ -322,6 +331,9 @@ impl CatnipSection {
         config.tcp.send_buffer_max = settings.send_buffer_max;
         if let Some(limit) = settings.receive_memory {
             config.tcp.receive_memory = limit;
+        }
+        if let Some(limit) = settings.send_memory {
+            config.tcp.send_memory = limit;
         }
         if let Some(limit) = settings.max_time_wait {
             config.tcp.max_time_wait = limit;
@@ -441,6 +453,9 @@ send_buffer_max = 262144
         assert_eq!(settings.receive_memory, None, "inetstack's default");
         let limited = Config::from_toml(&format!("{text}receive_memory = 4096\n")).unwrap();
         assert_eq!(limited.catnip.validate().unwrap().receive_memory, Some(4096));
+        assert_eq!(settings.send_memory, None, "inetstack's default");
+        let limited = Config::from_toml(&format!("{text}send_memory = 1099511627776\n")).unwrap();
+        assert_eq!(limited.catnip.validate().unwrap().send_memory, Some(1 << 40));
         assert_eq!(settings.max_time_wait, None, "inetstack's default");
         let limited = Config::from_toml(&format!("{text}max_time_wait = 0\n")).unwrap();
         assert_eq!(limited.catnip.validate().unwrap().max_time_wait, Some(0));
@@ -466,6 +481,8 @@ send_buffer_max = 262144
             ("send_buffer_max = -1", "invalid value"),
             ("receive_memory = 4095", "catnip.receive_memory"),
             ("receive_memory = 1099511627777", "catnip.receive_memory"),
+            ("send_memory = 4095", "catnip.send_memory"),
+            ("send_memory = 1099511627777", "catnip.send_memory"),
             ("max_time_wait = 16777217", "catnip.max_time_wait"),
             ("max_time_wait = -1", "invalid value"),
         ] {
@@ -478,8 +495,8 @@ send_buffer_max = 262144
         assert!(error("[catnip]\neal_args = [\"-l\"]\nipv4 = \"255.255.255.255\"").cause().contains("catnip.ipv4"));
     }
 
-    /// The bounds of the auto-tuning maxima are inetstack's: its default buffer and its largest; those of the limit
-    /// on received data too.
+    /// The bounds of the auto-tuning maxima are inetstack's: its default buffer and its largest; those of the limits
+    /// on received data and on data to send too.
     #[cfg(feature = "catnip")]
     #[test]
     fn buffer_maxima_take_what_inetstack_takes() {
@@ -494,20 +511,22 @@ send_buffer_max = 262144
         let text = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\nrecv_buffer_max = 1048576\nsend_buffer_max = 2097152";
         let (config, _) = Config::from_toml(text).unwrap().catnip.to_config().unwrap();
         assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (Some(1 << 20), Some(2 << 20)));
-        // The limit on received data: inetstack takes the key's bounds, and not one byte past them.
+        // The limits on received data and on data to send: inetstack takes the keys' bounds, and not one byte
+        // past them.
         for (limit, valid) in [
-            (*RECEIVE_MEMORY.start(), true),
-            (*RECEIVE_MEMORY.end(), true),
-            (RECEIVE_MEMORY.start() - 1, false),
-            (RECEIVE_MEMORY.end() + 1, false),
+            (*MEMORY_LIMIT.start(), true),
+            (*MEMORY_LIMIT.end(), true),
+            (MEMORY_LIMIT.start() - 1, false),
+            (MEMORY_LIMIT.end() + 1, false),
         ] {
-            tcp.send_buffer_max = None;
-            tcp.receive_memory = limit as usize;
-            assert_eq!(tcp.validate().is_ok(), valid, "{limit}");
+            let mut receive = catnip::dpdk::DpdkConfig::new(Vec::new(), Ipv4Addr::new(10, 99, 0, 1), 24).tcp;
+            let mut send = receive.clone();
+            (receive.receive_memory, send.send_memory) = (limit as usize, limit as usize);
+            assert_eq!((receive.validate().is_ok(), send.validate().is_ok()), (valid, valid), "{limit}");
         }
-        let (config, _) =
-            Config::from_toml(&format!("{text}\nreceive_memory = 65536")).unwrap().catnip.to_config().unwrap();
-        assert_eq!(config.tcp.receive_memory, 65536);
+        let limits = format!("{text}\nreceive_memory = 65536\nsend_memory = 32768");
+        let (config, _) = Config::from_toml(&limits).unwrap().catnip.to_config().unwrap();
+        assert_eq!((config.tcp.receive_memory, config.tcp.send_memory), (65536, 32768));
         let text = format!("{text}\nmax_time_wait = 100");
         assert_eq!(Config::from_toml(&text).unwrap().catnip.to_config().unwrap().0.tcp.max_time_wait, 100);
     }

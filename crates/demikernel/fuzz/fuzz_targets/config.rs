@@ -62,8 +62,13 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(max.map(|m| m as u64), key);
                 assert!(max.is_none_or(|m| (256 << 10..=1 << 30).contains(&m)), "{max:?}");
             }
-            assert_eq!(settings.receive_memory.map(|m| m as u64), config.catnip.receive_memory);
-            assert!(settings.receive_memory.is_none_or(|m| (4096..=1 << 40).contains(&m)), "{settings:?}");
+            for (limit, key) in [
+                (settings.receive_memory, config.catnip.receive_memory),
+                (settings.send_memory, config.catnip.send_memory),
+            ] {
+                assert_eq!(limit.map(|m| m as u64), key);
+                assert!(limit.is_none_or(|m| (4096..=1 << 40).contains(&m)), "{settings:?}");
+            }
             assert_eq!(settings.max_time_wait.map(|m| m as u64), config.catnip.max_time_wait);
             assert!(settings.max_time_wait.is_none_or(|m| m <= 1 << 24), "{settings:?}");
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
@@ -91,6 +96,7 @@ fuzz_target!(|data: &[u8]| {
                 recv_buffer_max: settings.recv_buffer_max.map(|m| m as u64),
                 send_buffer_max: settings.send_buffer_max.map(|m| m as u64),
                 receive_memory: settings.receive_memory.map(|m| m as u64),
+                send_memory: settings.send_memory.map(|m| m as u64),
                 max_time_wait: settings.max_time_wait.map(|m| m as u64),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
