@@ -179,6 +179,8 @@ impl TcpConnection {
     /// is acknowledged and nothing more will be received, so its queues and records keep no spare capacity,
     /// its undo records go (no recovery can be found spurious any more), and buffer tuning's grant goes back to
     /// the stack's budget. Data the application has not read stays.
+    #[cold]
+    #[inline(never)]
     fn release_for_time_wait(&mut self) {
         self.sent_segments.shrink_to_fit();
         self.scoreboard.shrink_to_fit();

@@ -80,6 +80,13 @@ impl MemoryCharge {
         queued < floor || self.memory.held() + len <= self.memory.limit()
     }
 
+    /// Whether `len` more bytes fit with `queued` bytes held: under the limit, or within `floor`. The same as
+    /// `len <= self.room(queued, floor)`, with the common case (under the limit) first.
+    #[inline]
+    pub(crate) fn fits(&self, len: usize, queued: usize, floor: usize) -> bool {
+        self.memory.held() + len <= self.memory.limit() || queued + len <= floor
+    }
+
     /// How many more bytes the connection may take with `queued` bytes held: what is left under the limit, or
     /// what is left of `floor` if that is more.
     #[inline]
@@ -97,6 +104,22 @@ impl MemoryCharge {
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The connection now holds `len` bytes more.
+    #[inline]
+    pub(crate) fn add(&mut self, len: usize) {
+        let pool = &self.memory.0;
+        pool.held.set(pool.held.get() + len);
+        self.bytes += len;
+    }
+
+    /// The connection now holds `len` bytes fewer (at most what it holds).
+    #[inline]
+    pub(crate) fn remove(&mut self, len: usize) {
+        let pool = &self.memory.0;
+        pool.held.set(pool.held.get() - len);
+        self.bytes -= len;
     }
 
     /// The connection now holds `bytes`.
@@ -136,6 +159,14 @@ mod tests {
         assert!(a.admits(1_000, 9_000, FLOOR) && !a.admits(1_001, 9_000, FLOOR));
         assert!(a.admits(1_000, 0, 0) && !a.admits(1_001, 0, 0));
         assert_eq!((a.room(9_000, FLOOR), memory.available()), (1_000, 1_000));
+        // `fits` says what `room` says.
+        for (len, queued) in [(1_000, 9_000), (1_001, 9_000), (1_001, 0), (FLOOR, 0), (FLOOR + 1, 0)] {
+            assert_eq!(b.fits(len, queued, FLOOR), len <= b.room(queued, FLOOR), "{len} {queued}");
+        }
+        b.add(600);
+        b.remove(100);
+        assert_eq!((b.bytes(), memory.held()), (500, 9_500));
+        b.remove(500);
         // Past the limit, a connection with less than its floor queued still takes data.
         a.set(12_000);
         assert!(b.admits(1_460, 0, FLOOR) && a.admits(1_460, FLOOR - 1, FLOOR));

@@ -97,10 +97,10 @@ impl SendBuffer {
         // The usual push: one non-empty buffer that fits whole.
         if let [segment] = sga.segments() {
             let len = segment.len();
-            if len != 0 && len <= self.room() {
+            if len != 0 && len <= self.free() && self.charge.fits(len, self.len, SEND_FLOOR) {
                 self.len += len;
                 self.segments.push_back(segment.clone());
-                self.charge.set(self.len);
+                self.charge.add(len);
                 return len;
             }
         }
@@ -132,8 +132,8 @@ impl SendBuffer {
             }
             accepted += view.len();
             self.len += view.len();
+            self.charge.add(view.len());
             self.segments.push_back(view);
-            self.charge.set(self.len);
         }
         accepted
     }
@@ -208,7 +208,7 @@ impl SendBuffer {
             }
         }
         self.len -= n;
-        self.charge.set(self.len);
+        self.charge.remove(n);
         let (index, start) = self.cursor;
         self.cursor = if start >= n && index >= popped { (index - popped, start - n) } else { (0, 0) };
     }

@@ -191,8 +191,9 @@ impl DemiBuffer {
     }
 
     /// Another view of bytes `[offset, offset + len)` of this one (a reference count, no copy), or `None` if
-    /// they are not all in view. One bounds check, where a clone, `adjust` and `trim` take two.
-    #[inline]
+    /// they are not all in view. One bounds check, where a clone, `adjust` and `trim` take two. Always inline: a
+    /// few instructions, once per segment received, whose call the compiler at times chose to keep.
+    #[inline(always)]
     pub fn subview(&self, offset: usize, len: usize) -> Option<Self> {
         let end = offset.checked_add(len)?;
         if end > self.len() {
