@@ -34,15 +34,15 @@ pub(crate) struct SendBuffer {
 }
 
 impl SendBuffer {
-    /// Gives back the queue's spare capacity (not the buffer's byte limit, which stays).
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.segments.shrink_to_fit();
-    }
-
     /// A buffer of `capacity` bytes whose contents count against `memory`.
     pub(crate) fn new(capacity: usize, memory: MemoryLimit) -> Self {
         let charge = MemoryCharge::new(memory);
         Self { segments: VecDeque::new(), len: 0, capacity, filled: false, cursor: (0, 0), charge }
+    }
+
+    /// Gives back the queue's spare capacity (not the buffer's byte limit, which stays).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.segments.shrink_to_fit();
     }
 
     /// Makes what the buffer holds count against `memory` instead.
@@ -50,7 +50,7 @@ impl SendBuffer {
         self.charge.move_to(memory);
     }
 
-    /// What the stack's connections hold together, and the limit (test builds).
+    /// The buffer's charge (test builds: what it holds, and what all the buffers sharing its limit hold).
     #[cfg(test)]
     pub(crate) fn memory_charge(&self) -> &MemoryCharge {
         &self.charge
