@@ -124,7 +124,7 @@ struct Pusher {
 
 /// Opens `open` more connections; on each the server application pushes `total` bytes, in chunks of at most 64
 /// KiB, as a libOS would: a push that took less than it was given is tried again only once `take_touched` names
-/// its connection. The clients read if `read` says so (by the connection's index). Runs until every client
+/// its connection. The clients read if `read`. Runs until every client
 /// has read everything, or `time`; returns the most the server held of data to send at any step.
 fn server_pushes(
     sim: &mut Simulation,
@@ -132,7 +132,7 @@ fn server_pushes(
     pushers: &mut Vec<Pusher>,
     open: usize,
     total: usize,
-    read: impl Fn(usize) -> bool,
+    read: bool,
     time: Duration,
 ) -> usize {
     let start = sim.now();
@@ -153,7 +153,7 @@ fn server_pushes(
             pushers.push(Pusher { client, server, pushed: 0, read: 0, blocked: false });
         }
         s.hosts[1].take_touched(&mut touched);
-        for (index, pusher) in pushers.iter_mut().enumerate() {
+        for pusher in pushers.iter_mut() {
             if touched.contains(&pusher.server) {
                 pusher.blocked = false;
             }
@@ -164,7 +164,7 @@ fn server_pushes(
                 pusher.pushed += took;
                 pusher.blocked = took < chunk.len();
             }
-            while read(index)
+            while read
                 && s.hosts[0].tcp_recv_into(pusher.client, usize::MAX, &mut slot).expect("recv") == RecvOutcome::Data
             {
                 let bytes = slot.to_vec();
@@ -187,12 +187,12 @@ fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit()
     // once its peer's window is full: the test's traffic does need the limit.
     let (mut sim, listener) = hosts_with(TcpConfig::default());
     let mut pushers = Vec::new();
-    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, |_| false, Duration::from_secs(2));
+    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, false, Duration::from_secs(2));
     assert_eq!(most, CONNECTIONS * TcpConfig::default().send_buffer, "every send buffer full");
 
     let (mut sim, listener) = hosts_with(TcpConfig { send_memory: LIMIT, ..TcpConfig::default() });
     let mut pushers = Vec::new();
-    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, |_| false, Duration::from_secs(2));
+    let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, false, Duration::from_secs(2));
     let pushed: usize = pushers.iter().map(|p| p.pushed).sum();
     eprintln!("held at most {most}; {pushed} bytes pushed");
     // Used up, and never passed by more than each connection's floor.
@@ -204,7 +204,7 @@ fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit()
     // (`take_touched`), as a libOS wakes it: when its own data is acknowledged, which frees at least its floor
     // once all of it is. Every byte arrives in order, and what was held is given back.
     let reading = sim.now();
-    let most = server_pushes(&mut sim, listener, &mut pushers, 0, TOTAL, |_| true, Duration::from_secs(60));
+    let most = server_pushes(&mut sim, listener, &mut pushers, 0, TOTAL, true, Duration::from_secs(60));
     assert!(pushers.iter().all(|p| p.read == TOTAL), "read {:?}", pushers.iter().map(|p| p.read).collect::<Vec<_>>());
     eprintln!("all read in {:?}, {most} held at most", sim.now() - reading);
     assert!(most <= LIMIT + CONNECTIONS * SEND_FLOOR, "held at most {most}");
