@@ -12,7 +12,9 @@
 //! - the outbox drains into a device that takes everything;
 //! - every byte the connection delivers is the byte injected at that sequence number (injected payloads are a
 //!   function of their sequence number, so any reassembly or window bug shows as a wrong byte);
-//! - once every socket is closed and time runs on, the host goes quiet: no timer stays armed, no frame waits.
+//! - once every socket is closed and time runs on, the host goes quiet: no timer stays armed, no frame waits,
+//!   and nothing stays charged to the stack's limits on received data and data to send. Those limits are small
+//!   (the floors of `tcp/memory_limit.rs` and a little more), so that the input reaches the refusals.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -41,6 +43,8 @@ const UDP_PORT: u16 = 53;
 const UNACKED: usize = 3000;
 /// Actions taken from one input at most (a long input cannot make one run slow).
 const MAX_ACTIONS: usize = 512;
+/// The hosts' limit on received data: four floors, so that the input's data past it is refused.
+const RECEIVE_MEMORY: usize = 4 * crate::tcp::memory_limit::RECEIVE_FLOOR;
 
 /// The byte every injected TCP payload carries at sequence number `seq`.
 fn pattern(seq: SeqNumber) -> u8 {
@@ -129,6 +133,8 @@ impl Host {
             config.tcp.ecn = true;
             config.tcp.accurate_ecn = accurate_ecn;
             config.tcp.congestion = congestion;
+            config.tcp.receive_memory = RECEIVE_MEMORY;
+            config.tcp.send_memory = crate::tcp::memory_limit::SEND_FLOOR;
             config
         };
         let a = Stack::new(config(MAC_A, A, CongestionAlgorithm::Cubic), t0).expect("valid config");
@@ -428,7 +434,11 @@ impl Host {
         }
         let end = self.now + Duration::from_secs(3600);
         for _ in 0..100_000 {
-            let Some(deadline) = self.stack.next_deadline() else { return outcome };
+            let Some(deadline) = self.stack.next_deadline() else {
+                let held = (self.stack.tcp_receive_memory_held(), self.stack.tcp_send_memory_held());
+                assert_eq!(held, (0, 0), "received data and data to send still charged after every socket closed");
+                return outcome;
+            };
             assert!(deadline <= end, "a timer is armed an hour after every socket closed");
             self.now = self.now.max(deadline);
             self.pump();
