@@ -66,6 +66,11 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// A stream on `client`, not yet accepted, nothing sent.
+    pub(super) fn new(client: SocketId) -> Self {
+        Self { client, server: None, sent: 0, received: 0, done_at: None }
+    }
+
     /// The client sends the next chunk of `data` if its connection is established; then, if `read`, the
     /// server's application reads what arrived, checking each byte by its offset.
     pub(super) fn step(&mut self, sim: &mut Simulation, data: &[u8], read: bool, slot: &mut Sga) {
@@ -81,6 +86,18 @@ impl Stream {
             self.received += bytes.len();
         }
     }
+}
+
+/// Opens `count` client connections to the server, all at once; returns their sockets.
+pub(super) fn connect_clients(sim: &mut Simulation, count: usize) -> Vec<SocketId> {
+    let start = sim.now();
+    (0..count)
+        .map(|_| {
+            let client = sim.hosts[0].tcp_open();
+            sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
+            client
+        })
+        .collect()
 }
 
 /// Matches the server's accepted sockets to `streams`, in order of acceptance (so each byte is checked by its
@@ -115,13 +132,7 @@ struct Sent {
 /// time from start to its last byte, and what the client sent.
 fn run_streams(sim: &mut Simulation, listener: SocketId, streams: usize, total: usize) -> (Vec<Duration>, Sent) {
     let start = sim.now();
-    let mut all: Vec<Stream> = (0..streams)
-        .map(|_| {
-            let client = sim.hosts[0].tcp_open();
-            sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
-            Stream { client, server: None, sent: 0, received: 0, done_at: None }
-        })
-        .collect();
+    let mut all: Vec<Stream> = connect_clients(sim, streams).into_iter().map(Stream::new).collect();
     let data: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
     let mut slot = Sga::new();
     let finished = sim.run_until(Duration::from_secs(120), |s| {

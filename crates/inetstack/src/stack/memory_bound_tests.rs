@@ -9,12 +9,11 @@
 //! - connections in TIME-WAIT (`TcpConfig::max_time_wait`, `tcp/time_wait_slots.rs`): past the limit, a
 //!   connection that closes first closes at once, its peer's FIN still acknowledged.
 
-use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use runtime::Sga;
 
-use super::bottleneck_tests::{PORT, SERVER, Stream, accept_streams, link};
+use super::bottleneck_tests::{Stream, accept_streams, connect_clients, link};
 use super::*;
 use crate::phy::FaultConfig;
 use crate::sim::Simulation;
@@ -45,14 +44,7 @@ fn byte(offset: usize) -> u8 {
 /// Opens `count` connections and runs `time`, the clients sending up to `total` bytes each and the server
 /// accepting but reading nothing; returns the streams and the most the server held at any step.
 fn fill(sim: &mut Simulation, listener: SocketId, count: usize, total: usize, time: Duration) -> (Vec<Stream>, usize) {
-    let start = sim.now();
-    let mut streams: Vec<Stream> = (0..count)
-        .map(|_| {
-            let client = sim.hosts[0].tcp_open();
-            sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
-            Stream { client, server: None, sent: 0, received: 0, done_at: None }
-        })
-        .collect();
+    let mut streams: Vec<Stream> = connect_clients(sim, count).into_iter().map(Stream::new).collect();
     let data: Vec<u8> = (0..total).map(byte).collect();
     let (mut most, mut slot) = (0, Sga::new());
     sim.run_until(time, |s| {
@@ -135,15 +127,8 @@ fn server_pushes(
     read: bool,
     time: Duration,
 ) -> usize {
-    let start = sim.now();
     let count = pushers.len() + open;
-    let mut clients: Vec<SocketId> = (0..open)
-        .map(|_| {
-            let client = sim.hosts[0].tcp_open();
-            sim.hosts[0].tcp_connect(start, client, SocketAddrV4::new(SERVER, PORT)).expect("connect");
-            client
-        })
-        .collect();
+    let mut clients = connect_clients(sim, open);
     let data: Vec<u8> = (0..total).map(byte).collect();
     let (mut most, mut slot, mut touched) = (0, Sga::new(), Vec::new());
     sim.run_until(time, |s| {
