@@ -29,9 +29,11 @@ use crate::tcp::{
     TuningBudget, ecn_codepoint,
 };
 use crate::wire::{Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
+use time_wait::TimeWaitSocket;
 
 mod passive_open;
 mod poll;
+mod time_wait;
 
 use passive_open::CookieAck;
 
@@ -59,6 +61,9 @@ pub(super) enum TcpSocket {
     },
     Listener(Listener),
     Connection(Box<Connection>),
+    /// A connection in TIME-WAIT the application let go of, kept as a small record (`tcp/time_wait.rs`
+    /// here, `crate::tcp::TimeWaitRecord`): woken into a whole connection for each segment that arrives for it.
+    TimeWait(Box<TimeWaitSocket>),
 }
 
 #[derive(Debug)]
@@ -285,7 +290,11 @@ impl Stack {
             return true;
         }
         self.tcp.connections_on(port).any(|id| {
-            let time_wait = matches!(self.socket(id), Ok(Socket::Tcp(TcpSocket::Connection(c))) if c.tcb.state() == TcpState::TimeWait);
+            let time_wait = match self.socket(id) {
+                Ok(Socket::Tcp(TcpSocket::Connection(c))) => c.tcb.state() == TcpState::TimeWait,
+                Ok(Socket::Tcp(TcpSocket::TimeWait(_))) => true,
+                _ => false,
+            };
             !(reuse_addr && time_wait)
         })
     }
@@ -295,6 +304,7 @@ impl Stack {
         match self.tcp_socket(id)? {
             TcpSocket::Idle { options: o, .. } => *o = options,
             TcpSocket::Listener(listener) => listener.options = options,
+            TcpSocket::TimeWait(_) => return Err(Fail::new(libc::ENOTCONN, "socket is closed")),
             TcpSocket::Connection(conn) => {
                 conn.options = options;
                 conn.tcb.set_nodelay(options.nodelay);
@@ -310,6 +320,7 @@ impl Stack {
             TcpSocket::Idle { options, .. } => *options,
             TcpSocket::Listener(listener) => listener.options,
             TcpSocket::Connection(conn) => conn.options,
+            TcpSocket::TimeWait(_) => TcpSocketOptions::default(),
         })
     }
 
@@ -322,7 +333,9 @@ impl Stack {
                 listener.backlog = backlog.max(1);
                 return Ok(());
             }
-            TcpSocket::Connection(_) => return Err(Fail::new(libc::EINVAL, "listen on a connected socket")),
+            TcpSocket::Connection(_) | TcpSocket::TimeWait(_) => {
+                return Err(Fail::new(libc::EINVAL, "listen on a connected socket"));
+            }
         };
         self.tcp.bound.remove(&local.port());
         self.tcp.listeners.insert(local.port(), id);
@@ -359,7 +372,9 @@ impl Stack {
             TcpSocket::Connection(c) if c.tcb.state() == TcpState::SynSent => {
                 return Err(Fail::new(libc::EALREADY, "connect already in progress"));
             }
-            TcpSocket::Connection(_) => return Err(Fail::new(libc::EISCONN, "socket is already connected")),
+            TcpSocket::Connection(_) | TcpSocket::TimeWait(_) => {
+                return Err(Fail::new(libc::EISCONN, "socket is already connected"));
+            }
         };
         let port = match local {
             Some(local) => {
@@ -484,6 +499,7 @@ impl Stack {
     pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {
         match self.tcp_socket(id)? {
             TcpSocket::Connection(c) => Ok(c.tcb.state()),
+            TcpSocket::TimeWait(_) => Ok(TcpState::TimeWait),
             TcpSocket::Listener(_) => Ok(TcpState::Listen),
             TcpSocket::Idle { .. } => Ok(TcpState::Closed),
         }
@@ -586,6 +602,8 @@ impl Stack {
                 }
                 self.remove_socket(id);
             }
+            // Let go of already: nothing to do.
+            TcpSocket::TimeWait(_) => {}
             TcpSocket::Connection(conn) => {
                 // Unread data is lost: tell the peer with a RST rather than a FIN (RFC 2525 §2.17, as Linux).
                 if conn.options.linger == Some(Duration::ZERO) || conn.tcb.buffered_receive().0 > 0 {
@@ -605,6 +623,8 @@ impl Stack {
             TcpSocket::Idle { .. } => (false, false),
             TcpSocket::Listener(listener) => (!listener.accept_queue.is_empty(), false),
             TcpSocket::Connection(c) => c.tcb.readiness(),
+            // As a connection in TIME-WAIT: the end of the stream is readable, nothing can be sent.
+            TcpSocket::TimeWait(_) => (true, false),
         }
     }
 
@@ -613,6 +633,7 @@ impl Stack {
             TcpSocket::Idle { local, .. } => *local,
             TcpSocket::Listener(listener) => Some(listener.local),
             TcpSocket::Connection(c) => Some(c.tcb.local()),
+            TcpSocket::TimeWait(t) => Some(t.record.local()),
         }
     }
 
@@ -653,6 +674,9 @@ impl Stack {
         let new_syn = repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst();
         let ecn_field = ip.tos & ecn_codepoint::MASK;
         if let Some(id) = self.tcp_connection_for(local, remote) {
+            if matches!(self.socket(id), Ok(Socket::Tcp(TcpSocket::TimeWait(_)))) {
+                self.wake_from_time_wait(id);
+            }
             if new_syn && self.reopen_from_time_wait(id, local, remote, &repr, ecn_field) {
                 return Ok(());
             }
@@ -695,7 +719,6 @@ impl Stack {
         ecn_field: u8,
     ) {
         let now = self.tcp_now;
-        let mut handshake = false;
         let mut quiet = None;
         if let Ok(conn) = self.connection(id)
             && conn.listener.is_some()
@@ -711,20 +734,25 @@ impl Stack {
                 None => {}
             }
         }
-        if let Ok(conn) = self.connection(id) {
-            conn.tcb.on_ecn_codepoint(now, ecn_field);
-            conn.tcb.on_segment(now, repr, payload);
-            handshake = conn.listener.is_some();
-            // Data for a connection the application closed can never be read: reset it (RFC 1122
-            // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
-            // nobody drains.
-            if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
-                conn.tcb.abort();
+        let Ok(conn) = self.connection(id) else {
+            // A connection asleep in TIME-WAIT: woken to take the segment.
+            if self.wake_from_time_wait(id) {
+                self.segment_for_connection(id, repr, payload, ecn_field);
             }
-            // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
-            if conn.tcb.is_quiet() && !handshake {
-                quiet = Some(conn.reschedule());
-            }
+            return;
+        };
+        conn.tcb.on_ecn_codepoint(now, ecn_field);
+        conn.tcb.on_segment(now, repr, payload);
+        let handshake = conn.listener.is_some();
+        // Data for a connection the application closed can never be read: reset it (RFC 1122
+        // §4.2.2.13; Linux and BSD do the same), so the peer's sends fail instead of filling a window
+        // nobody drains.
+        if !conn.app_holds && conn.listener.is_none() && conn.tcb.buffered_receive().0 > 0 {
+            conn.tcb.abort();
+        }
+        // Nothing to send (a segment whose ACK is delayed, say): no poll, only its deadlines.
+        if conn.tcb.is_quiet() && !handshake {
+            quiet = Some(conn.reschedule());
         }
         match quiet {
             Some(Some(at)) => self.schedule(at, id),

@@ -976,6 +976,49 @@ fn an_old_duplicate_syn_does_not_reopen_a_connection_in_time_wait() {
     }
 }
 
+#[test]
+fn a_connection_asleep_in_time_wait_acknowledges_a_retransmitted_fin() {
+    // The server's side of a connection it closed first sleeps in TIME-WAIT as a small record
+    // (`stack/tcp/time_wait.rs`). The client's FIN arriving again (as if the server's last ACK was lost) wakes it:
+    // it acknowledges the FIN again, and goes back to sleep.
+    let (mut sim, _listener, old) = server_side_in_time_wait(29, |_| {});
+    assert_eq!(sim.hosts[1].counters().tcp_time_wait_records, 1, "asleep once in TIME-WAIT");
+    assert_eq!(sim.hosts[1].tcp_state(old).unwrap(), crate::tcp::TcpState::TimeWait);
+    let wire = sim.recorded.replace(Vec::new()).unwrap();
+    let tcp_field = |bytes: &[u8], at: usize| u32::from_be_bytes(bytes[34 + at..38 + at].try_into().unwrap());
+    let (_, _, fin) = wire.iter().rev().find(|(_, host, bytes)| *host == 0 && bytes[47] & 0x01 != 0).expect("the FIN");
+    let fin_seq = tcp_field(fin, 4);
+    let now = sim.now();
+    sim.hosts[1].receive(now, DemiBuffer::from_slice(fin).unwrap());
+    sim.sleep(Duration::from_millis(5));
+    // Woken by the FIN and asleep again after its ACK, then woken by the client's RST (below).
+    let counters = sim.hosts[1].counters();
+    assert_eq!((counters.tcp_time_wait_wakes, counters.tcp_time_wait_records), (2, 2));
+    let answers: Vec<&Vec<u8>> =
+        sim.recorded.as_ref().unwrap().iter().filter(|(_, host, _)| *host == 1).map(|(_, _, b)| b).collect();
+    assert!(
+        answers.iter().any(|bytes| bytes[47] == 0x10 && tcp_field(bytes, 8) == fin_seq.wrapping_add(1)),
+        "the FIN acknowledged again"
+    );
+    // The client, long gone, answers that ACK with a RST, which ends TIME-WAIT at once (RFC 9293; Linux
+    // too); without it the record would have ended 2 MSL after the FIN.
+    assert!(sim.hosts[1].tcp_state(old).is_err(), "reaped after the client's RST");
+    assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
+}
+
+#[test]
+fn a_connection_asleep_in_time_wait_ends_after_two_msl() {
+    let (mut sim, _listener, old) = server_side_in_time_wait(30, |c| c.tcp.time_wait = Duration::from_secs(3));
+    assert_eq!(sim.hosts[1].counters().tcp_time_wait_records, 1);
+    assert_eq!(sim.hosts[1].tcp_time_wait_count(), 1, "the record holds the TIME-WAIT slot");
+    sim.sleep(Duration::from_millis(2900));
+    assert_eq!(sim.hosts[1].tcp_state(old).unwrap(), crate::tcp::TcpState::TimeWait);
+    sim.sleep(Duration::from_millis(200));
+    assert!(sim.hosts[1].tcp_state(old).is_err(), "reaped at its deadline");
+    assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
+    assert_eq!(sim.hosts[1].counters().tcp_time_wait_wakes, 0);
+}
+
 /// A stack at A connecting to B's port 80 (B answers nothing) and the frame of the SYN it sent.
 fn syn_sent(t0: Instant, config: impl FnOnce(&mut StackConfig)) -> (Stack, SocketId, DemiBuffer) {
     use crate::phy::Loopback;

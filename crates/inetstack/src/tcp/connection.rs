@@ -250,7 +250,7 @@ impl std::fmt::Debug for TcpConnection {
 }
 
 impl TcpConnection {
-    fn new(
+    pub(super) fn new(
         config: &TcpConfig,
         local: SocketAddrV4,
         remote: SocketAddrV4,

@@ -72,6 +72,13 @@ impl TimeWaitSlot {
         }
     }
 
+    /// The slot held here, moved to a new hold (a connection hands it to its TIME-WAIT record), leaving this
+    /// one holding none.
+    pub(crate) fn hand_over(&mut self) -> Self {
+        let held = std::mem::take(&mut self.held);
+        Self { slots: self.slots.clone(), held }
+    }
+
     /// Moves to `slots`, taking a slot there if one was held here (a connection moves before it closes, so
     /// none is).
     pub(crate) fn move_to(&mut self, slots: &TimeWaitSlots) {

@@ -14,7 +14,7 @@ use crate::stack::frame_writer::{FrameSink, FrameWriter};
 use crate::stack::header_template::HeaderTemplate;
 use crate::stack::output::CachedHop;
 use crate::stack::{Socket, SocketId, Stack, StackConfig};
-use crate::tcp::{BatchHeader, Nanos, OutgoingSegment, SegmentBatch, ecn_codepoint};
+use crate::tcp::{BatchHeader, Nanos, OutgoingSegment, SegmentBatch, TcpState, ecn_codepoint};
 use crate::wire::{IpProtocol, MacAddress};
 
 impl Stack {
@@ -164,7 +164,9 @@ impl Stack {
     pub(super) fn poll_connection(&mut self, now: Nanos, id: SocketId, scratch: &mut PollScratch) {
         // The connection and the parts frames are written with, borrowed apart.
         let Stack { sockets, frame_pool, outbox, ip_ident, config, counters, arp, now: clock, .. } = self;
-        let Some(Some(Socket::Tcp(TcpSocket::Connection(conn)))) = sockets.get_mut(id.0 as usize) else { return };
+        let Some(Some(Socket::Tcp(TcpSocket::Connection(conn)))) = sockets.get_mut(id.0 as usize) else {
+            return self.poll_time_wait(now, id);
+        };
         let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
         if let Some(mac) = CachedHop::valid_mac(&conn.hop, arp, *clock) {
             let addresses = (*local.ip(), *remote.ip());
@@ -200,8 +202,13 @@ impl Stack {
             self.reap(key, id);
             return;
         }
-        if let Some(at) = conn.reschedule() {
+        let at = conn.reschedule();
+        let time_wait = !conn.app_holds && conn.tcb.state() == TcpState::TimeWait;
+        if let Some(at) = at {
             self.schedule(at, id);
+        }
+        if time_wait {
+            self.sleep_in_time_wait(id);
         }
     }
 }

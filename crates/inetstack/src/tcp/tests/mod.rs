@@ -12,6 +12,7 @@ mod prediction;
 mod properties;
 mod rack;
 mod robustness;
+mod time_wait_record;
 mod timers;
 mod transfer;
 pub(crate) mod util;

@@ -1,0 +1,194 @@
+//! A connection in TIME-WAIT kept as a small record ([`TimeWaitRecord`]) instead of the whole connection, as
+//! Linux keeps an `inet_timewait_sock`: a server that closes first holds each connection it closed for 2 MSL
+//! (60 s by default), tens of thousands of them, and a whole connection is about 2 KB where the record is a few
+//! hundred bytes (`tests/connection_memory.rs` measures both).
+//!
+//! TIME-WAIT keeps no data and sends nothing of its own: it acknowledges what the peer sends again (its FIN,
+//! duplicates), answers blind RSTs and SYNs with challenge ACKs, lets a newer SYN reopen the 4-tuple, and ends at
+//! its deadline. The record holds exactly the state those answers read: sequence numbers, windows, the timestamp
+//! clock and TS.Recent, the RTO (PAWS lets a reordered ACK through within one), ECN's feedback, the two ACK rate
+//! limiters, the deadline and the stack's TIME-WAIT slot.
+//!
+//! The record has no behaviour of its own: a segment for it wakes it into a whole connection again
+//! ([`TimeWaitRecord::wake`]), which the connection's own code handles, and the stack keeps it as a record again
+//! after ([`TcpConnection::time_wait_record`]). So TIME-WAIT has one implementation, the connection's; the tests
+//! check that a connection put to sleep and woken for every segment answers segment for segment as one that
+//! stayed whole (`tests/time_wait_record.rs`).
+//!
+//! Only a connection the application let go of, with nothing pending, becomes a record; any other stays whole.
+
+use std::net::SocketAddrV4;
+
+use super::ecn::Ecn;
+use super::memory_limit::MemoryLimit;
+use super::rate_limit::RateLimiter;
+use super::rtt::RttEstimator;
+use super::time_wait_slots::TimeWaitSlot;
+use super::timestamps::Timestamps;
+use super::{Nanos, TcpConfig, TcpConnection, TcpState};
+use crate::wire::SeqNumber;
+
+/// What a connection in TIME-WAIT needs of its state (see the module docs).
+#[derive(Debug)]
+pub(crate) struct TimeWaitRecord {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    iss: SeqNumber,
+    irs: SeqNumber,
+    /// SND.UNA = SND.NXT = SND.MAX: everything we sent, our FIN included, is acknowledged.
+    snd_max: SeqNumber,
+    fin_seq: SeqNumber,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNumber,
+    snd_wl2: SeqNumber,
+    /// RCV.NXT, past the peer's FIN (at `peer_fin`).
+    rcv_nxt: SeqNumber,
+    rcv_adv: SeqNumber,
+    peer_fin: SeqNumber,
+    /// The ACK number of our last segment (RFC 7323 `Last.ACK.sent`) and the largest payload received.
+    last_ack_sent: SeqNumber,
+    largest_segment: u32,
+    rcv_buffer: u32,
+    send_mss: u32,
+    /// When TIME-WAIT ends.
+    deadline: Nanos,
+    snd_shift: u8,
+    rcv_shift: u8,
+    passive: bool,
+    sack_enabled: bool,
+    rack_enabled: bool,
+    window_scaling: bool,
+    timestamps: Option<Timestamps>,
+    rtt: RttEstimator,
+    ecn: Ecn,
+    challenge_limiter: RateLimiter,
+    out_of_window_limiter: RateLimiter,
+    slot: TimeWaitSlot,
+}
+
+impl TimeWaitRecord {
+    /// When TIME-WAIT ends: the record is then dropped, and with it its slot.
+    pub(crate) fn deadline(&self) -> Nanos {
+        self.deadline
+    }
+
+    pub(crate) fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub(crate) fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// The whole connection again, as it was when it became this record: made with `config` (the stack's), its
+    /// received data and data to send counted against `receive_memory` and `send_memory` (it holds none).
+    pub(crate) fn wake(
+        self,
+        config: &TcpConfig,
+        receive_memory: &MemoryLimit,
+        send_memory: &MemoryLimit,
+        now: Nanos,
+    ) -> TcpConnection {
+        let mut c = TcpConnection::new(config, self.local, self.remote, self.iss, 0, now);
+        c.share_receive_memory(receive_memory);
+        c.share_send_memory(send_memory);
+        c.tuning = None;
+        c.state = TcpState::TimeWait;
+        c.passive = self.passive;
+        c.user_closed = true;
+        c.released = true;
+        (c.snd_una, c.snd_nxt, c.snd_max, c.snd_sml) = (self.snd_max, self.snd_max, self.snd_max, self.snd_max);
+        c.fin_seq = Some(self.fin_seq);
+        (c.snd_wnd, c.max_snd_wnd, c.snd_wl1, c.snd_wl2) = (self.snd_wnd, self.max_snd_wnd, self.snd_wl1, self.snd_wl2);
+        c.snd_shift = self.snd_shift;
+        c.send_mss = self.send_mss as usize;
+        c.irs = self.irs;
+        (c.rcv_nxt, c.rcv_adv, c.rcv_shift) = (self.rcv_nxt, self.rcv_adv, self.rcv_shift);
+        c.rcv_buffer = self.rcv_buffer as usize;
+        c.peer_fin = Some(self.peer_fin);
+        c.eof = true;
+        c.timestamps = self.timestamps;
+        c.sack_enabled = self.sack_enabled;
+        c.rack_enabled = self.rack_enabled;
+        c.window_scaling = self.window_scaling;
+        c.ack.last_ack_sent = self.last_ack_sent;
+        c.ack.largest_segment = self.largest_segment as usize;
+        c.timers.close = self.deadline;
+        c.rtt = self.rtt;
+        c.ecn = self.ecn;
+        c.challenge_limiter = self.challenge_limiter;
+        c.out_of_window_limiter = self.out_of_window_limiter;
+        c.time_wait_slot = self.slot;
+        c
+    }
+}
+
+impl TcpConnection {
+    /// This connection as a [`TimeWaitRecord`], if it is in TIME-WAIT, let go of by the application, and has
+    /// nothing pending that the record does not keep (an ACK or a D-SACK owed, unread data, a timer other than
+    /// TIME-WAIT's, an error to report...); `None` otherwise, and the connection is unchanged. On success the
+    /// connection gives its TIME-WAIT slot to the record and is to be dropped.
+    pub(crate) fn time_wait_record(&mut self) -> Option<TimeWaitRecord> {
+        let t = &self.timers;
+        let only_close_timer = [t.retransmit, t.reorder, t.probe, t.delayed_ack, t.persist, t.pacing]
+            .iter()
+            .all(|deadline| deadline.is_never());
+        let fits = [self.rcv_buffer, self.send_mss, self.ack.largest_segment].iter().all(|&n| u32::try_from(n).is_ok());
+        let settled = self.state == TcpState::TimeWait
+            && self.released
+            && self.error.is_none()
+            && self.control.is_empty()
+            && !self.ack.now
+            && self.ack.dsacks.is_empty()
+            && self.ack.duplicates_owed == 0
+            && self.snd_una == self.snd_max
+            && self.snd_nxt == self.snd_max
+            && self.send_buffer.len() == 0
+            && self.receive_queue.is_empty()
+            && self.reassembly.is_empty()
+            && self.eof
+            && !self.recovery.in_recovery
+            && self.undo.is_none()
+            && self.timeout_undo.is_none()
+            && self.tuning.is_none()
+            && only_close_timer
+            && fits;
+        let (Some(fin_seq), Some(peer_fin)) = (self.fin_seq, self.peer_fin) else { return None };
+        if !settled {
+            return None;
+        }
+        Some(TimeWaitRecord {
+            local: self.local,
+            remote: self.remote,
+            iss: self.iss,
+            irs: self.irs,
+            snd_max: self.snd_max,
+            fin_seq,
+            snd_wnd: self.snd_wnd,
+            max_snd_wnd: self.max_snd_wnd,
+            snd_wl1: self.snd_wl1,
+            snd_wl2: self.snd_wl2,
+            rcv_nxt: self.rcv_nxt,
+            rcv_adv: self.rcv_adv,
+            peer_fin,
+            last_ack_sent: self.ack.last_ack_sent,
+            largest_segment: self.ack.largest_segment as u32,
+            rcv_buffer: self.rcv_buffer as u32,
+            send_mss: self.send_mss as u32,
+            deadline: self.timers.close,
+            snd_shift: self.snd_shift,
+            rcv_shift: self.rcv_shift,
+            passive: self.passive,
+            sack_enabled: self.sack_enabled,
+            rack_enabled: self.rack_enabled,
+            window_scaling: self.window_scaling,
+            timestamps: self.timestamps.clone(),
+            rtt: self.rtt.clone(),
+            ecn: self.ecn,
+            challenge_limiter: self.challenge_limiter,
+            out_of_window_limiter: self.out_of_window_limiter,
+            slot: self.time_wait_slot.hand_over(),
+        })
+    }
+}
