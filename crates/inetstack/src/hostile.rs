@@ -96,6 +96,9 @@ struct Host {
     rcv_next: SeqNumber,
     check_payload: bool,
     eof: bool,
+    /// The application closed the connection (it reads no more; the stack finishes the close, and the
+    /// connection may wait in TIME-WAIT as a record that the input's segments wake).
+    released: bool,
     delivered: usize,
     accepted: Vec<SocketId>,
 }
@@ -184,6 +187,7 @@ impl Host {
             rcv_next: SeqNumber(0),
             check_payload: true,
             eof: false,
+            released: false,
             delivered: 0,
             accepted: Vec::new(),
         };
@@ -384,7 +388,7 @@ impl Host {
 
     /// The application reads what the connection delivers and checks each byte against [`pattern`].
     fn read(&mut self) {
-        if !self.eof {
+        if !self.eof && !self.released {
             if let Ok(Some(data)) = self.stack.tcp_recv(self.connection, usize::MAX) {
                 if data.is_empty() {
                     self.eof = true; // end of stream: nothing more will come
@@ -403,12 +407,22 @@ impl Host {
 
     fn app_call(&mut self, input: &mut Reader<'_>) {
         let now = self.now;
-        match input.u8() % 4 {
+        match input.u8() % 5 {
+            4 => {
+                self.read();
+                if !self.released {
+                    let _ = self.stack.close(self.connection);
+                    self.released = true;
+                }
+            }
             0 => {
                 if let Ok(Some((id, _))) = self.stack.tcp_accept(self.listener) {
                     self.accepted.push(id);
                 }
             }
+            // Once closed, its socket id may name another socket: no more calls on it.
+            1 if self.released => {}
+            2 if self.released => {}
             1 => {
                 let len = usize::from(input.u16()) % 4096;
                 let _ =
@@ -428,8 +442,9 @@ impl Host {
     fn finish(mut self) -> Outcome {
         self.read();
         let outcome = Outcome { delivered: self.delivered };
-        let sockets = [self.connection, self.listener, self.udp];
-        for id in sockets.into_iter().chain(std::mem::take(&mut self.accepted)) {
+        let connection = (!self.released).then_some(self.connection);
+        let sockets = [self.listener, self.udp].into_iter().chain(connection);
+        for id in sockets.chain(std::mem::take(&mut self.accepted)) {
             let _ = self.stack.close(id);
         }
         let end = self.now + Duration::from_secs(3600);
@@ -532,6 +547,26 @@ mod tests {
         // options, 100 bytes; then action 6 (read).
         let input = [2, 0x18, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 100, 6];
         assert_eq!(run(&input), Outcome { delivered: 100 });
+    }
+
+    /// The application closes the connection; A acknowledges everything B sent, its FIN included, and sends its
+    /// own FIN: B waits in TIME-WAIT as a record (`stack/tcp/time_wait.rs`), which A's FIN sent again wakes, and
+    /// the host still goes quiet.
+    #[test]
+    fn a_closed_connection_waits_in_time_wait_as_a_record_that_segments_wake() {
+        // action 9 (application call) 4 (close); then twice action 2 (connection segment): flags ACK|FIN, seq and
+        // ack deltas 0, window 65535, no options, no payload.
+        let fin = [2, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0];
+        let input: Vec<u8> = [9, 4].into_iter().chain(fin).chain(fin).collect();
+        let mut host = Host::new(false);
+        let mut reader = Reader(&input);
+        while !reader.is_empty() {
+            host.act(&mut reader);
+            host.pump();
+        }
+        let counters = host.stack.counters();
+        assert_eq!((counters.tcp_time_wait_records, counters.tcp_time_wait_wakes), (2, 1), "{counters:?}");
+        host.finish();
     }
 
     /// The same data one byte ahead of RCV.NXT is out of order: held, never delivered (A never fills the gap).
