@@ -61,8 +61,8 @@ pub(super) enum TcpSocket {
     },
     Listener(Listener),
     Connection(Box<Connection>),
-    /// A connection in TIME-WAIT the application let go of, kept as a small record (`tcp/time_wait.rs`
-    /// here, `crate::tcp::TimeWaitRecord`): woken into a whole connection for each segment that arrives for it.
+    /// A connection in TIME-WAIT the application let go of, kept as a small record (`crate::tcp::TimeWaitRecord`)
+    /// and woken into a whole connection for each segment that arrives for it (`stack/tcp/time_wait.rs`).
     TimeWait(Box<TimeWaitSocket>),
 }
 
