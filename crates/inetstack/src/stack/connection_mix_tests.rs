@@ -403,7 +403,7 @@ fn many_connections_with_drawn_endings_deliver_close_and_are_forgotten() {
 /// later one would show) and closes cleanly.
 #[test]
 fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
-    let mut reopened = 0;
+    let (mut reopened, mut woken) = (0, 0);
     for seed in crate::sim::seeds("STACK_REUSE", 8) {
         let d = draw(seed);
         let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
@@ -470,6 +470,9 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
             assert_eq!((server.read, client.read), (request, response), "seed {seed}: connection {i}");
         }
         reopened += sim.hosts[1].counters().tcp_time_wait_reopens;
+        woken += sim.hosts[1].counters().tcp_time_wait_wakes;
     }
     assert!(reopened > 0, "some SYN reopened a connection in TIME-WAIT");
+    // The server let go of each connection: its side waited in TIME-WAIT as a record, which segments woke.
+    assert!(woken > 0, "some segment woke a connection asleep in TIME-WAIT");
 }
