@@ -550,7 +550,7 @@ mod tests {
     }
 
     /// The application closes the connection; A acknowledges everything B sent, its FIN included, and sends its
-    /// own FIN: B waits in TIME-WAIT as a record (`stack/tcp/time_wait.rs`), which A's FIN sent again wakes, and
+    /// own FIN: B waits in TIME-WAIT as a record (`stack/tcp/orphan.rs`), which A's FIN sent again wakes, and
     /// the host still goes quiet.
     #[test]
     fn a_closed_connection_waits_in_time_wait_as_a_record_that_segments_wake() {
@@ -565,7 +565,7 @@ mod tests {
             host.pump();
         }
         let counters = host.stack.counters();
-        assert_eq!((counters.tcp_time_wait_records, counters.tcp_time_wait_wakes), (2, 1), "{counters:?}");
+        assert_eq!((counters.tcp_orphan_records, counters.tcp_orphan_wakes), (2, 1), "{counters:?}");
         host.finish();
     }
 

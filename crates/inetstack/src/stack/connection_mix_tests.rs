@@ -470,7 +470,7 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
             assert_eq!((server.read, client.read), (request, response), "seed {seed}: connection {i}");
         }
         reopened += sim.hosts[1].counters().tcp_time_wait_reopens;
-        woken += sim.hosts[1].counters().tcp_time_wait_wakes;
+        woken += sim.hosts[1].counters().tcp_orphan_wakes;
     }
     assert!(reopened > 0, "some SYN reopened a connection in TIME-WAIT");
     // The server let go of each connection: its side waited in TIME-WAIT as a record, which segments woke.

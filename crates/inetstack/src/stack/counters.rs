@@ -59,8 +59,8 @@ pub struct StackCounters {
     pub tcp_syn_cookies_invalid: u64,
     /// Connections in TIME-WAIT that a newer SYN reopened at once (RFC 6191).
     pub tcp_time_wait_reopens: u64,
-    /// Connections in TIME-WAIT kept as a small record, and records woken into a whole connection again by a
-    /// segment (`stack/tcp/time_wait.rs`).
-    pub tcp_time_wait_records: u64,
-    pub tcp_time_wait_wakes: u64,
+    /// Connections the application let go of kept as a small record in TIME-WAIT or FIN-WAIT-2, and records woken
+    /// into a whole connection again by a segment (`stack/tcp/orphan.rs`).
+    pub tcp_orphan_records: u64,
+    pub tcp_orphan_wakes: u64,
 }

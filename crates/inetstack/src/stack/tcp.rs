@@ -29,11 +29,11 @@ use crate::tcp::{
     TuningBudget, ecn_codepoint,
 };
 use crate::wire::{Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
-use time_wait::TimeWaitSocket;
+use orphan::OrphanSocket;
 
+mod orphan;
 mod passive_open;
 mod poll;
-mod time_wait;
 
 use passive_open::CookieAck;
 
@@ -61,9 +61,10 @@ pub(super) enum TcpSocket {
     },
     Listener(Listener),
     Connection(Box<Connection>),
-    /// A connection in TIME-WAIT the application let go of, kept as a small record (`crate::tcp::TimeWaitRecord`)
-    /// and woken into a whole connection for each segment that arrives for it (`stack/tcp/time_wait.rs`).
-    TimeWait(Box<TimeWaitSocket>),
+    /// A connection the application let go of, in TIME-WAIT or FIN-WAIT-2, kept as a small record
+    /// (`crate::tcp::OrphanRecord`) and woken into a whole connection for each segment that arrives for it
+    /// (`stack/tcp/orphan.rs`).
+    Orphan(Box<OrphanSocket>),
 }
 
 #[derive(Debug)]
@@ -292,7 +293,7 @@ impl Stack {
         self.tcp.connections_on(port).any(|id| {
             let time_wait = match self.socket(id) {
                 Ok(Socket::Tcp(TcpSocket::Connection(c))) => c.tcb.state() == TcpState::TimeWait,
-                Ok(Socket::Tcp(TcpSocket::TimeWait(_))) => true,
+                Ok(Socket::Tcp(TcpSocket::Orphan(o))) => o.record.state() == TcpState::TimeWait,
                 _ => false,
             };
             !(reuse_addr && time_wait)
@@ -304,7 +305,7 @@ impl Stack {
         match self.tcp_socket(id)? {
             TcpSocket::Idle { options: o, .. } => *o = options,
             TcpSocket::Listener(listener) => listener.options = options,
-            TcpSocket::TimeWait(_) => return Err(Fail::new(libc::ENOTCONN, "socket is closed")),
+            TcpSocket::Orphan(_) => return Err(Fail::new(libc::ENOTCONN, "socket is closed")),
             TcpSocket::Connection(conn) => {
                 conn.options = options;
                 conn.tcb.set_nodelay(options.nodelay);
@@ -320,7 +321,7 @@ impl Stack {
             TcpSocket::Idle { options, .. } => *options,
             TcpSocket::Listener(listener) => listener.options,
             TcpSocket::Connection(conn) => conn.options,
-            TcpSocket::TimeWait(_) => TcpSocketOptions::default(),
+            TcpSocket::Orphan(_) => TcpSocketOptions::default(),
         })
     }
 
@@ -333,7 +334,7 @@ impl Stack {
                 listener.backlog = backlog.max(1);
                 return Ok(());
             }
-            TcpSocket::Connection(_) | TcpSocket::TimeWait(_) => {
+            TcpSocket::Connection(_) | TcpSocket::Orphan(_) => {
                 return Err(Fail::new(libc::EINVAL, "listen on a connected socket"));
             }
         };
@@ -372,7 +373,7 @@ impl Stack {
             TcpSocket::Connection(c) if c.tcb.state() == TcpState::SynSent => {
                 return Err(Fail::new(libc::EALREADY, "connect already in progress"));
             }
-            TcpSocket::Connection(_) | TcpSocket::TimeWait(_) => {
+            TcpSocket::Connection(_) | TcpSocket::Orphan(_) => {
                 return Err(Fail::new(libc::EISCONN, "socket is already connected"));
             }
         };
@@ -499,7 +500,7 @@ impl Stack {
     pub fn tcp_state(&mut self, id: SocketId) -> Result<TcpState, Fail> {
         match self.tcp_socket(id)? {
             TcpSocket::Connection(c) => Ok(c.tcb.state()),
-            TcpSocket::TimeWait(_) => Ok(TcpState::TimeWait),
+            TcpSocket::Orphan(o) => Ok(o.record.state()),
             TcpSocket::Listener(_) => Ok(TcpState::Listen),
             TcpSocket::Idle { .. } => Ok(TcpState::Closed),
         }
@@ -603,7 +604,7 @@ impl Stack {
                 self.remove_socket(id);
             }
             // Let go of already: nothing to do.
-            TcpSocket::TimeWait(_) => {}
+            TcpSocket::Orphan(_) => {}
             TcpSocket::Connection(conn) => {
                 // Unread data is lost: tell the peer with a RST rather than a FIN (RFC 2525 §2.17, as Linux).
                 if conn.options.linger == Some(Duration::ZERO) || conn.tcb.buffered_receive().0 > 0 {
@@ -623,8 +624,8 @@ impl Stack {
             TcpSocket::Idle { .. } => (false, false),
             TcpSocket::Listener(listener) => (!listener.accept_queue.is_empty(), false),
             TcpSocket::Connection(c) => c.tcb.readiness(),
-            // As a connection in TIME-WAIT: the end of the stream is readable, nothing can be sent.
-            TcpSocket::TimeWait(_) => (true, false),
+            // As the connection: in TIME-WAIT the end of the stream is readable; nothing can be sent.
+            TcpSocket::Orphan(o) => (o.record.state() == TcpState::TimeWait, false),
         }
     }
 
@@ -633,7 +634,7 @@ impl Stack {
             TcpSocket::Idle { local, .. } => *local,
             TcpSocket::Listener(listener) => Some(listener.local),
             TcpSocket::Connection(c) => Some(c.tcb.local()),
-            TcpSocket::TimeWait(t) => Some(t.record.local()),
+            TcpSocket::Orphan(o) => Some(o.record.local()),
         }
     }
 
@@ -674,8 +675,8 @@ impl Stack {
         let new_syn = repr.flags.syn() && repr.ack_number.is_none() && !repr.flags.rst();
         let ecn_field = ip.tos & ecn_codepoint::MASK;
         if let Some(id) = self.tcp_connection_for(local, remote) {
-            if matches!(self.socket(id), Ok(Socket::Tcp(TcpSocket::TimeWait(_)))) {
-                self.wake_from_time_wait(id);
+            if matches!(self.socket(id), Ok(Socket::Tcp(TcpSocket::Orphan(_)))) {
+                self.wake_orphan(id);
             }
             if new_syn && self.reopen_from_time_wait(id, local, remote, &repr, ecn_field) {
                 return Ok(());
@@ -735,8 +736,8 @@ impl Stack {
             }
         }
         let Ok(conn) = self.connection(id) else {
-            // A connection asleep in TIME-WAIT: woken to take the segment.
-            if self.wake_from_time_wait(id) {
+            // A connection asleep as an orphan record (`stack/tcp/orphan.rs`): woken to take the segment.
+            if self.wake_orphan(id) {
                 self.segment_for_connection(id, repr, payload, ecn_field);
             }
             return;

@@ -977,12 +977,12 @@ fn an_old_duplicate_syn_does_not_reopen_a_connection_in_time_wait() {
 }
 
 #[test]
-fn a_connection_asleep_in_time_wait_acknowledges_a_retransmitted_fin() {
+fn a_connection_asleep_orphan_acknowledges_a_retransmitted_fin() {
     // The server's side of a connection it closed first sleeps in TIME-WAIT as a small record
-    // (`stack/tcp/time_wait.rs`). The client's FIN arriving again (as if the server's last ACK was lost) wakes it:
+    // (`stack/tcp/orphan.rs`). The client's FIN arriving again (as if the server's last ACK was lost) wakes it:
     // it acknowledges the FIN again, and goes back to sleep.
     let (mut sim, _listener, old) = server_side_in_time_wait(29, |_| {});
-    assert_eq!(sim.hosts[1].counters().tcp_time_wait_records, 1, "asleep once in TIME-WAIT");
+    assert_eq!(sim.hosts[1].counters().tcp_orphan_records, 1, "asleep once in TIME-WAIT");
     assert_eq!(sim.hosts[1].tcp_state(old).unwrap(), crate::tcp::TcpState::TimeWait);
     let wire = sim.recorded.replace(Vec::new()).unwrap();
     let tcp_field = |bytes: &[u8], at: usize| u32::from_be_bytes(bytes[34 + at..38 + at].try_into().unwrap());
@@ -993,7 +993,7 @@ fn a_connection_asleep_in_time_wait_acknowledges_a_retransmitted_fin() {
     sim.sleep(Duration::from_millis(5));
     // Woken by the FIN and asleep again after its ACK, then woken by the client's RST (below).
     let counters = sim.hosts[1].counters();
-    assert_eq!((counters.tcp_time_wait_wakes, counters.tcp_time_wait_records), (2, 2));
+    assert_eq!((counters.tcp_orphan_wakes, counters.tcp_orphan_records), (2, 2));
     let answers: Vec<&Vec<u8>> =
         sim.recorded.as_ref().unwrap().iter().filter(|(_, host, _)| *host == 1).map(|(_, _, b)| b).collect();
     assert!(
@@ -1007,16 +1007,51 @@ fn a_connection_asleep_in_time_wait_acknowledges_a_retransmitted_fin() {
 }
 
 #[test]
-fn a_connection_asleep_in_time_wait_ends_after_two_msl() {
+fn a_connection_asleep_orphan_ends_after_two_msl() {
     let (mut sim, _listener, old) = server_side_in_time_wait(30, |c| c.tcp.time_wait = Duration::from_secs(3));
-    assert_eq!(sim.hosts[1].counters().tcp_time_wait_records, 1);
+    assert_eq!(sim.hosts[1].counters().tcp_orphan_records, 1);
     assert_eq!(sim.hosts[1].tcp_time_wait_count(), 1, "the record holds the TIME-WAIT slot");
     sim.sleep(Duration::from_millis(2900));
     assert_eq!(sim.hosts[1].tcp_state(old).unwrap(), crate::tcp::TcpState::TimeWait);
     sim.sleep(Duration::from_millis(200));
     assert!(sim.hosts[1].tcp_state(old).is_err(), "reaped at its deadline");
     assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
-    assert_eq!(sim.hosts[1].counters().tcp_time_wait_wakes, 0);
+    assert_eq!(sim.hosts[1].counters().tcp_orphan_wakes, 0);
+}
+
+#[test]
+fn a_connection_let_go_of_in_fin_wait_2_sleeps_until_the_peer_closes() {
+    // The server closes first and lets go; the client does not close yet: the server's side waits in FIN-WAIT-2
+    // for the client's FIN, asleep as a record. The client's FIN wakes it into TIME-WAIT, where it sleeps again;
+    // a client that never closes leaves it to `fin_wait2_timeout`.
+    for client_closes in [true, false] {
+        let mut sim = pair_configured(FaultConfig::default(), 31, |c| {
+            c.tcp.fin_wait2_timeout = Duration::from_secs(5);
+            c.tcp.time_wait = Duration::from_secs(2);
+        });
+        let listener = sim.hosts[1].tcp_open();
+        sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+        sim.hosts[1].tcp_listen(listener, 8).unwrap();
+        let (client, server, _) = connect_from_5000(&mut sim, listener, Duration::from_secs(5));
+        sim.hosts[1].close(server).unwrap();
+        assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_recv(client, 10).unwrap().is_some()));
+        sim.sleep(Duration::from_millis(100));
+        assert_eq!(sim.hosts[1].tcp_state(server).unwrap(), crate::tcp::TcpState::FinWait2);
+        assert_eq!(sim.hosts[1].counters().tcp_orphan_records, 1, "asleep in FIN-WAIT-2");
+        if client_closes {
+            sim.hosts[0].close(client).unwrap();
+            sim.sleep(Duration::from_millis(100));
+            assert_eq!(sim.hosts[1].tcp_state(server).unwrap(), crate::tcp::TcpState::TimeWait);
+            let counters = sim.hosts[1].counters();
+            assert_eq!((counters.tcp_orphan_wakes, counters.tcp_orphan_records), (1, 2), "asleep again in TIME-WAIT");
+            assert!(sim.hosts[0].tcp_state(client).is_err(), "the client closed cleanly");
+            sim.sleep(Duration::from_secs(2));
+        } else {
+            sim.sleep(Duration::from_secs(5));
+        }
+        assert!(sim.hosts[1].tcp_state(server).is_err(), "reaped at the deadline (client closes: {client_closes})");
+        assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
+    }
 }
 
 /// A stack at A connecting to B's port 80 (B answers nothing) and the frame of the SYN it sent.

@@ -165,7 +165,7 @@ impl Stack {
         // The connection and the parts frames are written with, borrowed apart.
         let Stack { sockets, frame_pool, outbox, ip_ident, config, counters, arp, now: clock, .. } = self;
         let Some(Some(Socket::Tcp(TcpSocket::Connection(conn)))) = sockets.get_mut(id.0 as usize) else {
-            return self.poll_time_wait(now, id);
+            return self.poll_orphan(now, id);
         };
         let (local, remote) = (conn.tcb.local(), conn.tcb.remote());
         if let Some(mac) = CachedHop::valid_mac(&conn.hop, arp, *clock) {
@@ -203,12 +203,12 @@ impl Stack {
             return;
         }
         let at = conn.reschedule();
-        let time_wait = !conn.app_holds && conn.tcb.state() == TcpState::TimeWait;
+        let waits = !conn.app_holds && matches!(conn.tcb.state(), TcpState::TimeWait | TcpState::FinWait2);
         if let Some(at) = at {
             self.schedule(at, id);
         }
-        if time_wait {
-            self.sleep_in_time_wait(id);
+        if waits {
+            self.sleep_orphan(id);
         }
     }
 }

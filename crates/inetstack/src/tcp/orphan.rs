@@ -1,19 +1,26 @@
-//! A connection in TIME-WAIT kept as a small record ([`TimeWaitRecord`]) instead of the whole connection, as
-//! Linux keeps an `inet_timewait_sock`: a server that closes first holds each connection it closed for 2 MSL
-//! (60 s by default), tens of thousands of them, and a whole connection is about 2 KB where the record is a few
-//! hundred bytes (`tests/connection_memory.rs` measures both).
+//! A connection the application let go of (an orphan, in Linux's word) that only waits for its end, kept as a
+//! small record ([`OrphanRecord`]) instead of the whole connection, as Linux keeps an `inet_timewait_sock` for
+//! both states:
+//! - TIME-WAIT: a server that closes first holds each connection it closed for 2 MSL (60 s by default), tens of
+//!   thousands of them;
+//! - FIN-WAIT-2: everything it sent is acknowledged, and it waits up to `TcpConfig::fin_wait2_timeout` (60 s) for
+//!   the peer's FIN, which a peer may never send.
 //!
-//! TIME-WAIT keeps no data and sends nothing of its own: it acknowledges what the peer sends again (its FIN,
-//! duplicates), answers blind RSTs and SYNs with challenge ACKs, lets a newer SYN reopen the 4-tuple, and ends at
-//! its deadline. The record holds exactly the state those answers read: sequence numbers, windows, the timestamp
-//! clock and TS.Recent, the RTO (PAWS lets a reordered ACK through within one), ECN's feedback, the two ACK rate
-//! limiters, the deadline and the stack's TIME-WAIT slot.
+//! A whole connection is about 2 KB where the record is a few hundred bytes (`tests/connection_memory.rs`
+//! measures both).
+//!
+//! Such a connection keeps no data and sends nothing of its own: it acknowledges what the peer sends (its FIN,
+//! duplicates), answers blind RSTs and SYNs with challenge ACKs, lets a newer SYN reopen the 4-tuple (TIME-WAIT),
+//! goes from FIN-WAIT-2 to TIME-WAIT on the peer's FIN, and ends at its deadline. The record holds the state
+//! those answers read: sequence numbers, windows, the timestamp clock and TS.Recent, the RTO (PAWS lets a
+//! reordered ACK through within one), ECN's feedback, the two ACK rate limiters, the deadline and the stack's
+//! TIME-WAIT slot.
 //!
 //! The record has no behaviour of its own: a segment for it wakes it into a whole connection again
-//! ([`TimeWaitRecord::wake`]), which the connection's own code handles, and the stack keeps it as a record again
-//! after ([`TcpConnection::time_wait_record`]). So TIME-WAIT has one implementation, the connection's; the tests
+//! ([`OrphanRecord::wake`]), which the connection's own code handles, and the stack keeps it as a record again
+//! after ([`TcpConnection::orphan_record`]). So these states have one implementation, the connection's; the tests
 //! check that a connection put to sleep and woken for every segment answers segment for segment as one that
-//! stayed whole (`tests/time_wait_record.rs`).
+//! stayed whole (`tests/orphan_record.rs`).
 //!
 //! Only a connection the application let go of, with nothing pending, becomes a record; any other stays whole.
 
@@ -28,9 +35,10 @@ use super::timestamps::Timestamps;
 use super::{Nanos, TcpConfig, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
 
-/// What a connection in TIME-WAIT needs of its state (see the module docs).
+/// What an orphan in TIME-WAIT or FIN-WAIT-2 needs of its state (see the module docs).
 #[derive(Debug)]
-pub(crate) struct TimeWaitRecord {
+pub(crate) struct OrphanRecord {
+    state: TcpState,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     iss: SeqNumber,
@@ -42,20 +50,21 @@ pub(crate) struct TimeWaitRecord {
     max_snd_wnd: u32,
     snd_wl1: SeqNumber,
     snd_wl2: SeqNumber,
-    /// RCV.NXT, past the peer's FIN (at `peer_fin`).
     rcv_nxt: SeqNumber,
     rcv_adv: SeqNumber,
-    peer_fin: SeqNumber,
+    /// The peer's FIN, once it arrived (TIME-WAIT; RCV.NXT is then past it, `eof`).
+    peer_fin: Option<SeqNumber>,
     /// The ACK number of our last segment (RFC 7323 `Last.ACK.sent`) and the largest payload received.
     last_ack_sent: SeqNumber,
     largest_segment: u32,
     rcv_buffer: u32,
     send_mss: u32,
-    /// When TIME-WAIT ends.
+    /// When TIME-WAIT (or FIN-WAIT-2's wait for the peer's FIN) ends.
     deadline: Nanos,
     snd_shift: u8,
     rcv_shift: u8,
     passive: bool,
+    eof: bool,
     sack_enabled: bool,
     rack_enabled: bool,
     window_scaling: bool,
@@ -67,10 +76,16 @@ pub(crate) struct TimeWaitRecord {
     slot: TimeWaitSlot,
 }
 
-impl TimeWaitRecord {
-    /// When TIME-WAIT ends: the record is then dropped, and with it its slot.
+impl OrphanRecord {
+    /// When the wait ends: the record is then dropped, and with it its slot (the connection would close,
+    /// sending nothing).
     pub(crate) fn deadline(&self) -> Nanos {
         self.deadline
+    }
+
+    /// TIME-WAIT or FIN-WAIT-2.
+    pub(crate) fn state(&self) -> TcpState {
+        self.state
     }
 
     pub(crate) fn local(&self) -> SocketAddrV4 {
@@ -94,7 +109,7 @@ impl TimeWaitRecord {
         c.share_receive_memory(receive_memory);
         c.share_send_memory(send_memory);
         c.tuning = None;
-        c.state = TcpState::TimeWait;
+        c.state = self.state;
         c.passive = self.passive;
         c.user_closed = true;
         c.released = true;
@@ -106,8 +121,8 @@ impl TimeWaitRecord {
         c.irs = self.irs;
         (c.rcv_nxt, c.rcv_adv, c.rcv_shift) = (self.rcv_nxt, self.rcv_adv, self.rcv_shift);
         c.rcv_buffer = self.rcv_buffer as usize;
-        c.peer_fin = Some(self.peer_fin);
-        c.eof = true;
+        c.peer_fin = self.peer_fin;
+        c.eof = self.eof;
         c.timestamps = self.timestamps;
         c.sack_enabled = self.sack_enabled;
         c.rack_enabled = self.rack_enabled;
@@ -125,17 +140,17 @@ impl TimeWaitRecord {
 }
 
 impl TcpConnection {
-    /// This connection as a [`TimeWaitRecord`], if it is in TIME-WAIT, let go of by the application, and has
-    /// nothing pending that the record does not keep (an ACK or a D-SACK owed, unread data, a timer other than
-    /// TIME-WAIT's, an error to report...); `None` otherwise, and the connection is unchanged. On success the
-    /// connection gives its TIME-WAIT slot to the record and is to be dropped.
-    pub(crate) fn time_wait_record(&mut self) -> Option<TimeWaitRecord> {
+    /// This connection as an [`OrphanRecord`], if it is in TIME-WAIT or FIN-WAIT-2, let go of by the application,
+    /// and has nothing pending that the record does not keep (an ACK or a D-SACK owed, data received, a timer
+    /// other than the wait's, an error to report...); `None` otherwise, and the connection is unchanged. On
+    /// success the connection gives its TIME-WAIT slot (if it holds one) to the record and is to be dropped.
+    pub(crate) fn orphan_record(&mut self) -> Option<OrphanRecord> {
         let t = &self.timers;
         let only_close_timer = [t.retransmit, t.reorder, t.probe, t.delayed_ack, t.persist, t.pacing]
             .iter()
             .all(|deadline| deadline.is_never());
         let fits = [self.rcv_buffer, self.send_mss, self.ack.largest_segment].iter().all(|&n| u32::try_from(n).is_ok());
-        let settled = self.state == TcpState::TimeWait
+        let settled = matches!(self.state, TcpState::TimeWait | TcpState::FinWait2)
             && self.released
             && self.error.is_none()
             && self.control.is_empty()
@@ -147,18 +162,18 @@ impl TcpConnection {
             && self.send_buffer.len() == 0
             && self.receive_queue.is_empty()
             && self.reassembly.is_empty()
-            && self.eof
             && !self.recovery.in_recovery
             && self.undo.is_none()
             && self.timeout_undo.is_none()
             && self.tuning.is_none()
             && only_close_timer
             && fits;
-        let (Some(fin_seq), Some(peer_fin)) = (self.fin_seq, self.peer_fin) else { return None };
+        let fin_seq = self.fin_seq?;
         if !settled {
             return None;
         }
-        Some(TimeWaitRecord {
+        Some(OrphanRecord {
+            state: self.state,
             local: self.local,
             remote: self.remote,
             iss: self.iss,
@@ -171,7 +186,7 @@ impl TcpConnection {
             snd_wl2: self.snd_wl2,
             rcv_nxt: self.rcv_nxt,
             rcv_adv: self.rcv_adv,
-            peer_fin,
+            peer_fin: self.peer_fin,
             last_ack_sent: self.ack.last_ack_sent,
             largest_segment: self.ack.largest_segment as u32,
             rcv_buffer: self.rcv_buffer as u32,
@@ -180,6 +195,7 @@ impl TcpConnection {
             snd_shift: self.snd_shift,
             rcv_shift: self.rcv_shift,
             passive: self.passive,
+            eof: self.eof,
             sack_enabled: self.sack_enabled,
             rack_enabled: self.rack_enabled,
             window_scaling: self.window_scaling,

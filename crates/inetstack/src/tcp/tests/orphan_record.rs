@@ -1,20 +1,21 @@
-//! A connection in TIME-WAIT kept as a record (`tcp/time_wait.rs`) and woken for every segment answers as the
-//! connection kept whole: for any segment the peer may send (its FIN again, duplicates, old and new ACKs, RSTs
-//! and SYNs in and out of the window, stale and fresh timestamps, SACK blocks, CE marks) at any time, both send
-//! the same segments and are left in the same state with the same deadline, and the record ends when the
-//! connection would close.
+//! A connection in TIME-WAIT or FIN-WAIT-2 kept as a record (`tcp/orphan.rs`) and woken for every segment
+//! answers as the connection kept whole: for any segment the peer may send (its FIN, again, data, duplicates,
+//! old and new ACKs, RSTs and SYNs in and out of the window, stale and fresh timestamps, SACK blocks, CE marks) at
+//! any time, both send the same segments and are left in the same state with the same deadline, and the record
+//! ends when the connection would close.
 
 use std::time::Duration;
 
 use super::util::{buffer, config, established, transfer};
 use crate::tcp::harness::{Harness, LinkFaults, Rng};
 use crate::tcp::memory_limit::MemoryLimit;
-use crate::tcp::{Nanos, TcpConfig, TcpConnection, TcpState, TimeWaitRecord};
+use crate::tcp::{Nanos, OrphanRecord, TcpConfig, TcpConnection, TcpState};
 use crate::wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, TcpTimestamps};
 
-/// A's end of a harness connection that carried data both ways and that A closed first, in TIME-WAIT and let go
-/// of (`close`); B runs with `peer`'s options. The same arguments make the same connection.
-fn in_time_wait(config: &TcpConfig, peer: &TcpConfig, seed: u64) -> TcpConnection {
+/// A's end of a harness connection that carried data both ways and that A closed first (`close`: let go of), in
+/// `state`: FIN-WAIT-2 (B has not closed) or TIME-WAIT (B closed too); B runs with `peer`'s options. The same
+/// arguments make the same connection.
+fn orphan(config: &TcpConfig, peer: &TcpConfig, seed: u64, state: TcpState) -> TcpConnection {
     let mut harness = established(config, peer, LinkFaults::default(), seed);
     transfer(&mut harness, 30_000, 4096);
     harness.b_mut().send(&super::util::sga(&[7; 3000])).expect("send");
@@ -22,10 +23,14 @@ fn in_time_wait(config: &TcpConfig, peer: &TcpConfig, seed: u64) -> TcpConnectio
     while harness.a.recv(usize::MAX).expect("recv").is_some_and(|data| !data.is_empty()) {}
     harness.a.close(harness.clock());
     harness.run_for(Duration::from_millis(200));
-    let now = harness.clock();
-    harness.b_mut().close(now);
-    let done = harness.run_until(Duration::from_secs(5), |h| h.a.state() == TcpState::TimeWait && h.b().is_closed());
-    assert!(done, "A in TIME-WAIT: {:?}", harness.states());
+    if state == TcpState::TimeWait {
+        let now = harness.clock();
+        harness.b_mut().close(now);
+    }
+    let done = harness.run_until(Duration::from_secs(5), |h| {
+        h.a.state() == state && (state != TcpState::TimeWait || h.b().is_closed())
+    });
+    assert!(done, "A in {state}: {:?}", harness.states());
     let Harness { a, .. } = harness;
     a
 }
@@ -34,7 +39,7 @@ fn pick(rng: &mut Rng, choices: &[i64]) -> i64 {
     choices[rng.next_u64() as usize % choices.len()]
 }
 
-/// A segment the peer may send to `conn` in TIME-WAIT, drawn around its sequence numbers and TS.Recent.
+/// A segment the peer may send to `conn`, drawn around its sequence numbers and TS.Recent.
 fn draw_segment(rng: &mut Rng, conn: &TcpConnection, payload: &'static [u8]) -> TcpRepr<'static> {
     let recent = conn.timestamps.as_ref().and_then(|ts| ts.recent()).unwrap_or(0);
     if rng.chance(0.15) {
@@ -111,20 +116,20 @@ fn draw_segment(rng: &mut Rng, conn: &TcpConnection, payload: &'static [u8]) -> 
 
 /// The record, or the connection it was woken into (which stays whole while it has something pending).
 enum Asleep {
-    Record(Box<TimeWaitRecord>),
+    Record(Box<OrphanRecord>),
     Awake(Box<TcpConnection>),
     Expired,
 }
 
 /// Segments for one pair of twins, each end given the same segment at the same time; returns how often the
 /// woken one went back to sleep.
-fn run_twins(config: &TcpConfig, peer: &TcpConfig, seed: u64, steps: usize) -> usize {
+fn run_twins(config: &TcpConfig, peer: &TcpConfig, seed: u64, state: TcpState, steps: usize) -> usize {
     let payload: &'static [u8] = &[0x42; 60];
-    let mut whole = in_time_wait(config, peer, seed);
-    let mut twin = in_time_wait(config, peer, seed);
+    let mut whole = orphan(config, peer, seed, state);
+    let mut twin = orphan(config, peer, seed, state);
     let (receive_memory, send_memory) = (MemoryLimit::new(config.receive_memory), MemoryLimit::new(config.send_memory));
     let mut now = Nanos::ZERO.max(whole.last_received);
-    let mut asleep = Asleep::Record(Box::new(twin.time_wait_record().expect("a settled TIME-WAIT connection sleeps")));
+    let mut asleep = Asleep::Record(Box::new(twin.orphan_record().expect("a settled TIME-WAIT connection sleeps")));
     drop(twin);
     let mut rng = Rng::new(seed ^ 0x7157);
     let mut slept = 0;
@@ -146,7 +151,7 @@ fn run_twins(config: &TcpConfig, peer: &TcpConfig, seed: u64, steps: usize) -> u
                     asleep = Asleep::Expired;
                 }
                 Asleep::Record(record) => {
-                    assert_eq!(whole.state(), TcpState::TimeWait, "{context}");
+                    assert_eq!(whole.state(), record.state(), "{context}");
                     assert!(out.is_empty(), "{context}: {out:?}");
                     assert_eq!(whole.next_deadline(), record.deadline(), "{context}");
                 }
@@ -183,7 +188,7 @@ fn run_twins(config: &TcpConfig, peer: &TcpConfig, seed: u64, steps: usize) -> u
             assert_eq!(whole.state(), awake.state(), "{context}: {segment:?}");
             assert_eq!(whole.next_deadline(), awake.next_deadline(), "{context}: {segment:?}");
             assert_eq!(whole.error(), awake.error(), "{context}: {segment:?}");
-            asleep = match awake.time_wait_record() {
+            asleep = match awake.orphan_record() {
                 Some(record) => {
                     slept += 1;
                     Asleep::Record(Box::new(record))
@@ -200,6 +205,15 @@ fn run_twins(config: &TcpConfig, peer: &TcpConfig, seed: u64, steps: usize) -> u
 
 #[test]
 fn a_record_woken_for_each_segment_answers_as_the_whole_connection() {
+    for state in [TcpState::TimeWait, TcpState::FinWait2] {
+        let slept = twins_in(state);
+        // Most segments leave nothing pending: the connection goes back to sleep.
+        assert!(slept > 32 * 10, "{state}: slept {slept} times");
+    }
+}
+
+/// [`run_twins`] in `state` for 32 seeds, each with its own options; returns how often the twin went to sleep.
+fn twins_in(state: TcpState) -> usize {
     let mut slept = 0;
     for seed in 0..32u64 {
         // The options as configured on A, and as B agrees to them (fewer, for some seeds: what A then uses
@@ -216,32 +230,31 @@ fn a_record_woken_for_each_segment_answers_as_the_whole_connection() {
             (peer.sack, peer.timestamps, peer.window_scale, peer.ecn, peer.accurate_ecn) =
                 (false, false, false, false, false);
         }
-        slept += run_twins(&config, &peer, seed, 300);
+        slept += run_twins(&config, &peer, seed, state, 300);
     }
-    // Most segments leave nothing pending: the connection goes back to sleep.
-    assert!(slept > 32 * 20, "slept {slept} times");
+    slept
 }
 
 #[test]
 fn a_connection_with_something_pending_stays_whole() {
-    let mut conn = in_time_wait(&config(), &config(), 1);
+    let mut conn = orphan(&config(), &config(), 1, TcpState::TimeWait);
     conn.ack.now = true;
-    assert!(conn.time_wait_record().is_none());
+    assert!(conn.orphan_record().is_none());
     conn.ack.now = false;
-    assert!(conn.time_wait_record().is_some());
-    let mut held = in_time_wait(&config(), &config(), 1);
+    assert!(conn.orphan_record().is_some());
+    let mut held = orphan(&config(), &config(), 1, TcpState::TimeWait);
     held.released = false;
-    assert!(held.time_wait_record().is_none(), "the application still holds it");
+    assert!(held.orphan_record().is_none(), "the application still holds it");
 }
 
 #[test]
 fn the_record_keeps_the_time_wait_slot() {
     let slots = crate::tcp::TimeWaitSlots::new(4);
-    let mut conn = in_time_wait(&config(), &config(), 2);
+    let mut conn = orphan(&config(), &config(), 2, TcpState::TimeWait);
     conn.share_time_wait_slots(&slots);
     conn.time_wait_slot.take();
     assert_eq!(slots.taken(), 1);
-    let record = conn.time_wait_record().expect("record");
+    let record = conn.orphan_record().expect("record");
     drop(conn);
     assert_eq!(slots.taken(), 1, "held by the record");
     let woken = record.wake(&config(), &MemoryLimit::new(1 << 20), &MemoryLimit::new(1 << 20), Nanos::ZERO);
@@ -252,7 +265,7 @@ fn the_record_keeps_the_time_wait_slot() {
 
 #[test]
 fn the_record_is_small() {
-    let record = std::mem::size_of::<TimeWaitRecord>();
+    let record = std::mem::size_of::<OrphanRecord>();
     let connection = std::mem::size_of::<TcpConnection>();
     assert!(record * 4 < connection, "record {record} bytes, connection {connection}");
 }
