@@ -167,6 +167,7 @@ impl TcpConnection {
             && self.timeout_undo.is_none()
             && self.tuning.is_none()
             && only_close_timer
+            && !self.timers.close.is_never()
             && fits;
         let fin_seq = self.fin_seq?;
         if !settled {
