@@ -24,6 +24,7 @@
 //! receive_memory = 268435456 # optional, default 1 GiB: all TCP connections' received data together, at most this
 //! send_memory = 268435456   # optional, default 1 GiB: all TCP connections' data to send together, at most this
 //! max_time_wait = 65536     # optional, default 65536: TCP connections in TIME-WAIT at once; past it they close
+//! max_orphans = 65536       # optional, default 65536: TCP connections closed, not yet done; past it a close resets
 //! congestion = "dctcp"      # optional: "cubic" (the default), "newreno" or "dctcp" (RFC 8257, asks for ECN)
 //! ```
 //! One process opens DPDK once: every catnip instance of a process (one at a time) must use the same
@@ -136,10 +137,13 @@ pub struct CatnipSection {
     pub send_memory: Option<u64>,
     /// The most TCP connections in TIME-WAIT at once (inetstack's `TcpConfig::max_time_wait`); 65 536 when absent.
     pub max_time_wait: Option<u64>,
+    /// The most TCP connections closed by the application and not yet closed nor in TIME-WAIT at once (inetstack's
+    /// `TcpConfig::max_orphans`); 65 536 when absent.
+    pub max_orphans: Option<u64>,
 }
 
-/// The most `max_time_wait` may be.
-const MAX_TIME_WAIT: u64 = 1 << 24;
+/// The most `max_time_wait` and `max_orphans` may be.
+const MAX_CONNECTION_LIMIT: u64 = 1 << 24;
 
 /// The bounds of `receive_memory` and `send_memory` (inetstack's: a connection's floor, 4 KiB, and
 /// `tcp::MAX_MEMORY_LIMIT`, 1 TiB).
@@ -179,6 +183,7 @@ pub struct CatnipSettings {
     pub receive_memory: Option<usize>,
     pub send_memory: Option<usize>,
     pub max_time_wait: Option<usize>,
+    pub max_orphans: Option<usize>,
 }
 
 /// TCP's congestion controller, as the `[catnip]` section names it (inetstack's `CongestionAlgorithm`).
@@ -285,11 +290,13 @@ impl CatnipSection {
         };
         let receive_memory = memory_limit("receive_memory", self.receive_memory)?;
         let send_memory = memory_limit("send_memory", self.send_memory)?;
-        let max_time_wait = match self.max_time_wait {
-            None => None,
-            Some(n @ 0..=MAX_TIME_WAIT) => Some(n as usize),
-            Some(n) => return Err(bad(format!("catnip.max_time_wait = {n} is not in 0..={MAX_TIME_WAIT}"))),
+        let connection_limit = |key: &str, value: Option<u64>| match value {
+            None => Ok(None),
+            Some(n @ 0..=MAX_CONNECTION_LIMIT) => Ok(Some(n as usize)),
+            Some(n) => Err(bad(format!("catnip.{key} = {n} is not in 0..={MAX_CONNECTION_LIMIT}"))),
         };
+        let max_time_wait = connection_limit("max_time_wait", self.max_time_wait)?;
+        let max_orphans = connection_limit("max_orphans", self.max_orphans)?;
         Ok(CatnipSettings {
             eal_args: self.eal_args.clone(),
             port: self.port.clone(),
@@ -309,6 +316,7 @@ impl CatnipSection {
             receive_memory,
             send_memory,
             max_time_wait,
+            max_orphans,
         })
     }
 
@@ -337,6 +345,9 @@ impl CatnipSection {
         }
         if let Some(limit) = settings.max_time_wait {
             config.tcp.max_time_wait = limit;
+        }
+        if let Some(limit) = settings.max_orphans {
+            config.tcp.max_orphans = limit;
         }
         config.tcp.congestion = match settings.congestion {
             Congestion::Cubic => catnip::dpdk::CongestionAlgorithm::Cubic,
@@ -459,6 +470,9 @@ send_buffer_max = 262144
         assert_eq!(settings.max_time_wait, None, "inetstack's default");
         let limited = Config::from_toml(&format!("{text}max_time_wait = 0\n")).unwrap();
         assert_eq!(limited.catnip.validate().unwrap().max_time_wait, Some(0));
+        assert_eq!(settings.max_orphans, None, "inetstack's default");
+        let limited = Config::from_toml(&format!("{text}max_orphans = 16777216\n")).unwrap();
+        assert_eq!(limited.catnip.validate().unwrap().max_orphans, Some(1 << 24));
         let yaml = "catnip:\n  eal_args: [--no-pci, --vdev=net_tap0]\n  ipv4: 10.99.0.1\n  gateway: 10.99.0.254\n  \
                     arp:\n    - { ipv4: 10.99.0.2, mac: \"02:00:00:00:00:02\" }\n";
         assert_eq!(Config::from_yaml(yaml).unwrap().catnip.validate().unwrap(), settings);
@@ -485,6 +499,7 @@ send_buffer_max = 262144
             ("send_memory = 1099511627777", "catnip.send_memory"),
             ("max_time_wait = 16777217", "catnip.max_time_wait"),
             ("max_time_wait = -1", "invalid value"),
+            ("max_orphans = 16777217", "catnip.max_orphans"),
         ] {
             let e = error(&format!("{base}{extra}"));
             assert_eq!(e.errno(), libc::EINVAL);
@@ -527,8 +542,9 @@ send_buffer_max = 262144
         let limits = format!("{text}\nreceive_memory = 65536\nsend_memory = 32768");
         let (config, _) = Config::from_toml(&limits).unwrap().catnip.to_config().unwrap();
         assert_eq!((config.tcp.receive_memory, config.tcp.send_memory), (65536, 32768));
-        let text = format!("{text}\nmax_time_wait = 100");
-        assert_eq!(Config::from_toml(&text).unwrap().catnip.to_config().unwrap().0.tcp.max_time_wait, 100);
+        let text = format!("{text}\nmax_time_wait = 100\nmax_orphans = 200");
+        let (config, _) = Config::from_toml(&text).unwrap().catnip.to_config().unwrap();
+        assert_eq!((config.tcp.max_time_wait, config.tcp.max_orphans), (100, 200));
     }
 
     #[test]

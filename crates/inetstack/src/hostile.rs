@@ -452,6 +452,8 @@ impl Host {
             let Some(deadline) = self.stack.next_deadline() else {
                 let held = (self.stack.tcp_receive_memory_held(), self.stack.tcp_send_memory_held());
                 assert_eq!(held, (0, 0), "received data and data to send still charged after every socket closed");
+                let slots = (self.stack.tcp_time_wait_count(), self.stack.tcp_orphan_count());
+                assert_eq!(slots, (0, 0), "TIME-WAIT or orphan slots still taken after every socket closed");
                 return outcome;
             };
             assert!(deadline <= end, "a timer is armed an hour after every socket closed");

@@ -69,8 +69,13 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(limit.map(|m| m as u64), key);
                 assert!(limit.is_none_or(|m| (4096..=1 << 40).contains(&m)), "{settings:?}");
             }
-            assert_eq!(settings.max_time_wait.map(|m| m as u64), config.catnip.max_time_wait);
-            assert!(settings.max_time_wait.is_none_or(|m| m <= 1 << 24), "{settings:?}");
+            for (limit, key) in [
+                (settings.max_time_wait, config.catnip.max_time_wait),
+                (settings.max_orphans, config.catnip.max_orphans),
+            ] {
+                assert_eq!(limit.map(|m| m as u64), key);
+                assert!(limit.is_none_or(|m| m <= 1 << 24), "{settings:?}");
+            }
             // The settings in their canonical text check to themselves: addresses and MACs print as they parse.
             let section = CatnipSection {
                 eal_args: settings.eal_args.clone(),
@@ -98,6 +103,7 @@ fuzz_target!(|data: &[u8]| {
                 receive_memory: settings.receive_memory.map(|m| m as u64),
                 send_memory: settings.send_memory.map(|m| m as u64),
                 max_time_wait: settings.max_time_wait.map(|m| m as u64),
+                max_orphans: settings.max_orphans.map(|m| m as u64),
             };
             assert_eq!(section.validate().expect("checked settings check again"), settings);
         }

@@ -124,7 +124,7 @@ fn draw(seed: u64) -> Draw {
             config.tcp.receive_memory = limit;
         }
     }
-    // One seed in four: room for none or two connections in TIME-WAIT (`tcp/time_wait_slots.rs`), so that
+    // One seed in four: room for none or two connections in TIME-WAIT (`tcp/slots.rs`), so that
     // connections that close first close at once instead.
     if rng.below(4) == 0 {
         let limit = rng.pick(&[0, 2]);
@@ -351,6 +351,8 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
     assert_eq!(sending, [0, 0], "seed {seed}: data to send still charged");
     let waiting: Vec<usize> = sim.hosts.iter().map(Stack::tcp_time_wait_count).collect();
     assert_eq!(waiting, [0, 0], "seed {seed}: TIME-WAIT slots still taken");
+    let orphans: Vec<usize> = sim.hosts.iter().map(Stack::tcp_orphan_count).collect();
+    assert_eq!(orphans, [0, 0], "seed {seed}: orphan slots still taken");
     let wire = sim.recorded.take().expect("recording");
     wire.into_iter().map(|(at, host, bytes)| (at - t0, host, bytes)).collect()
 }

@@ -6,8 +6,10 @@
 //! - data to send (`TcpConfig::send_memory`, `tcp/memory_limit.rs`): many connections whose peer reads nothing
 //!   hold no more than the limit (give or take a floor each) however much the application pushes, and once the
 //!   peers read, every push held back is woken and every byte arrives;
-//! - connections in TIME-WAIT (`TcpConfig::max_time_wait`, `tcp/time_wait_slots.rs`): past the limit, a
-//!   connection that closes first closes at once, its peer's FIN still acknowledged.
+//! - connections in TIME-WAIT (`TcpConfig::max_time_wait`, `tcp/slots.rs`): past the limit, a
+//!   connection that closes first closes at once, its peer's FIN still acknowledged;
+//! - orphans, connections the application closed that are not yet closed nor in TIME-WAIT
+//!   (`TcpConfig::max_orphans`, `tcp/slots.rs`): past the limit, the application's close resets the connection.
 
 use std::time::Duration;
 
@@ -244,4 +246,39 @@ fn connections_past_the_time_wait_limit_close_at_once_and_their_peers_close_clea
     // 2 MSL later the slots are free again.
     sim.sleep(Duration::from_secs(61));
     assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0);
+}
+
+#[test]
+fn closes_past_the_orphan_limit_reset_the_connection() {
+    // The server closes each of 10 connections whose client does not close: each waits in FIN-WAIT-2 for the
+    // client's FIN, an orphan. With room for 4, the other 6 closes reset their connection.
+    const LIMIT: usize = 4;
+    let tcp = TcpConfig { max_orphans: LIMIT, ..TcpConfig::default() };
+    let (mut sim, listener) = link(tcp, 13, (10_000_000_000, Duration::from_millis(1), 1000), Default::default());
+    let (mut streams, _) = fill(&mut sim, listener, 10, 1000, Duration::from_secs(2));
+    assert!(read_all(&mut sim, listener, &mut streams, 1000, Duration::from_secs(1)), "requests read");
+    let servers: Vec<SocketId> = streams.iter().map(|st| st.server.expect("accepted")).collect();
+    for &server in &servers {
+        sim.hosts[1].close(server).expect("close");
+    }
+    assert_eq!(sim.hosts[1].tcp_orphan_count(), LIMIT);
+    sim.sleep(Duration::from_millis(100));
+    let mut slot = Sga::new();
+    let outcomes: Vec<Result<RecvOutcome, i32>> = streams
+        .iter()
+        .map(|st| sim.hosts[0].tcp_recv_into(st.client, usize::MAX, &mut slot).map_err(|e| e.errno()))
+        .collect();
+    let ended = outcomes.iter().filter(|o| **o == Ok(RecvOutcome::EndOfStream)).count();
+    let reset = outcomes.iter().filter(|o| **o == Err(libc::ECONNRESET)).count();
+    assert_eq!((ended, reset), (LIMIT, 6), "{outcomes:?}");
+    let waiting = servers.iter().filter(|&&id| sim.hosts[1].tcp_state(id).is_ok_and(|s| s == TcpState::FinWait2));
+    assert_eq!(waiting.count(), LIMIT, "the orphans wait in FIN-WAIT-2");
+    // The clients that saw the end of the stream close: the orphans go to TIME-WAIT and give their slot back.
+    for (stream, outcome) in streams.iter().zip(&outcomes) {
+        if *outcome == Ok(RecvOutcome::EndOfStream) {
+            sim.hosts[0].close(stream.client).expect("client close");
+        }
+    }
+    sim.sleep(Duration::from_millis(100));
+    assert_eq!((sim.hosts[1].tcp_orphan_count(), sim.hosts[1].tcp_time_wait_count()), (0, LIMIT));
 }

@@ -25,7 +25,7 @@ use super::header_template::HeaderTemplate;
 use super::output::CachedHop;
 use super::{Socket, SocketId, Stack};
 use crate::tcp::{
-    MemoryLimit, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, TcpConfig, TcpConnection, TcpState, TimeWaitSlots,
+    MemoryLimit, Nanos, OutgoingSegment, RecvOutcome, SegmentBatch, Slots, TcpConfig, TcpConnection, TcpState,
     TuningBudget, ecn_codepoint,
 };
 use crate::wire::{Ipv4Repr, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr, WireError};
@@ -153,7 +153,10 @@ pub(super) struct TcpTables {
     /// What all the connections hold of data to send, and its limit (`TcpConfig::send_memory`).
     send_memory: MemoryLimit,
     /// The connections' TIME-WAIT slots (`TcpConfig::max_time_wait`).
-    time_wait_slots: TimeWaitSlots,
+    time_wait_slots: Slots,
+    /// The slots of the connections the application closed that are not yet closed nor in TIME-WAIT
+    /// (`TcpConfig::max_orphans`).
+    orphan_slots: Slots,
 }
 
 /// The segments one connection emits in a poll: by the general path, or batched by the fast path (the batch's
@@ -171,7 +174,8 @@ impl TcpTables {
             tuning_budget: TuningBudget::new(tcp.autotune_budget),
             receive_memory: MemoryLimit::new(tcp.receive_memory),
             send_memory: MemoryLimit::new(tcp.send_memory),
-            time_wait_slots: TimeWaitSlots::new(tcp.max_time_wait),
+            time_wait_slots: Slots::new(tcp.max_time_wait),
+            orphan_slots: Slots::new(tcp.max_orphans),
             ..Self::default()
         }
     }
@@ -492,6 +496,12 @@ impl Stack {
         self.tcp.time_wait_slots.taken()
     }
 
+    /// How many of the stack's connections are orphans: closed by the application, not yet closed nor in
+    /// TIME-WAIT (at most `TcpConfig::max_orphans`).
+    pub fn tcp_orphan_count(&self) -> usize {
+        self.tcp.orphan_slots.taken()
+    }
+
     /// The connection's counters (segments, bytes, retransmissions, drops by reason...).
     pub fn tcp_counters(&mut self, id: SocketId) -> Result<crate::tcp::TcpCounters, Fail> {
         Ok(*self.connection(id)?.tcb.counters())
@@ -767,12 +777,13 @@ impl Stack {
     }
 
     /// What every new connection takes from the stack: the stack's auto-tuning budget, its limits on received
-    /// data and on data to send, its TIME-WAIT slots, and what it knows of the path MTU.
+    /// data and on data to send, its TIME-WAIT and orphan slots, and what it knows of the path MTU.
     fn set_up(&self, tcb: &mut TcpConnection) {
         tcb.share_tuning_budget(&self.tcp.tuning_budget);
         tcb.share_receive_memory(&self.tcp.receive_memory);
         tcb.share_send_memory(&self.tcp.send_memory);
         tcb.share_time_wait_slots(&self.tcp.time_wait_slots);
+        tcb.share_orphan_slots(&self.tcp.orphan_slots);
         self.start_with_known_path_mtu(tcb);
     }
 

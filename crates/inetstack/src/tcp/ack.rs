@@ -154,7 +154,7 @@ impl TcpConnection {
     }
 
     /// TIME-WAIT for 2 MSL (RFC 9293 §3.6.1), in one of the stack's slots for it; with none left, closed at
-    /// once (`time_wait_slots.rs`).
+    /// once (`slots.rs`).
     pub(super) fn enter_time_wait(&mut self, now: Nanos) {
         if !self.time_wait_slot.take() {
             // Closed at once, as Linux closes when its table of TIME-WAIT connections is full; the ACK of the
@@ -168,6 +168,7 @@ impl TcpConnection {
             return;
         }
         self.state = TcpState::TimeWait;
+        self.orphan_slot.release();
         self.timers.retransmit = Nanos::NEVER;
         self.timers.persist = Nanos::NEVER;
         self.timers.close = now.saturating_add(Nanos::from_duration(self.config.time_wait));

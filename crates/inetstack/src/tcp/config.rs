@@ -55,10 +55,14 @@ pub struct TcpConfig {
     /// full send buffer), unless the connection holds less than 4 KiB. A connection made outside a stack has a
     /// limit of its own of this size.
     pub send_memory: usize,
-    /// The most connections of a stack in TIME-WAIT at once (`tcp/time_wait_slots.rs`; 65 536 by default, Linux's
+    /// The most connections of a stack in TIME-WAIT at once (`tcp/slots.rs`; 65 536 by default, Linux's
     /// `tcp_max_tw_buckets`); past it a connection that would enter TIME-WAIT closes at once. A connection made
     /// outside a stack has a limit of its own of this size.
     pub max_time_wait: usize,
+    /// The most orphans of a stack at once: connections the application closed that are not yet closed nor in
+    /// TIME-WAIT (`tcp/slots.rs`; 65 536 by default, Linux's `tcp_max_orphans`); past it the application's close
+    /// resets the connection. A connection made outside a stack has a limit of its own of this size.
+    pub max_orphans: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY): small segments go out even with data in flight.
     pub nodelay: bool,
     /// How long an ACK may be delayed (RFC 1122 §4.2.3.2, RFC 5681 §4.2); zero acknowledges every segment.
@@ -147,7 +151,8 @@ impl Default for TcpConfig {
             autotune_budget: 256 << 20,
             receive_memory: super::memory_limit::DEFAULT_LIMIT,
             send_memory: super::memory_limit::DEFAULT_LIMIT,
-            max_time_wait: super::time_wait_slots::DEFAULT_LIMIT,
+            max_time_wait: super::slots::DEFAULT_LIMIT,
+            max_orphans: super::slots::DEFAULT_LIMIT,
             nodelay: false,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),

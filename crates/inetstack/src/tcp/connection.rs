@@ -24,7 +24,7 @@ use super::rtt::RttEstimator;
 use super::scoreboard::SackScoreboard;
 use super::send_buffer::SendBuffer;
 use super::sent_segments::SentSegments;
-use super::time_wait_slots::{TimeWaitSlot, TimeWaitSlots};
+use super::slots::{Slot, Slots};
 use super::timers::TimerDeadlines;
 use super::timestamps::Timestamps;
 use super::tuning_budget::TuningBudget;
@@ -179,8 +179,11 @@ pub struct TcpConnection {
     /// What the receive and reassembly queues hold, charged to the stack's limit on received data
     /// (`memory_limit.rs`).
     pub(super) receive_memory: MemoryCharge,
-    /// The stack's TIME-WAIT slot this connection takes when it enters TIME-WAIT (`time_wait_slots.rs`).
-    pub(super) time_wait_slot: TimeWaitSlot,
+    /// The stack's TIME-WAIT slot this connection takes when it enters TIME-WAIT (`slots.rs`).
+    pub(super) time_wait_slot: Slot,
+    /// The stack's orphan slot this connection takes when the application closes it, until it closes or enters
+    /// TIME-WAIT (`slots.rs`).
+    pub(super) orphan_slot: Slot,
     /// Where the peer's FIN sits, once seen (possibly ahead of RCV.NXT).
     pub(super) peer_fin: Option<SeqNumber>,
     /// The peer's FIN has been reached: end of stream.
@@ -296,7 +299,8 @@ impl TcpConnection {
             tuning: Tuning::for_config(config).map(Box::new),
             reassembly: Reassembly::new(config.out_of_order_limit()),
             receive_memory: MemoryCharge::new(MemoryLimit::new(config.receive_memory)),
-            time_wait_slot: TimeWaitSlot::new(TimeWaitSlots::new(config.max_time_wait)),
+            time_wait_slot: Slot::new(Slots::new(config.max_time_wait)),
+            orphan_slot: Slot::new(Slots::new(config.max_orphans)),
             peer_fin: None,
             eof: false,
             timestamps: config.timestamps.then(|| Timestamps::new(ts_offset)),
@@ -453,6 +457,7 @@ impl TcpConnection {
     pub(super) fn enter_closed(&mut self) {
         self.state = TcpState::Closed;
         self.time_wait_slot.release();
+        self.orphan_slot.release();
         self.timers = TimerDeadlines::default();
         self.ack.now = false;
     }
@@ -530,8 +535,14 @@ impl TcpConnection {
 
     /// Makes the connection take its TIME-WAIT slot from `slots`, shared with other connections (a stack hands
     /// each of its connections its own), instead of the slots of its own it was made with.
-    pub fn share_time_wait_slots(&mut self, slots: &TimeWaitSlots) {
+    pub fn share_time_wait_slots(&mut self, slots: &Slots) {
         self.time_wait_slot.move_to(slots);
+    }
+
+    /// Makes the connection take its orphan slot from `slots`, shared with other connections (a stack hands each
+    /// of its connections its own), instead of the slots of its own it was made with.
+    pub fn share_orphan_slots(&mut self, slots: &Slots) {
+        self.orphan_slot.move_to(slots);
     }
 
     /// Whether every byte queued so far has been acknowledged (the send buffer is empty).
@@ -683,9 +694,17 @@ impl TcpConnection {
     /// Orderly close by an application that lets go of the connection: [`Self::shutdown_write`], and
     /// FIN-WAIT-2 then waits at most `fin_wait2_timeout` for the peer's FIN (from `now` if the connection is
     /// there already, half-closed before). The receive side stays open until the peer's FIN.
+    ///
+    /// The connection is then an orphan until it closes or enters TIME-WAIT, in one of the stack's slots for them;
+    /// with none left, it is reset instead (`slots.rs`).
     pub fn close(&mut self, now: Nanos) {
         self.released = true;
         self.shutdown_write();
+        if !matches!(self.state, TcpState::Closed | TcpState::TimeWait) && !self.orphan_slot.take() {
+            self.counters.orphans_reset += 1;
+            self.abort();
+            return;
+        }
         if self.state == TcpState::FinWait2 && self.timers.close.is_never() {
             self.timers.close = now.saturating_add(Nanos::from_duration(self.config.fin_wait2_timeout));
         }

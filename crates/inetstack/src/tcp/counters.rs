@@ -106,4 +106,6 @@ pub struct TcpCounters {
     /// Closed at once instead of entering TIME-WAIT: the stack's connections in TIME-WAIT were at
     /// `TcpConfig::max_time_wait`.
     pub time_wait_skipped: u64,
+    /// Closes that reset the connection because every orphan slot was taken (`TcpConfig::max_orphans`).
+    pub orphans_reset: u64,
 }

@@ -14,7 +14,7 @@
 //! goes from FIN-WAIT-2 to TIME-WAIT on the peer's FIN, and ends at its deadline. The record holds the state
 //! those answers read: sequence numbers, windows, the timestamp clock and TS.Recent, the RTO (PAWS lets a
 //! reordered ACK through within one), ECN's feedback, the two ACK rate limiters, the deadline and the stack's
-//! TIME-WAIT slot.
+//! slots it holds (TIME-WAIT's, or an orphan's in FIN-WAIT-2, `slots.rs`).
 //!
 //! The record has no behaviour of its own: a segment for it wakes it into a whole connection again
 //! ([`OrphanRecord::wake`]), which the connection's own code handles, and the stack keeps it as a record again
@@ -30,7 +30,7 @@ use super::ecn::Ecn;
 use super::memory_limit::MemoryLimit;
 use super::rate_limit::RateLimiter;
 use super::rtt::RttEstimator;
-use super::time_wait_slots::TimeWaitSlot;
+use super::slots::Slot;
 use super::timestamps::Timestamps;
 use super::{Nanos, TcpConfig, TcpConnection, TcpState};
 use crate::wire::SeqNumber;
@@ -73,11 +73,12 @@ pub(crate) struct OrphanRecord {
     ecn: Ecn,
     challenge_limiter: RateLimiter,
     out_of_window_limiter: RateLimiter,
-    slot: TimeWaitSlot,
+    time_wait_slot: Slot,
+    orphan_slot: Slot,
 }
 
 impl OrphanRecord {
-    /// When the wait ends: the record is then dropped, and with it its slot (the connection would close,
+    /// When the wait ends: the record is then dropped, and with it its slots (the connection would close,
     /// sending nothing).
     pub(crate) fn deadline(&self) -> Nanos {
         self.deadline
@@ -134,7 +135,8 @@ impl OrphanRecord {
         c.ecn = self.ecn;
         c.challenge_limiter = self.challenge_limiter;
         c.out_of_window_limiter = self.out_of_window_limiter;
-        c.time_wait_slot = self.slot;
+        c.time_wait_slot = self.time_wait_slot;
+        c.orphan_slot = self.orphan_slot;
         c
     }
 }
@@ -143,7 +145,7 @@ impl TcpConnection {
     /// This connection as an [`OrphanRecord`], if it is in TIME-WAIT or FIN-WAIT-2, let go of by the application,
     /// and has nothing pending that the record does not keep (an ACK or a D-SACK owed, data received, a timer
     /// other than the wait's, an error to report...); `None` otherwise, and the connection is unchanged. On
-    /// success the connection gives its TIME-WAIT slot (if it holds one) to the record and is to be dropped.
+    /// success the connection gives the slots it holds to the record and is to be dropped.
     pub(crate) fn orphan_record(&mut self) -> Option<OrphanRecord> {
         let t = &self.timers;
         let only_close_timer = [t.retransmit, t.reorder, t.probe, t.delayed_ack, t.persist, t.pacing]
@@ -205,7 +207,8 @@ impl TcpConnection {
             ecn: self.ecn,
             challenge_limiter: self.challenge_limiter,
             out_of_window_limiter: self.out_of_window_limiter,
-            slot: self.time_wait_slot.hand_over(),
+            time_wait_slot: self.time_wait_slot.hand_over(),
+            orphan_slot: self.orphan_slot.hand_over(),
         })
     }
 }

@@ -248,19 +248,25 @@ fn a_connection_with_something_pending_stays_whole() {
 }
 
 #[test]
-fn the_record_keeps_the_time_wait_slot() {
-    let slots = crate::tcp::TimeWaitSlots::new(4);
-    let mut conn = orphan(&config(), &config(), 2, TcpState::TimeWait);
-    conn.share_time_wait_slots(&slots);
-    conn.time_wait_slot.take();
-    assert_eq!(slots.taken(), 1);
-    let record = conn.orphan_record().expect("record");
-    drop(conn);
-    assert_eq!(slots.taken(), 1, "held by the record");
-    let woken = record.wake(&config(), &MemoryLimit::new(1 << 20), &MemoryLimit::new(1 << 20), Nanos::ZERO);
-    assert_eq!(slots.taken(), 1, "held by the woken connection");
-    drop(woken);
-    assert_eq!(slots.taken(), 0);
+fn the_record_keeps_the_slots_the_connection_holds() {
+    // TIME-WAIT's slot in TIME-WAIT, an orphan's in FIN-WAIT-2 (`slots.rs`): held by the record, then by the
+    // connection it wakes into, and given back when that is dropped.
+    for state in [TcpState::TimeWait, TcpState::FinWait2] {
+        let slots = crate::tcp::Slots::new(4);
+        let mut conn = orphan(&config(), &config(), 2, state);
+        conn.share_time_wait_slots(&slots);
+        conn.share_orphan_slots(&slots);
+        let slot = if state == TcpState::TimeWait { &mut conn.time_wait_slot } else { &mut conn.orphan_slot };
+        slot.take();
+        assert_eq!(slots.taken(), 1, "{state}");
+        let record = conn.orphan_record().expect("record");
+        drop(conn);
+        assert_eq!(slots.taken(), 1, "{state}: held by the record");
+        let woken = record.wake(&config(), &MemoryLimit::new(1 << 20), &MemoryLimit::new(1 << 20), Nanos::ZERO);
+        assert_eq!(slots.taken(), 1, "{state}: held by the woken connection");
+        drop(woken);
+        assert_eq!(slots.taken(), 0, "{state}");
+    }
 }
 
 #[test]

@@ -1,23 +1,30 @@
-//! How many of a stack's connections may be in TIME-WAIT at once (`TcpConfig::max_time_wait`; Linux's
-//! `tcp_max_tw_buckets`). A connection that closes first waits 2 MSL in TIME-WAIT (60 s by default), so a server
-//! that closes its connections first holds as many of them as it closes in 60 s: 50 000 a second would be 3 million
-//! connections, each a whole connection here (Linux keeps a smaller record for them). A peer that makes a server
-//! close connections at that rate could exhaust memory.
+//! How many of a stack's connections may be in a state at once, where each would otherwise hold memory for as
+//! long as a peer makes it: a counted pool of slots ([`Slots`]) shared by the connections, each holding at most
+//! one ([`Slot`], given back when released or dropped). Two limits use it:
 //!
-//! A connection takes a slot when it enters TIME-WAIT and gives it back when it leaves (the timer, a RST, or a
-//! new SYN that reopens it) or is dropped. With every slot taken, a connection that would enter TIME-WAIT closes
-//! at once instead, as Linux does when its table of them overflows: its peer's retransmitted FIN, if its last ACK
-//! was lost, then gets a RST instead of that ACK again.
+//! - Connections in TIME-WAIT (`TcpConfig::max_time_wait`; Linux's `tcp_max_tw_buckets`). A connection that
+//!   closes first waits 2 MSL in TIME-WAIT (60 s by default), so a server that closes its connections first holds
+//!   as many of them as it closes in 60 s: 50 000 a second would be 3 million. A connection takes a slot when it
+//!   enters TIME-WAIT and gives it back when it leaves (the timer, a RST, or a new SYN that reopens it) or is
+//!   dropped. With every slot taken, a connection that would enter TIME-WAIT closes at once instead, as Linux does
+//!   when its table of them overflows: its peer's retransmitted FIN, if its last ACK was lost, then gets a RST
+//!   instead of that ACK again.
+//! - Orphans (`TcpConfig::max_orphans`; Linux's `tcp_max_orphans`): connections the application closed that are
+//!   not yet closed nor in TIME-WAIT (FIN-WAIT-1, FIN-WAIT-2, CLOSING, LAST-ACK). A peer that never acknowledges
+//!   our FIN, or never sends its own, keeps one for minutes (`max_retransmits` timeouts, `fin_wait2_timeout`). A
+//!   connection takes a slot when the application closes it and gives it back when it enters TIME-WAIT or closes.
+//!   With every slot taken, the close resets the connection instead, as Linux's does past its limit.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-/// [`TcpConfig::max_time_wait`](super::TcpConfig::max_time_wait)'s default.
+/// [`TcpConfig::max_time_wait`](super::TcpConfig::max_time_wait)'s and
+/// [`TcpConfig::max_orphans`](super::TcpConfig::max_orphans)'s default.
 pub const DEFAULT_LIMIT: usize = 65_536;
 
-/// A stack's TIME-WAIT slots, shared by the connections it is handed to.
+/// A stack's slots for one state, shared by the connections it is handed to.
 #[derive(Clone, Debug)]
-pub struct TimeWaitSlots(Rc<Pool>);
+pub struct Slots(Rc<Pool>);
 
 #[derive(Debug)]
 struct Pool {
@@ -25,32 +32,32 @@ struct Pool {
     taken: Cell<usize>,
 }
 
-impl Default for TimeWaitSlots {
+impl Default for Slots {
     fn default() -> Self {
         Self::new(DEFAULT_LIMIT)
     }
 }
 
-impl TimeWaitSlots {
+impl Slots {
     pub fn new(limit: usize) -> Self {
         Self(Rc::new(Pool { limit, taken: Cell::new(0) }))
     }
 
-    /// How many connections are in TIME-WAIT.
+    /// How many slots are taken.
     pub fn taken(&self) -> usize {
         self.0.taken.get()
     }
 }
 
-/// One connection's hold on a slot of [`TimeWaitSlots`], given back when it is dropped.
+/// One connection's hold on a slot of [`Slots`], given back when it is dropped.
 #[derive(Debug)]
-pub(crate) struct TimeWaitSlot {
-    slots: TimeWaitSlots,
+pub(crate) struct Slot {
+    slots: Slots,
     held: bool,
 }
 
-impl TimeWaitSlot {
-    pub(crate) fn new(slots: TimeWaitSlots) -> Self {
+impl Slot {
+    pub(crate) fn new(slots: Slots) -> Self {
         Self { slots, held: false }
     }
 
@@ -81,7 +88,7 @@ impl TimeWaitSlot {
 
     /// Moves to `slots`, taking a slot there if one was held here (a connection moves before it closes, so
     /// none is).
-    pub(crate) fn move_to(&mut self, slots: &TimeWaitSlots) {
+    pub(crate) fn move_to(&mut self, slots: &Slots) {
         let held = self.held;
         self.release();
         self.slots = slots.clone();
@@ -91,7 +98,7 @@ impl TimeWaitSlot {
     }
 }
 
-impl Drop for TimeWaitSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.release();
     }
@@ -103,8 +110,8 @@ mod tests {
 
     #[test]
     fn slots_run_out_and_come_back_when_released_or_dropped() {
-        let slots = TimeWaitSlots::new(2);
-        let [mut a, mut b, mut c] = [(); 3].map(|_| TimeWaitSlot::new(slots.clone()));
+        let slots = Slots::new(2);
+        let [mut a, mut b, mut c] = [(); 3].map(|_| Slot::new(slots.clone()));
         assert!(a.take() && a.take(), "a second take keeps the one slot");
         assert!(b.take());
         assert!(!c.take(), "every slot taken");
@@ -115,7 +122,7 @@ mod tests {
         assert!(c.take());
         drop(b);
         assert_eq!(slots.taken(), 1);
-        let other = TimeWaitSlots::new(1);
+        let other = Slots::new(1);
         c.move_to(&other);
         assert_eq!((slots.taken(), other.taken()), (0, 1));
         drop(c);
