@@ -200,15 +200,21 @@ fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit()
     assert_eq!(sim.hosts[1].tcp_send_memory_held(), 0);
 }
 
+/// Ten connections on hosts with `tcp` (the link drawn from `seed`) whose clients each sent 1000 bytes, all read by
+/// the server.
+fn ten_requests_read(tcp: TcpConfig, seed: u64) -> (Simulation, Vec<Stream>) {
+    let (mut sim, listener) = link(tcp, seed, (10_000_000_000, Duration::from_millis(1), 1000), Default::default());
+    let (mut streams, _) = fill(&mut sim, listener, 10, 1000, Duration::from_secs(2));
+    assert!(read_all(&mut sim, listener, &mut streams, 1000, Duration::from_secs(1)), "requests read");
+    (sim, streams)
+}
+
 #[test]
 fn connections_past_the_time_wait_limit_close_at_once_and_their_peers_close_cleanly() {
     // The server closes each of 10 connections first (it shuts down its sending side and keeps the socket, so
     // its counters stay readable), with room for 4 in TIME-WAIT.
     const LIMIT: usize = 4;
-    let tcp = TcpConfig { max_time_wait: LIMIT, ..TcpConfig::default() };
-    let (mut sim, listener) = link(tcp, 12, (10_000_000_000, Duration::from_millis(1), 1000), Default::default());
-    let (mut streams, _) = fill(&mut sim, listener, 10, 1000, Duration::from_secs(2));
-    assert!(read_all(&mut sim, listener, &mut streams, 1000, Duration::from_secs(1)), "requests read");
+    let (mut sim, mut streams) = ten_requests_read(TcpConfig { max_time_wait: LIMIT, ..TcpConfig::default() }, 12);
     let now = sim.now();
     for stream in &streams {
         sim.hosts[1].tcp_shutdown_write(now, stream.server.expect("accepted")).expect("shutdown");
@@ -253,10 +259,7 @@ fn closes_past_the_orphan_limit_reset_the_connection() {
     // The server closes each of 10 connections whose client does not close: each waits in FIN-WAIT-2 for the
     // client's FIN, an orphan. With room for 4, the other 6 closes reset their connection.
     const LIMIT: usize = 4;
-    let tcp = TcpConfig { max_orphans: LIMIT, ..TcpConfig::default() };
-    let (mut sim, listener) = link(tcp, 13, (10_000_000_000, Duration::from_millis(1), 1000), Default::default());
-    let (mut streams, _) = fill(&mut sim, listener, 10, 1000, Duration::from_secs(2));
-    assert!(read_all(&mut sim, listener, &mut streams, 1000, Duration::from_secs(1)), "requests read");
+    let (mut sim, streams) = ten_requests_read(TcpConfig { max_orphans: LIMIT, ..TcpConfig::default() }, 13);
     let servers: Vec<SocketId> = streams.iter().map(|st| st.server.expect("accepted")).collect();
     for &server in &servers {
         sim.hosts[1].close(server).expect("close");
