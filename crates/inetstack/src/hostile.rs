@@ -97,7 +97,7 @@ struct Host {
     check_payload: bool,
     eof: bool,
     /// The application closed the connection (it reads no more; the stack finishes the close, and the
-    /// connection may wait in TIME-WAIT as a record that the input's segments wake).
+    /// connection may wait in FIN-WAIT-2 or TIME-WAIT as a record that the input's segments wake).
     released: bool,
     delivered: usize,
     accepted: Vec<SocketId>,
@@ -408,21 +408,13 @@ impl Host {
     fn app_call(&mut self, input: &mut Reader<'_>) {
         let now = self.now;
         match input.u8() % 5 {
-            4 => {
-                self.read();
-                if !self.released {
-                    let _ = self.stack.close(self.connection);
-                    self.released = true;
-                }
-            }
             0 => {
                 if let Ok(Some((id, _))) = self.stack.tcp_accept(self.listener) {
                     self.accepted.push(id);
                 }
             }
             // Once closed, its socket id may name another socket: no more calls on it.
-            1 if self.released => {}
-            2 if self.released => {}
+            1 | 2 if self.released => {}
             1 => {
                 let len = usize::from(input.u16()) % 4096;
                 let _ =
@@ -430,6 +422,13 @@ impl Host {
             }
             2 => {
                 let _ = self.stack.tcp_shutdown_write(now, self.connection);
+            }
+            3 => {
+                self.read();
+                if !self.released {
+                    let _ = self.stack.close(self.connection);
+                    self.released = true;
+                }
             }
             _ => {
                 let to = SocketAddrV4::new(A, input.u16().max(1));
@@ -556,10 +555,10 @@ mod tests {
     /// the host still goes quiet.
     #[test]
     fn a_closed_connection_waits_in_time_wait_as_a_record_that_segments_wake() {
-        // action 9 (application call) 4 (close); then twice action 2 (connection segment): flags ACK|FIN, seq and
+        // action 9 (application call) 3 (close); then twice action 2 (connection segment): flags ACK|FIN, seq and
         // ack deltas 0, window 65535, no options, no payload.
         let fin = [2, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0];
-        let input: Vec<u8> = [9, 4].into_iter().chain(fin).chain(fin).collect();
+        let input: Vec<u8> = [9, 3].into_iter().chain(fin).chain(fin).collect();
         let mut host = Host::new(false);
         let mut reader = Reader(&input);
         while !reader.is_empty() {
