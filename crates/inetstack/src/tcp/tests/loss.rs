@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::util::{config, data_segments, established, sent_by, sga};
+use super::util::{config, data_segments, established, run_until_b_read, sent_by, sga};
 use crate::tcp::harness::{BulkTransfer, Harness, LinkFaults, Side};
 use crate::tcp::{CongestionAlgorithm, CongestionControl as _, TcpConfig};
 
@@ -140,13 +140,7 @@ fn recover_from_losses(sack: bool, segments: usize, lost: impl Fn(usize) -> bool
     }));
     harness.a.send(&sga(&vec![0u8; segments * mss])).expect("send");
     let start = harness.elapsed();
-    let mut got = 0;
-    let done = harness.run_until(Duration::from_secs(30), |h| {
-        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
-            got += data.len();
-        }
-        got == segments * mss
-    });
+    let done = run_until_b_read(&mut harness, segments * mss, Duration::from_secs(30));
     assert!(done);
     let took = harness.elapsed() - start;
     (harness, took)
@@ -203,14 +197,8 @@ fn resent_segment_lost_after_timeouts(victim: usize) -> (Duration, crate::tcp::T
         (*times == 1 && index >= 10) || (*times <= 3 && index == 10) || (*times == 2 && index == victim)
     }));
     harness.a.send(&sga(&vec![0u8; 30 * mss])).expect("send");
-    let mut got = 0;
-    let done = harness.run_until(Duration::from_secs(30), |h| {
-        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
-            got += data.len();
-        }
-        got == 30 * mss
-    });
-    assert!(done, "{got} bytes");
+    let done = run_until_b_read(&mut harness, 30 * mss, Duration::from_secs(30));
+    assert!(done, "B read less than it was sent");
     let resends: Vec<Duration> = sent_by(&harness, Side::A, 0)
         .iter()
         .filter(|e| e.len > 0 && e.seq.distance_from(first) as usize / mss == victim)
@@ -248,13 +236,7 @@ fn a_lost_retransmission_is_resent_without_waiting_for_the_timeout() {
         hit
     }));
     harness.a.send(&sga(&vec![0u8; 60 * mss])).expect("send");
-    let mut got = 0;
-    let done = harness.run_until(Duration::from_secs(30), |h| {
-        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
-            got += data.len();
-        }
-        got == 60 * mss
-    });
+    let done = run_until_b_read(&mut harness, 60 * mss, Duration::from_secs(30));
     assert!(done);
     let counters = harness.a.counters();
     assert_eq!(counters.timeouts, 0, "{counters:?}");

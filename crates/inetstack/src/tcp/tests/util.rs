@@ -61,6 +61,17 @@ pub(crate) fn pure_acks(entries: &[TraceEntry]) -> Vec<&TraceEntry> {
         .collect()
 }
 
+/// Runs until B's application has read `len` bytes (it reads whatever arrives), or `limit`; whether it did.
+pub(crate) fn run_until_b_read(harness: &mut Harness, len: usize, limit: Duration) -> bool {
+    let mut got = 0;
+    harness.run_until(limit, |h| {
+        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
+            got += data.len();
+        }
+        got == len
+    })
+}
+
 /// A sends `len` bytes to B in writes of at most `write` bytes; returns when B has read them all and the last
 /// ACKs have arrived (100 ms later).
 pub(crate) fn transfer(harness: &mut Harness, len: usize, write: usize) {
