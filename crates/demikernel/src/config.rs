@@ -19,8 +19,10 @@
 //! ecn = true                # optional, default false: TCP asks for and accepts ECN (RFC 3168)
 //! accurate_ecn = true       # optional, default false: Accurate ECN (RFC 9768), classic ECN with a peer without it
 //! black_hole_detection = false  # optional, default true: smaller segments after 3 timeouts in a row (RFC 4821)
-//! recv_buffer_max = 4194304 # optional: TCP receive buffers grow from 256 KiB up to this while the reader keeps up
-//! send_buffer_max = 4194304 # optional: TCP send buffers grow from 256 KiB up to this while the writer fills them
+//! recv_buffer_max = 4194304 # optional, default 6 MiB: TCP receive buffers grow from 256 KiB up to this while the
+//!                           # reader keeps up; 0 turns the growth off
+//! send_buffer_max = 4194304 # optional, default 4 MiB: TCP send buffers grow from 256 KiB up to this while the
+//!                           # writer fills them; 0 turns the growth off
 //! receive_memory = 268435456 # optional, default 1 GiB: all TCP connections' received data together, at most this
 //! send_memory = 268435456   # optional, default 1 GiB: all TCP connections' data to send together, at most this
 //! max_time_wait = 65536     # optional, default 65536: TCP connections in TIME-WAIT at once; past it they close
@@ -125,9 +127,11 @@ pub struct CatnipSection {
     pub black_hole_detection: Option<bool>,
     /// TCP's congestion controller: "cubic" (when absent), "newreno" or "dctcp".
     pub congestion: Option<String>,
-    /// Receive-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::recv_buffer_max`); off when absent.
+    /// Receive-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::recv_buffer_max`); inetstack's
+    /// default (6 MiB) when absent, off when 0.
     pub recv_buffer_max: Option<u64>,
-    /// Send-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::send_buffer_max`); off when absent.
+    /// Send-buffer auto-tuning up to this many bytes (inetstack's `TcpConfig::send_buffer_max`); inetstack's
+    /// default (4 MiB) when absent, off when 0.
     pub send_buffer_max: Option<u64>,
     /// What all TCP connections may hold of received data together, in bytes (inetstack's
     /// `TcpConfig::receive_memory`); 1 GiB when absent.
@@ -149,7 +153,7 @@ const MAX_CONNECTION_LIMIT: u64 = 1 << 24;
 /// `tcp::MAX_MEMORY_LIMIT`, 1 TiB).
 const MEMORY_LIMIT: std::ops::RangeInclusive<u64> = 4096..=1 << 40;
 
-/// inetstack's TCP send and receive buffers (256 KiB): the least an auto-tuning maximum may be.
+/// inetstack's TCP send and receive buffers (256 KiB): the least an auto-tuning maximum may be (but 0, off).
 const TCP_BUFFER: u64 = 256 * 1024;
 /// The most an auto-tuning maximum may be (inetstack's `tcp::MAX_BUFFER`, 1 GiB).
 const MAX_TCP_BUFFER: u64 = 1 << 30;
@@ -178,7 +182,9 @@ pub struct CatnipSettings {
     pub accurate_ecn: bool,
     pub black_hole_detection: bool,
     pub congestion: Congestion,
+    /// `None`: inetstack's default; `Some(0)`: no auto-tuning.
     pub recv_buffer_max: Option<usize>,
+    /// `None`: inetstack's default; `Some(0)`: no auto-tuning.
     pub send_buffer_max: Option<usize>,
     pub receive_memory: Option<usize>,
     pub send_memory: Option<usize>,
@@ -275,8 +281,10 @@ impl CatnipSection {
         };
         let buffer_max = |key: &str, value: Option<u64>| match value {
             None => Ok(None),
-            Some(n @ TCP_BUFFER..=MAX_TCP_BUFFER) => Ok(Some(n as usize)),
-            Some(n) => Err(bad(format!("catnip.{key} = {n} is not in {TCP_BUFFER}..={MAX_TCP_BUFFER}"))),
+            Some(n @ (0 | TCP_BUFFER..=MAX_TCP_BUFFER)) => Ok(Some(n as usize)),
+            Some(n) => {
+                Err(bad(format!("catnip.{key} = {n} is neither 0 (off) nor in {TCP_BUFFER}..={MAX_TCP_BUFFER}")))
+            }
         };
         let recv_buffer_max = buffer_max("recv_buffer_max", self.recv_buffer_max)?;
         let send_buffer_max = buffer_max("send_buffer_max", self.send_buffer_max)?;
@@ -335,8 +343,13 @@ impl CatnipSection {
         config.tcp.ecn = settings.ecn;
         config.tcp.accurate_ecn = settings.accurate_ecn;
         config.tcp.black_hole_detection = settings.black_hole_detection;
-        config.tcp.recv_buffer_max = settings.recv_buffer_max;
-        config.tcp.send_buffer_max = settings.send_buffer_max;
+        let maximum = |key: Option<usize>, default: Option<usize>| match key {
+            None => default,
+            Some(0) => None,
+            Some(max) => Some(max),
+        };
+        config.tcp.recv_buffer_max = maximum(settings.recv_buffer_max, config.tcp.recv_buffer_max);
+        config.tcp.send_buffer_max = maximum(settings.send_buffer_max, config.tcp.send_buffer_max);
         if let Some(limit) = settings.receive_memory {
             config.tcp.receive_memory = limit;
         }
@@ -452,15 +465,15 @@ mod tests {
             assert_eq!(config.catnip.validate().unwrap().congestion, congestion);
             assert_eq!(congestion.name(), name);
         }
-        assert_eq!((settings.recv_buffer_max, settings.send_buffer_max), (None, None), "off by default");
+        assert_eq!((settings.recv_buffer_max, settings.send_buffer_max), (None, None), "inetstack's defaults");
         let tuned = Config::from_toml(&format!(
             "{text}recv_buffer_max = 4194304
-send_buffer_max = 262144
+send_buffer_max = 0
 "
         ))
         .unwrap();
         let tuned = tuned.catnip.validate().unwrap();
-        assert_eq!((tuned.recv_buffer_max, tuned.send_buffer_max), (Some(4 << 20), Some(256 << 10)));
+        assert_eq!((tuned.recv_buffer_max, tuned.send_buffer_max), (Some(4 << 20), Some(0)));
         assert_eq!(settings.receive_memory, None, "inetstack's default");
         let limited = Config::from_toml(&format!("{text}receive_memory = 4096\n")).unwrap();
         assert_eq!(limited.catnip.validate().unwrap().receive_memory, Some(4096));
@@ -523,9 +536,26 @@ send_buffer_max = 262144
         }
         tcp.send_buffer_max = Some(MAX_TCP_BUFFER as usize + 1);
         assert!(tcp.validate().is_err());
-        let text = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\nrecv_buffer_max = 1048576\nsend_buffer_max = 2097152";
+        let text = "[catnip]\neal_args = [\"--no-pci\"]\nipv4 = \"10.99.0.1\"\n";
         let (config, _) = Config::from_toml(text).unwrap().catnip.to_config().unwrap();
+        let defaults = catnip::dpdk::DpdkConfig::new(Vec::new(), Ipv4Addr::new(10, 99, 0, 1), 24).tcp;
+        assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (Some(6 << 20), Some(4 << 20)));
+        assert_eq!(
+            (config.tcp.recv_buffer_max, config.tcp.send_buffer_max),
+            (defaults.recv_buffer_max, defaults.send_buffer_max)
+        );
+        let (config, _) = Config::from_toml(&format!("{text}recv_buffer_max = 1048576\nsend_buffer_max = 2097152"))
+            .unwrap()
+            .catnip
+            .to_config()
+            .unwrap();
         assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (Some(1 << 20), Some(2 << 20)));
+        let (config, _) = Config::from_toml(&format!("{text}recv_buffer_max = 0\nsend_buffer_max = 0"))
+            .unwrap()
+            .catnip
+            .to_config()
+            .unwrap();
+        assert_eq!((config.tcp.recv_buffer_max, config.tcp.send_buffer_max), (None, None), "0: off");
         // The limits on received data and on data to send: inetstack takes the keys' bounds, and not one byte
         // past them.
         for (limit, valid) in [

@@ -170,12 +170,13 @@ fn server_pushes(
 fn connections_whose_peer_reads_nothing_hold_no_more_than_the_stack_send_limit() {
     const LIMIT: usize = 256 << 10;
     const TOTAL: usize = 1 << 20;
-    // Without a limit of its own (the default, 1 GiB) the server holds a full send buffer on each connection
-    // once its peer's window is full: the test's traffic does need the limit.
+    // Without a limit of its own (the default, 1 GiB) the server holds at least a full send buffer on each
+    // connection once its peer's window is full (more as auto-tuning grows them): the test's traffic does need
+    // the limit.
     let (mut sim, listener) = hosts_with(TcpConfig::default());
     let mut pushers = Vec::new();
     let most = server_pushes(&mut sim, listener, &mut pushers, CONNECTIONS, TOTAL, false, Duration::from_secs(2));
-    assert_eq!(most, CONNECTIONS * TcpConfig::default().send_buffer, "every send buffer full");
+    assert!(most >= CONNECTIONS * TcpConfig::default().send_buffer, "every send buffer full: {most}");
 
     let (mut sim, listener) = hosts_with(TcpConfig { send_memory: LIMIT, ..TcpConfig::default() });
     let mut pushers = Vec::new();

@@ -31,15 +31,16 @@ pub struct TcpConfig {
     pub recv_buffer: usize,
     /// Receive-buffer auto-tuning (`tcp/autotune.rs`): how far a connection whose application keeps up may grow
     /// its receive buffer from `recv_buffer`, a round trip at a time, so that the window does not limit a path
-    /// with a large bandwidth-delay product. Needs window scaling and timestamps. `None` (the default): the
-    /// buffer stays at `recv_buffer`.
+    /// with a large bandwidth-delay product. Needs window scaling and timestamps. 6 MiB by default (Linux's
+    /// `tcp_rmem` maximum); at or below `recv_buffer`, or `None`, the buffer stays at `recv_buffer`. The window
+    /// scale we offer covers it (shift 7 for the default).
     pub recv_buffer_max: Option<usize>,
     /// Send buffer in bytes: unacknowledged plus unsent data.
     pub send_buffer: usize,
     /// Send-buffer auto-tuning (`tcp/autotune.rs`): how far a connection whose application fills its send
     /// buffer may grow it from `send_buffer` (to twice the congestion window, as Linux), so that the buffer does
-    /// not hold back a sender that the network would let send more. `None` (the default): the buffer stays at
-    /// `send_buffer`.
+    /// not hold back a sender that the network would let send more. 4 MiB by default (Linux's `tcp_wmem`
+    /// maximum); at or below `send_buffer`, or `None`, the buffer stays at `send_buffer`.
     pub send_buffer_max: Option<usize>,
     /// The most auto-tuning may add to the buffers of all of a stack's connections together, in bytes
     /// (`tcp/tuning_budget.rs`; 256 MiB by default): a growth takes what it adds from it, and a connection gives
@@ -145,9 +146,9 @@ impl Default for TcpConfig {
         Self {
             mss: 1460,
             recv_buffer: 256 * 1024,
-            recv_buffer_max: None,
+            recv_buffer_max: Some(6 << 20),
             send_buffer: 256 * 1024,
-            send_buffer_max: None,
+            send_buffer_max: Some(4 << 20),
             autotune_budget: 256 << 20,
             receive_memory: super::memory_limit::DEFAULT_LIMIT,
             send_memory: super::memory_limit::DEFAULT_LIMIT,
@@ -205,13 +206,11 @@ impl TcpConfig {
                 return bad(format!("{name} {bytes} is not in 1..={MAX_BUFFER}"));
             }
         }
-        let maxima =
-            [("recv", self.recv_buffer, self.recv_buffer_max), ("send", self.send_buffer, self.send_buffer_max)];
-        for (name, buffer, max) in maxima {
+        for (name, max) in [("recv_buffer_max", self.recv_buffer_max), ("send_buffer_max", self.send_buffer_max)] {
             if let Some(max) = max
-                && !(buffer..=MAX_BUFFER).contains(&max)
+                && max > MAX_BUFFER
             {
-                return bad(format!("{name}_buffer_max {max} is not in {name}_buffer..={MAX_BUFFER}"));
+                return bad(format!("{name} {max} is over {MAX_BUFFER}"));
             }
         }
         let limits = [
@@ -291,6 +290,7 @@ impl TcpConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp::autotune::Tuning;
 
     #[test]
     fn values_a_stack_cannot_run_with_are_refused_naming_the_field() {
@@ -299,9 +299,7 @@ mod tests {
         let cases = [
             ("recv_buffer", TcpConfig { recv_buffer: 0, ..TcpConfig::default() }),
             ("send_buffer", TcpConfig { send_buffer: MAX_BUFFER + 1, ..TcpConfig::default() }),
-            ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(1024), ..TcpConfig::default() }),
             ("recv_buffer_max", TcpConfig { recv_buffer_max: Some(MAX_BUFFER + 1), ..TcpConfig::default() }),
-            ("send_buffer_max", TcpConfig { send_buffer_max: Some(1024), ..TcpConfig::default() }),
             ("send_buffer_max", TcpConfig { send_buffer_max: Some(MAX_BUFFER + 1), ..TcpConfig::default() }),
             ("initial_window_segments", TcpConfig { initial_window_segments: 0, ..TcpConfig::default() }),
             ("delayed_ack", TcpConfig { delayed_ack: Duration::from_millis(500), ..TcpConfig::default() }),
@@ -320,8 +318,22 @@ mod tests {
     }
 
     #[test]
+    fn a_maximum_at_or_below_the_buffer_grows_nothing() {
+        let tuned = TcpConfig::default();
+        assert_eq!((tuned.recv_buffer_max, tuned.send_buffer_max), (Some(6 << 20), Some(4 << 20)), "on by default");
+        assert!(Tuning::for_config(&tuned).is_some_and(|tuning| tuning.receive.is_some()));
+        // A buffer configured above the default maximum is valid, and does not grow.
+        let large = TcpConfig { recv_buffer: 8 << 20, send_buffer: 8 << 20, ..TcpConfig::default() };
+        assert!(large.validate().is_ok());
+        assert!(Tuning::for_config(&large).is_none());
+        assert_eq!(large.receive_window_shift(), 8, "the buffer, not the maximum, sets the scale");
+        let off = TcpConfig { recv_buffer_max: None, send_buffer_max: None, ..TcpConfig::default() };
+        assert!(Tuning::for_config(&off).is_none());
+    }
+
+    #[test]
     fn window_shift_covers_the_receive_buffer() {
-        let mut config = TcpConfig { recv_buffer: 65535, ..TcpConfig::default() };
+        let mut config = TcpConfig { recv_buffer: 65535, recv_buffer_max: None, ..TcpConfig::default() };
         assert_eq!(config.receive_window_shift(), 0);
         config.recv_buffer = 65536;
         assert_eq!(config.receive_window_shift(), 1);

@@ -659,10 +659,10 @@ impl TcpConnection {
     pub fn recv_into(&mut self, max_len: usize, out: &mut Sga) -> Result<RecvOutcome, Fail> {
         out.clear();
         if !self.receive_queue.is_empty() && max_len > 0 {
-            self.receive_queue.pop_into(max_len, out);
+            let taken = self.receive_queue.pop_into(max_len, out);
             self.charge_received();
             if let Some(tune) = self.tuning.as_mut().and_then(|t| t.receive.as_mut()) {
-                tune.copied += out.len();
+                tune.copied += taken;
             }
             self.on_application_read();
             return Ok(RecvOutcome::Data);

@@ -167,7 +167,6 @@ impl TcpConnection {
             && !self.recovery.in_recovery
             && self.undo.is_none()
             && self.timeout_undo.is_none()
-            && self.tuning.is_none()
             && only_close_timer
             && !self.timers.close.is_never()
             && fits;

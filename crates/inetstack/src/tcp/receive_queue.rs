@@ -90,24 +90,26 @@ impl ReceiveQueue {
         self.buffers.len()
     }
 
-    /// Removes up to `max_len` bytes from the front and appends them to `out`.
+    /// Removes up to `max_len` bytes from the front and appends them to `out`; returns how many (which `out`
+    /// would count again, buffer by buffer).
     #[inline]
-    pub(crate) fn pop_into(&mut self, max_len: usize, out: &mut Sga) {
+    pub(crate) fn pop_into(&mut self, max_len: usize, out: &mut Sga) -> usize {
         // The usual read takes everything queued: no lengths to compare per buffer.
         if max_len >= self.len {
+            let taken = self.len;
             self.len = 0;
             self.collapse_at = COLLAPSE_RUN;
             while let Some(buffer) = self.buffers.pop_front() {
                 out.push_segment(buffer);
             }
-            return;
+            return taken;
         }
-        self.pop_part_into(max_len, out);
+        self.pop_part_into(max_len, out)
     }
 
     /// [`Self::pop_into`] of less than everything queued (`max_len < len`), splitting a buffer if need be.
     #[inline(never)]
-    fn pop_part_into(&mut self, max_len: usize, out: &mut Sga) {
+    fn pop_part_into(&mut self, max_len: usize, out: &mut Sga) -> usize {
         let mut left = max_len;
         while left > 0 {
             let Some(front) = self.buffers.front_mut() else { break };
@@ -130,6 +132,7 @@ impl ReceiveQueue {
             }
         }
         self.collapse_at = self.collapse_at.min(self.buffers.len() + COLLAPSE_RUN);
+        max_len - left
     }
 }
 
@@ -139,7 +142,8 @@ mod tests {
 
     fn pop(queue: &mut ReceiveQueue, max_len: usize) -> Sga {
         let mut out = Sga::new();
-        queue.pop_into(max_len, &mut out);
+        let taken = queue.pop_into(max_len, &mut out);
+        assert_eq!(taken, out.len());
         out
     }
 

@@ -41,17 +41,14 @@ struct Scenario {
     mark_every: Option<u32>,
 }
 
-/// Draws receive-buffer and send-buffer auto-tuning (each for one end in three, up to 16 times the buffer; the
-/// receive buffer half of those times up to 6 MiB, whose window scale counts a small buffer's window in coarse
-/// units), from a generator of its own.
+/// Draws receive-buffer and send-buffer auto-tuning, each in thirds: off, up to 16 times the buffer, or up to the
+/// default maximum (6 MiB to receive, whose window scale counts a small buffer's window in coarse units; 4 MiB to
+/// send); from a generator of its own.
 fn draw_autotune(seed: u64, config: &mut TcpConfig) {
     let mut rng = Rng::new((seed ^ 0xa070_7a0e_a070_7a0e).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    if rng.below(3) == 0 {
-        config.recv_buffer_max = Some(if rng.below(2) == 0 { config.recv_buffer * 16 } else { 6 << 20 });
-    }
-    if rng.below(3) == 0 {
-        config.send_buffer_max = Some(config.send_buffer * 16);
-    }
+    let defaults = TcpConfig::default();
+    config.recv_buffer_max = [None, Some(config.recv_buffer * 16), defaults.recv_buffer_max][rng.below(3)];
+    config.send_buffer_max = [None, Some(config.send_buffer * 16), defaults.send_buffer_max][rng.below(3)];
 }
 
 /// Draws a limit on received data (`memory_limit.rs`) below the receive buffer, for one end in four: the

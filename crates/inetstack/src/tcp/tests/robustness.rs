@@ -169,10 +169,12 @@ fn reassembly_memory_is_bounded() {
 #[test]
 fn a_large_window_holds_every_out_of_order_segment_it_has_room_for() {
     // 4 MiB of buffer: the default limit is one fragment per 536 bytes of it (7825), not a fixed 256.
-    let config_b = TcpConfig { recv_buffer: 4 << 20, ..config() };
+    let config_b = TcpConfig { recv_buffer: 4 << 20, recv_buffer_max: None, ..config() };
     assert_eq!(config_b.out_of_order_limit(), (4 << 20) / 536);
-    assert_eq!(config().out_of_order_limit(), 489, "256 KiB of default buffer");
-    assert_eq!(TcpConfig { recv_buffer: 4096, ..config() }.out_of_order_limit(), 256, "never under 256");
+    let fixed = TcpConfig { recv_buffer_max: None, ..config() };
+    assert_eq!(fixed.out_of_order_limit(), 489, "256 KiB of buffer");
+    assert_eq!(config().out_of_order_limit(), 8192, "the 6 MiB auto-tuning may grow the default buffer to");
+    assert_eq!(TcpConfig { recv_buffer: 4096, ..fixed }.out_of_order_limit(), 256, "never under 256");
     assert_eq!(TcpConfig { recv_buffer: 1 << 30, ..config() }.out_of_order_limit(), 8192, "nor over 8192");
     let mut harness = established(&config(), &config_b, LinkFaults::default(), 68);
     // A first byte draws an ACK with B's whole window (the SYN-ACK's is never scaled: 64 KiB at most).
@@ -303,7 +305,7 @@ fn small_segments_into_a_scaled_window_never_hold_more_than_the_buffer() {
     // A window scale of 1 (a buffer over 64 KiB) counts the window in units of 2 bytes. Rounding the window up
     // to whole units at every ACK, as this receiver once did to never move the right edge left, let each
     // 33-byte segment move the edge a byte further than the buffer: a reader that never reads held ever more.
-    let config_b = TcpConfig { recv_buffer: 70_001, ..config() };
+    let config_b = TcpConfig { recv_buffer: 70_001, recv_buffer_max: None, ..config() };
     let config_a = TcpConfig { nodelay: true, ..config() };
     let mut harness = established(&config_a, &config_b, LinkFaults::default(), 67);
     assert_eq!(harness.b().rcv_shift, 1);
