@@ -365,7 +365,8 @@ impl Stack {
         }
     }
 
-    /// Starts an active open to `remote`.
+    /// Starts an active open to `remote`. EADDRNOTAVAIL if the socket's port, bound with SO_REUSEADDR over
+    /// connections in TIME-WAIT, would make the 4-tuple of one of them (the socket stays bound).
     pub fn tcp_connect(&mut self, now: Instant, id: SocketId, remote: SocketAddrV4) -> Result<(), Fail> {
         self.advance(now);
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_broadcast() {
@@ -382,10 +383,7 @@ impl Stack {
             }
         };
         let port = match local {
-            Some(local) => {
-                self.tcp.bound.remove(&local.port());
-                local.port()
-            }
+            Some(local) => local.port(),
             None => self.allocate_tcp_port()?,
         };
         // The bound address, or the one a datagram to `remote` leaves from (127.0.0.1 towards loopback).
@@ -393,7 +391,19 @@ impl Stack {
             Some(local) if !local.ip().is_unspecified() => *local.ip(),
             _ => self.source_for(*remote.ip()),
         };
+        let bound = local.is_some();
         let local = SocketAddrV4::new(ip, port);
+        // A port bound with SO_REUSEADDR over connections in TIME-WAIT may name one of their 4-tuples: that
+        // connection still holds it (its late segments are its own), as Linux refuses without `tcp_tw_reuse`.
+        if self.tcp.connections.contains_key(&FlowKey { local, remote }) {
+            return Err(Fail::with_context(
+                libc::EADDRNOTAVAIL,
+                format!("{local} to {remote} is held by a connection in TIME-WAIT"),
+            ));
+        }
+        if bound {
+            self.tcp.bound.remove(&port);
+        }
         let iss = self.initial_sequence_number(local, remote);
         let ts_offset = self.timestamp_offset(local, remote);
         let mut tcb = TcpConnection::connect(&self.config.tcp, local, remote, iss, ts_offset, self.tcp_now);

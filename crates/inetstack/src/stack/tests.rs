@@ -873,6 +873,56 @@ fn so_reuseaddr_takes_a_port_held_in_time_wait() {
     assert!(sim.hosts[1].tcp_state(server).is_err(), "reaped");
 }
 
+/// A client that closes first keeps its 4-tuple in TIME-WAIT. SO_REUSEADDR lets a new socket bind the port, but
+/// not connect to the same peer while that connection holds the 4-tuple: both in the connection table, the old
+/// one's end at 2 MSL took the new one's entry with it, and the new connection answered its peer with RSTs.
+#[test]
+fn connecting_over_a_four_tuple_in_time_wait_is_refused_until_it_ends() {
+    let mut sim = pair(FaultConfig::default(), 78);
+    let listener = sim.hosts[1].tcp_open();
+    sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    sim.hosts[1].tcp_listen(listener, 8).unwrap();
+    let reuse = TcpSocketOptions { reuse_addr: true, ..Default::default() };
+    let connect_from_6000 = |sim: &mut Simulation, socket: SocketId| {
+        let now = sim.now();
+        sim.hosts[0].tcp_connect(now, socket, SocketAddrV4::new(B, 80))
+    };
+    let accept = |sim: &mut Simulation, client: SocketId| {
+        let mut server = None;
+        assert!(sim.run_until(Duration::from_secs(5), |s| {
+            server = server.or_else(|| s.hosts[1].tcp_accept(listener).unwrap());
+            server.is_some() && s.hosts[0].tcp_state(client).unwrap() == crate::tcp::TcpState::Established
+        }));
+        server.unwrap().0
+    };
+    let first = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_set_options(first, reuse).unwrap();
+    sim.hosts[0].tcp_bind(first, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    connect_from_6000(&mut sim, first).unwrap();
+    let server = accept(&mut sim, first);
+    sim.hosts[0].close(first).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].tcp_recv(server, 10).unwrap().is_some()));
+    sim.hosts[1].close(server).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_time_wait_count() == 1));
+
+    let second = sim.hosts[0].tcp_open();
+    sim.hosts[0].tcp_set_options(second, reuse).unwrap();
+    sim.hosts[0].tcp_bind(second, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000)).unwrap();
+    let e = connect_from_6000(&mut sim, second).unwrap_err();
+    assert_eq!(e.errno(), libc::EADDRNOTAVAIL, "{e}");
+    assert_eq!(sim.hosts[0].local_addr(second).unwrap().map(|a| a.port()), Some(6000), "still bound");
+    // Once TIME-WAIT ends (2 MSL) the same socket connects, and the connection carries data both ways.
+    assert!(sim.run_until(Duration::from_secs(70), |s| s.hosts[0].tcp_time_wait_count() == 0));
+    connect_from_6000(&mut sim, second).unwrap();
+    let server = accept(&mut sim, second);
+    let now = sim.now();
+    sim.hosts[0].tcp_send(now, second, &Sga::from_slice(b"ping").unwrap()).unwrap();
+    sim.hosts[1].tcp_send(now, server, &Sga::from_slice(b"pong").unwrap()).unwrap();
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[1].tcp_recv(server, 10).unwrap().is_some()));
+    assert!(sim.run_until(Duration::from_secs(1), |s| s.hosts[0].tcp_recv(second, 10).unwrap().is_some()));
+    assert_eq!(sim.hosts[0].counters().tcp_rst_out, 0);
+}
+
 #[test]
 fn a_peer_that_restarted_resets_the_connection_on_our_next_segment() {
     // B restarts (a fresh stack at the same addresses): its connection is gone, so A's next data gets a RST
