@@ -204,8 +204,10 @@ impl TcpTables {
         }
     }
 
-    fn remove_connection(&mut self, key: &FlowKey) {
-        if self.connections.remove(key).is_some()
+    /// Forgets `key` if `id` holds it (never another connection's entry).
+    fn remove_connection(&mut self, key: &FlowKey, id: SocketId) {
+        if self.connections.get(key) == Some(&id)
+            && self.connections.remove(key).is_some()
             && let std::collections::hash_map::Entry::Occupied(mut count) =
                 self.connection_ports.entry(key.local.port())
         {

@@ -123,7 +123,7 @@ impl Stack {
     #[cold]
     #[inline(never)]
     pub(super) fn reap(&mut self, key: FlowKey, id: SocketId) {
-        self.tcp.remove_connection(&key);
+        self.tcp.remove_connection(&key, id);
         self.remove_socket(id);
     }
 
