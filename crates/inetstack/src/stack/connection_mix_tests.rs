@@ -329,7 +329,9 @@ fn mixed_run(seed: u64, fast_paths: bool) -> Vec<(Duration, usize, Vec<u8>)> {
             sim.sleep(wait - elapsed);
             continue;
         }
-        if sim.step() {
+        let moved = sim.step();
+        sim.hosts.iter().for_each(Stack::check_tcp_tables);
+        if moved {
             idle = 0;
             continue;
         }
@@ -402,10 +404,11 @@ fn many_connections_with_drawn_endings_deliver_close_and_are_forgotten() {
 /// exchange that the server closes first, so that its side of the one before waits in TIME-WAIT when the next
 /// SYN comes: whether that SYN reopens it at once (RFC 6191) or goes the long way (challenge ACK, RST, retry),
 /// every connection delivers its own bytes (each connection's differ, so a segment of an earlier one taken into a
-/// later one would show) and closes cleanly.
+/// later one would show) and closes cleanly. One seed in three the client closes first instead, and waits out
+/// its own TIME-WAIT to reconnect. After every step both stacks' connection tables agree with their sockets.
 #[test]
 fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
-    let (mut reopened, mut woken) = (0, 0);
+    let (mut reopened, mut woken, mut refused) = (0, 0, 0);
     for seed in crate::sim::seeds("STACK_REUSE", 8) {
         let mut d = draw(seed);
         // TIME-WAIT is what keeps a new incarnation's sequence numbers clear of the old one's segments still on
@@ -420,6 +423,11 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
         let options = TcpSocketOptions { nodelay: d.nodelay, ..TcpSocketOptions::default() };
         let link = (d.faults, d.jitter, d.uplink, d.path_mtu);
         let (mut sim, listener, t0) = super::fast_path_tests::recorded_pair(&d.configs, true, link, seed, (options, 4));
+        // One seed in three the client closes first, so its own side waits in TIME-WAIT, and reconnects with
+        // SO_REUSEADDR: the bind is let through, the connect to the same server refused (EADDRNOTAVAIL) until
+        // that TIME-WAIT ends.
+        let client_first = Rng::new(seed ^ 0xc11e_4f17).below(3) == 0;
+        let client_options = TcpSocketOptions { reuse_addr: client_first, ..options };
         let mut rng = Rng::new(seed);
         for i in 0..6 {
             let (request, response, chunk) = (1 + rng.below(20_000), 1 + rng.below(20_000), 1448);
@@ -430,14 +438,16 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
                 assert!(now - t0 < Duration::from_secs(3600), "seed {seed}: connection {i} did not finish in an hour");
                 if client.socket.is_none() {
                     let id = sim.hosts[0].tcp_open();
-                    match sim.hosts[0].tcp_bind(id, SocketAddrV4::new(CLIENT, 6000)) {
-                        Ok(_) => {
-                            sim.hosts[0].tcp_connect(now, id, SocketAddrV4::new(SERVER, PORT)).expect("connect");
-                            client.socket = Some(id);
-                        }
-                        // The previous connection's client side still holds the port (LAST-ACK).
+                    sim.hosts[0].tcp_set_options(id, client_options).expect("options");
+                    let bound = sim.hosts[0].tcp_bind(id, SocketAddrV4::new(CLIENT, 6000));
+                    match bound.and_then(|_| sim.hosts[0].tcp_connect(now, id, SocketAddrV4::new(SERVER, PORT))) {
+                        Ok(()) => client.socket = Some(id),
+                        // The previous connection's client side still holds the port (LAST-ACK, or TIME-WAIT
+                        // without SO_REUSEADDR), or its 4-tuple (TIME-WAIT).
                         Err(e) => {
-                            assert_eq!(e.errno(), libc::EADDRINUSE);
+                            let expected = if client_first { libc::EADDRNOTAVAIL } else { libc::EADDRINUSE };
+                            assert!([libc::EADDRINUSE, expected].contains(&e.errno()), "seed {seed}: {e}");
+                            refused += usize::from(e.errno() == libc::EADDRNOTAVAIL);
                             sim.hosts[0].close(id).expect("close");
                         }
                     }
@@ -452,13 +462,13 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
                     client.send(&mut sim.hosts[0], now, (seed, i, 0), request, chunk);
                 }
                 client.receive(&mut sim.hosts[0], (seed, i, 1), seed);
-                if client.eof && !client.closed {
+                if (client.eof || client_first && client.read == response) && !client.closed {
                     client.close(&mut sim.hosts[0]);
                 }
                 server.receive(&mut sim.hosts[1], (seed, i, 0), seed);
                 if server.read == request && !server.closed {
                     server.send(&mut sim.hosts[1], now, (seed, i, 1), response, chunk);
-                    if server.sent == response {
+                    if server.sent == response && (!client_first || server.eof) {
                         server.close(&mut sim.hosts[1]);
                     }
                 }
@@ -469,7 +479,9 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
                 if client.closed && server.closed {
                     break;
                 }
-                if sim.step() {
+                let moved = sim.step();
+                sim.hosts.iter().for_each(Stack::check_tcp_tables);
+                if moved {
                     idle = 0;
                 } else {
                     // Nothing on the network: the client waits for its port (a bind retried every 10 ms).
@@ -484,6 +496,7 @@ fn successive_connections_from_one_port_each_deliver_their_own_bytes() {
         woken += sim.hosts[1].counters().tcp_orphan_wakes;
     }
     assert!(reopened > 0, "some SYN reopened a connection in TIME-WAIT");
+    assert!(refused > 0, "some client waited out its own TIME-WAIT");
     // The server let go of each connection: its side waited in TIME-WAIT as a record, which segments woke.
     assert!(woken > 0, "some segment woke a connection asleep in TIME-WAIT");
 }

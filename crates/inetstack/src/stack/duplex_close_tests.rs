@@ -509,7 +509,9 @@ fn duplex_run(seed: u64, fast_paths: bool) -> Run {
         if conns.iter().all(|c| c.ends.iter().all(|e| e.closed)) {
             break;
         }
-        if sim.step() {
+        let moved = sim.step();
+        sim.hosts.iter().for_each(Stack::check_tcp_tables);
+        if moved {
             idle = 0;
             continue;
         }

@@ -676,6 +676,42 @@ impl Stack {
         SeqNumber((hasher.finish() as u32).wrapping_add(clock))
     }
 
+    /// Tests: the demultiplexer agrees with the sockets. Every entry names a connection (or a sleeping record)
+    /// of that 4-tuple, the per-port counts match the entries, and every connection not yet closed is the entry
+    /// of its 4-tuple (two under one 4-tuple would share one entry, and the first reaped would take it).
+    #[cfg(test)]
+    pub(crate) fn check_tcp_tables(&self) {
+        let mut ports: HashMap<u16, u32> = HashMap::new();
+        for (key, &id) in &self.tcp.connections {
+            let tuple = match self.socket(id) {
+                Ok(Socket::Tcp(TcpSocket::Connection(c))) => (c.tcb.local(), c.tcb.remote()),
+                Ok(Socket::Tcp(TcpSocket::Orphan(o))) => (o.record.local(), o.record.remote()),
+                other => panic!("{key:?} names {id:?}, not a connection: {other:?}"),
+            };
+            assert_eq!(tuple, (key.local, key.remote), "{id:?} is filed under another 4-tuple");
+            *ports.entry(key.local.port()).or_default() += 1;
+        }
+        let counted: HashMap<u16, u32> = self.tcp.connection_ports.iter().map(|(&port, &n)| (port, n)).collect();
+        assert_eq!(ports, counted, "per-port counts");
+        for (index, socket) in self.sockets.iter().enumerate() {
+            let key = match socket {
+                Some(Socket::Tcp(TcpSocket::Connection(c))) if c.tcb.state() != TcpState::Closed => {
+                    FlowKey { local: c.tcb.local(), remote: c.tcb.remote() }
+                }
+                Some(Socket::Tcp(TcpSocket::Orphan(o))) => {
+                    FlowKey { local: o.record.local(), remote: o.record.remote() }
+                }
+                _ => continue,
+            };
+            let entry = self.tcp.connections.get(&key);
+            assert_eq!(
+                entry.map(|id| id.0 as usize),
+                Some(index),
+                "socket {index} ({key:?}) is not its 4-tuple's entry"
+            );
+        }
+    }
+
     /// The connection with this 4-tuple, if any.
     #[inline]
     pub(super) fn tcp_connection_for(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<SocketId> {
