@@ -470,6 +470,8 @@ fn transport_checksum_valid(datagram: &[u8]) -> Result<(), WireError> {
 #[cfg(test)]
 mod bottleneck_tests;
 #[cfg(test)]
+mod call_sequence_tests;
+#[cfg(test)]
 mod connection_mix_tests;
 #[cfg(test)]
 mod duplex_close_tests;

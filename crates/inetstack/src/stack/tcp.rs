@@ -712,6 +712,13 @@ impl Stack {
         }
     }
 
+    /// Tests: the (ISS, IRS) of connection `id`, if it is one the application holds.
+    #[cfg(test)]
+    pub(crate) fn tcp_initial_sequence_numbers(&mut self, id: SocketId) -> Option<(u32, u32)> {
+        let (iss, irs) = self.connection(id).ok()?.tcb.initial_sequence_numbers();
+        Some((iss.0, irs.0))
+    }
+
     /// The connection with this 4-tuple, if any.
     #[inline]
     pub(super) fn tcp_connection_for(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<SocketId> {

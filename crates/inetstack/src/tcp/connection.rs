@@ -476,6 +476,12 @@ impl TcpConnection {
         self.fin_seq.is_some_and(|fin| self.snd_una > fin)
     }
 
+    /// Tests: (ISS, IRS), which name the connection at both ends (IRS is zero before a SYN arrives).
+    #[cfg(test)]
+    pub(crate) fn initial_sequence_numbers(&self) -> (SeqNumber, SeqNumber) {
+        (self.iss, self.irs)
+    }
+
     pub fn state(&self) -> TcpState {
         self.state
     }
