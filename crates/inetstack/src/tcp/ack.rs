@@ -172,17 +172,28 @@ impl TcpConnection {
         self.timers.retransmit = Nanos::NEVER;
         self.timers.persist = Nanos::NEVER;
         self.timers.close = now.saturating_add(Nanos::from_duration(self.config.time_wait));
-        self.release_for_time_wait();
+        self.release_spare_memory();
     }
 
-    /// What a connection in TIME-WAIT no longer needs, given back: it waits there 2 MSL, and a server that
-    /// closes first holds many such connections (`tests/connection_memory.rs` measures one). Everything it sent
-    /// is acknowledged and nothing more will be received, so its queues and records keep no spare capacity,
-    /// its undo records go (no recovery can be found spurious any more), and buffer tuning's grant goes back to
-    /// the stack's budget. Data the application has not read stays.
+    /// A connection the application let go of with only its FIN left to be acknowledged (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK: all its data acknowledged, nothing received waiting) gives back what it no longer needs, as in
+    /// TIME-WAIT: a peer that never acknowledges the FIN keeps it resending for minutes, and a server whose
+    /// clients vanished holds many (`tests/connection_memory.rs` measures them). Called at each of its polls.
+    pub(crate) fn release_if_only_fin_left(&mut self) {
+        let closing = matches!(self.state, TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck);
+        if self.released && closing && self.send_buffer.len() == 0 && self.receive_queue.is_empty() {
+            self.release_spare_memory();
+        }
+    }
+
+    /// What a connection that only waits for its end no longer needs, given back: in TIME-WAIT it waits there 2
+    /// MSL, and a server that closes first holds many such connections. All its data is acknowledged (its FIN at
+    /// most is not) and nothing more will be delivered, so its queues and records keep no spare capacity, its
+    /// undo records go (no recovery of data can be found spurious any more), and buffer tuning's grant goes back
+    /// to the stack's budget. Data the application has not read stays.
     #[cold]
     #[inline(never)]
-    fn release_for_time_wait(&mut self) {
+    fn release_spare_memory(&mut self) {
         self.sent_segments.shrink_to_fit();
         self.scoreboard.shrink_to_fit();
         self.rack.shrink_to_fit();

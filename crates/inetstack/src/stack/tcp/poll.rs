@@ -202,6 +202,9 @@ impl Stack {
             self.reap(key, id);
             return;
         }
+        if !conn.app_holds && matches!(conn.tcb.state(), TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck) {
+            conn.tcb.release_if_only_fin_left();
+        }
         let at = conn.reschedule();
         let waits = !conn.app_holds && matches!(conn.tcb.state(), TcpState::TimeWait | TcpState::FinWait2);
         if let Some(at) = at {
