@@ -202,12 +202,18 @@ impl Stack {
             self.reap(key, id);
             return;
         }
-        if !conn.app_holds && matches!(conn.tcb.state(), TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck) {
-            conn.tcb.release_if_only_fin_left();
-        }
-        let at = conn.reschedule();
-        let waits = !conn.app_holds && matches!(conn.tcb.state(), TcpState::TimeWait | TcpState::FinWait2);
-        if let Some(at) = at {
+        // An orphan (the application let go of it) that only waits for its end sleeps as a record; one with only
+        // its FIN left gives back its spare memory.
+        let waits = !conn.app_holds
+            && match conn.tcb.state() {
+                TcpState::TimeWait | TcpState::FinWait2 => true,
+                TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => {
+                    conn.tcb.release_if_only_fin_left();
+                    false
+                }
+                _ => false,
+            };
+        if let Some(at) = conn.reschedule() {
             self.schedule(at, id);
         }
         if waits {
