@@ -19,7 +19,8 @@
 //! over Linux loopback (`std::net`, pinned to the same CPUs), with blocking sockets and with non-blocking ones
 //! that spin (as catnip does). `CATNIP_VHOST_RUNS=N` repeats
 //! the whole set N times (default 1); `CATNIP_VHOST_BULK_MIB` changes the transfer size and
-//! `CATNIP_VHOST_TCP_BUFFER_KIB` catnip's TCP send and receive buffers (inetstack's default, 256 KiB).
+//! `CATNIP_VHOST_TCP_BUFFER_KIB` catnip's TCP send and receive buffers (inetstack's default, 256 KiB);
+//! `CATNIP_VHOST_TCP_TUNING=0` turns their auto-tuning off.
 //!
 //! Children, the vhost-user sockets and EAL's runtime directories are removed when the test ends, also on a
 //! panic. Needs root; when not root it prints SKIPPED and passes, unless `DPDK_SYS_REQUIRE_TESTS=1`.

@@ -33,8 +33,9 @@ pub fn eal_args(cpu: &str, prefix: &str) -> Vec<String> {
 }
 
 /// Starts catnip on DPDK with EAL's `args`, at `ip`/24 on the port `port`, waiting up to 30 s for its link;
-/// `{prefix}_TCP_BUFFER_KIB` sets the TCP send and receive buffers, and `tune` changes the rest of the
-/// configuration. Prints the EAL arguments and the port's offloads.
+/// `{prefix}_TCP_BUFFER_KIB` sets the TCP send and receive buffers, `{prefix}_TCP_TUNING=0` turns their
+/// auto-tuning off (on by default), and `tune` changes the rest of the configuration. Prints the EAL arguments
+/// and the port's offloads.
 pub fn start(roles: &Roles, args: Vec<String>, ip: Ipv4Addr, port: &str, tune: impl FnOnce(&mut DpdkConfig)) -> Libos {
     println!("EAL args: {}", args.join(" "));
     let mut config = DpdkConfig::new(args, ip, 24);
@@ -43,6 +44,9 @@ pub fn start(roles: &Roles, args: Vec<String>, ip: Ipv4Addr, port: &str, tune: i
     if let Some(kib) = roles.usize_var("TCP_BUFFER_KIB") {
         config.tcp.recv_buffer = kib << 10;
         config.tcp.send_buffer = kib << 10;
+    }
+    if roles.usize_var("TCP_TUNING") == Some(0) {
+        (config.tcp.recv_buffer_max, config.tcp.send_buffer_max) = (None, None);
     }
     tune(&mut config);
     let mtu = config.device.mtu;
