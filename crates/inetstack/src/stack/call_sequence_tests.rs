@@ -1,6 +1,7 @@
 //! Drawn sequences of application calls on two stacks: every TCP call the API has (open, bind, listen, connect,
 //! accept, send, receive, shutdown, abort, options, close), on any socket, in any order, over a few shared ports,
-//! with time moving on between them. A call may fail, but only with an error:
+//! to the other stack or (loopback) to the stack's own address, with time moving on between them. A call may
+//! fail, but only with an error:
 //!
 //! - nothing panics;
 //! - after every call and every step of the network, each stack's connection table agrees with its sockets
@@ -119,12 +120,12 @@ impl Run {
         (!held.is_empty()).then(|| held[self.rng.below(held.len())])
     }
 
-    /// A port the other stack listens on, most of the time, else any of [`PORTS`].
-    fn remote_port(&mut self, host: usize) -> u16 {
+    /// A port stack `target` listens on, most of the time, else any of [`PORTS`].
+    fn remote_port(&mut self, target: usize) -> u16 {
         let listening: Vec<u16> = self
             .socks
             .iter()
-            .filter(|s| s.host != host && s.listening && !s.released)
+            .filter(|s| s.host == target && s.listening && !s.released)
             .filter_map(|s| s.bound)
             .collect();
         if !listening.is_empty() && self.rng.chance(0.8) {
@@ -153,9 +154,10 @@ impl Run {
         self.socks.len() - 1
     }
 
-    /// Pairs socket `i` (which the application holds) with the socket of the other stack whose ISS is its
-    /// connection's IRS: the client of an accepted connection (which may have closed since), or the other side of
-    /// a simultaneous open. Before the first SYN arrives (IRS zero) there is none yet.
+    /// Pairs socket `i` (which the application holds) with the socket whose 4-tuple mirrors its own and whose ISS
+    /// is its connection's IRS: the client of an accepted connection (which may have closed since), the other
+    /// side of a simultaneous open, or itself, connected to its own address and port. Before the first SYN
+    /// arrives (IRS zero) there is none yet.
     fn pair(&mut self, i: usize) {
         let (host, id) = (self.socks[i].host, self.socks[i].id);
         let Some((iss, irs)) = self.sim.hosts[host].tcp_initial_sequence_numbers(id) else { return };
@@ -166,7 +168,7 @@ impl Run {
         // which is then the newer socket's.
         let other = (0..self.socks.len()).rev().find(|&j| {
             let s = &self.socks[j];
-            s.host != host && s.peer.is_none() && s.iss == Some(irs) && s.tuple == Some((remote, local))
+            s.peer.is_none() && s.iss == Some(irs) && s.tuple == Some((remote, local))
         });
         if let Some(j) = other {
             self.socks[i].peer = Some(self.socks[j].serial);
@@ -198,7 +200,10 @@ impl Run {
         };
         let Some(i) = self.pick(host, suits) else { return };
         let id = self.socks[i].id;
-        let remote_port = self.remote_port(host);
+        // The other stack, or (one connect in six) this one at its own address: loopback, and a socket bound to
+        // the port it connects to opens a connection with itself.
+        let target = if self.rng.below(6) == 0 { host } else { 1 - host };
+        let remote_port = self.remote_port(target);
         let stack = &mut self.sim.hosts[host];
         match action {
             1 => {
@@ -213,7 +218,7 @@ impl Run {
                 }
             }
             3 => {
-                let remote = SocketAddrV4::new(ADDRESSES[1 - host], remote_port);
+                let remote = SocketAddrV4::new(ADDRESSES[target], remote_port);
                 if stack.tcp_connect(now, id, remote).is_ok() {
                     let local = stack.local_addr(id).expect("socket").expect("a connecting socket is bound");
                     self.socks[i].tuple = Some((local, remote));
