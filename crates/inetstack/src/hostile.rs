@@ -7,10 +7,13 @@
 //! frames, raw IPv4 datagrams in a valid Ethernet header, TCP segments for the connection or the listener and
 //! UDP datagrams built from fuzzed fields with correct checksums (so the state machine, not only the parsers,
 //! sees them), IPv4 fragments, ICMP errors about the connection's segments (fragmentation needed with fuzzed
-//! MTUs and sequence numbers, the other unreachables, time exceeded), time steps, and application calls. Checks, besides "no panic":
+//! MTUs and sequence numbers, the other unreachables, time exceeded), time steps, and application calls. One of
+//! those opens a connection from B to A, which the input then answers from SYN-SENT on (segments whose ACK is
+//! near B's ISS, so that a SYN-ACK may be taken, and whose sequence number follows B's ACKs). Checks, besides
+//! "no panic":
 //!
 //! - the outbox drains into a device that takes everything;
-//! - every byte the connection delivers is the byte injected at that sequence number (injected payloads are a
+//! - every byte either connection delivers is the byte injected at that sequence number (injected payloads are a
 //!   function of their sequence number, so any reassembly or window bug shows as a wrong byte);
 //! - once every socket is closed and time runs on, the host goes quiet: no timer stays armed, no frame waits,
 //!   and nothing stays charged to the stack's limits on received data and data to send. Those limits are small
@@ -101,6 +104,27 @@ struct Host {
     released: bool,
     delivered: usize,
     accepted: Vec<SocketId>,
+    /// A connection B opens to A when the input asks (an application call), which the input then answers.
+    active: Option<Active>,
+}
+
+/// B's connection to A: the input plays A, from SYN-SENT on.
+struct Active {
+    id: SocketId,
+    /// B's end (its address and ephemeral port) and A's.
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    /// B's ISS, from its SYN on the wire.
+    iss: Option<SeqNumber>,
+    /// The latest ACK B sent (its RCV.NXT), and the first (A's ISS + 1): where delivered bytes start.
+    ack: Option<SeqNumber>,
+    first_ack: Option<SeqNumber>,
+    /// Bytes delivered so far, and whether they can be checked against [`pattern`] (not once a raw frame
+    /// happened to be a segment of the connection).
+    read: u32,
+    check_payload: bool,
+    done: bool,
+    released: bool,
 }
 
 /// What one run did, for tests that want to see an action take effect.
@@ -108,6 +132,8 @@ struct Host {
 pub struct Outcome {
     /// Bytes the connection delivered to the application (each checked against the injected pattern).
     pub delivered: usize,
+    /// The same for the connection B opened, if any.
+    pub active_delivered: usize,
 }
 
 /// Runs one input against a fresh host; panics (a fuzzer finding) when a check fails.
@@ -190,6 +216,7 @@ impl Host {
             released: false,
             delivered: 0,
             accepted: Vec::new(),
+            active: None,
         };
         // B's next segment tells where both directions stand: its SEQ + length and its ACK.
         host.stack.poll(host.now + Duration::from_secs(5));
@@ -228,11 +255,33 @@ impl Host {
         for (end, _) in self.connection_segments(&sink) {
             self.snd_nxt = self.snd_nxt.max(end);
         }
+        self.follow_active(&sink);
+    }
+
+    /// Learns B's ISS and ACKs on the active connection from what it sent.
+    fn follow_active(&mut self, sink: &Capture) {
+        let Some(active) = self.active.as_mut() else { return };
+        for frame in &sink.0 {
+            let Ok(bytes) = flatten(frame) else { continue };
+            let Ok(parsed) = Frame::parse(&bytes, &ChecksumCapabilities::software()) else { continue };
+            let FrameContents::Ipv4(datagram) = parsed.contents else { continue };
+            let Transport::Tcp(tcp) = datagram.transport else { continue };
+            if tcp.src_port != active.local.port() || tcp.dst_port != active.remote.port() {
+                continue;
+            }
+            if tcp.flags.syn() && active.iss.is_none() {
+                active.iss = Some(tcp.seq_number);
+            }
+            if let Some(ack) = tcp.ack_number {
+                active.first_ack = active.first_ack.or(Some(ack));
+                active.ack = Some(ack);
+            }
+        }
     }
 
     fn act(&mut self, input: &mut Reader<'_>) {
         self.now += Duration::from_micros(10);
-        match input.u8() % 10 {
+        match input.u8() % 11 {
             0 => {
                 let len = usize::from(input.u16()) % 1600;
                 let frame = input.bytes(len).to_vec();
@@ -253,7 +302,8 @@ impl Host {
             6 => self.read(),
             7 => self.udp_fragment(input),
             8 => self.icmp_error(input),
-            _ => self.app_call(input),
+            9 => self.app_call(input),
+            _ => self.active_segment(input),
         }
     }
 
@@ -337,6 +387,9 @@ impl Host {
         {
             self.check_payload = false;
         }
+        if let Some(active) = self.active.as_mut() {
+            active.check_payload = false;
+        }
         self.receive(frame);
     }
 
@@ -376,6 +429,27 @@ impl Host {
         self.receive(ipv4_frame(src, IpProtocol::Tcp, 0, &segment));
     }
 
+    /// A segment from A on B's active connection, if B opened one: its sequence number near B's last ACK (or
+    /// anywhere before one), its ACK near B's ISS + 1 (so that a SYN-ACK may be acceptable), fuzzed flags and
+    /// options (a SYN-ACK's MSS, window scale, SACK-permitted, timestamps), and [`pattern`] payload.
+    fn active_segment(&mut self, input: &mut Reader<'_>) {
+        let Some(active) = self.active.as_ref() else { return };
+        let flags = input.u8();
+        let delta = i32::from(input.u16() as i16);
+        let seq = match active.ack {
+            Some(ack) => ack + delta as u32,
+            None => SeqNumber(u32::from(input.u16()) << 16),
+        };
+        let ack = active.iss.unwrap_or_default() + 1 + (i32::from(input.u8() as i8)) as u32;
+        let window = input.u16();
+        let options = input.tcp_options();
+        let payload_len = usize::from(input.u16()) % 1461;
+        let payload: Vec<u8> = (0..payload_len).map(|i| pattern(seq + i as u32)).collect();
+        let (from, to) = (active.remote, active.local);
+        let segment = tcp_segment(from.port(), to.port(), seq, ack, (flags, false), window, &options, &payload);
+        self.receive(ipv4_frame(*from.ip(), IpProtocol::Tcp, 0, &segment));
+    }
+
     fn udp_datagram(&mut self, input: &mut Reader<'_>) {
         let dst_port = if input.u8() % 2 == 0 { UDP_PORT } else { input.u16() };
         let len = usize::from(input.u16()) % 1473;
@@ -402,12 +476,37 @@ impl Host {
                 }
             }
         }
+        self.read_active();
         while let Ok(Some(_)) = self.stack.udp_recv(self.udp, 65536) {}
+    }
+
+    /// The application reads what the active connection delivers and checks each byte against [`pattern`]
+    /// from A's ISS + 1 on.
+    fn read_active(&mut self) {
+        let Some(active) = self.active.as_mut() else { return };
+        if active.done || active.released {
+            return;
+        }
+        match self.stack.tcp_recv(active.id, usize::MAX) {
+            Ok(Some(data)) if data.is_empty() => active.done = true,
+            Ok(Some(data)) => {
+                let start = active.first_ack.expect("data only after B acknowledged a SYN");
+                for byte in data.to_vec() {
+                    let seq = start + active.read;
+                    if active.check_payload {
+                        assert_eq!(byte, pattern(seq), "active connection: byte at {seq:?} corrupted");
+                    }
+                    active.read += 1;
+                }
+            }
+            Ok(None) => {}
+            Err(_) => active.done = true,
+        }
     }
 
     fn app_call(&mut self, input: &mut Reader<'_>) {
         let now = self.now;
-        match input.u8() % 5 {
+        match input.u8() % 7 {
             0 => {
                 if let Ok(Some((id, _))) = self.stack.tcp_accept(self.listener) {
                     self.accepted.push(id);
@@ -430,6 +529,14 @@ impl Host {
                     self.released = true;
                 }
             }
+            5 => self.connect(input.u8()),
+            6 => {
+                self.read_active();
+                if let Some(active) = self.active.as_mut().filter(|a| !a.released) {
+                    let _ = self.stack.close(active.id);
+                    active.released = true;
+                }
+            }
             _ => {
                 let to = SocketAddrV4::new(A, input.u16().max(1));
                 let _ = self.stack.udp_send(now, self.udp, &Sga::from_slice(b"reply").expect("alloc"), Some(to));
@@ -437,12 +544,37 @@ impl Host {
         }
     }
 
+    /// B opens a connection to A (once per run), to a port `port` picks: the input then plays A from SYN-SENT on.
+    fn connect(&mut self, port: u8) {
+        if self.active.is_some() {
+            return;
+        }
+        let id = self.stack.tcp_open();
+        let remote = SocketAddrV4::new(A, 7000 + u16::from(port % 4));
+        self.stack.tcp_connect(self.now, id, remote).expect("B connects to A");
+        let local = self.stack.local_addr(id).expect("socket").expect("a connecting socket is bound");
+        self.active = Some(Active {
+            id,
+            local,
+            remote,
+            iss: None,
+            ack: None,
+            first_ack: None,
+            read: 0,
+            check_payload: true,
+            done: false,
+            released: false,
+        });
+    }
+
     /// Closes every socket and runs time on: the host must go quiet (no timer armed, nothing queued).
     fn finish(mut self) -> Outcome {
         self.read();
-        let outcome = Outcome { delivered: self.delivered };
+        let active_delivered = self.active.as_ref().map_or(0, |a| a.read as usize);
+        let outcome = Outcome { delivered: self.delivered, active_delivered };
         let connection = (!self.released).then_some(self.connection);
-        let sockets = [self.listener, self.udp].into_iter().chain(connection);
+        let active = self.active.as_ref().filter(|a| !a.released).map(|a| a.id);
+        let sockets = [self.listener, self.udp].into_iter().chain(connection).chain(active);
         for id in sockets.chain(std::mem::take(&mut self.accepted)) {
             let _ = self.stack.close(id);
         }
@@ -547,7 +679,7 @@ mod tests {
         // action 2 (connection segment): flags ACK|PSH, seq delta 0 (x1), ack delta 0, window 65535, no
         // options, 100 bytes; then action 6 (read).
         let input = [2, 0x18, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 100, 6];
-        assert_eq!(run(&input), Outcome { delivered: 100 });
+        assert_eq!(run(&input), Outcome { delivered: 100, active_delivered: 0 });
     }
 
     /// The application closes the connection; A acknowledges everything B sent, its FIN included, and sends its
@@ -570,10 +702,23 @@ mod tests {
         host.finish();
     }
 
+    /// B opens a connection; the input answers its SYN with a SYN-ACK, then sends data, which B delivers and the
+    /// harness checks from A's ISS + 1 on.
+    #[test]
+    fn a_connection_b_opens_is_answered_by_the_input() {
+        // action 9 (application call) 5 (connect, port 7000); action 10 (active segment): SYN|ACK, delta 0, seq
+        // 0x1000 << 16, ack delta 0, window 65535, no options, no payload; then action 10 again: PSH|ACK at B's
+        // ACK, 100 bytes; then action 6 (read).
+        let syn_ack = [10, 0x12, 0, 0, 0x10, 0x00, 0, 0xff, 0xff, 0, 0, 0];
+        let data = [10, 0x18, 0, 0, 0, 0xff, 0xff, 0, 0, 100];
+        let input: Vec<u8> = [9, 5, 0].into_iter().chain(syn_ack).chain(data).chain([6]).collect();
+        assert_eq!(run(&input), Outcome { delivered: 0, active_delivered: 100 });
+    }
+
     /// The same data one byte ahead of RCV.NXT is out of order: held, never delivered (A never fills the gap).
     #[test]
     fn data_past_a_gap_is_not_delivered() {
         let input = [2, 0x18, 0, 1, 0, 0, 0, 0xff, 0xff, 0, 0, 100, 6];
-        assert_eq!(run(&input), Outcome { delivered: 0 });
+        assert_eq!(run(&input), Outcome { delivered: 0, active_delivered: 0 });
     }
 }
