@@ -49,6 +49,8 @@ struct Sock {
     tuple: Option<(SocketAddrV4, SocketAddrV4)>,
     /// The connection's ISS, learnt at `connect` or `accept`: the IRS of the connection at the other end.
     iss: Option<u32>,
+    /// When `connect` took, in the order of all connects (0: never).
+    connected: u64,
     /// The port a `bind` gave it, and whether `listen` then took.
     bound: Option<u16>,
     listening: bool,
@@ -66,6 +68,8 @@ struct Run {
     rng: Rng,
     seed: u64,
     slot: Sga,
+    /// Successful connects so far.
+    connects: u64,
 }
 
 impl Run {
@@ -96,7 +100,7 @@ impl Run {
             Stack::new(config, t0).expect("stack")
         });
         let sim = Simulation::new(hosts.into(), t0, Duration::from_micros(50), faults, seed);
-        let mut run = Self { sim, socks: Vec::new(), rng, seed, slot: Sga::new() };
+        let mut run = Self { sim, socks: Vec::new(), rng, seed, slot: Sga::new(), connects: 0 };
         // A listener to start with (the calls may close it and make others), so that most runs connect.
         let listener = run.sim.hosts[1].tcp_open();
         run.sim.hosts[1].tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORTS[0])).expect("bind");
@@ -143,6 +147,7 @@ impl Run {
             serial,
             tuple,
             iss: None,
+            connected: 0,
             bound: None,
             listening: false,
             peer: None,
@@ -163,13 +168,15 @@ impl Run {
         let Some((iss, irs)) = self.sim.hosts[host].tcp_initial_sequence_numbers(id) else { return };
         self.socks[i].iss = Some(iss);
         let Some((local, remote)) = self.socks[i].tuple else { return };
-        // The newest: a socket closed while its SYN was on the way, and another connecting at once over the same
-        // 4-tuple, send the same ISN (the clock has not moved), and the peer takes both SYNs for one connection,
-        // which is then the newer socket's.
-        let other = (0..self.socks.len()).rev().find(|&j| {
-            let s = &self.socks[j];
-            s.peer.is_none() && s.iss == Some(irs) && s.tuple == Some((remote, local))
-        });
+        // The last to connect: a socket closed while its SYN was on the way, and another connecting at once over
+        // the same 4-tuple, send the same ISN (the clock has not moved), and the peer takes both SYNs for one
+        // connection, which is then the later socket's.
+        let other = (0..self.socks.len())
+            .filter(|&j| {
+                let s = &self.socks[j];
+                s.peer.is_none() && s.iss == Some(irs) && s.tuple == Some((remote, local))
+            })
+            .max_by_key(|&j| self.socks[j].connected);
         if let Some(j) = other {
             self.socks[i].peer = Some(self.socks[j].serial);
             self.socks[j].peer = Some(self.socks[i].serial);
@@ -221,7 +228,8 @@ impl Run {
                 let remote = SocketAddrV4::new(ADDRESSES[target], remote_port);
                 if stack.tcp_connect(now, id, remote).is_ok() {
                     let local = stack.local_addr(id).expect("socket").expect("a connecting socket is bound");
-                    self.socks[i].tuple = Some((local, remote));
+                    self.connects += 1;
+                    (self.socks[i].tuple, self.socks[i].connected) = (Some((local, remote)), self.connects);
                     self.pair(i);
                 }
             }
@@ -280,20 +288,7 @@ impl Run {
                     let sock = &self.socks[i];
                     let peer =
                         sock.peer.unwrap_or_else(|| panic!("seed {}: data for an unpaired socket {sock:?}", self.seed));
-                    let v = self.slot.to_vec();
-                    if std::env::var("DBG").is_ok() && v.first() != Some(&stream_byte(peer, sock.read)) {
-                        for serial in 1..=self.socks.len() as u64 {
-                            for off in 0..100_000usize {
-                                if v.iter().take(16).enumerate().all(|(j, &b)| b == stream_byte(serial, off + j)) {
-                                    eprintln!("DBG matches serial {serial} offset {off}");
-                                }
-                            }
-                        }
-                        for s in &self.socks {
-                            eprintln!("DBG {s:?}");
-                        }
-                    }
-                    for (k, byte) in v.into_iter().enumerate() {
+                    for (k, byte) in self.slot.to_vec().into_iter().enumerate() {
                         let at = sock.read + k;
                         assert_eq!(byte, stream_byte(peer, at), "seed {}: socket {sock:?} byte {at}", self.seed);
                     }
