@@ -62,3 +62,12 @@ DPDK_SYS_REQUIRE_TESTS=1 timeout 600 cargo test --release -p catnip --features d
 
 step "demikernel with catnip: tests"
 DPDK_SYS_REQUIRE_TESTS=1 cargo test -p demikernel --features catnip -- --nocapture
+
+step "drawn PDPIX call sequences on catnip (tests/tests/drawn_calls.rs; loopback inside the stack, net_null port)"
+catnip_config="$PWD/ci/python-catnip.toml"
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -eq 0 ]; then
+    catnip_config="$(mktemp --suffix=.toml)"
+    sed 's/"--in-memory"/"--no-huge", "-m", "1024", "--no-shconf"/' ci/python-catnip.toml >"$catnip_config"
+fi
+DEMI_TEST_LIBOS=catnip DEMI_CONFIG="$catnip_config" DEMI_DRAWN_CALLS=100 \
+    cargo test -p demikernel-tests --features demikernel/catnip --test drawn_calls

@@ -15,8 +15,11 @@ pub fn libos_name() -> String {
     std::env::var("DEMI_TEST_LIBOS").unwrap_or_else(|_| "catnap".to_owned())
 }
 
+/// The libOS under test, configured by `DEMI_CONFIG` if set (catnip needs its `[catnip]` section).
 pub fn new_libos() -> Box<dyn LibOs> {
-    demikernel::new_libos(&libos_name()).expect("the libOS under test starts")
+    let mut config = demikernel::Config::from_env().expect("DEMI_CONFIG, if set, names a valid file");
+    config.libos = Some(libos_name());
+    demikernel::from_config(&config).expect("the libOS under test starts")
 }
 
 pub const LOCALHOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
