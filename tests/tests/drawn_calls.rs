@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use demikernel::{LibOs, QDesc, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
+use demikernel::{LibOs, QDesc, QResult, QToken, QValue, Sga, SocketDomain, SocketOption, SocketType};
 use demikernel_tests::{LOCALHOST, new_libos};
 
 /// The ports every bind and connect draws from (0: any), few so that calls meet on them.
@@ -62,15 +62,21 @@ impl Run {
     fn wait(&mut self, qt: QToken, timeout: Duration) {
         match self.libos.wait(qt, Some(timeout)) {
             Ok(result) => {
-                let qd = self.pending.remove(&qt).expect("a result for a token that was pending");
-                assert_eq!((result.qt, result.qd), (qt, qd), "the result names its token and queue");
-                if let Ok(QValue::Accepted { qd, .. }) = result.value {
-                    self.queues.push(qd);
-                }
-                self.done.push(qt);
+                assert_eq!(result.qt, qt, "the result names its token");
+                self.completed(result);
             }
             Err(e) => assert_eq!(e.errno(), libc::ETIMEDOUT, "wait on a pending token: {e}"),
         }
+    }
+
+    /// A pending token's result was taken: it names its queue, and an accepted connection is a queue to use.
+    fn completed(&mut self, result: QResult) {
+        let qd = self.pending.remove(&result.qt).expect("a result for a token that was pending");
+        assert_eq!(result.qd, qd, "the result names its queue");
+        if let Ok(QValue::Accepted { qd, .. }) = result.value {
+            self.queues.push(qd);
+        }
+        self.done.push(result.qt);
     }
 
     fn call(&mut self) {
@@ -161,12 +167,7 @@ impl Run {
                     match self.libos.wait_any(&tokens, Some(Duration::ZERO)) {
                         Ok((index, result)) => {
                             assert_eq!(result.qt, tokens[index], "wait_any names the token it returns");
-                            let qd = self.pending.remove(&result.qt).expect("pending");
-                            assert_eq!(result.qd, qd);
-                            if let Ok(QValue::Accepted { qd, .. }) = result.value {
-                                self.queues.push(qd);
-                            }
-                            self.done.push(result.qt);
+                            self.completed(result);
                         }
                         Err(e) => assert_eq!(e.errno(), libc::ETIMEDOUT, "wait_any: {e}"),
                     }

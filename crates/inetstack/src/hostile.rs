@@ -32,7 +32,7 @@ use crate::tcp::{CongestionAlgorithm, TcpState};
 use crate::wire::dissect::{Frame, FrameContents, Transport};
 use crate::wire::{
     ChecksumCapabilities, DstUnreachable, EtherType, EthernetRepr, Icmpv4Repr, IpProtocol, Ipv4Repr, MacAddress,
-    SeqNumber, TCP_MIN_HEADER_LEN, TimeExceeded, UdpRepr, checksum_from_sum, combine, ipv4_pseudo_header_sum,
+    SeqNumber, TCP_MIN_HEADER_LEN, TcpRepr, TimeExceeded, UdpRepr, checksum_from_sum, combine, ipv4_pseudo_header_sum,
     ones_complement_sum,
 };
 
@@ -232,15 +232,11 @@ impl Host {
     /// (SEQ + length, ACK) of each segment B sent on the connection.
     fn connection_segments(&self, sink: &Capture) -> Vec<(SeqNumber, Option<SeqNumber>)> {
         let mut out = Vec::new();
-        for frame in &sink.0 {
-            let Ok(bytes) = flatten(frame) else { continue };
-            let Ok(parsed) = Frame::parse(&bytes, &ChecksumCapabilities::software()) else { continue };
-            let FrameContents::Ipv4(datagram) = parsed.contents else { continue };
-            let Transport::Tcp(tcp) = datagram.transport else { continue };
-            if datagram.header.dst_addr == *self.peer.ip() && tcp.dst_port == self.peer.port() {
+        for_each_segment(sink, |dst, tcp| {
+            if dst == *self.peer.ip() && tcp.dst_port == self.peer.port() {
                 out.push((tcp.seq_number + tcp.segment_len() as u32, tcp.ack_number));
             }
-        }
+        });
         out
     }
 
@@ -261,13 +257,9 @@ impl Host {
     /// Learns B's ISS and ACKs on the active connection from what it sent.
     fn follow_active(&mut self, sink: &Capture) {
         let Some(active) = self.active.as_mut() else { return };
-        for frame in &sink.0 {
-            let Ok(bytes) = flatten(frame) else { continue };
-            let Ok(parsed) = Frame::parse(&bytes, &ChecksumCapabilities::software()) else { continue };
-            let FrameContents::Ipv4(datagram) = parsed.contents else { continue };
-            let Transport::Tcp(tcp) = datagram.transport else { continue };
+        for_each_segment(sink, |_, tcp| {
             if tcp.src_port != active.local.port() || tcp.dst_port != active.remote.port() {
-                continue;
+                return;
             }
             if tcp.flags.syn() && active.iss.is_none() {
                 active.iss = Some(tcp.seq_number);
@@ -276,7 +268,7 @@ impl Host {
                 active.first_ack = active.first_ack.or(Some(ack));
                 active.ack = Some(ack);
             }
-        }
+        });
     }
 
     fn act(&mut self, input: &mut Reader<'_>) {
@@ -592,6 +584,18 @@ impl Host {
             self.pump();
         }
         panic!("the host still has work after every socket closed and 100 000 timer rounds");
+    }
+}
+
+/// Calls `f` with the destination address and the segment of each TCP segment B sent into `sink`.
+fn for_each_segment(sink: &Capture, mut f: impl FnMut(Ipv4Addr, &TcpRepr<'_>)) {
+    for frame in &sink.0 {
+        let Ok(bytes) = flatten(frame) else { continue };
+        let Ok(parsed) = Frame::parse(&bytes, &ChecksumCapabilities::software()) else { continue };
+        let FrameContents::Ipv4(datagram) = parsed.contents else { continue };
+        if let Transport::Tcp(tcp) = datagram.transport {
+            f(datagram.header.dst_addr, &tcp);
+        }
     }
 }
 

@@ -29,10 +29,10 @@ const ADDRESSES: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 
 /// The ports every bind and connect draws from: few, so that calls meet on them.
 const PORTS: [u16; 3] = [80, 6000, 6001];
 
-/// Byte `offset` of the stream socket `serial` sends.
-fn stream_byte(serial: u64, offset: usize) -> u8 {
+/// Byte `offset` of the stream the socket at `index` (in the run's list, never reused) sends.
+fn stream_byte(index: usize, offset: usize) -> u8 {
     // splitmix64's finalizer: every input bit moves every output bit, so no two streams or offsets line up.
-    let mut x = (serial << 40 ^ offset as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut x = ((index as u64) << 40 ^ offset as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (x ^ (x >> 31)) as u8
@@ -43,8 +43,6 @@ fn stream_byte(serial: u64, offset: usize) -> u8 {
 struct Sock {
     host: usize,
     id: SocketId,
-    /// Numbers the socket's stream (socket ids are reused once closed).
-    serial: u64,
     /// (local, remote) once it has them: at `connect`, or at `accept`.
     tuple: Option<(SocketAddrV4, SocketAddrV4)>,
     /// The connection's ISS, learnt at `connect` or `accept`: the IRS of the connection at the other end.
@@ -54,8 +52,8 @@ struct Sock {
     /// The port a `bind` gave it, and whether `listen` then took.
     bound: Option<u16>,
     listening: bool,
-    /// The serial of the socket at the other end.
-    peer: Option<u64>,
+    /// The index of the socket at the other end (socket ids are reused once closed; indices are not).
+    peer: Option<usize>,
     sent: usize,
     read: usize,
     /// Closed by the application: its id may name another socket, so no call uses it again.
@@ -140,11 +138,9 @@ impl Run {
     }
 
     fn add(&mut self, host: usize, id: SocketId, tuple: Option<(SocketAddrV4, SocketAddrV4)>) -> usize {
-        let serial = self.socks.len() as u64 + 1;
         let sock = Sock {
             host,
             id,
-            serial,
             tuple,
             iss: None,
             connected: 0,
@@ -178,8 +174,8 @@ impl Run {
             })
             .max_by_key(|&j| self.socks[j].connected);
         if let Some(j) = other {
-            self.socks[i].peer = Some(self.socks[j].serial);
-            self.socks[j].peer = Some(self.socks[i].serial);
+            self.socks[i].peer = Some(j);
+            self.socks[j].peer = Some(i);
         }
     }
 
@@ -242,8 +238,8 @@ impl Run {
             }
             5 => {
                 let len = 1 + self.rng.below(6000);
-                let (serial, sent) = (self.socks[i].serial, self.socks[i].sent);
-                let bytes: Vec<u8> = (sent..sent + len).map(|k| stream_byte(serial, k)).collect();
+                let sent = self.socks[i].sent;
+                let bytes: Vec<u8> = (sent..sent + len).map(|k| stream_byte(i, k)).collect();
                 if let Ok(n) = stack.tcp_send(now, id, &Sga::from_slice(&bytes).expect("sga")) {
                     self.socks[i].sent += n;
                 }
