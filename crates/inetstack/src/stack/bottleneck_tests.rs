@@ -401,6 +401,15 @@ fn receive_buffer_auto_tuning_opens_the_window_a_long_fat_path_needs() {
 }
 
 #[test]
+fn receive_buffer_auto_tuning_without_timestamps_opens_the_window_too() {
+    // The same with timestamps off at both ends (a peer that does not offer them): the receiver times windows
+    // instead of reading TSecr.
+    let tuned = TcpConfig { send_buffer: 4 << 20, timestamps: false, ..TcpConfig::default() };
+    let fixed = TcpConfig { recv_buffer_max: None, ..tuned.clone() };
+    tuning_speeds_up_a_long_fat_path(fixed, tuned, |sent| sent.recv_buffer_grown);
+}
+
+#[test]
 fn send_buffer_auto_tuning_keeps_a_long_fat_path_busy() {
     // The receive buffer tuned and a fixed 256 KiB send buffer: at most 256 KiB in flight holds the sender to
     // about 40 Mbit/s (16 MB in 3.36 s). With the defaults, the send buffer tuned up to 4 MiB follows the

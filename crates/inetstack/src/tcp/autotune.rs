@@ -11,10 +11,18 @@
 //! application reads as fast as the data comes grows its receive buffer, and so the window it offers, until the
 //! window no longer limits the sender, up to `TcpConfig::recv_buffer_max`.
 //!
-//! - **Round trip, seen by the receiver**: the TSecr of a data segment echoes one of our TSvals, so the time
-//!   since that TSval is a round trip (smoothed, 1/8 per sample; at least 1 ms, the timestamp clock's tick).
-//!   One data segment per round trip is looked at (the first after the round's end), so the rest cost one
-//!   comparison each. Without timestamps there is no such sample and the buffer keeps its configured size.
+//! - **Round trip, seen by the receiver**, with timestamps: the TSecr of a data segment echoes one of our
+//!   TSvals, so the time since that TSval is a round trip (smoothed, 1/8 per sample; at least 1 ms, the
+//!   timestamp clock's tick). One data segment per round trip is looked at (the first after the round's end), so
+//!   the rest cost one comparison each.
+//! - Without timestamps (a peer that does not offer them), as Linux's `tcp_rcv_rtt_measure`: the time a
+//!   window's worth of data takes to arrive. The bytes past the edge we last advertised cannot come before the
+//!   peer has our ACK, so a window beyond RCV.NXT takes at least a round trip, and about one when the window
+//!   limits the sender (the case tuning is for). Each sample is an upper bound, so the estimate is the least of
+//!   them (Linux's; at least 1 ms, as with timestamps). Early windows, timed while the sender was still
+//!   ramping up or the reader behind, take longer: the first rounds may be long and grow the buffer more than
+//!   needed (as Linux's may), until a window the sender filled brings the estimate down. The segment that
+//!   completes a window is looked at, and the first after the round's end; the rest cost two comparisons each.
 //! - **Each round trip**: if the application read more than half the buffer in it, the sender could use a larger
 //!   window: the buffer becomes twice what was read (Linux's factor), at most `recv_buffer_max`. It never shrinks:
 //!   the window's right edge never moves back, and a buffer that was needed once is likely needed again.
@@ -27,7 +35,7 @@
 use super::congestion::CongestionControl as _;
 use super::tuning_budget::{Grant, TuningBudget};
 use super::{Nanos, TcpConfig, TcpConnection};
-use crate::wire::TcpRepr;
+use crate::wire::{SeqNumber, TcpRepr};
 
 /// The smallest round trip a sample gives (one tick of the timestamp clock).
 const MIN_RTT: Nanos = Nanos::from_millis(1);
@@ -36,7 +44,7 @@ const MIN_RTT: Nanos = Nanos::from_millis(1);
 #[derive(Debug)]
 pub(crate) struct Tuning {
     /// Receive-buffer tuning's measurements; `None` without `recv_buffer_max`, or once the handshake did not
-    /// agree window scaling and timestamps.
+    /// agree window scaling.
     pub(crate) receive: Option<Autotune>,
     /// What tuning took from the budget it shares (`tuning_budget.rs`), given back when dropped.
     pub(crate) grant: Grant,
@@ -47,8 +55,8 @@ impl Tuning {
     pub(crate) fn for_config(config: &TcpConfig) -> Option<Self> {
         let receive = config
             .recv_buffer_max
-            .filter(|&max| max > config.recv_buffer && config.window_scale && config.timestamps)
-            .map(|_| Autotune::default());
+            .filter(|&max| max > config.recv_buffer && config.window_scale)
+            .map(|_| Autotune { by_window: !config.timestamps, ..Autotune::default() });
         let send = config.send_buffer_max.is_some_and(|max| max > config.send_buffer);
         (receive.is_some() || send)
             .then(|| Self { receive, grant: Grant::new(TuningBudget::new(config.autotune_budget)) })
@@ -56,7 +64,7 @@ impl Tuning {
 }
 
 /// Receive-buffer tuning's measurements.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Autotune {
     /// The receiver's smoothed round trip (zero until the first sample).
     rtt: Nanos,
@@ -64,15 +72,72 @@ pub(crate) struct Autotune {
     since: Nanos,
     /// Bytes the application read since then.
     pub(crate) copied: usize,
-    /// When the next data segment is looked at: the round's end (zero before the first sample).
+    /// When the next data segment is looked at: the round's end (zero before the first sample, or
+    /// [`Nanos::NEVER`] when measuring by windows).
     pub(crate) next: Nanos,
+    /// Whether the round trip is measured by windows (no timestamps), not by TSecr.
+    by_window: bool,
+    /// Measuring by windows: the sequence number whose arrival completes the window being timed (before the
+    /// first, `next` is zero: the first data segment starts one).
+    window_end: SeqNumber,
+    /// Measuring by windows: when the window being timed began; [`Nanos::NEVER`] when none is.
+    window_start: Nanos,
+}
+
+impl Default for Autotune {
+    fn default() -> Self {
+        Self {
+            rtt: Nanos::ZERO,
+            since: Nanos::ZERO,
+            copied: 0,
+            next: Nanos::ZERO,
+            by_window: false,
+            window_end: SeqNumber(0),
+            window_start: Nanos::NEVER,
+        }
+    }
+}
+
+impl Autotune {
+    /// The receiver's round-trip estimate (zero until the first sample).
+    #[cfg(test)]
+    pub(crate) fn round_trip(&self) -> Nanos {
+        self.rtt
+    }
+
+    /// Whether the data segment that just took RCV.NXT to `rcv_nxt` is one to look at: the first after the
+    /// round's end, or, measuring by windows, one at or past the timed window's end.
+    #[inline(always)]
+    pub(crate) fn due(&self, now: Nanos, rcv_nxt: SeqNumber) -> bool {
+        now >= self.next || (self.by_window && rcv_nxt >= self.window_end)
+    }
+
+    /// Measuring by windows: ends the window being timed if RCV.NXT reached its end (the time it took, at least
+    /// 1 ms as with timestamps, is the sample returned) and starts timing the next: the `window` we last
+    /// advertised, beyond RCV.NXT.
+    fn time_window(&mut self, now: Nanos, rcv_nxt: SeqNumber, window: u32) -> Option<Nanos> {
+        let timing = !self.window_start.is_never();
+        if timing && rcv_nxt < self.window_end {
+            return None;
+        }
+        let sample = timing.then(|| now.saturating_sub(self.window_start).max(MIN_RTT));
+        (self.window_end, self.window_start) = (rcv_nxt + window, now);
+        sample
+    }
 }
 
 impl TcpConnection {
-    /// The handshake did not agree what receive-buffer tuning needs (window scaling and timestamps).
+    /// The handshake did not agree window scaling, which receive-buffer tuning needs.
     pub(super) fn stop_receive_tuning(&mut self) {
         if let Some(tuning) = self.tuning.as_mut() {
             tuning.receive = None;
+        }
+    }
+
+    /// The handshake did not agree timestamps: receive-buffer tuning measures the round trip by windows.
+    pub(super) fn tune_receive_by_window(&mut self) {
+        if let Some(tune) = self.tuning.as_mut().and_then(|tuning| tuning.receive.as_mut()) {
+            tune.by_window = true;
         }
     }
 
@@ -96,30 +161,40 @@ impl TcpConnection {
         }
     }
 
-    /// The first data segment since the round's end arrived (after it was handled): takes the round trip its
-    /// TSecr tells, and at the end of each round trip grows the buffer if the application read more than half
-    /// of it. Out of line: once per round trip, on connections with `recv_buffer_max`.
+    /// A data segment [`Autotune::due`] picked arrived (after it was handled): takes the round trip its TSecr
+    /// tells, or the time the window it completes took, and at the end of each round trip grows the buffer if
+    /// the application read more than half of it. Out of line: about once per round trip, on connections with
+    /// `recv_buffer_max`.
     #[cold]
     #[inline(never)]
     pub(super) fn autotune_on_data(&mut self, now: Nanos, segment: &TcpRepr<'_>) {
-        let (Some(timestamps), Some(theirs), Some(tuning)) =
-            (self.timestamps.as_ref(), segment.options.timestamps, self.tuning.as_deref_mut())
-        else {
-            return;
+        let Some(Tuning { receive: Some(tune), grant }) = self.tuning.as_deref_mut() else { return };
+        let sample = if tune.by_window {
+            let window = self.rcv_adv.distance_from(self.ack.last_ack_sent).max(0) as u32;
+            tune.time_window(now, self.rcv_nxt, window)
+        } else {
+            match (self.timestamps.as_ref(), segment.options.timestamps) {
+                (Some(timestamps), Some(theirs)) if theirs.echo_reply != 0 => {
+                    timestamps.rtt(now, theirs.echo_reply).map(|sample| sample.max(MIN_RTT))
+                }
+                _ => None,
+            }
         };
-        let Tuning { receive: Some(tune), grant } = tuning else { return };
-        if theirs.echo_reply != 0
-            && let Some(sample) = timestamps.rtt(now, theirs.echo_reply)
-        {
-            let sample = sample.max(MIN_RTT);
+        if let Some(sample) = sample {
             tune.rtt = if tune.rtt == Nanos::ZERO {
-                tune.since = now;
+                // The first round begins: what was read before it does not count in it.
+                (tune.since, tune.copied) = (now, 0);
                 sample
+            } else if tune.by_window {
+                tune.rtt.min(sample)
             } else {
                 Nanos::from_nanos((tune.rtt.as_nanos() * 7 + sample.as_nanos()) / 8)
             };
         }
         if tune.rtt == Nanos::ZERO {
+            if tune.by_window {
+                tune.next = Nanos::NEVER;
+            }
             return;
         }
         if now.saturating_sub(tune.since) >= tune.rtt {

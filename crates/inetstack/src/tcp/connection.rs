@@ -431,7 +431,7 @@ impl TcpConnection {
         }
         if theirs.timestamps.is_none() {
             self.timestamps = None;
-            self.stop_receive_tuning();
+            self.tune_receive_by_window();
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;

@@ -20,10 +20,10 @@ impl TcpConnection {
         self.counters.segments_in += 1;
         let data = !payload.is_empty();
         self.handle_segment(now, segment, payload);
-        // Receive-buffer auto-tuning looks at one data segment per round trip (`autotune.rs`).
+        // Receive-buffer auto-tuning looks at about one data segment per round trip (`autotune.rs`).
         if data
             && let Some(tuning) = &self.tuning
-            && tuning.receive.as_ref().is_some_and(|tune| now >= tune.next)
+            && tuning.receive.as_ref().is_some_and(|tune| tune.due(now, self.rcv_nxt))
         {
             self.autotune_on_data(now, segment);
         }

@@ -1,5 +1,5 @@
 //! Buffer auto-tuning. Receive buffer: it grows only while the application keeps up, never past
-//! `recv_buffer_max`, and not at all without timestamps (no round trip to measure with). Send buffer: it grows
+//! `recv_buffer_max`, with or without timestamps, and not at all without window scaling. Send buffer: it grows
 //! only while the application fills it, never past `send_buffer_max`.
 
 use std::time::Duration;
@@ -36,9 +36,10 @@ fn run(harness: &mut Harness, data: &[u8], sent: &mut usize, reading: bool, for_
     read
 }
 
-#[test]
-fn the_buffer_grows_only_while_the_application_keeps_up_and_never_past_its_maximum() {
-    let mut harness = established(&tuned(), &tuned(), path(), 1);
+/// Nobody reads for a second, then the application reads as fast as data comes for three: B's buffer grows
+/// only in the second part, in at most `growths` steps.
+fn stall_then_keep_up(config: &TcpConfig, seed: u64, growths: u64) -> Harness {
+    let mut harness = established(config, config, path(), seed);
     let data = vec![7u8; 8 << 20];
     let mut sent = 0;
     // Nobody reads for a second: the window closes, and nothing grows.
@@ -50,13 +51,68 @@ fn the_buffer_grows_only_while_the_application_keeps_up_and_never_past_its_maxim
     // 64 KiB to 512 KiB takes at least two growths (at most doubling what was read in a round), and the counter
     // counts growths, not the rounds that found the buffer at its most (as it once did).
     let grown = b.counters().recv_buffer_grown;
-    assert!((2..=4).contains(&grown), "{:?}", b.counters());
+    assert!((2..=growths).contains(&grown), "{:?}", b.counters());
     assert_eq!(b.rcv_buffer, 512 << 10, "grown to recv_buffer_max (it would take more), not past it");
+    harness
+}
+
+/// B's round-trip estimate for tuning.
+fn round_trip(harness: &Harness) -> Duration {
+    let tuning = harness.b().tuning.as_ref().expect("tuning");
+    tuning.receive.as_ref().expect("receive tuning").round_trip().as_duration()
 }
 
 #[test]
-fn without_timestamps_or_window_scaling_the_buffer_keeps_its_size() {
-    for config in [TcpConfig { timestamps: false, ..tuned() }, TcpConfig { window_scale: false, ..tuned() }] {
+fn the_buffer_grows_only_while_the_application_keeps_up_and_never_past_its_maximum() {
+    stall_then_keep_up(&tuned(), 1, 4);
+}
+
+fn untimed() -> TcpConfig {
+    TcpConfig { timestamps: false, ..tuned() }
+}
+
+#[test]
+fn without_timestamps_the_round_trip_is_timed_by_windows() {
+    // A peer that does not offer timestamps: the receiver times a window's arrival instead (the least time is
+    // the path's 20 ms round trip), and grows the buffer the same way. Its rounds are that round trip, shorter
+    // than the TSecr's (which counts the time a segment waited at the sender for its window), so each reads
+    // less, and the buffer grows in more, smaller steps (12 here, 4 with timestamps); at its most 0.37 s after
+    // the reading began, as with them.
+    let harness = stall_then_keep_up(&untimed(), 2, 16);
+    assert!(harness.b().timestamps.is_none());
+    assert_eq!(round_trip(&harness), Duration::from_millis(20));
+}
+
+#[test]
+fn without_timestamps_a_reader_that_trickles_times_no_round_trip_shorter_than_the_path() {
+    // For a second B reads 2 KiB every 5 ms over a path that duplicates and reorders: its window is mostly shut,
+    // and no window it offers arrives in less than the 20 ms round trip. Then it keeps up, and the buffer grows
+    // to its most.
+    let faults = LinkFaults { duplicate: 0.3, reorder: 0.3, reorder_delay: Duration::from_millis(15), ..path() };
+    for seed in 0..3 {
+        let mut harness = established(&untimed(), &untimed(), faults.clone(), seed);
+        let data = vec![7u8; 8 << 20];
+        let mut sent = 0;
+        for _ in 0..200 {
+            let end = harness.now + Duration::from_millis(5);
+            harness.run_until(Duration::from_millis(5), |h| {
+                if sent < data.len() {
+                    sent += h.a.send(&sga(&data[sent..])).expect("send");
+                }
+                h.now >= end
+            });
+            harness.b_mut().recv(2048).expect("recv");
+        }
+        let rtt = round_trip(&harness);
+        assert!(rtt >= Duration::from_millis(20) && rtt < Duration::from_millis(35), "seed {seed}: {rtt:?}");
+        run(&mut harness, &data, &mut sent, true, Duration::from_secs(3));
+        assert_eq!(harness.b().rcv_buffer, 512 << 10, "seed {seed}");
+    }
+}
+
+#[test]
+fn without_window_scaling_the_buffer_keeps_its_size() {
+    for config in [TcpConfig { window_scale: false, ..tuned() }, TcpConfig { window_scale: false, ..untimed() }] {
         let mut harness = established(&config, &config, path(), 2);
         let data = vec![7u8; 2 << 20];
         let mut sent = 0;
