@@ -31,7 +31,7 @@ pub struct TcpConfig {
     pub recv_buffer: usize,
     /// Receive-buffer auto-tuning (`tcp/autotune.rs`): how far a connection whose application keeps up may grow
     /// its receive buffer from `recv_buffer`, a round trip at a time, so that the window does not limit a path
-    /// with a large bandwidth-delay product. Needs window scaling and timestamps. 6 MiB by default (Linux's
+    /// with a large bandwidth-delay product. Needs window scaling (not timestamps). 6 MiB by default (Linux's
     /// `tcp_rmem` maximum); at or below `recv_buffer`, or `None`, the buffer stays at `recv_buffer`. The window
     /// scale we offer covers it (shift 7 for the default).
     pub recv_buffer_max: Option<usize>,
