@@ -98,6 +98,7 @@ fn catnip_on_dpdk_interoperates_with_linux() {
     linux_learns_catnips_address_from_its_announcement(&mut libos, stale);
 
     tcp_client_to_linux_server(&mut libos);
+    tcp_to_linux_without_timestamps(&mut libos);
     tcp_with_ecn_marks_both_ways(&mut libos);
     tiny_segments_to_a_reader_that_waits(&mut libos);
     data_waiting_on_many_connections(&mut libos);
@@ -323,14 +324,56 @@ while True:
 // ---- (c) catnip as a TCP client of a Linux server: 16 MiB each way ----
 
 fn tcp_client_to_linux_server(libos: &mut Libos) {
-    let (output, elapsed, _) = bulk_both_ways(libos, NAMESPACE, SocketAddrV4::new(LINUX, 5001), BULK);
-    // Linux's own view of the connection (TCP_INFO): ECN agreed in the handshake, ECN-capable segments received.
+    let (output, elapsed, catnip) = bulk_both_ways(libos, NAMESPACE, SocketAddrV4::new(LINUX, 5001), BULK);
+    // Linux's own view of the connection (TCP_INFO): ECN agreed in the handshake, ECN-capable segments received,
+    // timestamps agreed.
     assert!(output.contains("ecn agreed True seen True"), "Linux's TCP_INFO: {output}");
+    assert!(output.contains("timestamps True"), "Linux's TCP_INFO: {output}");
     println!(
-        "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways)",
+        "TCP catnip -> Linux and back: {} MiB each way, SHA-256 equal both ways, {:.2} s ({:.0} Mbit/s both ways), \
+         catnip's receive buffer grown {} times",
         BULK >> 20,
         elapsed.as_secs_f64(),
-        (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6
+        (2 * BULK * 8) as f64 / elapsed.as_secs_f64() / 1e6,
+        catnip.recv_buffer_grown
+    );
+}
+
+// ---- (c0) a Linux peer without timestamps (as Windows by default): catnip's receive tuning times windows ----
+
+/// Sets `net.ipv4.tcp_timestamps` in the peer's namespace to 0 while it lives, then back to 1 (Linux's default).
+struct NoTimestamps;
+
+impl NoTimestamps {
+    fn set(value: u8) {
+        sh(&["ip", "netns", "exec", NAMESPACE, "sysctl", "-qw", &format!("net.ipv4.tcp_timestamps={value}")]);
+    }
+
+    fn up() -> Self {
+        Self::set(0);
+        Self
+    }
+}
+
+impl Drop for NoTimestamps {
+    fn drop(&mut self) {
+        Self::set(1);
+    }
+}
+
+fn tcp_to_linux_without_timestamps(libos: &mut Libos) {
+    let _guard = NoTimestamps::up();
+    let (output, elapsed, catnip) = bulk_both_ways(libos, NAMESPACE, SocketAddrV4::new(LINUX, 5006), BULK);
+    assert!(output.contains("timestamps False"), "Linux's TCP_INFO: {output}");
+    // Linux sends as fast as catnip's window lets it and the test pops all it gets: the buffer grows, its round
+    // trip timed by windows (there is no TSecr to read).
+    assert!(catnip.recv_buffer_grown > 0, "{catnip:?}");
+    println!(
+        "TCP catnip -> Linux and back without timestamps: {} MiB each way, SHA-256 equal both ways, {:.2} s, \
+         catnip's receive buffer grown {} times",
+        BULK >> 20,
+        elapsed.as_secs_f64(),
+        catnip.recv_buffer_grown
     );
 }
 

@@ -154,9 +154,11 @@ r = random.Random(7)
 data = b"".join(r.randbytes(min(1 << 24, n - i)) for i in range(0, n, 1 << 24))
 c.sendall(data)
 print(hashlib.sha256(data).hexdigest(), flush=True)
-# struct tcp_info's tcpi_options (byte 5): TCPI_OPT_ECN (8), ECN agreed; TCPI_OPT_ECN_SEEN (16), ECT received.
+# struct tcp_info's tcpi_options (byte 5): TCPI_OPT_ECN (8), ECN agreed; TCPI_OPT_ECN_SEEN (16), ECT received;
+# TCPI_OPT_TIMESTAMPS (1), timestamps agreed.
 info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
 print(f"ecn agreed {bool(info[5] & 8)} seen {bool(info[5] & 16)}", flush=True)
+print(f"timestamps {bool(info[5] & 1)}", flush=True)
 # tcpi_rcv_mss, the u32 at offset 20: the largest segment received.
 print(f"largest segment {struct.unpack_from('I', info, 20)[0]}", flush=True)
 # tcpi_delivered_ce (offset 196): segments of ours the peer reported CE-marked; tcpi_received_ce (offset 248,
