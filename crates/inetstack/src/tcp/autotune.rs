@@ -19,7 +19,8 @@
 //!   window's worth of data takes to arrive. The bytes past the edge we last advertised cannot come before the
 //!   peer has our ACK, so a window beyond RCV.NXT takes at least a round trip, and about one when the window
 //!   limits the sender (the case tuning is for). Each sample is an upper bound, so the estimate is the least of
-//!   them (Linux's; at least 1 ms, as with timestamps). Early windows, timed while the sender was still
+//!   them (Linux's; at least 1 ms, as with timestamps). A window under an MSS (a closed one) is not timed: the
+//!   next segment to arrive would complete it in no time. Early windows, timed while the sender was still
 //!   ramping up or the reader behind, take longer: the first rounds may be long and grow the buffer more than
 //!   needed (as Linux's may), until a window the sender filled brings the estimate down. The segment that
 //!   completes a window is looked at, and the first after the round's end; the rest cost two comparisons each.
@@ -66,14 +67,15 @@ impl Tuning {
 /// Receive-buffer tuning's measurements.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Autotune {
-    /// The receiver's smoothed round trip (zero until the first sample).
+    /// The receiver's round trip: smoothed from TSecr samples, or the least window time (zero until the first
+    /// sample).
     rtt: Nanos,
     /// When the current measurement began.
     since: Nanos,
     /// Bytes the application read since then.
     pub(crate) copied: usize,
-    /// When the next data segment is looked at: the round's end (zero before the first sample, or
-    /// [`Nanos::NEVER`] when measuring by windows).
+    /// When the next data segment is looked at: the round's end (zero before the first look; measuring by
+    /// windows, [`Nanos::NEVER`] from then until the first sample).
     pub(crate) next: Nanos,
     /// Whether the round trip is measured by windows (no timestamps), not by TSecr.
     by_window: bool,
@@ -114,14 +116,17 @@ impl Autotune {
 
     /// Measuring by windows: ends the window being timed if RCV.NXT reached its end (the time it took, at least
     /// 1 ms as with timestamps, is the sample returned) and starts timing the next: the `window` we last
-    /// advertised, beyond RCV.NXT.
-    fn time_window(&mut self, now: Nanos, rcv_nxt: SeqNumber, window: u32) -> Option<Nanos> {
+    /// advertised, beyond RCV.NXT. A window under `least` (an MSS) is not timed: a closed one would be
+    /// "completed" by the next segment to arrive, a duplicate say, in no time, and the least sample would hold
+    /// the estimate there for good. The next data segment past it tries again.
+    fn time_window(&mut self, now: Nanos, rcv_nxt: SeqNumber, window: u32, least: u32) -> Option<Nanos> {
         let timing = !self.window_start.is_never();
         if timing && rcv_nxt < self.window_end {
             return None;
         }
         let sample = timing.then(|| now.saturating_sub(self.window_start).max(MIN_RTT));
-        (self.window_end, self.window_start) = (rcv_nxt + window, now);
+        self.window_end = rcv_nxt + window;
+        self.window_start = if window >= least { now } else { Nanos::NEVER };
         sample
     }
 }
@@ -171,7 +176,7 @@ impl TcpConnection {
         let Some(Tuning { receive: Some(tune), grant }) = self.tuning.as_deref_mut() else { return };
         let sample = if tune.by_window {
             let window = self.rcv_adv.distance_from(self.ack.last_ack_sent).max(0) as u32;
-            tune.time_window(now, self.rcv_nxt, window)
+            tune.time_window(now, self.rcv_nxt, window, u32::from(self.config.mss))
         } else {
             match (self.timestamps.as_ref(), segment.options.timestamps) {
                 (Some(timestamps), Some(theirs)) if theirs.echo_reply != 0 => {
@@ -208,5 +213,48 @@ impl TcpConnection {
             (tune.since, tune.copied) = (now, 0);
         }
         tune.next = tune.since.saturating_add(tune.rtt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1460;
+
+    fn by_window() -> Autotune {
+        Autotune { by_window: true, ..Autotune::default() }
+    }
+
+    fn ms(n: u64) -> Nanos {
+        Nanos::from_millis(n)
+    }
+
+    #[test]
+    fn a_window_is_timed_from_the_segment_that_starts_it_to_the_one_that_reaches_its_end() {
+        let mut tune = by_window();
+        let start = SeqNumber(1000);
+        assert_eq!(tune.time_window(ms(10), start, 10 * MSS, MSS), None, "the first only starts one");
+        assert_eq!(tune.time_window(ms(25), start + 9 * MSS, 10 * MSS, MSS), None);
+        tune.next = Nanos::NEVER;
+        assert!(!tune.due(ms(29), start + 10 * MSS - 1), "short of the end");
+        assert!(tune.due(ms(30), start + 10 * MSS), "at the end");
+        assert_eq!(tune.time_window(ms(30), start + 10 * MSS, 10 * MSS, MSS), Some(ms(20)));
+        // The next one began with that segment; a quick one reads at least 1 ms.
+        assert_eq!(tune.time_window(Nanos::from_nanos(30_000_100), start + 20 * MSS, 10 * MSS, MSS), Some(ms(1)));
+    }
+
+    #[test]
+    fn a_closed_window_is_not_timed_and_the_next_segment_tries_again() {
+        let mut tune = by_window();
+        let edge = SeqNumber(5000);
+        assert_eq!(tune.time_window(ms(10), edge, 0, MSS), None);
+        // A duplicate 1 us later would have "completed" a window of nothing: no sample, and still none timed.
+        tune.next = Nanos::NEVER;
+        assert!(tune.due(Nanos::from_nanos(10_001_000), edge), "any data segment tries again");
+        assert_eq!(tune.time_window(Nanos::from_nanos(10_001_000), edge, 0, MSS), None);
+        // The window opens: timed from the segment that finds it open.
+        assert_eq!(tune.time_window(ms(200), edge, 4 * MSS, MSS), None);
+        assert_eq!(tune.time_window(ms(230), edge + 4 * MSS, 4 * MSS, MSS), Some(ms(30)));
     }
 }
