@@ -111,6 +111,38 @@ def test_wrong_argument_types_and_values(libos: demi.LibOS) -> None:
     assert info.value.errno == errno.ENOTSUP
 
 
+def test_ints_past_any_c_type_are_demi_errors_not_overflow_errors(libos: demi.LibOS) -> None:
+    # Each meets the checks of its type's largest (or smallest) value; PyO3's conversion alone raised
+    # OverflowError, which `except demikernel.DemiError` missed.
+    huge = 2**70
+    with pytest.raises(demi.DemiError) as info:
+        libos.close(huge)
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(demi.DemiError) as info:
+        libos.sgaalloc(huge)
+    assert info.value.errno == errno.ENOMEM
+    with pytest.raises(demi.DemiValueError):
+        libos.sgaalloc(-huge)
+    with pytest.raises(demi.DemiValueError):
+        libos.bind(libos.socket(), ("127.0.0.1", huge))
+    with pytest.raises(demi.DemiValueError):
+        libos.listen(libos.socket(), -huge)
+    with pytest.raises(demi.DemiError) as largest:
+        libos.socket(demi.AF_INET, 2**31 - 1)
+    with pytest.raises(demi.DemiError) as info:
+        libos.socket(demi.AF_INET, huge)
+    assert info.value.errno == largest.value.errno
+    with pytest.raises(demi.DemiError):
+        libos.setsockopt(libos.socket(), huge, huge, 1)
+    qd = libos.queue()
+    pop = libos.pop(qd, max_len=huge)
+    with pytest.raises(TimeoutError):
+        libos.wait(pop, timeout=0)
+    libos.setsockopt(libos.socket(), demi.IPPROTO_TCP, demi.TCP_NODELAY, huge)  # an int: true
+    libos.wait(libos.push(qd, b"x"), timeout=10**400)  # forever, and it is done at once
+    assert bytes(libos.wait(pop, timeout=10**400).value) == b"x"
+
+
 def test_bad_config_file_names_the_key(tmp_path: object) -> None:
     import pathlib
 

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::errors::value_error;
+use crate::number_args::Int;
 
 /// Parses `(host, port)`: `""` is INADDR_ANY, `"localhost"` 127.0.0.1, any other name is resolved.
 pub(crate) fn parse(addr: &Bound<'_, PyAny>) -> PyResult<SocketAddrV4> {
@@ -22,7 +23,7 @@ pub(crate) fn parse(addr: &Bound<'_, PyAny>) -> PyResult<SocketAddrV4> {
         )));
     }
     let host: String = tuple.get_item(0)?.extract()?;
-    let port: i64 = tuple.get_item(1)?.extract()?;
+    let Int(port) = tuple.get_item(1)?.extract()?;
     let port = u16::try_from(port).map_err(|_| value_error(format!("port must be 0-65535, not {port}")))?;
     Ok(SocketAddrV4::new(resolve(&host)?, port))
 }

@@ -13,6 +13,7 @@ mod addr;
 mod bench;
 mod errors;
 mod libos;
+mod number_args;
 mod qtoken;
 mod registry;
 mod sga;

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::errors::{os_error, value_error, wrong_thread};
+use crate::number_args::{CInt, Int, Seconds};
 use crate::qtoken::{Outcome, QResult, QToken, State, consumed, resolve};
 use crate::registry::{Owner, StashedResults, add_libos, reap_orphans, remove_libos, with_libos, with_libos_py};
 use crate::sga::Sga;
@@ -63,15 +64,15 @@ fn sga_to_push(data: &Bound<'_, PyAny>) -> PyResult<RawSga> {
     Ok(RawSga::from_buffer(segment))
 }
 
-fn qd_of(qd: i64) -> PyResult<demikernel::QDesc> {
+fn qd_of(Int(qd): Int) -> PyResult<demikernel::QDesc> {
     u32::try_from(qd)
         .map(demikernel::QDesc::new)
         .map_err(|_| os_error(Fail::with_context(libc::EBADF, format!("{qd} is not a queue descriptor"))))
 }
 
 /// `None` (forever) or a non-negative number of seconds.
-pub(crate) fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    match timeout {
+pub(crate) fn timeout_of(timeout: Option<Seconds>) -> PyResult<Option<Duration>> {
+    match timeout.map(|Seconds(t)| t) {
         None => Ok(None),
         Some(t) if t.is_nan() || t < 0.0 => Err(value_error(format!("timeout must be None or >= 0, not {t}"))),
         Some(t) => Ok(Some(Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX))),
@@ -82,7 +83,10 @@ fn bool_option(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let Ok(b) = value.extract::<bool>() {
         return Ok(b);
     }
-    value.extract::<i64>().map(|v| v != 0).map_err(|_| PyTypeError::new_err("option value must be a bool or an int"))
+    value
+        .extract::<Int>()
+        .map(|Int(v)| v != 0)
+        .map_err(|_| PyTypeError::new_err("option value must be a bool or an int"))
 }
 
 impl LibOS {
@@ -114,7 +118,7 @@ impl LibOS {
 
     fn start(
         slf: &Bound<'_, Self>,
-        qd: i64,
+        qd: Int,
         op: demikernel::Opcode,
         f: impl FnOnce(&mut dyn demikernel::LibOs, demikernel::QDesc) -> Result<RawQToken, Fail>,
     ) -> PyResult<Py<QToken>> {
@@ -263,8 +267,9 @@ impl LibOS {
     }
 
     /// A new network queue: `socket(AF_INET, SOCK_STREAM or SOCK_DGRAM, 0)`. Returns its descriptor.
-    #[pyo3(signature = (domain=libc::AF_INET, r#type=libc::SOCK_STREAM, proto=0))]
-    fn socket(&self, domain: i32, r#type: i32, proto: i32) -> PyResult<u32> {
+    #[pyo3(signature = (domain=CInt(libc::AF_INET), r#type=CInt(libc::SOCK_STREAM), proto=CInt(0)))]
+    fn socket(&self, domain: CInt, r#type: CInt, proto: CInt) -> PyResult<u32> {
+        let (domain, r#type, proto) = (domain.0, r#type.0, proto.0);
         self.call(|l| {
             let domain = SocketDomain::try_from(domain)?;
             let kind = SocketType::try_from(r#type)?;
@@ -273,50 +278,53 @@ impl LibOS {
     }
 
     /// Binds to `(host, port)`; port 0 picks one, host "" or "0.0.0.0" every address.
-    fn bind(&self, qd: i64, addr: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn bind(&self, qd: Int, addr: &Bound<'_, PyAny>) -> PyResult<()> {
         let (qd, addr) = (qd_of(qd)?, crate::addr::parse(addr)?);
         self.call(|l| l.bind(qd, addr))
     }
 
     /// Marks a bound stream queue as accepting connections.
-    #[pyo3(signature = (qd, backlog=128))]
-    fn listen(&self, qd: i64, backlog: i64) -> PyResult<()> {
+    #[pyo3(signature = (qd, backlog=Int(128)))]
+    fn listen(&self, qd: Int, backlog: Int) -> PyResult<()> {
+        let backlog = backlog.0;
         let qd = qd_of(qd)?;
         let backlog = usize::try_from(backlog).map_err(|_| value_error("backlog must be >= 0"))?;
         self.call(|l| l.listen(qd, backlog))
     }
 
     /// Accepts a connection: the result's `value` is the new queue descriptor, `addr` the peer.
-    fn accept(slf: &Bound<'_, Self>, qd: i64) -> PyResult<Py<QToken>> {
+    fn accept(slf: &Bound<'_, Self>, qd: Int) -> PyResult<Py<QToken>> {
         Self::start(slf, qd, demikernel::Opcode::Accept, |l, qd| l.accept(qd))
     }
 
     /// Connects to `(host, port)`.
-    fn connect(slf: &Bound<'_, Self>, qd: i64, addr: &Bound<'_, PyAny>) -> PyResult<Py<QToken>> {
+    fn connect(slf: &Bound<'_, Self>, qd: Int, addr: &Bound<'_, PyAny>) -> PyResult<Py<QToken>> {
         let addr = crate::addr::parse(addr)?;
         Self::start(slf, qd, demikernel::Opcode::Connect, |l, qd| l.connect(qd, addr))
     }
 
     /// The local address `(host, port)`.
-    fn getsockname<'py>(&self, py: Python<'py>, qd: i64) -> PyResult<Bound<'py, PyTuple>> {
+    fn getsockname<'py>(&self, py: Python<'py>, qd: Int) -> PyResult<Bound<'py, PyTuple>> {
         let qd = qd_of(qd)?;
         crate::addr::to_tuple(py, self.call(|l| l.getsockname(qd))?)
     }
 
     /// The peer's address `(host, port)`.
-    fn getpeername<'py>(&self, py: Python<'py>, qd: i64) -> PyResult<Bound<'py, PyTuple>> {
+    fn getpeername<'py>(&self, py: Python<'py>, qd: Int) -> PyResult<Bound<'py, PyTuple>> {
         let qd = qd_of(qd)?;
         crate::addr::to_tuple(py, self.call(|l| l.getpeername(qd))?)
     }
 
     /// Sets SO_LINGER (None: off; seconds), SO_KEEPALIVE, SO_REUSEADDR or TCP_NODELAY (bool or int).
-    fn setsockopt(&self, qd: i64, level: i32, optname: i32, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn setsockopt(&self, qd: Int, level: CInt, optname: CInt, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (level, optname) = (level.0, optname.0);
         let qd = qd_of(qd)?;
         let name = SocketOptionName::from_posix(level, optname).map_err(os_error)?;
         let option = match name {
             SocketOptionName::Linger if value.is_none() => SocketOption::Linger(None),
             SocketOptionName::Linger => {
-                let secs: f64 = value.extract().map_err(|_| PyTypeError::new_err("SO_LINGER takes None or seconds"))?;
+                let secs: Seconds =
+                    value.extract().map_err(|_| PyTypeError::new_err("SO_LINGER takes None or seconds"))?;
                 let linger = timeout_of(Some(secs))?.ok_or_else(|| value_error("SO_LINGER seconds"))?;
                 SocketOption::Linger(Some(linger))
             }
@@ -328,7 +336,8 @@ impl LibOS {
     }
 
     /// Reads an option: an int (0/1) for flags; None or seconds (int) for SO_LINGER.
-    fn getsockopt(&self, py: Python<'_>, qd: i64, level: i32, optname: i32) -> PyResult<Py<PyAny>> {
+    fn getsockopt(&self, py: Python<'_>, qd: Int, level: CInt, optname: CInt) -> PyResult<Py<PyAny>> {
+        let (level, optname) = (level.0, optname.0);
         let qd = qd_of(qd)?;
         let name = SocketOptionName::from_posix(level, optname).map_err(os_error)?;
         let value = self.call(|l| l.getsockopt(qd, name))?;
@@ -342,7 +351,7 @@ impl LibOS {
     }
 
     /// Pushes `data`: an `Sga` (no copy) or any bytes-like object (copied).
-    fn push(slf: &Bound<'_, Self>, qd: i64, data: &Bound<'_, PyAny>) -> PyResult<Py<QToken>> {
+    fn push(slf: &Bound<'_, Self>, qd: Int, data: &Bound<'_, PyAny>) -> PyResult<Py<QToken>> {
         let sga = sga_to_push(data)?;
         Self::start(slf, qd, demikernel::Opcode::Push, |l, qd| l.push(qd, &sga))
     }
@@ -350,7 +359,7 @@ impl LibOS {
     /// Pushes one datagram to `(host, port)`.
     fn pushto(
         slf: &Bound<'_, Self>,
-        qd: i64,
+        qd: Int,
         data: &Bound<'_, PyAny>,
         addr: &Bound<'_, PyAny>,
     ) -> PyResult<Py<QToken>> {
@@ -362,8 +371,8 @@ impl LibOS {
     /// Pops what has arrived (at most `max_len` bytes): the result's `value` is an `Sga`, empty at the end
     /// of a stream.
     #[pyo3(signature = (qd, max_len=None))]
-    fn pop(slf: &Bound<'_, Self>, qd: i64, max_len: Option<i64>) -> PyResult<Py<QToken>> {
-        let max_len = match max_len {
+    fn pop(slf: &Bound<'_, Self>, qd: Int, max_len: Option<Int>) -> PyResult<Py<QToken>> {
+        let max_len = match max_len.map(|n| n.0) {
             None => None,
             Some(n) if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
             Some(n) => return Err(value_error(format!("max_len must be >= 1, not {n}"))),
@@ -372,13 +381,13 @@ impl LibOS {
     }
 
     /// Closes a queue now; its pending operations complete with ECANCELED.
-    fn close(&self, qd: i64) -> PyResult<()> {
+    fn close(&self, qd: Int) -> PyResult<()> {
         let qd = qd_of(qd)?;
         self.call(|l| l.close(qd))
     }
 
     /// Closes a queue as an operation.
-    fn async_close(slf: &Bound<'_, Self>, qd: i64) -> PyResult<Py<QToken>> {
+    fn async_close(slf: &Bound<'_, Self>, qd: Int) -> PyResult<Py<QToken>> {
         Self::start(slf, qd, demikernel::Opcode::Close, |l, qd| l.async_close(qd))
     }
 
@@ -388,7 +397,8 @@ impl LibOS {
     }
 
     /// A zeroed buffer of `size` bytes for the device, to fill through `memoryview(sga)` and push.
-    fn sgaalloc(&self, size: i64) -> PyResult<Sga> {
+    fn sgaalloc(&self, size: Int) -> PyResult<Sga> {
+        let size = size.0;
         let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(|| value_error("size must be >= 1"))?;
         Sga::new(self.call(|l| l.sgaalloc(size))?)
     }
@@ -402,7 +412,7 @@ impl LibOS {
     /// Waits for `qt` and returns its QResult, or raises its OSError (TimeoutError when `timeout` seconds
     /// pass first; the token stays valid). `None` waits forever.
     #[pyo3(signature = (qt, timeout=None))]
-    fn wait(&self, py: Python<'_>, qt: &Bound<'_, QToken>, timeout: Option<f64>) -> PyResult<Py<QResult>> {
+    fn wait(&self, py: Python<'_>, qt: &Bound<'_, QToken>, timeout: Option<Seconds>) -> PyResult<Py<QResult>> {
         let timeout = timeout_of(timeout)?;
         let mut token = qt.try_borrow_mut()?;
         self.check_token(py, &token)?;
@@ -428,7 +438,7 @@ impl LibOS {
         &self,
         py: Python<'_>,
         qts: Vec<Bound<'_, QToken>>,
-        timeout: Option<f64>,
+        timeout: Option<Seconds>,
     ) -> PyResult<(usize, Py<QResult>)> {
         let timeout = timeout_of(timeout)?;
         if qts.is_empty() {
@@ -460,7 +470,7 @@ impl LibOS {
     /// Waits for all of `qts`; returns their QResults in order (failures in place). On timeout
     /// (TimeoutError) no token is consumed.
     #[pyo3(signature = (qts, timeout=None))]
-    fn wait_all(&self, py: Python<'_>, qts: Vec<Bound<'_, QToken>>, timeout: Option<f64>) -> PyResult<Py<PyList>> {
+    fn wait_all(&self, py: Python<'_>, qts: Vec<Bound<'_, QToken>>, timeout: Option<Seconds>) -> PyResult<Py<PyList>> {
         let timeout = timeout_of(timeout)?;
         let mut pending = Vec::new();
         let mut pending_at = Vec::new();
@@ -509,7 +519,7 @@ impl LibOS {
 
     /// Streams' write: starts a push of `data` (copied, or an `Sga` shared). Returns None when it finished at
     /// once, the `OSError` (not raised) when it failed at once, else its `QToken`. Internal.
-    fn _stream_push(slf: &Bound<'_, Self>, qd: i64, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    fn _stream_push(slf: &Bound<'_, Self>, qd: Int, data: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         let py = slf.py();
         let sga = sga_to_push(data)?;
         let qdesc = qd_of(qd)?;
@@ -533,7 +543,8 @@ impl LibOS {
     /// Streams' read: starts a pop of at most `max_len` bytes. Returns the bytes (empty at the end of the
     /// stream) when it finished at once, raises its `OSError` when it failed at once, else returns its
     /// `QToken`, whose result's `value` is `bytes`. Internal.
-    fn _stream_pop(slf: &Bound<'_, Self>, qd: i64, max_len: i64) -> PyResult<Py<PyAny>> {
+    fn _stream_pop(slf: &Bound<'_, Self>, qd: Int, max_len: Int) -> PyResult<Py<PyAny>> {
+        let max_len = max_len.0;
         let py = slf.py();
         let qdesc = qd_of(qd)?;
         let max_len =
