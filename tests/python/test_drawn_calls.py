@@ -42,7 +42,7 @@ class Drawn:
         self.views: list[memoryview] = []
 
     def int_or(self, choices: list[int]) -> int:
-        """One of `choices`, or one in ten times an int past its range."""
+        """One of `choices`; one time in ten, or when it is empty, an odd int (negative, zero, past a C type)."""
         rng = self.rng
         return rng.choice(WEIRD_INTS) if rng.random() < 0.1 or not choices else rng.choice(choices)
 

@@ -286,9 +286,8 @@ impl LibOS {
     /// Marks a bound stream queue as accepting connections.
     #[pyo3(signature = (qd, backlog=Int(128)))]
     fn listen(&self, qd: Int, backlog: Int) -> PyResult<()> {
-        let backlog = backlog.0;
         let qd = qd_of(qd)?;
-        let backlog = usize::try_from(backlog).map_err(|_| value_error("backlog must be >= 0"))?;
+        let backlog = usize::try_from(backlog.0).map_err(|_| value_error("backlog must be >= 0"))?;
         self.call(|l| l.listen(qd, backlog))
     }
 
@@ -398,8 +397,7 @@ impl LibOS {
 
     /// A zeroed buffer of `size` bytes for the device, to fill through `memoryview(sga)` and push.
     fn sgaalloc(&self, size: Int) -> PyResult<Sga> {
-        let size = size.0;
-        let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(|| value_error("size must be >= 1"))?;
+        let size = usize::try_from(size.0).ok().filter(|&s| s > 0).ok_or_else(|| value_error("size must be >= 1"))?;
         Sga::new(self.call(|l| l.sgaalloc(size))?)
     }
 
@@ -544,11 +542,10 @@ impl LibOS {
     /// stream) when it finished at once, raises its `OSError` when it failed at once, else returns its
     /// `QToken`, whose result's `value` is `bytes`. Internal.
     fn _stream_pop(slf: &Bound<'_, Self>, qd: Int, max_len: Int) -> PyResult<Py<PyAny>> {
-        let max_len = max_len.0;
         let py = slf.py();
         let qdesc = qd_of(qd)?;
         let max_len =
-            usize::try_from(max_len).ok().filter(|&n| n >= 1).ok_or_else(|| value_error("max_len must be >= 1"))?;
+            usize::try_from(max_len.0).ok().filter(|&n| n >= 1).ok_or_else(|| value_error("max_len must be >= 1"))?;
         let this = slf.get();
         this.check_thread()?;
         let (qt, finished) = with_libos(this.id, |slot| {
