@@ -57,7 +57,7 @@ impl Tuning {
         let receive = config
             .recv_buffer_max
             .filter(|&max| max > config.recv_buffer && config.window_scale)
-            .map(|_| Autotune { by_window: !config.timestamps, ..Autotune::default() });
+            .map(|_| Autotune::default());
         let send = config.send_buffer_max.is_some_and(|max| max > config.send_buffer);
         (receive.is_some() || send)
             .then(|| Self { receive, grant: Grant::new(TuningBudget::new(config.autotune_budget)) })
@@ -77,8 +77,6 @@ pub(crate) struct Autotune {
     /// When the next data segment is looked at: the round's end (zero before the first look; measuring by
     /// windows, [`Nanos::NEVER`] from then until the first sample).
     pub(crate) next: Nanos,
-    /// Whether the round trip is measured by windows (no timestamps), not by TSecr.
-    by_window: bool,
     /// Measuring by windows: the sequence number whose arrival completes the window being timed (before the
     /// first, `next` is zero: the first data segment starts one).
     window_end: SeqNumber,
@@ -93,7 +91,6 @@ impl Default for Autotune {
             since: Nanos::ZERO,
             copied: 0,
             next: Nanos::ZERO,
-            by_window: false,
             window_end: SeqNumber(0),
             window_start: Nanos::NEVER,
         }
@@ -108,10 +105,11 @@ impl Autotune {
     }
 
     /// Whether the data segment that just took RCV.NXT to `rcv_nxt` is one to look at: the first after the
-    /// round's end, or, measuring by windows, one at or past the timed window's end.
+    /// round's end, or, measuring `by_window` (the connection has no timestamps), one at or past the timed
+    /// window's end.
     #[inline(always)]
-    pub(crate) fn due(&self, now: Nanos, rcv_nxt: SeqNumber) -> bool {
-        now >= self.next || (self.by_window && rcv_nxt >= self.window_end)
+    pub(crate) fn due(&self, now: Nanos, rcv_nxt: SeqNumber, by_window: bool) -> bool {
+        now >= self.next || (by_window && rcv_nxt >= self.window_end)
     }
 
     /// Measuring by windows: ends the window being timed if RCV.NXT reached its end (the time it took, at least
@@ -136,13 +134,6 @@ impl TcpConnection {
     pub(super) fn stop_receive_tuning(&mut self) {
         if let Some(tuning) = self.tuning.as_mut() {
             tuning.receive = None;
-        }
-    }
-
-    /// The handshake did not agree timestamps: receive-buffer tuning measures the round trip by windows.
-    pub(super) fn tune_receive_by_window(&mut self) {
-        if let Some(tune) = self.tuning.as_mut().and_then(|tuning| tuning.receive.as_mut()) {
-            tune.by_window = true;
         }
     }
 
@@ -173,8 +164,9 @@ impl TcpConnection {
     #[cold]
     #[inline(never)]
     pub(super) fn autotune_on_data(&mut self, now: Nanos, segment: &TcpRepr<'_>) {
+        let by_window = self.timestamps.is_none();
         let Some(Tuning { receive: Some(tune), grant }) = self.tuning.as_deref_mut() else { return };
-        let sample = if tune.by_window {
+        let sample = if by_window {
             let window = self.rcv_adv.distance_from(self.ack.last_ack_sent).max(0) as u32;
             tune.time_window(now, self.rcv_nxt, window, u32::from(self.config.mss))
         } else {
@@ -190,14 +182,14 @@ impl TcpConnection {
                 // The first round begins: what was read before it does not count in it.
                 (tune.since, tune.copied) = (now, 0);
                 sample
-            } else if tune.by_window {
+            } else if by_window {
                 tune.rtt.min(sample)
             } else {
                 Nanos::from_nanos((tune.rtt.as_nanos() * 7 + sample.as_nanos()) / 8)
             };
         }
         if tune.rtt == Nanos::ZERO {
-            if tune.by_window {
+            if by_window {
                 tune.next = Nanos::NEVER;
             }
             return;
@@ -222,23 +214,19 @@ mod tests {
 
     const MSS: u32 = 1460;
 
-    fn by_window() -> Autotune {
-        Autotune { by_window: true, ..Autotune::default() }
-    }
-
     fn ms(n: u64) -> Nanos {
         Nanos::from_millis(n)
     }
 
     #[test]
     fn a_window_is_timed_from_the_segment_that_starts_it_to_the_one_that_reaches_its_end() {
-        let mut tune = by_window();
+        let mut tune = Autotune::default();
         let start = SeqNumber(1000);
         assert_eq!(tune.time_window(ms(10), start, 10 * MSS, MSS), None, "the first only starts one");
         assert_eq!(tune.time_window(ms(25), start + 9 * MSS, 10 * MSS, MSS), None);
         tune.next = Nanos::NEVER;
-        assert!(!tune.due(ms(29), start + 10 * MSS - 1), "short of the end");
-        assert!(tune.due(ms(30), start + 10 * MSS), "at the end");
+        assert!(!tune.due(ms(29), start + 10 * MSS - 1, true), "short of the end");
+        assert!(tune.due(ms(30), start + 10 * MSS, true), "at the end");
         assert_eq!(tune.time_window(ms(30), start + 10 * MSS, 10 * MSS, MSS), Some(ms(20)));
         // The next one began with that segment; a quick one reads at least 1 ms.
         assert_eq!(tune.time_window(Nanos::from_nanos(30_000_100), start + 20 * MSS, 10 * MSS, MSS), Some(ms(1)));
@@ -246,12 +234,12 @@ mod tests {
 
     #[test]
     fn a_closed_window_is_not_timed_and_the_next_segment_tries_again() {
-        let mut tune = by_window();
+        let mut tune = Autotune::default();
         let edge = SeqNumber(5000);
         assert_eq!(tune.time_window(ms(10), edge, 0, MSS), None);
         // A duplicate 1 us later would have "completed" a window of nothing: no sample, and still none timed.
         tune.next = Nanos::NEVER;
-        assert!(tune.due(Nanos::from_nanos(10_001_000), edge), "any data segment tries again");
+        assert!(tune.due(Nanos::from_nanos(10_001_000), edge, true), "any data segment tries again");
         assert_eq!(tune.time_window(Nanos::from_nanos(10_001_000), edge, 0, MSS), None);
         // The window opens: timed from the segment that finds it open.
         assert_eq!(tune.time_window(ms(200), edge, 4 * MSS, MSS), None);

@@ -430,8 +430,8 @@ impl TcpConnection {
             }
         }
         if theirs.timestamps.is_none() {
+            // Receive-buffer tuning then times windows instead (`autotune.rs`).
             self.timestamps = None;
-            self.tune_receive_by_window();
         }
         self.sack_enabled = self.config.sack && theirs.sack_permitted;
         self.rack_enabled = self.config.rack_tlp && self.sack_enabled;

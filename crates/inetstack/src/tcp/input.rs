@@ -23,7 +23,7 @@ impl TcpConnection {
         // Receive-buffer auto-tuning looks at about one data segment per round trip (`autotune.rs`).
         if data
             && let Some(tuning) = &self.tuning
-            && tuning.receive.as_ref().is_some_and(|tune| tune.due(now, self.rcv_nxt))
+            && tuning.receive.as_ref().is_some_and(|tune| tune.due(now, self.rcv_nxt, self.timestamps.is_none()))
         {
             self.autotune_on_data(now, segment);
         }
