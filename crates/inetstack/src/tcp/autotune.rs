@@ -24,9 +24,13 @@
 //!   ramping up or the reader behind, take longer: the first rounds may be long and grow the buffer more than
 //!   needed (as Linux's may), until a window the sender filled brings the estimate down. The segment that
 //!   completes a window is looked at, and the first after the round's end; the rest cost two comparisons each.
-//! - **Each round trip**: if the application read more than half the buffer in it, the sender could use a larger
-//!   window: the buffer becomes twice what was read (Linux's factor), at most `recv_buffer_max`. It never shrinks:
-//!   the window's right edge never moves back, and a buffer that was needed once is likely needed again.
+//! - **Each round trip** in which the application read more than in any round before (the sender's rate grew),
+//!   the buffer wants, as Linux's rule: twice what was read plus 16 segments (a window in flight and one behind
+//!   it, and a cushion for losses), and on top of that twice that much again per step by which the round's
+//!   reading outgrew the last record, relative to it (a sender in slow start doubles each round: the buffer
+//!   then keeps a round ahead of it instead of a round behind). The record starts at 10 segments, the initial
+//!   window. It grows to that size if larger, at most `recv_buffer_max`. It never shrinks: the window's right
+//!   edge never moves back, and a buffer that was needed once is likely needed again.
 //! - Only with window scaling (the shift offered covers `recv_buffer_max`): without it the window stops at 64 KiB.
 //!
 //! Memory: what the connection may queue grows with the buffers, and stays within `send_buffer_max` and
@@ -40,6 +44,21 @@ use crate::wire::{SeqNumber, TcpRepr};
 
 /// The smallest round trip a sample gives (one tick of the timestamp clock).
 const MIN_RTT: Nanos = Nanos::from_millis(1);
+
+/// The reading a round must beat before the buffer grows at all, in segments: the initial window.
+const FIRST_RECORD_SEGMENTS: usize = 10;
+
+/// Segments of cushion a grown buffer holds beyond twice a round's reading, for losses (Linux's).
+const CUSHION_SEGMENTS: usize = 16;
+
+/// The buffer a round that read `copied` bytes wants when the most any round read before was `record` (more
+/// than zero; `copied` is more): twice `copied` and a cushion, and twice that again per `record` by which
+/// `copied` outgrew it.
+fn wanted_buffer(copied: usize, record: usize, mss: usize) -> usize {
+    let steady = copied.saturating_mul(2).saturating_add(mss.saturating_mul(CUSHION_SEGMENTS));
+    let growth = (steady as u128 * (copied - record) as u128 / record as u128).saturating_mul(2);
+    steady.saturating_add(usize::try_from(growth).unwrap_or(usize::MAX))
+}
 
 /// A tuning connection's state.
 #[derive(Debug)]
@@ -74,6 +93,8 @@ pub(crate) struct Autotune {
     since: Nanos,
     /// Bytes the application read since then.
     pub(crate) copied: usize,
+    /// The most a round read (zero until the first round ends: then [`FIRST_RECORD_SEGMENTS`]).
+    record: usize,
     /// When the next data segment is looked at: the round's end (zero before the first look; measuring by
     /// windows, [`Nanos::NEVER`] from then until the first sample).
     pub(crate) next: Nanos,
@@ -90,6 +111,7 @@ impl Default for Autotune {
             rtt: Nanos::ZERO,
             since: Nanos::ZERO,
             copied: 0,
+            record: 0,
             next: Nanos::ZERO,
             window_end: SeqNumber(0),
             window_start: Nanos::NEVER,
@@ -195,13 +217,18 @@ impl TcpConnection {
             return;
         }
         if now.saturating_sub(tune.since) >= tune.rtt {
-            let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
-            let wanted = tune.copied.saturating_mul(2).min(most);
-            let granted = grant.take(wanted.saturating_sub(self.rcv_buffer));
-            if granted > 0 {
-                self.rcv_buffer += granted;
-                self.counters.recv_buffer_grown += 1;
+            let mss = usize::from(self.config.effective_mss());
+            let record = if tune.record == 0 { mss * FIRST_RECORD_SEGMENTS } else { tune.record };
+            if tune.copied > record {
+                let most = self.config.recv_buffer_max.unwrap_or(self.rcv_buffer);
+                let wanted = wanted_buffer(tune.copied, record, mss).min(most);
+                let granted = grant.take(wanted.saturating_sub(self.rcv_buffer));
+                if granted > 0 {
+                    self.rcv_buffer += granted;
+                    self.counters.recv_buffer_grown += 1;
+                }
             }
+            tune.record = record.max(tune.copied);
             (tune.since, tune.copied) = (now, 0);
         }
         tune.next = tune.since.saturating_add(tune.rtt);
@@ -216,6 +243,17 @@ mod tests {
 
     fn ms(n: u64) -> Nanos {
         Nanos::from_millis(n)
+    }
+
+    #[test]
+    fn the_buffer_wanted_is_twice_the_round_and_a_cushion_and_more_for_a_round_that_outgrew_the_record() {
+        let cushion = 16 * 1460;
+        // A round that read just over the record: about twice it, and the cushion.
+        assert_eq!(wanted_buffer(100_001, 100_000, 1460), 200_002 + cushion + 2 * (200_002 + cushion) / 100_000);
+        // Twice the record (a sender in slow start): the steady size three times over.
+        assert_eq!(wanted_buffer(200_000, 100_000, 1460), 3 * (400_000 + cushion));
+        // Huge values saturate instead of overflowing.
+        assert_eq!(wanted_buffer(usize::MAX, 1, 1460), usize::MAX);
     }
 
     #[test]
