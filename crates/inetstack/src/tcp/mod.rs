@@ -31,6 +31,7 @@ mod ecn;
 mod fast_output;
 mod input;
 pub(crate) mod memory_limit;
+mod min_rtt;
 mod mtu_probe;
 mod nanos;
 mod orphan;

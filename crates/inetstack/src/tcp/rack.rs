@@ -18,10 +18,12 @@
 //! Segments RACK marks lost leave the pipe ([`super::recovery`]) and are resent lowest first, within the
 //! congestion window, before new data (RFC 6675 `NextSeg` rules 1 and 2, by [`super::output`]).
 //!
-//! Not implemented: a windowed min-RTT filter (a global minimum is kept), and RACK's loss marking on RTO (§6.3:
-//! a timeout here still goes back N).
+//! min_RTT is the least RTT of the last 5 minutes ([`super::min_rtt`]), as Linux's.
+//!
+//! Not implemented: RACK's loss marking on RTO (§6.3: a timeout here still goes back N).
 
 use super::congestion::CongestionControl as _;
+use super::min_rtt::{MIN_RTT_WINDOW, WindowedMinRtt};
 use super::scoreboard::DUP_THRESH;
 use super::sent_segments::{SegmentState, SentSegment};
 use super::{Nanos, TcpConnection};
@@ -41,7 +43,8 @@ pub(crate) struct Rack {
     end_seq: SeqNumber,
     /// RTT of the most recently delivered segment (RACK.rtt).
     rtt: Nanos,
-    min_rtt: Option<Nanos>,
+    /// RACK.min_RTT: the least RTT of the last [`MIN_RTT_WINDOW`].
+    min_rtt: WindowedMinRtt,
     /// The highest sequence number delivered (RACK.fack), once anything was. (A `SeqNumber(0)` to start from
     /// compared as above every sequence number in the half of the space below it, so a connection whose ISS
     /// fell there took its first delivery for reordering and opened its reordering window at once, while
@@ -112,11 +115,11 @@ impl Rack {
         // Ambiguous: the ACK may answer an earlier transmission if this one is younger than any round trip.
         // (RFC 8985 also allows a TSecr test, but the ACK that SACKs an out-of-order segment echoes the
         // timestamp of an earlier in-order one, RFC 7323 §4.3, so it would discard most valid samples.)
-        if segment.retransmitted && self.min_rtt.is_some_and(|min| rtt < min) {
+        if segment.retransmitted && self.min_rtt.get().is_some_and(|min| rtt < min) {
             return;
         }
         self.rtt = rtt;
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |min| min.min(rtt)));
+        self.min_rtt.update(rtt, now, MIN_RTT_WINDOW);
         let newer = self.xmit_ts.is_none_or(|at| sent_after(segment.xmit_ts, segment.end, at, self.end_seq));
         if newer {
             self.xmit_ts = Some(segment.xmit_ts);
@@ -211,7 +214,7 @@ impl TcpConnection {
             return Nanos::ZERO;
         }
         let multiplier = u64::from(self.rack.reo_wnd_growth) + 1;
-        let window = self.rack.min_rtt.unwrap_or_default().div(4).saturating_mul(multiplier);
+        let window = self.rack.min_rtt.get().unwrap_or_default().div(4).saturating_mul(multiplier);
         self.rtt.srtt().map_or(window, |srtt| window.min(srtt))
     }
 
@@ -428,7 +431,7 @@ mod tests {
     }
 
     fn state(rack: &Rack) -> (Option<Nanos>, SeqNumber, Nanos, Option<Nanos>, Option<SeqNumber>, bool) {
-        (rack.xmit_ts, rack.end_seq, rack.rtt, rack.min_rtt, rack.fack, rack.reordering_seen)
+        (rack.xmit_ts, rack.end_seq, rack.rtt, rack.min_rtt.get(), rack.fack, rack.reordering_seen)
     }
 
     #[test]
