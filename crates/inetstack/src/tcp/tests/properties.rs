@@ -105,10 +105,13 @@ fn random_config(rng: &mut Rng) -> TcpConfig {
         // At 30% loss the closing FIN and its ACK can be lost many times in a row while the peer's FIN
         // retransmissions back off towards max_rto (60 s): with the default 60 s TIME-WAIT (seed 6) or 60 s
         // FIN-WAIT-2 timeout (seed 248), an unlucky run ends with A gone and B timing out its FIN, as it would
-        // against any TCP. Ten minutes each (TIME-WAIT restarted by each retransmitted FIN) makes that a
-        // 1-in-10^5 event, so a failure here is a real bug.
-        time_wait: Duration::from_secs(600),
-        fin_wait2_timeout: Duration::from_secs(600),
+        // against any TCP. Ten minutes each (TIME-WAIT restarted by each retransmitted FIN) still let seed
+        // 105879 end so: none of the 11 FINs B resent in A's ten minutes of TIME-WAIT reached A (each is lost
+        // or corrupted a third of the time, so 1 in ~2*10^5), which was gone when the 12th came. Thirty minutes
+        // outlast B's 30 retransmissions (about 26 minutes at 60 s): then B fails only if all 30 round trips
+        // fail (1 in ~4*10^7, as for data below), so a failure here is a real bug.
+        time_wait: Duration::from_secs(1800),
+        fin_wait2_timeout: Duration::from_secs(1800),
         // Likewise for data: at 30% loss and 5% corruption a retransmission and its answer both get through
         // 44% of the time, so 15 timeouts in a row without one (the default limit, as Linux's tcp_retries2)
         // come once in ~6,000 timeout chains, and a connection at that loss runs dozens: seed 600832 timed out
