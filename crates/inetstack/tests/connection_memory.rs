@@ -75,9 +75,10 @@ fn read(sim: &mut Simulation, host: usize, id: SocketId, data: &[u8], read: &mut
     }
 }
 
-/// What the process holds (heap bytes) at three points: the connections established and idle after their
-/// transfers; the server's in TIME-WAIT, the clients' gone; and 2 MSL later, none left.
+/// What the process holds (heap bytes) at four points: the connections established just after their transfers,
+/// and once idle for a second and more; the server's in TIME-WAIT, the clients' gone; and 2 MSL later, none left.
 struct Round {
+    just_used: usize,
     established: usize,
     time_wait: usize,
     after: usize,
@@ -120,6 +121,9 @@ fn transfer(sim: &mut Simulation, listener: SocketId, data: &[u8], slot: &mut Sg
 /// Opens and uses CONNECTIONS connections, then the server closes first.
 fn round(sim: &mut Simulation, listener: SocketId, data: &[u8], slot: &mut Sga) -> Round {
     let pairs = transfer(sim, listener, data, slot);
+    let just_used = heap_bytes();
+    // Idle for over a second, the queues give back the spare capacity the transfer grew them to (`idle_trim.rs`).
+    sim.sleep(Duration::from_millis(1100));
     let established = heap_bytes();
 
     // The server closes first (and lets go of its sockets); each client reads to the FIN and closes too: the
@@ -147,7 +151,7 @@ fn round(sim: &mut Simulation, listener: SocketId, data: &[u8], slot: &mut Sga) 
 
     sim.sleep(Duration::from_secs(61));
     assert_eq!(sim.hosts[1].tcp_time_wait_count(), 0, "2 MSL later");
-    Round { established, time_wait, after: heap_bytes() }
+    Round { just_used, established, time_wait, after: heap_bytes() }
 }
 
 /// Opens and uses CONNECTIONS connections; the clients close first, the server reads to their FINs, then the
@@ -191,9 +195,16 @@ fn idle_and_time_wait_connections_hold_little_memory() {
     // Each point is measured against the last, when the connections are gone and what the stacks keep between
     // connections (the buffer pools' free lists, the socket table, scratch space, the simulator's queues) is
     // still there.
+    let just_used = heap.just_used.saturating_sub(heap.after) / (2 * CONNECTIONS);
     let established = heap.established.saturating_sub(heap.after) / (2 * CONNECTIONS);
     let time_wait = heap.time_wait.saturating_sub(heap.after) / CONNECTIONS;
-    eprintln!("per connection: {established} bytes established and idle (each end), {time_wait} in TIME-WAIT");
+    eprintln!(
+        "per connection: {just_used} bytes established just after the transfer, {established} once idle (each \
+         end), {time_wait} in TIME-WAIT"
+    );
+    // Idle, an end keeps no spare capacity in its queues: 2 358 bytes here, 7 815 just after the transfer.
+    assert!(established <= 3000, "{established} bytes per idle established end");
+    assert!(just_used > 2 * established, "the transfer grew the queues: {just_used} bytes per end");
     // A small record (`tcp/orphan.rs`), not the whole connection: 354 bytes here, where the whole connection
     // held 2 210 (8 749 before its queues gave back the capacity the transfer grew them to).
     assert!(time_wait <= 500, "{time_wait} bytes per connection in TIME-WAIT");

@@ -478,8 +478,9 @@ impl Stack {
         let tcb = &mut self.connection(id)?.tcb;
         let outcome = tcb.recv_into(max_len, out);
         // Reading changes only the receive window: poll the connection if that made a window update due (when
-        // it has anything else to send it is already active or waiting on an event of its own).
-        if tcb.owes_ack() {
+        // it has anything else to send it is already active or waiting on an event of its own), or if emptying
+        // the queue started the idle trim timer (`tcp/idle_trim.rs`), which the poll schedules.
+        if tcb.owes_ack() || tcb.take_timer_armed_by_read() {
             self.tcp.active.push(id);
         }
         outcome

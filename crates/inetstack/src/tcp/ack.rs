@@ -113,6 +113,7 @@ impl TcpConnection {
         let impatient = self.recovery.in_recovery && !self.sack_enabled && self.recovery.partial_acks > 1;
         if self.snd_una == self.snd_max {
             self.timers.retransmit = Nanos::NEVER;
+            self.note_flight_acknowledged(now);
         } else if !impatient || self.timers.retransmit.is_never() {
             self.timers.retransmit = now.saturating_add(self.rtt.rto());
         }
@@ -194,13 +195,8 @@ impl TcpConnection {
     #[cold]
     #[inline(never)]
     fn release_spare_memory(&mut self) {
-        self.sent_segments.shrink_to_fit();
-        self.scoreboard.shrink_to_fit();
-        self.rack.shrink_to_fit();
-        self.send_buffer.shrink_to_fit();
-        self.receive_queue.shrink_to_fit();
-        self.reassembly.shrink_to_fit();
-        self.control.shrink_to_fit();
+        self.shrink_queues();
+        self.timers.trim = Nanos::NEVER;
         self.undo = None;
         self.timeout_undo = None;
         self.tuning = None;

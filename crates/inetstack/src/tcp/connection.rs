@@ -236,6 +236,8 @@ pub struct TcpConnection {
     /// When data (or a FIN) was last sent, or sending last resumed after idling: the idle period that
     /// [`Self::resume_after_idle`] accounts for begins here.
     pub(super) last_send: Nanos,
+    /// A read started the idle trim timer (`idle_trim.rs`): the stack must poll the connection to schedule it.
+    pub(super) trim_armed_by_read: bool,
 }
 
 impl std::fmt::Debug for TcpConnection {
@@ -329,6 +331,7 @@ impl TcpConnection {
             counters: TcpCounters::default(),
             last_received: now,
             last_send: now,
+            trim_armed_by_read: false,
         }
     }
 
@@ -671,6 +674,7 @@ impl TcpConnection {
                 tune.copied += taken;
             }
             self.on_application_read();
+            self.note_receive_queue_read();
             return Ok(RecvOutcome::Data);
         }
         // The poll that finds nothing, as a read loop's last call does: an open connection with no data.
@@ -793,11 +797,22 @@ impl TcpConnection {
         self.ack.now
     }
 
+    /// Whether a read started a timer the stack has not scheduled yet (it polls the connection to learn of it);
+    /// cleared by asking.
+    #[inline]
+    pub fn take_timer_armed_by_read(&mut self) -> bool {
+        if !self.trim_armed_by_read {
+            return false;
+        }
+        self.trim_armed_by_read = false;
+        true
+    }
+
     /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end):
     /// [`Nanos::NEVER`] if no timer runs.
     #[inline]
     pub fn next_deadline(&self) -> Nanos {
-        self.timers.earliest(self.keepalive_deadline())
+        self.timers.earliest(self.idle_deadline())
     }
 
     /// What the connection's limit on received data counts as held by all the connections sharing it.

@@ -74,7 +74,7 @@ impl TcpConnection {
     fn deadline_beside_delayed_ack(&self) -> Nanos {
         let t = &self.timers;
         let timers = t.retransmit.min(t.probe).min(t.reorder).min(t.persist).min(t.close);
-        timers.min(self.keepalive_deadline()).min(self.path_mtu_due)
+        timers.min(self.idle_deadline()).min(self.path_mtu_due)
     }
 
     /// `poll_transmit`'s general path given [`Self::fast_path_applies`]: of the timers only the delayed ACK

@@ -29,6 +29,7 @@ mod connection;
 pub mod counters;
 mod ecn;
 mod fast_output;
+mod idle_trim;
 mod input;
 pub(crate) mod memory_limit;
 mod min_rtt;

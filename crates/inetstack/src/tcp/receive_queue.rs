@@ -41,6 +41,11 @@ impl ReceiveQueue {
         self.buffers.shrink_to_fit();
     }
 
+    /// How many more buffers the queue has room for.
+    pub(crate) fn spare_capacity(&self) -> usize {
+        self.buffers.capacity() - self.buffers.len()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -84,6 +84,11 @@ impl SentSegments {
         self.entries.shrink_to_fit();
     }
 
+    /// How many records the deque has room for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
     /// Bytes marked lost and not yet resent.
     pub(crate) fn lost_bytes(&self) -> usize {
         self.lost_bytes

@@ -2,10 +2,10 @@
 //! retransmission (RFC 6298 §5, with Karn's backoff and give-up after `max_retransmits`), RACK's reordering
 //! timer and the tail loss probe (RFC 8985, handled in [`super::rack`]), zero-window probes
 //! (persist timer, RFC 9293 §3.8.6.1), keepalive (RFC 1122 §4.2.3.6), the delayed ACK (RFC 1122 §4.2.3.2),
-//! and the end of TIME-WAIT / FIN-WAIT-2.
+//! the end of TIME-WAIT / FIN-WAIT-2, and the idle trim of spare queue capacity ([`super::idle_trim`]).
 //!
 //! No timer wheel here: the demultiplexer asks [`super::TcpConnection::next_deadline`] and keeps its own
-//! structure; a connection has at most seven deadlines.
+//! structure; a connection has at most eight deadlines.
 
 use super::congestion::CongestionControl as _;
 use super::{Nanos, TcpConnection, TcpState};
@@ -28,6 +28,9 @@ pub(crate) struct TimerDeadlines {
     pub(crate) close: Nanos,
     /// Pacing lets the next held-back segment go (`pacing.rs`).
     pub(crate) pacing: Nanos,
+    /// Queues give back their spare capacity if the connection idles (`idle_trim.rs`). Not in
+    /// [`Self::earliest`] by itself: with keepalive, in [`TcpConnection::idle_deadline`].
+    pub(crate) trim: Nanos,
     /// Keepalive probes sent without an answer, and when the last one went.
     pub(crate) keepalive_sent: u32,
     pub(crate) keepalive_last_probe: Option<Nanos>,
@@ -45,6 +48,7 @@ impl Default for TimerDeadlines {
             persist_unanswered: 0,
             close: Nanos::NEVER,
             pacing: Nanos::NEVER,
+            trim: Nanos::NEVER,
             keepalive_sent: 0,
             keepalive_last_probe: None,
         }
@@ -52,11 +56,12 @@ impl Default for TimerDeadlines {
 }
 
 impl TimerDeadlines {
-    /// The earliest deadline, `keepalive` included ([`Nanos::NEVER`] if none runs): a branch-free minimum, as
-    /// the demultiplexer asks after every segment and every transmit.
+    /// The earliest deadline, `idle` (the idle timers', [`TcpConnection::idle_deadline`]) included
+    /// ([`Nanos::NEVER`] if none runs): a branch-free minimum, as the demultiplexer asks after every segment and
+    /// every transmit.
     #[inline]
-    pub(crate) fn earliest(&self, keepalive: Nanos) -> Nanos {
-        let earliest = keepalive.min(self.retransmit).min(self.reorder).min(self.probe);
+    pub(crate) fn earliest(&self, idle: Nanos) -> Nanos {
+        let earliest = idle.min(self.retransmit).min(self.reorder).min(self.probe);
         earliest.min(self.delayed_ack).min(self.persist).min(self.close).min(self.pacing)
     }
 }
@@ -109,6 +114,9 @@ impl TcpConnection {
         if due(self.timers.pacing, now) {
             // The transmit that follows sends what pacing held back.
             self.timers.pacing = Nanos::NEVER;
+        }
+        if due(self.timers.trim, now) {
+            self.on_idle_trim_timeout(now);
         }
     }
 
@@ -165,6 +173,16 @@ impl TcpConnection {
         self.timers.persist_backoff += 1;
         self.timers.persist_unanswered += 1;
         self.timers.persist = now.saturating_add(self.persist_interval());
+    }
+
+    /// The earlier of the timers that run on an idle connection: the idle trim (`idle_trim.rs`) and the next
+    /// keepalive probe. Without keepalive (the default), the trim's deadline alone.
+    #[inline]
+    pub(super) fn idle_deadline(&self) -> Nanos {
+        match self.config.keepalive {
+            None => self.timers.trim,
+            Some(idle) => self.idle_keepalive_deadline(idle).min(self.timers.trim),
+        }
     }
 
     /// When the next keepalive probe is due, if keepalive is on and the connection is idle ([`Nanos::NEVER`]

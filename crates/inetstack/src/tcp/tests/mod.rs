@@ -7,6 +7,7 @@ mod congestion;
 mod ecn;
 mod fast_path;
 mod handshake;
+mod idle_trim;
 mod loss;
 mod orphan_record;
 mod prediction;
