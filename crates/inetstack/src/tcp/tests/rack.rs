@@ -230,20 +230,9 @@ fn d_sacks_widen_the_reordering_window_under_persistent_reordering() {
     let mut harness = established(&config(), &config(), LinkFaults::default(), 31);
     harness.faults_to_b = LinkFaults { reorder: 0.3, reorder_delay: Duration::from_millis(8), ..LinkFaults::default() };
     let total = 4 << 20;
-    let (mut sent, mut got) = (0, 0);
-    let chunk = vec![7u8; 64 * 1024];
-    assert!(harness.run_until(Duration::from_secs(60), |h| {
-        if sent < total {
-            sent += h.a.send(&sga(&chunk[..(total - sent).min(chunk.len())])).expect("send");
-        }
-        while let Ok(Some(data)) = h.b_mut().recv(usize::MAX) {
-            got += data.len();
-        }
-        got == total
-    }));
-    let counters = harness.a.counters();
+    let resent = retransmits_of_a_transfer(&mut harness, total);
     let segments = (total / harness.a.send_mss()) as u64;
-    assert!(counters.retransmits * 100 < segments, "{} of {segments} resent: {counters:?}", counters.retransmits);
+    assert!(resent * 100 < segments, "{resent} of {segments} resent: {:?}", harness.a.counters());
 }
 
 /// A sends `total` bytes and B reads them; returns A's retransmissions meanwhile.
