@@ -230,10 +230,15 @@ struct Exchange {
     rng: Rng,
     a_closed: bool,
     b_closed: bool,
+    /// A reader skipped its turn in the last round: the next comes within [`MAX_READER_LAG`].
+    stalled: bool,
 }
 
 /// How far behind the network a slow reader may fall: it skips its turn only while the next segment or timer
-/// is due within this, so an idle connection is always read (a reader is slow, not gone).
+/// is due within this, and then gets another turn within this whatever happens meanwhile, so an idle connection
+/// is always read (a reader is slow, not gone). (Before the second rule, a reader that skipped its turn at the
+/// last event of a burst, a timer say, slept until whatever came next: in seed 147255, A's FIN-WAIT-2 timeout
+/// 30 minutes later, so B's FIN found A gone.)
 const MAX_READER_LAG: Duration = Duration::from_millis(10);
 
 impl Exchange {
@@ -242,15 +247,20 @@ impl Exchange {
         let now = h.clock();
         let busy = h.next_event().is_some_and(|at| at <= h.now + MAX_READER_LAG);
         let stall = |rng: &mut Rng| busy && rng.chance(s.stall);
+        self.stalled = false;
         self.forward.push(&mut h.a, s.chunk);
         check_memory(&h.a, &s.config_a, seed, "A");
-        if !stall(&mut self.rng) {
+        if stall(&mut self.rng) {
+            self.stalled = true;
+        } else {
             self.backward.pop(&mut h.a, seed);
         }
         if let Some(b) = h.b.as_mut() {
             self.backward.push(b, s.chunk);
             check_memory(b, &s.config_b, seed, "B");
-            if !stall(&mut self.rng) {
+            if stall(&mut self.rng) {
+                self.stalled = true;
+            } else {
                 self.forward.pop(b, seed);
             }
             // B closes once it has A's end of stream and has handed over all of its own data.
@@ -318,7 +328,7 @@ fn run_recording(seed: u64, record: bool, fast_paths: bool) -> Harness {
     }
     let forward = Stream::new(s.a_to_b, &mut rng);
     let backward = Stream::new(s.b_to_a, &mut rng);
-    let mut x = Exchange { forward, backward, rng, a_closed: false, b_closed: false };
+    let mut x = Exchange { forward, backward, rng, a_closed: false, b_closed: false, stalled: false };
     // A stall (nothing left to happen) fails at once, below; this bound is for draws that still make progress.
     // The most hostile of them are slow: seeds 709019 and 126407 (MSS 64, a receiver that keeps 4 out-of-order
     // fragments, 30% reordering, neither SACK nor timestamps) spend much of their time in timeouts backed off to
@@ -327,8 +337,15 @@ fn run_recording(seed: u64, record: bool, fast_paths: bool) -> Harness {
     // timeout; with RFC 6582's ACK heuristic (`recovery.rs`) they take 62 and 51 minutes.
     let end = h.now + Duration::from_secs(12 * 3600);
     // The harness stops when the network goes idle; the application may still have work (a read it put off),
-    // which gives the network new work.
-    while !h.run_until(end.saturating_duration_since(h.now), |h| x.round(h, &s, seed)) {
+    // which gives the network new work. A round that put a read off comes back within MAX_READER_LAG.
+    while !x.round(&mut h, &s, seed) {
+        let limit = if x.stalled { (h.now + MAX_READER_LAG).min(end) } else { end };
+        if h.now < end && h.step_until(limit) {
+            continue;
+        }
+        if x.round(&mut h, &s, seed) {
+            break;
+        }
         h.flush();
         assert!(
             h.now < end && h.next_event().is_some(),
