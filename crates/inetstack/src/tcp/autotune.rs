@@ -29,8 +29,9 @@
 //!   it, and a cushion for losses), and on top of that twice that much again per step by which the round's
 //!   reading outgrew the last record, relative to it (a sender in slow start doubles each round: the buffer
 //!   then keeps a round ahead of it instead of a round behind). The record starts at 10 segments, the initial
-//!   window. It grows to that size if larger, at most `recv_buffer_max`. It never shrinks: the window's right
-//!   edge never moves back, and a buffer that was needed once is likely needed again.
+//!   window. The buffer grows to what the round wants if that is more, at most `recv_buffer_max`. It never
+//!   shrinks: the window's right edge never moves back, and a buffer that was needed once is likely needed
+//!   again.
 //! - Only with window scaling (the shift offered covers `recv_buffer_max`): without it the window stops at 64 KiB.
 //!
 //! Memory: what the connection may queue grows with the buffers, and stays within `send_buffer_max` and

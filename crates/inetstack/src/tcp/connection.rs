@@ -808,7 +808,7 @@ impl TcpConnection {
         true
     }
 
-    /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, TIME-WAIT end):
+    /// When `poll_transmit` next needs calling (RTO, delayed ACK, persist, keepalive, idle trim, TIME-WAIT end):
     /// [`Nanos::NEVER`] if no timer runs.
     #[inline]
     pub fn next_deadline(&self) -> Nanos {

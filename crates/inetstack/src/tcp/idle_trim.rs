@@ -3,17 +3,17 @@
 //! A connection's queues keep the capacity their busiest moment needed: the sent-segment records of a window's
 //! flight, the receive queue of a reader that fell behind. Giving it back whenever a flight is all
 //! acknowledged cost 1.1% of bulk throughput (the records grew again at every burst), so a connection keeps it
-//! while it is busy; but a server with many connections that each moved some data and then idle (kept-alive
-//! clients, a pool) would hold it for good: 7.8 KB per idle established end after 200 KB each way, 2.4 KB
-//! without the spare capacity (`tests/connection_memory.rs`).
+//! while it is busy; but a server with many connections that each moved some data and then went idle
+//! (kept-alive clients, a pool) would hold it for good: 7.8 KB per idle established end after 200 KB each way,
+//! 2.4 KB without the spare capacity (`tests/connection_memory.rs`).
 //!
 //! So once a queue has more than [`SPARE_ENTRIES`] spare (noticed when a flight is all acknowledged, or when
-//! the application's read empties the receive queue), the trim timer runs: [`IDLE_TRIM_AFTER`] after the connection last sent
-//! or received anything, its queues give back their spare capacity. A connection found sending when the timer
-//! fires stops it until its flight is acknowledged; one that sent or received within the second waits for the
-//! rest of it. So the timer fires at most once per idle second and never keeps an otherwise quiet connection
-//! awake. A connection whose queues never have that much spare (request and response of small messages)
-//! never runs it, and pays a comparison per flight and per read.
+//! the application's read empties the receive queue), the trim timer runs: [`IDLE_TRIM_AFTER`] after the
+//! connection last sent or received anything, its queues give back their spare capacity. A connection found
+//! sending when the timer fires stops it until its flight is acknowledged; one that sent or received within the
+//! second waits for the rest of it. So the timer fires at most once per idle second and never keeps an
+//! otherwise quiet connection awake. A connection whose queues never have that much spare (request and
+//! response of small messages) never runs it, and pays a comparison per flight and per read.
 
 use super::{Nanos, TcpConnection};
 
