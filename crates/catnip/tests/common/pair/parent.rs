@@ -57,17 +57,18 @@ pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|l| l.trim().to_owned()).unwrap_or_default()
 }
 
-/// Waits for `child` up to `limit`; kills it past that. Whether it exited successfully.
-fn wait_child(child: &mut Child, limit: Duration) -> bool {
+/// Waits for `child` up to `limit`; kills it past that. How it ended if not successfully (its exit code or
+/// the signal that killed it, which a child that crashes prints nothing about).
+fn wait_child(child: &mut Child, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.success();
+            return if status.success() { Ok(()) } else { Err(status.to_string()) };
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return false;
+            return Err(format!("killed after {limit:?}"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -93,10 +94,11 @@ pub fn finish_pair(guard: &mut Cleanup, what: &str, limit: Duration) -> Figures 
             reported.then_some(figures)
         }));
     }
-    let ok: Vec<bool> = guard.children[at..].iter_mut().map(|(_, child)| wait_child(child, limit)).collect();
+    let ends: Vec<Result<(), String>> =
+        guard.children[at..].iter_mut().map(|(_, child)| wait_child(child, limit)).collect();
     let figures: Vec<Option<Figures>> = readers.into_iter().map(|r| r.join().expect("reader")).collect();
     guard.children.truncate(at);
-    assert!(ok.iter().all(|&ok| ok), "{what}: a side failed (exit statuses ok: {ok:?})");
+    assert!(ends.iter().all(Result::is_ok), "{what}: a side failed (how each ended: {ends:?})");
     figures.into_iter().flatten().next().unwrap_or_else(|| panic!("{what}: no figures"))
 }
 
