@@ -21,7 +21,7 @@ use super::{Nanos, TcpConnection};
 const SPARE_ENTRIES: usize = 16;
 
 /// How long a connection idles before its queues give back their spare capacity.
-pub(crate) const IDLE_TRIM_AFTER: Nanos = Nanos::from_secs(1);
+const IDLE_TRIM_AFTER: Nanos = Nanos::from_secs(1);
 
 impl TcpConnection {
     /// A flight was all acknowledged: the sent-segment records are all spare.
